@@ -1,0 +1,14 @@
+//! minibuild: RPM repositories in, minimal reproducible OCI images out.
+//!
+//! The modules follow the pipeline:
+//! [`recipe`] → [`repo`] → [`resolve`] → [`fetch`] → [`rootfs`] → [`oci`],
+//! wired together by [`pipeline`]; the CLI in `main.rs` only parses
+//! arguments and reports.
+
+pub mod digest;
+pub mod oci;
+pub mod recipe;
+pub mod repo;
+pub mod resolve;
+pub mod rootfs;
+pub mod rpm;

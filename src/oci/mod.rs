@@ -1,0 +1,1 @@
+//! OCI image: deterministic layer, config, manifest, index, and their writers.

@@ -1,0 +1,87 @@
+//! Dependency resolution: plain data in ([`Request`] + packages), a [`Plan`] out.
+//!
+//! The solver is behind the [`Solver`] trait so that implementations can be
+//! swapped without touching the pipeline.
+
+use crate::repo::Package;
+use crate::rpm::{Arch, Nevra};
+
+/// What the recipe asks for, in resolver terms.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Package names or capabilities (`/bin/sh`, `nginx >= 1.24`) to install.
+    pub install: Vec<String>,
+    /// Package names never to install (glob `*` allowed).
+    pub exclude: Vec<String>,
+    /// Providers to choose when several packages satisfy a dependency.
+    pub prefer: Vec<String>,
+    /// Install Recommends/Supplements too (dnf's `install_weak_deps`).
+    pub weak_deps: bool,
+    pub arch: Option<Arch>,
+}
+
+/// Why a package is in the plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// Named in `packages.install` (the text as written).
+    Requested { request: String },
+    /// Pulled in by `by` (an index into `Plan::packages`) for `dep`.
+    Required { by: usize, dep: String },
+    /// Pulled in as a weak dependency.
+    Recommended { by: usize, dep: String },
+}
+
+/// One package chosen for installation.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub package: Package,
+    pub reason: Reason,
+}
+
+/// The resolver's answer: the packages to install, in a stable order
+/// (sorted by name, then arch).
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub packages: Vec<Planned>,
+}
+
+impl Plan {
+    pub fn nevras(&self) -> impl Iterator<Item = &Nevra> {
+        self.packages.iter().map(|p| &p.package.nevra)
+    }
+}
+
+/// A dependency solver.
+pub trait Solver {
+    fn solve(&self, packages: &[Package], request: &Request) -> Result<Plan, ResolveError>;
+}
+
+/// Why a request could not be satisfied, in dnf's spirit.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("no package provides `{request}`, which the recipe asks for")]
+    NothingProvides {
+        request: String,
+        hint: Option<String>,
+    },
+    #[error("{package} requires `{dep}`, but no installable package provides it{}", rejected_note(.rejected))]
+    Unsatisfied {
+        package: String,
+        dep: String,
+        rejected: Vec<(String, String)>,
+    },
+    #[error("`{request}` is excluded by the recipe's packages.exclude")]
+    Excluded { request: String },
+}
+
+fn rejected_note(rejected: &[(String, String)]) -> String {
+    if rejected.is_empty() {
+        return String::new();
+    }
+    let lines: Vec<String> = rejected
+        .iter()
+        .map(|(p, why)| format!("\n  - {p}: {why}"))
+        .collect();
+    format!("; candidates rejected:{}", lines.concat())
+}

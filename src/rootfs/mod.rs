@@ -1,0 +1,55 @@
+//! The image's file tree, assembled without root and without touching host paths.
+//!
+//! File *contents* are streamed into a staging directory as numbered blobs;
+//! everything else (path, type, owner, mode, mtime, capabilities, symlink
+//! targets, hardlinks) lives only in the in-memory [`Tree`]. Because no
+//! payload path is ever used as a host path, a hostile package cannot write
+//! outside the staging root: `..`, absolute symlinks and symlinked parents
+//! are resolved inside the tree.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What a path in the image is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    /// A regular file whose content is the staging blob `blob`. Entries
+    /// sharing a `link_id` are hardlinks of each other (the first path in
+    /// sorted order carries the content in the layer, the rest link to it).
+    File {
+        blob: PathBuf,
+        size: u64,
+        link_id: Option<u64>,
+    },
+    Symlink {
+        target: String,
+    },
+    Fifo,
+}
+
+/// One path's metadata, as it will appear in the tar header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: Kind,
+    /// Permission bits including setuid/setgid/sticky (`0o7777`).
+    pub mode: u32,
+    pub user: String,
+    pub group: String,
+    /// Numeric ids, resolved against the image's own /etc/passwd and /etc/group.
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: u64,
+    /// Extended attributes to carry as PAX records (e.g. `security.capability`).
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+    /// Name of the package that installed this path (None for implied dirs
+    /// and files minibuild generated).
+    pub package: Option<String>,
+}
+
+/// The image's tree: image paths (relative, no leading `/`, e.g. `usr/bin/bash`)
+/// to entries, kept sorted so everything derived from it is deterministic.
+#[derive(Debug, Default)]
+pub struct Tree {
+    pub entries: BTreeMap<String, Entry>,
+}

@@ -1,0 +1,11 @@
+//! RPM vocabulary shared by every stage: versions, identities, dependencies, arches.
+
+mod arch;
+mod dep;
+mod evr;
+mod nevra;
+
+pub use arch::Arch;
+pub use dep::{ranges_overlap, Cmp, Dep};
+pub use evr::{rpmvercmp, Evr};
+pub use nevra::Nevra;
