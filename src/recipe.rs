@@ -1,1 +1,667 @@
-//! Recipes.
+//! The recipe: a TOML file naming repositories, packages and image settings.
+//!
+//! Parsing happens in two steps: serde reads the text into `Raw*` structs that
+//! keep source spans (unknown keys and wrong types are rejected there, with
+//! toml's own position), then [`validate`] checks what serde cannot (empty
+//! package list, missing repo, bad arch or port) and produces the plain
+//! [`Recipe`] the pipeline uses. Every error carries `file:line:column` and a hint.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::digest::Digest;
+use crate::rpm::Arch;
+
+/// A validated recipe, with paths already resolved against the recipe's directory.
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    pub path: PathBuf,
+    /// sha256 of the recipe text, recorded for provenance.
+    pub digest: Digest,
+    pub image: Image,
+    pub repos: Vec<Repo>,
+    pub packages: Packages,
+    pub options: Options,
+    pub copies: Vec<Copy>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    pub name: String,
+    pub tag: String,
+    pub arch: Vec<Arch>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    /// `port/proto`, protocol defaulted to `tcp`.
+    pub ports: Vec<String>,
+    pub volumes: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub stop_signal: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Repo {
+    pub name: String,
+    /// As written (after resolving a relative path to `file://`), `$releasever`
+    /// and `$basearch` still unsubstituted.
+    pub baseurl: String,
+    pub gpgkeys: Vec<String>,
+    pub gpgcheck: bool,
+    pub repo_gpgcheck: bool,
+    /// dnf's priority: lower wins (default 99).
+    pub priority: i32,
+    /// dnf's cost: among equal priorities, lower is preferred (default 1000).
+    pub cost: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packages {
+    pub install: Vec<String>,
+    pub exclude: Vec<String>,
+    pub prefer: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub releasever: Option<String>,
+    pub weak_deps: bool,
+    pub docs: bool,
+    pub langs: Vec<String>,
+    pub strip_setuid: bool,
+    pub package_manager: bool,
+    pub keep_caps: bool,
+    /// Clamp for file mtimes and the image's `created`; `SOURCE_DATE_EPOCH`
+    /// in the environment overrides it; when neither is set the newest
+    /// package build time is used.
+    pub source_date_epoch: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Copy {
+    /// Resolved against the recipe's directory.
+    pub src: PathBuf,
+    /// Absolute path inside the image.
+    pub dest: String,
+    pub mode: Option<u32>,
+}
+
+/// A recipe problem with its position in the file.
+#[derive(Debug, thiserror::Error)]
+pub struct RecipeError {
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for RecipeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path.display(),
+            self.line,
+            self.column,
+            self.message
+        )?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecipe {
+    #[serde(default)]
+    image: RawImage,
+    #[serde(default, rename = "repo")]
+    repos: Vec<Spanned<RawRepo>>,
+    packages: Option<Spanned<RawPackages>>,
+    #[serde(default)]
+    options: RawOptions,
+    #[serde(default, rename = "copy")]
+    copies: Vec<Spanned<RawCopy>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawImage {
+    name: Option<String>,
+    tag: Option<Spanned<String>>,
+    arch: Option<Spanned<StringOrList>>,
+    entrypoint: Option<Vec<String>>,
+    cmd: Option<Vec<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    workdir: Option<Spanned<String>>,
+    user: Option<String>,
+    #[serde(default)]
+    ports: Vec<Spanned<String>>,
+    #[serde(default)]
+    volumes: Vec<Spanned<String>>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    stop_signal: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StringOrList {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRepo {
+    name: Spanned<String>,
+    baseurl: Option<Spanned<String>>,
+    metalink: Option<Spanned<String>>,
+    mirrorlist: Option<Spanned<String>>,
+    gpgkey: Option<StringOrList>,
+    gpgcheck: Option<bool>,
+    #[serde(default)]
+    repo_gpgcheck: bool,
+    #[serde(default = "default_priority")]
+    priority: i32,
+    #[serde(default = "default_cost")]
+    cost: u32,
+}
+
+fn default_priority() -> i32 {
+    99
+}
+fn default_cost() -> u32 {
+    1000
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPackages {
+    install: Spanned<Vec<String>>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    prefer: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawOptions {
+    releasever: Option<StringOrInt>,
+    weak_deps: bool,
+    docs: bool,
+    langs: Vec<String>,
+    strip_setuid: bool,
+    package_manager: bool,
+    keep_caps: bool,
+    source_date_epoch: Option<u64>,
+}
+
+impl Default for RawOptions {
+    fn default() -> Self {
+        RawOptions {
+            releasever: None,
+            weak_deps: false,
+            docs: false,
+            langs: vec!["C".to_string()],
+            strip_setuid: true,
+            package_manager: false,
+            keep_caps: false,
+            source_date_epoch: None,
+        }
+    }
+}
+
+/// `releasever = 40` and `releasever = "40"` both mean the string "40".
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StringOrInt {
+    S(String),
+    I(i64),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCopy {
+    src: String,
+    dest: Spanned<String>,
+    mode: Option<Spanned<String>>,
+}
+
+/// Read and validate the recipe at `path`.
+pub fn load(path: &Path) -> anyhow::Result<Recipe> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read recipe {}", path.display()))?;
+    Ok(parse(path, &text)?)
+}
+
+/// Parse and validate recipe `text`; `path` names it in errors and anchors relative paths.
+pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
+    let at = |span: Option<Range<usize>>, message: String, hint: Option<&str>| {
+        let (line, column) = line_col(text, span.map_or(0, |s| s.start));
+        RecipeError {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+            hint: hint.map(str::to_string),
+        }
+    };
+    let raw: RawRecipe = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim_end().to_string();
+        let hint = if message.contains("unknown field") {
+            Some("check the spelling; the recipe keys are listed in README.md")
+        } else if message.contains("invalid type") {
+            Some("check the value's type (a string in quotes, a list in [ ], true/false)")
+        } else {
+            None
+        };
+        at(e.span(), message, hint)
+    })?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+
+    let Some(packages) = raw.packages else {
+        return Err(at(
+            None,
+            "missing [packages] table".into(),
+            Some("add `[packages]` with `install = [\"…\"]` naming what the image needs"),
+        ));
+    };
+    let packages = packages.into_inner();
+    if packages
+        .install
+        .get_ref()
+        .iter()
+        .all(|p| p.trim().is_empty())
+    {
+        return Err(at(
+            Some(packages.install.span()),
+            "packages.install is empty".into(),
+            Some("name at least one package, e.g. install = [\"busybox\"]"),
+        ));
+    }
+
+    if raw.repos.is_empty() {
+        return Err(at(
+            None,
+            "the recipe names no repository".into(),
+            Some("add a [[repo]] table with `name` and `baseurl`"),
+        ));
+    }
+    let mut repos = Vec::new();
+    for spanned in raw.repos {
+        let span = spanned.span();
+        let r = spanned.into_inner();
+        let name = r.name.get_ref().trim().to_string();
+        if name.is_empty() {
+            return Err(at(Some(r.name.span()), "repo name is empty".into(), None));
+        }
+        if repos.iter().any(|x: &Repo| x.name == name) {
+            return Err(at(
+                Some(r.name.span()),
+                format!("repo `{name}` is defined twice"),
+                Some("give each [[repo]] a distinct name"),
+            ));
+        }
+        if let Some(m) = r.metalink.as_ref().or(r.mirrorlist.as_ref()) {
+            return Err(at(
+                Some(m.span()),
+                format!("repo `{name}`: metalink/mirrorlist are not supported yet"),
+                Some("use `baseurl` with a mirror's URL; pin it for reproducible builds"),
+            ));
+        }
+        let Some(baseurl) = r.baseurl else {
+            return Err(at(
+                Some(span),
+                format!("repo `{name}` has no baseurl"),
+                Some("add baseurl = \"https://…/$releasever/…/$basearch/os/\" or a local path"),
+            ));
+        };
+        let gpgkeys: Vec<String> = match r.gpgkey {
+            None => vec![],
+            Some(StringOrList::One(k)) => vec![k],
+            Some(StringOrList::Many(ks)) => ks,
+        };
+        let gpgkeys = gpgkeys
+            .iter()
+            .map(|k| resolve_location(&dir, k))
+            .collect::<Vec<_>>();
+        repos.push(Repo {
+            name,
+            baseurl: resolve_location(&dir, baseurl.get_ref()),
+            gpgcheck: r.gpgcheck.unwrap_or(!gpgkeys.is_empty()),
+            gpgkeys,
+            repo_gpgcheck: r.repo_gpgcheck,
+            priority: r.priority,
+            cost: r.cost,
+        });
+    }
+
+    let img = raw.image;
+    let arch = match img.arch {
+        None => vec![Arch::host().unwrap_or(Arch::X86_64)],
+        Some(a) => {
+            let span = a.span();
+            let names = match a.into_inner() {
+                StringOrList::One(s) => vec![s],
+                StringOrList::Many(v) => v,
+            };
+            if names.is_empty() {
+                return Err(at(
+                    Some(span),
+                    "image.arch is empty".into(),
+                    Some("e.g. arch = [\"x86_64\"]"),
+                ));
+            }
+            let mut out: Vec<Arch> = Vec::new();
+            for n in names {
+                let a: Arch = n
+                    .parse()
+                    .map_err(|e: String| at(Some(span.clone()), e, None))?;
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+            out
+        }
+    };
+    let mut ports = Vec::new();
+    for p in img.ports {
+        ports.push(normalize_port(p.get_ref()).ok_or_else(|| {
+            at(
+                Some(p.span()),
+                format!("invalid port `{}`", p.get_ref()),
+                Some("write PORT or PORT/tcp or PORT/udp, e.g. \"8080/tcp\""),
+            )
+        })?);
+    }
+    let absolute = |s: &Spanned<String>, what: &str| -> Result<String, RecipeError> {
+        if s.get_ref().starts_with('/') {
+            Ok(s.get_ref().clone())
+        } else {
+            Err(at(
+                Some(s.span()),
+                format!("{what} `{}` must be an absolute path", s.get_ref()),
+                Some("start it with /"),
+            ))
+        }
+    };
+    let workdir = img
+        .workdir
+        .as_ref()
+        .map(|w| absolute(w, "image.workdir"))
+        .transpose()?;
+    let volumes = img
+        .volumes
+        .iter()
+        .map(|v| absolute(v, "volume"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tag = match img.tag {
+        Some(t) if !valid_tag(t.get_ref()) => {
+            return Err(at(
+                Some(t.span()),
+                format!("invalid image tag `{}`", t.get_ref()),
+                Some("a tag is up to 128 of [A-Za-z0-9_.-], not starting with . or -"),
+            ))
+        }
+        Some(t) => t.into_inner(),
+        None => "latest".to_string(),
+    };
+    let name = img.name.unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".into())
+    });
+    let image = Image {
+        name,
+        tag,
+        arch,
+        entrypoint: img.entrypoint,
+        cmd: img.cmd,
+        env: img.env,
+        workdir,
+        user: img.user,
+        ports,
+        volumes,
+        labels: img.labels,
+        annotations: img.annotations,
+        stop_signal: img.stop_signal,
+    };
+
+    let o = raw.options;
+    let releasever = o.releasever.map(|r| match r {
+        StringOrInt::S(s) => s,
+        StringOrInt::I(i) => i.to_string(),
+    });
+    if releasever.is_none() {
+        if let Some(r) = repos.iter().find(|r| r.baseurl.contains("releasever")) {
+            return Err(at(
+                None,
+                format!(
+                    "repo `{}` uses $releasever but options.releasever is not set",
+                    r.name
+                ),
+                Some("add `[options]` with `releasever = \"40\"` (your distribution's release)"),
+            ));
+        }
+    }
+    let options = Options {
+        releasever,
+        weak_deps: o.weak_deps,
+        docs: o.docs,
+        langs: o.langs,
+        strip_setuid: o.strip_setuid,
+        package_manager: o.package_manager,
+        keep_caps: o.keep_caps,
+        source_date_epoch: o.source_date_epoch,
+    };
+
+    let mut copies = Vec::new();
+    for c in raw.copies {
+        let c = c.into_inner();
+        let dest = absolute(&c.dest, "copy.dest")?;
+        let mode = match c.mode {
+            None => None,
+            Some(m) => Some(
+                u32::from_str_radix(m.get_ref().trim_start_matches("0o"), 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .ok_or_else(|| {
+                        at(
+                            Some(m.span()),
+                            format!("invalid mode `{}`", m.get_ref()),
+                            Some("an octal string such as \"0755\""),
+                        )
+                    })?,
+            ),
+        };
+        copies.push(Copy {
+            src: dir.join(&c.src),
+            dest,
+            mode,
+        });
+    }
+
+    Ok(Recipe {
+        path: path.to_path_buf(),
+        digest: Digest::sha256_of(text.as_bytes()),
+        image,
+        repos,
+        packages: Packages {
+            install: packages.install.into_inner(),
+            exclude: packages.exclude,
+            prefer: packages.prefer,
+        },
+        options,
+        copies,
+    })
+}
+
+/// URLs pass through; anything else is a path, relative to the recipe's directory.
+fn resolve_location(dir: &Path, location: &str) -> String {
+    if location.contains("://") {
+        return location.to_string();
+    }
+    let p = dir.join(location);
+    let p = std::path::absolute(&p).unwrap_or(p);
+    let mut s = format!("file://{}", p.display());
+    if location.ends_with('/') && !s.ends_with('/') {
+        s.push('/');
+    }
+    s
+}
+
+fn normalize_port(p: &str) -> Option<String> {
+    let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+    let n: u16 = num.parse().ok()?;
+    (n != 0 && matches!(proto, "tcp" | "udp" | "sctp")).then(|| format!("{n}/{proto}"))
+}
+
+fn valid_tag(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 128
+        && !t.starts_with(['.', '-'])
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// 1-based line and column (in characters) of byte offset `pos`.
+fn line_col(text: &str, pos: usize) -> (usize, usize) {
+    let before = &text[..pos.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[[repo]]
+name = "fedora"
+baseurl = "https://example.org/releases/$releasever/Everything/$basearch/os/"
+
+[packages]
+install = ["busybox"]
+
+[options]
+releasever = 40
+"#;
+
+    fn err(text: &str) -> RecipeError {
+        parse(Path::new("r.toml"), text).expect_err("recipe should be rejected")
+    }
+
+    #[test]
+    fn minimal_recipe_gets_defaults() {
+        let r = parse(Path::new("/x/busybox.toml"), MINIMAL).unwrap();
+        assert_eq!(r.image.name, "busybox");
+        assert_eq!(r.image.tag, "latest");
+        assert_eq!(r.options.releasever.as_deref(), Some("40"));
+        assert_eq!(r.options.langs, vec!["C"]);
+        assert!(r.options.strip_setuid && !r.options.weak_deps && !r.options.docs);
+        assert!(
+            !r.repos[0].gpgcheck,
+            "no key given, so gpgcheck defaults off"
+        );
+        assert_eq!(r.repos[0].priority, 99);
+    }
+
+    #[test]
+    fn unknown_key_reports_line_and_column() {
+        let e = err("[packages]\ninstall = [\"a\"]\nexlude = [\"b\"]\n");
+        assert_eq!((e.line, e.column), (3, 1), "{e}");
+        assert!(e.message.contains("unknown field `exlude`"), "{e}");
+        assert!(e.hint.is_some());
+    }
+
+    #[test]
+    fn wrong_type_is_reported_at_the_value() {
+        let e = err("[packages]\ninstall = \"busybox\"\n");
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.message.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn empty_install_points_at_the_list() {
+        let e = err("[[repo]]\nname=\"a\"\nbaseurl=\"/r\"\n[packages]\ninstall = []\n");
+        assert_eq!((e.line, e.column), (5, 11), "{e}");
+        assert_eq!(e.message, "packages.install is empty");
+    }
+
+    #[test]
+    fn missing_repo_and_missing_baseurl() {
+        let e = err("[packages]\ninstall = [\"a\"]\n");
+        assert!(e.message.contains("no repository"), "{e}");
+        let e = err("[[repo]]\nname = \"a\"\n[packages]\ninstall = [\"a\"]\n");
+        assert!(e.message.contains("repo `a` has no baseurl"), "{e}");
+        assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn releasever_required_when_used() {
+        let e = err(&MINIMAL.replace("[options]\nreleasever = 40\n", ""));
+        assert!(e.message.contains("$releasever"), "{e}");
+    }
+
+    #[test]
+    fn bad_arch_port_and_mode() {
+        let e = err(&format!("{MINIMAL}[image]\narch = [\"sparc\"]\n"));
+        assert!(e.message.contains("unknown architecture `sparc`"), "{e}");
+        assert_eq!(e.line, 12);
+        let e = err(&format!("{MINIMAL}[image]\nports = [\"http\"]\n"));
+        assert!(e.message.contains("invalid port"), "{e}");
+        let e = err(&format!(
+            "{MINIMAL}[[copy]]\nsrc = \"a\"\ndest = \"/a\"\nmode = \"999\"\n"
+        ));
+        assert!(e.message.contains("invalid mode"), "{e}");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_recipe() {
+        let text = MINIMAL.replace(
+            "https://example.org/releases/$releasever/Everything/$basearch/os/",
+            "../repo/$basearch/",
+        );
+        let r = parse(Path::new("/srv/recipes/x.toml"), &text).unwrap();
+        assert_eq!(r.repos[0].baseurl, "file:///srv/recipes/../repo/$basearch/");
+    }
+
+    #[test]
+    fn image_settings_are_normalized() {
+        let r = parse(
+            Path::new("r.toml"),
+            &format!(
+                "{MINIMAL}[image]\nname = \"web\"\narch = [\"x86_64\", \"arm64\", \"x86_64\"]\nports = [\"8080\", \"53/udp\"]\nenv = {{ B = \"2\", A = \"1\" }}\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(r.image.arch, vec![Arch::X86_64, Arch::Aarch64]);
+        assert_eq!(r.image.ports, vec!["8080/tcp", "53/udp"]);
+        assert_eq!(r.image.env.keys().collect::<Vec<_>>(), vec!["A", "B"]);
+    }
+
+    #[test]
+    fn digest_tracks_the_text() {
+        let a = parse(Path::new("r.toml"), MINIMAL).unwrap();
+        let b = parse(Path::new("r.toml"), &format!("{MINIMAL}\n")).unwrap();
+        assert_ne!(a.digest, b.digest);
+    }
+}
