@@ -1,0 +1,38 @@
+# minibuild — the two commands a new machine needs:
+#   make demo   build the fixture repository and an example image, offline from Fedora
+#   make test   install the test tools, then lint and run the whole suite
+#
+# Debian packages the tests need are installed by mk/deps.mk when missing.
+
+CARGO ?= cargo
+FIXTURES ?= $(CURDIR)/target/fixtures
+MINIBUILD := target/release/minibuild
+DEMO_URL := file://$(FIXTURES)/repo/$$basearch/
+
+include mk/deps.mk
+
+.PHONY: all build demo test lint unit bench clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked
+
+# The main job on the built-in demo: the busybox recipe against the fixture repo.
+demo: fixtures build
+	@mkdir -p out
+	$(MINIBUILD) build recipes/busybox.toml --baseurl 'fedora=$(DEMO_URL)' -o out/busybox.oci.tar
+	@echo "image: out/busybox.oci.tar  (try: skopeo inspect oci-archive:out/busybox.oci.tar)"
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --locked --lib
+
+test: deps-test fixtures lint
+	MINIBUILD_FIXTURES=$(FIXTURES) $(CARGO) test --locked
+
+clean:
+	rm -rf out target/fixtures

@@ -1,0 +1,113 @@
+//! Shared harness for the end-to-end tests: the fixture repository, a loopback
+//! HTTP server, the minibuild binary, and the external consumers (skopeo,
+//! umoci, chroot) that prove an image is valid and runs.
+#![allow(dead_code)]
+
+pub mod server;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The fixture repository built by `make fixtures` (tests/fixtures/make-repo.sh).
+pub fn fixtures() -> PathBuf {
+    let dir = std::env::var_os("MINIBUILD_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures"));
+    let repodata = dir.join("repo/x86_64/repodata/repomd.xml");
+    assert!(
+        repodata.is_file(),
+        "fixture repository missing: {} not found.\n  hint: run `make fixtures` (or `make test`, which builds it)",
+        repodata.display()
+    );
+    dir
+}
+
+/// `file://` URL of the fixture repo with `$basearch` left for minibuild to fill in.
+pub fn fixture_file_url() -> String {
+    format!("file://{}/repo/$basearch/", fixtures().display())
+}
+
+pub fn recipe(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes").join(name)
+}
+
+pub fn minibuild() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_minibuild"))
+}
+
+/// Panics with an install hint when a test's external tool is missing: a
+/// test that cannot check what it claims must fail, not pass.
+pub fn require_tool(tool: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(found, "`{tool}` is not installed.\n  hint: run `make deps-test`");
+}
+
+/// Run a command, panicking with its output if it fails.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The last line of stdout, where minibuild prints the manifest digest.
+pub fn last_line(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string()
+}
+
+/// Extract an oci-archive with umoci into `dir/rootfs` (rootless mode, so no
+/// chown is needed and ownership is recorded in umoci's metadata instead).
+pub fn unpack_archive(archive: &Path, dir: &Path) -> PathBuf {
+    require_tool("skopeo");
+    require_tool("umoci");
+    let layout = dir.join("layout");
+    run_ok(Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        &format!("oci-archive:{}", archive.display()),
+        &format!("oci:{}:img", layout.display()),
+    ]));
+    let bundle = dir.join("bundle");
+    run_ok(Command::new("umoci").args([
+        "unpack",
+        "--rootless",
+        "--image",
+        &format!("{}:img", layout.display()),
+        bundle.to_str().unwrap(),
+    ]));
+    bundle.join("rootfs")
+}
+
+/// Run `argv` inside `rootfs` with chroot (as root) or in a user namespace.
+pub fn run_in(rootfs: &Path, argv: &[&str]) -> Output {
+    let mut cmd = if is_root() {
+        let mut c = Command::new("chroot");
+        c.arg(rootfs);
+        c
+    } else {
+        let mut c = Command::new("unshare");
+        c.args(["--map-root-user", "chroot"]).arg(rootfs);
+        c
+    };
+    cmd.args(argv).env_clear().env("PATH", "/usr/bin:/usr/sbin:/bin:/sbin");
+    run_ok(&mut cmd)
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions; reading /proc avoids a libc dependency.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
