@@ -9,6 +9,7 @@ pub mod digest;
 pub mod oci;
 pub mod recipe;
 pub mod repo;
+pub mod report;
 pub mod resolve;
 pub mod rootfs;
 pub mod rpm;

@@ -40,7 +40,12 @@ pub struct Stderr {
 impl Stderr {
     pub fn new(quiet: bool) -> Self {
         let fancy = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
-        Stderr { fancy, quiet, start: Instant::now(), lock: Mutex::new(()) }
+        Stderr {
+            fancy,
+            quiet,
+            start: Instant::now(),
+            lock: Mutex::new(()),
+        }
     }
 
     fn line(&self, prefix: &str, message: &str) {
@@ -74,7 +79,9 @@ impl Reporter for Stderr {
         }
         self.step(message);
         if !self.fancy {
-            return Box::new(Plain { start: Instant::now() });
+            return Box::new(Plain {
+                start: Instant::now(),
+            });
         }
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         let template = if bytes {
@@ -101,7 +108,11 @@ impl Progress for Plain {
     fn inc(&self, _: u64) {}
     fn finish(&self, message: &str) {
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "         {message} ({:.2}s)", self.start.elapsed().as_secs_f64());
+        let _ = writeln!(
+            err,
+            "         {message} ({:.2}s)",
+            self.start.elapsed().as_secs_f64()
+        );
     }
 }
 
@@ -174,6 +185,9 @@ mod tests {
         r.step("a");
         r.warn("b");
         r.progress("c", 3, false).finish("done");
-        assert_eq!(*r.lines.lock().unwrap(), vec!["step: a", "warn: b", "step: c"]);
+        assert_eq!(
+            *r.lines.lock().unwrap(),
+            vec!["step: a", "warn: b", "step: c"]
+        );
     }
 }

@@ -35,22 +35,36 @@ fn busybox_builds_over_http_and_runs() {
         &format!("{}/repo/$basearch/", server.url),
     );
     let digest = last_line(&result);
-    assert!(digest.starts_with("sha256:") && digest.len() == 71, "last line: {digest:?}");
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "last line: {digest:?}"
+    );
 
     require_tool("skopeo");
-    let inspect = run_ok(std::process::Command::new("skopeo").args([
-        "inspect",
-        &format!("oci-archive:{}", out.display()),
-    ]));
+    let inspect = run_ok(
+        std::process::Command::new("skopeo")
+            .args(["inspect", &format!("oci-archive:{}", out.display())]),
+    );
     let json: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
-    assert_eq!(json["Digest"], digest.as_str(), "skopeo sees the digest we printed");
+    assert_eq!(
+        json["Digest"],
+        digest.as_str(),
+        "skopeo sees the digest we printed"
+    );
     assert_eq!(json["Architecture"], "amd64");
-    assert_eq!(json["Layers"].as_array().map(Vec::len), Some(1), "single layer");
+    assert_eq!(
+        json["Layers"].as_array().map(Vec::len),
+        Some(1),
+        "single layer"
+    );
 
     let rootfs = unpack_archive(&out, tmp.path());
     let hello = run_in(&rootfs, &["/usr/sbin/busybox", "echo", "hello"]);
     assert_eq!(String::from_utf8_lossy(&hello.stdout), "hello\n");
-    assert!(!rootfs.join("usr/bin/rpm").exists(), "no package manager in the image");
+    assert!(
+        !rootfs.join("usr/bin/rpm").exists(),
+        "no package manager in the image"
+    );
 }
 
 #[test]
@@ -68,11 +82,20 @@ fn distroless_base_runs_dynamically_linked_bash() {
     let ls = run_in(&rootfs, &["/bin/bash", "-c", "ls /"]);
     let listing = String::from_utf8_lossy(&ls.stdout);
     for dir in ["etc", "usr", "bin", "tmp"] {
-        assert!(listing.lines().any(|l| l == dir), "`ls /` lacks {dir}: {listing}\n{stderr}");
+        assert!(
+            listing.lines().any(|l| l == dir),
+            "`ls /` lacks {dir}: {listing}\n{stderr}"
+        );
     }
     // prefer picked the minimal providers.
-    assert!(!rootfs.join("usr/lib/locale/locale-archive").exists(), "all-langpacks was installed");
-    assert!(!rootfs.join("usr/share/doc/bash").exists(), "docs were installed");
+    assert!(
+        !rootfs.join("usr/lib/locale/locale-archive").exists(),
+        "all-langpacks was installed"
+    );
+    assert!(
+        !rootfs.join("usr/share/doc/bash").exists(),
+        "docs were installed"
+    );
 }
 
 #[test]
@@ -80,8 +103,18 @@ fn same_recipe_same_digest_cold_and_warm() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let url = fixture_file_url();
-    let cold = build(&recipe("distroless-base.toml"), &tmp.path().join("a.tar"), &cache, &url);
-    let warm = build(&recipe("distroless-base.toml"), &tmp.path().join("b.tar"), &cache, &url);
+    let cold = build(
+        &recipe("distroless-base.toml"),
+        &tmp.path().join("a.tar"),
+        &cache,
+        &url,
+    );
+    let warm = build(
+        &recipe("distroless-base.toml"),
+        &tmp.path().join("b.tar"),
+        &cache,
+        &url,
+    );
     let other = build(
         &recipe("distroless-base.toml"),
         &tmp.path().join("c.tar"),
@@ -102,7 +135,12 @@ fn corrupt_cache_entry_is_refetched() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let url = fixture_file_url();
-    let first = build(&recipe("busybox.toml"), &tmp.path().join("a.tar"), &cache, &url);
+    let first = build(
+        &recipe("busybox.toml"),
+        &tmp.path().join("a.tar"),
+        &cache,
+        &url,
+    );
     let mut corrupted = 0;
     for entry in walk(&cache) {
         if entry.extension().is_some_and(|e| e == "rpm") {
@@ -110,8 +148,17 @@ fn corrupt_cache_entry_is_refetched() {
             corrupted += 1;
         }
     }
-    assert!(corrupted > 0, "no cached rpm found under {}", cache.display());
-    let second = build(&recipe("busybox.toml"), &tmp.path().join("b.tar"), &cache, &url);
+    assert!(
+        corrupted > 0,
+        "no cached rpm found under {}",
+        cache.display()
+    );
+    let second = build(
+        &recipe("busybox.toml"),
+        &tmp.path().join("b.tar"),
+        &cache,
+        &url,
+    );
     assert_eq!(last_line(&first), last_line(&second));
 }
 

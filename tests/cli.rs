@@ -10,13 +10,24 @@ fn recipe_errors_name_file_line_and_hint() {
     let recipe = tmp.path().join("bad.toml");
     std::fs::write(&recipe, "[packages]\ninstall = [\"a\"]\nexlude = []\n").unwrap();
     let out = tmp.path().join("bad.oci.tar");
-    let res = minibuild().arg(&recipe).arg("-o").arg(&out).output().unwrap();
+    let res = minibuild()
+        .arg(&recipe)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(!res.status.success());
     let stderr = String::from_utf8_lossy(&res.stderr);
-    assert!(stderr.contains(&format!("{}:3:1", recipe.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:3:1", recipe.display())),
+        "{stderr}"
+    );
     assert!(stderr.contains("unknown field `exlude`"), "{stderr}");
     assert!(stderr.contains("hint:"), "{stderr}");
-    assert!(res.stdout.is_empty(), "nothing on stdout for a failed build");
+    assert!(
+        res.stdout.is_empty(),
+        "nothing on stdout for a failed build"
+    );
     assert!(!out.exists(), "no output for a failed build");
 }
 
@@ -51,7 +62,10 @@ fn missing_package_is_named_and_no_output_is_left() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n != "r.toml" && n != "cache")
         .collect();
-    assert!(leftovers.is_empty(), "half-written files left: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "half-written files left: {leftovers:?}"
+    );
 }
 
 #[test]
@@ -69,7 +83,10 @@ fn unreachable_repo_names_the_url() {
         .unwrap();
     assert!(!res.status.success());
     let stderr = String::from_utf8_lossy(&res.stderr);
-    assert!(stderr.contains("http://127.0.0.1:9/nothing/repodata/repomd.xml"), "{stderr}");
+    assert!(
+        stderr.contains("http://127.0.0.1:9/nothing/repodata/repomd.xml"),
+        "{stderr}"
+    );
 }
 
 #[test]

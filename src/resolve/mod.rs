@@ -85,3 +85,4 @@ fn rejected_note(rejected: &[(String, String)]) -> String {
         .collect();
     format!("; candidates rejected:{}", lines.concat())
 }
+pub mod order;

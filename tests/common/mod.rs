@@ -28,7 +28,9 @@ pub fn fixture_file_url() -> String {
 }
 
 pub fn recipe(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("recipes")
+        .join(name)
 }
 
 pub fn minibuild() -> Command {
@@ -41,12 +43,17 @@ pub fn require_tool(tool: &str) {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
         .unwrap_or(false);
-    assert!(found, "`{tool}` is not installed.\n  hint: run `make deps-test`");
+    assert!(
+        found,
+        "`{tool}` is not installed.\n  hint: run `make deps-test`"
+    );
 }
 
 /// Run a command, panicking with its output if it fails.
 pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
@@ -59,7 +66,11 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 
 /// The last line of stdout, where minibuild prints the manifest digest.
 pub fn last_line(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Extract an oci-archive with umoci into `dir/rootfs` (rootless mode, so no
@@ -96,7 +107,9 @@ pub fn run_in(rootfs: &Path, argv: &[&str]) -> Output {
         c.args(["--map-root-user", "chroot"]).arg(rootfs);
         c
     };
-    cmd.args(argv).env_clear().env("PATH", "/usr/bin:/usr/sbin:/bin:/sbin");
+    cmd.args(argv)
+        .env_clear()
+        .env("PATH", "/usr/bin:/usr/sbin:/bin:/sbin");
     run_ok(&mut cmd)
 }
 

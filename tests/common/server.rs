@@ -36,7 +36,12 @@ impl Server {
                 });
             }
         });
-        Server { url: format!("http://{addr}"), stop, requests, addr }
+        Server {
+            url: format!("http://{addr}"),
+            stop,
+            requests,
+            addr,
+        }
     }
 }
 
@@ -68,7 +73,8 @@ fn handle(conn: TcpStream, root: &Path) -> std::io::Result<()> {
             )?;
             conn.write_all(&body)
         }
-        None => conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+        None => conn
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
     }
 }
 
