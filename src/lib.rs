@@ -6,6 +6,8 @@
 //! arguments and reports.
 
 pub mod digest;
+pub mod fsutil;
+pub mod lock;
 pub mod oci;
 pub mod recipe;
 pub mod repo;
