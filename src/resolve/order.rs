@@ -7,35 +7,15 @@
 //! with the fewest unmet dependencies (then by name), so the order is the same
 //! on every run.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::repo::Package;
 
 /// Indices into `packages`, in an order where providers come before requirers.
 pub fn install_order(packages: &[&Package]) -> Vec<usize> {
     let n = packages.len();
-    // Which planned package provides a capability name (names, provides, files).
-    let mut providers: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, p) in packages.iter().enumerate() {
-        providers.entry(p.nevra.name.as_str()).or_default().push(i);
-        for prov in &p.provides {
-            providers.entry(prov.name.as_str()).or_default().push(i);
-        }
-        for f in &p.files {
-            providers.entry(f.as_str()).or_default().push(i);
-        }
-    }
-    // deps[i]: the packages i needs installed first.
-    let mut deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
-    for (i, p) in packages.iter().enumerate() {
-        for req in p.requires.iter().filter(|r| !r.is_rpmlib()) {
-            for name in capability_names(&req.name) {
-                if let Some(ps) = providers.get(name) {
-                    deps[i].extend(ps.iter().copied().filter(|&j| j != i));
-                }
-            }
-        }
-    }
+    let graph = dependency_graph(packages);
+    let deps: Vec<BTreeSet<usize>> = graph.iter().map(|m| m.keys().copied().collect()).collect();
     // Packages in a dependency cycle form one strongly connected component;
     // components are ordered with Kahn's algorithm, members by name.
     let comp = tarjan(&deps);
@@ -82,6 +62,39 @@ pub fn install_order(packages: &[&Package]) -> Vec<usize> {
     }
     debug_assert_eq!(order.len(), n, "the component graph is acyclic");
     order
+}
+
+/// For each package, the planned packages it requires, each with the first
+/// requirement (as written) that the provider satisfies.
+pub fn dependency_graph(packages: &[&Package]) -> Vec<BTreeMap<usize, String>> {
+    // Which planned package provides a capability name (names, provides, files).
+    let mut providers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, p) in packages.iter().enumerate() {
+        providers.entry(p.nevra.name.as_str()).or_default().push(i);
+        for prov in &p.provides {
+            providers.entry(prov.name.as_str()).or_default().push(i);
+        }
+        for f in &p.files {
+            providers.entry(f.as_str()).or_default().push(i);
+        }
+    }
+    packages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut deps = BTreeMap::new();
+            for req in p.requires.iter().filter(|r| !r.is_rpmlib()) {
+                for name in capability_names(&req.name) {
+                    for &j in providers.get(name).into_iter().flatten() {
+                        if j != i {
+                            deps.entry(j).or_insert_with(|| req.to_string());
+                        }
+                    }
+                }
+            }
+            deps
+        })
+        .collect()
 }
 
 /// Strongly connected components (Tarjan), iteratively; returns each node's

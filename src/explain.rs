@@ -1,0 +1,290 @@
+//! What a plan installs and why: the `plan` table and JSON, and `why` chains.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::Serialize;
+
+use crate::report::human_bytes;
+use crate::resolve::order::dependency_graph;
+use crate::resolve::{Plan, Reason};
+
+/// One row of `minibuild plan`.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub name: String,
+    pub evr: String,
+    pub arch: String,
+    pub repo: String,
+    pub download_size: u64,
+    pub installed_size: u64,
+    pub reason: String,
+    pub nevra: String,
+    pub checksum: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanView {
+    pub target: String,
+    pub packages: Vec<Row>,
+    pub download_size: u64,
+    pub installed_size: u64,
+}
+
+/// Rows for a plan; `repo_names[i]` names repo index `i`.
+pub fn view(plan: &Plan, target: &str, repo_names: &[String]) -> PlanView {
+    let name_of = |i: usize| plan.packages[i].package.nevra.name.clone();
+    let packages: Vec<Row> = plan
+        .packages
+        .iter()
+        .map(|p| {
+            let pkg = &p.package;
+            let reason = match &p.reason {
+                Reason::Requested { request } if *request == pkg.nevra.name => {
+                    "requested".to_string()
+                }
+                Reason::Requested { request } => format!("requested as `{request}`"),
+                Reason::Required { by, dep } => format!("required by {} ({dep})", name_of(*by)),
+                Reason::Recommended { by, dep } => {
+                    format!("recommended by {} ({dep})", name_of(*by))
+                }
+            };
+            Row {
+                name: pkg.nevra.name.clone(),
+                evr: pkg.nevra.evr.to_string(),
+                arch: pkg.nevra.arch.clone(),
+                repo: repo_names
+                    .get(pkg.repo)
+                    .cloned()
+                    .unwrap_or_else(|| pkg.repo.to_string()),
+                download_size: pkg.download_size,
+                installed_size: pkg.installed_size,
+                reason,
+                nevra: pkg.nevra.to_string(),
+                checksum: pkg.checksum.to_string(),
+            }
+        })
+        .collect();
+    PlanView {
+        target: target.to_string(),
+        download_size: packages.iter().map(|r| r.download_size).sum(),
+        installed_size: packages.iter().map(|r| r.installed_size).sum(),
+        packages,
+    }
+}
+
+/// A plain-text table with aligned columns and a totals line.
+pub fn table(view: &PlanView) -> String {
+    let header = [
+        "Package",
+        "Version",
+        "Arch",
+        "Repo",
+        "Download",
+        "Installed",
+        "Reason",
+    ];
+    let rows: Vec<[String; 7]> = view
+        .packages
+        .iter()
+        .map(|r| {
+            [
+                r.name.clone(),
+                r.evr.clone(),
+                r.arch.clone(),
+                r.repo.clone(),
+                human_bytes(r.download_size),
+                human_bytes(r.installed_size),
+                r.reason.clone(),
+            ]
+        })
+        .collect();
+    let mut width = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        let mut l = String::new();
+        for (i, (cell, w)) in cells.iter().zip(width).enumerate() {
+            // Sizes are right-aligned, the last column is not padded.
+            if i == 4 || i == 5 {
+                l.push_str(&format!("{cell:>w$}  "));
+            } else if i == cells.len() - 1 {
+                l.push_str(cell);
+            } else {
+                l.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&header);
+    for row in &rows {
+        line(&row.each_ref().map(String::as_str));
+    }
+    out.push_str(&format!(
+        "{} packages for {}: {} to download, {} installed\n",
+        view.packages.len(),
+        view.target,
+        human_bytes(view.download_size),
+        human_bytes(view.installed_size)
+    ));
+    out
+}
+
+/// The shortest dependency chain from each requested package to `name`,
+/// e.g. `["nginx", "requires libssl.so.3()(64bit)", "openssl-libs"]`.
+/// Empty when `name` is not in the plan.
+pub fn why(plan: &Plan, name: &str) -> Vec<Vec<String>> {
+    let pkgs: Vec<&crate::repo::Package> = plan.packages.iter().map(|p| &p.package).collect();
+    let Some(target) = pkgs.iter().position(|p| p.nevra.name == name) else {
+        return Vec::new();
+    };
+    let graph = dependency_graph(&pkgs);
+    // Reverse BFS from the target: who requires whom.
+    let mut required_by: Vec<Vec<(usize, &str)>> = vec![Vec::new(); pkgs.len()];
+    for (i, deps) in graph.iter().enumerate() {
+        for (&j, dep) in deps {
+            required_by[j].push((i, dep.as_str()));
+        }
+    }
+    let mut next: BTreeMap<usize, (usize, &str)> = BTreeMap::new();
+    let mut queue = VecDeque::from([target]);
+    let mut seen = vec![false; pkgs.len()];
+    seen[target] = true;
+    while let Some(j) = queue.pop_front() {
+        for &(i, dep) in &required_by[j] {
+            if !seen[i] {
+                seen[i] = true;
+                next.insert(i, (j, dep));
+                queue.push_back(i);
+            }
+        }
+    }
+    let mut chains = Vec::new();
+    for (i, planned) in plan.packages.iter().enumerate() {
+        if !matches!(planned.reason, Reason::Requested { .. }) || !seen[i] {
+            continue;
+        }
+        let mut chain = vec![pkgs[i].nevra.name.clone()];
+        let mut at = i;
+        while let Some(&(j, dep)) = next.get(&at) {
+            chain.push(format!("requires {dep}"));
+            chain.push(pkgs[j].nevra.name.clone());
+            at = j;
+        }
+        chains.push(chain);
+    }
+    chains
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Digest;
+    use crate::repo::Package;
+    use crate::resolve::Planned;
+    use crate::rpm::{Dep, Evr, Nevra};
+
+    fn planned(name: &str, requires: &[&str], provides: &[&str], reason: Reason) -> Planned {
+        Planned {
+            package: Package {
+                nevra: Nevra::new(name, Evr::parse("1.0-1"), "x86_64"),
+                repo: 0,
+                location: String::new(),
+                checksum: Digest::sha256_of(name.as_bytes()),
+                download_size: 1024,
+                installed_size: 4096,
+                build_time: 0,
+                summary: String::new(),
+                license: String::new(),
+                vendor: String::new(),
+                packager: String::new(),
+                source_rpm: String::new(),
+                provides: provides.iter().map(|p| Dep::any(*p)).collect(),
+                requires: requires.iter().map(|r| Dep::any(*r)).collect(),
+                conflicts: vec![],
+                obsoletes: vec![],
+                recommends: vec![],
+                suggests: vec![],
+                supplements: vec![],
+                enhances: vec![],
+                files: vec![],
+            },
+            reason,
+        }
+    }
+
+    fn plan() -> Plan {
+        let req = |r: &str| Reason::Requested {
+            request: r.to_string(),
+        };
+        Plan {
+            packages: vec![
+                planned(
+                    "bash",
+                    &["libtinfo.so.6()(64bit)", "glibc"],
+                    &[],
+                    req("bash"),
+                ),
+                planned(
+                    "glibc",
+                    &[],
+                    &["libc.so.6()(64bit)"],
+                    Reason::Required {
+                        by: 0,
+                        dep: "glibc".into(),
+                    },
+                ),
+                planned("nginx", &["libc.so.6()(64bit)"], &[], req("nginx")),
+                planned(
+                    "ncurses-libs",
+                    &["libc.so.6()(64bit)"],
+                    &["libtinfo.so.6()(64bit)"],
+                    Reason::Required {
+                        by: 0,
+                        dep: "libtinfo.so.6()(64bit)".into(),
+                    },
+                ),
+            ],
+        }
+    }
+
+    #[test]
+    fn why_gives_the_shortest_chain_from_each_request() {
+        let chains = why(&plan(), "glibc");
+        assert_eq!(
+            chains,
+            vec![
+                vec!["bash".to_string(), "requires glibc".into(), "glibc".into()],
+                vec![
+                    "nginx".to_string(),
+                    "requires libc.so.6()(64bit)".into(),
+                    "glibc".into()
+                ],
+            ]
+        );
+        assert_eq!(why(&plan(), "ncurses-libs").len(), 1);
+        assert!(why(&plan(), "absent").is_empty());
+    }
+
+    #[test]
+    fn table_has_reasons_and_totals() {
+        let v = view(&plan(), "x86_64", &["fedora".to_string()]);
+        let t = table(&v);
+        assert!(t.lines().next().unwrap().starts_with("Package"), "{t}");
+        assert!(
+            t.contains("required by bash (libtinfo.so.6()(64bit))"),
+            "{t}"
+        );
+        assert!(
+            t.contains("4 packages for x86_64: 4.0 KiB to download, 16.0 KiB installed"),
+            "{t}"
+        );
+        assert_eq!(v.download_size, 4096);
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["packages"][0]["repo"], "fedora");
+    }
+}
