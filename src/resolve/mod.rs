@@ -86,3 +86,4 @@ fn rejected_note(rejected: &[(String, String)]) -> String {
     format!("; candidates rejected:{}", lines.concat())
 }
 pub mod order;
+pub mod priority;

@@ -3,6 +3,7 @@
 mod arch;
 mod dep;
 mod evr;
+pub mod header;
 mod nevra;
 
 pub use arch::Arch;

@@ -1,0 +1,112 @@
+//! dnf's repository `priority` and `cost`, applied before solving.
+//!
+//! - priority: a package name offered by a repo of better (lower) priority
+//!   hides every package of that name in worse-priority repos, even newer ones.
+//! - cost: when the very same NEVRA is in several repos, the cheapest (then
+//!   the first in recipe order) is kept; the others are duplicates.
+
+use std::collections::HashMap;
+
+use crate::repo::Package;
+
+/// `repos[i]` is `(priority, cost)` of the recipe's repo `i`.
+pub fn apply(packages: Vec<Package>, repos: &[(i32, u32)]) -> Vec<Package> {
+    let prio = |p: &Package| repos.get(p.repo).map_or(i32::MAX, |r| r.0);
+    let cost = |p: &Package| repos.get(p.repo).map_or(u32::MAX, |r| r.1);
+    let mut best_prio: HashMap<&str, i32> = HashMap::new();
+    for p in &packages {
+        let e = best_prio.entry(p.nevra.name.as_str()).or_insert(i32::MAX);
+        *e = (*e).min(prio(p));
+    }
+    let mut best_copy: HashMap<String, (u32, usize)> = HashMap::new();
+    for p in &packages {
+        let key = p.nevra.to_string();
+        let cand = (cost(p), p.repo);
+        let e = best_copy.entry(key).or_insert(cand);
+        *e = (*e).min(cand);
+    }
+    let keep: Vec<bool> = packages
+        .iter()
+        .map(|p| {
+            prio(p) == best_prio[p.nevra.name.as_str()]
+                && best_copy[&p.nevra.to_string()] == (cost(p), p.repo)
+        })
+        .collect();
+    packages
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(p, k)| k.then_some(p))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Digest;
+    use crate::rpm::{Evr, Nevra};
+
+    fn pkg(name: &str, evr: &str, repo: usize) -> Package {
+        Package {
+            nevra: Nevra::new(name, Evr::parse(evr), "x86_64"),
+            repo,
+            location: String::new(),
+            checksum: Digest::sha256_of(format!("{name}{evr}{repo}").as_bytes()),
+            download_size: 0,
+            installed_size: 0,
+            build_time: 0,
+            summary: String::new(),
+            license: String::new(),
+            vendor: String::new(),
+            packager: String::new(),
+            source_rpm: String::new(),
+            provides: vec![],
+            requires: vec![],
+            conflicts: vec![],
+            obsoletes: vec![],
+            recommends: vec![],
+            suggests: vec![],
+            supplements: vec![],
+            enhances: vec![],
+            files: vec![],
+        }
+    }
+
+    fn ids(v: &[Package]) -> Vec<String> {
+        v.iter()
+            .map(|p| format!("{}@{}", p.nevra, p.repo))
+            .collect()
+    }
+
+    #[test]
+    fn better_priority_hides_newer_versions_elsewhere() {
+        let pkgs = vec![
+            pkg("nginx", "1.24-1", 0),
+            pkg("nginx", "1.26-1", 1),
+            pkg("bash", "5.2-1", 1),
+        ];
+        let out = apply(pkgs, &[(10, 1000), (99, 1000)]);
+        assert_eq!(
+            ids(&out),
+            vec!["nginx-1.24-1.x86_64@0", "bash-5.2-1.x86_64@1"]
+        );
+    }
+
+    #[test]
+    fn equal_priority_keeps_all_versions_and_cheapest_duplicate() {
+        let pkgs = vec![
+            pkg("nginx", "1.24-1", 0),
+            pkg("nginx", "1.26-1", 1),
+            pkg("nginx", "1.24-1", 1),
+        ];
+        let out = apply(pkgs, &[(99, 1000), (99, 500)]);
+        assert_eq!(
+            ids(&out),
+            vec!["nginx-1.26-1.x86_64@1", "nginx-1.24-1.x86_64@1"]
+        );
+        let pkgs = vec![pkg("a", "1-1", 0), pkg("a", "1-1", 1)];
+        assert_eq!(
+            ids(&apply(pkgs, &[(99, 1000), (99, 1000)])),
+            vec!["a-1-1.x86_64@0"]
+        );
+    }
+}

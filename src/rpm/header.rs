@@ -1,0 +1,68 @@
+//! What an .rpm file's own header says about its dependencies and files.
+//!
+//! Used where repo metadata is not at hand (a build from a lock) or not
+//! complete (primary lists only some files): the header is the truth.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use super::{Cmp, Dep, Evr};
+use crate::repo::Package;
+
+/// `pkg` with provides, requires and files replaced by the header's of `path`.
+pub fn with_header_deps(path: &Path, pkg: &Package) -> anyhow::Result<Package> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let meta = ::rpm::PackageMetadata::parse(&mut BufReader::new(file))
+        .with_context(|| format!("{}: not a valid RPM header ({})", path.display(), pkg.nevra))?;
+    let deps = |v: Vec<::rpm::Dependency>| v.into_iter().map(convert).collect::<Vec<Dep>>();
+    let mut out = pkg.clone();
+    out.provides = deps(meta.get_provides().unwrap_or_default());
+    out.requires = deps(meta.get_requires().unwrap_or_default());
+    out.files = meta
+        .get_file_paths()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    Ok(out)
+}
+
+fn convert(d: ::rpm::Dependency) -> Dep {
+    use ::rpm::DependencyFlags as F;
+    let f = d.flags & (F::LESS | F::GREATER | F::EQUAL);
+    let cmp = if f == F::LESS {
+        Some(Cmp::Lt)
+    } else if f == F::LE {
+        Some(Cmp::Le)
+    } else if f == F::EQUAL {
+        Some(Cmp::Eq)
+    } else if f == F::GE {
+        Some(Cmp::Ge)
+    } else if f == F::GREATER {
+        Some(Cmp::Gt)
+    } else {
+        None
+    };
+    match cmp {
+        Some(cmp) if !d.version.is_empty() => Dep::versioned(d.name, cmp, Evr::parse(&d.version)),
+        _ => Dep::any(d.name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_flags_and_versions() {
+        let d = convert(::rpm::Dependency::greater_eq("glibc", "2.34-1"));
+        assert_eq!(d, Dep::versioned("glibc", Cmp::Ge, Evr::parse("2.34-1")));
+        let d = convert(::rpm::Dependency::any("/bin/sh"));
+        assert_eq!(d, Dep::any("/bin/sh"));
+        let d = convert(::rpm::Dependency::less("foo", "1:2"));
+        assert_eq!(d.to_string(), "foo < 1:2");
+    }
+}
