@@ -24,6 +24,49 @@ pub struct Cli {
 pub enum Command {
     /// Resolve, download, unpack and write the image (the default command).
     Build(BuildArgs),
+    /// Show what would be installed and why, without downloading packages.
+    Plan(PlanArgs),
+    /// Show the dependency chains that bring PACKAGE into the image.
+    Why(WhyArgs),
+    /// Resolve and write RECIPE.lock beside the recipe.
+    Lock(LockArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    pub recipe: PathBuf,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub lock: LockUse,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WhyArgs {
+    pub recipe: PathBuf,
+    pub package: String,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LockArgs {
+    pub recipe: PathBuf,
+    /// Re-resolve and replace an existing lock.
+    #[arg(long)]
+    pub update: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LockUse {
+    /// Ignore RECIPE.lock and resolve afresh.
+    #[arg(long)]
+    pub no_lock: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -38,6 +81,9 @@ pub struct BuildArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::OciArchive)]
     pub format: Format,
+
+    #[command(flatten)]
+    pub lock: LockUse,
 
     #[command(flatten)]
     pub common: CommonArgs,
@@ -94,12 +140,23 @@ mod tests {
     #[test]
     fn build_subcommand_and_overrides() {
         let cli = Cli::try_parse_from([
-            "minibuild", "build", "r.toml", "--format", "oci", "--baseurl", "fedora=file:///r/$basearch/",
+            "minibuild",
+            "build",
+            "r.toml",
+            "--format",
+            "oci",
+            "--baseurl",
+            "fedora=file:///r/$basearch/",
         ])
         .unwrap();
-        let Some(Command::Build(b)) = cli.command else { panic!("not a build") };
+        let Some(Command::Build(b)) = cli.command else {
+            panic!("not a build")
+        };
         assert_eq!(b.format, Format::Oci);
-        assert_eq!(b.common.baseurl, vec![("fedora".into(), "file:///r/$basearch/".into())]);
+        assert_eq!(
+            b.common.baseurl,
+            vec![("fedora".into(), "file:///r/$basearch/".into())]
+        );
         assert!(Cli::try_parse_from(["minibuild", "r.toml", "--baseurl", "nourl"]).is_err());
     }
 }

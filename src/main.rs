@@ -1,1 +1,192 @@
-fn main() {}
+//! The `minibuild` command: parse arguments, run one pipeline entry point,
+//! print the result. stdout carries results only; everything else is stderr.
+
+mod cli;
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use clap::Parser as _;
+
+use cli::{BuildArgs, Cli, Command, CommonArgs, Format, LockArgs, PlanArgs, WhyArgs};
+use minibuild::lock::Lock;
+use minibuild::pipeline::{self, Resolved, Settings};
+use minibuild::recipe::{self, Recipe};
+use minibuild::report::{Reporter, Stderr};
+use minibuild::{explain, oci};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "error: {err}");
+            for cause in err.chain().skip(1) {
+                let _ = writeln!(stderr, "  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Some(Command::Build(args)) => build(args),
+        Some(Command::Plan(args)) => plan(args),
+        Some(Command::Why(args)) => why(args),
+        Some(Command::Lock(args)) => lock(args),
+        None if cli.build.recipe.is_some() => build(cli.build),
+        None => {
+            bail!("no recipe given\n  hint: `minibuild RECIPE.toml`, or `make demo` for an example; see `minibuild --help`")
+        }
+    }
+}
+
+fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
+    let cache_dir = match &common.cache_dir {
+        Some(d) => d.clone(),
+        None => minibuild::fetch::default_cache_dir()
+            .context("cannot find a cache directory\n  hint: set --cache-dir or XDG_CACHE_HOME")?,
+    };
+    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(s) if !s.is_empty() => Some(s.trim().parse().with_context(|| {
+            format!("SOURCE_DATE_EPOCH=`{s}` is not a number of seconds since 1970")
+        })?),
+        _ => None,
+    };
+    Ok(Settings {
+        cache_dir,
+        baseurl_overrides: common.baseurl.iter().cloned().collect::<BTreeMap<_, _>>(),
+        jobs: common.jobs.max(1),
+        source_date_epoch,
+    })
+}
+
+/// The packages to install: from the lock beside the recipe when there is
+/// one (and `--no-lock` is not given), else resolved afresh.
+fn resolve(
+    recipe: &Recipe,
+    settings: &Settings,
+    no_lock: bool,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Vec<Resolved>> {
+    let lock_path = Lock::path_for(&recipe.path);
+    if !no_lock && lock_path.is_file() {
+        reporter.step(&format!("Using {}", lock_path.display()));
+        let lock = Lock::read(&lock_path)?;
+        return pipeline::resolved_from_lock(recipe, &lock, &lock_path, settings);
+    }
+    pipeline::resolve(recipe, settings, reporter)
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let path = args.recipe.as_deref().context("no recipe given")?;
+    let recipe = recipe::load(path)?;
+    let settings = settings(&args.common)?;
+    let reporter = Stderr::new(args.common.quiet);
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&recipe, args.format));
+    let resolved = resolve(&recipe, &settings, args.lock.no_lock, &reporter)?;
+    let format = match args.format {
+        Format::OciArchive => oci::Format::OciArchive,
+        Format::Oci => oci::Format::Oci,
+    };
+    let built = pipeline::build(&recipe, &resolved, &output, format, &settings, &reporter)?;
+    reporter.step(&format!("Wrote {}", built.output.display()));
+    println!("{}", built.digest);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn default_output(recipe: &Recipe, format: Format) -> PathBuf {
+    let ext = match format {
+        Format::OciArchive => "oci.tar",
+        Format::Oci => "oci",
+    };
+    PathBuf::from(format!("{}.{ext}", recipe.image.name))
+}
+
+fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let recipe = recipe::load(&args.recipe)?;
+    let settings = settings(&args.common)?;
+    let reporter = Stderr::new(args.common.quiet || args.json);
+    let resolved = resolve(&recipe, &settings, args.lock.no_lock, &reporter)?;
+    let names: Vec<String> = recipe.repos.iter().map(|r| r.name.clone()).collect();
+    let views: Vec<explain::PlanView> = resolved
+        .iter()
+        .map(|r| explain::view(&r.plan, r.arch.rpm_name(), &names))
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &views)?;
+        writeln!(out)?;
+    } else {
+        for v in &views {
+            write!(out, "{}", explain::table(v))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn why(args: WhyArgs) -> anyhow::Result<ExitCode> {
+    let recipe = recipe::load(&args.recipe)?;
+    let settings = settings(&args.common)?;
+    let reporter = Stderr::new(true);
+    let resolved = pipeline::resolve(&recipe, &settings, &reporter)?;
+    let mut out = std::io::stdout().lock();
+    let mut found = false;
+    for r in &resolved {
+        let chains = explain::why(&r.plan, &args.package);
+        if chains.is_empty() {
+            continue;
+        }
+        found = true;
+        for chain in chains {
+            writeln!(out, "{}: {}", r.arch, chain.join(" → "))?;
+        }
+    }
+    if !found {
+        bail!(
+            "`{}` is not installed by {}\n  hint: `minibuild plan {}` lists what is",
+            args.package,
+            args.recipe.display(),
+            args.recipe.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
+    let recipe = recipe::load(&args.recipe)?;
+    let settings = settings(&args.common)?;
+    let reporter = Stderr::new(args.common.quiet);
+    let lock_path = Lock::path_for(&recipe.path);
+    if lock_path.exists() && !args.update {
+        let existing = Lock::read(&lock_path)?;
+        existing.drift(&recipe, &lock_path)?;
+        reporter.step(&format!(
+            "{} is up to date (use --update to re-resolve)",
+            lock_path.display()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let resolved = pipeline::resolve(&recipe, &settings, &reporter)?;
+    let lock = pipeline::lock_of(&recipe, &resolved);
+    lock.write(&lock_path)?;
+    reporter.step(&format!(
+        "Wrote {} ({} packages)",
+        lock_path.display(),
+        lock.packages.len()
+    ));
+    println!("{}", display(&lock_path));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn display(p: &Path) -> String {
+    p.display().to_string()
+}
