@@ -16,3 +16,4 @@ pub mod report;
 pub mod resolve;
 pub mod rootfs;
 pub mod rpm;
+pub mod sbom;
