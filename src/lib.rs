@@ -6,6 +6,7 @@
 //! arguments and reports.
 
 pub mod digest;
+pub mod elf;
 pub mod explain;
 pub mod fsutil;
 pub mod lock;

@@ -1,0 +1,246 @@
+//! Just enough ELF to check an image's dynamic linking: the interpreter
+//! (`PT_INTERP`), needed libraries (`DT_NEEDED`), `DT_SONAME`, and the run
+//! paths, read from the program headers without loading the whole file.
+
+use std::io::{self, Read, Seek, SeekFrom};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dynamic {
+    pub interpreter: Option<String>,
+    pub needed: Vec<String>,
+    pub soname: Option<String>,
+    /// DT_RUNPATH, or DT_RPATH when there is no RUNPATH, split on `:`.
+    pub runpath: Vec<String>,
+    pub class64: bool,
+    pub machine: u16,
+}
+
+const PT_LOAD: u32 = 1;
+const PT_DYNAMIC: u32 = 2;
+const PT_INTERP: u32 = 3;
+const DT_NEEDED: u64 = 1;
+const DT_STRTAB: u64 = 5;
+const DT_STRSZ: u64 = 10;
+const DT_SONAME: u64 = 14;
+const DT_RPATH: u64 = 15;
+const DT_RUNPATH: u64 = 29;
+
+/// Whether `head` (the first bytes of a file) starts like an ELF file.
+pub fn is_elf(head: &[u8]) -> bool {
+    head.starts_with(b"\x7fELF")
+}
+
+struct Reader<R> {
+    r: R,
+    le: bool,
+    c64: bool,
+}
+
+impl<R: Read + Seek> Reader<R> {
+    fn bytes(&mut self, at: u64, n: usize) -> io::Result<Vec<u8>> {
+        self.r.seek(SeekFrom::Start(at))?;
+        let mut b = vec![0; n];
+        self.r.read_exact(&mut b)?;
+        Ok(b)
+    }
+    fn u16(&self, b: &[u8]) -> u16 {
+        let a = [b[0], b[1]];
+        if self.le {
+            u16::from_le_bytes(a)
+        } else {
+            u16::from_be_bytes(a)
+        }
+    }
+    fn u32(&self, b: &[u8]) -> u32 {
+        let a = [b[0], b[1], b[2], b[3]];
+        if self.le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        }
+    }
+    fn u64(&self, b: &[u8]) -> u64 {
+        let a: [u8; 8] = b[..8].try_into().expect("8 bytes");
+        if self.le {
+            u64::from_le_bytes(a)
+        } else {
+            u64::from_be_bytes(a)
+        }
+    }
+    fn word(&self, b: &[u8]) -> u64 {
+        if self.c64 {
+            self.u64(b)
+        } else {
+            u64::from(self.u32(b))
+        }
+    }
+}
+
+fn bad(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
+}
+
+/// Read the dynamic-linking facts of an ELF file. `Ok(None)` for files that
+/// are not ELF.
+pub fn read(r: impl Read + Seek) -> io::Result<Option<Dynamic>> {
+    let mut rd = Reader {
+        r,
+        le: true,
+        c64: true,
+    };
+    let ident = match rd.bytes(0, 16) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !is_elf(&ident) {
+        return Ok(None);
+    }
+    rd.c64 = match ident[4] {
+        1 => false,
+        2 => true,
+        _ => return Err(bad("unknown ELF class")),
+    };
+    rd.le = match ident[5] {
+        1 => true,
+        2 => false,
+        _ => return Err(bad("unknown ELF byte order")),
+    };
+    let eh = rd.bytes(0, if rd.c64 { 64 } else { 52 })?;
+    let machine = rd.u16(&eh[18..]);
+    let (phoff, phentsize, phnum) = if rd.c64 {
+        (rd.u64(&eh[32..]), rd.u16(&eh[54..]), rd.u16(&eh[56..]))
+    } else {
+        (
+            u64::from(rd.u32(&eh[28..])),
+            rd.u16(&eh[42..]),
+            rd.u16(&eh[44..]),
+        )
+    };
+    // (type, offset, vaddr, filesz)
+    let mut phdrs = Vec::new();
+    for i in 0..u64::from(phnum) {
+        let ph = rd.bytes(phoff + i * u64::from(phentsize), usize::from(phentsize))?;
+        let p_type = rd.u32(&ph);
+        let (offset, vaddr, filesz) = if rd.c64 {
+            (rd.u64(&ph[8..]), rd.u64(&ph[16..]), rd.u64(&ph[32..]))
+        } else {
+            (
+                u64::from(rd.u32(&ph[4..])),
+                u64::from(rd.u32(&ph[8..])),
+                u64::from(rd.u32(&ph[16..])),
+            )
+        };
+        phdrs.push((p_type, offset, vaddr, filesz));
+    }
+    let mut out = Dynamic {
+        class64: rd.c64,
+        machine,
+        ..Dynamic::default()
+    };
+    if let Some(&(_, off, _, size)) = phdrs.iter().find(|p| p.0 == PT_INTERP) {
+        let b = rd.bytes(off, size.min(4096) as usize)?;
+        out.interpreter = Some(cstr(&b));
+    }
+    let Some(&(_, dyn_off, _, dyn_size)) = phdrs.iter().find(|p| p.0 == PT_DYNAMIC) else {
+        return Ok(Some(out));
+    };
+    let entsize: u64 = if rd.c64 { 16 } else { 8 };
+    let table = rd.bytes(dyn_off, dyn_size.min(1 << 20) as usize)?;
+    let mut entries = Vec::new();
+    for e in table.chunks_exact(entsize as usize) {
+        let tag = rd.word(e);
+        let val = rd.word(&e[entsize as usize / 2..]);
+        if tag == 0 {
+            break;
+        }
+        entries.push((tag, val));
+    }
+    let find = |t: u64| entries.iter().find(|e| e.0 == t).map(|e| e.1);
+    let (Some(strtab), Some(strsz)) = (find(DT_STRTAB), find(DT_STRSZ)) else {
+        return Ok(Some(out));
+    };
+    // DT_STRTAB is an address: map it to a file offset through PT_LOAD.
+    let Some(str_off) = phdrs
+        .iter()
+        .filter(|p| p.0 == PT_LOAD)
+        .find(|p| strtab >= p.2 && strtab < p.2 + p.3)
+        .map(|p| strtab - p.2 + p.1)
+    else {
+        return Err(bad("DT_STRTAB outside any loadable segment"));
+    };
+    let strings = rd.bytes(str_off, strsz.min(1 << 24) as usize)?;
+    let s = |off: u64| strings.get(off as usize..).map(cstr).unwrap_or_default();
+    let mut rpath = Vec::new();
+    for &(tag, val) in &entries {
+        match tag {
+            DT_NEEDED => out.needed.push(s(val)),
+            DT_SONAME => out.soname = Some(s(val)),
+            DT_RUNPATH => out.runpath = split_path(&s(val)),
+            DT_RPATH => rpath = split_path(&s(val)),
+            _ => {}
+        }
+    }
+    if out.runpath.is_empty() {
+        out.runpath = rpath;
+    }
+    Ok(Some(out))
+}
+
+fn split_path(s: &str) -> Vec<String> {
+    s.split(':')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn cstr(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real binaries of the machine running the tests: every Linux host has a
+    /// dynamically linked /bin/sh and a libc with a SONAME.
+    #[test]
+    fn reads_a_real_dynamic_executable() {
+        let sh = std::fs::canonicalize("/bin/sh").unwrap();
+        let d = read(std::fs::File::open(&sh).unwrap())
+            .unwrap()
+            .expect("an ELF file");
+        assert!(
+            d.interpreter.as_deref().is_some_and(|i| i.contains("ld-")),
+            "{d:?}"
+        );
+        assert!(d.needed.iter().any(|n| n.starts_with("libc.so")), "{d:?}");
+    }
+
+    #[test]
+    fn reads_a_soname() {
+        let libc = [
+            "/lib/x86_64-linux-gnu/libc.so.6",
+            "/lib64/libc.so.6",
+            "/lib/aarch64-linux-gnu/libc.so.6",
+        ]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("a libc.so.6 on the test host");
+        let d = read(std::fs::File::open(libc).unwrap()).unwrap().unwrap();
+        assert_eq!(d.soname.as_deref(), Some("libc.so.6"));
+    }
+
+    #[test]
+    fn non_elf_and_truncated_input() {
+        assert_eq!(
+            read(io::Cursor::new(b"#!/bin/sh\n".to_vec())).unwrap(),
+            None
+        );
+        assert_eq!(read(io::Cursor::new(Vec::new())).unwrap(), None);
+        let mut trunc = b"\x7fELF\x02\x01\x01".to_vec();
+        trunc.resize(20, 0);
+        assert!(read(io::Cursor::new(trunc)).is_err());
+    }
+}
