@@ -5,6 +5,7 @@
 //! wired together by [`pipeline`]; the CLI in `main.rs` only parses
 //! arguments and reports.
 
+pub mod check;
 pub mod digest;
 pub mod elf;
 pub mod explain;
