@@ -591,3 +591,60 @@ mod tests {
         assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
     }
 }
+
+/// Throughput of the layer writer on a ~100 MB tree. Run with
+/// `cargo test --release --lib oci::layer::throughput -- --ignored --nocapture`.
+#[cfg(test)]
+mod throughput {
+    use super::*;
+    use crate::oci::test_tree::TestTree;
+    use std::time::Instant;
+
+    /// Half text-like (compressible), half pseudo-random (incompressible)
+    /// content, like a mix of configs, scripts and binaries.
+    fn content(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if seed % 2 == 0 {
+                out.extend_from_slice(&x.to_le_bytes());
+            } else {
+                out.extend_from_slice(format!("line {} value {}\n", x % 1000, x % 97).as_bytes());
+            }
+        }
+        out.truncate(len);
+        out
+    }
+
+    #[test]
+    #[ignore = "benchmark; run in release with --ignored --nocapture"]
+    fn layer_write_throughput() {
+        let mut t = TestTree::new();
+        t.dir("usr", 0o755);
+        let files = 800;
+        let size = 128 * 1024;
+        for i in 0..files {
+            t.file(&format!("usr/f{i:04}"), 0o644, &content(i, size));
+        }
+        let total_mb = (files * size as u64) as f64 / 1e6;
+        for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            let out = tempfile::tempdir().unwrap();
+            let opts = LayerOptions {
+                source_date_epoch: 0,
+                compression,
+            };
+            let start = Instant::now();
+            let info = write_layer(&t.tree, &opts, out.path()).unwrap();
+            let secs = start.elapsed().as_secs_f64();
+            eprintln!(
+                "{compression:?}: {total_mb:.0} MB of content in {secs:.2}s = {:.0} MB/s, blob {:.1} MB",
+                total_mb / secs,
+                info.size as f64 / 1e6
+            );
+            assert!(info.uncompressed_size > files * size as u64);
+        }
+    }
+}

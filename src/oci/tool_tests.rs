@@ -156,7 +156,13 @@ fn the_archive_is_reproducible() {
 #[test]
 fn umoci_unpacks_the_layout_with_owners_modes_links_and_caps() {
     require("umoci");
-    let tree = TestTree::sample();
+    let mut tree = TestTree::sample();
+    // Names beyond ustar's 100 bytes go through PAX `path`/`linkpath`.
+    let long_dir = format!("usr/share/{}", "d".repeat(120));
+    let long_file = format!("{long_dir}/{}", "f".repeat(90));
+    let long_target = format!("../share/{}/{}", "d".repeat(120), "f".repeat(90));
+    tree.file(&long_file, 0o640, b"long");
+    tree.symlink("usr/bin/long", &long_target);
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
     let written = build(&tree, &layout, Format::Oci, &[Arch::X86_64]);
@@ -193,6 +199,19 @@ fn umoci_unpacks_the_layout_with_owners_modes_links_and_caps() {
     assert_eq!(
         fs::read_link(rootfs.join("usr/bin/sh")).unwrap(),
         Path::new("a")
+    );
+    assert_eq!(fs::read(rootfs.join(&long_file)).unwrap(), b"long");
+    assert_eq!(
+        fs::metadata(rootfs.join(&long_file))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777,
+        0o640
+    );
+    assert_eq!(
+        fs::read_link(rootfs.join("usr/bin/long")).unwrap(),
+        Path::new(&long_target)
     );
     let fifo = fs::symlink_metadata(rootfs.join("var/initctl")).unwrap();
     assert!(fifo.file_type().is_fifo());
