@@ -1,23 +1,88 @@
-//! `oci-archive`: an OCI layout packed into one deterministic tar file.
+//! Single-file outputs: `oci-archive` and `docker-archive`.
 //!
-//! Entries are the layout's files in sorted order (`blobs/`,
-//! `blobs/sha256/`, `blobs/sha256/<hex>`…, `index.json`, `oci-layout`),
-//! owned by 0:0 with no names, mode 0755 (dirs) or 0644 (files), and the
-//! image's SOURCE_DATE_EPOCH as mtime: the same layout always packs to the
-//! same bytes. This is the layout skopeo and podman accept as
-//! `oci-archive:FILE`.
+//! Both are deterministic tars written atomically beside the destination:
+//! entries in sorted order, owned by 0:0 with no names, mode 0755 (dirs) or
+//! 0644 (files), and the image's SOURCE_DATE_EPOCH as mtime.
+//!
+//! - `oci-archive` is the staged OCI layout packed as is (`blobs/`,
+//!   `blobs/sha256/…`, `index.json`, `oci-layout`): what skopeo and podman
+//!   read as `oci-archive:FILE`.
+//! - `docker-archive` is the format of `docker save`: `manifest.json`
+//!   naming the config (`<hex>.json`) and the layers (`<diff_id hex>.tar`,
+//!   uncompressed, so each file's digest is its diff_id), with `RepoTags`
+//!   for `docker load` to tag the image.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
 
-use super::layout::parent_dir;
+use serde_json::json;
+
+use super::json::to_canonical_vec;
+use super::layer::{Compression, LayerInfo};
+use super::layout::{parent_dir, ImageInfo};
 use super::tarball::{TarKind, TarMeta, TarWriter};
 use super::OciError;
 
-/// Pack the layout at `layout` into a tar written atomically to `dest`.
-pub fn write_archive(layout: &Path, dest: &Path, mtime: u64) -> Result<(), OciError> {
+/// Where an archive entry's content comes from.
+enum Source {
+    Dir,
+    File {
+        path: PathBuf,
+        size: u64,
+    },
+    Bytes(Vec<u8>),
+    /// A compressed layer blob, written decompressed (`size` bytes).
+    Layer(LayerInfo),
+}
+
+/// Pack the OCI layout at `layout` into a tar written atomically to `dest`.
+pub fn write_oci_archive(layout: &Path, dest: &Path, mtime: u64) -> Result<(), OciError> {
+    let mut entries = Vec::new();
+    collect(layout, "", &mut entries)?;
+    write_tar_file(&entries, dest, mtime)
+}
+
+/// Write `image` as a `docker save`-style archive tagged `repo_tag`
+/// (`name:tag`) atomically to `dest`.
+pub fn write_docker_archive(
+    blob_dir: &Path,
+    image: &ImageInfo,
+    repo_tag: &str,
+    dest: &Path,
+    mtime: u64,
+) -> Result<(), OciError> {
+    let config_name = format!("{}.json", image.config.digest.hex());
+    let layer_names: Vec<String> = image
+        .layers
+        .iter()
+        .map(|l| format!("{}.tar", l.diff_id.hex()))
+        .collect();
+    let manifest = to_canonical_vec(&json!([{
+        "Config": config_name,
+        "RepoTags": [repo_tag],
+        "Layers": layer_names,
+    }]));
+
+    let mut entries: BTreeMap<String, Source> = BTreeMap::new();
+    let config_path = blob_dir.join(image.config.digest.hex());
+    entries.insert(
+        config_name,
+        Source::File {
+            path: config_path,
+            size: image.config.size,
+        },
+    );
+    for (name, layer) in layer_names.into_iter().zip(&image.layers) {
+        entries.insert(name, Source::Layer(layer.clone()));
+    }
+    entries.insert("manifest.json".into(), Source::Bytes(manifest));
+    let entries: Vec<(String, Source)> = entries.into_iter().collect();
+    write_tar_file(&entries, dest, mtime)
+}
+
+fn write_tar_file(entries: &[(String, Source)], dest: &Path, mtime: u64) -> Result<(), OciError> {
     let parent = parent_dir(dest);
     let tmp = tempfile::Builder::new()
         .prefix(".minibuild-archive-")
@@ -28,18 +93,12 @@ pub fn write_archive(layout: &Path, dest: &Path, mtime: u64) -> Result<(), OciEr
         .try_clone()
         .map_err(|e| OciError::io("reopen", tmp.path(), e))?;
     let mut tar = TarWriter::new(BufWriter::with_capacity(1 << 20, file));
-    let mut files = Vec::new();
-    collect(layout, "", &mut files)?;
     let no_xattrs = BTreeMap::new();
-    for (name, path, size) in &files {
-        let kind = match size {
-            None => TarKind::Dir,
-            Some(size) => TarKind::File { size: *size },
-        };
-        let meta = TarMeta {
+    for (name, source) in entries {
+        let mut meta = TarMeta {
             name,
-            kind,
-            mode: if size.is_none() { 0o755 } else { 0o644 },
+            kind: TarKind::Dir,
+            mode: 0o755,
             uid: 0,
             gid: 0,
             user: "",
@@ -47,14 +106,31 @@ pub fn write_archive(layout: &Path, dest: &Path, mtime: u64) -> Result<(), OciEr
             mtime,
             xattrs: &no_xattrs,
         };
-        let result = match size {
-            None => tar.append(&meta, None),
-            Some(_) => {
-                let mut f = File::open(path).map_err(|e| OciError::io("open", path, e))?;
-                tar.append(&meta, Some(&mut f))
+        let (path, mut data): (&Path, Box<dyn Read>) = match source {
+            Source::Dir => (tmp.path(), Box::new(std::io::empty())),
+            Source::File { path, size } => {
+                meta.kind = TarKind::File { size: *size };
+                let f = File::open(path).map_err(|e| OciError::io("open", path, e))?;
+                (path, Box::new(BufReader::with_capacity(1 << 16, f)))
+            }
+            Source::Bytes(bytes) => {
+                meta.kind = TarKind::File {
+                    size: bytes.len() as u64,
+                };
+                (tmp.path(), Box::new(&bytes[..]))
+            }
+            Source::Layer(layer) => {
+                meta.kind = TarKind::File {
+                    size: layer.uncompressed_size,
+                };
+                (&layer.path_of_blob, open_decompressed(layer)?)
             }
         };
-        result.map_err(|e| OciError::io("pack into the archive", path, e))?;
+        if meta.kind != TarKind::Dir {
+            meta.mode = 0o644;
+        }
+        tar.append(&meta, Some(&mut data))
+            .map_err(|e| OciError::io("pack into the archive", path, e))?;
     }
     let mut out = tar
         .finish()
@@ -67,13 +143,28 @@ pub fn write_archive(layout: &Path, dest: &Path, mtime: u64) -> Result<(), OciEr
     Ok(())
 }
 
-/// Every entry under `dir` as (archive name, path, size; None for dirs),
-/// sorted by name with parents first.
-fn collect(
-    dir: &Path,
-    prefix: &str,
-    out: &mut Vec<(String, std::path::PathBuf, Option<u64>)>,
-) -> Result<(), OciError> {
+/// The layer blob as a reader of its uncompressed tar.
+fn open_decompressed(layer: &LayerInfo) -> Result<Box<dyn Read>, OciError> {
+    let path = &layer.path_of_blob;
+    let file = File::open(path).map_err(|e| OciError::io("open", path, e))?;
+    let file = BufReader::with_capacity(1 << 16, file);
+    let compression = match layer.media_type {
+        m if m == Compression::Gzip.media_type() => Compression::Gzip,
+        m if m == Compression::Zstd.media_type() => Compression::Zstd,
+        _ => Compression::None,
+    };
+    Ok(match compression {
+        Compression::None => Box::new(file),
+        Compression::Gzip => Box::new(flate2::bufread::GzDecoder::new(file)),
+        Compression::Zstd => Box::new(
+            zstd::Decoder::with_buffer(file).map_err(|e| OciError::io("decompress", path, e))?,
+        ),
+    })
+}
+
+/// Every entry under `dir` as archive name and source, sorted by name with
+/// parents first.
+fn collect(dir: &Path, prefix: &str, out: &mut Vec<(String, Source)>) -> Result<(), OciError> {
     let mut children = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| OciError::io("read", dir, e))? {
         let entry = entry.map_err(|e| OciError::io("read", dir, e))?;
@@ -91,10 +182,11 @@ fn collect(
         let meta = fs::metadata(&path).map_err(|e| OciError::io("inspect", &path, e))?;
         if meta.is_dir() {
             let name = format!("{prefix}{name}/");
-            out.push((name.clone(), path.clone(), None));
+            out.push((name.clone(), Source::Dir));
             collect(&path, &name, out)?;
         } else {
-            out.push((format!("{prefix}{name}"), path, Some(meta.len())));
+            let size = meta.len();
+            out.push((format!("{prefix}{name}"), Source::File { path, size }));
         }
     }
     Ok(())

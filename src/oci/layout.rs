@@ -37,6 +37,8 @@ pub enum Format {
     /// The same layout packed into one tar file.
     #[default]
     OciArchive,
+    /// The `docker save` format, for `docker load` (one architecture only).
+    DockerArchive,
 }
 
 impl std::str::FromStr for Format {
@@ -45,8 +47,9 @@ impl std::str::FromStr for Format {
         match s {
             "oci" => Ok(Format::Oci),
             "oci-archive" => Ok(Format::OciArchive),
+            "docker-archive" => Ok(Format::DockerArchive),
             other => Err(format!(
-                "unknown output format `{other}` (expected oci or oci-archive)"
+                "unknown output format `{other}` (expected oci, oci-archive or docker-archive)"
             )),
         }
     }
@@ -58,16 +61,23 @@ pub struct ImageInfo {
     pub platform: Platform,
     pub manifest: Descriptor,
     pub config: Descriptor,
+    pub layers: Vec<LayerInfo>,
 }
 
 /// What [`ImageWriter::commit`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
     /// The digest the tag points to: the manifest for one platform, the
-    /// nested image index for several. This is what `name@digest` pulls.
+    /// nested image index for several. This is what `name@digest` pulls
+    /// once pushed. (A docker-archive carries no OCI manifest, but this is
+    /// still the digest the same image has as `oci`/`oci-archive`.)
     pub digest: Digest,
-    /// Digest of the layout's `index.json` itself.
-    pub index_digest: Digest,
+    /// Digest of the layout's `index.json` itself (None for docker-archive,
+    /// which has none).
+    pub index_digest: Option<Digest>,
+    /// The image ID `docker load` reports for a docker-archive: the config
+    /// digest (of the only image).
+    pub image_id: Digest,
     /// The per-platform manifests, in the order they were added.
     pub manifests: Vec<ImageInfo>,
     pub path: PathBuf,
@@ -130,6 +140,7 @@ impl ImageWriter {
             platform,
             manifest: manifest_desc,
             config: config_desc,
+            layers: layers.to_vec(),
         };
         self.images.push(info.clone());
         self.epoch = self.epoch.max(config.created);
@@ -150,7 +161,9 @@ impl ImageWriter {
     }
 
     /// Finish the layout with `tag` and write it to the destination.
-    pub fn commit(self, format: Format, tag: &str) -> Result<Written, OciError> {
+    /// `name` is used only by docker-archive, whose `RepoTags` holds
+    /// `name:tag`; an OCI layout names images by tag alone.
+    pub fn commit(self, format: Format, name: &str, tag: &str) -> Result<Written, OciError> {
         if self.images.is_empty() {
             return Err(OciError::InvalidConfig {
                 field: "arch",
@@ -158,6 +171,18 @@ impl ImageWriter {
             });
         }
         check_tag(tag)?;
+        if format == Format::DockerArchive {
+            check_name(name)?;
+        }
+        if format == Format::DockerArchive && self.images.len() != 1 {
+            return Err(OciError::InvalidConfig {
+                field: "arch",
+                reason: format!(
+                    "docker-archive holds one architecture, not {}; use oci or oci-archive for a multi-arch image",
+                    self.images.len()
+                ),
+            });
+        }
         let mut images = self.images.clone();
         images.sort_by_key(|i| i.platform);
         let mut top = if let [only] = images.as_slice() {
@@ -177,13 +202,26 @@ impl ImageWriter {
         let layout = to_canonical_vec(&json!({"imageLayoutVersion": "1.0.0"}));
         fs::write(&layout_path, layout).map_err(|e| OciError::io("write", &layout_path, e))?;
 
+        let mut index_digest = Some(Digest::sha256_of(&index));
         match format {
             Format::Oci => replace_dir(self.staging, &self.dest)?,
-            Format::OciArchive => archive::write_archive(root, &self.dest, self.epoch)?,
+            Format::OciArchive => archive::write_oci_archive(root, &self.dest, self.epoch)?,
+            Format::DockerArchive => {
+                let repo_tag = format!("{name}:{tag}");
+                archive::write_docker_archive(
+                    &self.blob_dir,
+                    &self.images[0],
+                    &repo_tag,
+                    &self.dest,
+                    self.epoch,
+                )?;
+                index_digest = None;
+            }
         }
         Ok(Written {
             digest: top.digest,
-            index_digest: Digest::sha256_of(&index),
+            index_digest,
+            image_id: images[0].config.digest.clone(),
             manifests: self.images,
             path: self.dest,
         })
@@ -215,6 +253,39 @@ fn check_tag(tag: &str) -> Result<(), OciError> {
             field: "tag",
             reason: format!(
                 "`{tag}` is not a valid tag (letters, digits, `.`, `_`, `-`; at most 128; not starting with `.` or `-`)"
+            ),
+        })
+    }
+}
+
+/// A repository name as docker accepts it: lowercase path components
+/// (`[a-z0-9]` with single `.`, `_`, `-` inside) separated by `/`, an
+/// optional registry host first.
+fn check_name(name: &str) -> Result<(), OciError> {
+    let (host, path) = match name.split_once('/') {
+        Some((h, rest)) if h.contains(['.', ':']) || h == "localhost" => (Some(h), rest),
+        _ => (None, name),
+    };
+    let host_ok = host.is_none_or(|h| {
+        !h.is_empty()
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+    });
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && c.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+            && c.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            })
+    };
+    if host_ok && path.split('/').all(component_ok) {
+        Ok(())
+    } else {
+        Err(OciError::InvalidConfig {
+            field: "name",
+            reason: format!(
+                "`{name}` is not a valid image name (lowercase letters, digits, `.`, `_`, `-`, components separated by `/`)"
             ),
         })
     }
@@ -262,4 +333,47 @@ fn replace_dir(staging: tempfile::TempDir, dest: &Path) -> Result<(), OciError> 
         fs::remove_dir_all(&aside).map_err(|e| OciError::io("remove the old layout", &aside, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_and_names() {
+        for ok in ["latest", "1.2.3", "v1_rc-2", "A"] {
+            assert!(check_tag(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".hidden", "-x", "a:b", "a/b", &"x".repeat(129)] {
+            assert!(check_tag(bad).is_err(), "{bad}");
+        }
+        for ok in [
+            "nginx",
+            "example/app",
+            "registry.local:5000/team/app",
+            "localhost/a.b_c-d",
+        ] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Nginx", "app/", "-app", "a//b", "a b"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn formats_parse() {
+        assert_eq!("oci".parse::<Format>(), Ok(Format::Oci));
+        assert_eq!("oci-archive".parse::<Format>(), Ok(Format::OciArchive));
+        assert_eq!(
+            "docker-archive".parse::<Format>(),
+            Ok(Format::DockerArchive)
+        );
+        assert!("tar".parse::<Format>().is_err());
+    }
+
+    #[test]
+    fn parent_of_a_bare_file_name_is_the_current_dir() {
+        assert_eq!(parent_dir(Path::new("img.tar")), PathBuf::from("."));
+        assert_eq!(parent_dir(Path::new("out/img.tar")), PathBuf::from("out"));
+    }
 }

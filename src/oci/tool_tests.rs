@@ -60,7 +60,9 @@ fn config(arch: Arch) -> ImageConfig {
 }
 
 fn build(tree: &TestTree, dest: &Path, format: Format, arches: &[Arch]) -> Written {
-    stage(tree, dest, arches).commit(format, "latest").unwrap()
+    stage(tree, dest, arches)
+        .commit(format, "example/test", "latest")
+        .unwrap()
 }
 
 /// A writer with one image per arch added, ready to commit.
@@ -170,7 +172,9 @@ fn umoci_unpacks_the_layout_with_owners_modes_links_and_caps() {
         serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
     assert_eq!(index["manifests"][0]["digest"], written.digest.to_string());
     assert_eq!(
-        Digest::sha256_of(&fs::read(layout.join("index.json")).unwrap()),
+        Some(Digest::sha256_of(
+            &fs::read(layout.join("index.json")).unwrap()
+        )),
         written.index_digest
     );
 
@@ -263,6 +267,100 @@ fn multi_arch_index_selects_per_platform() {
 }
 
 #[test]
+fn docker_archive_is_read_by_skopeo_with_uncompressed_layers() {
+    require("skopeo");
+    let tree = TestTree::sample();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("docker.tar");
+    let written = build(&tree, &archive, Format::DockerArchive, &[Arch::X86_64]);
+    assert_eq!(written.index_digest, None);
+    let layer = &written.manifests[0].layers[0];
+
+    let out = run(Command::new("skopeo")
+        .arg("inspect")
+        .arg(format!("docker-archive:{}", archive.display())));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["Architecture"], "amd64");
+    assert_eq!(v["Layers"][0], layer.diff_id.to_string());
+    let raw = run(Command::new("skopeo")
+        .args(["inspect", "--config", "--raw"])
+        .arg(format!("docker-archive:{}", archive.display())));
+    assert_eq!(Digest::sha256_of(raw.as_bytes()), written.image_id);
+
+    // manifest.json names the tag, the config and the layer; the layer
+    // file is the uncompressed tar (its digest is the diff_id).
+    let bytes = fs::read(&archive).unwrap();
+    let mut ar = tar::Archive::new(&bytes[..]);
+    let mut files = std::collections::BTreeMap::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        files.insert(name, data);
+    }
+    let layer_name = format!("{}.tar", layer.diff_id.hex());
+    let config_name = format!("{}.json", written.image_id.hex());
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    let mut expected = vec![config_name.as_str(), layer_name.as_str()];
+    expected.sort();
+    expected.push("manifest.json");
+    assert_eq!(names, expected);
+    let manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    assert_eq!(manifest[0]["RepoTags"][0], "example/test:latest");
+    assert_eq!(manifest[0]["Config"], config_name);
+    assert_eq!(manifest[0]["Layers"][0], layer_name);
+    assert_eq!(Digest::sha256_of(&files[&layer_name]), layer.diff_id);
+    assert_eq!(Digest::sha256_of(&files[&config_name]), written.image_id);
+
+    // several architectures cannot go into one docker-archive
+    let err = stage(
+        &tree,
+        &dir.path().join("multi.tar"),
+        &[Arch::X86_64, Arch::Aarch64],
+    )
+    .commit(Format::DockerArchive, "example/test", "latest")
+    .unwrap_err();
+    assert!(
+        matches!(err, OciError::InvalidConfig { field: "arch", .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn gnu_tar_lists_the_layer_as_written() {
+    require("tar");
+    let tree = TestTree::sample();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = LayerOptions {
+        source_date_epoch: EPOCH,
+        compression: Compression::Gzip,
+    };
+    let info = write_layer(&tree.tree, &opts, dir.path()).unwrap();
+    let listing = run(Command::new("tar")
+        .args(["--numeric-owner", "-tvzf"])
+        .arg(&info.path_of_blob));
+    let lines: Vec<Vec<&str>> = listing
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let find = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l[5] == name)
+            .unwrap_or_else(|| panic!("{name} not in:\n{listing}"))
+            .clone()
+    };
+    assert_eq!(find("usr/bin/ping")[..2], ["-rwsr-xr-x", "0/0"]);
+    let b = find("usr/bin/b");
+    assert_eq!(b[..3], ["hrwxr-xr-x", "0/0", "0"]);
+    assert_eq!(b[5..], ["usr/bin/b", "link", "to", "usr/bin/a"]);
+    assert_eq!(find("usr/bin/sh")[5..], ["usr/bin/sh", "->", "a"]);
+    assert_eq!(find("var/initctl")[..2], ["prw-------", "998/997"]);
+    assert_eq!(find("etc/")[0], "drwxr-xr-x");
+}
+
+#[test]
 fn layout_replaces_only_layouts() {
     let tree = TestTree::sample();
     let dir = tempfile::tempdir().unwrap();
@@ -276,7 +374,7 @@ fn layout_replaces_only_layouts() {
     fs::create_dir(&precious).unwrap();
     fs::write(precious.join("notes.txt"), "keep me").unwrap();
     let err = stage(&tree, &precious, &[Arch::X86_64])
-        .commit(Format::Oci, "latest")
+        .commit(Format::Oci, "example/test", "latest")
         .unwrap_err();
     assert!(matches!(err, OciError::RefuseToReplace { .. }), "{err}");
     assert_eq!(
