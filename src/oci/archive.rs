@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read};
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
@@ -132,12 +132,14 @@ fn write_tar_file(entries: &[(String, Source)], dest: &Path, mtime: u64) -> Resu
         tar.append(&meta, Some(&mut data))
             .map_err(|e| OciError::io("pack into the archive", path, e))?;
     }
-    let mut out = tar
+    let out = tar
         .finish()
         .map_err(|e| OciError::io("write", tmp.path(), e))?;
-    out.flush()
+    let file = out
+        .into_inner()
+        .map_err(|e| OciError::io("write", tmp.path(), e.into_error()))?;
+    file.sync_all()
         .map_err(|e| OciError::io("write", tmp.path(), e))?;
-    drop(out);
     tmp.persist(dest)
         .map_err(|e| OciError::io("rename the archive to", dest, e.error))?;
     Ok(())

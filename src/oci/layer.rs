@@ -149,8 +149,11 @@ pub fn write_layer(
             (diff_id, n, inner)
         }
     };
-    let (digest, size, mut buf) = compressed.finish();
-    buf.flush()
+    let (digest, size, buf) = compressed.finish();
+    let file = buf
+        .into_inner()
+        .map_err(|e| OciError::io("write the layer into", blob_dir, e.into_error()))?;
+    file.sync_all()
         .map_err(|e| OciError::io("write the layer into", blob_dir, e))?;
     let path_of_blob = blob_dir.join(digest.hex());
     tmp.persist(&path_of_blob)
@@ -185,7 +188,8 @@ struct Planned<'a> {
     link_to: Option<String>,
 }
 
-/// The implied parent directories' metadata: `0755 root:root`.
+/// The implied parent directories' metadata: `0755 root:root`, with an
+/// mtime that the clamp turns into SOURCE_DATE_EPOCH.
 fn implied_dir() -> Entry {
     Entry {
         kind: Kind::Dir,
@@ -194,7 +198,7 @@ fn implied_dir() -> Entry {
         group: "root".into(),
         uid: 0,
         gid: 0,
-        mtime: 0,
+        mtime: u64::MAX,
         xattrs: BTreeMap::new(),
         package: None,
     }
@@ -205,6 +209,11 @@ fn implied_dir() -> Entry {
 fn layer_entries(tree: &Tree) -> Result<Vec<Planned<'_>>, OciError> {
     let mut all: BTreeMap<&str, Cow<'_, Entry>> = BTreeMap::new();
     for (path, entry) in &tree.entries {
+        if path.is_empty() {
+            // The root itself: runtimes create `/`, and docker/BuildKit
+            // layers carry no entry for it either.
+            continue;
+        }
         check_path(path)?;
         all.insert(path.as_str(), Cow::Borrowed(entry));
         for (i, _) in path.match_indices('/') {
@@ -256,9 +265,7 @@ fn layer_entries(tree: &Tree) -> Result<Vec<Planned<'_>>, OciError> {
 /// Reject paths that are not plain relative image paths: the tree's
 /// contract, checked again here because a bad name would reach the image.
 fn check_path(path: &str) -> Result<(), OciError> {
-    let reason = if path.is_empty() {
-        Some("the root is not an entry of the layer")
-    } else if path.starts_with('/') {
+    let reason = if path.starts_with('/') {
         Some("starts with `/`")
     } else if path.ends_with('/') {
         Some("ends with `/`")
@@ -530,9 +537,13 @@ mod tests {
     fn implied_parents_are_added_and_bad_paths_rejected() {
         let mut t = TestTree::new();
         t.file("opt/app/run", 0o755, b"x");
+        t.dir("", 0o700);
         let (_, bytes, _d) = write(&t.tree, Compression::None);
-        let names: Vec<String> = read_entries(&bytes).into_iter().map(|e| e.name).collect();
-        assert_eq!(names, ["opt/", "opt/app/", "opt/app/run"]);
+        let entries = read_entries(&bytes);
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["opt/", "opt/app/", "opt/app/run"], "no root entry");
+        assert_eq!(entries[0].header.mode().unwrap(), 0o755);
+        assert_eq!(entries[0].header.mtime().unwrap(), 1_700_000_000);
 
         for bad in ["/etc", "etc/../x", "./etc", "etc//x"] {
             let mut t = TestTree::new();

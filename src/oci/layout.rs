@@ -76,7 +76,8 @@ pub struct Written {
     /// which has none).
     pub index_digest: Option<Digest>,
     /// The image ID `docker load` reports for a docker-archive: the config
-    /// digest (of the only image).
+    /// digest (for a multi-arch image, of the first platform in sort order;
+    /// each platform's is in `manifests`).
     pub image_id: Digest,
     /// The per-platform manifests, in the order they were added.
     pub manifests: Vec<ImageInfo>,
