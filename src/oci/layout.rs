@@ -90,6 +90,8 @@ pub struct ImageWriter {
     staging: tempfile::TempDir,
     blob_dir: PathBuf,
     images: Vec<ImageInfo>,
+    /// Repository name for docker-archive's `RepoTags`.
+    name: Option<String>,
     /// Newest `created` of the images: the archive's entry mtime.
     epoch: u64,
 }
@@ -109,6 +111,7 @@ impl ImageWriter {
             staging,
             blob_dir,
             images: Vec::new(),
+            name: None,
             epoch: 0,
         })
     }
@@ -161,10 +164,15 @@ impl ImageWriter {
         Ok(Descriptor::new(media_type, digest, bytes.len() as u64))
     }
 
+    /// The repository name (`nginx`, `registry.local/team/app`) a
+    /// docker-archive tags the image with (`RepoTags: ["name:tag"]`).
+    /// Required for docker-archive; an OCI layout names images by tag alone.
+    pub fn set_name(&mut self, name: &str) {
+        self.name = Some(name.to_string());
+    }
+
     /// Finish the layout with `tag` and write it to the destination.
-    /// `name` is used only by docker-archive, whose `RepoTags` holds
-    /// `name:tag`; an OCI layout names images by tag alone.
-    pub fn commit(self, format: Format, name: &str, tag: &str) -> Result<Written, OciError> {
+    pub fn commit(self, format: Format, tag: &str) -> Result<Written, OciError> {
         if self.images.is_empty() {
             return Err(OciError::InvalidConfig {
                 field: "arch",
@@ -172,9 +180,21 @@ impl ImageWriter {
             });
         }
         check_tag(tag)?;
-        if format == Format::DockerArchive {
-            check_name(name)?;
-        }
+        let repo_tag = match (format, &self.name) {
+            (Format::DockerArchive, Some(name)) => {
+                check_name(name)?;
+                format!("{name}:{tag}")
+            }
+            (Format::DockerArchive, None) => {
+                return Err(OciError::InvalidConfig {
+                    field: "name",
+                    reason: "docker-archive needs the image name for its RepoTags \
+                             (ImageWriter::set_name)"
+                        .into(),
+                })
+            }
+            _ => String::new(),
+        };
         if format == Format::DockerArchive && self.images.len() != 1 {
             return Err(OciError::InvalidConfig {
                 field: "arch",
@@ -208,7 +228,6 @@ impl ImageWriter {
             Format::Oci => replace_dir(self.staging, &self.dest)?,
             Format::OciArchive => archive::write_oci_archive(root, &self.dest, self.epoch)?,
             Format::DockerArchive => {
-                let repo_tag = format!("{name}:{tag}");
                 archive::write_docker_archive(
                     &self.blob_dir,
                     &self.images[0],

@@ -17,7 +17,7 @@
 //! let opts = LayerOptions { source_date_epoch: config.created, compression: Compression::Gzip };
 //! let layer = writer.add_layer(tree, &opts)?;
 //! writer.add_image(config, &[layer])?;
-//! let written = writer.commit(Format::OciArchive, "nginx", "latest")?;
+//! let written = writer.commit(Format::OciArchive, "latest")?;
 //! println!("{}", written.digest);
 //! # Ok(()) }
 //! ```

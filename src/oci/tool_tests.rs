@@ -60,14 +60,13 @@ fn config(arch: Arch) -> ImageConfig {
 }
 
 fn build(tree: &TestTree, dest: &Path, format: Format, arches: &[Arch]) -> Written {
-    stage(tree, dest, arches)
-        .commit(format, "example/test", "latest")
-        .unwrap()
+    stage(tree, dest, arches).commit(format, "latest").unwrap()
 }
 
 /// A writer with one image per arch added, ready to commit.
 fn stage(tree: &TestTree, dest: &Path, arches: &[Arch]) -> ImageWriter {
     let mut w = ImageWriter::new(dest).unwrap();
+    w.set_name("example/test");
     let opts = LayerOptions {
         source_date_epoch: EPOCH,
         compression: Compression::Gzip,
@@ -319,7 +318,7 @@ fn docker_archive_is_read_by_skopeo_with_uncompressed_layers() {
         &dir.path().join("multi.tar"),
         &[Arch::X86_64, Arch::Aarch64],
     )
-    .commit(Format::DockerArchive, "example/test", "latest")
+    .commit(Format::DockerArchive, "latest")
     .unwrap_err();
     assert!(
         matches!(err, OciError::InvalidConfig { field: "arch", .. }),
@@ -374,7 +373,7 @@ fn layout_replaces_only_layouts() {
     fs::create_dir(&precious).unwrap();
     fs::write(precious.join("notes.txt"), "keep me").unwrap();
     let err = stage(&tree, &precious, &[Arch::X86_64])
-        .commit(Format::Oci, "example/test", "latest")
+        .commit(Format::Oci, "latest")
         .unwrap_err();
     assert!(matches!(err, OciError::RefuseToReplace { .. }), "{err}");
     assert_eq!(
