@@ -21,7 +21,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::GzBuilder;
@@ -122,10 +122,7 @@ pub fn write_layer(
     let compressed = Hasher::new(Algorithm::Sha256, BufWriter::with_capacity(1 << 20, file));
 
     let (diff_id, uncompressed_size, compressed) = match opts.compression {
-        Compression::None => {
-            let (diff_id, n, inner) = write_tar(&entries, opts, Passthrough(compressed))?;
-            (diff_id, n, inner.0)
-        }
+        Compression::None => write_tar(&entries, opts, compressed)?,
         Compression::Gzip => {
             let gz = GzBuilder::new()
                 .mtime(0)
@@ -166,18 +163,6 @@ pub fn write_layer(
         media_type: opts.compression.media_type(),
         path_of_blob,
     })
-}
-
-/// A `Write` that only forwards, so "no compression" fits the same chain.
-struct Passthrough<W>(W);
-
-impl<W: Write> Write for Passthrough<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
-    }
 }
 
 /// One tar entry to write: the entry, its archive name, and for the second
