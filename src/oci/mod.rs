@@ -1,1 +1,81 @@
 //! OCI image: deterministic layer, config, manifest, index, and their writers.
+//!
+//! The flow, for each architecture of a recipe:
+//!
+//! ```text
+//! Tree ──layer::write_layer──▶ blobs/sha256/<layer>      (tar → gzip|zstd, hashed twice in one pass)
+//! ImageConfig + layers ──▶ config blob ──▶ manifest blob  (canonical JSON)
+//! manifests ──commit──▶ index.json ──▶ layout dir | oci-archive
+//! ```
+//!
+//! [`ImageWriter`] drives it:
+//!
+//! ```no_run
+//! # use minibuild::oci::*;
+//! # fn f(tree: &minibuild::rootfs::Tree, config: &ImageConfig) -> Result<(), OciError> {
+//! let mut writer = ImageWriter::new("nginx.tar".as_ref())?;
+//! let opts = LayerOptions { source_date_epoch: config.created, compression: Compression::Gzip };
+//! let layer = writer.add_layer(tree, &opts)?;
+//! writer.add_image(config, &[layer])?;
+//! let written = writer.commit(Format::OciArchive, "latest")?;
+//! println!("{}", written.digest);
+//! # Ok(()) }
+//! ```
+
+pub mod archive;
+pub mod config;
+pub mod image;
+pub mod json;
+pub mod layer;
+pub mod layout;
+mod tarball;
+
+#[cfg(test)]
+mod test_tree;
+#[cfg(test)]
+mod tool_tests;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use config::{HistoryEntry, ImageConfig};
+pub use image::{Descriptor, Platform};
+pub use layer::{write_layer, Compression, LayerInfo, LayerOptions};
+pub use layout::{Format, ImageInfo, ImageWriter, Written};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    #[error("failed to {what} `{}`", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot put `{path}` in the layer: {reason}")]
+    InvalidPath { path: String, reason: String },
+    #[error("failed to write `{path}` into the layer")]
+    Layer {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("invalid image {field}: {reason}")]
+    InvalidConfig { field: &'static str, reason: String },
+    #[error(
+        "refusing to replace `{}`: it exists and is not an OCI layout (no `oci-layout` file); \
+         choose another output path or remove it",
+        path.display()
+    )]
+    RefuseToReplace { path: PathBuf },
+}
+
+impl OciError {
+    pub(crate) fn io(what: &'static str, path: &Path, source: io::Error) -> Self {
+        OciError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,646 @@
+//! The image's single layer: a deterministic tar of a [`Tree`], compressed
+//! and hashed in one streaming pass.
+//!
+//! The writer chain is `tar → Hasher (diff_id) → compressor → Hasher
+//! (digest) → file`, so file contents are read from their staging blobs and
+//! leave as compressed bytes without ever being held whole in memory.
+//!
+//! Naming convention (what docker/BuildKit and Go's archive/tar produce, and
+//! what umoci, skopeo, containerd and `docker load` accept): paths relative
+//! to the root with no leading `./` or `/`, directories with a trailing `/`
+//! (`usr/`, `usr/bin/`), everything else without (`usr/bin/bash`). The root
+//! directory itself is not an entry: runtimes create it. Hardlink targets are
+//! named the same way (`usr/bin/a`); symlink targets are written verbatim.
+//!
+//! Determinism: entries come in byte order of their paths (a parent is a
+//! prefix of its children, so it always comes first), directories the tree
+//! implies but does not list are added as `0755 root:root`, mtimes are
+//! clamped to `source_date_epoch`, headers carry nothing from the host, and
+//! the gzip header is fixed (mtime 0, no name, OS byte 255 "unknown").
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::GzBuilder;
+
+use crate::digest::{Algorithm, Digest, Hasher};
+use crate::rootfs::{Entry, Kind, Tree};
+
+use super::tarball::{TarKind, TarMeta, TarWriter};
+use super::OciError;
+
+pub const MEDIA_TYPE_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const MEDIA_TYPE_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const MEDIA_TYPE_TAR_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+/// gzip level: 6 is zlib's default and what docker and buildah use, a good
+/// size/speed balance. Fixed so the same tree always compresses the same.
+const GZIP_LEVEL: u32 = 6;
+/// zstd level 3 is the library default; single-threaded, so output does not
+/// depend on the machine's core count.
+const ZSTD_LEVEL: i32 = 3;
+/// The gzip header's OS byte: 255 = unknown, so no host leaks into it.
+const GZIP_OS_UNKNOWN: u8 = 255;
+
+/// How the layer blob is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    None,
+    #[default]
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::None => MEDIA_TYPE_TAR,
+            Compression::Gzip => MEDIA_TYPE_TAR_GZIP,
+            Compression::Zstd => MEDIA_TYPE_TAR_ZSTD,
+        }
+    }
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Compression::None),
+            "gzip" => Ok(Compression::Gzip),
+            "zstd" => Ok(Compression::Zstd),
+            other => Err(format!(
+                "unknown compression `{other}` (expected gzip, zstd or none)"
+            )),
+        }
+    }
+}
+
+/// Settings that shape the layer's bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerOptions {
+    /// Entries newer than this get this mtime (SOURCE_DATE_EPOCH).
+    pub source_date_epoch: u64,
+    pub compression: Compression,
+}
+
+/// The written layer blob and what the config and manifest need about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// Digest of the compressed blob (the manifest descriptor).
+    pub digest: Digest,
+    /// Digest of the uncompressed tar (the config's `rootfs.diff_ids`).
+    pub diff_id: Digest,
+    /// Size of the compressed blob in bytes.
+    pub size: u64,
+    /// Size of the uncompressed tar in bytes.
+    pub uncompressed_size: u64,
+    pub media_type: &'static str,
+    /// Where the blob is: `<dir>/<hex of digest>`.
+    pub path_of_blob: PathBuf,
+}
+
+/// Write the layer for `tree` into `blob_dir` (normally a layout's
+/// `blobs/sha256`): streamed to a temp file there, then renamed to the hex
+/// of its digest.
+pub fn write_layer(
+    tree: &Tree,
+    opts: &LayerOptions,
+    blob_dir: &Path,
+) -> Result<LayerInfo, OciError> {
+    let entries = layer_entries(tree)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".layer-")
+        .tempfile_in(blob_dir)
+        .map_err(|e| OciError::io("create a temp file for the layer in", blob_dir, e))?;
+    let file = tmp
+        .as_file()
+        .try_clone()
+        .map_err(|e| OciError::io("reopen", tmp.path(), e))?;
+    let compressed = Hasher::new(Algorithm::Sha256, BufWriter::with_capacity(1 << 20, file));
+
+    let (diff_id, uncompressed_size, compressed) = match opts.compression {
+        Compression::None => write_tar(&entries, opts, compressed)?,
+        Compression::Gzip => {
+            let gz = GzBuilder::new()
+                .mtime(0)
+                .operating_system(GZIP_OS_UNKNOWN)
+                .write(compressed, flate2::Compression::new(GZIP_LEVEL));
+            let (diff_id, n, gz) = write_tar(&entries, opts, gz)?;
+            let inner = gz
+                .finish()
+                .map_err(|e| OciError::io("compress the layer into", blob_dir, e))?;
+            (diff_id, n, inner)
+        }
+        Compression::Zstd => {
+            let mut enc = zstd::Encoder::new(compressed, ZSTD_LEVEL)
+                .map_err(|e| OciError::io("start zstd for the layer in", blob_dir, e))?;
+            enc.include_checksum(true)
+                .map_err(|e| OciError::io("configure zstd for", blob_dir, e))?;
+            let (diff_id, n, enc) = write_tar(&entries, opts, enc)?;
+            let inner = enc
+                .finish()
+                .map_err(|e| OciError::io("compress the layer into", blob_dir, e))?;
+            (diff_id, n, inner)
+        }
+    };
+    let (digest, size, buf) = compressed.finish();
+    let file = buf
+        .into_inner()
+        .map_err(|e| OciError::io("write the layer into", blob_dir, e.into_error()))?;
+    file.sync_all()
+        .map_err(|e| OciError::io("write the layer into", blob_dir, e))?;
+    let path_of_blob = blob_dir.join(digest.hex());
+    tmp.persist(&path_of_blob)
+        .map_err(|e| OciError::io("rename the layer to", &path_of_blob, e.error))?;
+    Ok(LayerInfo {
+        digest,
+        diff_id,
+        size,
+        uncompressed_size,
+        media_type: opts.compression.media_type(),
+        path_of_blob,
+    })
+}
+
+/// One tar entry to write: the entry, its archive name, and for the second
+/// and later paths of a hardlink group the first path, which they link to.
+struct Planned<'a> {
+    name: String,
+    entry: Cow<'a, Entry>,
+    link_to: Option<String>,
+}
+
+/// The implied parent directories' metadata: `0755 root:root`, with an
+/// mtime that the clamp turns into SOURCE_DATE_EPOCH.
+fn implied_dir() -> Entry {
+    Entry {
+        kind: Kind::Dir,
+        mode: 0o755,
+        user: "root".into(),
+        group: "root".into(),
+        uid: 0,
+        gid: 0,
+        mtime: u64::MAX,
+        xattrs: BTreeMap::new(),
+        package: None,
+    }
+}
+
+/// Check every path, add implied parents, and resolve hardlink groups, in
+/// the order the entries will be written.
+fn layer_entries(tree: &Tree) -> Result<Vec<Planned<'_>>, OciError> {
+    let mut all: BTreeMap<&str, Cow<'_, Entry>> = BTreeMap::new();
+    for (path, entry) in &tree.entries {
+        if path.is_empty() {
+            // The root itself: runtimes create `/`, and docker/BuildKit
+            // layers carry no entry for it either.
+            continue;
+        }
+        check_path(path)?;
+        all.insert(path.as_str(), Cow::Borrowed(entry));
+        for (i, _) in path.match_indices('/') {
+            if !tree.entries.contains_key(&path[..i]) {
+                all.insert(&path[..i], Cow::Owned(implied_dir()));
+            }
+        }
+    }
+    for path in all.keys() {
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            if !matches!(all[parent].kind, Kind::Dir) {
+                return Err(OciError::InvalidPath {
+                    path: path.to_string(),
+                    reason: format!("its parent `{parent}` is not a directory in the tree"),
+                });
+            }
+        }
+    }
+
+    // Hardlink groups: the first path in sorted order carries the content.
+    let mut first_of_group: BTreeMap<u64, &str> = BTreeMap::new();
+    let mut out = Vec::with_capacity(all.len());
+    for (path, entry) in all {
+        let link_to = match entry.kind {
+            Kind::File {
+                link_id: Some(id), ..
+            } => match first_of_group.get(&id) {
+                Some(first) => Some(first.to_string()),
+                None => {
+                    first_of_group.insert(id, path);
+                    None
+                }
+            },
+            _ => None,
+        };
+        let name = match entry.kind {
+            Kind::Dir => format!("{path}/"),
+            _ => path.to_string(),
+        };
+        out.push(Planned {
+            name,
+            entry,
+            link_to,
+        });
+    }
+    Ok(out)
+}
+
+/// Reject paths that are not plain relative image paths: the tree's
+/// contract, checked again here because a bad name would reach the image.
+fn check_path(path: &str) -> Result<(), OciError> {
+    let reason = if path.starts_with('/') {
+        Some("starts with `/`")
+    } else if path.ends_with('/') {
+        Some("ends with `/`")
+    } else if path.contains('\0') {
+        Some("contains a NUL byte")
+    } else if path
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        Some("has an empty, `.` or `..` component")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(OciError::InvalidPath {
+            path: path.to_string(),
+            reason: reason.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Write the tar into `out` through a diff_id hasher; returns the diff_id,
+/// the uncompressed size, and `out` for the caller to finish.
+fn write_tar<W: Write>(
+    entries: &[Planned<'_>],
+    opts: &LayerOptions,
+    out: W,
+) -> Result<(Digest, u64, W), OciError> {
+    let mut tar = TarWriter::new(Hasher::new(Algorithm::Sha256, out));
+    for planned in entries {
+        append_entry(&mut tar, planned, opts)?;
+    }
+    let hasher = tar.finish().map_err(|source| OciError::Layer {
+        path: "(end of archive)".into(),
+        source,
+    })?;
+    Ok(hasher.finish())
+}
+
+fn append_entry<W: Write>(
+    tar: &mut TarWriter<W>,
+    p: &Planned<'_>,
+    opts: &LayerOptions,
+) -> Result<(), OciError> {
+    let e = p.entry.as_ref();
+    let kind = match (&e.kind, p.link_to.as_deref()) {
+        (Kind::File { .. }, Some(first)) => TarKind::Hardlink { target: first },
+        (Kind::File { size, .. }, None) => TarKind::File { size: *size },
+        (Kind::Dir, _) => TarKind::Dir,
+        (Kind::Symlink { target }, _) => TarKind::Symlink { target },
+        (Kind::Fifo, _) => TarKind::Fifo,
+    };
+    let meta = TarMeta {
+        name: &p.name,
+        kind,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        user: &e.user,
+        group: &e.group,
+        mtime: e.mtime.min(opts.source_date_epoch),
+        xattrs: &e.xattrs,
+    };
+    let layer_err = |source| OciError::Layer {
+        path: p.name.clone(),
+        source,
+    };
+    match (&e.kind, kind) {
+        (Kind::File { blob, .. }, TarKind::File { .. }) => {
+            let file =
+                File::open(blob).map_err(|err| OciError::io("open the staging blob", blob, err))?;
+            let mut reader = BufReader::with_capacity(1 << 16, file);
+            tar.append(&meta, Some(&mut reader)).map_err(layer_err)
+        }
+        _ => tar.append(&meta, None).map_err(layer_err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::test_tree::TestTree;
+    use std::io::Read;
+
+    fn opts(compression: Compression) -> LayerOptions {
+        LayerOptions {
+            source_date_epoch: 1_700_000_000,
+            compression,
+        }
+    }
+
+    fn write(tree: &Tree, compression: Compression) -> (LayerInfo, Vec<u8>, tempfile::TempDir) {
+        let out = tempfile::tempdir().unwrap();
+        let info = write_layer(tree, &opts(compression), out.path()).unwrap();
+        let bytes = std::fs::read(&info.path_of_blob).unwrap();
+        (info, bytes, out)
+    }
+
+    fn gunzip(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn same_tree_twice_gives_identical_bytes_and_digests() {
+        let t = TestTree::sample();
+        let (a, bytes_a, _d1) = write(&t.tree, Compression::Gzip);
+        let (b, bytes_b, _d2) = write(&t.tree, Compression::Gzip);
+        assert_eq!(bytes_a, bytes_b);
+        assert_eq!(a.digest, b.digest);
+        assert_eq!(a.digest, Digest::sha256_of(&bytes_a));
+        assert_eq!(a.diff_id, Digest::sha256_of(&gunzip(&bytes_a)));
+        assert_eq!(a.size, bytes_a.len() as u64);
+        assert_eq!(a.path_of_blob.file_name().unwrap(), a.digest.hex());
+        assert_eq!(a.media_type, MEDIA_TYPE_TAR_GZIP);
+    }
+
+    #[test]
+    fn mtimes_above_the_clamp_do_not_change_the_digest() {
+        let mut t = TestTree::sample();
+        let (a, _, _d1) = write(&t.tree, Compression::Gzip);
+        for e in t.tree.entries.values_mut() {
+            e.mtime = 1_800_000_000;
+        }
+        let (b, _, _d2) = write(&t.tree, Compression::Gzip);
+        for e in t.tree.entries.values_mut() {
+            e.mtime = 1_900_000_000;
+        }
+        let (c, bytes, _d3) = write(&t.tree, Compression::Gzip);
+        assert_ne!(a.digest, b.digest, "mtimes below the clamp are kept");
+        assert_eq!(b.digest, c.digest);
+        let tar = gunzip(&bytes);
+        let mut ar = tar::Archive::new(&tar[..]);
+        for e in ar.entries().unwrap() {
+            assert_eq!(e.unwrap().header().mtime().unwrap(), 1_700_000_000);
+        }
+    }
+
+    /// One entry read back with an independent reader (the `tar` crate).
+    struct ReadBack {
+        name: String,
+        header: tar::Header,
+        pax: BTreeMap<String, Vec<u8>>,
+        data: Vec<u8>,
+    }
+
+    fn read_entries(tar_bytes: &[u8]) -> Vec<ReadBack> {
+        let mut ar = tar::Archive::new(tar_bytes);
+        let mut out = Vec::new();
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let name = String::from_utf8(e.path_bytes().into_owned()).unwrap();
+            let mut pax = BTreeMap::new();
+            if let Some(exts) = e.pax_extensions().unwrap() {
+                for ext in exts {
+                    let ext = ext.unwrap();
+                    pax.insert(ext.key().unwrap().to_string(), ext.value_bytes().to_vec());
+                }
+            }
+            let header = e.header().clone();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            out.push(ReadBack {
+                name,
+                header,
+                pax,
+                data,
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn entries_sorted_named_and_typed() {
+        let t = TestTree::sample();
+        let (_, bytes, _d) = write(&t.tree, Compression::Gzip);
+        let entries = read_entries(&gunzip(&bytes));
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "etc/",
+                "etc/passwd",
+                "usr/",
+                "usr/bin/",
+                "usr/bin/a",
+                "usr/bin/b",
+                "usr/bin/ping",
+                "usr/bin/sh",
+                "var/",
+                "var/initctl"
+            ]
+        );
+        let by_name: BTreeMap<&str, _> = entries.iter().map(|e| (e.name.as_str(), e)).collect();
+
+        // hardlink: the first path carries the content, the second links to it
+        let a = by_name["usr/bin/a"];
+        assert_eq!(a.header.entry_type(), tar::EntryType::Regular);
+        assert_eq!(a.data, b"#!/bin/sh\necho hi\n");
+        let b = by_name["usr/bin/b"];
+        assert_eq!(b.header.entry_type(), tar::EntryType::Link);
+        assert_eq!(b.header.link_name_bytes().unwrap().as_ref(), b"usr/bin/a");
+        assert_eq!(b.header.size().unwrap(), 0);
+
+        // setuid kept as given; xattr as a PAX SCHILY record
+        let ping = by_name["usr/bin/ping"];
+        assert_eq!(ping.header.mode().unwrap(), 0o4755);
+        assert_eq!(
+            ping.pax["SCHILY.xattr.security.capability"],
+            crate::oci::test_tree::CAP_NET_RAW.to_vec()
+        );
+
+        let sh = by_name["usr/bin/sh"];
+        assert_eq!(sh.header.entry_type(), tar::EntryType::Symlink);
+        assert_eq!(sh.header.link_name_bytes().unwrap().as_ref(), b"a");
+
+        let fifo = by_name["var/initctl"];
+        assert_eq!(fifo.header.entry_type(), tar::EntryType::Fifo);
+        assert_eq!(fifo.header.uid().unwrap(), 998);
+        assert_eq!(fifo.header.gid().unwrap(), 997);
+        assert_eq!(fifo.header.username().unwrap(), Some("nginx"));
+        assert_eq!(fifo.header.groupname().unwrap(), Some("nginx"));
+        assert_eq!(fifo.header.device_major().unwrap(), Some(0));
+
+        let etc = by_name["etc/"];
+        assert_eq!(etc.header.entry_type(), tar::EntryType::Directory);
+        assert_eq!(etc.header.mode().unwrap(), 0o755);
+    }
+
+    #[test]
+    fn hardlink_group_content_goes_to_the_first_sorted_path() {
+        let mut t = TestTree::new();
+        t.dir("bin", 0o755);
+        // inserted in reverse order; the map sorts them
+        t.file_linked("bin/z", 0o755, b"data", Some(1));
+        t.file_linked("bin/m", 0o755, b"data", Some(1));
+        t.file_linked("bin/c", 0o755, b"data", Some(1));
+        let (_, bytes, _d) = write(&t.tree, Compression::None);
+        let entries = read_entries(&bytes);
+        let kinds: Vec<(&str, tar::EntryType, Vec<u8>)> = entries
+            .iter()
+            .map(|e| {
+                (
+                    e.name.as_str(),
+                    e.header.entry_type(),
+                    e.header
+                        .link_name_bytes()
+                        .map(|l| l.to_vec())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("bin/", tar::EntryType::Directory, vec![]),
+                ("bin/c", tar::EntryType::Regular, vec![]),
+                ("bin/m", tar::EntryType::Link, b"bin/c".to_vec()),
+                ("bin/z", tar::EntryType::Link, b"bin/c".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn implied_parents_are_added_and_bad_paths_rejected() {
+        let mut t = TestTree::new();
+        t.file("opt/app/run", 0o755, b"x");
+        t.dir("", 0o700);
+        let (_, bytes, _d) = write(&t.tree, Compression::None);
+        let entries = read_entries(&bytes);
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["opt/", "opt/app/", "opt/app/run"], "no root entry");
+        assert_eq!(entries[0].header.mode().unwrap(), 0o755);
+        assert_eq!(entries[0].header.mtime().unwrap(), 1_700_000_000);
+
+        for bad in ["/etc", "etc/../x", "./etc", "etc//x"] {
+            let mut t = TestTree::new();
+            t.file(bad, 0o644, b"x");
+            let out = tempfile::tempdir().unwrap();
+            let err = write_layer(&t.tree, &opts(Compression::Gzip), out.path()).unwrap_err();
+            assert!(matches!(err, OciError::InvalidPath { .. }), "{bad}: {err}");
+        }
+
+        let mut t = TestTree::new();
+        t.file("etc", 0o644, b"x");
+        t.file("etc/passwd", 0o644, b"x");
+        let out = tempfile::tempdir().unwrap();
+        let err = write_layer(&t.tree, &opts(Compression::Gzip), out.path()).unwrap_err();
+        assert!(matches!(err, OciError::InvalidPath { ref path, .. } if path == "etc/passwd"));
+    }
+
+    #[test]
+    fn gzip_header_is_fixed() {
+        let t = TestTree::sample();
+        let (_, bytes, _d) = write(&t.tree, Compression::Gzip);
+        // magic, deflate, no flags, mtime 0, XFL 0 (level 6), OS 255
+        assert_eq!(&bytes[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+    }
+
+    #[test]
+    fn zstd_layer_is_deterministic_and_decodes_to_the_same_tar() {
+        let t = TestTree::sample();
+        let (z1, bytes1, _d1) = write(&t.tree, Compression::Zstd);
+        let (z2, _, _d2) = write(&t.tree, Compression::Zstd);
+        let (g, _, _d3) = write(&t.tree, Compression::Gzip);
+        assert_eq!(z1.digest, z2.digest);
+        assert_eq!(z1.media_type, MEDIA_TYPE_TAR_ZSTD);
+        assert_eq!(
+            z1.diff_id, g.diff_id,
+            "the tar is the same whatever compresses it"
+        );
+        let tar = zstd::decode_all(&bytes1[..]).unwrap();
+        assert_eq!(Digest::sha256_of(&tar), z1.diff_id);
+    }
+
+    #[test]
+    fn a_changed_blob_is_an_error_not_a_corrupt_layer() {
+        let mut t = TestTree::new();
+        t.file("f", 0o644, b"12345");
+        if let Kind::File { blob, .. } = &t.tree.entries["f"].kind {
+            std::fs::write(blob, b"12").unwrap();
+        }
+        let out = tempfile::tempdir().unwrap();
+        let err = write_layer(&t.tree, &opts(Compression::Gzip), out.path()).unwrap_err();
+        assert!(
+            matches!(err, OciError::Layer { ref path, .. } if path == "f"),
+            "{err}"
+        );
+        // no blob and no temp file left behind
+        assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+    }
+}
+
+/// Throughput of the layer writer on a ~100 MB tree. Run with
+/// `cargo test --release --lib oci::layer::throughput -- --ignored --nocapture`.
+#[cfg(test)]
+mod throughput {
+    use super::*;
+    use crate::oci::test_tree::TestTree;
+    use std::time::Instant;
+
+    /// Half text-like (compressible), half pseudo-random (incompressible)
+    /// content, like a mix of configs, scripts and binaries.
+    fn content(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if seed % 2 == 0 {
+                out.extend_from_slice(&x.to_le_bytes());
+            } else {
+                out.extend_from_slice(format!("line {} value {}\n", x % 1000, x % 97).as_bytes());
+            }
+        }
+        out.truncate(len);
+        out
+    }
+
+    #[test]
+    #[ignore = "benchmark; run in release with --ignored --nocapture"]
+    fn layer_write_throughput() {
+        let mut t = TestTree::new();
+        t.dir("usr", 0o755);
+        let files = 800;
+        let size = 128 * 1024;
+        for i in 0..files {
+            t.file(&format!("usr/f{i:04}"), 0o644, &content(i, size));
+        }
+        let total_mb = (files * size as u64) as f64 / 1e6;
+        for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            let out = tempfile::tempdir().unwrap();
+            let opts = LayerOptions {
+                source_date_epoch: 0,
+                compression,
+            };
+            let start = Instant::now();
+            let info = write_layer(&t.tree, &opts, out.path()).unwrap();
+            let secs = start.elapsed().as_secs_f64();
+            eprintln!(
+                "{compression:?}: {total_mb:.0} MB of content in {secs:.2}s = {:.0} MB/s, blob {:.1} MB",
+                total_mb / secs,
+                info.size as f64 / 1e6
+            );
+            assert!(info.uncompressed_size > files * size as u64);
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! Assembling an OCI image layout and putting it in place.
+//!
+//! [`ImageWriter`] stages a layout (`oci-layout`, `index.json`,
+//! `blobs/sha256/…`) in a temp dir beside the destination: layers are
+//! compressed straight into `blobs/sha256`, configs and manifests are added
+//! as canonical JSON blobs, and [`ImageWriter::commit`] writes `index.json`
+//! and then either renames the staged directory into place (`--format oci`)
+//! or packs it into a tar file beside the destination and renames that
+//! (`oci-archive`). Nothing at the destination changes until the image is
+//! complete; a failed build leaves only its temp dir, which is removed on
+//! drop.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::digest::Digest;
+use crate::rootfs::Tree;
+
+use super::archive;
+use super::config::{ImageConfig, MEDIA_TYPE_CONFIG};
+use super::image::{
+    index_json, manifest_json, Descriptor, Platform, ANNOTATION_REF_NAME, MEDIA_TYPE_INDEX,
+    MEDIA_TYPE_MANIFEST,
+};
+use super::json::to_canonical_vec;
+use super::layer::{write_layer, LayerInfo, LayerOptions};
+use super::OciError;
+
+/// How the finished image is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// An OCI image layout directory.
+    Oci,
+    /// The same layout packed into one tar file.
+    #[default]
+    OciArchive,
+    /// The `docker save` format, for `docker load` (one architecture only).
+    DockerArchive,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "oci" => Ok(Format::Oci),
+            "oci-archive" => Ok(Format::OciArchive),
+            "docker-archive" => Ok(Format::DockerArchive),
+            other => Err(format!(
+                "unknown output format `{other}` (expected oci, oci-archive or docker-archive)"
+            )),
+        }
+    }
+}
+
+/// One platform's image as added to the writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub platform: Platform,
+    pub manifest: Descriptor,
+    pub config: Descriptor,
+    pub layers: Vec<LayerInfo>,
+}
+
+/// What [`ImageWriter::commit`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The digest the tag points to: the manifest for one platform, the
+    /// nested image index for several. This is what `name@digest` pulls
+    /// once pushed. (A docker-archive carries no OCI manifest, but this is
+    /// still the digest the same image has as `oci`/`oci-archive`.)
+    pub digest: Digest,
+    /// Digest of the layout's `index.json` itself (None for docker-archive,
+    /// which has none).
+    pub index_digest: Option<Digest>,
+    /// The image ID `docker load` reports for a docker-archive: the config
+    /// digest (for a multi-arch image, of the first platform in sort order;
+    /// each platform's is in `manifests`).
+    pub image_id: Digest,
+    /// The per-platform manifests, in the order they were added.
+    pub manifests: Vec<ImageInfo>,
+    pub path: PathBuf,
+}
+
+/// Stages an OCI layout beside `dest`; see the module docs.
+pub struct ImageWriter {
+    dest: PathBuf,
+    staging: tempfile::TempDir,
+    blob_dir: PathBuf,
+    images: Vec<ImageInfo>,
+    /// Repository name for docker-archive's `RepoTags`.
+    name: Option<String>,
+    /// Newest `created` of the images: the archive's entry mtime.
+    epoch: u64,
+}
+
+impl ImageWriter {
+    /// Start an image that [`commit`](Self::commit) will write to `dest`.
+    pub fn new(dest: &Path) -> Result<Self, OciError> {
+        let parent = parent_dir(dest);
+        let staging = tempfile::Builder::new()
+            .prefix(".minibuild-oci-")
+            .tempdir_in(&parent)
+            .map_err(|e| OciError::io("create a staging directory in", &parent, e))?;
+        let blob_dir = staging.path().join("blobs").join("sha256");
+        fs::create_dir_all(&blob_dir).map_err(|e| OciError::io("create", &blob_dir, e))?;
+        Ok(ImageWriter {
+            dest: dest.to_path_buf(),
+            staging,
+            blob_dir,
+            images: Vec::new(),
+            name: None,
+            epoch: 0,
+        })
+    }
+
+    /// Compress `tree` into a layer blob of the staged layout.
+    pub fn add_layer(&mut self, tree: &Tree, opts: &LayerOptions) -> Result<LayerInfo, OciError> {
+        write_layer(tree, opts, &self.blob_dir)
+    }
+
+    /// Add one platform's image: its config and manifest become blobs.
+    /// Call once per architecture for a multi-arch image.
+    pub fn add_image(
+        &mut self,
+        config: &ImageConfig,
+        layers: &[LayerInfo],
+    ) -> Result<ImageInfo, OciError> {
+        let platform = Platform { arch: config.arch };
+        if self.images.iter().any(|i| i.platform == platform) {
+            return Err(OciError::InvalidConfig {
+                field: "arch",
+                reason: format!("two images for {}", config.arch),
+            });
+        }
+        let config_desc = self.add_json_blob(MEDIA_TYPE_CONFIG, &config.to_json(layers)?)?;
+        let layer_descs: Vec<Descriptor> = layers.iter().map(Descriptor::of_layer).collect();
+        let manifest = manifest_json(&config_desc, &layer_descs, &config.annotations);
+        let mut manifest_desc = self.add_json_blob(MEDIA_TYPE_MANIFEST, &manifest)?;
+        manifest_desc.platform = Some(platform);
+        let info = ImageInfo {
+            platform,
+            manifest: manifest_desc,
+            config: config_desc,
+            layers: layers.to_vec(),
+        };
+        self.images.push(info.clone());
+        self.epoch = self.epoch.max(config.created);
+        Ok(info)
+    }
+
+    /// Write `value` as a canonical JSON blob; returns its descriptor.
+    fn add_json_blob(
+        &self,
+        media_type: &str,
+        value: &serde_json::Value,
+    ) -> Result<Descriptor, OciError> {
+        let bytes = to_canonical_vec(value);
+        let digest = Digest::sha256_of(&bytes);
+        let path = self.blob_dir.join(digest.hex());
+        fs::write(&path, &bytes).map_err(|e| OciError::io("write", &path, e))?;
+        Ok(Descriptor::new(media_type, digest, bytes.len() as u64))
+    }
+
+    /// The repository name (`nginx`, `registry.local/team/app`) a
+    /// docker-archive tags the image with (`RepoTags: ["name:tag"]`).
+    /// Required for docker-archive; an OCI layout names images by tag alone.
+    pub fn set_name(&mut self, name: &str) {
+        self.name = Some(name.to_string());
+    }
+
+    /// Finish the layout with `tag` and write it to the destination.
+    pub fn commit(self, format: Format, tag: &str) -> Result<Written, OciError> {
+        if self.images.is_empty() {
+            return Err(OciError::InvalidConfig {
+                field: "arch",
+                reason: "an image needs at least one architecture".into(),
+            });
+        }
+        check_tag(tag)?;
+        let repo_tag = match (format, &self.name) {
+            (Format::DockerArchive, Some(name)) => {
+                check_name(name)?;
+                format!("{name}:{tag}")
+            }
+            (Format::DockerArchive, None) => {
+                return Err(OciError::InvalidConfig {
+                    field: "name",
+                    reason: "docker-archive needs the image name for its RepoTags \
+                             (ImageWriter::set_name)"
+                        .into(),
+                })
+            }
+            _ => String::new(),
+        };
+        if format == Format::DockerArchive && self.images.len() != 1 {
+            return Err(OciError::InvalidConfig {
+                field: "arch",
+                reason: format!(
+                    "docker-archive holds one architecture, not {}; use oci or oci-archive for a multi-arch image",
+                    self.images.len()
+                ),
+            });
+        }
+        let mut images = self.images.clone();
+        images.sort_by_key(|i| i.platform);
+        let mut top = if let [only] = images.as_slice() {
+            only.manifest.clone()
+        } else {
+            let manifests: Vec<Descriptor> = images.iter().map(|i| i.manifest.clone()).collect();
+            self.add_json_blob(MEDIA_TYPE_INDEX, &index_json(&manifests, &BTreeMap::new()))?
+        };
+        top.annotations
+            .insert(ANNOTATION_REF_NAME.to_string(), tag.to_string());
+
+        let index = to_canonical_vec(&index_json(&[top.clone()], &BTreeMap::new()));
+        let root = self.staging.path();
+        let index_path = root.join("index.json");
+        fs::write(&index_path, &index).map_err(|e| OciError::io("write", &index_path, e))?;
+        let layout_path = root.join("oci-layout");
+        let layout = to_canonical_vec(&json!({"imageLayoutVersion": "1.0.0"}));
+        fs::write(&layout_path, layout).map_err(|e| OciError::io("write", &layout_path, e))?;
+
+        let mut index_digest = Some(Digest::sha256_of(&index));
+        match format {
+            Format::Oci => replace_dir(self.staging, &self.dest)?,
+            Format::OciArchive => archive::write_oci_archive(root, &self.dest, self.epoch)?,
+            Format::DockerArchive => {
+                archive::write_docker_archive(
+                    &self.blob_dir,
+                    &self.images[0],
+                    &repo_tag,
+                    &self.dest,
+                    self.epoch,
+                )?;
+                index_digest = None;
+            }
+        }
+        Ok(Written {
+            digest: top.digest,
+            index_digest,
+            image_id: images[0].config.digest.clone(),
+            manifests: self.images,
+            path: self.dest,
+        })
+    }
+}
+
+/// The directory temp files for `dest` go in (so renames stay on one
+/// filesystem).
+pub(crate) fn parent_dir(dest: &Path) -> PathBuf {
+    match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A tag as OCI allows it in `ref.name` for our purposes:
+/// `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+fn check_tag(tag: &str) -> Result<(), OciError> {
+    let ok = !tag.is_empty()
+        && tag.len() <= 128
+        && !tag.starts_with(['.', '-'])
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(OciError::InvalidConfig {
+            field: "tag",
+            reason: format!(
+                "`{tag}` is not a valid tag (letters, digits, `.`, `_`, `-`; at most 128; not starting with `.` or `-`)"
+            ),
+        })
+    }
+}
+
+/// A repository name as docker accepts it: lowercase path components
+/// (`[a-z0-9]` with single `.`, `_`, `-` inside) separated by `/`, an
+/// optional registry host first.
+fn check_name(name: &str) -> Result<(), OciError> {
+    let (host, path) = match name.split_once('/') {
+        Some((h, rest)) if h.contains(['.', ':']) || h == "localhost" => (Some(h), rest),
+        _ => (None, name),
+    };
+    let host_ok = host.is_none_or(|h| {
+        !h.is_empty()
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+    });
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && c.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+            && c.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            })
+    };
+    if host_ok && path.split('/').all(component_ok) {
+        Ok(())
+    } else {
+        Err(OciError::InvalidConfig {
+            field: "name",
+            reason: format!(
+                "`{name}` is not a valid image name (lowercase letters, digits, `.`, `_`, `-`, components separated by `/`)"
+            ),
+        })
+    }
+}
+
+/// Move the staged layout to `dest`, replacing an existing layout only now
+/// that the new one is complete. Refuses to replace anything that is not an
+/// OCI layout or an empty directory.
+fn replace_dir(staging: tempfile::TempDir, dest: &Path) -> Result<(), OciError> {
+    let old = match fs::symlink_metadata(dest) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(OciError::io("inspect", dest, e)),
+        Ok(meta) => {
+            let replaceable = meta.is_dir()
+                && (dest.join("oci-layout").is_file()
+                    || fs::read_dir(dest)
+                        .map_err(|e| OciError::io("read", dest, e))?
+                        .next()
+                        .is_none());
+            if !replaceable {
+                return Err(OciError::RefuseToReplace {
+                    path: dest.to_path_buf(),
+                });
+            }
+            // Move the old layout aside under a fresh name beside it.
+            let aside = tempfile::Builder::new()
+                .prefix(".minibuild-old-")
+                .tempdir_in(parent_dir(dest))
+                .map_err(|e| OciError::io("create a temp name beside", dest, e))?
+                .keep();
+            fs::remove_dir(&aside).map_err(|e| OciError::io("remove", &aside, e))?;
+            fs::rename(dest, &aside).map_err(|e| OciError::io("move aside", dest, e))?;
+            Some(aside)
+        }
+    };
+    let staged = staging.keep();
+    if let Err(e) = fs::rename(&staged, dest) {
+        if let Some(aside) = &old {
+            let _ = fs::rename(aside, dest);
+        }
+        let _ = fs::remove_dir_all(&staged);
+        return Err(OciError::io("move the new layout to", dest, e));
+    }
+    if let Some(aside) = old {
+        fs::remove_dir_all(&aside).map_err(|e| OciError::io("remove the old layout", &aside, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_and_names() {
+        for ok in ["latest", "1.2.3", "v1_rc-2", "A"] {
+            assert!(check_tag(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".hidden", "-x", "a:b", "a/b", &"x".repeat(129)] {
+            assert!(check_tag(bad).is_err(), "{bad}");
+        }
+        for ok in [
+            "nginx",
+            "example/app",
+            "registry.local:5000/team/app",
+            "localhost/a.b_c-d",
+        ] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Nginx", "app/", "-app", "a//b", "a b"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn formats_parse() {
+        assert_eq!("oci".parse::<Format>(), Ok(Format::Oci));
+        assert_eq!("oci-archive".parse::<Format>(), Ok(Format::OciArchive));
+        assert_eq!(
+            "docker-archive".parse::<Format>(),
+            Ok(Format::DockerArchive)
+        );
+        assert!("tar".parse::<Format>().is_err());
+    }
+
+    #[test]
+    fn parent_of_a_bare_file_name_is_the_current_dir() {
+        assert_eq!(parent_dir(Path::new("img.tar")), PathBuf::from("."));
+        assert_eq!(parent_dir(Path::new("out/img.tar")), PathBuf::from("out"));
+    }
+}
