@@ -74,13 +74,17 @@ pub struct BuildArgs {
     /// The recipe (TOML) to build.
     pub recipe: Option<PathBuf>,
 
-    /// Where to write the image [default: NAME.oci.tar, or NAME.oci with --format oci].
+    /// Where to write the image [default: NAME.oci.tar; NAME.oci with --format oci; NAME.docker.tar].
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::OciArchive)]
     pub format: Format,
+
+    /// Layer compression.
+    #[arg(long, value_enum, default_value_t = Compression::Gzip)]
+    pub compression: Compression,
 
     #[command(flatten)]
     pub lock: LockUse,
@@ -114,6 +118,14 @@ pub enum Format {
     OciArchive,
     /// An OCI image layout directory.
     Oci,
+    /// `docker save` format (for `docker load` / `podman load`); one arch only.
+    DockerArchive,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+    Zstd,
 }
 
 fn parse_override(s: &str) -> Result<(String, String), String> {

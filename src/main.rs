@@ -96,8 +96,21 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let format = match args.format {
         Format::OciArchive => oci::Format::OciArchive,
         Format::Oci => oci::Format::Oci,
+        Format::DockerArchive => oci::Format::DockerArchive,
     };
-    let built = pipeline::build(&recipe, &resolved, &output, format, &settings, &reporter)?;
+    let compression = match args.compression {
+        cli::Compression::Gzip => oci::Compression::Gzip,
+        cli::Compression::Zstd => oci::Compression::Zstd,
+    };
+    let built = pipeline::build(
+        &recipe,
+        &resolved,
+        &output,
+        format,
+        compression,
+        &settings,
+        &reporter,
+    )?;
     reporter.step(&format!("Wrote {}", built.output.display()));
     println!("{}", built.digest);
     Ok(ExitCode::SUCCESS)
@@ -107,6 +120,7 @@ fn default_output(recipe: &Recipe, format: Format) -> PathBuf {
     let ext = match format {
         Format::OciArchive => "oci.tar",
         Format::Oci => "oci",
+        Format::DockerArchive => "docker.tar",
     };
     PathBuf::from(format!("{}.{ext}", recipe.image.name))
 }

@@ -220,11 +220,13 @@ pub fn build(
     resolved: &[Resolved],
     output: &Path,
     format: Format,
+    compression: Compression,
     settings: &Settings,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Built> {
     let client = Client::new()?;
     let mut writer = ImageWriter::new(output)?;
+    writer.set_name(&format!("{}:{}", recipe.image.name, recipe.image.tag));
     for res in resolved {
         let arch = res.arch;
         // Download (or find in the cache) every RPM of the plan.
@@ -294,7 +296,7 @@ pub fn build(
             .unwrap_or_else(|| res.plan.packages.iter().map(|p| p.package.build_time).max().unwrap_or(0));
         let config = image_config(recipe, res, epoch);
         reporter.step(&format!("Writing the {arch} layer"));
-        let layer = writer.add_layer(&tree, &LayerOptions { source_date_epoch: epoch, compression: Compression::Gzip })?;
+        let layer = writer.add_layer(&tree, &LayerOptions { source_date_epoch: epoch, compression })?;
         reporter.info(&format!("layer {} ({} compressed, {} uncompressed)", layer.digest, human_bytes(layer.size), human_bytes(layer.uncompressed_size)));
         writer.add_image(&config, &[layer])?;
     }
