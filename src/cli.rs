@@ -30,6 +30,16 @@ pub enum Command {
     Why(WhyArgs),
     /// Resolve and write RECIPE.lock beside the recipe.
     Lock(LockArgs),
+    /// Check an image (OCI layout or oci-archive): libraries present, no setuid, no package manager.
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    pub image: PathBuf,
+    /// Also require a CA bundle (for images that make TLS connections).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -81,6 +91,10 @@ pub struct BuildArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::OciArchive)]
     pub format: Format,
+
+    /// Fail the build when the image check finds a problem (default: warn).
+    #[arg(long)]
+    pub strict: bool,
 
     /// Layer compression.
     #[arg(long, value_enum, default_value_t = Compression::Gzip)]

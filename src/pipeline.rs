@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 
+use crate::check;
 use crate::digest::Digest;
 use crate::fetch;
 use crate::http::Client;
@@ -28,6 +29,8 @@ pub struct Settings {
     pub jobs: usize,
     /// `SOURCE_DATE_EPOCH` from the environment, if set.
     pub source_date_epoch: Option<u64>,
+    /// Fail the build when the image check finds an error.
+    pub strict: bool,
 }
 
 /// What was resolved for one target architecture.
@@ -288,6 +291,16 @@ pub fn build(
             reporter.info(&format!("left out the package manager: {}", hardened.removed_packages.join(", ")));
         }
         rootfs::assign_ids(&mut tree)?;
+
+        // Review the result like a person would; warnings unless --strict.
+        let expect_ca_bundle = res.plan.nevras().any(|n| n.name == "ca-certificates");
+        let findings = check::check(&tree, &check::CheckOptions { expect_ca_bundle });
+        for f in &findings {
+            reporter.warn(&format!("check: {f}"));
+        }
+        if settings.strict && findings.iter().any(|f| f.severity == check::Severity::Error) {
+            bail!("the image check found {} problem(s) (listed above) and --strict is set", findings.len());
+        }
 
         // The image.
         let epoch = settings

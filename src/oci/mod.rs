@@ -28,10 +28,11 @@ pub mod image;
 pub mod json;
 pub mod layer;
 pub mod layout;
+pub mod read;
 mod tarball;
 
 #[cfg(test)]
-mod test_tree;
+pub(crate) mod test_tree;
 #[cfg(test)]
 mod tool_tests;
 
