@@ -269,8 +269,12 @@ pub fn build(
         for &i in &order {
             let report = rootfs::unpack(&mut tree, &mut stage, &rpms[i], &unpack_opts)
                 .with_context(|| format!("cannot unpack {}", res.plan.packages[i].package.nevra))?;
-            if !report.skipped_scriptlets.is_empty() {
-                skipped_scriptlets.push(format!("{} ({})", res.plan.packages[i].package.nevra.name, report.skipped_scriptlets.join(", ")));
+            if !report.scriptlets.is_empty() {
+                let kinds: Vec<String> = report.scriptlets.iter().map(|s| s.kind.to_string()).collect();
+                skipped_scriptlets.push(format!("{} ({})", report.name, kinds.join(" ")));
+            }
+            for dev in &report.skipped_devices {
+                reporter.warn(&format!("{}: device node /{dev} left out (images cannot carry device nodes rootless)", report.name));
             }
             progress.inc(1);
         }
@@ -282,13 +286,14 @@ pub fn build(
         // Harden: no package manager, no setuid/setgid, numeric ids from the image's own files.
         let hardened = rootfs::harden(&mut tree, &rootfs::HardenOptions {
             strip_setuid: recipe.options.strip_setuid,
-            package_manager: recipe.options.package_manager,
+            keep_package_manager: recipe.options.package_manager,
         })?;
-        for path in &hardened.stripped_setuid {
-            reporter.info(&format!("cleared setuid/setgid on /{path}"));
+        for (path, mode) in &hardened.setuid_stripped {
+            reporter.info(&format!("cleared setuid/setgid on /{path} (was {mode:04o})"));
         }
         if !hardened.removed_packages.is_empty() {
-            reporter.info(&format!("left out the package manager: {}", hardened.removed_packages.join(", ")));
+            let names: Vec<&str> = hardened.removed_packages.iter().map(String::as_str).collect();
+            reporter.info(&format!("left out the package manager: {}", names.join(", ")));
         }
         rootfs::assign_ids(&mut tree)?;
 
