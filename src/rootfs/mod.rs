@@ -17,6 +17,9 @@ pub mod staging;
 pub mod tree;
 pub mod unpack;
 
+#[cfg(test)]
+mod tests;
+
 pub use harden::{assign_ids, harden, HardenError, HardenOptions, HardenReport};
 pub use staging::Staging;
 pub use tree::TreeError;

@@ -158,7 +158,7 @@ impl Tree {
     /// Create the missing parents of an already resolved `path` as
     /// directories (0755 root:root, no package). Every existing parent is a
     /// directory, as [`Tree::resolve`] guarantees.
-    fn ensure_parents(&mut self, path: &str) {
+    pub fn ensure_parents(&mut self, path: &str) {
         let mut end = 0;
         while let Some(slash) = path[end..].find('/') {
             end += slash;

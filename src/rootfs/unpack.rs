@@ -293,6 +293,17 @@ pub fn unpack(
             Some(Skip::Device) => report.skipped_devices.push(f.path.clone()),
             None => {}
         }
+        let tree_err = |source| UnpackError::Tree {
+            nevra: nevra.clone(),
+            file: f.path.clone(),
+            source: Box::new(source),
+        };
+        if skips[i] == Some(Skip::Ghost) {
+            // Not created, but its directory is: the program that makes
+            // the ghost at runtime expects it (e.g. /var/log/app/app.log).
+            let at = tree.resolve(&f.path).map_err(tree_err)?;
+            tree.ensure_parents(&at);
+        }
         if skips[i].is_some() {
             continue;
         }
@@ -343,11 +354,6 @@ pub fn unpack(
             mtime: f.mtime,
             xattrs,
             package: Some(name.clone()),
-        };
-        let tree_err = |source| UnpackError::Tree {
-            nevra: nevra.clone(),
-            file: f.path.clone(),
-            source: Box::new(source),
         };
         let at = tree.resolve(&f.path).map_err(tree_err)?;
         match tree
@@ -629,10 +635,11 @@ fn read_payload(
                     Some(members) => members.last() == Some(&i),
                     None => true,
                 };
-                let size = if f.mode & S_IFMT == S_IFREG && carries {
-                    f.size
-                } else {
-                    0
+                // As rpm's iterReadArchiveNext: symlinks carry their target.
+                let size = match f.mode & S_IFMT {
+                    S_IFREG if carries => f.size,
+                    S_IFLNK => f.size,
+                    _ => 0,
                 };
                 cpio.set_size(size);
                 (i, size)
