@@ -33,3 +33,7 @@ deps-test: deps-fixtures
 
 fixtures: deps-fixtures
 	tests/fixtures/make-repo.sh target/fixtures
+
+.PHONY: deps-bench
+deps-bench: deps-test
+	$(call apt-install,time)
