@@ -5,7 +5,10 @@
 //! wired together by [`pipeline`]; the CLI in `main.rs` only parses
 //! arguments and reports.
 
+pub mod cache;
 pub mod digest;
+pub mod fetch;
+pub mod http;
 pub mod oci;
 pub mod recipe;
 pub mod repo;
