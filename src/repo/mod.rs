@@ -105,7 +105,7 @@ pub enum RepoError {
         #[source]
         source: RepomdError,
     },
-    #[error("repo `{repo}`: {url} lists no primary metadata")]
+    #[error("repo `{repo}`: {url} lists no primary metadata (a repo with only primary_db/sqlite metadata is too old; regenerate it with createrepo_c)")]
     NoPrimary { repo: String, url: String },
     #[error("repo `{repo}`: the primary metadata checksum in {url} cannot be verified")]
     Checksum {

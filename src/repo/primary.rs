@@ -410,9 +410,10 @@ pub fn parse(input: impl BufRead, repo: usize) -> Result<Vec<Package>, PrimaryEr
                 let local = e.local_name();
                 let local = local.as_ref();
                 if local == "package" {
-                    draft = Some(Draft::default());
-                    if empty {
-                        return Err(fail(&draft, AttrError::Invalid("empty <package/>".into())));
+                    // An empty `<package/>` describes nothing to install;
+                    // createrepo_c skips it with a warning, and so do we.
+                    if !empty {
+                        draft = Some(Draft::default());
                     }
                     buf.clear();
                     continue;
@@ -721,9 +722,72 @@ mod tests {
         assert!(err.to_string().contains("ModemManager"), "{err}");
     }
 
+    /// Every primary file in the shared corpus parses, with one package per
+    /// `<package>` element and a location for each.
+    /// Needs /work/shared/corpus; run with `cargo test -- --ignored`.
     #[test]
-    fn empty_metadata_is_no_packages() {
+    #[ignore = "needs /work/shared/corpus"]
+    fn corpus_primaries_parse() {
+        let root = std::path::Path::new("/work/shared/corpus");
+        assert!(
+            root.is_dir(),
+            "{} is missing: this test reads real repodata from it",
+            root.display()
+        );
+        let out = std::process::Command::new("find")
+            .arg(root)
+            .args(["-name", "*primary.xml*", "-not", "-name", "*.zck"])
+            .output()
+            .unwrap();
+        let mut files = 0;
+        let mut total = 0;
+        for path in String::from_utf8(out.stdout).unwrap().lines() {
+            let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+            let mut xml = String::new();
+            std::io::Read::read_to_string(
+                &mut super::super::decompress(path, file).unwrap(),
+                &mut xml,
+            )
+            .unwrap();
+            if !xml.contains("<metadata") {
+                continue; // a snippet without the root element
+            }
+            if path.contains("/modified_repo_files/error_") {
+                // createrepo_c's deliberately broken metadata must be refused.
+                assert!(parse(xml.as_bytes(), 0).is_err(), "{path} parsed");
+                continue;
+            }
+            // Count the elements: some test repos' `packages=` attributes lie.
+            let present = xml.matches("</package>").count();
+            let pkgs = parse(xml.as_bytes(), 0).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(pkgs.len(), present, "{path}");
+            assert!(pkgs.iter().all(|p| !p.location.is_empty()), "{path}");
+            files += 1;
+            total += pkgs.len();
+        }
+        assert!(
+            files > 10,
+            "only {files} primary files under {}",
+            root.display()
+        );
+        assert!(total > 1000, "only {total} packages");
+    }
+
+    #[test]
+    fn empty_metadata_and_empty_packages_are_no_packages() {
         let v = parse(&br#"<metadata packages="0"/>"#[..], 0).unwrap();
         assert!(v.is_empty());
+        let v = parse(doc(r#"<package type="rpm"/>"#).as_bytes(), 0).unwrap();
+        assert!(v.is_empty());
+    }
+
+    #[test]
+    fn unknown_elements_are_ignored() {
+        let p = one(&FULL.replace(
+            "<packager>",
+            "<foo>bar &amp; baz</foo><rpm:newthing a=\"1\"/><packager>",
+        ));
+        assert_eq!(p.packager, "builder@centos.org");
+        assert_eq!(p.requires.len(), 4);
     }
 }

@@ -402,8 +402,17 @@ mod tests {
         let paths = String::from_utf8(out.stdout).unwrap();
         let mut n = 0;
         for path in paths.lines() {
-            let md = parse(&std::fs::read(path).unwrap()).unwrap_or_else(|e| panic!("{path}: {e}"));
-            assert!(md.primary().is_some(), "{path} has no primary");
+            let bytes = std::fs::read(path).unwrap();
+            if !bytes.starts_with(b"<") {
+                // A git symlink checked out as a text file (libdnf's gpg-no-asc).
+                continue;
+            }
+            let md = parse(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"));
+            // Yum-era repos may carry only the sqlite flavour.
+            assert!(
+                md.primary().is_some() || md.data.contains_key("primary_db"),
+                "{path} has no primary"
+            );
             n += 1;
         }
         assert!(
