@@ -5,13 +5,17 @@
 //! wired together by [`pipeline`]; the CLI in `main.rs` only parses
 //! arguments and reports.
 
+pub mod cache;
 pub mod check;
 pub mod digest;
 pub mod elf;
 pub mod explain;
+pub mod fetch;
 pub mod fsutil;
+pub mod http;
 pub mod lock;
 pub mod oci;
+pub mod pipeline;
 pub mod recipe;
 pub mod repo;
 pub mod report;

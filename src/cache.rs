@@ -1,0 +1,246 @@
+//! The on-disk cache: one root, versioned buckets beneath it.
+//!
+//! ```text
+//! <root>/v1/repodata/<hex>-primary.xml.<ext>   primary metadata, keyed by its repomd checksum
+//! <root>/v1/repomd/<key>.xml                   last repomd.xml per base URL (for --offline)
+//! <root>/v1/rpms/<hex>.rpm                     packages, keyed by their checksum
+//! ```
+//!
+//! Entries are content-addressed where possible, so concurrent runs and
+//! interrupted downloads cannot leave a wrong file under a right name: every
+//! write goes to a temp file in the bucket and is renamed into place, and every
+//! read re-verifies the checksum. Changing an entry's format means a new `vN`
+//! bucket, never rewriting an old one.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::digest::{Digest, Hasher};
+use crate::http::{Client, HttpError, Retryable};
+
+/// The layout version of everything below the root.
+const VERSION: &str = "v1";
+
+/// A cache bucket (a directory of one kind of entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// Compressed primary metadata as downloaded.
+    Repodata,
+    /// The latest repomd.xml of each repository.
+    Repomd,
+    /// Downloaded .rpm files.
+    Rpms,
+}
+
+impl Bucket {
+    fn dir_name(self) -> &'static str {
+        match self {
+            Bucket::Repodata => "repodata",
+            Bucket::Repomd => "repomd",
+            Bucket::Rpms => "rpms",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    pub fn new(root: impl Into<PathBuf>) -> Cache {
+        Cache { root: root.into() }
+    }
+
+    /// `$XDG_CACHE_HOME/minibuild`, else `~/.cache/minibuild`; `None` when
+    /// neither variable gives an absolute path.
+    pub fn default_root() -> Option<PathBuf> {
+        default_root_from(
+            std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from),
+            std::env::var_os("HOME").map(PathBuf::from),
+        )
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The bucket's directory (not created).
+    pub fn bucket(&self, bucket: Bucket) -> PathBuf {
+        self.root.join(VERSION).join(bucket.dir_name())
+    }
+
+    /// The bucket's directory, created if missing.
+    pub fn ensure_bucket(&self, bucket: Bucket) -> std::io::Result<PathBuf> {
+        let dir = self.bucket(bucket);
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+}
+
+/// Whether `path` exists and hashes to `expected`. A file that does not
+/// match (truncated, corrupted, left by a crash) is deleted so the caller
+/// fetches it again.
+pub fn verify_entry(path: &Path, expected: &Digest) -> io::Result<bool> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let actual = Digest::of_reader(expected.algo(), io::BufReader::with_capacity(1 << 16, file))?;
+    if &actual == expected {
+        return Ok(true);
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Why a cache entry could not be filled.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("{url} has {actual} ({actual_size} bytes) but the metadata says {expected}{}",
+        expected_size.map(|n| format!(" ({n} bytes)")).unwrap_or_default())]
+    Mismatch {
+        url: String,
+        expected: Digest,
+        actual: Digest,
+        expected_size: Option<u64>,
+        actual_size: u64,
+    },
+    #[error("cannot write cache entry {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Retryable for EntryError {
+    fn is_transient(&self) -> bool {
+        matches!(self, EntryError::Http(e) if e.is_transient())
+    }
+    fn record_attempts(&mut self, attempts: u32) {
+        if let EntryError::Http(e) = self {
+            e.record_attempts(attempts);
+        }
+    }
+}
+
+/// What a download reports as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transfer {
+    /// This many more bytes arrived.
+    Bytes(u64),
+    /// A transient failure threw away this many bytes; the download restarts.
+    Restart(u64),
+}
+
+/// Download `url` to `dest`, hashing on the way, and move it into place only
+/// if it matches `expected` (and `expected_size`, when known). The temp file
+/// lives beside `dest`, so the final rename is atomic; on any failure it is
+/// removed. Transient network failures restart the download.
+pub fn download_verified(
+    client: &Client,
+    url: &str,
+    dest: &Path,
+    expected: &Digest,
+    expected_size: Option<u64>,
+    on_transfer: &mut dyn FnMut(Transfer),
+) -> Result<(), EntryError> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let io_err = |source| EntryError::Io {
+        path: dest.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io_err)?;
+    let mut received = 0u64;
+    let tmp = client.retrying(|| {
+        if received > 0 {
+            on_transfer(Transfer::Restart(received));
+            received = 0;
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix(".partial-")
+            .tempfile_in(dir)
+            .map_err(io_err)?;
+        let mut body = client.open_once(url)?;
+        let mut hasher = Hasher::new(expected.algo(), BufWriter::with_capacity(1 << 16, tmp));
+        let mut chunk = vec![0u8; 1 << 16];
+        loop {
+            let n = match body.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(EntryError::Http(HttpError::read(url, e))),
+            };
+            hasher.write_all(&chunk[..n]).map_err(io_err)?;
+            received += n as u64;
+            on_transfer(Transfer::Bytes(n as u64));
+            // A server sending more than announced is wrong; stop early.
+            if expected_size.is_some_and(|max| received > max) {
+                break;
+            }
+        }
+        let (actual, actual_size, writer) = hasher.finish();
+        let size_ok = expected_size.is_none_or(|n| n == actual_size);
+        if &actual != expected || !size_ok {
+            return Err(EntryError::Mismatch {
+                url: url.to_string(),
+                expected: expected.clone(),
+                actual,
+                expected_size,
+                actual_size,
+            });
+        }
+        let tmp = writer.into_inner().map_err(|e| io_err(e.into_error()))?;
+        Ok(tmp)
+    })?;
+    tmp.as_file().sync_all().map_err(io_err)?;
+    tmp.persist(dest).map_err(|e| io_err(e.error))?;
+    Ok(())
+}
+
+fn default_root_from(xdg: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+    // The XDG spec says relative values are invalid and must be ignored.
+    if let Some(x) = xdg.filter(|p| p.is_absolute()) {
+        return Some(x.join("minibuild"));
+    }
+    home.filter(|p| p.is_absolute())
+        .map(|h| h.join(".cache").join("minibuild"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_root_prefers_absolute_xdg() {
+        let x = |s: &str| Some(PathBuf::from(s));
+        assert_eq!(
+            default_root_from(x("/xdg"), x("/home/u")),
+            x("/xdg/minibuild")
+        );
+        assert_eq!(
+            default_root_from(x("rel"), x("/home/u")),
+            x("/home/u/.cache/minibuild")
+        );
+        assert_eq!(
+            default_root_from(None, x("/home/u")),
+            x("/home/u/.cache/minibuild")
+        );
+        assert_eq!(default_root_from(None, None), None);
+    }
+
+    #[test]
+    fn buckets_are_versioned() {
+        let c = Cache::new("/c");
+        assert_eq!(c.bucket(Bucket::Rpms), PathBuf::from("/c/v1/rpms"));
+        assert_eq!(c.bucket(Bucket::Repodata), PathBuf::from("/c/v1/repodata"));
+    }
+}

@@ -1,0 +1,497 @@
+//! The download stage: planned packages in, verified local `.rpm` paths out.
+//!
+//! Packages are stored content-addressed, `<cache>/v1/rpms/<hex>.rpm` where
+//! `<hex>` is the package checksum from primary.xml, so the same file is never
+//! downloaded twice, whatever repo or run asks for it. A cached file is
+//! re-hashed before use; one that does not match is deleted and fetched again.
+//! Downloads stream into a temp file in the same directory while being hashed,
+//! are checked against the checksum and size the metadata promised, and only
+//! then renamed into place.
+//!
+//! A bounded pool of scoped threads works through the list; the first failure
+//! stops the others from starting new downloads. Progress is reported through
+//! a callback, never printed.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::cache::{self, Bucket, Cache, EntryError, Transfer};
+use crate::digest::Digest;
+use crate::http::{self, Client, HttpError};
+use crate::repo::Package;
+
+/// Parallel downloads when the caller has no opinion: enough to hide latency
+/// on a mirror, few enough to be polite to it.
+pub const DEFAULT_JOBS: usize = 6;
+
+/// What the download stage reports; `index` is the position in the input.
+#[derive(Debug, Clone, Copy)]
+pub enum FetchEvent<'a> {
+    /// Work on a package began; `total` is its size from the metadata.
+    Started {
+        index: usize,
+        package: &'a Package,
+        total: u64,
+    },
+    /// `bytes` more bytes of the package arrived.
+    Progress {
+        index: usize,
+        package: &'a Package,
+        bytes: u64,
+    },
+    /// A transient failure discarded `discarded` bytes; the download restarts.
+    Restarted {
+        index: usize,
+        package: &'a Package,
+        discarded: u64,
+    },
+    /// The package is in the cache and verified.
+    Finished {
+        index: usize,
+        package: &'a Package,
+        cached: bool,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("cannot download {nevra}")]
+    Download {
+        nevra: String,
+        #[source]
+        source: HttpError,
+    },
+    #[error(transparent)]
+    Mismatch(Box<Mismatch>),
+    #[error("{nevra}: cache error at {}; check permissions or free space", path.display())]
+    Cache {
+        nevra: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A package whose bytes are not what the metadata promised.
+#[derive(Debug, thiserror::Error)]
+#[error("{nevra}: {url} has {actual} ({actual_size} bytes) but the repo metadata says {expected} ({expected_size} bytes); the mirror may be mid-sync or serving a corrupt file, try again later or use another mirror")]
+pub struct Mismatch {
+    pub nevra: String,
+    pub url: String,
+    pub expected: Digest,
+    pub actual: Digest,
+    pub expected_size: u64,
+    pub actual_size: u64,
+}
+
+/// Where `package` lives in the cache once fetched.
+pub fn cache_path(cache: &Cache, package: &Package) -> PathBuf {
+    cache
+        .bucket(Bucket::Rpms)
+        .join(format!("{}.rpm", package.checksum.hex()))
+}
+
+/// Make every package available locally, downloading what the cache lacks.
+///
+/// `packages` pairs each package with the base URL of its repository
+/// (ending in `/`, as in [`crate::repo::RepoIndex::baseurl`]). The result
+/// holds one path per input, in the same order. `jobs` bounds the parallel
+/// downloads (0 is taken as 1).
+pub fn fetch(
+    client: &Client,
+    cache: &Cache,
+    packages: &[(&Package, &str)],
+    jobs: usize,
+    progress: &(dyn Fn(FetchEvent<'_>) + Sync),
+) -> Result<Vec<PathBuf>, FetchError> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<Result<PathBuf, FetchError>>>> =
+        Mutex::new((0..packages.len()).map(|_| None).collect());
+    let workers = jobs.max(1).min(packages.len());
+
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                if failed.load(Ordering::Relaxed) {
+                    return;
+                }
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(package, baseurl)) = packages.get(index) else {
+                    return;
+                };
+                let result = fetch_one(client, cache, index, package, baseurl, progress);
+                if result.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                results.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(result);
+            });
+        }
+    });
+
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    // Report the first failure in input order, so the message is stable.
+    let mut paths = Vec::with_capacity(results.len());
+    let mut first_error = None;
+    for r in results {
+        match r {
+            Some(Ok(p)) => paths.push(p),
+            Some(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(paths),
+    }
+}
+
+fn fetch_one(
+    client: &Client,
+    cache: &Cache,
+    index: usize,
+    package: &Package,
+    baseurl: &str,
+    progress: &(dyn Fn(FetchEvent<'_>) + Sync),
+) -> Result<PathBuf, FetchError> {
+    let nevra = || package.nevra.to_string();
+    let dest = cache_path(cache, package);
+    progress(FetchEvent::Started {
+        index,
+        package,
+        total: package.download_size,
+    });
+    let cached =
+        cache::verify_entry(&dest, &package.checksum).map_err(|source| FetchError::Cache {
+            nevra: nevra(),
+            path: dest.clone(),
+            source,
+        })?;
+    if !cached {
+        let url = http::join(baseurl, &package.location);
+        // primary.xml writes 0 when it does not know the size.
+        let expected_size = Some(package.download_size).filter(|&n| n > 0);
+        cache::download_verified(
+            client,
+            &url,
+            &dest,
+            &package.checksum,
+            expected_size,
+            &mut |t| match t {
+                Transfer::Bytes(bytes) => progress(FetchEvent::Progress {
+                    index,
+                    package,
+                    bytes,
+                }),
+                Transfer::Restart(discarded) => progress(FetchEvent::Restarted {
+                    index,
+                    package,
+                    discarded,
+                }),
+            },
+        )
+        .map_err(|e| match e {
+            EntryError::Http(source) => FetchError::Download {
+                nevra: nevra(),
+                source,
+            },
+            EntryError::Mismatch {
+                url,
+                expected,
+                actual,
+                actual_size,
+                ..
+            } => FetchError::Mismatch(Box::new(Mismatch {
+                nevra: nevra(),
+                url,
+                expected,
+                actual,
+                expected_size: package.download_size,
+                actual_size,
+            })),
+            EntryError::Io { path, source } => FetchError::Cache {
+                nevra: nevra(),
+                path,
+                source,
+            },
+        })?;
+    }
+    progress(FetchEvent::Finished {
+        index,
+        package,
+        cached,
+    });
+    Ok(dest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::test_server::{Fault, Server};
+    use crate::http::RetryPolicy;
+    use crate::rpm::{Evr, Nevra};
+    use std::time::Duration;
+
+    fn client() -> Client {
+        Client::with_retry(RetryPolicy {
+            attempts: 3,
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(20),
+        })
+    }
+
+    fn package(name: &str, content: &[u8]) -> Package {
+        Package {
+            nevra: Nevra::new(name, Evr::parse("1.0-1"), "x86_64"),
+            repo: 0,
+            location: format!("Packages/{name}-1.0-1.x86_64.rpm"),
+            checksum: Digest::sha256_of(content),
+            download_size: content.len() as u64,
+            installed_size: 0,
+            build_time: 0,
+            summary: String::new(),
+            license: String::new(),
+            vendor: String::new(),
+            packager: String::new(),
+            source_rpm: String::new(),
+            provides: vec![],
+            requires: vec![],
+            conflicts: vec![],
+            obsoletes: vec![],
+            recommends: vec![],
+            suggests: vec![],
+            supplements: vec![],
+            enhances: vec![],
+            files: vec![],
+        }
+    }
+
+    /// Serve `n` packages with distinct contents; return them.
+    fn serve(server: &Server, n: usize) -> Vec<(Package, Vec<u8>)> {
+        (0..n)
+            .map(|i| {
+                let content: Vec<u8> = (0..20_000 + i * 977).map(|b| (b * 31 + i) as u8).collect();
+                let p = package(&format!("pkg{i}"), &content);
+                server.put(&p.location, content.clone());
+                (p, content)
+            })
+            .collect()
+    }
+
+    /// Records events as (index, kind, bytes) for assertions.
+    struct Log(Mutex<Vec<(usize, &'static str, u64)>>);
+
+    impl Log {
+        fn new() -> Log {
+            Log(Mutex::new(Vec::new()))
+        }
+        fn record(&self, e: FetchEvent<'_>) {
+            let entry = match e {
+                FetchEvent::Started { index, total, .. } => (index, "started", total),
+                FetchEvent::Progress { index, bytes, .. } => (index, "progress", bytes),
+                FetchEvent::Restarted {
+                    index, discarded, ..
+                } => (index, "restarted", discarded),
+                FetchEvent::Finished { index, cached, .. } => {
+                    (index, if cached { "cached" } else { "downloaded" }, 0)
+                }
+            };
+            self.0.lock().unwrap().push(entry);
+        }
+        fn count(&self, kind: &str) -> usize {
+            self.0
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|e| e.1 == kind)
+                .count()
+        }
+        fn bytes(&self, index: usize) -> u64 {
+            let log = self.0.lock().unwrap();
+            let got: u64 = log
+                .iter()
+                .filter(|e| e.0 == index && e.1 == "progress")
+                .map(|e| e.2)
+                .sum();
+            let lost: u64 = log
+                .iter()
+                .filter(|e| e.0 == index && e.1 == "restarted")
+                .map(|e| e.2)
+                .sum();
+            got - lost
+        }
+    }
+
+    #[test]
+    fn downloads_in_order_then_serves_from_cache() {
+        let server = Server::start();
+        let pkgs = serve(&server, 7);
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let input: Vec<(&Package, &str)> = pkgs.iter().map(|(p, _)| (p, &*server.base)).collect();
+
+        let log = Log::new();
+        let paths = fetch(&client(), &cache, &input, 3, &|e| log.record(e)).unwrap();
+        assert_eq!(paths.len(), 7);
+        for (i, ((p, content), path)) in pkgs.iter().zip(&paths).enumerate() {
+            assert_eq!(&std::fs::read(path).unwrap(), content);
+            assert_eq!(
+                path,
+                &dir.path().join(format!("v1/rpms/{}.rpm", p.checksum.hex()))
+            );
+            assert_eq!(log.bytes(i), content.len() as u64);
+            assert_eq!(server.hits(&p.location), 1);
+        }
+        assert_eq!(log.count("started"), 7);
+        assert_eq!(log.count("downloaded"), 7);
+
+        // Warm run: nothing requested from the server.
+        let log = Log::new();
+        let again = fetch(&client(), &cache, &input, 3, &|e| log.record(e)).unwrap();
+        assert_eq!(again, paths);
+        assert_eq!(log.count("cached"), 7);
+        assert_eq!(log.count("progress"), 0);
+        for (p, _) in &pkgs {
+            assert_eq!(server.hits(&p.location), 1);
+        }
+        // No temp files left behind.
+        let leftovers = std::fs::read_dir(cache.bucket(Bucket::Rpms))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".partial")
+            })
+            .count();
+        assert_eq!(leftovers, 0);
+    }
+
+    #[test]
+    fn a_corrupt_cache_entry_is_deleted_and_fetched_again() {
+        let server = Server::start();
+        let pkgs = serve(&server, 2);
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let input: Vec<(&Package, &str)> = pkgs.iter().map(|(p, _)| (p, &*server.base)).collect();
+        let paths = fetch(&client(), &cache, &input, 2, &|_| {}).unwrap();
+
+        // Truncate one entry and flip a byte in the other.
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&paths[0])
+            .unwrap();
+        f.set_len(100).unwrap();
+        let mut bytes = std::fs::read(&paths[1]).unwrap();
+        bytes[5] ^= 1;
+        std::fs::write(&paths[1], bytes).unwrap();
+
+        let log = Log::new();
+        let again = fetch(&client(), &cache, &input, 2, &|e| log.record(e)).unwrap();
+        assert_eq!(log.count("downloaded"), 2);
+        for ((p, content), path) in pkgs.iter().zip(&again) {
+            assert_eq!(&std::fs::read(path).unwrap(), content);
+            assert_eq!(server.hits(&p.location), 2);
+        }
+    }
+
+    #[test]
+    fn a_corrupt_download_names_package_url_and_digests() {
+        let server = Server::start();
+        let pkgs = serve(&server, 1);
+        let (p, _) = &pkgs[0];
+        server.fault(&p.location, Some(Fault::Corrupt));
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let err = fetch(&client(), &cache, &[(p, &*server.base)], 1, &|_| {}).unwrap_err();
+        let FetchError::Mismatch(ref m) = err else {
+            panic!("{err:?}")
+        };
+        let Mismatch {
+            nevra,
+            url,
+            expected,
+            actual,
+            ..
+        } = &**m;
+        assert_eq!(nevra, "pkg0-1.0-1.x86_64");
+        assert_eq!(url, &server.url(&p.location));
+        assert_eq!(expected, &p.checksum);
+        assert_ne!(actual, &p.checksum);
+        let msg = err.to_string();
+        for part in [
+            nevra.as_str(),
+            url,
+            &expected.to_string(),
+            &actual.to_string(),
+        ] {
+            assert!(msg.contains(part), "{msg} lacks {part}");
+        }
+        // A corrupt download is not retried (the mirror would serve it again)
+        // and leaves nothing in the cache.
+        assert_eq!(server.hits(&p.location), 1);
+        assert!(!cache_path(&cache, p).exists());
+    }
+
+    #[test]
+    fn retries_a_503_and_a_truncated_transfer() {
+        let server = Server::start();
+        let pkgs = serve(&server, 2);
+        server.fault(&pkgs[0].0.location, Some(Fault::Unavailable(1)));
+        server.fault(&pkgs[1].0.location, Some(Fault::Truncate));
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let input: Vec<(&Package, &str)> = pkgs.iter().map(|(p, _)| (p, &*server.base)).collect();
+
+        // The truncation fault persists, so package 1 fails after 3 tries;
+        // clear it from another thread once the first truncated try is seen.
+        let srv = server.clone();
+        let loc = pkgs[1].0.location.clone();
+        let log = Log::new();
+        let paths = fetch(&client(), &cache, &input, 1, &|e| {
+            if let FetchEvent::Restarted { .. } = e {
+                srv.fault(&loc, None);
+            }
+            log.record(e)
+        })
+        .unwrap();
+        assert_eq!(server.hits(&pkgs[0].0.location), 2);
+        assert_eq!(server.hits(&pkgs[1].0.location), 2);
+        assert_eq!(log.count("restarted"), 1);
+        assert_eq!(log.bytes(1), pkgs[1].1.len() as u64);
+        assert_eq!(std::fs::read(&paths[1]).unwrap(), pkgs[1].1);
+    }
+
+    #[test]
+    fn a_missing_package_is_an_error_naming_it() {
+        let server = Server::start();
+        let p = package("ghost", b"boo");
+        let dir = tempfile::tempdir().unwrap();
+        let err = fetch(
+            &client(),
+            &Cache::new(dir.path()),
+            &[(&p, &*server.base)],
+            4,
+            &|_| {},
+        )
+        .unwrap_err();
+        assert!(matches!(err, FetchError::Download { .. }), "{err:?}");
+        let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(
+            chain.contains("ghost-1.0-1.x86_64") && chain.contains("404"),
+            "{chain}"
+        );
+        assert_eq!(server.hits(&p.location), 1);
+    }
+
+    #[test]
+    fn empty_input_is_empty_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = fetch(&client(), &Cache::new(dir.path()), &[], 4, &|_| {}).unwrap();
+        assert!(paths.is_empty());
+    }
+}
