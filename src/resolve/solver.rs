@@ -41,6 +41,7 @@
 //! are unrelated numbering schemes.
 
 use std::cell::RefCell;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Display;
 
@@ -90,17 +91,43 @@ enum Matcher {
 struct Universe<'a> {
     pkgs: &'a [Package],
     /// Capability (provide name, file path, package name) → package indices.
-    by_cap: HashMap<&'a str, Vec<u32>>,
-    by_name: HashMap<&'a str, Vec<u32>>,
+    by_cap: Map<&'a str, Ids>,
+    by_name: Map<&'a str, Ids>,
     excluded: Vec<bool>,
     /// Packages with `Supplements`, for the weak-deps pass.
     supplementers: Vec<u32>,
 }
 
-fn push_cap<'a>(map: &mut HashMap<&'a str, Vec<u32>>, cap: &'a str, i: u32) {
-    let v = map.entry(cap).or_default();
-    if v.last() != Some(&i) {
-        v.push(i);
+/// aHash: the index hashes about a million short strings per solve.
+type Map<K, V> = HashMap<K, V, ahash::RandomState>;
+
+/// Package indices, the first inline: most capabilities (files, sonames)
+/// have exactly one provider, and this saves an allocation for each.
+struct Ids {
+    first: u32,
+    rest: Vec<u32>,
+}
+
+impl Ids {
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        std::iter::once(self.first).chain(self.rest.iter().copied())
+    }
+}
+
+fn push_cap<'a>(map: &mut Map<&'a str, Ids>, cap: &'a str, i: u32) {
+    match map.entry(cap) {
+        Entry::Vacant(e) => {
+            e.insert(Ids {
+                first: i,
+                rest: Vec::new(),
+            });
+        }
+        Entry::Occupied(mut e) => {
+            let ids = e.get_mut();
+            if ids.rest.last().copied().unwrap_or(ids.first) != i {
+                ids.rest.push(i);
+            }
+        }
     }
 }
 
@@ -131,8 +158,8 @@ impl<'a> Universe<'a> {
     fn new(pkgs: &'a [Package], arch: Option<Arch>, exclude: &[String]) -> Self {
         let mut u = Universe {
             pkgs,
-            by_cap: HashMap::with_capacity(pkgs.len() * 4),
-            by_name: HashMap::with_capacity(pkgs.len()),
+            by_cap: Map::with_capacity_and_hasher(pkgs.len() * 4, Default::default()),
+            by_name: Map::with_capacity_and_hasher(pkgs.len(), Default::default()),
             excluded: vec![false; pkgs.len()],
             supplementers: Vec::new(),
         };
@@ -188,24 +215,24 @@ impl<'a> Universe<'a> {
 
     /// Packages (excluded ones included) satisfying the atom.
     fn providers(&self, atom: &Atom) -> Vec<u32> {
-        let cands: &[u32] = self
-            .by_cap
-            .get(base_name(atom))
-            .map(|v| v.as_slice())
-            .unwrap_or_default();
-        cands
-            .iter()
-            .copied()
+        self.with_cap(base_name(atom))
             .filter(|&i| self.satisfies(i, atom))
             .collect()
     }
 
+    /// Packages listing the capability at any version.
+    fn with_cap(&self, cap: &str) -> impl Iterator<Item = u32> + '_ {
+        self.by_cap.get(cap).into_iter().flat_map(Ids::iter)
+    }
+
+    /// Packages with this name.
+    fn named(&self, name: &str) -> impl Iterator<Item = u32> + '_ {
+        self.by_name.get(name).into_iter().flat_map(Ids::iter)
+    }
+
     /// Installed-set check for weak deps and reasons.
     fn held_by(&self, atom: &Atom, chosen: &HashSet<u32>) -> Option<u32> {
-        self.by_cap
-            .get(base_name(atom))?
-            .iter()
-            .copied()
+        self.with_cap(base_name(atom))
             .find(|i| chosen.contains(i) && self.satisfies(*i, atom))
     }
 
@@ -286,7 +313,7 @@ struct Provider<'a> {
 impl<'a> Provider<'a> {
     fn new(u: Universe<'a>, prefer: &'a [String]) -> Self {
         let pool = Pool::new();
-        let excluded_reason = pool.intern_string("excluded by the recipe's packages.exclude");
+        let excluded_reason = pool.intern_string("it matches the recipe's packages.exclude");
         Provider {
             u,
             pool,
@@ -337,10 +364,11 @@ impl<'a> Provider<'a> {
             .iter()
             .position(|g| glob_match(g, name))
             .unwrap_or(usize::MAX);
-        let repo = self.u.by_name[name]
-            .iter()
-            .filter(|&&i| !self.u.excluded[i as usize])
-            .map(|&i| self.u.pkg(i).repo)
+        let repo = self
+            .u
+            .named(name)
+            .filter(|&i| !self.u.excluded[i as usize])
+            .map(|i| self.u.pkg(i).repo)
             .min()
             .unwrap_or(usize::MAX);
         (preferred, name != cap, repo, name.len(), name)
@@ -353,12 +381,7 @@ impl<'a> Provider<'a> {
     fn names_for(&self, atom: &Atom, real_only: bool) -> Vec<NameId> {
         let mut providers = self.u.providers(atom);
         if providers.is_empty() && !real_only {
-            providers = self
-                .u
-                .by_cap
-                .get(base_name(atom))
-                .cloned()
-                .unwrap_or_default();
+            providers = self.u.with_cap(base_name(atom)).collect();
         }
         let mut names: Vec<&'a str> = providers
             .iter()
@@ -484,9 +507,9 @@ impl<'a> Provider<'a> {
             if chosen_names.contains(name) {
                 continue;
             }
-            let mut cands: Vec<u32> = self.u.by_name[name]
-                .iter()
-                .copied()
+            let mut cands: Vec<u32> = self
+                .u
+                .named(name)
                 .filter(|&i| !self.u.excluded[i as usize] && self.u.satisfies(i, atom))
                 .collect();
             cands.sort_by(|&a, &b| self.u.compare(a, b));
@@ -539,9 +562,9 @@ impl<'a> Provider<'a> {
             if self.u.excluded[i as usize] || names.contains(p.nevra.name.as_str()) {
                 continue;
             }
-            let newest = self.u.by_name[p.nevra.name.as_str()]
-                .iter()
-                .copied()
+            let newest = self
+                .u
+                .named(&p.nevra.name)
                 .filter(|&j| !self.u.excluded[j as usize])
                 .min_by(|&a, &b| self.u.compare(a, b));
             if newest != Some(i) {
@@ -556,6 +579,29 @@ impl<'a> Provider<'a> {
             }
         }
         out
+    }
+}
+
+impl Provider<'_> {
+    /// When no package of `name` satisfies `atom`, what they offer instead
+    /// (dnf's "cannot install … provides x = 1 but y >= 2 is required").
+    fn rejected_note(&self, name: &str, atom: &Atom) -> String {
+        if self.u.named(name).any(|i| self.u.satisfies(i, atom)) {
+            return String::new();
+        }
+        let cap = base_name(atom);
+        let offers: Vec<String> = self
+            .u
+            .named(name)
+            .map(|i| {
+                let p = self.u.pkg(i);
+                match p.provides.iter().find(|d| d.name == cap) {
+                    Some(d) => format!("{} provides `{d}`", p.nevra),
+                    None => format!("{} does not provide it", p.nevra),
+                }
+            })
+            .collect();
+        format!("; available: {}", offers.join(", "))
     }
 }
 
@@ -595,9 +641,15 @@ impl Interner for Provider<'_> {
             (Matcher::Provides(Atom::Dep(d)), false) if name.as_str() == d.to_string() => {
                 String::new()
             }
-            (Matcher::Provides(atom), false) => format!("(providing `{atom}`)"),
+            (Matcher::Provides(atom), false) => {
+                format!("(providing `{atom}`){}", self.rejected_note(name, &atom))
+            }
             (Matcher::Provides(atom), true) => format!("(conflicts with `{atom}`)"),
-            (Matcher::Named(d), _) => format!("(obsoleted: `{d}`)"),
+            (Matcher::Named(d), false) => match d.range {
+                Some((cmp, evr)) => format!("{} {evr}", cmp.symbol()),
+                None => String::new(),
+            },
+            (Matcher::Named(d), true) => format!("(obsoleted: `{d}`)"),
         }
     }
 
@@ -648,7 +700,7 @@ impl DependencyProvider for Provider<'_> {
             .by_name
             .get(self.pool.resolve_package_name(name).as_str())?;
         let mut c = Candidates::default();
-        for &i in pkgs {
+        for i in pkgs.iter() {
             let s = self.solvable(i);
             // Excluded packages stay candidates, forbidden by an exclusion
             // clause, so that explanations can say why they were rejected.
@@ -788,115 +840,68 @@ fn sorted_pkgs(provider: &Provider, solution: &[SolvableId]) -> Vec<u32> {
 /// records its shortest chain.
 fn plan(provider: &Provider, chosen: &[u32], requested: &[(&str, Rich)], weak: bool) -> Plan {
     let u = &provider.u;
-    let set: HashSet<u32> = chosen.iter().copied().collect();
-    let pos: HashMap<u32, usize> = chosen.iter().enumerate().map(|(k, &i)| (i, k)).collect();
-    let mut reasons: Vec<Option<Reason>> = vec![None; chosen.len()];
-    let mut queue = VecDeque::new();
-    let mut atoms = Vec::new();
-
-    let mark = |atom: &Atom,
-                reason: &dyn Fn() -> Reason,
-                reasons: &mut Vec<Option<Reason>>,
-                queue: &mut VecDeque<usize>| {
-        for i in u.providers(atom) {
-            if let Some(&k) = pos.get(&i) {
-                if reasons[k].is_none() {
-                    reasons[k] = Some(reason());
-                    queue.push_back(k);
-                }
-            }
-        }
+    let mut t = Tracer {
+        u,
+        chosen,
+        pos: chosen.iter().enumerate().map(|(k, &i)| (i, k)).collect(),
+        reasons: vec![None; chosen.len()],
+        queue: VecDeque::new(),
     };
     for (text, rich) in requested {
         let r = || Reason::Requested {
             request: text.to_string(),
         };
-        if let Rich::Simple(d) = rich {
-            if u.by_name.contains_key(d.name.as_str()) {
-                let by_name = chosen.iter().position(|&i| u.pkg(i).nevra.name == d.name);
-                if let Some(k) = by_name.filter(|&k| reasons[k].is_none()) {
-                    reasons[k] = Some(r());
-                    queue.push_back(k);
+        match rich {
+            // Requests naming a package were encoded by name.
+            Rich::Simple(d) if u.by_name.contains_key(d.name.as_str()) => {
+                if let Some(k) = chosen.iter().position(|&i| u.pkg(i).nevra.name == d.name) {
+                    t.set(k, r);
                 }
-                continue;
             }
-        }
-        atoms.clear();
-        rich::atoms(rich, &mut atoms);
-        for a in &atoms {
-            mark(a, &r, &mut reasons, &mut queue);
+            _ => t.mark(rich, r),
         }
     }
     loop {
-        while let Some(k) = queue.pop_front() {
-            for dep in u.pkg(chosen[k]).requires.iter().filter(|d| !d.is_rpmlib()) {
-                let Ok(rich) = rich::parse_dep(dep) else {
-                    continue;
-                };
-                atoms.clear();
-                rich::atoms(&rich, &mut atoms);
-                for a in &atoms {
-                    let r = || Reason::Required {
-                        by: k,
-                        dep: dep.to_string(),
-                    };
-                    mark(a, &r, &mut reasons, &mut queue);
-                }
-            }
+        while let Some(k) = t.queue.pop_front() {
+            t.follow(k, &u.pkg(chosen[k]).requires, false);
         }
         if !weak {
             break;
         }
         // One weak step, then back to Requires from what it added.
-        for k in 0..chosen.len() {
-            if reasons[k].is_none() || queue.contains(&k) {
-                continue;
+        for (k, &i) in chosen.iter().enumerate() {
+            if t.reasons[k].is_some() {
+                t.follow(k, &u.pkg(i).recommends, true);
             }
-            for dep in &u.pkg(chosen[k]).recommends {
+        }
+        let set: HashSet<u32> = chosen.iter().copied().collect();
+        for (k, &i) in chosen.iter().enumerate() {
+            let p = u.pkg(i);
+            for dep in &p.supplements {
                 let Ok(rich) = rich::parse_dep(dep) else {
                     continue;
                 };
-                atoms.clear();
+                let mut atoms = Vec::new();
                 rich::atoms(&rich, &mut atoms);
-                for a in &atoms {
-                    let r = || Reason::Recommended {
-                        by: k,
-                        dep: dep.to_string(),
-                    };
-                    mark(a, &r, &mut reasons, &mut queue);
+                let by = atoms
+                    .iter()
+                    .filter_map(|a| u.held_by(a, &set).map(|i| t.pos[&i]))
+                    .find(|&b| t.reasons[b].is_some());
+                if let Some(by) = by {
+                    t.set(k, || Reason::Recommended {
+                        by,
+                        dep: format!("{} supplements {dep}", p.nevra.name),
+                    });
                 }
             }
         }
-        for k in 0..chosen.len() {
-            if reasons[k].is_some() {
-                continue;
-            }
-            'deps: for dep in &u.pkg(chosen[k]).supplements {
-                let Ok(rich) = rich::parse_dep(dep) else {
-                    continue;
-                };
-                atoms.clear();
-                rich::atoms(&rich, &mut atoms);
-                for a in &atoms {
-                    let by = u.held_by(a, &set).and_then(|i| pos.get(&i).copied());
-                    if let Some(by) = by.filter(|&b| reasons[b].is_some()) {
-                        reasons[k] = Some(Reason::Recommended {
-                            by,
-                            dep: format!("supplemented by {}: {dep}", u.pkg(chosen[k]).nevra.name),
-                        });
-                        queue.push_back(k);
-                        break 'deps;
-                    }
-                }
-            }
-        }
-        if queue.is_empty() {
+        if t.queue.is_empty() {
             break;
         }
     }
     let packages = chosen
         .iter()
-        .zip(reasons)
+        .zip(t.reasons)
         .map(|(&i, reason)| Planned {
             package: u.pkg(i).clone(),
             // Every solvable resolvo selects is reached through one of the
@@ -907,6 +912,57 @@ fn plan(provider: &Provider, chosen: &[u32], requested: &[(&str, Rich)], weak: b
         })
         .collect();
     Plan { packages }
+}
+
+/// The breadth-first walk behind [`plan`].
+struct Tracer<'p, 'a> {
+    u: &'p Universe<'a>,
+    chosen: &'p [u32],
+    pos: HashMap<u32, usize>,
+    reasons: Vec<Option<Reason>>,
+    queue: VecDeque<usize>,
+}
+
+impl Tracer<'_, '_> {
+    fn set(&mut self, k: usize, reason: impl Fn() -> Reason) {
+        if self.reasons[k].is_none() {
+            self.reasons[k] = Some(reason());
+            self.queue.push_back(k);
+        }
+    }
+
+    /// Give `reason` to every chosen package satisfying an atom of `rich`.
+    fn mark(&mut self, rich: &Rich, reason: impl Fn() -> Reason) {
+        let mut atoms = Vec::new();
+        rich::atoms(rich, &mut atoms);
+        for a in &atoms {
+            for i in self.u.providers(a) {
+                if let Some(&k) = self.pos.get(&i) {
+                    self.set(k, &reason);
+                }
+            }
+        }
+    }
+
+    fn follow(&mut self, by: usize, deps: &[Dep], weak: bool) {
+        debug_assert!(by < self.chosen.len());
+        for dep in deps.iter().filter(|d| !d.is_rpmlib()) {
+            let Ok(rich) = rich::parse_dep(dep) else {
+                continue;
+            };
+            let dep = dep.to_string();
+            self.mark(&rich, || match weak {
+                false => Reason::Required {
+                    by,
+                    dep: dep.clone(),
+                },
+                true => Reason::Recommended {
+                    by,
+                    dep: dep.clone(),
+                },
+            });
+        }
+    }
 }
 
 /// The chains that brought package `name` into the plan: one chain per
@@ -931,13 +987,14 @@ pub fn why(plan: &Plan, name: &str) -> Vec<Vec<String>> {
                     chain.push(format!("{nevra} (requested as `{request}`)"));
                     break;
                 }
-                Reason::Required { by, dep } | Reason::Recommended { by, dep } => {
-                    let verb = match &here.reason {
-                        Reason::Required { .. } => "requires",
-                        _ => "recommends",
-                    };
+                Reason::Required { by, dep } => {
                     let parent = &plan.packages[*by].package.nevra.name;
-                    chain.push(format!("{nevra} ({parent} {verb} `{dep}`)"));
+                    chain.push(format!("{nevra} ({parent} requires `{dep}`)"));
+                    k = *by;
+                }
+                Reason::Recommended { by, dep } => {
+                    let parent = &plan.packages[*by].package.nevra.name;
+                    chain.push(format!("{nevra} (weak dependency of {parent}: `{dep}`)"));
                     k = *by;
                 }
             }

@@ -561,6 +561,26 @@ fn unsatisfiable_explains_package_and_dependency() {
     assert!(matches!(err, ResolveError::Unsolvable { .. }), "{msg}");
     assert!(msg.contains("nginx-1.24-1.x86_64"), "{msg}");
     assert!(msg.contains("libpcre2-8.so.0 >= 10.42"), "{msg}");
+    // Why the only candidate was rejected.
+    assert!(
+        msg.contains("pcre2-10.40-1.x86_64 provides `libpcre2-8.so.0 = 10.40`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn self_conflicts_and_self_obsoletes_are_ignored() {
+    let pkgs = universe(vec![
+        P::new("foo-2-1.x86_64")
+            .prov("foo-compat = 2")
+            .conflicts("foo-compat")
+            .obsoletes("foo < 2"),
+        P::new("bar-1-1.x86_64").req("foo-compat"),
+    ]);
+    assert_eq!(
+        install(&pkgs, &["bar"]),
+        ["bar-1-1.x86_64", "foo-2-1.x86_64"]
+    );
 }
 
 /// ~75,000 packages shaped like a distribution: resolve time is printed.
@@ -595,9 +615,14 @@ fn large_synthetic_universe() {
     }
     let pkgs = universe(ps);
     let req = request(&["pkg74999", "pkg60000", "pkg12345"]);
-    let start = std::time::Instant::now();
-    let plan = solve(&pkgs, &req).unwrap();
-    let took = start.elapsed();
+    // Best of three: the machine may be shared.
+    let mut took = std::time::Duration::MAX;
+    let mut plan = Plan::default();
+    for _ in 0..3 {
+        let start = std::time::Instant::now();
+        plan = solve(&pkgs, &req).unwrap();
+        took = took.min(start.elapsed());
+    }
     eprintln!(
         "{} packages in the universe, {} chosen, resolved in {took:?}",
         pkgs.len(),

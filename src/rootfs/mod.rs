@@ -6,6 +6,18 @@
 //! payload path is ever used as a host path, a hostile package cannot write
 //! outside the staging root: `..`, absolute symlinks and symlinked parents
 //! are resolved inside the tree.
+//!
+//! Use: [`Staging::new`] once, [`unpack()`] each RPM in install order (each
+//! returns a [`PackageReport`]: scriptlets not run, devices skipped, what
+//! the filters dropped), then [`harden()`], then [`assign_ids`] once the
+//! image's `/etc/passwd` and `/etc/group` are final. Blob paths in
+//! [`Kind::File`] are absolute paths inside the staging directory.
+//!
+//! - [`cpio`]: streaming reader for newc and rpm's stripped (`07070X`) members.
+//! - [`mod@unpack`]: header → file list, filters, payload → blobs → tree.
+//! - [`tree`]: path resolution inside the image root and merge/conflict rules.
+//! - [`mod@harden`]: setuid stripping, package-manager removal, numeric ids.
+//! - [`caps`]: `FILECAPS` text → `security.capability` xattr bytes.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -272,6 +272,25 @@ fn unpacks_every_kind_with_filters_stripped_cpio() {
 }
 
 #[test]
+fn every_payload_compressor_streams() {
+    for compression in [
+        CompressionType::None,
+        CompressionType::Gzip,
+        CompressionType::Zstd,
+        CompressionType::Xz,
+    ] {
+        let mut env = Env::new();
+        let mut b = builder("c");
+        b.using_config(BuildConfig::v4().compression(compression))
+            .with_file_contents(vec![7u8; 100_000], FileOptions::new("/data"))
+            .unwrap();
+        env.install(&mut b, &UnpackOptions::default())
+            .unwrap_or_else(|e| panic!("{compression:?}: {e}"));
+        assert_eq!(env.content("data"), vec![7u8; 100_000], "{compression:?}");
+    }
+}
+
+#[test]
 fn options_keep_docs_langs_and_drop_caps() {
     let mut env = Env::new();
     let opts = UnpackOptions {
@@ -562,4 +581,68 @@ fn corpus_rpms_match_rpm2archive() {
         );
     }
     assert!(compared > 50, "only {compared} files compared");
+}
+
+/// Throughput and peak memory of `unpack` on one RPM: the largest corpus
+/// RPM, or `MINIBUILD_BENCH_RPM`. Run in release mode:
+/// `cargo test --release --lib rootfs::tests::bench -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark; run with --ignored --nocapture"]
+fn bench_unpack_throughput_and_peak_rss() {
+    let rpm_path = PathBuf::from(std::env::var("MINIBUILD_BENCH_RPM").unwrap_or_else(|_| {
+        "/work/shared/corpus/rpm-rs-rpm/test_assets/389-ds-base-devel-1.3.8.4-15.el7.x86_64.rpm"
+            .into()
+    }));
+    assert!(rpm_path.is_file(), "{} missing", rpm_path.display());
+    let hwm = || {
+        let status = fs::read_to_string("/proc/self/status").unwrap();
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .unwrap()
+            .to_string();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = hwm();
+    let mut env = Env::new();
+    let start = std::time::Instant::now();
+    unpack(
+        &mut env.tree,
+        &mut env.staging,
+        &rpm_path,
+        &UnpackOptions {
+            docs: true,
+            langs: vec!["all".into()],
+            keep_caps: true,
+        },
+    )
+    .unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    let installed: u64 = env
+        .tree
+        .entries
+        .values()
+        .map(|e| match e.kind {
+            Kind::File { size, .. } => size,
+            _ => 0,
+        })
+        .sum();
+    let packed = fs::metadata(&rpm_path).unwrap().len();
+    let mb = |b: u64| b as f64 / 1e6;
+    eprintln!(
+        "{}: {:.1} MB rpm, {:.1} MB installed, {} paths in {secs:.2}s = {:.0} MB/s installed, {:.0} MB/s rpm; VmHWM {} MiB before, {} MiB after",
+        rpm_path.display(),
+        mb(packed),
+        mb(installed),
+        env.tree.entries.len(),
+        mb(installed) / secs,
+        mb(packed) / secs,
+        before / 1024,
+        hwm() / 1024,
+    );
+    assert!(installed > 0);
 }

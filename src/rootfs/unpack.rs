@@ -313,7 +313,7 @@ pub fn unpack(
                 target: f.linkto.clone(),
             },
             S_IFIFO => Kind::Fifo,
-            _ => {
+            S_IFREG => {
                 let (blob, link_id) = match link_blob.get(&f.dev_ino) {
                     Some((blob, link_id)) => (blob.clone(), *link_id),
                     None => match contents.get(&i) {
@@ -331,6 +331,12 @@ pub fn unpack(
                     size: blob.size,
                     link_id,
                 }
+            }
+            other => {
+                return Err(UnpackError::Malformed {
+                    path: rpm_path.to_path_buf(),
+                    what: format!("`{}` has unknown file type {other:o}", f.path),
+                })
             }
         };
         let mut xattrs = BTreeMap::new();
