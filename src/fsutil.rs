@@ -12,6 +12,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     let dir = parent_dir(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".minibuild-")
+        .permissions(umask_file_mode())
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     tmp.write_all(data)
@@ -20,6 +21,17 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     tmp.persist(path)
         .with_context(|| format!("cannot rename into {}", path.display()))?;
     Ok(())
+}
+
+/// Mode for new output files: `0666` minus the umask (applied by open(2)),
+/// as any other tool would create them; tempfile's default is a private 0600.
+pub fn umask_file_mode() -> std::fs::Permissions {
+    std::os::unix::fs::PermissionsExt::from_mode(0o666)
+}
+
+/// Mode for new output directories: `0777` minus the umask.
+pub fn umask_dir_mode() -> std::fs::Permissions {
+    std::os::unix::fs::PermissionsExt::from_mode(0o777)
 }
 
 /// The directory a relative or absolute path lives in (`.` for a bare name).
@@ -42,6 +54,29 @@ mod tests {
         write_atomic(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn outputs_are_not_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.txt");
+        write_atomic(&p, b"x").unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o044, 0o044 & !umask(), "mode {mode:o}");
+    }
+
+    fn umask() -> u32 {
+        // The umask is only readable by setting it; read it from /proc instead.
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("Umask:"))
+                    .map(|l| l[6..].trim().to_string())
+            })
+            .and_then(|u| u32::from_str_radix(&u, 8).ok())
+            .unwrap_or(0o022)
     }
 
     #[test]

@@ -50,7 +50,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
     let cache_dir = match &common.cache_dir {
         Some(d) => d.clone(),
-        None => minibuild::fetch::default_cache_dir()
+        None => minibuild::cache::Cache::default_root()
             .context("cannot find a cache directory\n  hint: set --cache-dir or XDG_CACHE_HOME")?,
     };
     let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 
+use crate::cache::Cache;
 use crate::check;
 use crate::digest::Digest;
 use crate::fetch;
@@ -14,7 +15,7 @@ use crate::http::Client;
 use crate::lock::{Lock, LockedPackage, LockedRepo, LockedRequest};
 use crate::oci::{self, Compression, Format, ImageConfig, ImageWriter, LayerOptions};
 use crate::recipe::Recipe;
-use crate::repo::{self, Package, RepoIndex, RepoSpec};
+use crate::repo::{self, LoadOptions, Package, RepoIndex, RepoSpec};
 use crate::report::{human_bytes, Reporter};
 use crate::resolve::{order, priority, Plan, Planned, Reason, Request, Solver};
 use crate::rootfs::{self, Tree};
@@ -57,16 +58,34 @@ pub struct Built {
 }
 
 /// The baseurl for `repo` on `arch`, after overrides and substitution.
-fn baseurl(recipe: &Recipe, settings: &Settings, name: &str, template: &str, arch: Arch) -> String {
-    let template = settings.baseurl_overrides.get(name).map_or(template, String::as_str);
-    repo::substitute(template, recipe.options.releasever.as_deref().unwrap_or(""), arch.rpm_name())
+fn baseurl(
+    recipe: &Recipe,
+    settings: &Settings,
+    name: &str,
+    template: &str,
+    arch: Arch,
+) -> anyhow::Result<String> {
+    let template = settings
+        .baseurl_overrides
+        .get(name)
+        .map_or(template, String::as_str);
+    let url = repo::substitute(
+        template,
+        recipe.options.releasever.as_deref().unwrap_or(""),
+        arch.rpm_name(),
+    )
+    .with_context(|| format!("repo `{name}` in {}", recipe.path.display()))?;
+    Ok(repo::normalize_baseurl(&url))
 }
 
 fn check_overrides(recipe: &Recipe, settings: &Settings) -> anyhow::Result<()> {
     for name in settings.baseurl_overrides.keys() {
         if !recipe.repos.iter().any(|r| &r.name == name) {
             let known: Vec<&str> = recipe.repos.iter().map(|r| r.name.as_str()).collect();
-            bail!("--baseurl names repo `{name}`, but the recipe has only: {}", known.join(", "));
+            bail!(
+                "--baseurl names repo `{name}`, but the recipe has only: {}",
+                known.join(", ")
+            );
         }
     }
     for r in &recipe.repos {
@@ -82,22 +101,42 @@ fn check_overrides(recipe: &Recipe, settings: &Settings) -> anyhow::Result<()> {
 }
 
 /// Load every repo's metadata for each target arch and resolve the recipe's request.
-pub fn resolve(recipe: &Recipe, settings: &Settings, reporter: &dyn Reporter) -> anyhow::Result<Vec<Resolved>> {
+pub fn resolve(
+    recipe: &Recipe,
+    settings: &Settings,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Vec<Resolved>> {
     check_overrides(recipe, settings)?;
-    let client = Client::new()?;
+    let client = Client::new();
+    let cache = Cache::new(&settings.cache_dir);
     let mut out = Vec::new();
     for &arch in &recipe.image.arch {
         let mut indexes: Vec<RepoIndex> = Vec::new();
         for (i, r) in recipe.repos.iter().enumerate() {
-            let spec = RepoSpec { name: r.name.clone(), baseurl: baseurl(recipe, settings, &r.name, &r.baseurl, arch), index: i };
-            reporter.step(&format!("Loading metadata of {} ({arch}) from {}", spec.name, spec.baseurl));
-            let index = repo::load(&client, &spec, &settings.cache_dir)
-                .with_context(|| format!("cannot load repo `{}` from {}", spec.name, spec.baseurl))?;
-            reporter.info(&format!("{}: {} packages, revision {}", index.name, index.packages.len(), index.revision));
+            let spec = RepoSpec {
+                name: r.name.clone(),
+                baseurl: baseurl(recipe, settings, &r.name, &r.baseurl, arch)?,
+                index: i,
+            };
+            reporter.step(&format!(
+                "Loading metadata of {} ({arch}) from {}",
+                spec.name, spec.baseurl
+            ));
+            let index = repo::load(&client, &cache, &spec, LoadOptions::default())?;
+            reporter.info(&format!(
+                "{}: {} packages, revision {}",
+                index.name,
+                index.packages.len(),
+                index.revision
+            ));
             indexes.push(index);
         }
-        let packages: Vec<Package> = indexes.iter_mut().flat_map(|i| std::mem::take(&mut i.packages)).collect();
-        let priorities: Vec<(i32, u32)> = recipe.repos.iter().map(|r| (r.priority, r.cost)).collect();
+        let packages: Vec<Package> = indexes
+            .iter_mut()
+            .flat_map(|i| std::mem::take(&mut i.packages))
+            .collect();
+        let priorities: Vec<(i32, u32)> =
+            recipe.repos.iter().map(|r| (r.priority, r.cost)).collect();
         let packages = priority::apply(packages, &priorities);
         let request = Request {
             install: recipe.packages.install.clone(),
@@ -106,7 +145,10 @@ pub fn resolve(recipe: &Recipe, settings: &Settings, reporter: &dyn Reporter) ->
             weak_deps: recipe.options.weak_deps,
             arch: Some(arch),
         };
-        reporter.step(&format!("Resolving {} for {arch}", recipe.packages.install.join(", ")));
+        reporter.step(&format!(
+            "Resolving {} for {arch}",
+            recipe.packages.install.join(", ")
+        ));
         let plan = crate::resolve::ResolvoSolver.solve(&packages, &request)?;
         let download: u64 = plan.packages.iter().map(|p| p.package.download_size).sum();
         let installed: u64 = plan.packages.iter().map(|p| p.package.installed_size).sum();
@@ -118,7 +160,11 @@ pub fn resolve(recipe: &Recipe, settings: &Settings, reporter: &dyn Reporter) ->
         ));
         let repos = indexes
             .into_iter()
-            .map(|i| RepoRef { name: i.name, baseurl: i.baseurl, revision: i.revision })
+            .map(|i| RepoRef {
+                name: i.name,
+                baseurl: i.baseurl,
+                revision: i.revision,
+            })
             .collect();
         out.push(Resolved { arch, repos, plan });
     }
@@ -136,7 +182,10 @@ pub fn lock_of(recipe: &Recipe, resolved: &[Resolved]) -> Lock {
             revisions: resolved
                 .iter()
                 .filter_map(|res| {
-                    res.repos.iter().find(|x| x.name == r.name).map(|x| (res.arch.rpm_name().to_string(), x.revision.clone()))
+                    res.repos
+                        .iter()
+                        .find(|x| x.name == r.name)
+                        .map(|x| (res.arch.rpm_name().to_string(), x.revision.clone()))
                 })
                 .collect(),
         })
@@ -166,7 +215,12 @@ pub fn lock_of(recipe: &Recipe, resolved: &[Resolved]) -> Lock {
 
 /// Turn a lock back into plans, without reading any repo metadata: the
 /// packages are fetched by location and verified against the locked checksum.
-pub fn resolved_from_lock(recipe: &Recipe, lock: &Lock, lock_path: &Path, settings: &Settings) -> anyhow::Result<Vec<Resolved>> {
+pub fn resolved_from_lock(
+    recipe: &Recipe,
+    lock: &Lock,
+    lock_path: &Path,
+    settings: &Settings,
+) -> anyhow::Result<Vec<Resolved>> {
     check_overrides(recipe, settings)?;
     lock.drift(recipe, lock_path)?;
     let mut out = Vec::new();
@@ -174,17 +228,33 @@ pub fn resolved_from_lock(recipe: &Recipe, lock: &Lock, lock_path: &Path, settin
         let repos: Vec<RepoRef> = recipe
             .repos
             .iter()
-            .map(|r| RepoRef {
-                name: r.name.clone(),
-                baseurl: baseurl(recipe, settings, &r.name, &r.baseurl, arch),
-                revision: lock.repos.iter().find(|l| l.name == r.name).and_then(|l| l.revisions.get(arch.rpm_name()).cloned()).unwrap_or_default(),
+            .map(|r| {
+                Ok(RepoRef {
+                    name: r.name.clone(),
+                    baseurl: baseurl(recipe, settings, &r.name, &r.baseurl, arch)?,
+                    revision: lock
+                        .repos
+                        .iter()
+                        .find(|l| l.name == r.name)
+                        .and_then(|l| l.revisions.get(arch.rpm_name()).cloned())
+                        .unwrap_or_default(),
+                })
             })
-            .collect();
+            .collect::<anyhow::Result<_>>()?;
         let mut packages = Vec::new();
         for l in lock.for_target(arch) {
-            let repo = recipe.repos.iter().position(|r| r.name == l.repo).with_context(|| {
-                format!("{}: package {} comes from repo `{}`, which the recipe no longer has", lock_path.display(), l.nevra(), l.repo)
-            })?;
+            let repo = recipe
+                .repos
+                .iter()
+                .position(|r| r.name == l.repo)
+                .with_context(|| {
+                    format!(
+                        "{}: package {} comes from repo `{}`, which the recipe no longer has",
+                        lock_path.display(),
+                        l.nevra(),
+                        l.repo
+                    )
+                })?;
             packages.push(Planned {
                 package: Package {
                     nevra: l.nevra(),
@@ -209,10 +279,16 @@ pub fn resolved_from_lock(recipe: &Recipe, lock: &Lock, lock_path: &Path, settin
                     enhances: vec![],
                     files: vec![],
                 },
-                reason: Reason::Requested { request: "lock".to_string() },
+                reason: Reason::Requested {
+                    request: "lock".to_string(),
+                },
             });
         }
-        out.push(Resolved { arch, repos, plan: Plan { packages } });
+        out.push(Resolved {
+            arch,
+            repos,
+            plan: Plan { packages },
+        });
     }
     Ok(out)
 }
@@ -227,23 +303,33 @@ pub fn build(
     settings: &Settings,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Built> {
-    let client = Client::new()?;
+    let client = Client::new();
+    let cache = Cache::new(&settings.cache_dir);
     let mut writer = ImageWriter::new(output)?;
     writer.set_name(&format!("{}:{}", recipe.image.name, recipe.image.tag));
     for res in resolved {
         let arch = res.arch;
         // Download (or find in the cache) every RPM of the plan.
-        let total: u64 = res.plan.packages.iter().map(|p| p.package.download_size).sum();
-        let progress = reporter.progress(&format!("Fetching {} packages for {arch}", res.plan.packages.len()), total, true);
-        let requests: Vec<fetch::Request> = res
+        let total: u64 = res
             .plan
             .packages
             .iter()
-            .map(|p| fetch::Request { package: &p.package, baseurl: &res.repos[p.package.repo].baseurl })
+            .map(|p| p.package.download_size)
+            .sum();
+        let progress = reporter.progress(
+            &format!("Fetching {} packages for {arch}", res.plan.packages.len()),
+            total,
+            true,
+        );
+        let requests: Vec<(&Package, &str)> = res
+            .plan
+            .packages
+            .iter()
+            .map(|p| (&p.package, res.repos[p.package.repo].baseurl.as_str()))
             .collect();
-        let rpms = fetch::fetch(&client, &requests, &settings.cache_dir, settings.jobs, &|ev| {
-            if let fetch::Event::Bytes(n) = ev {
-                progress.inc(n)
+        let rpms = fetch::fetch(&client, &cache, &requests, settings.jobs, &|ev| {
+            if let fetch::FetchEvent::Progress { bytes, .. } = ev {
+                progress.inc(bytes)
             }
         })?;
         progress.finish(&format!("{} in the cache", human_bytes(total)));
@@ -256,7 +342,10 @@ pub fn build(
             .collect::<anyhow::Result<_>>()?;
         let refs: Vec<&Package> = headers.iter().collect();
         let order = order::install_order(&refs);
-        let staging = tempfile::Builder::new().prefix("minibuild-rootfs-").tempdir().context("cannot create a staging directory")?;
+        let staging = tempfile::Builder::new()
+            .prefix("minibuild-rootfs-")
+            .tempdir()
+            .context("cannot create a staging directory")?;
         let mut stage = rootfs::Staging::new(staging.path())?;
         let mut tree = Tree::default();
         let unpack_opts = rootfs::UnpackOptions {
@@ -264,36 +353,62 @@ pub fn build(
             langs: recipe.options.langs.clone(),
             keep_caps: recipe.options.keep_caps,
         };
-        let progress = reporter.progress(&format!("Unpacking {} packages", order.len()), order.len() as u64, false);
+        let progress = reporter.progress(
+            &format!("Unpacking {} packages", order.len()),
+            order.len() as u64,
+            false,
+        );
         let mut skipped_scriptlets = Vec::new();
         for &i in &order {
             let report = rootfs::unpack(&mut tree, &mut stage, &rpms[i], &unpack_opts)
                 .with_context(|| format!("cannot unpack {}", res.plan.packages[i].package.nevra))?;
             if !report.scriptlets.is_empty() {
-                let kinds: Vec<String> = report.scriptlets.iter().map(|s| s.kind.to_string()).collect();
+                let kinds: Vec<String> = report
+                    .scriptlets
+                    .iter()
+                    .map(|s| s.kind.to_string())
+                    .collect();
                 skipped_scriptlets.push(format!("{} ({})", report.name, kinds.join(" ")));
             }
             for dev in &report.skipped_devices {
-                reporter.warn(&format!("{}: device node /{dev} left out (images cannot carry device nodes rootless)", report.name));
+                reporter.warn(&format!(
+                    "{}: device node /{dev} left out (images cannot carry device nodes rootless)",
+                    report.name
+                ));
             }
             progress.inc(1);
         }
         progress.finish(&format!("{} paths", tree.entries.len()));
         if !skipped_scriptlets.is_empty() {
-            reporter.info(&format!("scriptlets not run: {}", skipped_scriptlets.join("; ")));
+            reporter.info(&format!(
+                "scriptlets not run: {}",
+                skipped_scriptlets.join("; ")
+            ));
         }
 
         // Harden: no package manager, no setuid/setgid, numeric ids from the image's own files.
-        let hardened = rootfs::harden(&mut tree, &rootfs::HardenOptions {
-            strip_setuid: recipe.options.strip_setuid,
-            keep_package_manager: recipe.options.package_manager,
-        })?;
+        let hardened = rootfs::harden(
+            &mut tree,
+            &rootfs::HardenOptions {
+                strip_setuid: recipe.options.strip_setuid,
+                keep_package_manager: recipe.options.package_manager,
+            },
+        )?;
         for (path, mode) in &hardened.setuid_stripped {
-            reporter.info(&format!("cleared setuid/setgid on /{path} (was {mode:04o})"));
+            reporter.info(&format!(
+                "cleared setuid/setgid on /{path} (was {mode:04o})"
+            ));
         }
         if !hardened.removed_packages.is_empty() {
-            let names: Vec<&str> = hardened.removed_packages.iter().map(String::as_str).collect();
-            reporter.info(&format!("left out the package manager: {}", names.join(", ")));
+            let names: Vec<&str> = hardened
+                .removed_packages
+                .iter()
+                .map(String::as_str)
+                .collect();
+            reporter.info(&format!(
+                "left out the package manager: {}",
+                names.join(", ")
+            ));
         }
         rootfs::assign_ids(&mut tree)?;
 
@@ -303,23 +418,51 @@ pub fn build(
         for f in &findings {
             reporter.warn(&format!("check: {f}"));
         }
-        if settings.strict && findings.iter().any(|f| f.severity == check::Severity::Error) {
-            bail!("the image check found {} problem(s) (listed above) and --strict is set", findings.len());
+        if settings.strict
+            && findings
+                .iter()
+                .any(|f| f.severity == check::Severity::Error)
+        {
+            bail!(
+                "the image check found {} problem(s) (listed above) and --strict is set",
+                findings.len()
+            );
         }
 
         // The image.
         let epoch = settings
             .source_date_epoch
             .or(recipe.options.source_date_epoch)
-            .unwrap_or_else(|| res.plan.packages.iter().map(|p| p.package.build_time).max().unwrap_or(0));
+            .unwrap_or_else(|| {
+                res.plan
+                    .packages
+                    .iter()
+                    .map(|p| p.package.build_time)
+                    .max()
+                    .unwrap_or(0)
+            });
         let config = image_config(recipe, res, epoch);
         reporter.step(&format!("Writing the {arch} layer"));
-        let layer = writer.add_layer(&tree, &LayerOptions { source_date_epoch: epoch, compression })?;
-        reporter.info(&format!("layer {} ({} compressed, {} uncompressed)", layer.digest, human_bytes(layer.size), human_bytes(layer.uncompressed_size)));
+        let layer = writer.add_layer(
+            &tree,
+            &LayerOptions {
+                source_date_epoch: epoch,
+                compression,
+            },
+        )?;
+        reporter.info(&format!(
+            "layer {} ({} compressed, {} uncompressed)",
+            layer.digest,
+            human_bytes(layer.size),
+            human_bytes(layer.uncompressed_size)
+        ));
         writer.add_image(&config, &[layer])?;
     }
     let written = writer.commit(format, &recipe.image.tag)?;
-    Ok(Built { digest: written.digest, output: written.path })
+    Ok(Built {
+        digest: written.digest,
+        output: written.path,
+    })
 }
 
 fn image_config(recipe: &Recipe, res: &Resolved, epoch: u64) -> ImageConfig {
@@ -335,11 +478,19 @@ fn image_config(recipe: &Recipe, res: &Resolved, epoch: u64) -> ImageConfig {
     c.labels = img.labels.clone();
     c.stop_signal = img.stop_signal.clone();
     c.annotations = img.annotations.clone();
-    c.annotations.entry("org.opencontainers.image.title".into()).or_insert_with(|| img.name.clone());
-    c.annotations.entry("org.opencontainers.image.created".into()).or_insert_with(|| oci::config::rfc3339(epoch));
+    c.annotations
+        .entry("org.opencontainers.image.title".into())
+        .or_insert_with(|| img.name.clone());
+    c.annotations
+        .entry("org.opencontainers.image.created".into())
+        .or_insert_with(|| oci::config::rfc3339(epoch));
     let nevras: Vec<String> = res.plan.nevras().map(ToString::to_string).collect();
     c.history.push(oci::HistoryEntry {
-        created_by: format!("minibuild {}: install {}", env!("CARGO_PKG_VERSION"), nevras.join(" ")),
+        created_by: format!(
+            "minibuild {}: install {}",
+            env!("CARGO_PKG_VERSION"),
+            nevras.join(" ")
+        ),
         comment: Some(format!("recipe {}", recipe.digest)),
         empty_layer: false,
     });

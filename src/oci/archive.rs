@@ -21,9 +21,10 @@ use serde_json::json;
 
 use super::json::to_canonical_vec;
 use super::layer::{Compression, LayerInfo};
-use super::layout::{parent_dir, ImageInfo};
+use super::layout::ImageInfo;
 use super::tarball::{TarKind, TarMeta, TarWriter};
 use super::OciError;
+use crate::fsutil::parent_dir;
 
 /// Where an archive entry's content comes from.
 enum Source {
@@ -86,6 +87,7 @@ fn write_tar_file(entries: &[(String, Source)], dest: &Path, mtime: u64) -> Resu
     let parent = parent_dir(dest);
     let tmp = tempfile::Builder::new()
         .prefix(".minibuild-archive-")
+        .permissions(crate::fsutil::umask_file_mode())
         .tempfile_in(&parent)
         .map_err(|e| OciError::io("create a temp file in", &parent, e))?;
     let file = tmp

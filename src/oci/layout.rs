@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::digest::Digest;
+use crate::fsutil::parent_dir;
 use crate::rootfs::Tree;
 
 use super::archive;
@@ -102,6 +103,7 @@ impl ImageWriter {
         let parent = parent_dir(dest);
         let staging = tempfile::Builder::new()
             .prefix(".minibuild-oci-")
+            .permissions(crate::fsutil::umask_dir_mode())
             .tempdir_in(&parent)
             .map_err(|e| OciError::io("create a staging directory in", &parent, e))?;
         let blob_dir = staging.path().join("blobs").join("sha256");
@@ -250,13 +252,6 @@ impl ImageWriter {
 
 /// The directory temp files for `dest` go in (so renames stay on one
 /// filesystem).
-pub(crate) fn parent_dir(dest: &Path) -> PathBuf {
-    match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
 /// A tag as OCI allows it in `ref.name` for our purposes:
 /// `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
 fn check_tag(tag: &str) -> Result<(), OciError> {
@@ -393,7 +388,7 @@ mod tests {
 
     #[test]
     fn parent_of_a_bare_file_name_is_the_current_dir() {
-        assert_eq!(parent_dir(Path::new("img.tar")), PathBuf::from("."));
-        assert_eq!(parent_dir(Path::new("out/img.tar")), PathBuf::from("out"));
+        assert_eq!(parent_dir(Path::new("img.tar")), Path::new("."));
+        assert_eq!(parent_dir(Path::new("out/img.tar")), Path::new("out"));
     }
 }
