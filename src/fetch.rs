@@ -488,6 +488,87 @@ mod tests {
         assert_eq!(server.hits(&p.location), 1);
     }
 
+    /// End to end against real packages: a repo made by createrepo_c from
+    /// createrepo_c's own test RPMs, served over HTTP, loaded and fetched.
+    /// Needs /work/shared/corpus and createrepo_c; run with `--ignored`.
+    #[test]
+    #[ignore = "needs /work/shared/corpus and createrepo_c"]
+    fn createrepo_c_repos_load_and_fetch() {
+        let rpms = std::path::Path::new("/work/shared/corpus/createrepo_c/tests/testdata/packages");
+        assert!(rpms.is_dir(), "{} is missing", rpms.display());
+        // Debian's createrepo_c 0.17 cannot write zstd; unit tests cover it.
+        for compress in ["xz", "gz"] {
+            let repo = tempfile::tempdir().unwrap();
+            let mut originals = std::collections::BTreeMap::new();
+            for entry in std::fs::read_dir(rpms).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                if name.ends_with(".x86_64.rpm") && !name.contains("signed") {
+                    std::fs::copy(&path, repo.path().join(&name)).unwrap();
+                    originals.insert(name, std::fs::read(&path).unwrap());
+                }
+            }
+            let status = std::process::Command::new("createrepo_c")
+                .args(["--quiet", "--no-database"])
+                .arg(format!("--general-compress-type={compress}"))
+                .arg(repo.path())
+                .status()
+                .expect("createrepo_c must be installed for this test");
+            assert!(status.success());
+
+            let server = Server::start();
+            for entry in walk(repo.path()) {
+                let rel = entry.strip_prefix(repo.path()).unwrap();
+                server.put(
+                    &format!("os/{}", rel.display()),
+                    std::fs::read(&entry).unwrap(),
+                );
+            }
+            let cache_dir = tempfile::tempdir().unwrap();
+            let cache = Cache::new(cache_dir.path());
+            let spec = crate::repo::RepoSpec {
+                name: "test".into(),
+                baseurl: server.url("os"),
+                index: 0,
+            };
+            let index = crate::repo::load(
+                &client(),
+                &cache,
+                &spec,
+                crate::repo::LoadOptions::default(),
+            )
+            .unwrap_or_else(|e| panic!("{compress}: {e}"));
+            assert_eq!(index.packages.len(), originals.len(), "{compress}");
+            let input: Vec<(&Package, &str)> = index
+                .packages
+                .iter()
+                .map(|p| (p, index.baseurl.as_str()))
+                .collect();
+            let paths = fetch(&client(), &cache, &input, 4, &|_| {}).unwrap();
+            for (p, path) in index.packages.iter().zip(&paths) {
+                assert_eq!(
+                    &std::fs::read(path).unwrap(),
+                    &originals[&p.location],
+                    "{}",
+                    p.nevra
+                );
+            }
+        }
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+        out
+    }
+
     #[test]
     fn empty_input_is_empty_output() {
         let dir = tempfile::tempdir().unwrap();

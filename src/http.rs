@@ -304,7 +304,9 @@ impl Client {
         }
     }
 
-    /// The underlying agent, for requests other than plain GETs (registry push).
+    /// The underlying agent, for requests other than plain GETs (registry
+    /// push). It is configured with `http_status_as_error(false)`: callers
+    /// check the status themselves, and can reuse [`Client::retrying`].
     pub fn agent(&self) -> &ureq::Agent {
         &self.agent
     }

@@ -382,9 +382,13 @@ fn symlinked_parent_directories_are_followed_in_the_tree() {
 
 #[test]
 fn hostile_paths_stay_inside_the_tree() {
+    // A name that must never appear on the host, e.g. as /tmp/<unique>.
+    let unique = format!("minibuild-escape-test-{}", std::process::id());
     let mut env = Env::new();
     let mut evil = builder("evil");
     evil.with_file_contents("pwned\n", FileOptions::new("/../../etc/passwd"))
+        .unwrap()
+        .with_file_contents("d", FileOptions::new(format!("/../../../../tmp/{unique}")))
         .unwrap()
         .with_symlink(FileOptions::symlink("/up", "../../.."))
         .unwrap();
@@ -403,14 +407,18 @@ fn hostile_paths_stay_inside_the_tree() {
     through
         .with_file_contents("a", FileOptions::new("/hostroot/etc/shadow"))
         .unwrap()
-        .with_file_contents("b", FileOptions::new("/up/tmp/escaped"))
+        .with_file_contents("b", FileOptions::new(format!("/up/var/tmp/{unique}")))
         .unwrap()
         .with_file_contents("c", FileOptions::new("/hostroot2/root/.bashrc"))
         .unwrap();
     env.install(&mut through, &UnpackOptions::default())
         .unwrap();
     assert_eq!(env.content("etc/shadow"), b"a");
-    assert_eq!(env.content("tmp/escaped"), b"b");
+    assert_eq!(env.content(&format!("var/tmp/{unique}")), b"b");
+    assert_eq!(env.content(&format!("tmp/{unique}")), b"d");
+    for host in ["/tmp", "/var/tmp", "/"] {
+        assert!(!Path::new(host).join(&unique).exists(), "escaped to {host}");
+    }
     assert_eq!(env.content("root/.bashrc"), b"c");
     assert!(env
         .paths()
@@ -447,8 +455,10 @@ fn conflicting_files_between_packages_are_errors() {
     b.with_file_contents("two", FileOptions::new("/etc/shared.conf"))
         .unwrap();
     env.install(&mut a, &UnpackOptions::default()).unwrap();
-    // Identical content from another package is fine (rpm agrees).
+    // Identical content from another package is fine (rpm agrees), and
+    // its duplicate blob is dropped.
     env.install(&mut same, &UnpackOptions::default()).unwrap();
+    assert_eq!(fs::read_dir(env.staging.dir()).unwrap().count(), 1);
     let err = env.install(&mut b, &UnpackOptions::default()).unwrap_err();
     match &err {
         UnpackError::Tree { nevra, source, .. } => {

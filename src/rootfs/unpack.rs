@@ -361,13 +361,29 @@ pub fn unpack(
             xattrs,
             package: Some(name.clone()),
         };
+        // A lone file's blob is unused when an identical copy is already
+        // installed (multilib `/usr/share` files): drop it from staging.
+        let lone_blob = match &entry.kind {
+            Kind::File {
+                blob,
+                link_id: None,
+                ..
+            } => Some(blob.clone()),
+            _ => None,
+        };
         let at = tree.resolve(&f.path).map_err(tree_err)?;
         match tree
             .insert(at.clone(), entry, staging, &nevra)
             .map_err(tree_err)?
         {
             Inserted::KeptExistingDir => report.dir_metadata_kept.push(at),
-            Inserted::Placed | Inserted::Identical | Inserted::KeptSymlink => {}
+            Inserted::Identical => {
+                if let Some(blob) = lone_blob {
+                    // Best effort: a leftover blob only costs disk space.
+                    let _ = std::fs::remove_file(blob);
+                }
+            }
+            Inserted::Placed | Inserted::KeptSymlink => {}
         }
         report.installed += 1;
     }
