@@ -293,6 +293,11 @@ pub fn unpack(
             Some(Skip::Device) => report.skipped_devices.push(f.path.clone()),
             None => {}
         }
+        // `filesystem` owns `/` itself. A layer has no entry for its root
+        // (the runtime owns it), so there is nothing to place.
+        if super::tree::normalize(&f.path).is_empty() {
+            continue;
+        }
         let tree_err = |source| UnpackError::Tree {
             nevra: nevra.clone(),
             file: f.path.clone(),

@@ -60,9 +60,11 @@ impl FromStr for Arch {
             "aarch64" | "arm64" => Arch::Aarch64,
             "ppc64le" => Arch::Ppc64le,
             "s390x" => Arch::S390x,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown architecture `{other}` (expected one of x86_64, aarch64, ppc64le, s390x)"
-            )),
+            ))
+            }
         })
     }
 }
