@@ -88,8 +88,8 @@ fn write_tar_file(entries: &[(String, Source)], dest: &Path, mtime: u64) -> Resu
     let tmp = tempfile::Builder::new()
         .prefix(".minibuild-archive-")
         .permissions(crate::fsutil::umask_file_mode())
-        .tempfile_in(&parent)
-        .map_err(|e| OciError::io("create a temp file in", &parent, e))?;
+        .tempfile_in(parent)
+        .map_err(|e| OciError::io("create a temp file in", parent, e))?;
     let file = tmp
         .as_file()
         .try_clone()

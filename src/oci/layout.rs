@@ -104,8 +104,8 @@ impl ImageWriter {
         let staging = tempfile::Builder::new()
             .prefix(".minibuild-oci-")
             .permissions(crate::fsutil::umask_dir_mode())
-            .tempdir_in(&parent)
-            .map_err(|e| OciError::io("create a staging directory in", &parent, e))?;
+            .tempdir_in(parent)
+            .map_err(|e| OciError::io("create a staging directory in", parent, e))?;
         let blob_dir = staging.path().join("blobs").join("sha256");
         fs::create_dir_all(&blob_dir).map_err(|e| OciError::io("create", &blob_dir, e))?;
         Ok(ImageWriter {
