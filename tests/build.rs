@@ -176,3 +176,38 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn nginx_from_two_repos_with_xz_and_gzip_metadata() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("nginx.oci.tar");
+    let fx = fixtures();
+    let result = run_ok(
+        minibuild()
+            .arg(recipe("nginx.toml"))
+            .arg("-o")
+            .arg(&out)
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache"))
+            .arg("--baseurl")
+            .arg(format!("fedora=file://{}/repo-xz/$basearch/", fx.display()))
+            .arg("--baseurl")
+            .arg(format!(
+                "updates=file://{}/repo-gz/$basearch/",
+                fx.display()
+            ))
+            .env("CI", "1"),
+    );
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("updates: 30 packages"), "{stderr}");
+    let rootfs = unpack_archive(&out, tmp.path());
+    let version = run_in(&rootfs, &["/usr/sbin/nginx", "-v"]);
+    assert!(
+        String::from_utf8_lossy(&version.stderr).contains("nginx version: nginx/1.22"),
+        "{version:?}"
+    );
+    // Weak deps stay out: nginx-docs (Recommends) and dnf (basesystem's Recommends).
+    assert!(!rootfs.join("usr/bin/dnf").exists());
+    assert!(!rootfs.join("usr/share/doc/nginx-docs").exists());
+    assert!(rootfs.join("usr/share/nginx/html/index.html").is_file());
+}
