@@ -583,28 +583,43 @@ fn self_conflicts_and_self_obsoletes_are_ignored() {
     );
 }
 
-/// ~75,000 packages shaped like a distribution: resolve time is printed.
+/// ~75,000 packages shaped like a distribution (a shared base most packages
+/// link against, sonames, file deps, rich deps, conflicts, older versions,
+/// i686 multilib): resolve time is printed.
 /// `cargo test --release --lib resolve::tests::large -- --ignored --nocapture`
 #[test]
 #[ignore]
 fn large_synthetic_universe() {
     let mut ps = Vec::new();
     let n = 75_000;
+    let base = 300;
     for i in 0..n {
         let mut p = P::new(&format!("pkg{i}-1.{}-1.x86_64", i % 7))
             .prov(&format!("libpkg{i}.so.1()(64bit)"))
-            .file(&format!("/usr/bin/pkg{i}"))
-            .file(&format!("/usr/share/doc/pkg{i}/README"));
-        // Each package depends on a few lower-numbered ones, by soname,
-        // by file and by name.
-        for k in [1usize, 7, 31, 101] {
-            if i >= k * 3 {
-                let j = (i * 2654435761usize) % (i - k);
-                p = match k {
-                    1 => p.req(&format!("libpkg{j}.so.1()(64bit)")),
-                    7 => p.req(&format!("/usr/bin/pkg{j}")),
-                    _ => p.req(&format!("pkg{j} >= 1.0")),
-                };
+            .prov(&format!("pkg{i}-abi = 1"))
+            .prov(&format!("config(pkg{i}) = 1.{}-1", i % 7))
+            .prov(&format!("python3dist(pkg{i}) = 1.{}", i % 7));
+        for f in 0..4 {
+            p = p
+                .file(&format!("/usr/bin/pkg{i}-{f}"))
+                .file(&format!("/etc/pkg{i}/{f}.conf"));
+        }
+        if i > 10 {
+            let pseudo = (i * 2654435761usize) >> 7;
+            p = p
+                .req(&format!("libpkg{}.so.1()(64bit)", i % base))
+                .req(&format!("/usr/bin/pkg{}-0", (i * 7) % base))
+                .req("rpmlib(CompressedFileNames) <= 3.0.4-1")
+                .recommends(&format!("pkg{}", pseudo % i));
+            if i % 2 == 0 {
+                p = p.req(&format!("pkg{} >= 1.0", pseudo % i));
+            }
+            if i % 13 == 0 {
+                let (a, b) = (pseudo % i, (pseudo >> 3) % i);
+                p = p.req(&format!("(pkg{a}-abi or python3dist(pkg{b}) >= 1)"));
+            }
+            if i % 17 == 0 {
+                p = p.conflicts(&format!("pkg{} < 1.0", i + 1));
             }
         }
         ps.push(p);
@@ -629,4 +644,8 @@ fn large_synthetic_universe() {
         plan.packages.len()
     );
     assert!(plan.packages.len() > 100);
+    assert!(plan
+        .packages
+        .iter()
+        .all(|p| p.package.nevra.arch == "x86_64"));
 }
