@@ -270,8 +270,19 @@ impl<'a> Universe<'a> {
             .then(a.cmp(&b))
     }
 
-    /// Up to three package names close to `wanted` (edit distance).
+    /// For a request nothing satisfies: the versions there are, when the
+    /// name exists, else up to three package names close to it (edit
+    /// distance).
     fn hint(&self, wanted: &str) -> Option<String> {
+        let mut versions: Vec<String> = self
+            .named(wanted)
+            .map(|i| self.pkg(i).nevra.to_string())
+            .collect();
+        if !versions.is_empty() {
+            versions.sort();
+            versions.dedup();
+            return Some(format!("available: {}", versions.join(", ")));
+        }
         let limit = (wanted.len() / 3).max(2);
         let names: HashSet<&str> = self
             .by_name
@@ -780,7 +791,17 @@ fn solve(packages: &[Package], request: &Request) -> Result<Plan, ResolveError> 
         };
         let parsed = rich::parse(text).map_err(bad)?;
         if let Rich::Simple(d) = &parsed {
-            let found = provider.u.providers(&Atom::Dep(d.clone()));
+            // Named requests mean that package (see below).
+            let found: Vec<u32> = if provider.u.has_name(&d.name) {
+                let named = Matcher::Named(d.clone());
+                provider
+                    .u
+                    .named(&d.name)
+                    .filter(|&i| provider.u.matches(i, &named))
+                    .collect()
+            } else {
+                provider.u.providers(&Atom::Dep(d.clone()))
+            };
             if found.is_empty() {
                 return Err(ResolveError::NothingProvides {
                     request: text.clone(),

@@ -542,12 +542,35 @@ fn exclude_removes_candidates() {
 #[test]
 fn nothing_provides_suggests_close_names() {
     let err = solve(&langpacks(), &request(&["glbc"])).unwrap_err();
-    let ResolveError::NothingProvides { request, hint } = &err else {
+    let ResolveError::NothingProvides {
+        request: asked,
+        hint,
+    } = &err
+    else {
         panic!("{err}")
     };
-    assert_eq!(request, "glbc");
+    assert_eq!(asked, "glbc");
     assert_eq!(hint.as_deref(), Some("did you mean `glibc`?"));
     assert!(err.to_string().contains("did you mean `glibc`"), "{err}");
+    // The name exists, the version does not: list the versions.
+    let err = solve(&langpacks(), &request(&["glibc >= 2.40"])).unwrap_err();
+    assert!(
+        matches!(&err, ResolveError::NothingProvides { hint: Some(h), .. }
+            if h == "available: glibc-2.39-1.x86_64"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_request_naming_an_excluded_package_is_excluded_even_if_others_provide_it() {
+    let pkgs = universe(vec![
+        P::new("sh-1-1.x86_64"),
+        P::new("bash-5-1.x86_64").prov("sh"),
+    ]);
+    let mut req = request(&["sh"]);
+    req.exclude = vec!["sh".into()];
+    let err = solve(&pkgs, &req).unwrap_err();
+    assert!(matches!(err, ResolveError::Excluded { .. }), "{err}");
 }
 
 #[test]
@@ -648,4 +671,16 @@ fn large_synthetic_universe() {
         .packages
         .iter()
         .all(|p| p.package.nevra.arch == "x86_64"));
+    let weak = Request {
+        weak_deps: true,
+        ..req
+    };
+    let start = std::time::Instant::now();
+    let with_weak = solve(&pkgs, &weak).unwrap();
+    eprintln!(
+        "with weak deps: {} chosen in {:?}",
+        with_weak.packages.len(),
+        start.elapsed()
+    );
+    assert!(with_weak.packages.len() > plan.packages.len());
 }
