@@ -503,9 +503,16 @@ impl<'a> Provider<'a> {
         reqs: &mut Vec<ConditionalRequirement>,
         cons: &mut Vec<VersionSetId>,
     ) {
+        // rpm itself provides `rpmlib(…)`: a clause containing one holds
+        // (positive) or does not depend on it (negative).
+        let rpmlib = |a: &Atom| matches!(a, Atom::Dep(d) if d.is_rpmlib());
+        if clause.pos.iter().any(rpmlib) {
+            return;
+        }
+        let neg: Vec<Atom> = clause.neg.iter().filter(|a| !rpmlib(a)).cloned().collect();
         if clause.pos.is_empty() {
             // Only `¬X` has a resolvo form (see module docs).
-            if let [atom] = clause.neg.as_slice() {
+            if let [atom] = neg.as_slice() {
                 for name in self.names_for(atom, true) {
                     if Some(self.pool.resolve_package_name(name).as_str()) != own_name {
                         cons.push(self.vset(name, Matcher::Provides(atom.clone()), true));
@@ -514,7 +521,7 @@ impl<'a> Provider<'a> {
             }
             return;
         }
-        let Some(condition) = self.condition(&clause.neg) else {
+        let Some(condition) = self.condition(&neg) else {
             return;
         };
         reqs.push(ConditionalRequirement {

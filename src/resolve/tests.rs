@@ -422,6 +422,20 @@ fn rich_with_and_without_need_one_package() {
 }
 
 #[test]
+fn rpmlib_inside_rich_deps_is_provided_by_rpm() {
+    let pkgs = universe(vec![
+        P::new("p-1-1.x86_64")
+            .req("(rpmlib(RichDependencies) or never-there)")
+            .req("(helper if rpmlib(CompressedFileNames))"),
+        P::new("helper-1-1.x86_64"),
+    ]);
+    assert_eq!(
+        install(&pkgs, &["p"]),
+        ["helper-1-1.x86_64", "p-1-1.x86_64"]
+    );
+}
+
+#[test]
 fn rich_conflicts() {
     let pkgs = universe(vec![
         P::new("p-1-1.x86_64").conflicts("(bad >= 2)"),
