@@ -422,6 +422,20 @@ fn rich_with_and_without_need_one_package() {
 }
 
 #[test]
+fn rpmlib_inside_rich_deps_is_provided_by_rpm() {
+    let pkgs = universe(vec![
+        P::new("p-1-1.x86_64")
+            .req("(rpmlib(RichDependencies) or never-there)")
+            .req("(helper if rpmlib(CompressedFileNames))"),
+        P::new("helper-1-1.x86_64"),
+    ]);
+    assert_eq!(
+        install(&pkgs, &["p"]),
+        ["helper-1-1.x86_64", "p-1-1.x86_64"]
+    );
+}
+
+#[test]
 fn rich_conflicts() {
     let pkgs = universe(vec![
         P::new("p-1-1.x86_64").conflicts("(bad >= 2)"),
@@ -542,12 +556,35 @@ fn exclude_removes_candidates() {
 #[test]
 fn nothing_provides_suggests_close_names() {
     let err = solve(&langpacks(), &request(&["glbc"])).unwrap_err();
-    let ResolveError::NothingProvides { request, hint } = &err else {
+    let ResolveError::NothingProvides {
+        request: asked,
+        hint,
+    } = &err
+    else {
         panic!("{err}")
     };
-    assert_eq!(request, "glbc");
+    assert_eq!(asked, "glbc");
     assert_eq!(hint.as_deref(), Some("did you mean `glibc`?"));
     assert!(err.to_string().contains("did you mean `glibc`"), "{err}");
+    // The name exists, the version does not: list the versions.
+    let err = solve(&langpacks(), &request(&["glibc >= 2.40"])).unwrap_err();
+    assert!(
+        matches!(&err, ResolveError::NothingProvides { hint: Some(h), .. }
+            if h == "available: glibc-2.39-1.x86_64"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_request_naming_an_excluded_package_is_excluded_even_if_others_provide_it() {
+    let pkgs = universe(vec![
+        P::new("sh-1-1.x86_64"),
+        P::new("bash-5-1.x86_64").prov("sh"),
+    ]);
+    let mut req = request(&["sh"]);
+    req.exclude = vec!["sh".into()];
+    let err = solve(&pkgs, &req).unwrap_err();
+    assert!(matches!(err, ResolveError::Excluded { .. }), "{err}");
 }
 
 #[test]
@@ -583,28 +620,43 @@ fn self_conflicts_and_self_obsoletes_are_ignored() {
     );
 }
 
-/// ~75,000 packages shaped like a distribution: resolve time is printed.
+/// ~75,000 packages shaped like a distribution (a shared base most packages
+/// link against, sonames, file deps, rich deps, conflicts, older versions,
+/// i686 multilib): resolve time is printed.
 /// `cargo test --release --lib resolve::tests::large -- --ignored --nocapture`
 #[test]
 #[ignore]
 fn large_synthetic_universe() {
     let mut ps = Vec::new();
     let n = 75_000;
+    let base = 300;
     for i in 0..n {
         let mut p = P::new(&format!("pkg{i}-1.{}-1.x86_64", i % 7))
             .prov(&format!("libpkg{i}.so.1()(64bit)"))
-            .file(&format!("/usr/bin/pkg{i}"))
-            .file(&format!("/usr/share/doc/pkg{i}/README"));
-        // Each package depends on a few lower-numbered ones, by soname,
-        // by file and by name.
-        for k in [1usize, 7, 31, 101] {
-            if i >= k * 3 {
-                let j = (i * 2654435761usize) % (i - k);
-                p = match k {
-                    1 => p.req(&format!("libpkg{j}.so.1()(64bit)")),
-                    7 => p.req(&format!("/usr/bin/pkg{j}")),
-                    _ => p.req(&format!("pkg{j} >= 1.0")),
-                };
+            .prov(&format!("pkg{i}-abi = 1"))
+            .prov(&format!("config(pkg{i}) = 1.{}-1", i % 7))
+            .prov(&format!("python3dist(pkg{i}) = 1.{}", i % 7));
+        for f in 0..4 {
+            p = p
+                .file(&format!("/usr/bin/pkg{i}-{f}"))
+                .file(&format!("/etc/pkg{i}/{f}.conf"));
+        }
+        if i > 10 {
+            let pseudo = (i * 2654435761usize) >> 7;
+            p = p
+                .req(&format!("libpkg{}.so.1()(64bit)", i % base))
+                .req(&format!("/usr/bin/pkg{}-0", (i * 7) % base))
+                .req("rpmlib(CompressedFileNames) <= 3.0.4-1")
+                .recommends(&format!("pkg{}", pseudo % i));
+            if i % 2 == 0 {
+                p = p.req(&format!("pkg{} >= 1.0", pseudo % i));
+            }
+            if i % 13 == 0 {
+                let (a, b) = (pseudo % i, (pseudo >> 3) % i);
+                p = p.req(&format!("(pkg{a}-abi or python3dist(pkg{b}) >= 1)"));
+            }
+            if i % 17 == 0 {
+                p = p.conflicts(&format!("pkg{} < 1.0", i + 1));
             }
         }
         ps.push(p);
@@ -629,4 +681,20 @@ fn large_synthetic_universe() {
         plan.packages.len()
     );
     assert!(plan.packages.len() > 100);
+    assert!(plan
+        .packages
+        .iter()
+        .all(|p| p.package.nevra.arch == "x86_64"));
+    let weak = Request {
+        weak_deps: true,
+        ..req
+    };
+    let start = std::time::Instant::now();
+    let with_weak = solve(&pkgs, &weak).unwrap();
+    eprintln!(
+        "with weak deps: {} chosen in {:?}",
+        with_weak.packages.len(),
+        start.elapsed()
+    );
+    assert!(with_weak.packages.len() > plan.packages.len());
 }
