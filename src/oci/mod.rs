@@ -28,6 +28,7 @@ pub mod image;
 pub mod json;
 pub mod layer;
 pub mod layout;
+pub mod pgzip;
 pub mod read;
 mod tarball;
 
@@ -41,7 +42,7 @@ use std::path::{Path, PathBuf};
 
 pub use config::{Healthcheck, HistoryEntry, ImageConfig};
 pub use image::{Descriptor, Platform};
-pub use layer::{write_layer, Compression, LayerInfo, LayerOptions};
+pub use layer::{write_layer, write_layer_with, Compression, LayerInfo, LayerOptions};
 pub use layout::{Format, ImageInfo, ImageWriter, Written};
 
 #[derive(Debug, thiserror::Error)]
