@@ -42,8 +42,7 @@ pub const MEDIA_TYPE_TAR_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zs
 /// gzip level: 6 is zlib's default and what docker and buildah use, a good
 /// size/speed balance. Fixed so the same tree always compresses the same.
 const GZIP_LEVEL: u32 = 6;
-/// zstd level 3 is the library default; single-threaded, so output does not
-/// depend on the machine's core count.
+/// zstd level 3 is the library default.
 const ZSTD_LEVEL: i32 = 3;
 
 /// How the layer blob is compressed.
@@ -149,6 +148,12 @@ pub fn write_layer_with(
             let mut enc = zstd::Encoder::new(compressed, ZSTD_LEVEL)
                 .map_err(|e| OciError::io("start zstd for the layer in", blob_dir, e))?;
             enc.include_checksum(true)
+                .map_err(|e| OciError::io("configure zstd for", blob_dir, e))?;
+            // libzstd's multithreaded mode cuts the input into jobs whose
+            // size follows from the level and window, not from the worker
+            // count, so any count >= 1 gives the same bytes (tested below).
+            // 0 would be the different, single-threaded format: never used.
+            enc.multithread(workers.max(1) as u32)
                 .map_err(|e| OciError::io("configure zstd for", blob_dir, e))?;
             let (diff_id, n, enc) = write_tar(&entries, opts, enc)?;
             let inner = enc
@@ -572,6 +577,41 @@ mod tests {
     }
 
     #[test]
+    fn zstd_layer_does_not_depend_on_the_number_of_workers() {
+        // Several of libzstd's jobs (8 MiB each at level 3: 4 x window).
+        let mut t = TestTree::new();
+        let mut x: u64 = 1;
+        let big: Vec<u8> = (0..20 << 20)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if i % 3 == 0 {
+                    x as u8
+                } else {
+                    (i % 61) as u8
+                }
+            })
+            .collect();
+        t.file("big", 0o644, &big);
+        let digests: Vec<Digest> = [1, 4]
+            .iter()
+            .map(|&workers| {
+                let out = tempfile::tempdir().unwrap();
+                let info = write_layer_with(&t.tree, &opts(Compression::Zstd), out.path(), workers)
+                    .unwrap();
+                let bytes = std::fs::read(&info.path_of_blob).unwrap();
+                assert_eq!(
+                    Digest::sha256_of(&zstd::decode_all(&bytes[..]).unwrap()),
+                    info.diff_id
+                );
+                info.digest
+            })
+            .collect();
+        assert_eq!(digests[0], digests[1]);
+    }
+
+    #[test]
     fn gzip_header_is_fixed() {
         let t = TestTree::sample();
         let (_, bytes, _d) = write(&t.tree, Compression::Gzip);
@@ -657,6 +697,7 @@ mod throughput {
             (Compression::Gzip, 1),
             (Compression::Gzip, cores),
             (Compression::Zstd, 1),
+            (Compression::Zstd, cores),
         ] {
             let out = tempfile::tempdir().unwrap();
             let opts = LayerOptions {
