@@ -23,12 +23,17 @@
 //! ```
 
 pub mod archive;
+pub mod auth;
 pub mod config;
 pub mod image;
 pub mod json;
 pub mod layer;
 pub mod layout;
+pub mod push;
+pub mod reference;
+mod registry;
 mod tarball;
+mod tls;
 
 #[cfg(test)]
 mod test_tree;
@@ -42,6 +47,10 @@ pub use config::{HistoryEntry, ImageConfig};
 pub use image::{Descriptor, Platform};
 pub use layer::{write_layer, Compression, LayerInfo, LayerOptions};
 pub use layout::{Format, ImageInfo, ImageWriter, Written};
+pub use push::{
+    push, write_digestfile, write_image_refs, PushError, PushEvent, PushOptions, Pushed,
+};
+pub use reference::{Reference, Target};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
