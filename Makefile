@@ -36,3 +36,7 @@ test: deps-test fixtures lint
 
 clean:
 	rm -rf out target/fixtures
+
+# Side-by-side with `dnf --installroot` + tar (issue: performance). Not part of `make test`.
+bench: deps-bench fixtures build
+	python3 tests/bench/bench.py $(MINIBUILD) $(FIXTURES)

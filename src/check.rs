@@ -296,81 +296,8 @@ pub fn resolve(tree: &Tree, path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
-    use std::path::Path;
 
-    struct T {
-        tree: Tree,
-        dir: tempfile::TempDir,
-        n: usize,
-    }
-
-    impl T {
-        fn new() -> T {
-            T {
-                tree: Tree::default(),
-                dir: tempfile::tempdir().unwrap(),
-                n: 0,
-            }
-        }
-        fn add(&mut self, path: &str, kind: Kind, mode: u32) {
-            self.tree.entries.insert(
-                path.into(),
-                Entry {
-                    kind,
-                    mode,
-                    user: "root".into(),
-                    group: "root".into(),
-                    uid: 0,
-                    gid: 0,
-                    mtime: 0,
-                    xattrs: BTreeMap::new(),
-                    package: None,
-                },
-            );
-        }
-        fn dir(&mut self, path: &str, mode: u32) {
-            self.add(path, Kind::Dir, mode);
-        }
-        fn file_from(&mut self, path: &str, mode: u32, src: &Path) {
-            self.n += 1;
-            let blob = self.dir.path().join(self.n.to_string());
-            std::fs::copy(src, &blob).unwrap();
-            let size = std::fs::metadata(&blob).unwrap().len();
-            self.add(
-                path,
-                Kind::File {
-                    blob,
-                    size,
-                    link_id: None,
-                },
-                mode,
-            );
-        }
-        fn file(&mut self, path: &str, mode: u32, data: &[u8]) {
-            self.n += 1;
-            let blob = self.dir.path().join(self.n.to_string());
-            std::fs::write(&blob, data).unwrap();
-            self.add(
-                path,
-                Kind::File {
-                    blob,
-                    size: data.len() as u64,
-                    link_id: None,
-                },
-                mode,
-            );
-        }
-        fn link(&mut self, path: &str, target: &str) {
-            self.add(
-                path,
-                Kind::Symlink {
-                    target: target.into(),
-                },
-                0o777,
-            );
-        }
-    }
+    use crate::oci::test_tree::TestTree as T;
 
     fn messages(f: &[Finding]) -> Vec<String> {
         f.iter().map(ToString::to_string).collect()
@@ -381,11 +308,11 @@ mod tests {
         let mut t = T::new();
         t.dir("usr", 0o755);
         t.dir("usr/lib64", 0o755);
-        t.link("lib64", "usr/lib64");
+        t.symlink("lib64", "usr/lib64");
         t.file("usr/lib64/libx.so.1", 0o755, b"x");
-        t.link("escape", "../../../../etc");
-        t.link("abs", "/usr/lib64/libx.so.1");
-        t.link("loop", "loop");
+        t.symlink("escape", "../../../../etc");
+        t.symlink("abs", "/usr/lib64/libx.so.1");
+        t.symlink("loop", "loop");
         assert_eq!(
             resolve(&t.tree, "lib64/libx.so.1").as_deref(),
             Some("usr/lib64/libx.so.1")
@@ -429,7 +356,7 @@ mod tests {
         let sh = std::fs::canonicalize("/bin/sh").unwrap();
         let host = elf::read(File::open(&sh).unwrap()).unwrap().unwrap();
         let mut t = T::new();
-        t.file_from("usr/bin/sh", 0o755, &sh);
+        t.file("usr/bin/sh", 0o755, &std::fs::read(&sh).unwrap());
         let f = check(&t.tree, &CheckOptions::default());
         let interp = host.interpreter.clone().unwrap();
         assert!(
@@ -447,7 +374,7 @@ mod tests {
         // Provide them (under the usrmerge layout, through a symlinked /lib64 and ld.so.conf.d).
         t.dir("usr", 0o755);
         t.dir("usr/lib64", 0o755);
-        t.link("lib64", "usr/lib64");
+        t.symlink("lib64", "usr/lib64");
         t.file("etc/ld.so.conf", 0o644, b"include ld.so.conf.d/*.conf\n");
         t.file("etc/ld.so.conf.d/x.conf", 0o644, b"/opt/app/lib\n");
         let interp_name = interp.rsplit('/').next().unwrap();
@@ -480,7 +407,7 @@ mod tests {
             0o644,
             b"-----BEGIN CERTIFICATE-----",
         );
-        t.link(
+        t.symlink(
             "etc/pki/tls/certs/ca-bundle.crt",
             "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
         );

@@ -30,6 +30,16 @@ pub enum Command {
     Why(WhyArgs),
     /// Resolve and write RECIPE.lock beside the recipe.
     Lock(LockArgs),
+    /// Check an image (OCI layout or oci-archive): libraries present, no setuid, no package manager.
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    pub image: PathBuf,
+    /// Also require a CA bundle (for images that make TLS connections).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -74,13 +84,21 @@ pub struct BuildArgs {
     /// The recipe (TOML) to build.
     pub recipe: Option<PathBuf>,
 
-    /// Where to write the image [default: NAME.oci.tar, or NAME.oci with --format oci].
+    /// Where to write the image [default: NAME.oci.tar; NAME.oci with --format oci; NAME.docker.tar].
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::OciArchive)]
     pub format: Format,
+
+    /// Fail the build when the image check finds a problem (default: warn).
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Layer compression.
+    #[arg(long, value_enum, default_value_t = Compression::Gzip)]
+    pub compression: Compression,
 
     #[command(flatten)]
     pub lock: LockUse,
@@ -114,6 +132,14 @@ pub enum Format {
     OciArchive,
     /// An OCI image layout directory.
     Oci,
+    /// `docker save` format (for `docker load` / `podman load`); one arch only.
+    DockerArchive,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+    Zstd,
 }
 
 fn parse_override(s: &str) -> Result<(String, String), String> {

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use clap::Parser as _;
 
-use cli::{BuildArgs, Cli, Command, CommonArgs, Format, LockArgs, PlanArgs, WhyArgs};
+use cli::{BuildArgs, CheckArgs, Cli, Command, CommonArgs, Format, LockArgs, PlanArgs, WhyArgs};
 use minibuild::lock::Lock;
 use minibuild::pipeline::{self, Resolved, Settings};
 use minibuild::recipe::{self, Recipe};
@@ -39,6 +39,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Plan(args)) => plan(args),
         Some(Command::Why(args)) => why(args),
         Some(Command::Lock(args)) => lock(args),
+        Some(Command::Check(args)) => check(args),
         None if cli.build.recipe.is_some() => build(cli.build),
         None => {
             bail!("no recipe given\n  hint: `minibuild RECIPE.toml`, or `make demo` for an example; see `minibuild --help`")
@@ -63,6 +64,7 @@ fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
         baseurl_overrides: common.baseurl.iter().cloned().collect::<BTreeMap<_, _>>(),
         jobs: common.jobs.max(1),
         source_date_epoch,
+        strict: false,
     })
 }
 
@@ -86,7 +88,8 @@ fn resolve(
 fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let path = args.recipe.as_deref().context("no recipe given")?;
     let recipe = recipe::load(path)?;
-    let settings = settings(&args.common)?;
+    let mut settings = settings(&args.common)?;
+    settings.strict = args.strict;
     let reporter = Stderr::new(args.common.quiet);
     let output = args
         .output
@@ -96,8 +99,21 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let format = match args.format {
         Format::OciArchive => oci::Format::OciArchive,
         Format::Oci => oci::Format::Oci,
+        Format::DockerArchive => oci::Format::DockerArchive,
     };
-    let built = pipeline::build(&recipe, &resolved, &output, format, &settings, &reporter)?;
+    let compression = match args.compression {
+        cli::Compression::Gzip => oci::Compression::Gzip,
+        cli::Compression::Zstd => oci::Compression::Zstd,
+    };
+    let built = pipeline::build(
+        &recipe,
+        &resolved,
+        &output,
+        format,
+        compression,
+        &settings,
+        &reporter,
+    )?;
     reporter.step(&format!("Wrote {}", built.output.display()));
     println!("{}", built.digest);
     Ok(ExitCode::SUCCESS)
@@ -107,6 +123,7 @@ fn default_output(recipe: &Recipe, format: Format) -> PathBuf {
     let ext = match format {
         Format::OciArchive => "oci.tar",
         Format::Oci => "oci",
+        Format::DockerArchive => "docker.tar",
     };
     PathBuf::from(format!("{}.{ext}", recipe.image.name))
 }
@@ -185,6 +202,46 @@ fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
     ));
     println!("{}", display(&lock_path));
     Ok(ExitCode::SUCCESS)
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let image = oci::read::load(&args.image)?;
+    let opts = minibuild::check::CheckOptions {
+        expect_ca_bundle: args.tls,
+    };
+    let mut out = std::io::stdout().lock();
+    let mut errors = 0;
+    for p in &image.platforms {
+        let findings = minibuild::check::check(&p.tree, &opts);
+        for f in &findings {
+            writeln!(out, "{} {}: {f}", p.platform, severity(f.severity))?;
+        }
+        errors += findings
+            .iter()
+            .filter(|f| f.severity == minibuild::check::Severity::Error)
+            .count();
+        if findings.is_empty() {
+            writeln!(
+                out,
+                "{} {}: ok ({} paths)",
+                p.platform,
+                p.manifest_digest,
+                p.tree.entries.len()
+            )?;
+        }
+    }
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn severity(s: minibuild::check::Severity) -> &'static str {
+    match s {
+        minibuild::check::Severity::Error => "error",
+        minibuild::check::Severity::Warning => "warning",
+    }
 }
 
 fn display(p: &Path) -> String {

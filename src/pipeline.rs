@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 
+use crate::check;
 use crate::digest::Digest;
 use crate::fetch;
 use crate::http::Client;
@@ -28,6 +29,8 @@ pub struct Settings {
     pub jobs: usize,
     /// `SOURCE_DATE_EPOCH` from the environment, if set.
     pub source_date_epoch: Option<u64>,
+    /// Fail the build when the image check finds an error.
+    pub strict: bool,
 }
 
 /// What was resolved for one target architecture.
@@ -220,11 +223,13 @@ pub fn build(
     resolved: &[Resolved],
     output: &Path,
     format: Format,
+    compression: Compression,
     settings: &Settings,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Built> {
     let client = Client::new()?;
     let mut writer = ImageWriter::new(output)?;
+    writer.set_name(&format!("{}:{}", recipe.image.name, recipe.image.tag));
     for res in resolved {
         let arch = res.arch;
         // Download (or find in the cache) every RPM of the plan.
@@ -264,8 +269,12 @@ pub fn build(
         for &i in &order {
             let report = rootfs::unpack(&mut tree, &mut stage, &rpms[i], &unpack_opts)
                 .with_context(|| format!("cannot unpack {}", res.plan.packages[i].package.nevra))?;
-            if !report.skipped_scriptlets.is_empty() {
-                skipped_scriptlets.push(format!("{} ({})", res.plan.packages[i].package.nevra.name, report.skipped_scriptlets.join(", ")));
+            if !report.scriptlets.is_empty() {
+                let kinds: Vec<String> = report.scriptlets.iter().map(|s| s.kind.to_string()).collect();
+                skipped_scriptlets.push(format!("{} ({})", report.name, kinds.join(" ")));
+            }
+            for dev in &report.skipped_devices {
+                reporter.warn(&format!("{}: device node /{dev} left out (images cannot carry device nodes rootless)", report.name));
             }
             progress.inc(1);
         }
@@ -277,15 +286,26 @@ pub fn build(
         // Harden: no package manager, no setuid/setgid, numeric ids from the image's own files.
         let hardened = rootfs::harden(&mut tree, &rootfs::HardenOptions {
             strip_setuid: recipe.options.strip_setuid,
-            package_manager: recipe.options.package_manager,
+            keep_package_manager: recipe.options.package_manager,
         })?;
-        for path in &hardened.stripped_setuid {
-            reporter.info(&format!("cleared setuid/setgid on /{path}"));
+        for (path, mode) in &hardened.setuid_stripped {
+            reporter.info(&format!("cleared setuid/setgid on /{path} (was {mode:04o})"));
         }
         if !hardened.removed_packages.is_empty() {
-            reporter.info(&format!("left out the package manager: {}", hardened.removed_packages.join(", ")));
+            let names: Vec<&str> = hardened.removed_packages.iter().map(String::as_str).collect();
+            reporter.info(&format!("left out the package manager: {}", names.join(", ")));
         }
         rootfs::assign_ids(&mut tree)?;
+
+        // Review the result like a person would; warnings unless --strict.
+        let expect_ca_bundle = res.plan.nevras().any(|n| n.name == "ca-certificates");
+        let findings = check::check(&tree, &check::CheckOptions { expect_ca_bundle });
+        for f in &findings {
+            reporter.warn(&format!("check: {f}"));
+        }
+        if settings.strict && findings.iter().any(|f| f.severity == check::Severity::Error) {
+            bail!("the image check found {} problem(s) (listed above) and --strict is set", findings.len());
+        }
 
         // The image.
         let epoch = settings
@@ -294,7 +314,7 @@ pub fn build(
             .unwrap_or_else(|| res.plan.packages.iter().map(|p| p.package.build_time).max().unwrap_or(0));
         let config = image_config(recipe, res, epoch);
         reporter.step(&format!("Writing the {arch} layer"));
-        let layer = writer.add_layer(&tree, &LayerOptions { source_date_epoch: epoch, compression: Compression::Gzip })?;
+        let layer = writer.add_layer(&tree, &LayerOptions { source_date_epoch: epoch, compression })?;
         reporter.info(&format!("layer {} ({} compressed, {} uncompressed)", layer.digest, human_bytes(layer.size), human_bytes(layer.uncompressed_size)));
         writer.add_image(&config, &[layer])?;
     }

@@ -89,7 +89,7 @@ fn distroless_base_runs_dynamically_linked_bash() {
     }
     // prefer picked the minimal providers.
     assert!(
-        !rootfs.join("usr/lib/locale/locale-archive").exists(),
+        !rootfs.join("usr/share/i18n/locales").exists(),
         "all-langpacks was installed"
     );
     assert!(

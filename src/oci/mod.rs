@@ -30,13 +30,14 @@ pub mod json;
 pub mod layer;
 pub mod layout;
 pub mod push;
+pub mod read;
 pub mod reference;
 mod registry;
 mod tarball;
 mod tls;
 
 #[cfg(test)]
-mod test_tree;
+pub(crate) mod test_tree;
 #[cfg(test)]
 mod tool_tests;
 

@@ -3,6 +3,13 @@
 //! The solver is behind the [`Solver`] trait so that implementations can be
 //! swapped without touching the pipeline.
 
+pub mod rich;
+mod solver;
+#[cfg(test)]
+mod tests;
+
+pub use solver::{why, ResolvoSolver};
+
 use crate::repo::Package;
 use crate::rpm::{Arch, Nevra};
 
@@ -60,7 +67,7 @@ pub trait Solver {
 /// Why a request could not be satisfied, in dnf's spirit.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    #[error("no package provides `{request}`, which the recipe asks for")]
+    #[error("no package provides `{request}`, which the recipe asks for{}", hint_note(.hint))]
     NothingProvides {
         request: String,
         hint: Option<String>,
@@ -73,6 +80,23 @@ pub enum ResolveError {
     },
     #[error("`{request}` is excluded by the recipe's packages.exclude")]
     Excluded { request: String },
+    /// The requests cannot all be installed together; `explanation` is the
+    /// solver's conflict tree (NEVRAs, dependencies, rejected candidates).
+    #[error("cannot install {requests}:\n{explanation}")]
+    Unsolvable {
+        requests: String,
+        explanation: String,
+    },
+    #[error("the recipe asks for `{request}`, which is not a valid dependency")]
+    BadRequest {
+        request: String,
+        #[source]
+        source: rich::RichError,
+    },
+}
+
+fn hint_note(hint: &Option<String>) -> String {
+    hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
 }
 
 fn rejected_note(rejected: &[(String, String)]) -> String {

@@ -10,6 +10,21 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub mod caps;
+pub mod cpio;
+pub mod harden;
+pub mod staging;
+pub mod tree;
+pub mod unpack;
+
+#[cfg(test)]
+mod tests;
+
+pub use harden::{assign_ids, harden, HardenError, HardenOptions, HardenReport};
+pub use staging::Staging;
+pub use tree::TreeError;
+pub use unpack::{unpack, PackageReport, UnpackError, UnpackOptions};
+
 /// What a path in the image is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {

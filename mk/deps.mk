@@ -1,0 +1,39 @@
+# Host dependencies for the test fixtures and the integration tests (Debian 12), and the fixture
+# repository itself. Included from the top-level Makefile.
+#
+#   make deps-fixtures   tools tests/fixtures/make-repo.sh needs
+#   make deps-test       deps-fixtures + the independent consumers the integration tests run
+#   make fixtures        build (or find cached) target/fixtures/repo/x86_64
+#
+# Installs only what dpkg reports missing (`dpkg-query -W`, like `dpkg -s`), after one `apt-get update`; unattended; uses sudo
+# only when not root.
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_INSTALL = $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
+
+FIXTURE_PKGS := rpm createrepo-c cpio gnupg binutils dpkg util-linux python3 zstd xz-utils
+TEST_PKGS := skopeo umoci crun docker-registry dnf libsolv-tools apache2-utils python3 rpm2cpio
+
+# apt-install PACKAGES: install those dpkg does not report as installed.
+define apt-install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $(APT_INSTALL) $$missing; \
+	fi
+endef
+
+.PHONY: deps-fixtures deps-test fixtures
+deps-fixtures:
+	$(call apt-install,$(FIXTURE_PKGS))
+
+deps-test: deps-fixtures
+	$(call apt-install,$(TEST_PKGS))
+
+fixtures: deps-fixtures
+	tests/fixtures/make-repo.sh target/fixtures
+
+.PHONY: deps-bench
+deps-bench: deps-test
+	$(call apt-install,time)

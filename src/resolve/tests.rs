@@ -1,0 +1,607 @@
+//! Resolver behaviour on hand-written package universes.
+
+use super::*;
+use crate::digest::Digest;
+use crate::rpm::{Cmp, Dep, Evr};
+
+/// A package builder: `P::new("bash-5.2-1.x86_64")`.
+struct P(Package);
+
+fn dep(s: &str) -> Dep {
+    match rich::parse(s) {
+        Ok(rich::Rich::Simple(d)) => d,
+        // Rich deps travel whole in `name`, as in primary.xml.
+        _ => Dep::any(s),
+    }
+}
+
+impl P {
+    fn new(nevra: &str) -> P {
+        let (rest, arch) = nevra.rsplit_once('.').unwrap();
+        let (rest, rel) = rest.rsplit_once('-').unwrap();
+        let (name, ver) = rest.rsplit_once('-').unwrap();
+        let evr = Evr::parse(&format!("{ver}-{rel}"));
+        P(Package {
+            nevra: Nevra::new(name, evr.clone(), arch),
+            repo: 0,
+            location: format!("Packages/{nevra}.rpm"),
+            checksum: Digest::sha256_of(nevra.as_bytes()),
+            download_size: 1,
+            installed_size: 1,
+            build_time: 0,
+            summary: String::new(),
+            license: String::new(),
+            vendor: String::new(),
+            packager: String::new(),
+            source_rpm: String::new(),
+            provides: vec![Dep::versioned(name, Cmp::Eq, evr)],
+            requires: vec![],
+            conflicts: vec![],
+            obsoletes: vec![],
+            recommends: vec![],
+            suggests: vec![],
+            supplements: vec![],
+            enhances: vec![],
+            files: vec![],
+        })
+    }
+    fn req(mut self, d: &str) -> P {
+        self.0.requires.push(dep(d));
+        self
+    }
+    fn prov(mut self, d: &str) -> P {
+        self.0.provides.push(dep(d));
+        self
+    }
+    fn file(mut self, f: &str) -> P {
+        self.0.files.push(f.to_string());
+        self
+    }
+    fn conflicts(mut self, d: &str) -> P {
+        self.0.conflicts.push(dep(d));
+        self
+    }
+    fn obsoletes(mut self, d: &str) -> P {
+        self.0.obsoletes.push(dep(d));
+        self
+    }
+    fn recommends(mut self, d: &str) -> P {
+        self.0.recommends.push(dep(d));
+        self
+    }
+    fn suggests(mut self, d: &str) -> P {
+        self.0.suggests.push(dep(d));
+        self
+    }
+    fn supplements(mut self, d: &str) -> P {
+        self.0.supplements.push(dep(d));
+        self
+    }
+    fn repo(mut self, r: usize) -> P {
+        self.0.repo = r;
+        self
+    }
+}
+
+fn universe(ps: Vec<P>) -> Vec<Package> {
+    ps.into_iter().map(|p| p.0).collect()
+}
+
+fn request(install: &[&str]) -> Request {
+    Request {
+        install: install.iter().map(|s| s.to_string()).collect(),
+        arch: Some(Arch::X86_64),
+        ..Request::default()
+    }
+}
+
+fn solve(pkgs: &[Package], req: &Request) -> Result<Plan, ResolveError> {
+    ResolvoSolver.solve(pkgs, req)
+}
+
+/// The plan as sorted NEVRA strings.
+fn nevras(plan: &Plan) -> Vec<String> {
+    plan.nevras().map(|n| n.to_string()).collect()
+}
+
+fn install(pkgs: &[Package], what: &[&str]) -> Vec<String> {
+    nevras(&solve(pkgs, &request(what)).unwrap())
+}
+
+#[test]
+fn simple_chain_with_reasons() {
+    let pkgs = universe(vec![
+        P::new("nginx-1.24-1.x86_64").req("openssl-libs >= 3"),
+        P::new("openssl-libs-3.0-1.x86_64").req("glibc"),
+        P::new("glibc-2.39-1.x86_64").req("rpmlib(PayloadIsZstd) <= 5.4.18-1"),
+        P::new("unrelated-1-1.x86_64"),
+    ]);
+    let plan = solve(&pkgs, &request(&["nginx"])).unwrap();
+    assert_eq!(
+        nevras(&plan),
+        [
+            "glibc-2.39-1.x86_64",
+            "nginx-1.24-1.x86_64",
+            "openssl-libs-3.0-1.x86_64"
+        ]
+    );
+    let reasons: Vec<&Reason> = plan.packages.iter().map(|p| &p.reason).collect();
+    assert_eq!(
+        reasons[1],
+        &Reason::Requested {
+            request: "nginx".into()
+        }
+    );
+    assert_eq!(
+        reasons[2],
+        &Reason::Required {
+            by: 1,
+            dep: "openssl-libs >= 3".into()
+        }
+    );
+    assert_eq!(
+        reasons[0],
+        &Reason::Required {
+            by: 2,
+            dep: "glibc".into()
+        }
+    );
+    assert_eq!(
+        why(&plan, "glibc"),
+        vec![vec![
+            "nginx-1.24-1.x86_64 (requested as `nginx`)".to_string(),
+            "openssl-libs-3.0-1.x86_64 (nginx requires `openssl-libs >= 3`)".to_string(),
+            "glibc-2.39-1.x86_64 (openssl-libs requires `glibc`)".to_string(),
+        ]]
+    );
+    assert!(why(&plan, "unrelated").is_empty());
+}
+
+#[test]
+fn versioned_provides_pick_the_matching_provider_and_version() {
+    let pkgs = universe(vec![
+        P::new("app-1-1.x86_64").req("libfoo(api) >= 2"),
+        P::new("foo-old-1-1.x86_64").prov("libfoo(api) = 1"),
+        P::new("foo-new-2-1.x86_64").prov("libfoo(api) = 2.1"),
+        P::new("bar-1-1.x86_64").req("baz < 2"),
+        P::new("baz-1.5-1.x86_64"),
+        P::new("baz-2.0-1.x86_64"),
+    ]);
+    assert_eq!(
+        install(&pkgs, &["app"]),
+        ["app-1-1.x86_64", "foo-new-2-1.x86_64"]
+    );
+    assert_eq!(
+        install(&pkgs, &["bar"]),
+        ["bar-1-1.x86_64", "baz-1.5-1.x86_64"]
+    );
+    // Requests may carry versions too.
+    assert_eq!(install(&pkgs, &["baz <= 1.9"]), ["baz-1.5-1.x86_64"]);
+}
+
+#[test]
+fn newest_version_wins_then_repo_order() {
+    let pkgs = universe(vec![
+        P::new("bash-5.1-1.x86_64"),
+        P::new("bash-5.2-1.x86_64").repo(1),
+        P::new("bash-5.2-1.x86_64").repo(0),
+        P::new("bash-5.2~rc1-1.x86_64"),
+    ]);
+    let plan = solve(&pkgs, &request(&["bash"])).unwrap();
+    assert_eq!(nevras(&plan), ["bash-5.2-1.x86_64"]);
+    assert_eq!(plan.packages[0].package.repo, 0);
+}
+
+#[test]
+fn file_dependencies_by_file_list_and_by_provide() {
+    let pkgs = universe(vec![
+        P::new("script-1-1.noarch")
+            .req("/bin/sh")
+            .req("/usr/bin/python3"),
+        P::new("bash-5.2-1.x86_64")
+            .file("/bin/sh")
+            .file("/usr/bin/bash"),
+        P::new("python3-3.12-1.x86_64").prov("/usr/bin/python3"),
+    ]);
+    assert_eq!(
+        install(&pkgs, &["script"]),
+        [
+            "bash-5.2-1.x86_64",
+            "python3-3.12-1.x86_64",
+            "script-1-1.noarch"
+        ]
+    );
+    assert_eq!(install(&pkgs, &["/usr/bin/bash"]), ["bash-5.2-1.x86_64"]);
+}
+
+fn langpacks() -> Vec<Package> {
+    universe(vec![
+        P::new("glibc-2.39-1.x86_64").req("glibc-langpack"),
+        P::new("glibc-all-langpacks-2.39-1.x86_64").prov("glibc-langpack"),
+        P::new("glibc-minimal-langpack-2.39-1.x86_64").prov("glibc-langpack"),
+    ])
+}
+
+#[test]
+fn prefer_chooses_between_providers() {
+    let pkgs = langpacks();
+    let mut req = request(&["glibc"]);
+    req.prefer = vec!["glibc-minimal-langpack".into()];
+    assert!(nevras(&solve(&pkgs, &req).unwrap())
+        .contains(&"glibc-minimal-langpack-2.39-1.x86_64".to_string()));
+    req.prefer = vec!["glibc-all-*".into()];
+    assert!(nevras(&solve(&pkgs, &req).unwrap())
+        .contains(&"glibc-all-langpacks-2.39-1.x86_64".to_string()));
+    // Without a preference: shortest name among equals, deterministically.
+    req.prefer.clear();
+    assert_eq!(
+        nevras(&solve(&pkgs, &req).unwrap()),
+        ["glibc-2.39-1.x86_64", "glibc-all-langpacks-2.39-1.x86_64"]
+    );
+}
+
+#[test]
+fn provider_named_like_the_capability_then_repo_order() {
+    let pkgs = universe(vec![
+        P::new("app-1-1.x86_64").req("awk"),
+        P::new("gawk-5-1.x86_64").prov("awk"),
+        P::new("awk-1-1.x86_64").repo(1),
+        P::new("zz-impl-1-1.x86_64").prov("thing"),
+        P::new("aa-impl-1-1.x86_64").prov("thing").repo(2),
+        P::new("user-1-1.x86_64").req("thing"),
+    ]);
+    assert!(install(&pkgs, &["app"]).contains(&"awk-1-1.x86_64".to_string()));
+    assert!(install(&pkgs, &["user"]).contains(&"zz-impl-1-1.x86_64".to_string()));
+}
+
+fn coreutils() -> Vec<Package> {
+    universe(vec![
+        P::new("bash-5.2-1.x86_64").req("coreutils"),
+        P::new("coreutils-9.4-1.x86_64")
+            .req("coreutils-common")
+            .conflicts("coreutils-single"),
+        P::new("coreutils-common-9.4-1.x86_64"),
+        P::new("coreutils-single-9.4-1.x86_64")
+            .prov("coreutils = 9.4-1")
+            .conflicts("coreutils"),
+    ])
+}
+
+#[test]
+fn conflicts_coreutils_versus_coreutils_single() {
+    let pkgs = coreutils();
+    // Default: the package named like the capability.
+    assert_eq!(
+        install(&pkgs, &["bash"]),
+        [
+            "bash-5.2-1.x86_64",
+            "coreutils-9.4-1.x86_64",
+            "coreutils-common-9.4-1.x86_64"
+        ]
+    );
+    // Asking for coreutils-single makes coreutils impossible.
+    assert_eq!(
+        install(&pkgs, &["bash", "coreutils-single"]),
+        ["bash-5.2-1.x86_64", "coreutils-single-9.4-1.x86_64"]
+    );
+    let mut req = request(&["bash"]);
+    req.prefer = vec!["coreutils-single".into()];
+    assert_eq!(
+        nevras(&solve(&pkgs, &req).unwrap()),
+        ["bash-5.2-1.x86_64", "coreutils-single-9.4-1.x86_64"]
+    );
+    // Both at once is impossible, and the explanation says why.
+    let err = solve(&pkgs, &request(&["coreutils", "coreutils-single"])).unwrap_err();
+    let ResolveError::Unsolvable { explanation, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(explanation.contains("coreutils-single"), "{explanation}");
+}
+
+#[test]
+fn obsoletes_keep_the_obsoleted_package_out() {
+    let pkgs = universe(vec![
+        P::new("new-tools-2-1.x86_64")
+            .obsoletes("old-tools < 2")
+            .obsoletes("new-tools < 1"),
+        P::new("old-tools-1-1.x86_64"),
+        P::new("old-tools-3-1.x86_64"),
+        P::new("wants-old-1-1.x86_64").req("old-tools"),
+    ]);
+    // Version 3 is not obsoleted: both can be installed.
+    assert_eq!(
+        install(&pkgs, &["new-tools", "wants-old"]),
+        [
+            "new-tools-2-1.x86_64",
+            "old-tools-3-1.x86_64",
+            "wants-old-1-1.x86_64"
+        ]
+    );
+    let err = solve(&pkgs, &request(&["new-tools", "old-tools < 2"])).unwrap_err();
+    assert!(
+        matches!(err, ResolveError::Unsolvable { ref explanation, .. } if explanation.contains("old-tools")),
+        "{err}"
+    );
+}
+
+#[test]
+fn rich_or_and_with_versions() {
+    let pkgs = universe(vec![
+        P::new("a-1-1.x86_64").req("(foo >= 1.2 or bar)"),
+        P::new("foo-1.0-1.x86_64"),
+        P::new("bar-1-1.x86_64"),
+        P::new("b-1-1.x86_64").req("(foo and bar)"),
+        P::new("c-1-1.x86_64").req("(foo < 1 or (bar and foo))"),
+    ]);
+    // foo 1.0 is too old: bar is the only way.
+    assert_eq!(install(&pkgs, &["a"]), ["a-1-1.x86_64", "bar-1-1.x86_64"]);
+    assert_eq!(
+        install(&pkgs, &["b"]),
+        ["b-1-1.x86_64", "bar-1-1.x86_64", "foo-1.0-1.x86_64"]
+    );
+    assert_eq!(
+        install(&pkgs, &["c"]),
+        ["bar-1-1.x86_64", "c-1-1.x86_64", "foo-1.0-1.x86_64"]
+    );
+}
+
+#[test]
+fn rich_if_else() {
+    let pkgs = universe(vec![
+        P::new("plugin-1-1.x86_64").req("(gui-support if desktop else cli-support)"),
+        P::new("gui-support-1-1.x86_64"),
+        P::new("cli-support-1-1.x86_64"),
+        P::new("desktop-1-1.x86_64"),
+    ]);
+    assert_eq!(
+        install(&pkgs, &["plugin"]),
+        ["cli-support-1-1.x86_64", "plugin-1-1.x86_64"]
+    );
+    assert_eq!(
+        install(&pkgs, &["plugin", "desktop"]),
+        [
+            "desktop-1-1.x86_64",
+            "gui-support-1-1.x86_64",
+            "plugin-1-1.x86_64"
+        ]
+    );
+    // Plain `if`: nothing when the condition does not hold.
+    let pkgs = universe(vec![
+        P::new("p-1-1.x86_64").req("(extra if desktop)"),
+        P::new("extra-1-1.x86_64"),
+        P::new("desktop-1-1.x86_64"),
+    ]);
+    assert_eq!(install(&pkgs, &["p"]), ["p-1-1.x86_64"]);
+    assert_eq!(
+        install(&pkgs, &["p", "desktop"]),
+        ["desktop-1-1.x86_64", "extra-1-1.x86_64", "p-1-1.x86_64"]
+    );
+}
+
+#[test]
+fn rich_unless() {
+    let pkgs = universe(vec![
+        P::new("p-1-1.x86_64").req("(fallback unless native)"),
+        P::new("q-1-1.x86_64").req("(fallback unless native else native-extra)"),
+        P::new("fallback-1-1.x86_64"),
+        P::new("native-1-1.x86_64"),
+        P::new("native-extra-1-1.x86_64"),
+    ]);
+    assert_eq!(
+        install(&pkgs, &["p"]),
+        ["fallback-1-1.x86_64", "p-1-1.x86_64"]
+    );
+    assert_eq!(
+        install(&pkgs, &["p", "native"]),
+        ["native-1-1.x86_64", "p-1-1.x86_64"]
+    );
+    assert_eq!(
+        install(&pkgs, &["q", "native"]),
+        [
+            "native-1-1.x86_64",
+            "native-extra-1-1.x86_64",
+            "q-1-1.x86_64"
+        ]
+    );
+}
+
+#[test]
+fn rich_with_and_without_need_one_package() {
+    let pkgs = universe(vec![
+        P::new("p-1-1.x86_64").req("(python3dist(x) with python3.12dist(x))"),
+        P::new("q-1-1.x86_64").req("(python3dist(x) without python3.12dist(x))"),
+        P::new("x-old-1-1.noarch")
+            .prov("python3dist(x)")
+            .prov("python3.11dist(x)"),
+        P::new("x-new-2-1.noarch")
+            .prov("python3dist(x)")
+            .prov("python3.12dist(x)"),
+    ]);
+    assert_eq!(install(&pkgs, &["p"]), ["p-1-1.x86_64", "x-new-2-1.noarch"]);
+    assert_eq!(install(&pkgs, &["q"]), ["q-1-1.x86_64", "x-old-1-1.noarch"]);
+}
+
+#[test]
+fn rich_conflicts() {
+    let pkgs = universe(vec![
+        P::new("p-1-1.x86_64").conflicts("(bad >= 2)"),
+        P::new("bad-1-1.x86_64"),
+        P::new("bad-2-1.x86_64"),
+    ]);
+    assert_eq!(
+        install(&pkgs, &["p", "bad"]),
+        ["bad-1-1.x86_64", "p-1-1.x86_64"]
+    );
+}
+
+#[test]
+fn broken_rich_dep_names_the_package_and_text() {
+    let pkgs = universe(vec![
+        P::new("p-1-1.x86_64").req("(a and b or c)"),
+        P::new("a-1-1.x86_64"),
+    ]);
+    let err = solve(&pkgs, &request(&["p"])).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("p-1-1.x86_64"), "{msg}");
+    assert!(msg.contains("(a and b or c)"), "{msg}");
+    let err = solve(&pkgs, &request(&["(a or"])).unwrap_err();
+    assert!(matches!(err, ResolveError::BadRequest { .. }), "{err}");
+}
+
+fn weak_universe() -> Vec<Package> {
+    universe(vec![
+        P::new("vim-9-1.x86_64")
+            .recommends("vim-data")
+            .suggests("vim-docs")
+            .recommends("missing-thing"),
+        P::new("vim-data-9-1.noarch"),
+        P::new("vim-docs-9-1.noarch"),
+        P::new("langpacks-en-1-1.noarch"),
+        P::new("vim-lang-en-9-1.noarch").supplements("(vim and langpacks-en)"),
+        P::new("vim-conflicting-1-1.noarch")
+            .supplements("vim")
+            .conflicts("vim-data"),
+    ])
+}
+
+#[test]
+fn weak_deps_off_by_default() {
+    assert_eq!(install(&weak_universe(), &["vim"]), ["vim-9-1.x86_64"]);
+}
+
+#[test]
+fn weak_deps_on_install_recommends_and_supplements_but_never_suggests() {
+    let pkgs = weak_universe();
+    let mut req = request(&["vim", "langpacks-en"]);
+    req.weak_deps = true;
+    let plan = solve(&pkgs, &req).unwrap();
+    assert_eq!(
+        nevras(&plan),
+        [
+            "langpacks-en-1-1.noarch",
+            "vim-9-1.x86_64",
+            "vim-data-9-1.noarch",
+            "vim-lang-en-9-1.noarch"
+        ]
+    );
+    assert_eq!(
+        plan.packages[2].reason,
+        Reason::Recommended {
+            by: 1,
+            dep: "vim-data".into()
+        }
+    );
+    assert!(matches!(
+        plan.packages[3].reason,
+        Reason::Recommended { .. }
+    ));
+}
+
+#[test]
+fn arch_filtering_never_multilib() {
+    let pkgs = universe(vec![
+        P::new("app-1-1.x86_64").req("libz.so.1"),
+        P::new("zlib-1-1.i686").prov("libz.so.1"),
+        P::new("zlib-1-1.x86_64").prov("libz.so.1"),
+        P::new("zlib-2-1.aarch64").prov("libz.so.1"),
+        P::new("zlib-1-1.src"),
+        P::new("only32-1-1.i686"),
+    ]);
+    assert_eq!(
+        install(&pkgs, &["app"]),
+        ["app-1-1.x86_64", "zlib-1-1.x86_64"]
+    );
+    let err = solve(&pkgs, &request(&["only32"])).unwrap_err();
+    assert!(matches!(err, ResolveError::NothingProvides { .. }), "{err}");
+}
+
+#[test]
+fn exclude_removes_candidates() {
+    let pkgs = langpacks();
+    let mut req = request(&["glibc"]);
+    req.exclude = vec!["glibc-all-*".into()];
+    assert_eq!(
+        nevras(&solve(&pkgs, &req).unwrap()),
+        [
+            "glibc-2.39-1.x86_64",
+            "glibc-minimal-langpack-2.39-1.x86_64"
+        ]
+    );
+    req.exclude = vec!["glibc-*-langpack*".into()];
+    let err = solve(&pkgs, &req).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, ResolveError::Unsolvable { .. }), "{msg}");
+    assert!(msg.contains("excluded"), "{msg}");
+    req.install = vec!["glibc-all-langpacks".into()];
+    assert!(matches!(
+        solve(&pkgs, &req).unwrap_err(),
+        ResolveError::Excluded { .. }
+    ));
+}
+
+#[test]
+fn nothing_provides_suggests_close_names() {
+    let err = solve(&langpacks(), &request(&["glbc"])).unwrap_err();
+    let ResolveError::NothingProvides { request, hint } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(request, "glbc");
+    assert_eq!(hint.as_deref(), Some("did you mean `glibc`?"));
+    assert!(err.to_string().contains("did you mean `glibc`"), "{err}");
+}
+
+#[test]
+fn unsatisfiable_explains_package_and_dependency() {
+    let pkgs = universe(vec![
+        P::new("nginx-1.24-1.x86_64").req("libpcre2-8.so.0 >= 10.42"),
+        P::new("pcre2-10.40-1.x86_64").prov("libpcre2-8.so.0 = 10.40"),
+    ]);
+    let err = solve(&pkgs, &request(&["nginx"])).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, ResolveError::Unsolvable { .. }), "{msg}");
+    assert!(msg.contains("nginx-1.24-1.x86_64"), "{msg}");
+    assert!(msg.contains("libpcre2-8.so.0 >= 10.42"), "{msg}");
+}
+
+/// ~75,000 packages shaped like a distribution: resolve time is printed.
+/// `cargo test --release --lib resolve::tests::large -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn large_synthetic_universe() {
+    let mut ps = Vec::new();
+    let n = 75_000;
+    for i in 0..n {
+        let mut p = P::new(&format!("pkg{i}-1.{}-1.x86_64", i % 7))
+            .prov(&format!("libpkg{i}.so.1()(64bit)"))
+            .file(&format!("/usr/bin/pkg{i}"))
+            .file(&format!("/usr/share/doc/pkg{i}/README"));
+        // Each package depends on a few lower-numbered ones, by soname,
+        // by file and by name.
+        for k in [1usize, 7, 31, 101] {
+            if i >= k * 3 {
+                let j = (i * 2654435761usize) % (i - k);
+                p = match k {
+                    1 => p.req(&format!("libpkg{j}.so.1()(64bit)")),
+                    7 => p.req(&format!("/usr/bin/pkg{j}")),
+                    _ => p.req(&format!("pkg{j} >= 1.0")),
+                };
+            }
+        }
+        ps.push(p);
+        if i % 10 == 0 {
+            ps.push(P::new(&format!("pkg{i}-0.9-1.x86_64")));
+            ps.push(P::new(&format!("pkg{i}-1.0-1.i686")));
+        }
+    }
+    let pkgs = universe(ps);
+    let req = request(&["pkg74999", "pkg60000", "pkg12345"]);
+    let start = std::time::Instant::now();
+    let plan = solve(&pkgs, &req).unwrap();
+    let took = start.elapsed();
+    eprintln!(
+        "{} packages in the universe, {} chosen, resolved in {took:?}",
+        pkgs.len(),
+        plan.packages.len()
+    );
+    assert!(plan.packages.len() > 100);
+}

@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: minibuild versus the classic `dnf --installroot` + tar.
+
+For each recipe, in one run on this machine, against the fixture repository
+served on 127.0.0.1:
+  - minibuild cold (empty cache) and warm (cache filled): wall, CPU, peak RSS;
+  - the classic approach: `dnf --installroot=ROOT --setopt=install_weak_deps=False
+    --nodocs install …`, then ROOT tarred and gzipped into an OCI layer;
+  - rootfs bytes, compressed layer bytes and file counts of both results;
+  - the ratios minibuild/classic.
+
+Prints a table and writes JSON (default tests/bench/results.json; the
+project's top level is fixed, so the issue's bench/ lives under tests/). Not part of `make test`.
+Usage: bench.py MINIBUILD_BINARY FIXTURES_DIR [--out FILE]
+"""
+
+import argparse
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# name, recipe, packages the classic approach installs (the recipe's install list)
+CASES = [
+    ("busybox", "recipes/busybox.toml", ["busybox"]),
+    ("distroless-base", "recipes/distroless-base.toml",
+     ["glibc", "bash", "coreutils-single", "glibc-minimal-langpack"]),
+    ("nginx", "recipes/nginx.toml", ["nginx", "glibc-minimal-langpack", "coreutils-single"]),
+]
+
+# What the classic result carries that an image does not need; the issue
+# compares against the classic rootfs minus these.
+CLASSIC_DROP = ["var/lib/rpm", "var/lib/dnf", "var/cache", "var/log"]
+
+
+def serve(directory):
+    handler = functools.partial(QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def timed(argv, **kw):
+    """Run argv under GNU time; return wall seconds, CPU seconds, peak RSS (KiB)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        cmd = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", tf.name] + argv
+        start = time.monotonic()
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+        wall = time.monotonic() - start
+        if proc.returncode != 0:
+            sys.exit(f"benchmark step failed: {' '.join(argv)}\n{proc.stderr[-3000:]}")
+        fields = tf.read().split()
+        _, user, sys_, rss = (float(x) for x in fields[-4:])
+        return {"wall_s": round(wall, 3), "cpu_s": round(user + sys_, 3), "peak_rss_kib": int(rss)}, proc.stdout
+
+
+def tree_stats(root, drop=()):
+    files = 0
+    size = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        if any(rel == d or rel.startswith(d + "/") for d in drop):
+            dirnames[:] = []
+            continue
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            files += 1
+            if not os.path.islink(p):
+                size += st.st_size
+    return files, size
+
+
+def layer_stats(layout):
+    """Files, uncompressed bytes and compressed bytes of the single layer of an OCI layout."""
+    index = json.loads((layout / "index.json").read_text())
+    desc = index["manifests"][0]
+    blob = lambda d: layout / "blobs" / "sha256" / d.split(":")[1]
+    manifest = json.loads(blob(desc["digest"]).read_text())
+    if "layers" not in manifest:  # an index: take the first platform
+        manifest = json.loads(blob(manifest["manifests"][0]["digest"]).read_text())
+    layer = manifest["layers"][0]
+    files = size = 0
+    with tarfile.open(blob(layer["digest"]), "r:*") as t:
+        for m in t:
+            if not m.isdir():
+                files += 1
+                size += m.size if m.isfile() else 0
+    return files, size, layer["size"]
+
+
+def classic(tmp, url, packages):
+    """dnf --installroot, then tar+gzip of the root as one OCI layer."""
+    root = tmp / "classic-root"
+    cache = tmp / "classic-dnf-cache"
+    argv = [
+        "dnf", "-y", "-q", f"--installroot={root}", "--releasever=40",
+        "--setopt=install_weak_deps=False", "--nodocs", f"--setopt=cachedir={cache}",
+        "--setopt=reposdir=/dev/null", "--setopt=keepcache=True",
+        f"--repofrompath=fixture,{url}/repo/x86_64/", "--repo=fixture", "--setopt=fixture.gpgcheck=0",
+        "install",
+    ] + packages
+    t_dnf, _ = timed(argv)
+    layer = tmp / "classic-layer.tar.gz"
+    tar_script = (
+        "import sys, tarfile; "
+        "t = tarfile.open(sys.argv[2], 'w:gz', compresslevel=6); "
+        "t.add(sys.argv[1], arcname='.'); t.close()"
+    )
+    t_tar, _ = timed([sys.executable, "-c", tar_script, str(root), str(layer)])
+    files, size = tree_stats(root)
+    files_img, size_img = tree_stats(root, CLASSIC_DROP)
+    return {
+        "wall_s": round(t_dnf["wall_s"] + t_tar["wall_s"], 3),
+        "cpu_s": round(t_dnf["cpu_s"] + t_tar["cpu_s"], 3),
+        "peak_rss_kib": max(t_dnf["peak_rss_kib"], t_tar["peak_rss_kib"]),
+        "rootfs_bytes": size,
+        "rootfs_files": files,
+        "rootfs_bytes_without_rpmdb": size_img,
+        "layer_bytes": layer.stat().st_size,
+    }
+
+
+def minibuild(binary, tmp, url, recipe, cache, tag):
+    out = tmp / f"mb-{tag}.oci"
+    argv = [
+        binary, "build", str(ROOT / recipe), "--format", "oci", "-o", str(out), "--cache-dir", str(cache),
+        "--baseurl", f"fedora={url}/repo/$basearch/", "--no-lock", "-q",
+    ]
+    if "nginx" in recipe:
+        argv += ["--baseurl", f"updates={url}/repo/$basearch/"]
+    t, stdout = timed(argv, env={**os.environ, "CI": "1"})
+    files, size, compressed = layer_stats(out)
+    t.update({"rootfs_bytes": size, "rootfs_files": files, "layer_bytes": compressed,
+              "digest": stdout.strip().splitlines()[-1]})
+    shutil.rmtree(out)
+    return t
+
+
+def ratio(a, b):
+    return round(a / b, 3) if b else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("minibuild")
+    ap.add_argument("fixtures")
+    ap.add_argument("--out", default=str(ROOT / "tests" / "bench" / "results.json"))
+    args = ap.parse_args()
+    for tool in ["dnf", "/usr/bin/time"]:
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: run `make deps-bench`")
+    server, url = serve(Path(args.fixtures))
+    results = {"machine": {"nproc": os.cpu_count()}, "cases": {}}
+    try:
+        for name, recipe, packages in CASES:
+            with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as d:
+                tmp = Path(d)
+                cache = tmp / "cache"
+                cold = minibuild(args.minibuild, tmp, url, recipe, cache, "cold")
+                warm = minibuild(args.minibuild, tmp, url, recipe, cache, "warm")
+                assert cold["digest"] == warm["digest"], "cold and warm builds differ"
+                cl = classic(tmp, url, packages)
+                results["cases"][name] = {
+                    "minibuild_cold": cold,
+                    "minibuild_warm": warm,
+                    "classic": cl,
+                    "ratios": {
+                        "cold_wall_speedup": ratio(cl["wall_s"], cold["wall_s"]),
+                        "warm_wall_speedup": ratio(cl["wall_s"], warm["wall_s"]),
+                        "cold_cpu": ratio(cold["cpu_s"], cl["cpu_s"]),
+                        "cold_peak_rss": ratio(cold["peak_rss_kib"], cl["peak_rss_kib"]),
+                        "rootfs_bytes": ratio(cold["rootfs_bytes"], cl["rootfs_bytes_without_rpmdb"]),
+                        "layer_bytes": ratio(cold["layer_bytes"], cl["layer_bytes"]),
+                        "files": ratio(cold["rootfs_files"], cl["rootfs_files"]),
+                    },
+                }
+    finally:
+        server.shutdown()
+    print_table(results)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    tmp.replace(out)
+    print(f"\nwrote {out}")
+
+
+def print_table(results):
+    mib = lambda b: f"{b / 1048576:.1f}M"
+    header = f"{'case':16} {'what':15} {'wall s':>8} {'cpu s':>7} {'rss MiB':>8} {'rootfs':>8} {'layer':>8} {'files':>6}"
+    print(header)
+    print("-" * len(header))
+    for name, c in results["cases"].items():
+        for what in ["minibuild_cold", "minibuild_warm", "classic"]:
+            r = c[what]
+            rootfs = r.get("rootfs_bytes_without_rpmdb", r["rootfs_bytes"])
+            print(f"{name:16} {what:15} {r['wall_s']:8.2f} {r['cpu_s']:7.2f} {r['peak_rss_kib'] / 1024:8.1f} "
+                  f"{mib(rootfs):>8} {mib(r['layer_bytes']):>8} {r['rootfs_files']:6}")
+        rt = c["ratios"]
+        print(f"{name:16} {'ratios':15} cold {rt['cold_wall_speedup']}x faster, warm {rt['warm_wall_speedup']}x faster, "
+              f"rootfs {rt['rootfs_bytes']}, layer {rt['layer_bytes']}, rss {rt['cold_peak_rss']}")
+
+
+if __name__ == "__main__":
+    main()
