@@ -25,6 +25,21 @@ use minibuild::rpm::Arch;
 const USER: &str = "ci";
 const PASS: &str = "s3cret-pw";
 
+/// How the registry authenticates clients.
+enum Auth {
+    Open,
+    /// htpasswd basic auth with USER/PASS.
+    Htpasswd,
+    /// Bearer tokens from `realm`, signed by the key of `cert`.
+    Token {
+        realm: String,
+        cert: PathBuf,
+    },
+}
+
+const TOKEN_SERVICE: &str = "minibuild-test-registry";
+const TOKEN_ISSUER: &str = "minibuild-test-issuer";
+
 /// A registry process on a free loopback port; killed on drop.
 struct Registry {
     child: Option<Child>,
@@ -34,8 +49,8 @@ struct Registry {
 }
 
 impl Registry {
-    /// Start a registry; `auth`: htpasswd basic auth, `tls`: HTTPS with a throwaway CA.
-    fn start(auth: bool, tls: bool) -> Registry {
+    /// Start a registry with `auth`; `tls`: HTTPS with a throwaway CA.
+    fn start(auth: Auth, tls: bool) -> Registry {
         require_tool("docker-registry");
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -53,14 +68,22 @@ impl Registry {
                 dir.path().join("server.key").display()
             ));
         }
-        if auth {
-            require_tool("htpasswd");
-            let out = run_ok(Command::new("htpasswd").args(["-Bbn", "-C", "4", USER, PASS]));
-            std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
-                dir.path().join("htpasswd").display()
-            ));
+        match auth {
+            Auth::Open => {}
+            Auth::Htpasswd => {
+                require_tool("htpasswd");
+                let out = run_ok(Command::new("htpasswd").args(["-Bbn", "-C", "4", USER, PASS]));
+                std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
+                config.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
+                    dir.path().join("htpasswd").display()
+                ));
+            }
+            Auth::Token { realm, cert } => config.push_str(&format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {TOKEN_SERVICE}\n    \
+                 issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+                cert.display()
+            )),
         }
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
@@ -341,7 +364,7 @@ fn push_and_verify(reg: &Registry, written: &Written, repo_tag: &str, opts: &Pus
 
 #[test]
 fn push_layout_with_basic_auth_then_skip_existing_blobs() {
-    let reg = Registry::start(true, false);
+    let reg = Registry::start(Auth::Htpasswd, false);
     let work = tempfile::tempdir().unwrap();
     let written = small_image(work.path());
     let before = snapshot(&written.path);
@@ -378,7 +401,7 @@ fn push_layout_with_basic_auth_then_skip_existing_blobs() {
 
 #[test]
 fn push_multi_arch_archive_in_chunks() {
-    let reg = Registry::start(true, false);
+    let reg = Registry::start(Auth::Htpasswd, false);
     let work = tempfile::tempdir().unwrap();
     // Incompressible content, so the layer really takes several chunks.
     let mut content = Vec::with_capacity(50_000);
@@ -424,7 +447,7 @@ fn push_multi_arch_archive_in_chunks() {
 
 #[test]
 fn wrong_password_and_missing_credentials_are_clear() {
-    let reg = Registry::start(true, false);
+    let reg = Registry::start(Auth::Htpasswd, false);
     let work = tempfile::tempdir().unwrap();
     let written = small_image(work.path());
     let reference = reg.reference("app:v1");
@@ -499,7 +522,7 @@ fn unknown_host_is_clear() {
 
 #[test]
 fn registry_killed_mid_push_fails_and_leaves_the_image_alone() {
-    let reg = RefCell::new(Registry::start(false, false));
+    let reg = RefCell::new(Registry::start(Auth::Open, false));
     let work = tempfile::tempdir().unwrap();
     let written = build_image(
         &work.path().join("img.tar"),
@@ -509,10 +532,10 @@ fn registry_killed_mid_push_fails_and_leaves_the_image_alone() {
     );
     let before = snapshot(&written.path);
     let reference = reg.borrow().reference("app:v1");
-    let retries = RefCell::new(0);
+    let delays = RefCell::new(Vec::new());
     let progress = |e: PushEvent| match e {
         PushEvent::BlobUploaded { .. } => reg.borrow_mut().kill(),
-        PushEvent::Retrying { .. } => *retries.borrow_mut() += 1,
+        PushEvent::Retrying { delay, .. } => delays.borrow_mut().push(delay),
         _ => {}
     };
     let e = push(&written.path, &reference, &opts(None), &progress).unwrap_err();
@@ -521,17 +544,18 @@ fn registry_killed_mid_push_fails_and_leaves_the_image_alone() {
         "{e:?}"
     );
     assert!(e.to_string().contains(&reference.registry), "{e}");
+    // opts(): 2 retries, 20 ms doubling
     assert_eq!(
-        *retries.borrow(),
-        2,
-        "retried with backoff before giving up"
+        *delays.borrow(),
+        [Duration::from_millis(20), Duration::from_millis(40)],
+        "exponential backoff before giving up"
     );
     assert_eq!(snapshot(&written.path), before, "the local image changed");
 }
 
 #[test]
 fn tls_registry_with_private_ca() {
-    let reg = Registry::start(true, true);
+    let reg = Registry::start(Auth::Htpasswd, true);
     let work = tempfile::tempdir().unwrap();
     let written = small_image(work.path());
 
@@ -559,4 +583,171 @@ fn tls_registry_with_private_ca() {
     let pushed = push(&written.path, &reg.reference("app:v2"), &with_dir, &|_| {}).unwrap();
     assert_eq!(pushed.digest, written.digest);
     assert_eq!(pushed.blobs_skipped, 2);
+}
+
+/// A token server for the registry's `auth: token`: it checks the basic
+/// credentials and answers with a JWT (RS256, `x5c` = the signing cert the
+/// registry trusts) granting pull+push on `repo`, minted with openssl.
+struct TokenServer {
+    realm: String,
+    cert: PathBuf,
+    /// Query strings of the token requests it answered.
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TokenServer {
+    fn start(repo: &str) -> TokenServer {
+        use base64::Engine as _;
+        require_tool("openssl");
+        let dir = tempfile::tempdir().unwrap();
+        let d = |f: &str| dir.path().join(f).display().to_string();
+        run_ok(Command::new("openssl").args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &d("token.key"),
+            "-out",
+            &d("token.crt"),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=minibuild test token signer",
+        ]));
+        let der = run_ok(Command::new("openssl").args([
+            "x509",
+            "-in",
+            &d("token.crt"),
+            "-outform",
+            "DER",
+        ]))
+        .stdout;
+        let b64url = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let header = serde_json::json!({
+            "alg": "RS256",
+            "typ": "JWT",
+            "x5c": [base64::engine::general_purpose::STANDARD.encode(&der)],
+        });
+        let claims = serde_json::json!({
+            "iss": TOKEN_ISSUER,
+            "sub": USER,
+            "aud": TOKEN_SERVICE,
+            "exp": now + 3600,
+            "nbf": now - 60,
+            "iat": now - 60,
+            "jti": "minibuild-test",
+            "access": [{"type": "repository", "name": repo, "actions": ["pull", "push"]}],
+        });
+        let signing_input = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        std::fs::write(dir.path().join("input"), &signing_input).unwrap();
+        let sig = run_ok(Command::new("openssl").args([
+            "dgst",
+            "-sha256",
+            "-sign",
+            &d("token.key"),
+            &d("input"),
+        ]))
+        .stdout;
+        let token = format!("{signing_input}.{}", b64url(&sig));
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let realm = format!("http://{}/token", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let expected_auth = format!(
+            "authorization: basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"))
+        )
+        .to_ascii_lowercase();
+        // Serves until the test process exits.
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = Vec::new();
+                let mut byte = [0u8; 1];
+                while !buf.ends_with(b"\r\n\r\n") {
+                    match std::io::Read::read(&mut stream, &mut byte) {
+                        Ok(1) => buf.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let request = String::from_utf8_lossy(&buf).to_string();
+                let line = request.lines().next().unwrap_or("").to_string();
+                let query = line.split(['?', ' ']).nth(2).unwrap_or("").to_string();
+                let authorized = request
+                    .lines()
+                    .any(|l| l.to_ascii_lowercase().trim() == expected_auth);
+                let (status, body) = if authorized {
+                    seen.lock().unwrap().push(query);
+                    ("200 OK", serde_json::json!({"token": token}).to_string())
+                } else {
+                    ("401 Unauthorized", "{}".to_string())
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = std::io::Write::write_all(&mut stream, resp.as_bytes());
+            }
+        });
+        TokenServer {
+            realm,
+            cert: dir.path().join("token.crt"),
+            requests,
+            _dir: dir,
+        }
+    }
+}
+
+#[test]
+fn bearer_token_auth() {
+    let tokens = TokenServer::start("app");
+    let reg = Registry::start(
+        Auth::Token {
+            realm: tokens.realm.clone(),
+            cert: tokens.cert.clone(),
+        },
+        false,
+    );
+    let work = tempfile::tempdir().unwrap();
+    let written = small_image(work.path());
+    let pushed = push(
+        &written.path,
+        &reg.reference("app:v1"),
+        &opts(Some(&creds())),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(pushed.digest, written.digest);
+    let queries = tokens.requests.lock().unwrap().clone();
+    assert!(!queries.is_empty());
+    assert!(
+        queries[0].contains("scope=repository%3Aapp%3Apull%2Cpush")
+            && queries[0].contains(&format!("service={TOKEN_SERVICE}")),
+        "{queries:?}"
+    );
+    // The token server refuses a wrong password: a clear 401 naming --creds.
+    let e = push(
+        &written.path,
+        &reg.reference("app:v2"),
+        &opts(Some("ci:wrong")),
+        &|_| {},
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, PushError::Unauthorized { status: 401, .. }),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("--creds"), "{e}");
 }

@@ -645,6 +645,96 @@ mod tests {
         assert_eq!(query_escape("sha256:ab"), "sha256%3Aab");
     }
 
+    /// A loopback server answering each connection with the next status
+    /// of `script` (then 200 forever); returns its address.
+    fn scripted_server(script: Vec<&'static str>) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let mut script = script.into_iter();
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = Vec::new();
+                let mut byte = [0u8; 1];
+                while !buf.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut byte) {
+                        Ok(1) => buf.push(byte[0]),
+                        _ => break,
+                    }
+                    // A TLS ClientHello (the HTTPS probe): hang up, as a
+                    // plain HTTP server effectively does.
+                    if buf == [0x16] {
+                        break;
+                    }
+                }
+                if buf == [0x16] {
+                    continue;
+                }
+                let status = script.next().unwrap_or("200 OK");
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\nRetry-After: 0\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+                );
+                let _ = std::io::Write::write_all(&mut stream, resp.as_bytes());
+            }
+        });
+        addr
+    }
+
+    fn test_opts() -> PushOptions {
+        PushOptions {
+            auth_env: Default::default(),
+            retries: 3,
+            backoff: Duration::from_millis(5),
+            ..PushOptions::default()
+        }
+    }
+
+    #[test]
+    fn retries_5xx_and_429_then_succeeds() {
+        let addr = scripted_server(vec!["503 Service Unavailable", "429 Too Many Requests"]);
+        let reference: Reference = format!("{addr}/app:v1").parse().unwrap();
+        let opts = test_opts();
+        let events = std::cell::RefCell::new(Vec::new());
+        let progress = |e: PushEvent| events.borrow_mut().push(e);
+        // The HTTPS probe fails on this plain server; the HTTP pings are retried.
+        Client::connect(&reference, &opts, Found::default(), &progress).unwrap();
+        let events = events.into_inner();
+        let reasons: Vec<String> = events
+            .iter()
+            .filter_map(|e| match e {
+                PushEvent::Retrying {
+                    reason, attempt, ..
+                } => Some(format!("{attempt} {reason}")),
+                _ => None,
+            })
+            .collect();
+        // Retry-After: 0 is honoured (no exponential wait needed here).
+        assert_eq!(reasons.len(), 2, "{events:?}");
+        assert!(
+            reasons[0].starts_with("1 ") && reasons[0].contains("503"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[1].starts_with("2 ") && reasons[1].contains("429"),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn gives_up_after_the_retries() {
+        let addr = scripted_server(vec!["502 Bad Gateway"; 10]);
+        let reference: Reference = format!("{addr}/app:v1").parse().unwrap();
+        let opts = test_opts();
+        let e = Client::connect(&reference, &opts, Found::default(), &|_| {})
+            .err()
+            .unwrap();
+        assert!(
+            matches!(e, PushError::Unreachable { attempts: 4, .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains(&addr), "{e}");
+    }
+
     #[test]
     fn registry_error_messages() {
         let body = r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":{}},{"code":"X"}]}"#;
