@@ -66,6 +66,8 @@ impl AuthHeader {
 enum Failure {
     /// Worth retrying: connection trouble, 5xx, 429.
     Transient(String, Option<Duration>),
+    /// 401 with a token: it expired or lacks a scope; authenticate again.
+    Reauth(Challenge),
     Fatal(PushError),
 }
 
@@ -125,6 +127,7 @@ impl<'a> Client<'a> {
                         Err(PushError::Registry { .. }) => {
                             return Err(match https_failure {
                                 Failure::Fatal(e) => e,
+                                Failure::Reauth(_) => client.unauthorized(StatusCode::UNAUTHORIZED),
                                 Failure::Transient(reason, _) => PushError::Tls {
                                     registry: registry.clone(),
                                     reason,
@@ -180,7 +183,8 @@ impl<'a> Client<'a> {
             }
             Challenge::Bearer { realm, service, .. } => {
                 let scope = format!("repository:{}:pull,push", self.reference.repository);
-                let mut url = format!("{realm}?scope={}", query_escape(&scope));
+                let sep = if realm.contains('?') { '&' } else { '?' };
+                let mut url = format!("{realm}{sep}scope={}", query_escape(&scope));
                 if let Some(s) = service {
                     url.push_str(&format!("&service={}", query_escape(s)));
                 }
@@ -233,20 +237,34 @@ impl<'a> Client<'a> {
         }
     }
 
-    /// Upload a blob, restarting from the POST on transient failures.
+    /// Upload a blob, restarting from the POST on transient failures (and
+    /// once after an expired token).
     pub fn upload_blob(&mut self, digest: &Digest, source: &BlobSource) -> Result<(), PushError> {
+        // A local read problem is not the registry's: report it before any upload.
+        source.open().map_err(|e| PushError::ReadBlob {
+            path: source.path.clone(),
+            digest: digest.clone(),
+            source: e,
+        })?;
+        let what = format!("upload {digest}");
         let mut attempt = 0;
+        let mut reauthenticated = false;
         loop {
             match self.upload_once(digest, source) {
                 Ok(()) => return Ok(()),
+                Err(Failure::Reauth(challenge)) if !reauthenticated => {
+                    reauthenticated = true;
+                    self.authenticate(&challenge)?;
+                }
+                Err(Failure::Reauth(_)) => return Err(self.unauthorized(StatusCode::UNAUTHORIZED)),
                 Err(Failure::Transient(reason, wait)) if attempt < self.opts.retries => {
                     attempt += 1;
-                    self.backoff(&format!("upload {digest}"), attempt, reason, wait);
+                    self.backoff(&what, attempt, reason, wait);
                 }
                 Err(Failure::Transient(reason, _)) => {
                     return Err(PushError::Unreachable {
                         registry: self.reference.registry.clone(),
-                        what: format!("upload {digest}"),
+                        what,
                         attempts: attempt + 1,
                         reason,
                     })
@@ -259,19 +277,9 @@ impl<'a> Client<'a> {
     fn upload_once(&mut self, digest: &Digest, source: &BlobSource) -> Result<(), Failure> {
         let repo = &self.reference.repository;
         let url = format!("{}/v2/{repo}/blobs/uploads/", self.base);
-        let resp = self.call_once("POST", &url, &[], None)?;
-        if resp.status() != StatusCode::ACCEPTED {
-            return Err(classify(resp.status(), &resp)
-                .unwrap_or_else(|| Failure::Fatal(self.unexpected("POST", &url, resp))));
-        }
+        let resp = self.call_once("POST", &url, &[], None, digest)?;
+        let resp = self.expect("POST", &url, resp, &[StatusCode::ACCEPTED])?;
         let mut location = self.location(&resp, &url)?;
-        let read_err = |e: io::Error| {
-            Failure::Fatal(PushError::ReadBlob {
-                path: source.path.clone(),
-                digest: digest.clone(),
-                source: e,
-            })
-        };
         let final_body = match self.opts.chunk_size {
             None => Some(source.clone()),
             Some(chunk) => {
@@ -289,34 +297,48 @@ impl<'a> Client<'a> {
                         ("Content-Type", "application/octet-stream".to_string()),
                         ("Content-Range", range),
                     ];
-                    let resp = self.call_once("PATCH", &location, &headers, Some(&part))?;
-                    if resp.status() != StatusCode::ACCEPTED {
-                        return Err(classify(resp.status(), &resp).unwrap_or_else(|| {
-                            Failure::Fatal(self.unexpected("PATCH", &location, resp))
-                        }));
-                    }
+                    let resp = self.call_once("PATCH", &location, &headers, Some(&part), digest)?;
+                    let resp = self.expect("PATCH", &location, resp, &[StatusCode::ACCEPTED])?;
                     location = self.location(&resp, &location)?;
                     start += len;
                 }
                 None
             }
         };
-        // Check the source is readable before talking to the registry about it.
-        if let Some(src) = &final_body {
-            src.open().map_err(read_err)?;
-        }
         let sep = if location.contains('?') { '&' } else { '?' };
         let put_url = format!(
             "{location}{sep}digest={}",
             query_escape(&digest.to_string())
         );
         let headers = [("Content-Type", "application/octet-stream".to_string())];
-        let resp = self.call_once("PUT", &put_url, &headers, final_body.as_ref())?;
-        match resp.status() {
-            StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::ACCEPTED => Ok(()),
-            s => Err(classify(s, &resp)
-                .unwrap_or_else(|| Failure::Fatal(self.unexpected("PUT", &put_url, resp)))),
+        let resp = self.call_once("PUT", &put_url, &headers, final_body.as_ref(), digest)?;
+        let done = [
+            StatusCode::CREATED,
+            StatusCode::NO_CONTENT,
+            StatusCode::ACCEPTED,
+        ];
+        self.expect("PUT", &put_url, resp, &done).map(drop)
+    }
+
+    /// `resp` if its status is one of `ok`; otherwise what to do about it.
+    fn expect(
+        &self,
+        method: &str,
+        url: &str,
+        resp: Response<Body>,
+        ok: &[StatusCode],
+    ) -> Result<Response<Body>, Failure> {
+        let status = resp.status();
+        if ok.contains(&status) {
+            return Ok(resp);
         }
+        if status == StatusCode::UNAUTHORIZED && matches!(self.auth, AuthHeader::Bearer(_)) {
+            let challenge =
+                challenge_of(&resp, &self.reference.registry).map_err(Failure::Fatal)?;
+            return Err(Failure::Reauth(challenge));
+        }
+        Err(classify(status, &resp)
+            .unwrap_or_else(|| Failure::Fatal(self.unexpected(method, url, resp))))
     }
 
     /// `PUT /v2/REPO/manifests/REF` with exactly `bytes`; returns the digest
@@ -401,6 +423,7 @@ impl<'a> Client<'a> {
                     })
                 }
                 Failure::Fatal(e) => return Err(e),
+                Failure::Reauth(_) => return Err(self.unauthorized(StatusCode::UNAUTHORIZED)),
             }
         }
     }
@@ -452,6 +475,7 @@ impl<'a> Client<'a> {
         url: &str,
         headers: &[(&str, String)],
         body: Option<&BlobSource>,
+        digest: &Digest,
     ) -> Result<Response<Body>, Failure> {
         let Some(src) = body else {
             let mut h = headers.to_vec();
@@ -461,7 +485,7 @@ impl<'a> Client<'a> {
         let reader = src.open().map_err(|e| {
             Failure::Fatal(PushError::ReadBlob {
                 path: src.path.clone(),
-                digest: Digest::sha256_of(b""),
+                digest: digest.clone(),
                 source: e,
             })
         })?;
