@@ -482,19 +482,8 @@ fn wrong_password_and_missing_credentials_are_clear() {
 
     // The right credentials in that auth file (base64 `auth`) work.
     let b64 = {
-        use std::io::Write;
-        let mut c = Command::new("base64")
-            .arg("-w0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin
-            .take()
-            .unwrap()
-            .write_all(creds().as_bytes())
-            .unwrap();
-        String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(creds())
     };
     std::fs::write(
         &auth,
