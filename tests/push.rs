@@ -740,3 +740,40 @@ fn bearer_token_auth() {
     );
     assert!(e.to_string().contains("--creds"), "{e}");
 }
+
+/// Throughput of a 64 MiB layer to a local registry, monolithic and in
+/// 8 MiB chunks: `cargo test --release --test push -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn push_throughput() {
+    let reg = Registry::start(Auth::Open, false);
+    let work = tempfile::tempdir().unwrap();
+    let mut content = Vec::with_capacity(64 << 20);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    while content.len() < 64 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        content.extend_from_slice(&x.to_le_bytes());
+    }
+    let written = build_image(
+        &work.path().join("big.tar"),
+        Format::OciArchive,
+        &[Arch::X86_64],
+        &content,
+    );
+    for (tag, chunk) in [("mono", None), ("chunked", Some(8 << 20))] {
+        let mut o = opts(None);
+        o.chunk_size = chunk;
+        let repo = format!("bench-{tag}:v1");
+        let start = Instant::now();
+        let pushed = push(&written.path, &reg.reference(&repo), &o, &|_| {}).unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!(
+            "{tag}: {} bytes in {secs:.2}s = {:.0} MiB/s",
+            pushed.bytes_uploaded,
+            pushed.bytes_uploaded as f64 / secs / (1 << 20) as f64
+        );
+        assert_eq!(pushed.blobs_uploaded, 2);
+    }
+}
