@@ -777,3 +777,66 @@ fn push_throughput() {
         assert_eq!(pushed.blobs_uploaded, 2);
     }
 }
+
+/// The whole CLI: `minibuild RECIPE --push REF` builds from the fixture repo,
+/// pushes, prints the pinned reference last and writes the CI files.
+#[test]
+fn build_and_push_from_the_cli() {
+    require_tool("skopeo");
+    let reg = Registry::start(Auth::Htpasswd, false);
+    let work = tempfile::tempdir().unwrap();
+    let reference = reg.reference("demo/busybox:1.0").to_string();
+    let digestfile = work.path().join("digest");
+    let refs = work.path().join("refs");
+    let out = run_ok(
+        common::minibuild()
+            .arg(common::recipe("busybox.toml"))
+            .arg("-o")
+            .arg(work.path().join("img.tar"))
+            .arg("--cache-dir")
+            .arg(work.path().join("cache"))
+            .arg("--baseurl")
+            .arg(format!("fedora={}", common::fixture_file_url()))
+            .arg("--push")
+            .arg(&reference)
+            .arg("--creds")
+            .arg(creds())
+            .arg("--digestfile")
+            .arg(&digestfile)
+            .arg("--image-refs")
+            .arg(&refs)
+            .env("CI", "1"),
+    );
+    let last = common::last_line(&out);
+    let digest = std::fs::read_to_string(&digestfile).unwrap();
+    assert_eq!(last, format!("{reference}@{digest}"));
+    assert_eq!(std::fs::read_to_string(&refs).unwrap().trim_end(), last);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains(PASS),
+        "the password leaked into the output"
+    );
+    let inspect = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        &creds(),
+        &format!("docker://{reference}"),
+    ]));
+    let json: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(json["Digest"], digest.as_str());
+
+    // `minibuild push` of the same archive: everything is already there.
+    let again = run_ok(
+        common::minibuild()
+            .arg("push")
+            .arg(work.path().join("img.tar"))
+            .arg(&reference)
+            .arg("--creds")
+            .arg(creds()),
+    );
+    assert_eq!(common::last_line(&again), last);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("0 blobs uploaded"),
+        "{again:?}"
+    );
+}
