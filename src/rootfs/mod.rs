@@ -24,7 +24,9 @@ use std::path::PathBuf;
 
 pub mod caps;
 pub mod cpio;
+pub mod generated;
 pub mod harden;
+pub mod ldcache;
 pub mod staging;
 pub mod tree;
 pub mod unpack;
