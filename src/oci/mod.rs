@@ -44,7 +44,7 @@ mod tool_tests;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use config::{HistoryEntry, ImageConfig};
+pub use config::{Healthcheck, HistoryEntry, ImageConfig};
 pub use image::{Descriptor, Platform};
 pub use layer::{write_layer, Compression, LayerInfo, LayerOptions};
 pub use layout::{Format, ImageInfo, ImageWriter, Written};
