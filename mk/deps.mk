@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL = $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
 FIXTURE_PKGS := rpm createrepo-c cpio gnupg binutils dpkg util-linux python3 zstd xz-utils
-TEST_PKGS := skopeo umoci crun docker-registry dnf libsolv-tools apache2-utils python3 rpm2cpio
+TEST_PKGS := skopeo umoci crun docker-registry dnf libsolv-tools apache2-utils python3 rpm2cpio openssl
 
 # apt-install PACKAGES: install those dpkg does not report as installed.
 define apt-install

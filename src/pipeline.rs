@@ -395,6 +395,16 @@ pub fn build(
             ));
         }
 
+        // The recipe's own files, over whatever packages put there.
+        for c in &recipe.copies {
+            let n = rootfs::copy::copy_in(&mut tree, &mut stage, &c.src, &c.dest, c.mode)?;
+            reporter.info(&format!(
+                "copied {} → {} ({n} paths)",
+                c.src.display(),
+                c.dest
+            ));
+        }
+
         // Harden: no package manager, no setuid/setgid, numeric ids from the image's own files.
         let hardened = rootfs::harden(
             &mut tree,

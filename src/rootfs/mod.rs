@@ -23,8 +23,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub mod caps;
+pub mod copy;
 pub mod cpio;
+pub mod generated;
 pub mod harden;
+pub mod ldcache;
 pub mod staging;
 pub mod tree;
 pub mod unpack;
