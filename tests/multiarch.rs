@@ -167,6 +167,12 @@ fn two_arches_make_one_index_that_resolves_per_platform() {
             "Retries": 3,
         })
     );
+    // The history names what was installed, for this arch.
+    let created_by = config["history"][0]["created_by"].as_str().unwrap();
+    assert!(
+        created_by.contains("install busybox-") && created_by.contains(".aarch64"),
+        "{created_by}"
+    );
 
     // The amd64 one (the host's) runs.
     let amd = skopeo_json(&["inspect", "--override-arch", "amd64", &archive]);
