@@ -655,6 +655,11 @@ mod tests {
 
 /// Throughput of the layer writer on a ~100 MB tree. Run with
 /// `cargo test --release --lib oci::layer::throughput -- --ignored --nocapture`.
+///
+/// On this project's shared 2-core machine (load 2-3), 105 MB: gzip 28-32 MB/s
+/// with 1 worker, 35-59 MB/s with 2 (before parallel gzip: 21 MB/s at load 6);
+/// zstd 145-210 MB/s with 1 worker, 171-270 with 2; blobs 64.2 MB (gzip) and
+/// 64.7 MB (zstd) whatever the worker count.
 #[cfg(test)]
 mod throughput {
     use super::*;
