@@ -37,6 +37,7 @@ deps-test: deps-fixtures
 
 fixtures: deps-fixtures
 	tests/fixtures/make-repo.sh target/fixtures
+	tests/fixtures/make-parity-repo.sh target/fixtures
 
 .PHONY: deps-bench
 deps-bench: deps-test
