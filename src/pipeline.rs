@@ -431,6 +431,9 @@ pub fn build(
         }
         rootfs::assign_ids(&mut tree)?;
 
+        // What scriptlets would have written: the CA trust store, the linker cache.
+        generate(recipe, arch, &mut tree, &mut stage, reporter)?;
+
         // Review the result like a person would; warnings unless --strict.
         let expect_ca_bundle = res.plan.nevras().any(|n| n.name == "ca-certificates");
         let findings = check::check(&tree, &check::CheckOptions { expect_ca_bundle });
@@ -521,6 +524,54 @@ fn provenance_annotations(recipe: &Recipe, epoch: u64) -> BTreeMap<String, Strin
         }
     }
     a
+}
+
+/// Stand in for `update-ca-trust` and `ldconfig` (the `%post` scriptlets
+/// that were not run): recipe CAs go to the anchors directory, then the
+/// bundles and `/etc/ld.so.cache` are written from the unpacked tree.
+fn generate(
+    recipe: &Recipe,
+    arch: Arch,
+    tree: &mut Tree,
+    stage: &mut rootfs::Staging,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<()> {
+    let mut extra = Vec::new();
+    for path in &recipe.certificates {
+        let bytes = std::fs::read(path).with_context(|| {
+            format!(
+                "cannot read CA certificate {} ([certificates] additional in {})",
+                path.display(),
+                recipe.path.display()
+            )
+        })?;
+        extra.push((path.display().to_string(), bytes));
+    }
+    rootfs::trust::add_anchors(tree, stage, &extra)?;
+    if let Some(t) = rootfs::trust::extract(tree, stage)? {
+        reporter.info(&format!(
+            "CA trust store: {} anchors ({} for TLS), {} distrusted",
+            t.anchors, t.tls, t.distrusted
+        ));
+        for (path, why) in &t.ignored {
+            reporter.warn(&format!("trust source /{path} ignored: {why}"));
+        }
+    }
+    match rootfs::ldcache::LdCacheOptions::fedora(arch) {
+        Some(opts) => {
+            if let Some(r) = rootfs::ldcache::write(tree, stage, &opts)? {
+                reporter.info(&format!(
+                    "/etc/ld.so.cache: {} libraries from {}",
+                    r.entries,
+                    r.dirs.join(" ")
+                ));
+            }
+        }
+        None => reporter.warn(&format!(
+            "no /etc/ld.so.cache for {arch}: its cache flags are not known to minibuild"
+        )),
+    }
+    Ok(())
 }
 
 fn image_config(recipe: &Recipe, res: &Resolved, epoch: u64) -> ImageConfig {

@@ -30,6 +30,9 @@ pub struct Recipe {
     pub packages: Packages,
     pub options: Options,
     pub copies: Vec<Copy>,
+    /// `[certificates] additional`: private CA files (PEM or DER), resolved
+    /// against the recipe's directory, added to the image's trust store.
+    pub certificates: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -142,6 +145,15 @@ struct RawRecipe {
     options: RawOptions,
     #[serde(default, rename = "copy")]
     copies: Vec<Spanned<RawCopy>>,
+    #[serde(default)]
+    certificates: RawCertificates,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCertificates {
+    #[serde(default)]
+    additional: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -578,6 +590,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         },
         options,
         copies,
+        certificates: raw
+            .certificates
+            .additional
+            .iter()
+            .map(|c| dir.join(c))
+            .collect(),
     })
 }
 
@@ -632,6 +650,19 @@ install = ["busybox"]
 [options]
 releasever = 40
 "#;
+
+    #[test]
+    fn certificates_resolve_against_the_recipe_dir() {
+        let text = format!("{MINIMAL}\n[certificates]\nadditional = [\"ca/my-ca.pem\"]\n");
+        let r = parse(Path::new("/x/busybox.toml"), &text).unwrap();
+        assert_eq!(r.certificates, [PathBuf::from("/x/ca/my-ca.pem")]);
+        assert!(parse(Path::new("/x/r.toml"), MINIMAL)
+            .unwrap()
+            .certificates
+            .is_empty());
+        let e = err(&format!("{MINIMAL}\n[certificates]\nextra = []\n"));
+        assert!(e.message.contains("extra"), "{e}");
+    }
 
     fn err(text: &str) -> RecipeError {
         parse(Path::new("r.toml"), text).expect_err("recipe should be rejected")
