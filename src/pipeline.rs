@@ -131,10 +131,30 @@ pub fn resolve(
             ));
             indexes.push(index);
         }
-        let packages: Vec<Package> = indexes
+        let mut packages: Vec<Package> = indexes
             .iter_mut()
             .flat_map(|i| std::mem::take(&mut i.packages))
             .collect();
+        // A file requirement primary.xml cannot answer: read the complete
+        // file lists (large, so only then) and resolve against those.
+        let requests = recipe.packages.install.iter().map(String::as_str);
+        if repo::unmet_file_deps(&packages, requests) {
+            for (i, r) in recipe.repos.iter().enumerate() {
+                let spec = RepoSpec {
+                    name: r.name.clone(),
+                    baseurl: baseurl(recipe, settings, &r.name, &r.baseurl, arch)?,
+                    index: i,
+                };
+                reporter.step(&format!("Loading file lists of {} ({arch})", spec.name));
+                repo::load_filelists(
+                    &client,
+                    &cache,
+                    &spec,
+                    LoadOptions::default(),
+                    &mut packages,
+                )?;
+            }
+        }
         let priorities: Vec<(i32, u32)> =
             recipe.repos.iter().map(|r| (r.priority, r.cost)).collect();
         let packages = priority::apply(packages, &priorities);
