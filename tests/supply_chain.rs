@@ -488,3 +488,22 @@ fn corpus_v4_and_v6_signatures_verify_with_their_keys_only() {
         .to_string();
     assert!(e.contains("not signed"), "{e}");
 }
+
+/// Memory check on a big package: `MINIBUILD_MEASURE_RPM=PKG.rpm MINIBUILD_MEASURE_KEY=KEY.asc
+/// /usr/bin/time -v target/debug/deps/supply_chain-* --ignored measure` reports the peak RSS of
+/// verifying it (the payload is streamed, so it stays far below the package size).
+#[test]
+#[ignore = "manual measurement; needs MINIBUILD_MEASURE_RPM and MINIBUILD_MEASURE_KEY"]
+fn measure_verify_big_package() {
+    let rpm =
+        PathBuf::from(std::env::var_os("MINIBUILD_MEASURE_RPM").expect("MINIBUILD_MEASURE_RPM"));
+    let key =
+        PathBuf::from(std::env::var_os("MINIBUILD_MEASURE_KEY").expect("MINIBUILD_MEASURE_KEY"));
+    let started = std::time::Instant::now();
+    let signer = keyring(&[key]).verify_rpm(&rpm, &nevra()).unwrap();
+    eprintln!(
+        "verified {} ({signer}) in {:?}",
+        rpm.display(),
+        started.elapsed()
+    );
+}
