@@ -32,6 +32,40 @@ pub enum Command {
     Lock(LockArgs),
     /// Check an image (OCI layout or oci-archive): libraries present, no setuid, no package manager.
     Check(CheckArgs),
+    /// Push an existing image (OCI layout or oci-archive) to a registry.
+    Push(PushCmd),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PushCmd {
+    pub image: PathBuf,
+    /// REGISTRY/REPO:TAG (the registry host is always explicit).
+    pub reference: String,
+    #[command(flatten)]
+    pub push: PushArgs,
+}
+
+/// How to reach the registry, for `--push` and `push`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PushArgs {
+    /// Registry credentials USER:PASS (default: auth.json / ~/.docker/config.json / credential helpers).
+    #[arg(long, value_name = "USER:PASS")]
+    pub creds: Option<String>,
+    /// Allow plain HTTP and unverified TLS to a non-loopback registry.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Directory of extra CA certificates (*.crt) and client certificates (*.cert/*.key), as in containers-certs.d.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// An extra CA certificate (PEM) to trust.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Write the pushed digest to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub digestfile: Option<PathBuf>,
+    /// Write the pushed REGISTRY/REPO:TAG@sha256:… to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub image_refs: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -91,6 +125,13 @@ pub struct BuildArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::OciArchive)]
     pub format: Format,
+
+    /// After the build, push the image to REGISTRY/REPO:TAG.
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
+
+    #[command(flatten)]
+    pub push_args: PushArgs,
 
     /// Fail the build when the image check finds a problem (default: warn).
     #[arg(long)]

@@ -11,7 +11,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use clap::Parser as _;
 
-use cli::{BuildArgs, CheckArgs, Cli, Command, CommonArgs, Format, LockArgs, PlanArgs, WhyArgs};
+use cli::{
+    BuildArgs, CheckArgs, Cli, Command, CommonArgs, Format, LockArgs, PlanArgs, PushArgs, PushCmd,
+    WhyArgs,
+};
 use minibuild::lock::Lock;
 use minibuild::pipeline::{self, Resolved, Settings};
 use minibuild::recipe::{self, Recipe};
@@ -40,6 +43,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Why(args)) => why(args),
         Some(Command::Lock(args)) => lock(args),
         Some(Command::Check(args)) => check(args),
+        Some(Command::Push(args)) => push_cmd(args),
         None if cli.build.recipe.is_some() => build(cli.build),
         None => {
             bail!("no recipe given\n  hint: `minibuild RECIPE.toml`, or `make demo` for an example; see `minibuild --help`")
@@ -120,6 +124,11 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         cli::Compression::Gzip => oci::Compression::Gzip,
         cli::Compression::Zstd => oci::Compression::Zstd,
     };
+    // Parse the push target before the build, so a typo fails fast.
+    let push_to = args.push.as_deref().map(parse_reference).transpose()?;
+    if push_to.is_some() && format == oci::Format::DockerArchive {
+        bail!("--push needs an OCI image: use --format oci-archive or oci");
+    }
     let built = pipeline::build(
         &recipe,
         &resolved,
@@ -133,7 +142,10 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     for p in built.sboms.iter().chain(&built.provenance) {
         reporter.info(&format!("wrote {}", p.display()));
     }
-    println!("{}", built.digest);
+    match push_to {
+        None => println!("{}", built.digest),
+        Some(reference) => push(&built.output, &reference, &args.push_args, &reporter)?,
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -163,6 +175,52 @@ fn supply_chain_outputs(
                 .unwrap_or_else(|| beside("intoto.json"))
         }),
     }
+}
+
+fn parse_reference(s: &str) -> anyhow::Result<oci::Reference> {
+    s.parse()
+        .with_context(|| format!("invalid image reference `{s}`\n  hint: write REGISTRY/REPO:TAG, e.g. 127.0.0.1:5000/app:1.0"))
+}
+
+fn push_cmd(args: PushCmd) -> anyhow::Result<ExitCode> {
+    let reference = parse_reference(&args.reference)?;
+    let reporter = Stderr::new(false);
+    push(&args.image, &reference, &args.push, &reporter)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Push `image`, print `REGISTRY/REPO:TAG@sha256:…` on stdout, write the CI files.
+fn push(
+    image: &Path,
+    reference: &oci::Reference,
+    args: &PushArgs,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<()> {
+    let mut opts = oci::PushOptions::default();
+    if let Some(c) = &args.creds {
+        opts.creds = Some(oci::auth::Credentials::from_flag(c)?);
+    }
+    opts.insecure = args.insecure;
+    opts.cert_dir = args.cert_dir.clone();
+    opts.ca = args.ca.clone();
+    reporter.step(&format!("Pushing {} to {reference}", image.display()));
+    let pushed = oci::push(image, reference, &opts, &|ev| {
+        reporter.info(&ev.to_string())
+    })?;
+    reporter.info(&format!(
+        "{} blobs uploaded ({}), {} already there",
+        pushed.blobs_uploaded,
+        minibuild::report::human_bytes(pushed.bytes_uploaded),
+        pushed.blobs_skipped
+    ));
+    if let Some(p) = &args.digestfile {
+        oci::write_digestfile(p, &pushed)?;
+    }
+    if let Some(p) = &args.image_refs {
+        oci::write_image_refs(p, &pushed)?;
+    }
+    println!("{}", pushed.pinned());
+    Ok(())
 }
 
 fn default_output(recipe: &Recipe, format: Format) -> PathBuf {

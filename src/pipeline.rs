@@ -409,6 +409,15 @@ pub fn build(
     settings: &Settings,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Built> {
+    if format == Format::DockerArchive && resolved.len() > 1 {
+        // Refuse before any download; the writer would refuse at the end too.
+        let arches: Vec<&str> = resolved.iter().map(|r| r.arch.rpm_name()).collect();
+        bail!(
+            "docker-archive holds one architecture, but {} asks for {}\n  hint: use --format oci or oci-archive for a multi-arch image, or build one arch at a time",
+            recipe.path.display(),
+            arches.join(", ")
+        );
+    }
     let client = Client::new();
     let cache = Cache::new(&settings.cache_dir);
     report_unchecked(recipe, reporter);
@@ -511,6 +520,16 @@ pub fn build(
             reporter.info(&format!(
                 "scriptlets not run: {}",
                 skipped_scriptlets.join("; ")
+            ));
+        }
+
+        // The recipe's own files, over whatever packages put there.
+        for c in &recipe.copies {
+            let n = rootfs::copy::copy_in(&mut tree, &mut stage, &c.src, &c.dest, c.mode)?;
+            reporter.info(&format!(
+                "copied {} → {} ({n} paths)",
+                c.src.display(),
+                c.dest
             ));
         }
 
@@ -769,6 +788,45 @@ fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
+/// The manifest's (and a multi-arch index's) `org.opencontainers.image.*`
+/// annotations: the recipe's own `annotations` win; then `version`,
+/// `source`, `revision` from the recipe's fields or the same-named labels;
+/// then `title` (the name), `version` (the tag, unless `latest`) and
+/// `created` (SOURCE_DATE_EPOCH).
+fn provenance_annotations(recipe: &Recipe, epoch: u64) -> BTreeMap<String, String> {
+    let img = &recipe.image;
+    let mut a = img.annotations.clone();
+    let label = |key: &str| {
+        img.labels
+            .get(&format!("org.opencontainers.image.{key}"))
+            .cloned()
+    };
+    let tag_version = (img.tag != "latest").then(|| img.tag.clone());
+    let derived = [
+        ("title", Some(img.name.clone())),
+        ("created", Some(oci::config::rfc3339(epoch))),
+        (
+            "version",
+            img.version
+                .clone()
+                .or_else(|| label("version"))
+                .or(tag_version),
+        ),
+        ("source", img.source.clone().or_else(|| label("source"))),
+        (
+            "revision",
+            img.revision.clone().or_else(|| label("revision")),
+        ),
+    ];
+    for (key, value) in derived {
+        if let Some(value) = value {
+            a.entry(format!("org.opencontainers.image.{key}"))
+                .or_insert(value);
+        }
+    }
+    a
+}
+
 fn image_config(
     recipe: &Recipe,
     res: &Resolved,
@@ -786,13 +844,8 @@ fn image_config(
     c.volumes = img.volumes.iter().cloned().collect();
     c.labels = img.labels.clone();
     c.stop_signal = img.stop_signal.clone();
-    c.annotations = img.annotations.clone();
-    c.annotations
-        .entry("org.opencontainers.image.title".into())
-        .or_insert_with(|| img.name.clone());
-    c.annotations
-        .entry("org.opencontainers.image.created".into())
-        .or_insert_with(|| oci::config::rfc3339(epoch));
+    c.healthcheck = img.healthcheck.clone();
+    c.annotations = provenance_annotations(recipe, epoch);
     // Provenance in the image itself: what it was built from.
     c.annotations
         .insert(ANNOTATION_RECIPE.into(), recipe.digest.to_string());

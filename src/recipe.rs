@@ -15,6 +15,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::digest::Digest;
+use crate::oci::config::parse_duration;
+use crate::oci::Healthcheck;
 use crate::rpm::Arch;
 
 /// A validated recipe, with paths already resolved against the recipe's directory.
@@ -46,6 +48,13 @@ pub struct Image {
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     pub stop_signal: Option<String>,
+    pub healthcheck: Option<Healthcheck>,
+    /// `org.opencontainers.image.version`; defaults to the tag unless it is `latest`.
+    pub version: Option<String>,
+    /// `org.opencontainers.image.source`: where the recipe lives (a VCS URL).
+    pub source: Option<String>,
+    /// `org.opencontainers.image.revision`: the source's commit.
+    pub revision: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -166,6 +175,22 @@ struct RawImage {
     #[serde(default)]
     annotations: BTreeMap<String, String>,
     stop_signal: Option<String>,
+    healthcheck: Option<Spanned<RawHealthcheck>>,
+    version: Option<String>,
+    source: Option<String>,
+    revision: Option<String>,
+}
+
+/// `healthcheck = { test = ["CMD", "…"], interval = "30s", … }`; a string
+/// `test` means `["CMD-SHELL", test]`, as in Docker Compose.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHealthcheck {
+    test: StringOrList,
+    interval: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    start_period: Option<Spanned<String>>,
+    retries: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -469,6 +494,45 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "image".into())
     });
+    let healthcheck = match img.healthcheck {
+        None => None,
+        Some(h) => {
+            let span = h.span();
+            let h = h.into_inner();
+            let duration = |d: Option<Spanned<String>>| {
+                d.map(|d| {
+                    parse_duration(d.get_ref()).map_err(|e| {
+                        at(
+                            Some(d.span()),
+                            format!("image.healthcheck: {e}"),
+                            Some("units: ms, s, m, h (Go duration syntax)"),
+                        )
+                    })
+                })
+                .transpose()
+            };
+            let check = Healthcheck {
+                test: match h.test {
+                    StringOrList::One(line) => vec!["CMD-SHELL".to_string(), line],
+                    StringOrList::Many(v) => v,
+                },
+                interval_ns: duration(h.interval)?,
+                timeout_ns: duration(h.timeout)?,
+                start_period_ns: duration(h.start_period)?,
+                retries: h.retries,
+            };
+            check.validate().map_err(|e| {
+                at(
+                    Some(span),
+                    format!("image.healthcheck: {e}"),
+                    Some(
+                        "test = [\"CMD\", \"/usr/bin/prog\", \"arg\"] or test = \"shell command\"",
+                    ),
+                )
+            })?;
+            Some(check)
+        }
+    };
     let image = Image {
         name,
         tag,
@@ -483,6 +547,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         labels: img.labels,
         annotations: img.annotations,
         stop_signal: img.stop_signal,
+        healthcheck,
+        version: img.version,
+        source: img.source,
+        revision: img.revision,
     };
 
     let o = raw.options;
@@ -696,6 +764,60 @@ releasever = 40
     fn releasever_required_when_used() {
         let e = err(&MINIMAL.replace("[options]\nreleasever = 40\n", ""));
         assert!(e.message.contains("$releasever"), "{e}");
+    }
+
+    #[test]
+    fn healthcheck_and_provenance_fields() {
+        let r = parse(
+            Path::new("r.toml"),
+            &format!(
+                "{MINIMAL}[image]\nversion = \"1.2\"\nsource = \"https://git.example/app\"\nrevision = \"abc123\"\n\
+                 healthcheck = {{ test = [\"CMD\", \"/usr/bin/check\"], interval = \"1m30s\", timeout = \"5s\", start_period = \"500ms\", retries = 4 }}\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(r.image.version.as_deref(), Some("1.2"));
+        assert_eq!(r.image.source.as_deref(), Some("https://git.example/app"));
+        assert_eq!(r.image.revision.as_deref(), Some("abc123"));
+        assert_eq!(
+            r.image.healthcheck,
+            Some(Healthcheck {
+                test: vec!["CMD".into(), "/usr/bin/check".into()],
+                interval_ns: Some(90_000_000_000),
+                timeout_ns: Some(5_000_000_000),
+                start_period_ns: Some(500_000_000),
+                retries: Some(4),
+            })
+        );
+        let r = parse(
+            Path::new("r.toml"),
+            &format!("{MINIMAL}[image]\nhealthcheck = {{ test = \"curl -f localhost\" }}\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            r.image.healthcheck.unwrap().test,
+            ["CMD-SHELL", "curl -f localhost"]
+        );
+
+        // Errors point at the line, with the problem and a hint.
+        let e = err(&format!(
+            "{MINIMAL}[image]\nhealthcheck = {{ test = [\"CMD\", \"x\"], interval = \"30 seconds\" }}\n"
+        ));
+        assert_eq!(e.line, 12, "{e}");
+        assert!(e.message.contains("`30 seconds` is not a duration"), "{e}");
+        let e = err(&format!(
+            "{MINIMAL}[image]\nhealthcheck = {{ test = [\"curl\", \"-f\"] }}\n"
+        ));
+        assert_eq!(e.line, 12, "{e}");
+        assert!(
+            e.message.contains("must start with CMD, CMD-SHELL or NONE"),
+            "{e}"
+        );
+        assert!(e.hint.is_some());
+        let e = err(&format!(
+            "{MINIMAL}[image]\nhealthcheck = {{ test = \"x\", every = \"1s\" }}\n"
+        ));
+        assert!(e.message.contains("unknown field `every`"), "{e}");
     }
 
     #[test]
