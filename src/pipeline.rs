@@ -875,3 +875,22 @@ fn image_config(
     });
     c
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sbom_paths_get_the_arch_only_for_several_arches() {
+        let p = Path::new("/o/app.oci.tar.spdx.json");
+        assert_eq!(per_arch_path(p, Arch::X86_64, false, "spdx.json"), p);
+        assert_eq!(
+            per_arch_path(p, Arch::X86_64, true, "spdx.json"),
+            Path::new("/o/app.oci.tar.x86_64.spdx.json")
+        );
+        assert_eq!(
+            per_arch_path(Path::new("/o/sbom"), Arch::X86_64, true, "spdx.json"),
+            Path::new("/o/sbom.x86_64")
+        );
+    }
+}

@@ -333,6 +333,52 @@ fn unchecked_repo_is_recorded_in_sbom_and_provenance() {
 }
 
 #[test]
+fn build_from_lock_fills_sbom_fields_from_headers_and_records_the_lock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = write_recipe(tmp.path(), &fixture_file_url(), "gpgcheck = false");
+    run_ok(
+        minibuild()
+            .arg("lock")
+            .arg(&recipe)
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache")),
+    );
+    let lock = tmp.path().join("app.toml.lock");
+    let out = build(&recipe, tmp.path(), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sbom: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("app.oci.tar.spdx.json")).unwrap())
+            .unwrap();
+    let busybox = sbom["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "busybox")
+        .unwrap();
+    assert_eq!(busybox["licenseDeclared"], "GPL-2.0-only");
+    assert_eq!(busybox["supplier"], "Organization: Fedora Project");
+    assert!(busybox["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("Statically linked"));
+    assert!(busybox["sourceInfo"]
+        .as_str()
+        .unwrap()
+        .contains("busybox-1.35.0-4.fc40.src.rpm"));
+    let prov: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("app.oci.tar.intoto.json")).unwrap())
+            .unwrap();
+    let lock_sha = Digest::sha256_of(&std::fs::read(&lock).unwrap());
+    let deps = &prov["predicate"]["buildDefinition"]["resolvedDependencies"];
+    assert_eq!(deps[1]["name"], "lock");
+    assert_eq!(deps[1]["digest"]["sha256"], lock_sha.hex());
+}
+
+#[test]
 fn policy_refuses_repo_before_any_download() {
     let tmp = tempfile::tempdir().unwrap();
     // Nothing listens on port 9: a download attempt would fail differently.
