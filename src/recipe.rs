@@ -66,13 +66,23 @@ pub struct Repo {
     /// As written (after resolving a relative path to `file://`), `$releasever`
     /// and `$basearch` still unsubstituted.
     pub baseurl: String,
-    pub gpgkeys: Vec<String>,
+    pub gpgkeys: Vec<GpgKey>,
     pub gpgcheck: bool,
     pub repo_gpgcheck: bool,
     /// dnf's priority: lower wins (default 99).
     pub priority: i32,
     /// dnf's cost: among equal priorities, lower is preferred (default 1000).
     pub cost: u32,
+}
+
+/// A signing key: where to get it and, optionally, the fingerprint it must have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpgKey {
+    /// URL (a relative path in the recipe is already a `file://` URL here).
+    pub url: String,
+    /// Primary key fingerprint, uppercase hex without spaces; a key file
+    /// holding no key with this fingerprint is refused.
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -209,7 +219,7 @@ struct RawRepo {
     baseurl: Option<Spanned<String>>,
     metalink: Option<Spanned<String>>,
     mirrorlist: Option<Spanned<String>>,
-    gpgkey: Option<StringOrList>,
+    gpgkey: Option<KeyOrList>,
     gpgcheck: Option<bool>,
     #[serde(default)]
     repo_gpgcheck: bool,
@@ -217,6 +227,28 @@ struct RawRepo {
     priority: i32,
     #[serde(default = "default_cost")]
     cost: u32,
+}
+
+/// `gpgkey = "URL"`, `gpgkey = { url, fingerprint }` or a list of either.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum KeyOrList {
+    One(RawKey),
+    Many(Vec<RawKey>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawKey {
+    Url(String),
+    Pinned(PinnedKey),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinnedKey {
+    url: String,
+    fingerprint: String,
 }
 
 fn default_priority() -> i32 {
@@ -370,14 +402,23 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
                 Some("add baseurl = \"https://…/$releasever/…/$basearch/os/\" or a local path"),
             ));
         };
-        let gpgkeys: Vec<String> = match r.gpgkey {
+        let gpgkeys: Vec<RawKey> = match r.gpgkey {
             None => vec![],
-            Some(StringOrList::One(k)) => vec![k],
-            Some(StringOrList::Many(ks)) => ks,
+            Some(KeyOrList::One(k)) => vec![k],
+            Some(KeyOrList::Many(ks)) => ks,
         };
         let gpgkeys = gpgkeys
-            .iter()
-            .map(|k| resolve_location(&dir, k))
+            .into_iter()
+            .map(|k| match k {
+                RawKey::Url(u) => GpgKey {
+                    url: resolve_location(&dir, &u),
+                    fingerprint: None,
+                },
+                RawKey::Pinned(p) => GpgKey {
+                    url: resolve_location(&dir, &p.url),
+                    fingerprint: Some(crate::signature::normalize_fingerprint(&p.fingerprint)),
+                },
+            })
             .collect::<Vec<_>>();
         repos.push(Repo {
             name,
@@ -681,6 +722,42 @@ releasever = 40
             "no key given, so gpgcheck defaults off"
         );
         assert_eq!(r.repos[0].priority, 99);
+    }
+
+    #[test]
+    fn gpgkeys_plain_and_pinned() {
+        let text = MINIMAL.replace(
+            "baseurl = ",
+            "gpgkey = [\"keys/a.asc\", { url = \"https://k.example/b\", fingerprint = \"ab12 cd34\" }]\nbaseurl = ",
+        );
+        let r = parse(Path::new("/x/r.toml"), &text).unwrap();
+        let repo = &r.repos[0];
+        assert!(repo.gpgcheck, "a key turns gpgcheck on by default");
+        assert_eq!(
+            repo.gpgkeys,
+            vec![
+                GpgKey {
+                    url: "file:///x/keys/a.asc".into(),
+                    fingerprint: None
+                },
+                GpgKey {
+                    url: "https://k.example/b".into(),
+                    fingerprint: Some("AB12CD34".into())
+                },
+            ]
+        );
+        let single = MINIMAL.replace(
+            "baseurl = ",
+            "gpgkey = \"/k.asc\"\ngpgcheck = false\nbaseurl = ",
+        );
+        let r = parse(Path::new("/x/r.toml"), &single).unwrap();
+        assert!(!r.repos[0].gpgcheck, "an explicit false wins");
+        assert_eq!(r.repos[0].gpgkeys[0].url, "file:///k.asc");
+        let typo = MINIMAL.replace(
+            "baseurl = ",
+            "gpgkey = { url = \"/k\", fingerprnt = \"AB\" }\nbaseurl = ",
+        );
+        assert!(parse(Path::new("/x/r.toml"), &typo).is_err());
     }
 
     #[test]
