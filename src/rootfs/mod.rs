@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub mod caps;
+pub mod copy;
 pub mod cpio;
 pub mod der;
 pub mod generated;
