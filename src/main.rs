@@ -75,6 +75,13 @@ fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
         jobs: common.jobs.max(1),
         source_date_epoch,
         strict: false,
+        policy: common
+            .policy
+            .as_deref()
+            .map(minibuild::policy::Policy::load)
+            .transpose()?,
+        outputs: Default::default(),
+        lock: None,
     })
 }
 
@@ -82,7 +89,7 @@ fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
 /// one (and `--no-lock` is not given), else resolved afresh.
 fn resolve(
     recipe: &Recipe,
-    settings: &Settings,
+    settings: &mut Settings,
     no_lock: bool,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Vec<Resolved>> {
@@ -90,6 +97,13 @@ fn resolve(
     if !no_lock && lock_path.is_file() {
         reporter.step(&format!("Using {}", lock_path.display()));
         let lock = Lock::read(&lock_path)?;
+        let bytes = std::fs::read(&lock_path)
+            .with_context(|| format!("cannot read {}", lock_path.display()))?;
+        let uri = std::path::absolute(&lock_path).unwrap_or(lock_path.clone());
+        settings.lock = Some((
+            format!("file://{}", uri.display()),
+            minibuild::digest::Digest::sha256_of(&bytes),
+        ));
         return pipeline::resolved_from_lock(recipe, &lock, &lock_path, settings);
     }
     pipeline::resolve(recipe, settings, reporter)
@@ -105,7 +119,8 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         .output
         .clone()
         .unwrap_or_else(|| default_output(&recipe, args.format));
-    let resolved = resolve(&recipe, &settings, args.lock.no_lock, &reporter)?;
+    settings.outputs = supply_chain_outputs(&args.supply, &output);
+    let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
     let format = match args.format {
         Format::OciArchive => oci::Format::OciArchive,
         Format::Oci => oci::Format::Oci,
@@ -130,11 +145,42 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         &reporter,
     )?;
     reporter.step(&format!("Wrote {}", built.output.display()));
+    for p in built.sboms.iter().chain(&built.provenance) {
+        reporter.info(&format!("wrote {}", p.display()));
+    }
     match push_to {
         None => println!("{}", built.digest),
         Some(reference) => push(&built.output, &reference, &args.push_args, &reporter)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// SBOM and provenance paths: given, or beside the image (`OUTPUT.spdx.json`, `OUTPUT.intoto.json`).
+fn supply_chain_outputs(
+    args: &cli::SupplyChainArgs,
+    output: &Path,
+) -> pipeline::SupplyChainOutputs {
+    let sbom_format = match args.sbom_format {
+        cli::SbomFormat::Spdx => pipeline::SbomFormat::Spdx,
+        cli::SbomFormat::Cyclonedx => pipeline::SbomFormat::CycloneDx,
+    };
+    let beside = |ext: &str| {
+        let name = output.file_name().unwrap_or_default().to_string_lossy();
+        output.with_file_name(format!("{name}.{ext}"))
+    };
+    pipeline::SupplyChainOutputs {
+        sbom: (!args.no_sbom).then(|| {
+            args.sbom
+                .clone()
+                .unwrap_or_else(|| beside(sbom_format.extension()))
+        }),
+        sbom_format,
+        provenance: (!args.no_provenance).then(|| {
+            args.provenance
+                .clone()
+                .unwrap_or_else(|| beside("intoto.json"))
+        }),
+    }
 }
 
 fn parse_reference(s: &str) -> anyhow::Result<oci::Reference> {
@@ -194,9 +240,9 @@ fn default_output(recipe: &Recipe, format: Format) -> PathBuf {
 
 fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let recipe = recipe::load(&args.recipe)?;
-    let settings = settings(&args.common)?;
+    let mut settings = settings(&args.common)?;
     let reporter = Stderr::new(args.common.quiet || args.json);
-    let resolved = resolve(&recipe, &settings, args.lock.no_lock, &reporter)?;
+    let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
     let names: Vec<String> = recipe.repos.iter().map(|r| r.name.clone()).collect();
     let views: Vec<explain::PlanView> = resolved
         .iter()

@@ -153,6 +153,13 @@ pub enum RepoError {
         #[source]
         source: filelists::FilelistsError,
     },
+    #[error("repo `{repo}`: {url} failed its signature check")]
+    Signature {
+        repo: String,
+        url: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("repo `{repo}`: cache error at {}; check permissions or pick another --cache-dir", path.display())]
     Cache {
         repo: String,
@@ -250,6 +257,22 @@ pub fn load(
     spec: &RepoSpec,
     options: LoadOptions,
 ) -> Result<RepoIndex, RepoError> {
+    load_checked(client, cache, spec, options, &|_, _| Ok(()))
+}
+
+/// Checks fetched `repomd.xml` bytes (at the given URL) before they are used
+/// or cached, e.g. against `repomd.xml.asc`.
+pub type RepomdCheck<'a> =
+    dyn Fn(&str, &[u8]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> + 'a;
+
+/// [`load`], with `check` run on repomd.xml before anything in it is trusted.
+pub fn load_checked(
+    client: &Client,
+    cache: &Cache,
+    spec: &RepoSpec,
+    options: LoadOptions,
+    check: &RepomdCheck<'_>,
+) -> Result<RepoIndex, RepoError> {
     let repo = || spec.name.clone();
     let baseurl = normalize_baseurl(&spec.baseurl);
     let repomd_url = http::join(&baseurl, "repodata/repomd.xml");
@@ -274,6 +297,11 @@ pub fn load(
                 repo: repo(),
                 source,
             })?;
+        check(&repomd_url, &bytes).map_err(|source| RepoError::Signature {
+            repo: repo(),
+            url: repomd_url.clone(),
+            source,
+        })?;
         write_atomic(&repomd_cached, &bytes).map_err(|e| cache_err(repomd_cached.clone(), e))?;
         bytes
     };

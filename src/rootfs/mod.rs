@@ -23,10 +23,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub mod caps;
+pub mod copy;
 pub mod cpio;
+pub mod der;
+pub mod generated;
 pub mod harden;
+pub mod ldcache;
 pub mod staging;
 pub mod tree;
+pub mod trust;
 pub mod unpack;
 
 #[cfg(test)]
