@@ -22,7 +22,7 @@ pub enum GeneratedError {
     Tree {
         path: String,
         #[source]
-        source: TreeError,
+        source: Box<TreeError>,
     },
 }
 
@@ -38,7 +38,7 @@ pub fn put_file(
 ) -> Result<String, GeneratedError> {
     let resolved = tree.resolve(path).map_err(|source| GeneratedError::Tree {
         path: path.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     let io_err = |source| GeneratedError::Io {
         path: resolved.clone(),
