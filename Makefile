@@ -11,7 +11,7 @@ DEMO_URL := file://$(FIXTURES)/repo/$$basearch/
 
 include mk/deps.mk
 
-.PHONY: all build demo test lint unit bench clean
+.PHONY: all build demo test lint unit bench bench-resolve clean
 
 all: build
 
@@ -40,3 +40,7 @@ clean:
 # Side-by-side with `dnf --installroot` + tar (issue: performance). Not part of `make test`.
 bench: deps-bench fixtures build
 	python3 tests/bench/bench.py $(MINIBUILD) $(FIXTURES)
+
+# Resolver and metadata loading on a synthetic 75,000-package repo, next to dnf. Not part of `make test`.
+bench-resolve: deps-bench build
+	python3 tests/bench/resolve-bench.py $(MINIBUILD) --dir target/bench-resolve

@@ -3,6 +3,12 @@
 
 mod cli;
 
+/// Loading a 75,000-package repo makes millions of small allocations (every
+/// dependency is a few Strings); mimalloc does them about twice as fast as
+/// glibc's malloc and frees them without glibc's chunk consolidation.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

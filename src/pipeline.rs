@@ -212,6 +212,7 @@ pub fn resolve(
                 "Loading metadata of {} ({arch}) from {}",
                 spec.name, spec.baseurl
             ));
+            let started = std::time::Instant::now();
             let index = if r.repo_gpgcheck {
                 let ring = &rings[i];
                 let check =
@@ -228,10 +229,11 @@ pub fn resolve(
                 repo::load(&client, &cache, &spec, LoadOptions::default())?
             };
             reporter.info(&format!(
-                "{}: {} packages, revision {}",
+                "{}: {} packages, revision {} (loaded in {:.1} ms)",
                 index.name,
                 index.packages.len(),
-                index.revision
+                index.revision,
+                started.elapsed().as_secs_f64() * 1e3
             ));
             indexes.push(index);
         }
@@ -273,7 +275,12 @@ pub fn resolve(
             "Resolving {} for {arch}",
             recipe.packages.install.join(", ")
         ));
+        let started = std::time::Instant::now();
         let plan = crate::resolve::ResolvoSolver.solve(&packages, &request)?;
+        reporter.info(&format!(
+            "Resolved in {:.1} ms",
+            started.elapsed().as_secs_f64() * 1e3
+        ));
         let download: u64 = plan.packages.iter().map(|p| p.package.download_size).sum();
         let installed: u64 = plan.packages.iter().map(|p| p.package.installed_size).sum();
         reporter.info(&format!(

@@ -12,6 +12,7 @@
 
 mod decompress;
 pub mod filelists;
+mod parsed;
 pub mod primary;
 pub mod repomd;
 
@@ -317,13 +318,23 @@ pub fn load_checked(
     // primary: content-addressed by the checksum repomd.xml gives it.
     let primary_url = http::join(&baseurl, &primary.location);
     let path = fetch_data(client, cache, spec, &baseurl, primary, "primary", options)?;
-    let reader = open_data(spec, &path)?;
-    let packages = primary::parse(reader, spec.index).map_err(|source| RepoError::Primary {
-        repo: repo(),
-        url: primary_url.clone(),
-        path: path.clone(),
-        source: Box::new(source),
-    })?;
+    // A warm run reads the parsed copy instead of the XML (see parsed.rs).
+    let parsed_path = parsed::path_for(&path);
+    let packages = match parsed::read(&parsed_path, spec.index) {
+        Some(packages) => packages,
+        None => {
+            let reader = open_data(spec, &path)?;
+            let packages =
+                primary::parse(reader, spec.index).map_err(|source| RepoError::Primary {
+                    repo: repo(),
+                    url: primary_url.clone(),
+                    path: path.clone(),
+                    source: Box::new(source),
+                })?;
+            parsed::write(&parsed_path, &packages).map_err(|e| cache_err(parsed_path, e))?;
+            packages
+        }
+    };
 
     Ok(RepoIndex {
         name: spec.name.clone(),
@@ -407,22 +418,37 @@ pub fn unmet_file_deps<'a>(
     packages: &'a [Package],
     requests: impl IntoIterator<Item = &'a str>,
 ) -> bool {
-    let known: std::collections::HashSet<&str> = packages
-        .iter()
-        .flat_map(|p| p.files.iter().chain(p.provides.iter().map(|d| &d.name)))
-        .map(String::as_str)
-        .collect();
-    let paths = |text: &'a str| {
-        text.split(|c: char| c.is_whitespace() || c == '(' || c == ')')
-            .filter(|t| t.starts_with('/'))
-    };
-    let mut wanted = requests.into_iter().flat_map(paths).chain(
-        packages
-            .iter()
-            .flat_map(|p| p.requires.iter().chain(&p.recommends).chain(&p.supplements))
-            .flat_map(|d| paths(d.name.as_str())),
-    );
-    wanted.any(|f| !known.contains(f))
+    // Runs on every resolve: only paths are hashed, and only rich deps are split.
+    fn paths<'t>(text: &'t str) -> Box<dyn Iterator<Item = &'t str> + 't> {
+        if text.starts_with('/') {
+            Box::new(std::iter::once(text))
+        } else if text.starts_with('(') && text.contains('/') {
+            Box::new(
+                text.split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+                    .filter(|t| t.starts_with('/')),
+            )
+        } else {
+            Box::new(std::iter::empty())
+        }
+    }
+    let mut wanted: std::collections::HashSet<&str> =
+        requests.into_iter().flat_map(paths).collect();
+    for p in packages {
+        for d in p.requires.iter().chain(&p.recommends).chain(&p.supplements) {
+            wanted.extend(paths(&d.name));
+        }
+    }
+    for p in packages {
+        for f in p.files.iter().chain(p.provides.iter().map(|d| &d.name)) {
+            if f.starts_with('/') {
+                wanted.remove(f.as_str());
+            }
+        }
+        if wanted.is_empty() {
+            return false;
+        }
+    }
+    !wanted.is_empty()
 }
 
 /// Replace each package's file list with the complete one from the repo's

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Resolver benchmark on a Fedora-shaped synthetic repo: minibuild next to dnf, same run.
+
+Usage: resolve-bench.py MINIBUILD_BINARY [--dir DIR] [--packages N]
+
+Generates DIR/repo with make-synthetic-repo.py (once; reused while its repomd.xml exists), then
+prints:
+  - minibuild cold load (empty cache: copy + verify + XML parse + parsed-cache write), as ms and
+    MB/s of uncompressed primary.xml;
+  - minibuild warm load (the parsed-metadata cache), best of 3;
+  - minibuild resolve time for an nginx-like request and a 50-package request, best of 3;
+  - minibuild peak RSS (of the 50-package run);
+  - dnf makecache with a fresh cachedir (wall, peak RSS), and `dnf --assumeno install` wall
+    time for the same two requests.
+The timings come from the "loaded in"/"Resolved in" lines `minibuild plan` prints on stderr.
+Targets (issue): warm load < 100 ms, resolve < 50 ms, RSS < 300 MB, cold parse ≥ 5× faster
+than dnf's first metadata load. Not part of `make test` (`make bench-resolve`).
+"""
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def timed(cmd, **kw):
+    """Run cmd under /usr/bin/time; return (wall seconds, peak RSS KiB, stderr)."""
+    start = time.monotonic()
+    p = subprocess.run(["/usr/bin/time", "-f", "@@rss %M"] + cmd, capture_output=True, text=True, **kw)
+    wall = time.monotonic() - start
+    m = re.search(r"@@rss (\d+)", p.stderr)
+    if p.returncode != 0 and "--assumeno" not in cmd:
+        sys.exit(f"failed: {' '.join(cmd)}\n{p.stderr}")
+    return wall, int(m.group(1)) if m else 0, p.stderr
+
+
+def ms(pattern, text):
+    m = re.search(pattern, text)
+    if not m:
+        sys.exit(f"no `{pattern}` in minibuild's stderr:\n{text}")
+    return float(m.group(1))
+
+
+def recipe(path, repo, install):
+    path.write_text(
+        '[image]\narch = ["x86_64"]\n[[repo]]\nname = "synth"\n'
+        f'baseurl = "file://{repo}"\n[packages]\ninstall = {json.dumps(install)}\n')
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("minibuild")
+    ap.add_argument("--dir", default="target/bench-resolve")
+    ap.add_argument("--packages", type=int, default=75000)
+    a = ap.parse_args()
+    d = Path(a.dir).resolve()
+    repo = d / "repo"
+    if not (repo / "repodata/repomd.xml").exists():
+        subprocess.run([sys.executable, HERE / "make-synthetic-repo.py", repo, "--packages", str(a.packages)],
+                       check=True)
+    open_size = int(re.search(r'type="primary">.*?<open-size>(\d+)</open-size>',
+                              (repo / "repodata/repomd.xml").read_text(), re.S).group(1))
+    nginx = ["nginx"]
+    fifty = ["nginx", "bash", "coreutils-single"] + [f"pkg-{i:05d}" for i in range(1000, 75000, 1500)][:47]
+    tmp = Path(tempfile.mkdtemp(prefix="resolve-bench-"))
+    try:
+        r1, r50 = tmp / "nginx.toml", tmp / "fifty.toml"
+        recipe(r1, repo, nginx)
+        recipe(r50, repo, fifty)
+        cache = tmp / "cache"
+        plan = lambda r: [a.minibuild, "plan", str(r), "--no-lock", "--cache-dir", str(cache)]
+        _, _, err = timed(plan(r1))
+        cold = ms(r"loaded in ([\d.]+) ms", err)
+        warm, res1, res50, rss = [], [], [], 0
+        for _ in range(3):
+            _, _, err = timed(plan(r1))
+            warm.append(ms(r"loaded in ([\d.]+) ms", err))
+            res1.append(ms(r"Resolved in ([\d.]+) ms", err))
+            _, rss_, err = timed(plan(r50))
+            res50.append(ms(r"Resolved in ([\d.]+) ms", err))
+            rss = max(rss, rss_)
+
+        dnfc = tmp / "dnf-cache"
+        dnf = ["dnf", "-q", "--releasever=40", "--setopt=reposdir=/dev/null", f"--setopt=cachedir={dnfc}",
+               f"--repofrompath=s,file://{repo}", "--repo=s", "--setopt=s.gpgcheck=0",
+               "--setopt=install_weak_deps=False", f"--installroot={tmp / 'root'}"]
+        mk_wall, mk_rss, _ = timed(dnf + ["makecache"])
+        d1, _, _ = timed(dnf + ["--assumeno", "install"] + nginx)
+        d50, _, _ = timed(dnf + ["--assumeno", "install"] + fifty)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    mb = open_size / 1e6
+    rows = [
+        ("metadata load, cold", f"{cold:.0f} ms ({mb / (cold / 1e3):.0f} MB/s)",
+         f"makecache {mk_wall * 1e3:.0f} ms ({mb / mk_wall:.0f} MB/s)",
+         f"{mk_wall * 1e3 / cold:.1f}x faster (target >= 5x)"),
+        ("metadata load, warm", f"{min(warm):.0f} ms", "", "target < 100 ms"),
+        ("resolve nginx", f"{min(res1):.0f} ms", f"install --assumeno {d1 * 1e3:.0f} ms (whole command)",
+         "target < 50 ms"),
+        ("resolve 50 packages", f"{min(res50):.0f} ms", f"install --assumeno {d50 * 1e3:.0f} ms (whole command)",
+         "target < 50 ms"),
+        ("peak RSS", f"{rss / 1024:.0f} MB", f"makecache {mk_rss / 1024:.0f} MB", "target < 300 MB"),
+    ]
+    print(f"synthetic repo: {repo} ({mb:.0f} MB primary.xml)")
+    print(f"{'':22} {'minibuild':28} {'dnf':44} note")
+    for r in rows:
+        print(f"{r[0]:22} {r[1]:28} {r[2]:44} {r[3]}")
+
+
+if __name__ == "__main__":
+    main()
