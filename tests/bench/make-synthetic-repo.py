@@ -13,7 +13,11 @@ average ~7 provides, ~9 requires, ~3 files, and some Recommends/Supplements):
     at fixed indices) provides its name, `libNNNNN.so.1()(64bit)`, a few virtual capabilities
     and, for 1 in 20, a versioned `python3dist(...) = V`;
   - requires point only at lower-numbered packages (so everything is installable): library
-    sonames, some `/usr/bin/...` file deps, 1 in 25 a rich `(a or b)` / `(a if b)` dep;
+    sonames, some `/usr/bin/...` file deps, 1 in 25 a rich `(a or b)` / `(a if b)` dep. The
+    first 500 are a "core" (glibc, openssl, ...) that depends sparsely on itself; the others
+    depend mostly on the core and otherwise on earlier packages of their own block of 50 (an
+    upstream project's subpackages), so a request's closure is tens to hundreds of packages,
+    as in Fedora, not the whole repo;
   - 1 in 50 has two versions (older + newer); 1 in 200 has an epoch;
   - 1 in 30 Recommends a lower package, 1 in 100 Supplements one.
 """
@@ -38,6 +42,16 @@ SPECIAL = {0: "glibc", 1: "glibc-common", 2: "bash", 3: "openssl-libs", 4: "zlib
 
 def name_of(i):
     return SPECIAL.get(i, f"pkg-{i:05d}")
+
+
+CORE = 500
+
+
+def pick(rnd, i):
+    """A lower-numbered package for package i to depend on (see the module doc)."""
+    if i < CORE or rnd.random() < 0.8:
+        return int(min(i, CORE) * rnd.random() ** 3)
+    return rnd.randrange(i // 50 * 50, i) if i % 50 else int(CORE * rnd.random() ** 3)
 
 
 def entry(name, flags=None, epoch="0", ver=None, rel=None):
@@ -72,25 +86,25 @@ def main():
         files.append(f"/usr/lib64/lib{i:05d}.so.1")
         deps = []
         if i > 20:
-            k = rnd.randint(3, 12)
+            k = rnd.randint(3, 12) if i >= CORE else rnd.randint(1, 4)
             for _ in range(k):
-                j = int(i * rnd.random() ** 2)  # skewed towards low (core) packages
+                j = pick(rnd, i)
                 deps.append(entry(f"lib{j:05d}.so.1()(64bit)"))
             if i % 4 == 0:
-                j = rnd.randrange(0, i, 3)
+                j = pick(rnd, i) // 3 * 3  # packages at multiples of 3 have /usr/bin/NAME
                 deps.append(entry(f"/usr/bin/{name_of(j)}"))
             if i % 25 == 0:
-                x, y = rnd.randrange(0, i), rnd.randrange(0, i)
+                x, y = pick(rnd, i), pick(rnd, i)
                 deps.append(entry(f"({name_of(x)} or {name_of(y)})"))
             if i % 25 == 12:
-                x, y = rnd.randrange(0, i), rnd.randrange(0, i)
+                x, y = pick(rnd, i), pick(rnd, i)
                 deps.append(entry(f"({name_of(x)} if {name_of(y)})"))
             deps.append(entry(name_of(rnd.randrange(0, 15)), "GE", "0", "0.1"))
         elif i > 0:
             deps = [entry(f"lib{j:05d}.so.1()(64bit)") for j in range(max(0, i - 3), i)]
         deps.append(entry("rpmlib(CompressedFileNames)", "LE", "0", "3.0.4", "1"))
-        rec = [entry(name_of(rnd.randrange(0, i)))] if i % 30 == 0 and i else []
-        sup = [entry(f"({name_of(rnd.randrange(0, i))} and {name_of(rnd.randrange(0, i))})")] \
+        rec = [entry(name_of(pick(rnd, i)))] if i % 30 == 0 and i else []
+        sup = [entry(f"({name_of(pick(rnd, i))} and {name_of(pick(rnd, i))})")] \
             if i % 100 == 0 and i else []
         for ver, rel in versions:
             provides = [entry(name, "EQ", epoch, ver, rel), entry(name + "(x86-64)", "EQ", epoch, ver, rel),
