@@ -363,12 +363,12 @@ pub fn build(
             let report = rootfs::unpack(&mut tree, &mut stage, &rpms[i], &unpack_opts)
                 .with_context(|| format!("cannot unpack {}", res.plan.packages[i].package.nevra))?;
             if !report.scriptlets.is_empty() {
-                let kinds: Vec<String> = report
-                    .scriptlets
-                    .iter()
-                    .map(|s| s.kind.to_string())
-                    .collect();
-                skipped_scriptlets.push(format!("{} ({})", report.name, kinds.join(" ")));
+                let has_sysusers = rootfs::accounts::ships_sysusers(&tree, &report.name);
+                skipped_scriptlets.push(format!(
+                    "{} ({})",
+                    report.name,
+                    rootfs::effects::describe(&report.scriptlets, has_sysusers)
+                ));
             }
             for dev in &report.skipped_devices {
                 reporter.warn(&format!(
@@ -410,7 +410,36 @@ pub fn build(
                 names.join(", ")
             ));
         }
+        // Accounts from sysusers.d and the recipe, before owner names become ids.
+        let accounts = [
+            rootfs::accounts::sysusers_request(&tree)?,
+            rootfs::accounts::recipe_request(&recipe.accounts),
+        ];
+        let created = rootfs::accounts::apply(&mut tree, &mut stage, &accounts)?;
+        if !created.users.is_empty() || !created.groups.is_empty() {
+            let users: Vec<String> = created
+                .users
+                .iter()
+                .map(|(n, uid, gid)| format!("{n} ({uid}:{gid})"))
+                .collect();
+            let groups: Vec<String> = created
+                .groups
+                .iter()
+                .map(|(n, gid)| format!("{n} ({gid})"))
+                .collect();
+            reporter.info(&format!(
+                "accounts created: users {}; groups {}",
+                users.join(", "),
+                groups.join(", ")
+            ));
+        }
         rootfs::assign_ids(&mut tree)?;
+        let user = recipe
+            .image
+            .user
+            .as_deref()
+            .map(|u| rootfs::accounts::resolve_user(&tree, u))
+            .transpose()?;
 
         // Review the result like a person would; warnings unless --strict.
         let expect_ca_bundle = res.plan.nevras().any(|n| n.name == "ca-certificates");
@@ -441,7 +470,8 @@ pub fn build(
                     .max()
                     .unwrap_or(0)
             });
-        let config = image_config(recipe, res, epoch);
+        let mut config = image_config(recipe, res, epoch);
+        config.user = user;
         reporter.step(&format!("Writing the {arch} layer"));
         let layer = writer.add_layer(
             &tree,

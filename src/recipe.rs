@@ -28,6 +28,37 @@ pub struct Recipe {
     pub packages: Packages,
     pub options: Options,
     pub copies: Vec<Copy>,
+    pub accounts: Accounts,
+}
+
+/// `[accounts]`: users and groups to create in the image (apko's shape).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Accounts {
+    pub users: Vec<AccountUser>,
+    pub groups: Vec<AccountGroup>,
+    /// The user the image runs as; the same as `image.user`.
+    pub run_as: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountUser {
+    pub name: String,
+    pub uid: Option<u32>,
+    /// The primary group's id; without it, a group named like the user.
+    pub gid: Option<u32>,
+    pub gecos: Option<String>,
+    pub home: Option<String>,
+    pub shell: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountGroup {
+    pub name: String,
+    pub gid: Option<u32>,
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +114,10 @@ pub struct Options {
     /// in the environment overrides it; when neither is set the newest
     /// package build time is used.
     pub source_date_epoch: Option<u64>,
+    /// Write `var/lib/rpm/rpmdb.sqlite` so scanners see the packages (default true).
+    pub rpmdb: bool,
+    /// Create busybox's applet symlinks, as `busybox --install -s` would (default false).
+    pub busybox_links: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -133,6 +168,18 @@ struct RawRecipe {
     options: RawOptions,
     #[serde(default, rename = "copy")]
     copies: Vec<Spanned<RawCopy>>,
+    #[serde(default)]
+    accounts: RawAccounts,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAccounts {
+    #[serde(default)]
+    users: Vec<AccountUser>,
+    #[serde(default)]
+    groups: Vec<AccountGroup>,
+    run_as: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -210,6 +257,8 @@ struct RawOptions {
     package_manager: bool,
     keep_caps: bool,
     source_date_epoch: Option<u64>,
+    rpmdb: bool,
+    busybox_links: bool,
 }
 
 impl Default for RawOptions {
@@ -223,6 +272,8 @@ impl Default for RawOptions {
             package_manager: false,
             keep_caps: false,
             source_date_epoch: None,
+            rpmdb: true,
+            busybox_links: false,
         }
     }
 }
@@ -428,6 +479,44 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "image".into())
     });
+    let accounts = raw.accounts;
+    let mut user = img.user;
+    if let Some(run_as) = &accounts.run_as {
+        match &user {
+            Some(u) if u != run_as.get_ref() => {
+                return Err(at(
+                    Some(run_as.span()),
+                    format!(
+                        "accounts.run_as `{}` differs from image.user `{u}`",
+                        run_as.get_ref()
+                    ),
+                    Some("set only one of them"),
+                ))
+            }
+            _ => user = Some(run_as.get_ref().clone()),
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let names = accounts.users.iter().map(|u| ("user", &u.name));
+    for (what, name) in names.chain(accounts.groups.iter().map(|g| ("group", &g.name))) {
+        let valid = !name.is_empty()
+            && !name.starts_with('-')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !valid || !seen.insert((what, name.clone())) {
+            return Err(at(
+                None,
+                format!("[accounts]: {what} name `{name}` is invalid or given twice"),
+                Some("names are unique and made of letters, digits, `_`, `.` and `-`"),
+            ));
+        }
+    }
+    let accounts = Accounts {
+        users: accounts.users,
+        groups: accounts.groups,
+        run_as: accounts.run_as.map(Spanned::into_inner),
+    };
     let image = Image {
         name,
         tag,
@@ -436,7 +525,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         cmd: img.cmd,
         env: img.env,
         workdir,
-        user: img.user,
+        user,
         ports,
         volumes,
         labels: img.labels,
@@ -470,6 +559,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         package_manager: o.package_manager,
         keep_caps: o.keep_caps,
         source_date_epoch: o.source_date_epoch,
+        rpmdb: o.rpmdb,
+        busybox_links: o.busybox_links,
     };
 
     let mut copies = Vec::new();
@@ -510,6 +601,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         },
         options,
         copies,
+        accounts,
     })
 }
 
@@ -582,6 +674,36 @@ releasever = 40
             "no key given, so gpgcheck defaults off"
         );
         assert_eq!(r.repos[0].priority, 99);
+    }
+
+    #[test]
+    fn accounts_section_and_new_options() {
+        let r = parse(Path::new("r.toml"), MINIMAL).unwrap();
+        assert!(r.options.rpmdb && !r.options.busybox_links);
+        assert_eq!(r.accounts, Accounts::default());
+        let text = format!(
+            "{MINIMAL}rpmdb = false\nbusybox_links = true\n\n[accounts]\nrun_as = \"app\"\n\
+             [[accounts.users]]\nname = \"app\"\nuid = 1000\nhome = \"/srv\"\n\
+             [[accounts.groups]]\nname = \"ops\"\nmembers = [\"app\"]\n"
+        );
+        let r = parse(Path::new("r.toml"), &text).unwrap();
+        assert!(!r.options.rpmdb && r.options.busybox_links);
+        assert_eq!(r.image.user.as_deref(), Some("app"), "run_as sets the user");
+        assert_eq!(r.accounts.users[0].uid, Some(1000));
+        assert_eq!(r.accounts.users[0].home.as_deref(), Some("/srv"));
+        assert_eq!(r.accounts.groups[0].members, ["app"]);
+
+        let clash = format!("[image]\nuser = \"root\"\n{MINIMAL}[accounts]\nrun_as = \"app\"\n");
+        let e = err(&clash);
+        assert!(e.message.contains("differs from image.user `root`"), "{e}");
+        let twice = format!(
+            "{MINIMAL}[[accounts.users]]\nname = \"a\"\n[[accounts.users]]\nname = \"a\"\n"
+        );
+        assert!(err(&twice)
+            .message
+            .contains("`a` is invalid or given twice"));
+        let bad = format!("{MINIMAL}[[accounts.groups]]\nname = \"a:b\"\n");
+        assert!(err(&bad).message.contains("`a:b` is invalid"));
     }
 
     #[test]

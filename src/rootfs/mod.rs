@@ -22,8 +22,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub mod accounts;
 pub mod caps;
 pub mod cpio;
+pub mod effects;
 pub mod harden;
 pub mod staging;
 pub mod tree;
