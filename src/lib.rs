@@ -22,4 +22,5 @@ pub mod report;
 pub mod resolve;
 pub mod rootfs;
 pub mod rpm;
+pub mod rpmdb;
 pub mod sbom;

@@ -433,6 +433,13 @@ pub fn build(
                 groups.join(", ")
             ));
         }
+        // After hardening (which drops rpm's own var/lib/rpm): the database
+        // scanners read to see the packages.
+        if recipe.options.rpmdb {
+            let installed: Vec<PathBuf> = order.iter().map(|&i| rpms[i].clone()).collect();
+            crate::rpmdb::add_to_tree(&mut tree, &mut stage, &installed)
+                .context("cannot write the image's rpm database (set `rpmdb = false` in [options] to leave it out)")?;
+        }
         rootfs::assign_ids(&mut tree)?;
         let user = recipe
             .image

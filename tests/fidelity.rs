@@ -179,3 +179,85 @@ fn unknown_image_user_is_a_build_error() {
     );
     assert!(!tmp.path().join("x.tar").exists());
 }
+
+fn rpm_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rpm_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rpm") {
+            out.push(p);
+        }
+    }
+}
+
+fn lines(out: &std::process::Output) -> Vec<String> {
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn rpm_reads_the_image_package_database() {
+    require_tool("rpm");
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = write_recipe(tmp.path(), &["bash"], "");
+    let out = tmp.path().join("img.oci.tar");
+    run_ok(
+        minibuild()
+            .arg("build")
+            .arg(&recipe)
+            .arg("-o")
+            .arg(&out)
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache"))
+            .env("CI", "1"),
+    );
+    let rootfs = unpack_archive(&out, tmp.path());
+    assert!(rootfs.join("var/lib/rpm/rpmdb.sqlite").is_file());
+    assert!(
+        !rootfs.join("usr/bin/rpm").exists(),
+        "still no package manager"
+    );
+
+    // What was fetched is what was installed.
+    let mut rpms = Vec::new();
+    rpm_files(&tmp.path().join("cache"), &mut rpms);
+    assert!(rpms.len() > 5, "{rpms:?}");
+    let expected = lines(&run_ok(
+        std::process::Command::new("rpm")
+            .args(["-qp", "--nosignature", "--qf", "%{NEVRA}\\n"])
+            .args(&rpms),
+    ));
+    let query = |args: &[&str]| {
+        run_ok(
+            std::process::Command::new("rpm")
+                .arg("--root")
+                .arg(&rootfs)
+                .args(["--dbpath", "/var/lib/rpm"])
+                .args(args),
+        )
+    };
+    let installed = lines(&query(&["-qa", "--qf", "%{NEVRA}\\n"]));
+    assert_eq!(installed, expected);
+    let owner = query(&["-qf", "/usr/bin/bash", "--qf", "%{NAME}\\n"]);
+    assert_eq!(String::from_utf8_lossy(&owner.stdout), "bash\n");
+}
+
+#[test]
+fn rpmdb_false_leaves_the_database_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = write_recipe(tmp.path(), &["bash"], "");
+    let text = std::fs::read_to_string(&recipe).unwrap() + "[options]\nrpmdb = false\n";
+    std::fs::write(&recipe, text).unwrap();
+    let (layout, _) = build_layout(&recipe, tmp.path(), &[]);
+    let files = layer(&layout);
+    assert!(files.contains_key("usr/bin/bash"));
+    assert!(
+        !files.keys().any(|p| p.starts_with("var/lib/rpm")),
+        "no rpmdb"
+    );
+}
