@@ -65,6 +65,7 @@ fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
         jobs: common.jobs.max(1),
         source_date_epoch,
         strict: false,
+        rootfs_dir: None,
     })
 }
 
@@ -90,6 +91,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let recipe = recipe::load(path)?;
     let mut settings = settings(&args.common)?;
     settings.strict = args.strict;
+    settings.rootfs_dir = args.rootfs.clone();
     let reporter = Stderr::new(args.common.quiet);
     let output = args
         .output

@@ -32,6 +32,8 @@ pub struct Settings {
     pub source_date_epoch: Option<u64>,
     /// Fail the build when the image check finds an error.
     pub strict: bool,
+    /// `--rootfs DIR`: also write the final tree there (one arch only).
+    pub rootfs_dir: Option<PathBuf>,
 }
 
 /// What was resolved for one target architecture.
@@ -463,6 +465,17 @@ pub fn build(
                 "the image check found {} problem(s) (listed above) and --strict is set",
                 findings.len()
             );
+        }
+
+        if let Some(dir) = &settings.rootfs_dir {
+            if resolved.len() > 1 {
+                bail!("--rootfs writes one tree, but the recipe builds {} architectures\n  hint: build one arch for inspection", resolved.len());
+            }
+            let written = rootfs::export::write_dir(&tree, dir)?;
+            for fifo in &written.skipped_fifos {
+                reporter.warn(&format!("--rootfs: fifo /{fifo} not created"));
+            }
+            reporter.step(&format!("Wrote the root filesystem to {}", dir.display()));
         }
 
         // The image.

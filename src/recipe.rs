@@ -116,8 +116,6 @@ pub struct Options {
     pub source_date_epoch: Option<u64>,
     /// Write `var/lib/rpm/rpmdb.sqlite` so scanners see the packages (default true).
     pub rpmdb: bool,
-    /// Create busybox's applet symlinks, as `busybox --install -s` would (default false).
-    pub busybox_links: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -258,7 +256,6 @@ struct RawOptions {
     keep_caps: bool,
     source_date_epoch: Option<u64>,
     rpmdb: bool,
-    busybox_links: bool,
 }
 
 impl Default for RawOptions {
@@ -273,7 +270,6 @@ impl Default for RawOptions {
             keep_caps: false,
             source_date_epoch: None,
             rpmdb: true,
-            busybox_links: false,
         }
     }
 }
@@ -560,7 +556,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         keep_caps: o.keep_caps,
         source_date_epoch: o.source_date_epoch,
         rpmdb: o.rpmdb,
-        busybox_links: o.busybox_links,
     };
 
     let mut copies = Vec::new();
@@ -679,15 +674,15 @@ releasever = 40
     #[test]
     fn accounts_section_and_new_options() {
         let r = parse(Path::new("r.toml"), MINIMAL).unwrap();
-        assert!(r.options.rpmdb && !r.options.busybox_links);
+        assert!(r.options.rpmdb);
         assert_eq!(r.accounts, Accounts::default());
         let text = format!(
-            "{MINIMAL}rpmdb = false\nbusybox_links = true\n\n[accounts]\nrun_as = \"app\"\n\
+            "{MINIMAL}rpmdb = false\n\n[accounts]\nrun_as = \"app\"\n\
              [[accounts.users]]\nname = \"app\"\nuid = 1000\nhome = \"/srv\"\n\
              [[accounts.groups]]\nname = \"ops\"\nmembers = [\"app\"]\n"
         );
         let r = parse(Path::new("r.toml"), &text).unwrap();
-        assert!(!r.options.rpmdb && r.options.busybox_links);
+        assert!(!r.options.rpmdb);
         assert_eq!(r.image.user.as_deref(), Some("app"), "run_as sets the user");
         assert_eq!(r.accounts.users[0].uid, Some(1000));
         assert_eq!(r.accounts.users[0].home.as_deref(), Some("/srv"));

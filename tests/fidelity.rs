@@ -261,3 +261,42 @@ fn rpmdb_false_leaves_the_database_out() {
         "no rpmdb"
     );
 }
+
+#[test]
+fn rootfs_dir_holds_the_final_tree() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = write_recipe(tmp.path(), &["nginx", "glibc-minimal-langpack"], "");
+    let dir = tmp.path().join("rootfs");
+    let args = ["--rootfs", dir.to_str().unwrap()];
+    build_layout(&recipe, tmp.path(), &args);
+    assert!(dir.join("usr/sbin/nginx").is_file());
+    assert!(dir.join("var/lib/rpm/rpmdb.sqlite").is_file());
+    let meta = std::fs::symlink_metadata(dir.join("var/lib/nginx")).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o770);
+    if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
+        // As root, ownership is applied: nginx's id from sysusers.d.
+        assert_eq!((meta.uid(), meta.gid()), (999, 999));
+    }
+    // Building again replaces our own rootfs; someone else's is refused.
+    build_layout(&recipe, tmp.path(), &args);
+    assert!(dir.join("usr/sbin/nginx").is_file());
+    let theirs = tmp.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::write(theirs.join("x"), "").unwrap();
+    let out = minibuild()
+        .arg("build")
+        .arg(&recipe)
+        .args(["--format", "oci", "-o"])
+        .arg(tmp.path().join("other.oci"))
+        .arg("--cache-dir")
+        .arg(tmp.path().join("cache"))
+        .arg("--rootfs")
+        .arg(&theirs)
+        .env("CI", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to replace it"));
+    assert!(theirs.join("x").is_file());
+}

@@ -26,6 +26,7 @@ pub mod accounts;
 pub mod caps;
 pub mod cpio;
 pub mod effects;
+pub mod export;
 pub mod harden;
 pub mod staging;
 pub mod tree;
