@@ -3,7 +3,8 @@
 #
 #   make deps-fixtures   tools tests/fixtures/make-repo.sh needs
 #   make deps-test       deps-fixtures + the independent consumers the integration tests run
-#   make fixtures        build (or find cached) target/fixtures/repo/x86_64
+#   make fixtures        build (or find cached) target/fixtures/repo/{x86_64,aarch64}, the parity repo
+#                        and the signed copies in target/fixtures/signed (tests/fixtures/make-signed.sh)
 #
 # Installs only what dpkg reports missing (`dpkg-query -W`, like `dpkg -s`), after one `apt-get update`; unattended; uses sudo
 # only when not root.
@@ -12,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL = $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
 FIXTURE_PKGS := rpm createrepo-c cpio gnupg binutils dpkg util-linux python3 zstd xz-utils
-TEST_PKGS := skopeo umoci crun docker-registry dnf libsolv-tools apache2-utils python3 rpm2cpio
+TEST_PKGS := skopeo umoci crun docker-registry dnf libsolv-tools apache2-utils python3 rpm2cpio openssl
 
 # apt-install PACKAGES: install those dpkg does not report as installed.
 define apt-install
@@ -27,12 +28,18 @@ endef
 .PHONY: deps-fixtures deps-test fixtures
 deps-fixtures:
 	$(call apt-install,$(FIXTURE_PKGS))
+	@# repo/aarch64 wraps Debian arm64 packages: apt must know the architecture.
+	@if ! dpkg --print-foreign-architectures | grep -qx arm64; then \
+	  $(SUDO) dpkg --add-architecture arm64 && $(SUDO) apt-get update -q; \
+	fi
 
 deps-test: deps-fixtures
 	$(call apt-install,$(TEST_PKGS))
 
 fixtures: deps-fixtures
 	tests/fixtures/make-repo.sh target/fixtures
+	tests/fixtures/make-signed.sh target/fixtures
+	tests/fixtures/make-parity-repo.sh target/fixtures
 
 .PHONY: deps-bench
 deps-bench: deps-test

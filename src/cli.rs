@@ -32,6 +32,40 @@ pub enum Command {
     Lock(LockArgs),
     /// Check an image (OCI layout or oci-archive): libraries present, no setuid, no package manager.
     Check(CheckArgs),
+    /// Push an existing image (OCI layout or oci-archive) to a registry.
+    Push(PushCmd),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PushCmd {
+    pub image: PathBuf,
+    /// REGISTRY/REPO:TAG (the registry host is always explicit).
+    pub reference: String,
+    #[command(flatten)]
+    pub push: PushArgs,
+}
+
+/// How to reach the registry, for `--push` and `push`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PushArgs {
+    /// Registry credentials USER:PASS (default: auth.json / ~/.docker/config.json / credential helpers).
+    #[arg(long, value_name = "USER:PASS")]
+    pub creds: Option<String>,
+    /// Allow plain HTTP and unverified TLS to a non-loopback registry.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Directory of extra CA certificates (*.crt) and client certificates (*.cert/*.key), as in containers-certs.d.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// An extra CA certificate (PEM) to trust.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Write the pushed digest to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub digestfile: Option<PathBuf>,
+    /// Write the pushed REGISTRY/REPO:TAG@sha256:… to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub image_refs: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -92,6 +126,13 @@ pub struct BuildArgs {
     #[arg(long, value_enum, default_value_t = Format::OciArchive)]
     pub format: Format,
 
+    /// After the build, push the image to REGISTRY/REPO:TAG.
+    #[arg(long, value_name = "REF")]
+    pub push: Option<String>,
+
+    #[command(flatten)]
+    pub push_args: PushArgs,
+
     /// Fail the build when the image check finds a problem (default: warn).
     #[arg(long)]
     pub strict: bool,
@@ -108,11 +149,51 @@ pub struct BuildArgs {
     pub lock: LockUse,
 
     #[command(flatten)]
+    pub supply: SupplyChainArgs,
+
+    #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// SBOM and provenance written beside the image.
+#[derive(Args, Debug, Clone)]
+pub struct SupplyChainArgs {
+    /// Where to write the SBOM [default: OUTPUT.spdx.json, or OUTPUT.cdx.json for cyclonedx].
+    /// With several arches one file per arch: NAME.ARCH.spdx.json.
+    #[arg(long, value_name = "PATH", conflicts_with = "no_sbom")]
+    pub sbom: Option<PathBuf>,
+
+    /// Do not write an SBOM.
+    #[arg(long)]
+    pub no_sbom: bool,
+
+    /// SBOM format.
+    #[arg(long, value_enum, default_value_t = SbomFormat::Spdx)]
+    pub sbom_format: SbomFormat,
+
+    /// Where to write the provenance (in-toto statement, SLSA v1 predicate) [default: OUTPUT.intoto.json].
+    #[arg(long, value_name = "PATH", conflicts_with = "no_provenance")]
+    pub provenance: Option<PathBuf>,
+
+    /// Do not write a provenance statement.
+    #[arg(long)]
+    pub no_provenance: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SbomFormat {
+    /// SPDX 2.3 JSON.
+    Spdx,
+    /// CycloneDX 1.5 JSON.
+    Cyclonedx,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct CommonArgs {
+    /// Site policy (TOML): allowed repo URL prefixes and signing keys; checked before any download.
+    #[arg(long, value_name = "POLICY.toml", env = "MINIBUILD_POLICY")]
+    pub policy: Option<PathBuf>,
+
     /// Override a repo's baseurl: NAME=URL (repeatable). URL may use $basearch/$releasever.
     #[arg(long = "baseurl", value_name = "NAME=URL", value_parser = parse_override)]
     pub baseurl: Vec<(String, String)>,
@@ -188,5 +269,23 @@ mod tests {
             vec![("fedora".into(), "file:///r/$basearch/".into())]
         );
         assert!(Cli::try_parse_from(["minibuild", "r.toml", "--baseurl", "nourl"]).is_err());
+    }
+
+    #[test]
+    fn supply_chain_flags() {
+        let cli = Cli::try_parse_from([
+            "minibuild",
+            "r.toml",
+            "--sbom-format",
+            "cyclonedx",
+            "--no-provenance",
+            "--policy",
+            "p.toml",
+        ])
+        .unwrap();
+        assert_eq!(cli.build.supply.sbom_format, SbomFormat::Cyclonedx);
+        assert!(cli.build.supply.no_provenance && !cli.build.supply.no_sbom);
+        assert_eq!(cli.build.common.policy, Some(PathBuf::from("p.toml")));
+        assert!(Cli::try_parse_from(["minibuild", "r.toml", "--sbom", "x", "--no-sbom"]).is_err());
     }
 }

@@ -13,6 +13,8 @@ pub struct Dynamic {
     pub runpath: Vec<String>,
     pub class64: bool,
     pub machine: u16,
+    /// `e_type`: 2 executable, 3 shared object (or PIE).
+    pub elf_type: u16,
 }
 
 const PT_LOAD: u32 = 1;
@@ -107,6 +109,7 @@ pub fn read(r: impl Read + Seek) -> io::Result<Option<Dynamic>> {
         _ => return Err(bad("unknown ELF byte order")),
     };
     let eh = rd.bytes(0, if rd.c64 { 64 } else { 52 })?;
+    let elf_type = rd.u16(&eh[16..]);
     let machine = rd.u16(&eh[18..]);
     let (phoff, phentsize, phnum) = if rd.c64 {
         (rd.u64(&eh[32..]), rd.u16(&eh[54..]), rd.u16(&eh[56..]))
@@ -136,6 +139,7 @@ pub fn read(r: impl Read + Seek) -> io::Result<Option<Dynamic>> {
     let mut out = Dynamic {
         class64: rd.c64,
         machine,
+        elf_type,
         ..Dynamic::default()
     };
     if let Some(&(_, off, _, size)) = phdrs.iter().find(|p| p.0 == PT_INTERP) {

@@ -11,7 +11,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use clap::Parser as _;
 
-use cli::{BuildArgs, CheckArgs, Cli, Command, CommonArgs, Format, LockArgs, PlanArgs, WhyArgs};
+use cli::{
+    BuildArgs, CheckArgs, Cli, Command, CommonArgs, Format, LockArgs, PlanArgs, PushArgs, PushCmd,
+    WhyArgs,
+};
 use minibuild::lock::Lock;
 use minibuild::pipeline::{self, Resolved, Settings};
 use minibuild::recipe::{self, Recipe};
@@ -40,6 +43,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Why(args)) => why(args),
         Some(Command::Lock(args)) => lock(args),
         Some(Command::Check(args)) => check(args),
+        Some(Command::Push(args)) => push_cmd(args),
         None if cli.build.recipe.is_some() => build(cli.build),
         None => {
             bail!("no recipe given\n  hint: `minibuild RECIPE.toml`, or `make demo` for an example; see `minibuild --help`")
@@ -66,6 +70,13 @@ fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
         source_date_epoch,
         strict: false,
         rootfs_dir: None,
+        policy: common
+            .policy
+            .as_deref()
+            .map(minibuild::policy::Policy::load)
+            .transpose()?,
+        outputs: Default::default(),
+        lock: None,
     })
 }
 
@@ -73,7 +84,7 @@ fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
 /// one (and `--no-lock` is not given), else resolved afresh.
 fn resolve(
     recipe: &Recipe,
-    settings: &Settings,
+    settings: &mut Settings,
     no_lock: bool,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Vec<Resolved>> {
@@ -81,6 +92,13 @@ fn resolve(
     if !no_lock && lock_path.is_file() {
         reporter.step(&format!("Using {}", lock_path.display()));
         let lock = Lock::read(&lock_path)?;
+        let bytes = std::fs::read(&lock_path)
+            .with_context(|| format!("cannot read {}", lock_path.display()))?;
+        let uri = std::path::absolute(&lock_path).unwrap_or(lock_path.clone());
+        settings.lock = Some((
+            format!("file://{}", uri.display()),
+            minibuild::digest::Digest::sha256_of(&bytes),
+        ));
         return pipeline::resolved_from_lock(recipe, &lock, &lock_path, settings);
     }
     pipeline::resolve(recipe, settings, reporter)
@@ -97,7 +115,8 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         .output
         .clone()
         .unwrap_or_else(|| default_output(&recipe, args.format));
-    let resolved = resolve(&recipe, &settings, args.lock.no_lock, &reporter)?;
+    settings.outputs = supply_chain_outputs(&args.supply, &output);
+    let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
     let format = match args.format {
         Format::OciArchive => oci::Format::OciArchive,
         Format::Oci => oci::Format::Oci,
@@ -107,6 +126,11 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         cli::Compression::Gzip => oci::Compression::Gzip,
         cli::Compression::Zstd => oci::Compression::Zstd,
     };
+    // Parse the push target before the build, so a typo fails fast.
+    let push_to = args.push.as_deref().map(parse_reference).transpose()?;
+    if push_to.is_some() && format == oci::Format::DockerArchive {
+        bail!("--push needs an OCI image: use --format oci-archive or oci");
+    }
     let built = pipeline::build(
         &recipe,
         &resolved,
@@ -117,8 +141,88 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         &reporter,
     )?;
     reporter.step(&format!("Wrote {}", built.output.display()));
-    println!("{}", built.digest);
+    for p in built.sboms.iter().chain(&built.provenance) {
+        reporter.info(&format!("wrote {}", p.display()));
+    }
+    match push_to {
+        None => println!("{}", built.digest),
+        Some(reference) => push(&built.output, &reference, &args.push_args, &reporter)?,
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// SBOM and provenance paths: given, or beside the image (`OUTPUT.spdx.json`, `OUTPUT.intoto.json`).
+fn supply_chain_outputs(
+    args: &cli::SupplyChainArgs,
+    output: &Path,
+) -> pipeline::SupplyChainOutputs {
+    let sbom_format = match args.sbom_format {
+        cli::SbomFormat::Spdx => pipeline::SbomFormat::Spdx,
+        cli::SbomFormat::Cyclonedx => pipeline::SbomFormat::CycloneDx,
+    };
+    let beside = |ext: &str| {
+        let name = output.file_name().unwrap_or_default().to_string_lossy();
+        output.with_file_name(format!("{name}.{ext}"))
+    };
+    pipeline::SupplyChainOutputs {
+        sbom: (!args.no_sbom).then(|| {
+            args.sbom
+                .clone()
+                .unwrap_or_else(|| beside(sbom_format.extension()))
+        }),
+        sbom_format,
+        provenance: (!args.no_provenance).then(|| {
+            args.provenance
+                .clone()
+                .unwrap_or_else(|| beside("intoto.json"))
+        }),
+    }
+}
+
+fn parse_reference(s: &str) -> anyhow::Result<oci::Reference> {
+    s.parse()
+        .with_context(|| format!("invalid image reference `{s}`\n  hint: write REGISTRY/REPO:TAG, e.g. 127.0.0.1:5000/app:1.0"))
+}
+
+fn push_cmd(args: PushCmd) -> anyhow::Result<ExitCode> {
+    let reference = parse_reference(&args.reference)?;
+    let reporter = Stderr::new(false);
+    push(&args.image, &reference, &args.push, &reporter)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Push `image`, print `REGISTRY/REPO:TAG@sha256:…` on stdout, write the CI files.
+fn push(
+    image: &Path,
+    reference: &oci::Reference,
+    args: &PushArgs,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<()> {
+    let mut opts = oci::PushOptions::default();
+    if let Some(c) = &args.creds {
+        opts.creds = Some(oci::auth::Credentials::from_flag(c)?);
+    }
+    opts.insecure = args.insecure;
+    opts.cert_dir = args.cert_dir.clone();
+    opts.ca = args.ca.clone();
+    reporter.step(&format!("Pushing {} to {reference}", image.display()));
+    let pushed = oci::push(image, reference, &opts, &|ev| {
+        reporter.info(&ev.to_string())
+    })?;
+    reporter.info(&format!(
+        "{} blobs uploaded ({}), {} already there",
+        pushed.blobs_uploaded,
+        minibuild::report::human_bytes(pushed.bytes_uploaded),
+        pushed.blobs_skipped
+    ));
+    if let Some(p) = &args.digestfile {
+        oci::write_digestfile(p, &pushed)?;
+    }
+    if let Some(p) = &args.image_refs {
+        oci::write_image_refs(p, &pushed)?;
+    }
+    println!("{}", pushed.pinned());
+    Ok(())
 }
 
 fn default_output(recipe: &Recipe, format: Format) -> PathBuf {
@@ -132,9 +236,9 @@ fn default_output(recipe: &Recipe, format: Format) -> PathBuf {
 
 fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let recipe = recipe::load(&args.recipe)?;
-    let settings = settings(&args.common)?;
+    let mut settings = settings(&args.common)?;
     let reporter = Stderr::new(args.common.quiet || args.json);
-    let resolved = resolve(&recipe, &settings, args.lock.no_lock, &reporter)?;
+    let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
     let names: Vec<String> = recipe.repos.iter().map(|r| r.name.clone()).collect();
     let views: Vec<explain::PlanView> = resolved
         .iter()

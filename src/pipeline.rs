@@ -20,6 +20,14 @@ use crate::report::{human_bytes, Reporter};
 use crate::resolve::{order, priority, Plan, Planned, Reason, Request, Solver};
 use crate::rootfs::{self, Tree};
 use crate::rpm::Arch;
+use crate::signature::Keyring;
+
+/// Manifest annotation: the recipe's digest (`sha256:…`).
+pub const ANNOTATION_RECIPE: &str = "dev.minibuild.recipe.digest";
+/// Manifest annotation: the lock's digest, when the plan came from one.
+pub const ANNOTATION_LOCK: &str = "dev.minibuild.lock.digest";
+/// Manifest annotation prefix, one per repo: `URL revision=R gpgcheck=on|off`.
+pub const ANNOTATION_REPO_PREFIX: &str = "dev.minibuild.repo.";
 
 /// Settings that come from the command line, not the recipe.
 #[derive(Debug, Clone)]
@@ -34,6 +42,40 @@ pub struct Settings {
     pub strict: bool,
     /// `--rootfs DIR`: also write the final tree there (one arch only).
     pub rootfs_dir: Option<PathBuf>,
+    /// Site policy (`--policy`), checked before anything is downloaded.
+    pub policy: Option<crate::policy::Policy>,
+    /// What to write beside the image besides the image itself.
+    pub outputs: SupplyChainOutputs,
+    /// `(uri, sha256)` of the lock the plan was read from, for provenance.
+    pub lock: Option<(String, Digest)>,
+}
+
+/// SBOM and provenance files a build writes (see README "Supply chain").
+#[derive(Debug, Clone, Default)]
+pub struct SupplyChainOutputs {
+    /// Where to write the SBOM; with several arches the arch is inserted
+    /// before the extension (`app.spdx.json` → `app.x86_64.spdx.json`).
+    pub sbom: Option<PathBuf>,
+    pub sbom_format: SbomFormat,
+    /// Where to write the in-toto provenance statement.
+    pub provenance: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SbomFormat {
+    #[default]
+    Spdx,
+    CycloneDx,
+}
+
+impl SbomFormat {
+    /// The file name suffix for this format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            SbomFormat::Spdx => "spdx.json",
+            SbomFormat::CycloneDx => "cdx.json",
+        }
+    }
 }
 
 /// What was resolved for one target architecture.
@@ -50,6 +92,8 @@ pub struct RepoRef {
     pub name: String,
     pub baseurl: String,
     pub revision: String,
+    /// sha256 of repomd.xml when it was read (not when built from a lock).
+    pub repomd_digest: Option<Digest>,
 }
 
 /// The finished image.
@@ -57,6 +101,9 @@ pub struct RepoRef {
 pub struct Built {
     pub digest: Digest,
     pub output: PathBuf,
+    /// SBOM files written (one per arch).
+    pub sboms: Vec<PathBuf>,
+    pub provenance: Option<PathBuf>,
 }
 
 /// The baseurl for `repo` on `arch`, after overrides and substitution.
@@ -90,16 +137,58 @@ fn check_overrides(recipe: &Recipe, settings: &Settings) -> anyhow::Result<()> {
             );
         }
     }
-    for r in &recipe.repos {
-        if r.gpgcheck || r.repo_gpgcheck {
-            bail!(
-                "repo `{}` asks for signature checks (gpgcheck), which this minibuild cannot verify yet\n  hint: set `gpgcheck = false` in {} to build without them, knowingly",
-                r.name,
-                recipe.path.display()
-            );
+    // The policy looks at the URLs actually used: after overrides, per arch.
+    if let Some(policy) = &settings.policy {
+        for r in &recipe.repos {
+            for &arch in &recipe.image.arch {
+                policy.check(r, &baseurl(recipe, settings, &r.name, &r.baseurl, arch)?)?;
+            }
         }
     }
     Ok(())
+}
+
+/// Say which repos are used without signature checks: a choice the user made
+/// explicitly (`gpgcheck = false`) or by giving no key; either way it shows.
+fn report_unchecked(recipe: &Recipe, reporter: &dyn Reporter) {
+    for r in &recipe.repos {
+        if !r.gpgcheck {
+            reporter.warn(&format!(
+                "repo `{}`: package signatures are NOT checked (gpgcheck off); recorded in the SBOM and provenance",
+                r.name
+            ));
+        }
+    }
+}
+
+/// Every repo's keyring (index = recipe order), fetched from the recipe's
+/// `gpgkey` URLs; empty for repos that check nothing.
+pub fn keyrings(recipe: &Recipe, client: &Client) -> anyhow::Result<Vec<Keyring>> {
+    recipe
+        .repos
+        .iter()
+        .map(|r| {
+            let mut ring = Keyring::default();
+            if !(r.gpgcheck || r.repo_gpgcheck) {
+                return Ok(ring);
+            }
+            if r.gpgkeys.is_empty() {
+                bail!(
+                    "repo `{}` checks signatures but names no gpgkey\n  hint: add gpgkey = \"URL or path\" to the repo in {}, or set `gpgcheck = false`, knowingly",
+                    r.name,
+                    recipe.path.display()
+                );
+            }
+            for key in &r.gpgkeys {
+                let bytes = client
+                    .read_to_vec(&key.url)
+                    .with_context(|| format!("repo `{}`: cannot read its gpgkey {}", r.name, key.url))?;
+                ring.add(&bytes, &key.url, key.fingerprint.as_deref())
+                    .with_context(|| format!("repo `{}`", r.name))?;
+            }
+            Ok(ring)
+        })
+        .collect()
 }
 
 /// Load every repo's metadata for each target arch and resolve the recipe's request.
@@ -111,6 +200,7 @@ pub fn resolve(
     check_overrides(recipe, settings)?;
     let client = Client::new();
     let cache = Cache::new(&settings.cache_dir);
+    let rings = keyrings(recipe, &client)?;
     let mut out = Vec::new();
     for &arch in &recipe.image.arch {
         let mut indexes: Vec<RepoIndex> = Vec::new();
@@ -124,7 +214,21 @@ pub fn resolve(
                 "Loading metadata of {} ({arch}) from {}",
                 spec.name, spec.baseurl
             ));
-            let index = repo::load(&client, &cache, &spec, LoadOptions::default())?;
+            let index = if r.repo_gpgcheck {
+                let ring = &rings[i];
+                let check =
+                    |url: &str,
+                     bytes: &[u8]|
+                     -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+                        let asc_url = format!("{url}.asc");
+                        let sig = client.read_to_vec(&asc_url)?;
+                        ring.verify_detached(bytes, &sig, &asc_url)?;
+                        Ok(())
+                    };
+                repo::load_checked(&client, &cache, &spec, LoadOptions::default(), &check)?
+            } else {
+                repo::load(&client, &cache, &spec, LoadOptions::default())?
+            };
             reporter.info(&format!(
                 "{}: {} packages, revision {}",
                 index.name,
@@ -133,10 +237,30 @@ pub fn resolve(
             ));
             indexes.push(index);
         }
-        let packages: Vec<Package> = indexes
+        let mut packages: Vec<Package> = indexes
             .iter_mut()
             .flat_map(|i| std::mem::take(&mut i.packages))
             .collect();
+        // A file requirement primary.xml cannot answer: read the complete
+        // file lists (large, so only then) and resolve against those.
+        let requests = recipe.packages.install.iter().map(String::as_str);
+        if repo::unmet_file_deps(&packages, requests) {
+            for (i, r) in recipe.repos.iter().enumerate() {
+                let spec = RepoSpec {
+                    name: r.name.clone(),
+                    baseurl: baseurl(recipe, settings, &r.name, &r.baseurl, arch)?,
+                    index: i,
+                };
+                reporter.step(&format!("Loading file lists of {} ({arch})", spec.name));
+                repo::load_filelists(
+                    &client,
+                    &cache,
+                    &spec,
+                    LoadOptions::default(),
+                    &mut packages,
+                )?;
+            }
+        }
         let priorities: Vec<(i32, u32)> =
             recipe.repos.iter().map(|r| (r.priority, r.cost)).collect();
         let packages = priority::apply(packages, &priorities);
@@ -166,6 +290,7 @@ pub fn resolve(
                 name: i.name,
                 baseurl: i.baseurl,
                 revision: i.revision,
+                repomd_digest: Some(i.repomd_digest),
             })
             .collect();
         out.push(Resolved { arch, repos, plan });
@@ -240,6 +365,7 @@ pub fn resolved_from_lock(
                         .find(|l| l.name == r.name)
                         .and_then(|l| l.revisions.get(arch.rpm_name()).cloned())
                         .unwrap_or_default(),
+                    repomd_digest: None,
                 })
             })
             .collect::<anyhow::Result<_>>()?;
@@ -305,10 +431,23 @@ pub fn build(
     settings: &Settings,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Built> {
+    if format == Format::DockerArchive && resolved.len() > 1 {
+        // Refuse before any download; the writer would refuse at the end too.
+        let arches: Vec<&str> = resolved.iter().map(|r| r.arch.rpm_name()).collect();
+        bail!(
+            "docker-archive holds one architecture, but {} asks for {}\n  hint: use --format oci or oci-archive for a multi-arch image, or build one arch at a time",
+            recipe.path.display(),
+            arches.join(", ")
+        );
+    }
     let client = Client::new();
     let cache = Cache::new(&settings.cache_dir);
+    report_unchecked(recipe, reporter);
+    let rings = keyrings(recipe, &client)?;
     let mut writer = ImageWriter::new(output)?;
-    writer.set_name(&format!("{}:{}", recipe.image.name, recipe.image.tag));
+    let image_name = format!("{}:{}", recipe.image.name, recipe.image.tag);
+    writer.set_name(&image_name);
+    let mut per_arch: Vec<ArchFacts> = Vec::new();
     for res in resolved {
         let arch = res.arch;
         // Download (or find in the cache) every RPM of the plan.
@@ -335,6 +474,24 @@ pub fn build(
             }
         })?;
         progress.finish(&format!("{} in the cache", human_bytes(total)));
+
+        // Signatures, before anything of a package is unpacked.
+        let mut signers = Vec::new();
+        for (path, p) in rpms.iter().zip(&res.plan.packages) {
+            let repo = p.package.repo;
+            signers.push(if recipe.repos[repo].gpgcheck {
+                Some(rings[repo].verify_rpm(path, &p.package.nevra)?)
+            } else {
+                None
+            });
+        }
+        let verified = signers.iter().flatten().count();
+        if verified > 0 {
+            reporter.info(&format!(
+                "{verified} of {} package signatures verified",
+                signers.len()
+            ));
+        }
 
         // Unpack in install order (providers first), reading each header for the order.
         let headers: Vec<Package> = rpms
@@ -385,6 +542,16 @@ pub fn build(
             reporter.info(&format!(
                 "scriptlets not run: {}",
                 skipped_scriptlets.join("; ")
+            ));
+        }
+
+        // The recipe's own files, over whatever packages put there.
+        for c in &recipe.copies {
+            let n = rootfs::copy::copy_in(&mut tree, &mut stage, &c.src, &c.dest, c.mode)?;
+            reporter.info(&format!(
+                "copied {} → {} ({n} paths)",
+                c.src.display(),
+                c.dest
             ));
         }
 
@@ -450,6 +617,9 @@ pub fn build(
             .map(|u| rootfs::accounts::resolve_user(&tree, u))
             .transpose()?;
 
+        // What scriptlets would have written: the CA trust store, the linker cache.
+        generate(recipe, arch, &mut tree, &mut stage, reporter)?;
+
         // Review the result like a person would; warnings unless --strict.
         let expect_ca_bundle = res.plan.nevras().any(|n| n.name == "ca-certificates");
         let findings = check::check(&tree, &check::CheckOptions { expect_ca_bundle });
@@ -490,7 +660,7 @@ pub fn build(
                     .max()
                     .unwrap_or(0)
             });
-        let mut config = image_config(recipe, res, epoch);
+        let mut config = image_config(recipe, res, epoch, settings.lock.as_ref());
         config.user = user;
         reporter.step(&format!("Writing the {arch} layer"));
         let layer = writer.add_layer(
@@ -506,16 +676,284 @@ pub fn build(
             human_bytes(layer.size),
             human_bytes(layer.uncompressed_size)
         ));
-        writer.add_image(&config, &[layer])?;
+        let image = writer.add_image(&config, &[layer])?;
+        per_arch.push(ArchFacts {
+            arch,
+            plan: Plan {
+                packages: headers
+                    .into_iter()
+                    .zip(&res.plan.packages)
+                    .map(|(package, p)| Planned {
+                        package,
+                        reason: p.reason.clone(),
+                    })
+                    .collect(),
+            },
+            distro: distro_of(&tree),
+            manifest_digest: image.manifest.digest,
+            signers,
+            epoch,
+        });
     }
     let written = writer.commit(format, &recipe.image.tag)?;
-    Ok(Built {
+    let mut built = Built {
         digest: written.digest,
         output: written.path,
-    })
+        sboms: Vec::new(),
+        provenance: None,
+    };
+    write_supply_chain(
+        recipe,
+        resolved,
+        &per_arch,
+        &image_name,
+        settings,
+        &mut built,
+    )?;
+    Ok(built)
 }
 
-fn image_config(recipe: &Recipe, res: &Resolved, epoch: u64) -> ImageConfig {
+/// What one arch's build leaves for the SBOM and provenance.
+struct ArchFacts {
+    arch: Arch,
+    /// The plan with header-filled package fields (license, vendor…).
+    plan: Plan,
+    distro: Option<crate::sbom::Distro>,
+    manifest_digest: Digest,
+    /// Per package (plan order): the fingerprint that signed it.
+    signers: Vec<Option<String>>,
+    epoch: u64,
+}
+
+/// The image's own `os-release` (`etc/os-release`, else `usr/lib/os-release`),
+/// which names the distribution for purls.
+fn distro_of(tree: &Tree) -> Option<crate::sbom::Distro> {
+    ["etc/os-release", "usr/lib/os-release"]
+        .iter()
+        .find_map(|p| {
+            let path = tree.resolve(p).ok()?;
+            match &tree.entries.get(&path)?.kind {
+                rootfs::Kind::File { blob, .. } => {
+                    crate::sbom::Distro::from_os_release(&std::fs::read_to_string(blob).ok()?)
+                }
+                _ => None,
+            }
+        })
+}
+
+/// `path` with `.ARCH` inserted before `ext` (or appended) when there are several arches.
+fn per_arch_path(path: &Path, arch: Arch, several: bool, ext: &str) -> PathBuf {
+    if !several {
+        return path.to_path_buf();
+    }
+    let s = path.to_string_lossy();
+    let dotted = format!(".{ext}");
+    match s.strip_suffix(&dotted) {
+        Some(stem) => PathBuf::from(format!("{stem}.{arch}{dotted}")),
+        None => PathBuf::from(format!("{s}.{arch}")),
+    }
+}
+
+fn write_supply_chain(
+    recipe: &Recipe,
+    resolved: &[Resolved],
+    per_arch: &[ArchFacts],
+    image_name: &str,
+    settings: &Settings,
+    built: &mut Built,
+) -> anyhow::Result<()> {
+    let unchecked: Vec<&str> = recipe
+        .repos
+        .iter()
+        .filter(|r| !r.gpgcheck)
+        .map(|r| r.name.as_str())
+        .collect();
+    let note = if unchecked.is_empty() {
+        "package signatures verified for every repository".to_string()
+    } else {
+        format!(
+            "package signatures NOT verified for repositories: {}",
+            unchecked.join(", ")
+        )
+    };
+    if let Some(path) = &settings.outputs.sbom {
+        let format = settings.outputs.sbom_format;
+        for (facts, res) in per_arch.iter().zip(resolved) {
+            let subject = crate::sbom::Subject {
+                name: image_name.to_string(),
+                manifest_digest: facts.manifest_digest.clone(),
+                arch: facts.arch.rpm_name().to_string(),
+                distro: facts.distro.clone(),
+                created: oci::config::rfc3339(facts.epoch),
+                baseurls: res.repos.iter().map(|r| r.baseurl.clone()).collect(),
+            };
+            let mut doc = match format {
+                SbomFormat::Spdx => crate::sbom::spdx(&facts.plan, &subject),
+                SbomFormat::CycloneDx => crate::sbom::cyclonedx(&facts.plan, &subject),
+            };
+            match format {
+                SbomFormat::Spdx => doc["creationInfo"]["comment"] = note.clone().into(),
+                SbomFormat::CycloneDx => {
+                    doc["metadata"]["properties"] = serde_json::json!([
+                        { "name": "minibuild:signatures", "value": note },
+                    ])
+                }
+            }
+            let path = per_arch_path(path, facts.arch, per_arch.len() > 1, format.extension());
+            let mut bytes = serde_json::to_vec_pretty(&doc)?;
+            bytes.push(b'\n');
+            crate::fsutil::write_atomic(&path, &bytes)
+                .with_context(|| format!("cannot write the SBOM {}", path.display()))?;
+            built.sboms.push(path);
+        }
+    }
+    if let Some(path) = &settings.outputs.provenance {
+        let mut repos = Vec::new();
+        let mut rpms = Vec::new();
+        for (facts, res) in per_arch.iter().zip(resolved) {
+            for (r, spec) in res.repos.iter().zip(&recipe.repos) {
+                repos.push(crate::provenance::RepoUse {
+                    name: r.name.clone(),
+                    arch: facts.arch.rpm_name().to_string(),
+                    baseurl: r.baseurl.clone(),
+                    revision: r.revision.clone(),
+                    repomd_digest: r.repomd_digest.clone(),
+                    gpgcheck: spec.gpgcheck,
+                    repo_gpgcheck: spec.repo_gpgcheck,
+                    keys: spec
+                        .gpgkeys
+                        .iter()
+                        .map(|k| k.fingerprint.clone().unwrap_or_else(|| k.url.clone()))
+                        .collect(),
+                });
+            }
+            for (p, signer) in facts.plan.packages.iter().zip(&facts.signers) {
+                let pkg = &p.package;
+                rpms.push(crate::provenance::Rpm {
+                    nevra: pkg.nevra.to_string(),
+                    arch: facts.arch.rpm_name().to_string(),
+                    url: crate::http::join(&res.repos[pkg.repo].baseurl, &pkg.location),
+                    digest: pkg.checksum.clone(),
+                    signed_by: signer.clone(),
+                });
+            }
+        }
+        let facts = crate::provenance::Facts {
+            image: image_name.to_string(),
+            image_digest: built.digest.clone(),
+            recipe_uri: format!("file://{}", absolute(&recipe.path).display()),
+            recipe_digest: recipe.digest.clone(),
+            lock: settings.lock.clone(),
+            source_date_epoch: per_arch.iter().map(|f| f.epoch).max().unwrap_or(0),
+            repos,
+            rpms,
+        };
+        let mut bytes = serde_json::to_vec_pretty(&crate::provenance::statement(&facts))?;
+        bytes.push(b'\n');
+        crate::fsutil::write_atomic(path, &bytes)
+            .with_context(|| format!("cannot write the provenance {}", path.display()))?;
+        built.provenance = Some(path.clone());
+    }
+    Ok(())
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// The manifest's (and a multi-arch index's) `org.opencontainers.image.*`
+/// annotations: the recipe's own `annotations` win; then `version`,
+/// `source`, `revision` from the recipe's fields or the same-named labels;
+/// then `title` (the name), `version` (the tag, unless `latest`) and
+/// `created` (SOURCE_DATE_EPOCH).
+fn provenance_annotations(recipe: &Recipe, epoch: u64) -> BTreeMap<String, String> {
+    let img = &recipe.image;
+    let mut a = img.annotations.clone();
+    let label = |key: &str| {
+        img.labels
+            .get(&format!("org.opencontainers.image.{key}"))
+            .cloned()
+    };
+    let tag_version = (img.tag != "latest").then(|| img.tag.clone());
+    let derived = [
+        ("title", Some(img.name.clone())),
+        ("created", Some(oci::config::rfc3339(epoch))),
+        (
+            "version",
+            img.version
+                .clone()
+                .or_else(|| label("version"))
+                .or(tag_version),
+        ),
+        ("source", img.source.clone().or_else(|| label("source"))),
+        (
+            "revision",
+            img.revision.clone().or_else(|| label("revision")),
+        ),
+    ];
+    for (key, value) in derived {
+        if let Some(value) = value {
+            a.entry(format!("org.opencontainers.image.{key}"))
+                .or_insert(value);
+        }
+    }
+    a
+}
+
+/// Stand in for `update-ca-trust` and `ldconfig` (the `%post` scriptlets
+/// that were not run): recipe CAs go to the anchors directory, then the
+/// bundles and `/etc/ld.so.cache` are written from the unpacked tree.
+fn generate(
+    recipe: &Recipe,
+    arch: Arch,
+    tree: &mut Tree,
+    stage: &mut rootfs::Staging,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<()> {
+    let mut extra = Vec::new();
+    for path in &recipe.certificates {
+        let bytes = std::fs::read(path).with_context(|| {
+            format!(
+                "cannot read CA certificate {} ([certificates] additional in {})",
+                path.display(),
+                recipe.path.display()
+            )
+        })?;
+        extra.push((path.display().to_string(), bytes));
+    }
+    rootfs::trust::add_anchors(tree, stage, &extra)?;
+    if let Some(t) = rootfs::trust::extract(tree, stage)? {
+        reporter.info(&format!(
+            "CA trust store: {} anchors ({} for TLS), {} distrusted",
+            t.anchors, t.tls, t.distrusted
+        ));
+        for (path, why) in &t.ignored {
+            reporter.warn(&format!("trust source /{path} ignored: {why}"));
+        }
+    }
+    match rootfs::ldcache::LdCacheOptions::fedora(arch) {
+        Some(opts) => {
+            if let Some(r) = rootfs::ldcache::write(tree, stage, &opts)? {
+                reporter.info(&format!(
+                    "/etc/ld.so.cache: {} libraries from {}",
+                    r.entries,
+                    r.dirs.join(" ")
+                ));
+            }
+        }
+        None => reporter.warn(&format!(
+            "no /etc/ld.so.cache for {arch}: its cache flags are not known to minibuild"
+        )),
+    }
+    Ok(())
+}
+
+fn image_config(
+    recipe: &Recipe,
+    res: &Resolved,
+    epoch: u64,
+    lock: Option<&(String, Digest)>,
+) -> ImageConfig {
     let img = &recipe.image;
     let mut c = ImageConfig::new(res.arch, epoch);
     c.entrypoint = img.entrypoint.clone().unwrap_or_default();
@@ -527,13 +965,25 @@ fn image_config(recipe: &Recipe, res: &Resolved, epoch: u64) -> ImageConfig {
     c.volumes = img.volumes.iter().cloned().collect();
     c.labels = img.labels.clone();
     c.stop_signal = img.stop_signal.clone();
-    c.annotations = img.annotations.clone();
+    c.healthcheck = img.healthcheck.clone();
+    c.annotations = provenance_annotations(recipe, epoch);
+    // Provenance in the image itself: what it was built from.
     c.annotations
-        .entry("org.opencontainers.image.title".into())
-        .or_insert_with(|| img.name.clone());
-    c.annotations
-        .entry("org.opencontainers.image.created".into())
-        .or_insert_with(|| oci::config::rfc3339(epoch));
+        .insert(ANNOTATION_RECIPE.into(), recipe.digest.to_string());
+    if let Some((_, d)) = lock {
+        c.annotations.insert(ANNOTATION_LOCK.into(), d.to_string());
+    }
+    for (r, spec) in res.repos.iter().zip(&recipe.repos) {
+        c.annotations.insert(
+            format!("{ANNOTATION_REPO_PREFIX}{}", r.name),
+            format!(
+                "{} revision={} gpgcheck={}",
+                r.baseurl,
+                r.revision,
+                if spec.gpgcheck { "on" } else { "off" }
+            ),
+        );
+    }
     let nevras: Vec<String> = res.plan.nevras().map(ToString::to_string).collect();
     c.history.push(oci::HistoryEntry {
         created_by: format!(
@@ -545,4 +995,23 @@ fn image_config(recipe: &Recipe, res: &Resolved, epoch: u64) -> ImageConfig {
         empty_layer: false,
     });
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sbom_paths_get_the_arch_only_for_several_arches() {
+        let p = Path::new("/o/app.oci.tar.spdx.json");
+        assert_eq!(per_arch_path(p, Arch::X86_64, false, "spdx.json"), p);
+        assert_eq!(
+            per_arch_path(p, Arch::X86_64, true, "spdx.json"),
+            Path::new("/o/app.oci.tar.x86_64.spdx.json")
+        );
+        assert_eq!(
+            per_arch_path(Path::new("/o/sbom"), Arch::X86_64, true, "spdx.json"),
+            Path::new("/o/sbom.x86_64")
+        );
+    }
 }

@@ -15,6 +15,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::digest::Digest;
+use crate::oci::config::parse_duration;
+use crate::oci::Healthcheck;
 use crate::rpm::Arch;
 
 /// A validated recipe, with paths already resolved against the recipe's directory.
@@ -28,6 +30,9 @@ pub struct Recipe {
     pub packages: Packages,
     pub options: Options,
     pub copies: Vec<Copy>,
+    /// `[certificates] additional`: private CA files (PEM or DER), resolved
+    /// against the recipe's directory, added to the image's trust store.
+    pub certificates: Vec<PathBuf>,
     pub accounts: Accounts,
 }
 
@@ -77,6 +82,13 @@ pub struct Image {
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     pub stop_signal: Option<String>,
+    pub healthcheck: Option<Healthcheck>,
+    /// `org.opencontainers.image.version`; defaults to the tag unless it is `latest`.
+    pub version: Option<String>,
+    /// `org.opencontainers.image.source`: where the recipe lives (a VCS URL).
+    pub source: Option<String>,
+    /// `org.opencontainers.image.revision`: the source's commit.
+    pub revision: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -85,13 +97,23 @@ pub struct Repo {
     /// As written (after resolving a relative path to `file://`), `$releasever`
     /// and `$basearch` still unsubstituted.
     pub baseurl: String,
-    pub gpgkeys: Vec<String>,
+    pub gpgkeys: Vec<GpgKey>,
     pub gpgcheck: bool,
     pub repo_gpgcheck: bool,
     /// dnf's priority: lower wins (default 99).
     pub priority: i32,
     /// dnf's cost: among equal priorities, lower is preferred (default 1000).
     pub cost: u32,
+}
+
+/// A signing key: where to get it and, optionally, the fingerprint it must have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpgKey {
+    /// URL (a relative path in the recipe is already a `file://` URL here).
+    pub url: String,
+    /// Primary key fingerprint, uppercase hex without spaces; a key file
+    /// holding no key with this fingerprint is refused.
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -168,6 +190,8 @@ struct RawRecipe {
     copies: Vec<Spanned<RawCopy>>,
     #[serde(default)]
     accounts: RawAccounts,
+    #[serde(default)]
+    certificates: RawCertificates,
 }
 
 #[derive(Deserialize, Default)]
@@ -178,6 +202,13 @@ struct RawAccounts {
     #[serde(default)]
     groups: Vec<AccountGroup>,
     run_as: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCertificates {
+    #[serde(default)]
+    additional: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -201,6 +232,22 @@ struct RawImage {
     #[serde(default)]
     annotations: BTreeMap<String, String>,
     stop_signal: Option<String>,
+    healthcheck: Option<Spanned<RawHealthcheck>>,
+    version: Option<String>,
+    source: Option<String>,
+    revision: Option<String>,
+}
+
+/// `healthcheck = { test = ["CMD", "…"], interval = "30s", … }`; a string
+/// `test` means `["CMD-SHELL", test]`, as in Docker Compose.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHealthcheck {
+    test: StringOrList,
+    interval: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    start_period: Option<Spanned<String>>,
+    retries: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -217,7 +264,7 @@ struct RawRepo {
     baseurl: Option<Spanned<String>>,
     metalink: Option<Spanned<String>>,
     mirrorlist: Option<Spanned<String>>,
-    gpgkey: Option<StringOrList>,
+    gpgkey: Option<KeyOrList>,
     gpgcheck: Option<bool>,
     #[serde(default)]
     repo_gpgcheck: bool,
@@ -225,6 +272,28 @@ struct RawRepo {
     priority: i32,
     #[serde(default = "default_cost")]
     cost: u32,
+}
+
+/// `gpgkey = "URL"`, `gpgkey = { url, fingerprint }` or a list of either.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum KeyOrList {
+    One(RawKey),
+    Many(Vec<RawKey>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawKey {
+    Url(String),
+    Pinned(PinnedKey),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinnedKey {
+    url: String,
+    fingerprint: String,
 }
 
 fn default_priority() -> i32 {
@@ -380,14 +449,23 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
                 Some("add baseurl = \"https://…/$releasever/…/$basearch/os/\" or a local path"),
             ));
         };
-        let gpgkeys: Vec<String> = match r.gpgkey {
+        let gpgkeys: Vec<RawKey> = match r.gpgkey {
             None => vec![],
-            Some(StringOrList::One(k)) => vec![k],
-            Some(StringOrList::Many(ks)) => ks,
+            Some(KeyOrList::One(k)) => vec![k],
+            Some(KeyOrList::Many(ks)) => ks,
         };
         let gpgkeys = gpgkeys
-            .iter()
-            .map(|k| resolve_location(&dir, k))
+            .into_iter()
+            .map(|k| match k {
+                RawKey::Url(u) => GpgKey {
+                    url: resolve_location(&dir, &u),
+                    fingerprint: None,
+                },
+                RawKey::Pinned(p) => GpgKey {
+                    url: resolve_location(&dir, &p.url),
+                    fingerprint: Some(crate::signature::normalize_fingerprint(&p.fingerprint)),
+                },
+            })
             .collect::<Vec<_>>();
         repos.push(Repo {
             name,
@@ -513,6 +591,45 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         groups: accounts.groups,
         run_as: accounts.run_as.map(Spanned::into_inner),
     };
+    let healthcheck = match img.healthcheck {
+        None => None,
+        Some(h) => {
+            let span = h.span();
+            let h = h.into_inner();
+            let duration = |d: Option<Spanned<String>>| {
+                d.map(|d| {
+                    parse_duration(d.get_ref()).map_err(|e| {
+                        at(
+                            Some(d.span()),
+                            format!("image.healthcheck: {e}"),
+                            Some("units: ms, s, m, h (Go duration syntax)"),
+                        )
+                    })
+                })
+                .transpose()
+            };
+            let check = Healthcheck {
+                test: match h.test {
+                    StringOrList::One(line) => vec!["CMD-SHELL".to_string(), line],
+                    StringOrList::Many(v) => v,
+                },
+                interval_ns: duration(h.interval)?,
+                timeout_ns: duration(h.timeout)?,
+                start_period_ns: duration(h.start_period)?,
+                retries: h.retries,
+            };
+            check.validate().map_err(|e| {
+                at(
+                    Some(span),
+                    format!("image.healthcheck: {e}"),
+                    Some(
+                        "test = [\"CMD\", \"/usr/bin/prog\", \"arg\"] or test = \"shell command\"",
+                    ),
+                )
+            })?;
+            Some(check)
+        }
+    };
     let image = Image {
         name,
         tag,
@@ -527,6 +644,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         labels: img.labels,
         annotations: img.annotations,
         stop_signal: img.stop_signal,
+        healthcheck,
+        version: img.version,
+        source: img.source,
+        revision: img.revision,
     };
 
     let o = raw.options;
@@ -597,6 +718,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         options,
         copies,
         accounts,
+        certificates: raw
+            .certificates
+            .additional
+            .iter()
+            .map(|c| dir.join(c))
+            .collect(),
     })
 }
 
@@ -652,6 +779,19 @@ install = ["busybox"]
 releasever = 40
 "#;
 
+    #[test]
+    fn certificates_resolve_against_the_recipe_dir() {
+        let text = format!("{MINIMAL}\n[certificates]\nadditional = [\"ca/my-ca.pem\"]\n");
+        let r = parse(Path::new("/x/busybox.toml"), &text).unwrap();
+        assert_eq!(r.certificates, [PathBuf::from("/x/ca/my-ca.pem")]);
+        assert!(parse(Path::new("/x/r.toml"), MINIMAL)
+            .unwrap()
+            .certificates
+            .is_empty());
+        let e = err(&format!("{MINIMAL}\n[certificates]\nextra = []\n"));
+        assert!(e.message.contains("extra"), "{e}");
+    }
+
     fn err(text: &str) -> RecipeError {
         parse(Path::new("r.toml"), text).expect_err("recipe should be rejected")
     }
@@ -702,6 +842,42 @@ releasever = 40
     }
 
     #[test]
+    fn gpgkeys_plain_and_pinned() {
+        let text = MINIMAL.replace(
+            "baseurl = ",
+            "gpgkey = [\"keys/a.asc\", { url = \"https://k.example/b\", fingerprint = \"ab12 cd34\" }]\nbaseurl = ",
+        );
+        let r = parse(Path::new("/x/r.toml"), &text).unwrap();
+        let repo = &r.repos[0];
+        assert!(repo.gpgcheck, "a key turns gpgcheck on by default");
+        assert_eq!(
+            repo.gpgkeys,
+            vec![
+                GpgKey {
+                    url: "file:///x/keys/a.asc".into(),
+                    fingerprint: None
+                },
+                GpgKey {
+                    url: "https://k.example/b".into(),
+                    fingerprint: Some("AB12CD34".into())
+                },
+            ]
+        );
+        let single = MINIMAL.replace(
+            "baseurl = ",
+            "gpgkey = \"/k.asc\"\ngpgcheck = false\nbaseurl = ",
+        );
+        let r = parse(Path::new("/x/r.toml"), &single).unwrap();
+        assert!(!r.repos[0].gpgcheck, "an explicit false wins");
+        assert_eq!(r.repos[0].gpgkeys[0].url, "file:///k.asc");
+        let typo = MINIMAL.replace(
+            "baseurl = ",
+            "gpgkey = { url = \"/k\", fingerprnt = \"AB\" }\nbaseurl = ",
+        );
+        assert!(parse(Path::new("/x/r.toml"), &typo).is_err());
+    }
+
+    #[test]
     fn unknown_key_reports_line_and_column() {
         let e = err("[packages]\ninstall = [\"a\"]\nexlude = [\"b\"]\n");
         assert_eq!((e.line, e.column), (3, 1), "{e}");
@@ -736,6 +912,60 @@ releasever = 40
     fn releasever_required_when_used() {
         let e = err(&MINIMAL.replace("[options]\nreleasever = 40\n", ""));
         assert!(e.message.contains("$releasever"), "{e}");
+    }
+
+    #[test]
+    fn healthcheck_and_provenance_fields() {
+        let r = parse(
+            Path::new("r.toml"),
+            &format!(
+                "{MINIMAL}[image]\nversion = \"1.2\"\nsource = \"https://git.example/app\"\nrevision = \"abc123\"\n\
+                 healthcheck = {{ test = [\"CMD\", \"/usr/bin/check\"], interval = \"1m30s\", timeout = \"5s\", start_period = \"500ms\", retries = 4 }}\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(r.image.version.as_deref(), Some("1.2"));
+        assert_eq!(r.image.source.as_deref(), Some("https://git.example/app"));
+        assert_eq!(r.image.revision.as_deref(), Some("abc123"));
+        assert_eq!(
+            r.image.healthcheck,
+            Some(Healthcheck {
+                test: vec!["CMD".into(), "/usr/bin/check".into()],
+                interval_ns: Some(90_000_000_000),
+                timeout_ns: Some(5_000_000_000),
+                start_period_ns: Some(500_000_000),
+                retries: Some(4),
+            })
+        );
+        let r = parse(
+            Path::new("r.toml"),
+            &format!("{MINIMAL}[image]\nhealthcheck = {{ test = \"curl -f localhost\" }}\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            r.image.healthcheck.unwrap().test,
+            ["CMD-SHELL", "curl -f localhost"]
+        );
+
+        // Errors point at the line, with the problem and a hint.
+        let e = err(&format!(
+            "{MINIMAL}[image]\nhealthcheck = {{ test = [\"CMD\", \"x\"], interval = \"30 seconds\" }}\n"
+        ));
+        assert_eq!(e.line, 12, "{e}");
+        assert!(e.message.contains("`30 seconds` is not a duration"), "{e}");
+        let e = err(&format!(
+            "{MINIMAL}[image]\nhealthcheck = {{ test = [\"curl\", \"-f\"] }}\n"
+        ));
+        assert_eq!(e.line, 12, "{e}");
+        assert!(
+            e.message.contains("must start with CMD, CMD-SHELL or NONE"),
+            "{e}"
+        );
+        assert!(e.hint.is_some());
+        let e = err(&format!(
+            "{MINIMAL}[image]\nhealthcheck = {{ test = \"x\", every = \"1s\" }}\n"
+        ));
+        assert!(e.message.contains("unknown field `every`"), "{e}");
     }
 
     #[test]

@@ -199,7 +199,10 @@ fn nginx_from_two_repos_with_xz_and_gzip_metadata() {
             .env("CI", "1"),
     );
     let stderr = String::from_utf8_lossy(&result.stderr);
-    assert!(stderr.contains("updates: 30 packages"), "{stderr}");
+    assert!(
+        stderr.contains("Loading metadata of updates") && stderr.contains("repo-gz"),
+        "{stderr}"
+    );
     let rootfs = unpack_archive(&out, tmp.path());
     let version = run_in(&rootfs, &["/usr/sbin/nginx", "-v"]);
     assert!(
@@ -210,4 +213,32 @@ fn nginx_from_two_repos_with_xz_and_gzip_metadata() {
     assert!(!rootfs.join("usr/bin/dnf").exists());
     assert!(!rootfs.join("usr/share/doc/nginx-docs").exists());
     assert!(rootfs.join("usr/share/nginx/html/index.html").is_file());
+}
+
+#[test]
+fn copy_brings_local_files_into_the_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("hello.sh"), "#!/bin/sh\necho copied-in\n").unwrap();
+    let recipe_path = tmp.path().join("app.toml");
+    std::fs::write(
+        &recipe_path,
+        format!(
+            "[[repo]]\nname = \"fx\"\nbaseurl = \"{}\"\n[packages]\ninstall = [\"bash\"]\nprefer = [\"glibc-minimal-langpack\"]\n\
+             [[copy]]\nsrc = \"hello.sh\"\ndest = \"/usr/local/bin/hello\"\nmode = \"0755\"\n",
+            fixture_file_url()
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("app.oci.tar");
+    run_ok(
+        minibuild()
+            .arg(&recipe_path)
+            .arg("-o")
+            .arg(&out)
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache")),
+    );
+    let rootfs = unpack_archive(&out, tmp.path());
+    let res = run_in(&rootfs, &["/bin/bash", "/usr/local/bin/hello"]);
+    assert_eq!(String::from_utf8_lossy(&res.stdout), "copied-in\n");
 }

@@ -95,6 +95,9 @@ pub struct ImageWriter {
     name: Option<String>,
     /// Newest `created` of the images: the archive's entry mtime.
     epoch: u64,
+    /// Each image's manifest annotations, in the order added: those all
+    /// images share also annotate a multi-arch index.
+    annotations: Vec<BTreeMap<String, String>>,
 }
 
 impl ImageWriter {
@@ -115,6 +118,7 @@ impl ImageWriter {
             images: Vec::new(),
             name: None,
             epoch: 0,
+            annotations: Vec::new(),
         })
     }
 
@@ -149,6 +153,7 @@ impl ImageWriter {
             layers: layers.to_vec(),
         };
         self.images.push(info.clone());
+        self.annotations.push(config.annotations.clone());
         self.epoch = self.epoch.max(config.created);
         Ok(info)
     }
@@ -212,7 +217,8 @@ impl ImageWriter {
             only.manifest.clone()
         } else {
             let manifests: Vec<Descriptor> = images.iter().map(|i| i.manifest.clone()).collect();
-            self.add_json_blob(MEDIA_TYPE_INDEX, &index_json(&manifests, &BTreeMap::new()))?
+            let shared = shared_annotations(&self.annotations);
+            self.add_json_blob(MEDIA_TYPE_INDEX, &index_json(&manifests, &shared))?
         };
         top.annotations
             .insert(ANNOTATION_REF_NAME.to_string(), tag.to_string());
@@ -250,8 +256,19 @@ impl ImageWriter {
     }
 }
 
-/// The directory temp files for `dest` go in (so renames stay on one
-/// filesystem).
+/// The annotations (key and value) every image has: what describes the
+/// multi-arch image as a whole (title, version, source, created…).
+fn shared_annotations(all: &[BTreeMap<String, String>]) -> BTreeMap<String, String> {
+    let Some((first, rest)) = all.split_first() else {
+        return BTreeMap::new();
+    };
+    first
+        .iter()
+        .filter(|(k, v)| rest.iter().all(|other| other.get(*k) == Some(*v)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// A tag as OCI allows it in `ref.name` for our purposes:
 /// `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
 fn check_tag(tag: &str) -> Result<(), OciError> {
@@ -373,6 +390,24 @@ mod tests {
         for bad in ["", "Nginx", "app/", "-app", "a//b", "a b"] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn index_annotations_are_those_every_image_shares() {
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let a = map(&[("title", "app"), ("created", "1"), ("only-a", "x")]);
+        let b = map(&[("title", "app"), ("created", "2")]);
+        assert_eq!(
+            shared_annotations(&[a.clone(), b]),
+            map(&[("title", "app")])
+        );
+        assert_eq!(shared_annotations(std::slice::from_ref(&a)), a);
+        assert!(shared_annotations(&[]).is_empty());
     }
 
     #[test]

@@ -23,13 +23,19 @@
 //! ```
 
 pub mod archive;
+pub mod auth;
 pub mod config;
 pub mod image;
 pub mod json;
 pub mod layer;
 pub mod layout;
+pub mod pgzip;
+pub mod push;
 pub mod read;
+pub mod reference;
+mod registry;
 mod tarball;
+mod tls;
 
 #[cfg(test)]
 pub(crate) mod test_tree;
@@ -39,10 +45,14 @@ mod tool_tests;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use config::{HistoryEntry, ImageConfig};
+pub use config::{Healthcheck, HistoryEntry, ImageConfig};
 pub use image::{Descriptor, Platform};
-pub use layer::{write_layer, Compression, LayerInfo, LayerOptions};
+pub use layer::{write_layer, write_layer_with, Compression, LayerInfo, LayerOptions};
 pub use layout::{Format, ImageInfo, ImageWriter, Written};
+pub use push::{
+    push, write_digestfile, write_image_refs, PushError, PushEvent, PushOptions, Pushed,
+};
+pub use reference::{Reference, Target};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {

@@ -11,6 +11,7 @@
 //! is an error, never silently used.
 
 mod decompress;
+pub mod filelists;
 pub mod primary;
 pub mod repomd;
 
@@ -18,7 +19,7 @@ pub use decompress::{decompress, Compression, DecompressError};
 pub use primary::PrimaryError;
 pub use repomd::{Repomd, RepomdError};
 
-use std::io::BufReader;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
 use crate::cache::{self, Bucket, Cache, EntryError};
@@ -144,6 +145,20 @@ pub enum RepoError {
         #[source]
         source: Box<PrimaryError>,
     },
+    #[error("repo `{repo}`: cannot parse filelists metadata cached as {}", path.display())]
+    Filelists {
+        repo: String,
+        path: PathBuf,
+        #[source]
+        source: filelists::FilelistsError,
+    },
+    #[error("repo `{repo}`: {url} failed its signature check")]
+    Signature {
+        repo: String,
+        url: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("repo `{repo}`: cache error at {}; check permissions or pick another --cache-dir", path.display())]
     Cache {
         repo: String,
@@ -217,15 +232,21 @@ pub fn substitute(url: &str, releasever: &str, basearch: &str) -> Result<String,
 
 /// The cache file name for a metadata file: its checksum, then the part of
 /// its name from `-primary.xml` on (so the compression stays visible).
+#[cfg(test)]
 fn cache_name(digest: &Digest, location: &str) -> String {
+    cache_name_of(digest, location, "primary")
+}
+
+/// [`cache_name`] for any metadata `kind` (`primary`, `filelists`).
+fn cache_name_of(digest: &Digest, location: &str, kind: &str) -> String {
     let base = location.rsplit('/').next().unwrap_or(location);
     let suffix: String = base
-        .find("primary")
-        .map_or(".xml", |i| &base[i + "primary".len()..])
+        .find(kind)
+        .map_or(".xml", |i| &base[i + kind.len()..])
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
         .collect();
-    format!("{}-primary{suffix}", digest.hex())
+    format!("{}-{kind}{suffix}", digest.hex())
 }
 
 /// Fetch (or read from `cache`) and parse one repository's metadata.
@@ -234,6 +255,22 @@ pub fn load(
     cache: &Cache,
     spec: &RepoSpec,
     options: LoadOptions,
+) -> Result<RepoIndex, RepoError> {
+    load_checked(client, cache, spec, options, &|_, _| Ok(()))
+}
+
+/// Checks fetched `repomd.xml` bytes (at the given URL) before they are used
+/// or cached, e.g. against `repomd.xml.asc`.
+pub type RepomdCheck<'a> =
+    dyn Fn(&str, &[u8]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> + 'a;
+
+/// [`load`], with `check` run on repomd.xml before anything in it is trusted.
+pub fn load_checked(
+    client: &Client,
+    cache: &Cache,
+    spec: &RepoSpec,
+    options: LoadOptions,
+    check: &RepomdCheck<'_>,
 ) -> Result<RepoIndex, RepoError> {
     let repo = || spec.name.clone();
     let baseurl = normalize_baseurl(&spec.baseurl);
@@ -245,11 +282,7 @@ pub fn load(
     };
 
     // repomd.xml: from the network, remembered per base URL for --offline.
-    let repomd_dir = cache.bucket(Bucket::Repomd);
-    let repomd_cached = repomd_dir.join(format!(
-        "{}.xml",
-        &Digest::sha256_of(baseurl.as_bytes()).hex()[..32]
-    ));
+    let repomd_cached = repomd_cache_path(cache, &baseurl);
     let repomd_bytes = if options.offline {
         std::fs::read(&repomd_cached).map_err(|_| RepoError::NotCached {
             repo: repo(),
@@ -263,6 +296,11 @@ pub fn load(
                 repo: repo(),
                 source,
             })?;
+        check(&repomd_url, &bytes).map_err(|source| RepoError::Signature {
+            repo: repo(),
+            url: repomd_url.clone(),
+            source,
+        })?;
         write_atomic(&repomd_cached, &bytes).map_err(|e| cache_err(repomd_cached.clone(), e))?;
         bytes
     };
@@ -275,70 +313,11 @@ pub fn load(
         repo: repo(),
         url: repomd_url.clone(),
     })?;
-    let expected = primary
-        .checksum
-        .digest()
-        .map_err(|source| RepoError::Checksum {
-            repo: repo(),
-            url: repomd_url.clone(),
-            source,
-        })?;
 
     // primary: content-addressed by the checksum repomd.xml gives it.
     let primary_url = http::join(&baseurl, &primary.location);
-    let path = cache
-        .bucket(Bucket::Repodata)
-        .join(cache_name(&expected, &primary.location));
-    let cached = cache::verify_entry(&path, &expected).map_err(|e| cache_err(path.clone(), e))?;
-    if !cached {
-        if options.offline {
-            return Err(RepoError::NotCached {
-                repo: repo(),
-                baseurl,
-                what: "primary metadata",
-            });
-        }
-        cache::download_verified(
-            client,
-            &primary_url,
-            &path,
-            &expected,
-            primary.size,
-            &mut |_| {},
-        )
-        .map_err(|e| match e {
-            EntryError::Http(source) => RepoError::Fetch {
-                repo: repo(),
-                source,
-            },
-            EntryError::Mismatch {
-                url,
-                expected,
-                actual,
-                ..
-            } => RepoError::Mismatch {
-                repo: repo(),
-                url,
-                expected,
-                actual,
-            },
-            EntryError::Io { path, source } => cache_err(path, source),
-        })?;
-    }
-
-    let file = std::fs::File::open(&path).map_err(|e| cache_err(path.clone(), e))?;
-    let name = path
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
-    let reader = decompress(&name, BufReader::with_capacity(1 << 16, file)).map_err(|source| {
-        RepoError::Decompress {
-            repo: repo(),
-            path: path.clone(),
-            source,
-        }
-    })?;
+    let path = fetch_data(client, cache, spec, &baseurl, primary, "primary", options)?;
+    let reader = open_data(spec, &path)?;
     let packages = primary::parse(reader, spec.index).map_err(|source| RepoError::Primary {
         repo: repo(),
         url: primary_url.clone(),
@@ -353,6 +332,173 @@ pub fn load(
         repomd_digest: Digest::sha256_of(&repomd_bytes),
         packages,
     })
+}
+
+/// The cached copy of one `<data>` file, downloaded and verified against
+/// the checksum repomd.xml gives it when missing.
+fn fetch_data(
+    client: &Client,
+    cache: &Cache,
+    spec: &RepoSpec,
+    baseurl: &str,
+    data: &repomd::DataFile,
+    kind: &'static str,
+    options: LoadOptions,
+) -> Result<PathBuf, RepoError> {
+    let repo = || spec.name.clone();
+    let cache_err = |path: PathBuf, source| RepoError::Cache {
+        repo: repo(),
+        path,
+        source,
+    };
+    let expected = data
+        .checksum
+        .digest()
+        .map_err(|source| RepoError::Checksum {
+            repo: repo(),
+            url: http::join(baseurl, "repodata/repomd.xml"),
+            source,
+        })?;
+    let url = http::join(baseurl, &data.location);
+    let path = cache
+        .bucket(Bucket::Repodata)
+        .join(cache_name_of(&expected, &data.location, kind));
+    let cached = cache::verify_entry(&path, &expected).map_err(|e| cache_err(path.clone(), e))?;
+    if !cached {
+        if options.offline {
+            return Err(RepoError::NotCached {
+                repo: repo(),
+                baseurl: baseurl.to_string(),
+                what: if kind == "primary" {
+                    "primary metadata"
+                } else {
+                    "filelists metadata"
+                },
+            });
+        }
+        cache::download_verified(client, &url, &path, &expected, data.size, &mut |_| {}).map_err(
+            |e| match e {
+                EntryError::Http(source) => RepoError::Fetch {
+                    repo: repo(),
+                    source,
+                },
+                EntryError::Mismatch {
+                    url,
+                    expected,
+                    actual,
+                    ..
+                } => RepoError::Mismatch {
+                    repo: repo(),
+                    url,
+                    expected,
+                    actual,
+                },
+                EntryError::Io { path, source } => cache_err(path, source),
+            },
+        )?;
+    }
+    Ok(path)
+}
+
+/// Whether some file requirement (of any package, or a request) is met by
+/// no path primary.xml lists: then [`load_filelists`] is worth its cost.
+/// Paths inside rich dependencies count too.
+pub fn unmet_file_deps<'a>(
+    packages: &'a [Package],
+    requests: impl IntoIterator<Item = &'a str>,
+) -> bool {
+    let known: std::collections::HashSet<&str> = packages
+        .iter()
+        .flat_map(|p| p.files.iter().chain(p.provides.iter().map(|d| &d.name)))
+        .map(String::as_str)
+        .collect();
+    let paths = |text: &'a str| {
+        text.split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+            .filter(|t| t.starts_with('/'))
+    };
+    let mut wanted = requests.into_iter().flat_map(paths).chain(
+        packages
+            .iter()
+            .flat_map(|p| p.requires.iter().chain(&p.recommends).chain(&p.supplements))
+            .flat_map(|d| paths(d.name.as_str())),
+    );
+    wanted.any(|f| !known.contains(f))
+}
+
+/// Replace each package's file list with the complete one from the repo's
+/// filelists metadata (joined on the package checksum). Returns false when
+/// the repo publishes no filelists. Uses the repomd.xml [`load`] cached, so
+/// it must come after `load` for the same `spec`.
+pub fn load_filelists(
+    client: &Client,
+    cache: &Cache,
+    spec: &RepoSpec,
+    options: LoadOptions,
+    packages: &mut [Package],
+) -> Result<bool, RepoError> {
+    let repo = || spec.name.clone();
+    let baseurl = normalize_baseurl(&spec.baseurl);
+    let repomd_url = http::join(&baseurl, "repodata/repomd.xml");
+    let repomd_cached = repomd_cache_path(cache, &baseurl);
+    let bytes = std::fs::read(&repomd_cached).map_err(|_| RepoError::NotCached {
+        repo: repo(),
+        baseurl: baseurl.clone(),
+        what: "repomd.xml",
+    })?;
+    let md = repomd::parse(&bytes).map_err(|source| RepoError::Repomd {
+        repo: repo(),
+        url: repomd_url,
+        source,
+    })?;
+    let Some(data) = md.data.get("filelists") else {
+        return Ok(false);
+    };
+    let path = fetch_data(client, cache, spec, &baseurl, data, "filelists", options)?;
+    let reader = open_data(spec, &path)?;
+    let by_id: std::collections::HashMap<String, usize> = packages
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.repo == spec.index)
+        .map(|(i, p)| (p.checksum.hex().to_string(), i))
+        .collect();
+    filelists::parse(reader, |id, files| {
+        if let Some(&i) = by_id.get(id) {
+            packages[i].files = files;
+        }
+    })
+    .map_err(|source| RepoError::Filelists {
+        repo: repo(),
+        path: path.clone(),
+        source,
+    })?;
+    Ok(true)
+}
+
+/// A cached metadata file, decompressed as its name says.
+fn open_data(
+    spec: &RepoSpec,
+    path: &std::path::Path,
+) -> Result<Box<dyn BufRead + Send>, RepoError> {
+    let file = std::fs::File::open(path).map_err(|source| RepoError::Cache {
+        repo: spec.name.clone(),
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    decompress(&name, BufReader::with_capacity(1 << 16, file)).map_err(|source| {
+        RepoError::Decompress {
+            repo: spec.name.clone(),
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+fn repomd_cache_path(cache: &Cache, baseurl: &str) -> PathBuf {
+    cache.bucket(Bucket::Repomd).join(format!(
+        "{}.xml",
+        &Digest::sha256_of(baseurl.as_bytes()).hex()[..32]
+    ))
 }
 
 /// Write `bytes` to `path` via a temp file beside it and a rename.
@@ -578,6 +724,18 @@ mod tests {
             source.contains("repodata/repomd.xml") && source.contains("404"),
             "{source}"
         );
+    }
+
+    #[test]
+    fn file_deps_primary_cannot_answer_are_detected() {
+        let primary = crate::repo::primary::parse(PRIMARY.as_bytes(), 0).unwrap();
+        let mut pkgs = primary.clone();
+        assert!(!unmet_file_deps(&pkgs, ["bash", "/bin/sh"]));
+        assert!(unmet_file_deps(&pkgs, ["/usr/share/x"]));
+        pkgs[1].requires.push(Dep::any("(/usr/share/y or bash)"));
+        assert!(unmet_file_deps(&pkgs, ["bash"]));
+        pkgs[0].files.push("/usr/share/y".into());
+        assert!(!unmet_file_deps(&pkgs, ["bash"]));
     }
 
     #[test]

@@ -358,7 +358,7 @@ fn parse_checksum_type(e: &BytesStart<'_>, d: &mut Draft) -> Result<(), AttrErro
 }
 
 /// Append an entity reference (`&amp;`, `&#x263a;`) to `text`.
-fn push_ref(text: &mut String, r: &BytesRef<'_>) -> Result<(), String> {
+pub(super) fn push_ref(text: &mut String, r: &BytesRef<'_>) -> Result<(), String> {
     if let Some(c) = r.resolve_char_ref().map_err(|e| e.to_string())? {
         text.push(c);
         return Ok(());

@@ -8,7 +8,7 @@ mod solver;
 #[cfg(test)]
 mod tests;
 
-pub use solver::{why, ResolvoSolver};
+pub use solver::ResolvoSolver;
 
 use crate::repo::Package;
 use crate::rpm::{Arch, Nevra};

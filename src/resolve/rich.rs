@@ -10,8 +10,15 @@
 //!
 //! - `(a if b)`            = `¬b ∨ a`
 //! - `(a if b else c)`     = `(¬b ∨ a) ∧ (b ∨ c)`
-//! - `(a unless b)`        = `b ∨ a`
-//! - `(a unless b else c)` = `(b ∨ a) ∧ (¬b ∨ c)`
+//! - `(a unless b)`        = `a ∧ ¬b`
+//! - `(a unless b else c)` = `(a ∧ ¬b) ∨ (c ∧ b)`
+//!
+//! `unless` is libsolv's reading (cplxdeps.c), not the mirror image of
+//! `if`: rpm only accepts it where the expression names what to *avoid* or
+//! what *triggers* (`Conflicts: (driver unless platform)` = conflict with
+//! `driver` when `platform` is absent; `Supplements: (a unless b)` fires when
+//! `a` is installed and `b` is not). As `b ∨ a` the first would conflict with
+//! `platform` too; tests/parity.rs checks this against dnf.
 //!
 //! `with`/`without` are not boolean connectives between packages: they ask
 //! for *one* package satisfying both (or the first but not the second), so
@@ -306,6 +313,18 @@ fn to_expr(rich: &Rich) -> Result<Expr, String> {
     Ok(match rich {
         Rich::Simple(_) | Rich::With(_) | Rich::Without(..) => Expr::Lit(to_atom(rich)?),
         Rich::And(xs) => Expr::And(xs.iter().map(e).collect::<Result<_, _>>()?),
+        // libsolv sorts a rule's candidates by package name, so dnf takes
+        // `a` for `(b or a)` (tests/parity.rs): alternatives that are plain
+        // names are tried in name order. The solver keeps the clause's atom
+        // order (an `if … else` clause relies on it), so sort here.
+        Rich::Or(xs) if xs.iter().all(|x| matches!(x, Rich::Simple(_))) => {
+            let mut xs: Vec<&Rich> = xs.iter().collect();
+            xs.sort_by(|a, b| match (a, b) {
+                (Rich::Simple(a), Rich::Simple(b)) => a.name.cmp(&b.name),
+                _ => std::cmp::Ordering::Equal,
+            });
+            Expr::Or(xs.into_iter().map(e).collect::<Result<_, _>>()?)
+        }
         Rich::Or(xs) => Expr::Or(xs.iter().map(e).collect::<Result<_, _>>()?),
         Rich::If {
             then,
@@ -326,10 +345,10 @@ fn to_expr(rich: &Rich) -> Result<Expr, String> {
             cond,
             otherwise,
         } => {
-            let first = Expr::Or(vec![e(then)?, e(cond)?]);
+            let first = Expr::And(vec![e(then)?, not(e(cond)?)]);
             match otherwise {
                 None => first,
-                Some(c) => Expr::And(vec![first, Expr::Or(vec![e(c)?, not(e(cond)?)])]),
+                Some(c) => Expr::Or(vec![first, Expr::And(vec![e(c)?, e(cond)?])]),
             }
         }
     })
@@ -411,7 +430,7 @@ pub fn eval(rich: &Rich, holds: &mut dyn FnMut(&Atom) -> bool) -> bool {
             otherwise,
         } => {
             if eval(cond, holds) {
-                otherwise.as_ref().is_none_or(|c| eval(c, holds))
+                otherwise.as_ref().is_some_and(|c| eval(c, holds))
             } else {
                 eval(then, holds)
             }
@@ -537,20 +556,33 @@ mod tests {
                 },
             ]
         );
-        let c = clauses(&parse("(a unless b else c)").unwrap(), false).unwrap();
+        // Conflicts: (a unless b) = ¬(a ∧ ¬b): `a` only together with `b`.
+        let c = clauses(&parse("(a unless b)").unwrap(), true).unwrap();
         assert_eq!(
             c,
-            vec![
-                Clause {
-                    pos: vec![atom("a"), atom("b")],
-                    neg: vec![]
-                },
-                Clause {
-                    pos: vec![atom("c")],
-                    neg: vec![atom("b")]
-                },
-            ]
+            vec![Clause {
+                pos: vec![atom("b")],
+                neg: vec![atom("a")]
+            }]
         );
+        // (a ∧ ¬b) ∨ (c ∧ b): (a ∨ c), (a ∨ b), (¬b ∨ c) and a tautology.
+        let c = clauses(&parse("(a unless b else c)").unwrap(), false).unwrap();
+        for want in [
+            Clause {
+                pos: vec![atom("a"), atom("c")],
+                neg: vec![],
+            },
+            Clause {
+                pos: vec![atom("a"), atom("b")],
+                neg: vec![],
+            },
+            Clause {
+                pos: vec![atom("c")],
+                neg: vec![atom("b")],
+            },
+        ] {
+            assert!(c.contains(&want), "{want:?} not in {c:?}");
+        }
         // Conflicts: (a and b) may not both be installed.
         let c = clauses(&parse("(a and b)").unwrap(), true).unwrap();
         assert_eq!(
@@ -575,7 +607,12 @@ mod tests {
         assert!(eval(&r, &mut with(&["c"])));
         assert!(!eval(&r, &mut with(&[])));
         let r = parse("(a unless b)").unwrap();
-        assert!(eval(&r, &mut with(&["b"])));
+        assert!(eval(&r, &mut with(&["a"])));
+        assert!(!eval(&r, &mut with(&["a", "b"])));
+        assert!(!eval(&r, &mut with(&["b"])));
         assert!(!eval(&r, &mut with(&[])));
+        let r = parse("(a unless b else c)").unwrap();
+        assert!(eval(&r, &mut with(&["b", "c"])));
+        assert!(!eval(&r, &mut with(&["a", "b"])));
     }
 }

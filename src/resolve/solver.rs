@@ -230,6 +230,38 @@ impl<'a> Universe<'a> {
         }
     }
 
+    /// Names of installable packages whose `Obsoletes` cover every
+    /// installable candidate the named request `d` matches (sorted, so the
+    /// union order is deterministic).
+    fn obsoleters(&self, d: &Dep) -> Vec<&'a str> {
+        let named = Matcher::Named(d.clone());
+        let wanted: Vec<u32> = self
+            .named(&d.name)
+            .filter(|&i| !self.excluded[i as usize] && self.matches(i, &named))
+            .collect();
+        if wanted.is_empty() {
+            return Vec::new();
+        }
+        let mut out: Vec<&'a str> = (0..self.pkgs.len() as u32)
+            .filter(|&i| !self.excluded[i as usize] && !self.pkg(i).obsoletes.is_empty())
+            // Only packages of an acceptable arch are indexed by name.
+            .filter(|&i| self.named(&self.pkg(i).nevra.name).any(|j| j == i))
+            .map(|i| self.pkg(i))
+            .filter(|q| q.nevra.name != d.name)
+            .filter(|q| {
+                wanted.iter().all(|&w| {
+                    q.obsoletes
+                        .iter()
+                        .any(|o| o.name == d.name && self_provide_matches(self.pkg(w), o))
+                })
+            })
+            .map(|q| q.nevra.name.as_str())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Packages (excluded ones included) satisfying the atom.
     fn providers(&self, atom: &Atom) -> Vec<u32> {
         self.with_cap(base_name(atom))
@@ -831,10 +863,27 @@ fn solve(packages: &[Package], request: &Request) -> Result<Plan, ResolveError> 
         match &parsed {
             // Like dnf, a request naming a package means that package, not
             // whatever else provides the name.
+            // And like dnf (`obsoletes=True`), a package obsoleting every
+            // candidate of that name is taken instead: `install oldname`
+            // installs its renamed successor.
             Rich::Simple(d) if provider.u.has_name(&d.name) => {
                 let name = provider.pool.intern_package_name(d.name.as_str());
                 let vs = provider.vset(name, Matcher::Named(d.clone()), false);
-                reqs.push(Requirement::Single(vs).into());
+                let successors = provider.u.obsoleters(d);
+                match successors.as_slice() {
+                    [] => reqs.push(Requirement::Single(vs).into()),
+                    [first, rest @ ..] => {
+                        let set = |n: &str| {
+                            let id = provider.pool.intern_package_name(n);
+                            provider.vset(id, Matcher::Named(Dep::any(n)), false)
+                        };
+                        let union = provider.pool.intern_version_set_union(
+                            set(first),
+                            rest.iter().map(|n| set(n)).chain([vs]),
+                        );
+                        reqs.push(Requirement::Union(union).into());
+                    }
+                }
             }
             _ => {
                 for c in &clauses {
@@ -1028,44 +1077,4 @@ impl Tracer<'_, '_> {
             });
         }
     }
-}
-
-/// The chains that brought package `name` into the plan: one chain per
-/// package of that name, each from the request down to the package, e.g.
-/// `["nginx-1.24-1.x86_64 (requested as `nginx`)", "openssl-libs-3.0-1.x86_64
-/// (nginx requires `libssl.so.3()(64bit)`)"]`.
-pub fn why(plan: &Plan, name: &str) -> Vec<Vec<String>> {
-    let mut chains = Vec::new();
-    for (start, p) in plan.packages.iter().enumerate() {
-        if p.package.nevra.name != name {
-            continue;
-        }
-        let mut chain = Vec::new();
-        let mut k = start;
-        // Reasons point to packages reached earlier in a breadth-first walk,
-        // so the chain ends; the bound guards against a hand-made cycle.
-        for _ in 0..=plan.packages.len() {
-            let here = &plan.packages[k];
-            let nevra = &here.package.nevra;
-            match &here.reason {
-                Reason::Requested { request } => {
-                    chain.push(format!("{nevra} (requested as `{request}`)"));
-                    break;
-                }
-                Reason::Required { by, dep } => {
-                    let parent = &plan.packages[*by].package.nevra.name;
-                    chain.push(format!("{nevra} ({parent} requires `{dep}`)"));
-                    k = *by;
-                }
-                Reason::Recommended { by, dep } => {
-                    let parent = &plan.packages[*by].package.nevra.name;
-                    chain.push(format!("{nevra} (weak dependency of {parent}: `{dep}`)"));
-                    k = *by;
-                }
-            }
-        }
-        chain.reverse();
-        chains.push(chain);
-    }
-    chains
 }

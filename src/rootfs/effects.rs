@@ -4,7 +4,7 @@
 //! kinds, recognised here by the commands in their bodies, so the report
 //! can say which effects minibuild did natively (accounts, from the
 //! package's sysusers.d file) and which are simply not done (alternatives,
-//! systemd unit presets, tmpfiles, caches). The match is on command names
+//! systemd unit presets, tmpfiles, icon caches). The match is on command names
 //! only: a guess for the reader, never used to change the image.
 
 use super::unpack::SkippedScriptlet;
@@ -48,6 +48,8 @@ pub fn describe(scriptlets: &[SkippedScriptlet], has_sysusers: bool) -> String {
                 .iter()
                 .map(|&e| match e {
                     "accounts" if has_sysusers => "accounts, done from sysusers.d".to_string(),
+                    // The pipeline writes these itself (rootfs::generated).
+                    "ldconfig" | "CA trust" => format!("{e}, written natively"),
                     e => format!("{e}, not done"),
                 })
                 .collect();
@@ -94,6 +96,10 @@ mod tests {
         assert_eq!(
             describe(&[alt, lua], false),
             "%post: alternatives, not done; %posttrans"
+        );
+        assert_eq!(
+            describe(&[s(ScriptletKind::PostIn, "/sbin/ldconfig")], false),
+            "%post: ldconfig, written natively"
         );
         assert_eq!(
             effects("systemd-tmpfiles --create x.conf; /sbin/ldconfig"),

@@ -24,12 +24,17 @@ use std::path::PathBuf;
 
 pub mod accounts;
 pub mod caps;
+pub mod copy;
 pub mod cpio;
+pub mod der;
 pub mod effects;
 pub mod export;
+pub mod generated;
 pub mod harden;
+pub mod ldcache;
 pub mod staging;
 pub mod tree;
+pub mod trust;
 pub mod unpack;
 
 #[cfg(test)]

@@ -155,6 +155,46 @@ impl Tree {
         Ok(cur.join("/"))
     }
 
+    /// The entry a path finally names, following symlinks in the final
+    /// component too (like `stat`), all inside the image root. `None` when
+    /// the path (or a symlink's target) does not exist.
+    pub fn follow(&self, raw: &str) -> Option<(String, &Entry)> {
+        let mut path = self.resolve(raw).ok()?;
+        for _ in 0..MAX_SYMLINKS {
+            let entry = self.entries.get(&path)?;
+            let Kind::Symlink { target } = &entry.kind else {
+                return Some((path, entry));
+            };
+            let next = if target.starts_with('/') {
+                target.clone()
+            } else {
+                match path.rsplit_once('/') {
+                    Some((parent, _)) => format!("{parent}/{target}"),
+                    None => target.clone(),
+                }
+            };
+            if normalize(&next).is_empty() {
+                // A symlink to the root: only a directory lookup can use it.
+                return None;
+            }
+            path = self.resolve(&next).ok()?;
+        }
+        None
+    }
+
+    /// The names directly inside the image directory `dir` (a resolved
+    /// path), in sorted order.
+    pub fn children<'a>(&'a self, dir: &'a str) -> impl Iterator<Item = (&'a str, &'a Entry)> {
+        let prefix = format!("{dir}/");
+        self.entries
+            .range(prefix.clone()..)
+            .take_while(move |(k, _)| k.starts_with(&prefix))
+            .filter_map(move |(k, e)| {
+                let name = &k[dir.len() + 1..];
+                (!name.contains('/')).then_some((name, e))
+            })
+    }
+
     /// Create the missing parents of an already resolved `path` as
     /// directories (0755 root:root, no package). Every existing parent is a
     /// directory, as [`Tree::resolve`] guarantees.

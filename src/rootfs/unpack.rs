@@ -219,6 +219,41 @@ enum Skip {
     Device,
 }
 
+/// rpm's "skip (now empty) directories that had skipped files": a
+/// directory of the package whose direct children were all left out by the
+/// doc or lang filters (at least one) is left out too, deepest first, as
+/// `rpm --excludedocs` does (found by the dnf differential test:
+/// `/usr/share/doc/bash` stayed, empty, with `docs = false`).
+fn skip_emptied_dirs(files: &[FileMeta], skips: &mut [Option<Skip>]) {
+    const S_IFMT: u32 = 0o170000;
+    const S_IFDIR: u32 = 0o040000;
+    let mut dirs: Vec<usize> = (0..files.len())
+        .filter(|&i| files[i].mode & S_IFMT == S_IFDIR && skips[i].is_none())
+        .collect();
+    // Deepest first, so an emptied subdirectory counts as skipped for its parent.
+    dirs.sort_by_key(|&i| std::cmp::Reverse(files[i].path.matches('/').count()));
+    for d in dirs {
+        let prefix = format!("{}/", files[d].path.trim_end_matches('/'));
+        let mut reason = None;
+        let mut kept = false;
+        for (i, f) in files.iter().enumerate() {
+            let Some(rest) = f.path.strip_prefix(&prefix) else {
+                continue;
+            };
+            if rest.is_empty() || rest.contains('/') {
+                continue;
+            }
+            match skips[i] {
+                Some(r @ (Skip::Doc | Skip::Lang)) => reason = Some(r),
+                _ => kept = true,
+            }
+        }
+        if !kept && reason.is_some() {
+            skips[d] = reason;
+        }
+    }
+}
+
 /// Unpack the RPM at `rpm_path` into `tree`, contents into `staging`.
 pub fn unpack(
     tree: &mut Tree,
@@ -258,7 +293,8 @@ pub fn unpack(
         ..Default::default()
     };
 
-    let skips: Vec<Option<Skip>> = files.iter().map(|f| skip_reason(f, opts)).collect();
+    let mut skips: Vec<Option<Skip>> = files.iter().map(|f| skip_reason(f, opts)).collect();
+    skip_emptied_dirs(&files, &mut skips);
     let links = hardlink_sets(&files);
 
     let payload = decompressor(&meta.header, reader, rpm_path)?;

@@ -12,7 +12,10 @@ use anyhow::Context as _;
 use super::{Cmp, Dep, Evr};
 use crate::repo::Package;
 
-/// `pkg` with provides, requires and files replaced by the header's of `path`.
+/// `pkg` with provides, requires and files replaced by the header's of `path`,
+/// and the descriptive fields the SBOM needs (summary, license, vendor,
+/// packager, source RPM) filled from the header where `pkg` has none (a plan
+/// read from a lock carries only identities and checksums).
 pub fn with_header_deps(path: &Path, pkg: &Package) -> anyhow::Result<Package> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let meta = ::rpm::PackageMetadata::parse(&mut BufReader::new(file))
@@ -21,6 +24,16 @@ pub fn with_header_deps(path: &Path, pkg: &Package) -> anyhow::Result<Package> {
     let mut out = pkg.clone();
     out.provides = deps(meta.get_provides().unwrap_or_default());
     out.requires = deps(meta.get_requires().unwrap_or_default());
+    let fill = |field: &mut String, value: Result<&str, ::rpm::Error>| {
+        if field.is_empty() {
+            *field = value.unwrap_or_default().to_string();
+        }
+    };
+    fill(&mut out.summary, meta.get_summary());
+    fill(&mut out.license, meta.get_license());
+    fill(&mut out.vendor, meta.get_vendor());
+    fill(&mut out.packager, meta.get_packager());
+    fill(&mut out.source_rpm, meta.get_source_rpm());
     out.files = meta
         .get_file_paths()
         .unwrap_or_default()

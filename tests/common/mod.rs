@@ -76,16 +76,26 @@ pub fn last_line(out: &Output) -> String {
 /// Extract an oci-archive with umoci into `dir/rootfs` (rootless mode, so no
 /// chown is needed and ownership is recorded in umoci's metadata instead).
 pub fn unpack_archive(archive: &Path, dir: &Path) -> PathBuf {
+    unpack_archive_for(archive, dir, None)
+}
+
+/// [`unpack_archive`] for the platform `arch` (an OCI name such as `arm64`)
+/// of a multi-arch image, into `dir/layout-ARCH` and `dir/bundle-ARCH`.
+pub fn unpack_archive_for(archive: &Path, dir: &Path, arch: Option<&str>) -> PathBuf {
     require_tool("skopeo");
     require_tool("umoci");
-    let layout = dir.join("layout");
-    run_ok(Command::new("skopeo").args([
-        "copy",
-        "--quiet",
+    let suffix = arch.map(|a| format!("-{a}")).unwrap_or_default();
+    let layout = dir.join(format!("layout{suffix}"));
+    let mut copy = Command::new("skopeo");
+    copy.args(["copy", "--quiet"]);
+    if let Some(arch) = arch {
+        copy.args(["--override-arch", arch]);
+    }
+    run_ok(copy.args([
         &format!("oci-archive:{}", archive.display()),
         &format!("oci:{}:img", layout.display()),
     ]));
-    let bundle = dir.join("bundle");
+    let bundle = dir.join(format!("bundle{suffix}"));
     run_ok(Command::new("umoci").args([
         "unpack",
         "--rootless",

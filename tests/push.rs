@@ -1,0 +1,842 @@
+//! `push` against a real registry: Debian's `docker-registry` (the CNCF
+//! distribution registry) on 127.0.0.1, with htpasswd basic auth and an
+//! optional TLS variant signed by a throwaway CA. skopeo is the independent
+//! client that checks what landed there.
+
+mod common;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{require_tool, run_ok};
+use minibuild::digest::Digest;
+use minibuild::oci::auth::Credentials;
+use minibuild::oci::{
+    push, Compression, Format, ImageConfig, ImageWriter, LayerOptions, PushError, PushEvent,
+    PushOptions, Reference, Written,
+};
+use minibuild::rootfs::{Entry, Kind, Tree};
+use minibuild::rpm::Arch;
+
+const USER: &str = "ci";
+const PASS: &str = "s3cret-pw";
+
+/// How the registry authenticates clients.
+enum Auth {
+    Open,
+    /// htpasswd basic auth with USER/PASS.
+    Htpasswd,
+    /// Bearer tokens from `realm`, signed by the key of `cert`.
+    Token {
+        realm: String,
+        cert: PathBuf,
+    },
+}
+
+const TOKEN_SERVICE: &str = "minibuild-test-registry";
+const TOKEN_ISSUER: &str = "minibuild-test-issuer";
+
+/// A registry process on a free loopback port; killed on drop.
+struct Registry {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+    tls: bool,
+}
+
+impl Registry {
+    /// Start a registry with `auth`; `tls`: HTTPS with a throwaway CA.
+    fn start(auth: Auth, tls: bool) -> Registry {
+        require_tool("docker-registry");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("storage").display()
+        );
+        if tls {
+            make_certs(dir.path());
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                dir.path().join("server.crt").display(),
+                dir.path().join("server.key").display()
+            ));
+        }
+        match auth {
+            Auth::Open => {}
+            Auth::Htpasswd => {
+                require_tool("htpasswd");
+                let out = run_ok(Command::new("htpasswd").args(["-Bbn", "-C", "4", USER, PASS]));
+                std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
+                config.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
+                    dir.path().join("htpasswd").display()
+                ));
+            }
+            Auth::Token { realm, cert } => config.push_str(&format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {TOKEN_SERVICE}\n    \
+                 issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+                cert.display()
+            )),
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start docker-registry");
+        let mut reg = Registry {
+            child: Some(child),
+            port,
+            dir,
+            tls,
+        };
+        reg.wait_ready();
+        reg
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("docker-registry exited ({status}): {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("docker-registry did not listen within 10 s: {}", self.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn reference(&self, repo_tag: &str) -> Reference {
+        format!("{}/{repo_tag}", self.host()).parse().unwrap()
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// `skopeo VERB` against this registry with the test credentials:
+    /// `--tls-verify=false`, or for TLS the CA in a cert dir. `side` is ""
+    /// for inspect and "src-" for copy (`--src-creds`, …).
+    fn skopeo(&self, verb: &str, side: &str, args: &[&str]) -> Vec<u8> {
+        require_tool("skopeo");
+        let mut cmd = Command::new("skopeo");
+        cmd.arg(verb);
+        if self.tls {
+            let certs = self.dir.path().join("certs.d");
+            std::fs::create_dir_all(&certs).unwrap();
+            std::fs::copy(self.ca(), certs.join("ca.crt")).unwrap();
+            cmd.arg(format!("--{side}cert-dir={}", certs.display()));
+        } else {
+            cmd.arg(format!("--{side}tls-verify=false"));
+        }
+        cmd.arg(format!("--{side}creds={}", creds()));
+        cmd.args(args);
+        run_ok(&mut cmd).stdout
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A throwaway CA and a server certificate for 127.0.0.1 signed by it.
+fn make_certs(dir: &Path) {
+    require_tool("openssl");
+    let d = |f: &str| dir.join(f).display().to_string();
+    run_ok(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &d("ca.key"),
+        "-out",
+        &d("ca.crt"),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=minibuild test CA",
+    ]));
+    run_ok(Command::new("openssl").args([
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &d("server.key"),
+        "-out",
+        &d("server.csr"),
+        "-subj",
+        "/CN=127.0.0.1",
+    ]));
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run_ok(Command::new("openssl").args([
+        "x509",
+        "-req",
+        "-in",
+        &d("server.csr"),
+        "-CA",
+        &d("ca.crt"),
+        "-CAkey",
+        &d("ca.key"),
+        "-CAcreateserial",
+        "-out",
+        &d("server.crt"),
+        "-days",
+        "2",
+        "-extfile",
+        &d("ext.cnf"),
+    ]));
+}
+
+/// A small image written through the oci module: one layer, one manifest
+/// per architecture (an index for several).
+fn build_image(dest: &Path, format: Format, arches: &[Arch], content: &[u8]) -> Written {
+    let blobs = tempfile::tempdir().unwrap();
+    let blob = blobs.path().join("hello");
+    std::fs::write(&blob, content).unwrap();
+    let entry = |kind: Kind, mode: u32| Entry {
+        kind,
+        mode,
+        user: "root".into(),
+        group: "root".into(),
+        uid: 0,
+        gid: 0,
+        mtime: 1_700_000_000,
+        xattrs: BTreeMap::new(),
+        package: None,
+    };
+    let mut tree = Tree::default();
+    tree.entries.insert("etc".into(), entry(Kind::Dir, 0o755));
+    tree.entries.insert(
+        "etc/hello".into(),
+        entry(
+            Kind::File {
+                blob,
+                size: content.len() as u64,
+                link_id: None,
+            },
+            0o644,
+        ),
+    );
+    let mut w = ImageWriter::new(dest).unwrap();
+    let opts = LayerOptions {
+        source_date_epoch: 1_700_000_000,
+        compression: Compression::Gzip,
+    };
+    let layer = w.add_layer(&tree, &opts).unwrap();
+    for &arch in arches {
+        w.add_image(
+            &ImageConfig::new(arch, 1_700_000_000),
+            std::slice::from_ref(&layer),
+        )
+        .unwrap();
+    }
+    w.commit(format, "v1").unwrap()
+}
+
+/// A one-platform image as an OCI layout dir in `work`.
+fn small_image(work: &Path) -> Written {
+    build_image(&work.join("img"), Format::Oci, &[Arch::X86_64], b"hello\n")
+}
+
+fn opts(creds: Option<&str>) -> PushOptions {
+    PushOptions {
+        creds: creds.map(|c| Credentials::from_flag(c).unwrap()),
+        // No auth files from the machine running the tests.
+        auth_env: Default::default(),
+        retries: 2,
+        backoff: Duration::from_millis(20),
+        ..PushOptions::default()
+    }
+}
+
+fn creds() -> String {
+    format!("{USER}:{PASS}")
+}
+
+/// Records the events of a push.
+#[derive(Default)]
+struct Recorder(RefCell<Vec<PushEvent>>);
+
+impl Recorder {
+    fn record(&self, e: PushEvent) {
+        self.0.borrow_mut().push(e);
+    }
+
+    fn events(self) -> Vec<PushEvent> {
+        self.0.into_inner()
+    }
+}
+
+fn count(events: &[PushEvent], f: impl Fn(&PushEvent) -> bool) -> usize {
+    events.iter().filter(|e| f(e)).count()
+}
+
+/// Hash of every file in a directory tree (or of one file).
+fn snapshot(path: &Path) -> BTreeMap<PathBuf, Digest> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                stack.push(e.unwrap().path());
+            }
+        } else {
+            out.insert(p.clone(), Digest::sha256_of(&std::fs::read(&p).unwrap()));
+        }
+    }
+    out
+}
+
+/// Push, then check with skopeo: the digest by tag, the raw bytes, and a
+/// copy back to an OCI layout keep it.
+fn push_and_verify(reg: &Registry, written: &Written, repo_tag: &str, opts: &PushOptions) {
+    let reference = reg.reference(repo_tag);
+    let log = Recorder::default();
+    let pushed = push(&written.path, &reference, opts, &|e| log.record(e)).unwrap();
+    assert_eq!(pushed.digest, written.digest);
+    assert_eq!(pushed.pinned(), format!("{reference}@{}", written.digest));
+
+    let image = format!("docker://{reference}");
+    let raw = reg.skopeo("inspect", "", &["--raw", &image]);
+    assert_eq!(
+        Digest::sha256_of(&raw),
+        written.digest,
+        "registry holds other manifest bytes"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&reg.skopeo("inspect", "", &[&image])).unwrap();
+    assert_eq!(json["Digest"], written.digest.to_string());
+
+    let back = tempfile::tempdir().unwrap();
+    let dest = format!("oci:{}:back", back.path().join("layout").display());
+    reg.skopeo("copy", "src-", &["--quiet", "--all", &image, &dest]);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(back.path().join("layout/index.json")).unwrap())
+            .unwrap();
+    assert_eq!(index["manifests"][0]["digest"], written.digest.to_string());
+}
+
+#[test]
+fn push_layout_with_basic_auth_then_skip_existing_blobs() {
+    let reg = Registry::start(Auth::Htpasswd, false);
+    let work = tempfile::tempdir().unwrap();
+    let written = small_image(work.path());
+    let before = snapshot(&written.path);
+    let opts = opts(Some(&creds()));
+    push_and_verify(&reg, &written, "team/app:v1", &opts);
+
+    // Again, under another tag: every blob is already there.
+    let log = Recorder::default();
+    let pushed = push(&written.path, &reg.reference("team/app:v2"), &opts, &|e| {
+        log.record(e)
+    })
+    .unwrap();
+    let events = log.events();
+    assert_eq!(
+        count(&events, |e| matches!(e, PushEvent::BlobSkipped { .. })),
+        2,
+        "{events:?}"
+    );
+    assert_eq!(
+        count(&events, |e| matches!(e, PushEvent::BlobUploading { .. })),
+        0
+    );
+    assert_eq!(
+        (
+            pushed.blobs_skipped,
+            pushed.blobs_uploaded,
+            pushed.bytes_uploaded
+        ),
+        (2, 0, 0)
+    );
+    assert_eq!(pushed.digest, written.digest);
+    assert_eq!(snapshot(&written.path), before, "the local image changed");
+}
+
+#[test]
+fn push_multi_arch_archive_in_chunks() {
+    let reg = Registry::start(Auth::Htpasswd, false);
+    let work = tempfile::tempdir().unwrap();
+    // Incompressible content, so the layer really takes several chunks.
+    let mut content = Vec::with_capacity(50_000);
+    let mut x: u32 = 2_463_534_242;
+    while content.len() < 50_000 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        content.extend_from_slice(&x.to_le_bytes());
+    }
+    let written = build_image(
+        &work.path().join("img.tar"),
+        Format::OciArchive,
+        &[Arch::X86_64, Arch::Aarch64],
+        &content,
+    );
+    let mut opts = opts(Some(&creds()));
+    opts.chunk_size = Some(4096);
+    let reference = reg.reference("multi:v1");
+    let log = Recorder::default();
+    let pushed = push(&written.path, &reference, &opts, &|e| log.record(e)).unwrap();
+    let events = log.events();
+    // one shared layer + two configs; two platform manifests by digest, the index by tag
+    assert_eq!(pushed.blobs_uploaded, 3, "{events:?}");
+    let manifests: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            PushEvent::ManifestPushed { reference, .. } => Some(reference.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(manifests.len(), 3);
+    assert!(manifests[..2].iter().all(|r| r.starts_with("sha256:")));
+    assert_eq!(manifests[2], "v1");
+    push_and_verify(&reg, &written, "multi:v1", &opts);
+    // each platform manifest is there by digest
+    for image in &written.manifests {
+        let by_digest = format!("docker://{}/multi@{}", reg.host(), image.manifest.digest);
+        let raw = reg.skopeo("inspect", "", &["--raw", &by_digest]);
+        assert_eq!(Digest::sha256_of(&raw), image.manifest.digest);
+    }
+}
+
+#[test]
+fn wrong_password_and_missing_credentials_are_clear() {
+    let reg = Registry::start(Auth::Htpasswd, false);
+    let work = tempfile::tempdir().unwrap();
+    let written = small_image(work.path());
+    let reference = reg.reference("app:v1");
+    let e = push(
+        &written.path,
+        &reference,
+        &opts(Some("ci:wrong-pw")),
+        &|_| {},
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        matches!(e, PushError::Unauthorized { status: 401, .. }),
+        "{e:?}"
+    );
+    assert!(
+        msg.contains(&reg.host()) && msg.contains("--creds"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("wrong-pw") && !format!("{e:?}").contains("wrong-pw"),
+        "{msg}"
+    );
+
+    // No --creds: an auth file without this registry; the message names it.
+    let auth = work.path().join("auth.json");
+    std::fs::write(&auth, r#"{"auths":{"other.example":{"auth":"dTpw"}}}"#).unwrap();
+    let mut o = opts(None);
+    o.auth_env.registry_auth_file = Some(auth.clone());
+    let e = push(&written.path, &reference, &o, &|_| {}).unwrap_err();
+    assert!(e.to_string().contains(&auth.display().to_string()), "{e}");
+
+    // The right credentials in that auth file (base64 `auth`) work.
+    let b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(creds())
+    };
+    std::fs::write(
+        &auth,
+        format!(r#"{{"auths":{{"{}":{{"auth":"{b64}"}}}}}}"#, reg.host()),
+    )
+    .unwrap();
+    let pushed = push(&written.path, &reference, &o, &|_| {}).unwrap();
+    assert_eq!(pushed.digest, written.digest);
+}
+
+#[test]
+fn unknown_host_is_clear() {
+    let work = tempfile::tempdir().unwrap();
+    let written = small_image(work.path());
+    let reference: Reference = "registry.invalid:5000/app:v1".parse().unwrap();
+    let start = Instant::now();
+    let e = push(&written.path, &reference, &opts(None), &|_| {}).unwrap_err();
+    assert!(matches!(e, PushError::UnknownHost { .. }), "{e:?}");
+    assert!(e.to_string().contains("registry.invalid:5000"), "{e}");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "no retries on an unknown host"
+    );
+}
+
+#[test]
+fn registry_killed_mid_push_fails_and_leaves_the_image_alone() {
+    let reg = RefCell::new(Registry::start(Auth::Open, false));
+    let work = tempfile::tempdir().unwrap();
+    let written = build_image(
+        &work.path().join("img.tar"),
+        Format::OciArchive,
+        &[Arch::X86_64, Arch::Aarch64],
+        b"hi\n",
+    );
+    let before = snapshot(&written.path);
+    let reference = reg.borrow().reference("app:v1");
+    let delays = RefCell::new(Vec::new());
+    let progress = |e: PushEvent| match e {
+        PushEvent::BlobUploaded { .. } => reg.borrow_mut().kill(),
+        PushEvent::Retrying { delay, .. } => delays.borrow_mut().push(delay),
+        _ => {}
+    };
+    let e = push(&written.path, &reference, &opts(None), &progress).unwrap_err();
+    assert!(
+        matches!(e, PushError::Unreachable { attempts: 3, .. }),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains(&reference.registry), "{e}");
+    // opts(): 2 retries, 20 ms doubling
+    assert_eq!(
+        *delays.borrow(),
+        [Duration::from_millis(20), Duration::from_millis(40)],
+        "exponential backoff before giving up"
+    );
+    assert_eq!(snapshot(&written.path), before, "the local image changed");
+}
+
+#[test]
+fn tls_registry_with_private_ca() {
+    let reg = Registry::start(Auth::Htpasswd, true);
+    let work = tempfile::tempdir().unwrap();
+    let written = small_image(work.path());
+
+    // Without the CA the certificate is not trusted: a TLS error, not a
+    // silent fall back to plain HTTP.
+    let e = push(
+        &written.path,
+        &reg.reference("app:v1"),
+        &opts(Some(&creds())),
+        &|_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(e, PushError::Tls { .. }), "{e:?}");
+    assert!(e.to_string().contains("--ca"), "{e}");
+
+    let mut with_ca = opts(Some(&creds()));
+    with_ca.ca = Some(reg.ca());
+    push_and_verify(&reg, &written, "app:v1", &with_ca);
+
+    let certs = work.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(reg.ca(), certs.join("ca.crt")).unwrap();
+    let mut with_dir = opts(Some(&creds()));
+    with_dir.cert_dir = Some(certs);
+    let pushed = push(&written.path, &reg.reference("app:v2"), &with_dir, &|_| {}).unwrap();
+    assert_eq!(pushed.digest, written.digest);
+    assert_eq!(pushed.blobs_skipped, 2);
+}
+
+/// A token server for the registry's `auth: token`: it checks the basic
+/// credentials and answers with a JWT (RS256, `x5c` = the signing cert the
+/// registry trusts) granting pull+push on `repo`, minted with openssl.
+struct TokenServer {
+    realm: String,
+    cert: PathBuf,
+    /// Query strings of the token requests it answered.
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TokenServer {
+    fn start(repo: &str) -> TokenServer {
+        use base64::Engine as _;
+        require_tool("openssl");
+        let dir = tempfile::tempdir().unwrap();
+        let d = |f: &str| dir.path().join(f).display().to_string();
+        run_ok(Command::new("openssl").args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &d("token.key"),
+            "-out",
+            &d("token.crt"),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=minibuild test token signer",
+        ]));
+        let der = run_ok(Command::new("openssl").args([
+            "x509",
+            "-in",
+            &d("token.crt"),
+            "-outform",
+            "DER",
+        ]))
+        .stdout;
+        let b64url = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let header = serde_json::json!({
+            "alg": "RS256",
+            "typ": "JWT",
+            "x5c": [base64::engine::general_purpose::STANDARD.encode(&der)],
+        });
+        let claims = serde_json::json!({
+            "iss": TOKEN_ISSUER,
+            "sub": USER,
+            "aud": TOKEN_SERVICE,
+            "exp": now + 3600,
+            "nbf": now - 60,
+            "iat": now - 60,
+            "jti": "minibuild-test",
+            "access": [{"type": "repository", "name": repo, "actions": ["pull", "push"]}],
+        });
+        let signing_input = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        std::fs::write(dir.path().join("input"), &signing_input).unwrap();
+        let sig = run_ok(Command::new("openssl").args([
+            "dgst",
+            "-sha256",
+            "-sign",
+            &d("token.key"),
+            &d("input"),
+        ]))
+        .stdout;
+        let token = format!("{signing_input}.{}", b64url(&sig));
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let realm = format!("http://{}/token", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let expected_auth = format!(
+            "authorization: basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"))
+        )
+        .to_ascii_lowercase();
+        // Serves until the test process exits.
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = Vec::new();
+                let mut byte = [0u8; 1];
+                while !buf.ends_with(b"\r\n\r\n") {
+                    match std::io::Read::read(&mut stream, &mut byte) {
+                        Ok(1) => buf.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let request = String::from_utf8_lossy(&buf).to_string();
+                let line = request.lines().next().unwrap_or("").to_string();
+                let query = line.split(['?', ' ']).nth(2).unwrap_or("").to_string();
+                let authorized = request
+                    .lines()
+                    .any(|l| l.to_ascii_lowercase().trim() == expected_auth);
+                let (status, body) = if authorized {
+                    seen.lock().unwrap().push(query);
+                    ("200 OK", serde_json::json!({"token": token}).to_string())
+                } else {
+                    ("401 Unauthorized", "{}".to_string())
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = std::io::Write::write_all(&mut stream, resp.as_bytes());
+            }
+        });
+        TokenServer {
+            realm,
+            cert: dir.path().join("token.crt"),
+            requests,
+            _dir: dir,
+        }
+    }
+}
+
+#[test]
+fn bearer_token_auth() {
+    let tokens = TokenServer::start("app");
+    let reg = Registry::start(
+        Auth::Token {
+            realm: tokens.realm.clone(),
+            cert: tokens.cert.clone(),
+        },
+        false,
+    );
+    let work = tempfile::tempdir().unwrap();
+    let written = small_image(work.path());
+    let pushed = push(
+        &written.path,
+        &reg.reference("app:v1"),
+        &opts(Some(&creds())),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(pushed.digest, written.digest);
+    let queries = tokens.requests.lock().unwrap().clone();
+    assert!(!queries.is_empty());
+    assert!(
+        queries[0].contains("scope=repository%3Aapp%3Apull%2Cpush")
+            && queries[0].contains(&format!("service={TOKEN_SERVICE}")),
+        "{queries:?}"
+    );
+    // The token server refuses a wrong password: a clear 401 naming --creds.
+    let e = push(
+        &written.path,
+        &reg.reference("app:v2"),
+        &opts(Some("ci:wrong")),
+        &|_| {},
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, PushError::Unauthorized { status: 401, .. }),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("--creds"), "{e}");
+}
+
+/// Throughput of a 64 MiB layer to a local registry, monolithic and in
+/// 8 MiB chunks: `cargo test --release --test push -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn push_throughput() {
+    let reg = Registry::start(Auth::Open, false);
+    let work = tempfile::tempdir().unwrap();
+    let mut content = Vec::with_capacity(64 << 20);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    while content.len() < 64 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        content.extend_from_slice(&x.to_le_bytes());
+    }
+    let written = build_image(
+        &work.path().join("big.tar"),
+        Format::OciArchive,
+        &[Arch::X86_64],
+        &content,
+    );
+    for (tag, chunk) in [("mono", None), ("chunked", Some(8 << 20))] {
+        let mut o = opts(None);
+        o.chunk_size = chunk;
+        let repo = format!("bench-{tag}:v1");
+        let start = Instant::now();
+        let pushed = push(&written.path, &reg.reference(&repo), &o, &|_| {}).unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!(
+            "{tag}: {} bytes in {secs:.2}s = {:.0} MiB/s",
+            pushed.bytes_uploaded,
+            pushed.bytes_uploaded as f64 / secs / (1 << 20) as f64
+        );
+        assert_eq!(pushed.blobs_uploaded, 2);
+    }
+}
+
+/// The whole CLI: `minibuild RECIPE --push REF` builds from the fixture repo,
+/// pushes, prints the pinned reference last and writes the CI files.
+#[test]
+fn build_and_push_from_the_cli() {
+    require_tool("skopeo");
+    let reg = Registry::start(Auth::Htpasswd, false);
+    let work = tempfile::tempdir().unwrap();
+    let reference = reg.reference("demo/busybox:1.0").to_string();
+    let digestfile = work.path().join("digest");
+    let refs = work.path().join("refs");
+    let out = run_ok(
+        common::minibuild()
+            .arg(common::recipe("busybox.toml"))
+            .arg("-o")
+            .arg(work.path().join("img.tar"))
+            .arg("--cache-dir")
+            .arg(work.path().join("cache"))
+            .arg("--baseurl")
+            .arg(format!("fedora={}", common::fixture_file_url()))
+            .arg("--push")
+            .arg(&reference)
+            .arg("--creds")
+            .arg(creds())
+            .arg("--digestfile")
+            .arg(&digestfile)
+            .arg("--image-refs")
+            .arg(&refs)
+            .env("CI", "1"),
+    );
+    let last = common::last_line(&out);
+    let digest = std::fs::read_to_string(&digestfile).unwrap();
+    assert_eq!(last, format!("{reference}@{digest}"));
+    assert_eq!(std::fs::read_to_string(&refs).unwrap().trim_end(), last);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains(PASS),
+        "the password leaked into the output"
+    );
+    let inspect = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        &creds(),
+        &format!("docker://{reference}"),
+    ]));
+    let json: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(json["Digest"], digest.as_str());
+
+    // `minibuild push` of the same archive: everything is already there.
+    let again = run_ok(
+        common::minibuild()
+            .arg("push")
+            .arg(work.path().join("img.tar"))
+            .arg(&reference)
+            .arg("--creds")
+            .arg(creds()),
+    );
+    assert_eq!(common::last_line(&again), last);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("0 blobs uploaded"),
+        "{again:?}"
+    );
+}
