@@ -141,6 +141,10 @@ pub struct BuildArgs {
     #[arg(long, value_enum, default_value_t = Compression::Gzip)]
     pub compression: Compression,
 
+    /// Also write the image's root filesystem to DIR, for inspection (replaces only a previous --rootfs DIR).
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+
     #[command(flatten)]
     pub lock: LockUse,
 

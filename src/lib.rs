@@ -24,5 +24,6 @@ pub mod report;
 pub mod resolve;
 pub mod rootfs;
 pub mod rpm;
+pub mod rpmdb;
 pub mod sbom;
 pub mod signature;

@@ -75,6 +75,7 @@ fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
         jobs: common.jobs.max(1),
         source_date_epoch,
         strict: false,
+        rootfs_dir: None,
         policy: common
             .policy
             .as_deref()
@@ -114,6 +115,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let recipe = recipe::load(path)?;
     let mut settings = settings(&args.common)?;
     settings.strict = args.strict;
+    settings.rootfs_dir = args.rootfs.clone();
     let reporter = Stderr::new(args.common.quiet);
     let output = args
         .output

@@ -40,6 +40,8 @@ pub struct Settings {
     pub source_date_epoch: Option<u64>,
     /// Fail the build when the image check finds an error.
     pub strict: bool,
+    /// `--rootfs DIR`: also write the final tree there (one arch only).
+    pub rootfs_dir: Option<PathBuf>,
     /// Site policy (`--policy`), checked before anything is downloaded.
     pub policy: Option<crate::policy::Policy>,
     /// What to write beside the image besides the image itself.
@@ -527,12 +529,12 @@ pub fn build(
             let report = rootfs::unpack(&mut tree, &mut stage, &rpms[i], &unpack_opts)
                 .with_context(|| format!("cannot unpack {}", res.plan.packages[i].package.nevra))?;
             if !report.scriptlets.is_empty() {
-                let kinds: Vec<String> = report
-                    .scriptlets
-                    .iter()
-                    .map(|s| s.kind.to_string())
-                    .collect();
-                skipped_scriptlets.push(format!("{} ({})", report.name, kinds.join(" ")));
+                let has_sysusers = rootfs::accounts::ships_sysusers(&tree, &report.name);
+                skipped_scriptlets.push(format!(
+                    "{} ({})",
+                    report.name,
+                    rootfs::effects::describe(&report.scriptlets, has_sysusers)
+                ));
             }
             for dev in &report.skipped_devices {
                 reporter.warn(&format!(
@@ -584,7 +586,43 @@ pub fn build(
                 names.join(", ")
             ));
         }
+        // Accounts from sysusers.d and the recipe, before owner names become ids.
+        let accounts = [
+            rootfs::accounts::sysusers_request(&tree)?,
+            rootfs::accounts::recipe_request(&recipe.accounts),
+        ];
+        let created = rootfs::accounts::apply(&mut tree, &mut stage, &accounts)?;
+        if !created.users.is_empty() || !created.groups.is_empty() {
+            let users: Vec<String> = created
+                .users
+                .iter()
+                .map(|(n, uid, gid)| format!("{n} ({uid}:{gid})"))
+                .collect();
+            let groups: Vec<String> = created
+                .groups
+                .iter()
+                .map(|(n, gid)| format!("{n} ({gid})"))
+                .collect();
+            reporter.info(&format!(
+                "accounts created: users {}; groups {}",
+                users.join(", "),
+                groups.join(", ")
+            ));
+        }
+        // After hardening (which drops rpm's own var/lib/rpm): the database
+        // scanners read to see the packages.
+        if recipe.options.rpmdb {
+            let installed: Vec<PathBuf> = order.iter().map(|&i| rpms[i].clone()).collect();
+            crate::rpmdb::add_to_tree(&mut tree, &mut stage, &installed)
+                .context("cannot write the image's rpm database (set `rpmdb = false` in [options] to leave it out)")?;
+        }
         rootfs::assign_ids(&mut tree)?;
+        let user = recipe
+            .image
+            .user
+            .as_deref()
+            .map(|u| rootfs::accounts::resolve_user(&tree, u))
+            .transpose()?;
 
         // What scriptlets would have written: the CA trust store, the linker cache.
         generate(recipe, arch, &mut tree, &mut stage, reporter)?;
@@ -606,6 +644,17 @@ pub fn build(
             );
         }
 
+        if let Some(dir) = &settings.rootfs_dir {
+            if resolved.len() > 1 {
+                bail!("--rootfs writes one tree, but the recipe builds {} architectures\n  hint: build one arch for inspection", resolved.len());
+            }
+            let written = rootfs::export::write_dir(&tree, dir)?;
+            for fifo in &written.skipped_fifos {
+                reporter.warn(&format!("--rootfs: fifo /{fifo} not created"));
+            }
+            reporter.step(&format!("Wrote the root filesystem to {}", dir.display()));
+        }
+
         // The image.
         let epoch = settings
             .source_date_epoch
@@ -618,7 +667,8 @@ pub fn build(
                     .max()
                     .unwrap_or(0)
             });
-        let config = image_config(recipe, res, epoch, settings.lock.as_ref());
+        let mut config = image_config(recipe, res, epoch, settings.lock.as_ref());
+        config.user = user;
         reporter.step(&format!("Writing the {arch} layer"));
         let layer = writer.add_layer(
             &tree,

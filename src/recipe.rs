@@ -33,6 +33,37 @@ pub struct Recipe {
     /// `[certificates] additional`: private CA files (PEM or DER), resolved
     /// against the recipe's directory, added to the image's trust store.
     pub certificates: Vec<PathBuf>,
+    pub accounts: Accounts,
+}
+
+/// `[accounts]`: users and groups to create in the image (apko's shape).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Accounts {
+    pub users: Vec<AccountUser>,
+    pub groups: Vec<AccountGroup>,
+    /// The user the image runs as; the same as `image.user`.
+    pub run_as: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountUser {
+    pub name: String,
+    pub uid: Option<u32>,
+    /// The primary group's id; without it, a group named like the user.
+    pub gid: Option<u32>,
+    pub gecos: Option<String>,
+    pub home: Option<String>,
+    pub shell: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountGroup {
+    pub name: String,
+    pub gid: Option<u32>,
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +136,8 @@ pub struct Options {
     /// in the environment overrides it; when neither is set the newest
     /// package build time is used.
     pub source_date_epoch: Option<u64>,
+    /// Write `var/lib/rpm/rpmdb.sqlite` so scanners see the packages (default true).
+    pub rpmdb: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -156,7 +189,19 @@ struct RawRecipe {
     #[serde(default, rename = "copy")]
     copies: Vec<Spanned<RawCopy>>,
     #[serde(default)]
+    accounts: RawAccounts,
+    #[serde(default)]
     certificates: RawCertificates,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAccounts {
+    #[serde(default)]
+    users: Vec<AccountUser>,
+    #[serde(default)]
+    groups: Vec<AccountGroup>,
+    run_as: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -279,6 +324,7 @@ struct RawOptions {
     package_manager: bool,
     keep_caps: bool,
     source_date_epoch: Option<u64>,
+    rpmdb: bool,
 }
 
 impl Default for RawOptions {
@@ -292,6 +338,7 @@ impl Default for RawOptions {
             package_manager: false,
             keep_caps: false,
             source_date_epoch: None,
+            rpmdb: true,
         }
     }
 }
@@ -506,6 +553,44 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "image".into())
     });
+    let accounts = raw.accounts;
+    let mut user = img.user;
+    if let Some(run_as) = &accounts.run_as {
+        match &user {
+            Some(u) if u != run_as.get_ref() => {
+                return Err(at(
+                    Some(run_as.span()),
+                    format!(
+                        "accounts.run_as `{}` differs from image.user `{u}`",
+                        run_as.get_ref()
+                    ),
+                    Some("set only one of them"),
+                ))
+            }
+            _ => user = Some(run_as.get_ref().clone()),
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let names = accounts.users.iter().map(|u| ("user", &u.name));
+    for (what, name) in names.chain(accounts.groups.iter().map(|g| ("group", &g.name))) {
+        let valid = !name.is_empty()
+            && !name.starts_with('-')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !valid || !seen.insert((what, name.clone())) {
+            return Err(at(
+                None,
+                format!("[accounts]: {what} name `{name}` is invalid or given twice"),
+                Some("names are unique and made of letters, digits, `_`, `.` and `-`"),
+            ));
+        }
+    }
+    let accounts = Accounts {
+        users: accounts.users,
+        groups: accounts.groups,
+        run_as: accounts.run_as.map(Spanned::into_inner),
+    };
     let healthcheck = match img.healthcheck {
         None => None,
         Some(h) => {
@@ -553,7 +638,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         cmd: img.cmd,
         env: img.env,
         workdir,
-        user: img.user,
+        user,
         ports,
         volumes,
         labels: img.labels,
@@ -591,6 +676,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         package_manager: o.package_manager,
         keep_caps: o.keep_caps,
         source_date_epoch: o.source_date_epoch,
+        rpmdb: o.rpmdb,
     };
 
     let mut copies = Vec::new();
@@ -631,6 +717,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         },
         options,
         copies,
+        accounts,
         certificates: raw
             .certificates
             .additional
@@ -722,6 +809,36 @@ releasever = 40
             "no key given, so gpgcheck defaults off"
         );
         assert_eq!(r.repos[0].priority, 99);
+    }
+
+    #[test]
+    fn accounts_section_and_new_options() {
+        let r = parse(Path::new("r.toml"), MINIMAL).unwrap();
+        assert!(r.options.rpmdb);
+        assert_eq!(r.accounts, Accounts::default());
+        let text = format!(
+            "{MINIMAL}rpmdb = false\n\n[accounts]\nrun_as = \"app\"\n\
+             [[accounts.users]]\nname = \"app\"\nuid = 1000\nhome = \"/srv\"\n\
+             [[accounts.groups]]\nname = \"ops\"\nmembers = [\"app\"]\n"
+        );
+        let r = parse(Path::new("r.toml"), &text).unwrap();
+        assert!(!r.options.rpmdb);
+        assert_eq!(r.image.user.as_deref(), Some("app"), "run_as sets the user");
+        assert_eq!(r.accounts.users[0].uid, Some(1000));
+        assert_eq!(r.accounts.users[0].home.as_deref(), Some("/srv"));
+        assert_eq!(r.accounts.groups[0].members, ["app"]);
+
+        let clash = format!("[image]\nuser = \"root\"\n{MINIMAL}[accounts]\nrun_as = \"app\"\n");
+        let e = err(&clash);
+        assert!(e.message.contains("differs from image.user `root`"), "{e}");
+        let twice = format!(
+            "{MINIMAL}[[accounts.users]]\nname = \"a\"\n[[accounts.users]]\nname = \"a\"\n"
+        );
+        assert!(err(&twice)
+            .message
+            .contains("`a` is invalid or given twice"));
+        let bad = format!("{MINIMAL}[[accounts.groups]]\nname = \"a:b\"\n");
+        assert!(err(&bad).message.contains("`a:b` is invalid"));
     }
 
     #[test]

@@ -22,10 +22,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub mod accounts;
 pub mod caps;
 pub mod copy;
 pub mod cpio;
 pub mod der;
+pub mod effects;
+pub mod export;
 pub mod generated;
 pub mod harden;
 pub mod ldcache;

@@ -1,0 +1,409 @@
+//! A package database scanners can read: `var/lib/rpm/rpmdb.sqlite` in
+//! rpm ≥ 4.16's sqlite layout (lib/backend/sqlite.cc, lib/rpmdb.cc).
+//!
+//! Vulnerability scanners (trivy, grype, syft) find an image's RPMs by
+//! reading this database, not by running rpm. Its layout: `Packages(hnum
+//! INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)`, one row per
+//! package in install order, where the blob is the package's main header
+//! exactly as in the .rpm file minus the 8-byte magic (the immutable region
+//! rpm itself stores); plus one index table per indexed tag, `(key, hnum,
+//! idx)`, with `key` TEXT for string tags and BLOB otherwise, filled as
+//! rpm's `tag2index` does (install-only requires left out, trigger names
+//! once, file triggers indexed by their trigger index). Tags only an install
+//! adds (INSTALLTID) or only the signature header has (SIGMD5, SHA1HEADER)
+//! are absent, so their tables stay empty; rich dependencies are indexed as
+//! written, without rpm's extra rows for their parts.
+//!
+//! The database is built in a temporary file and copied into a staging
+//! blob; the tree gets `var/lib/rpm/rpmdb.sqlite` pointing at it. This runs
+//! after hardening, which removes rpm's own `var/lib/rpm`.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use rpm::IndexTag;
+use rusqlite::{params, Connection};
+
+use crate::rootfs::tree::implied_dir;
+use crate::rootfs::{Entry, Kind, Staging, Tree};
+
+/// Where the database goes in the image (rpm's `%_dbpath` on RHEL/Alma/
+/// Rocky; Fedora's `/usr/lib/sysimage/rpm` is reached through its symlink).
+pub const DB_PATH: &str = "var/lib/rpm/rpmdb.sqlite";
+
+/// The index tables rpm creates (`dbiTags` in lib/rpmdb.cc), in its order.
+const INDEXES: &[(&str, Key)] = &[
+    ("Name", Key::Text),
+    ("Basenames", Key::Text),
+    ("Group", Key::Text),
+    ("Requirename", Key::Text),
+    ("Providename", Key::Text),
+    ("Conflictname", Key::Text),
+    ("Obsoletename", Key::Text),
+    ("Triggername", Key::Text),
+    ("Dirnames", Key::Text),
+    ("Installtid", Key::Blob),
+    ("Sigmd5", Key::Blob),
+    ("Sha1header", Key::Text),
+    ("Filetriggername", Key::Text),
+    ("Transfiletriggername", Key::Text),
+    ("Recommendname", Key::Text),
+    ("Suggestname", Key::Text),
+    ("Supplementname", Key::Text),
+    ("Enhancename", Key::Text),
+];
+
+/// Tables whose tag is an array: rpm adds an index on `hnum` for them.
+const ARRAY_TABLES: &[&str] = &[
+    "Basenames",
+    "Requirename",
+    "Providename",
+    "Conflictname",
+    "Obsoletename",
+    "Triggername",
+    "Dirnames",
+    "Filetriggername",
+    "Transfiletriggername",
+    "Recommendname",
+    "Suggestname",
+    "Supplementname",
+    "Enhancename",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Text,
+    Blob,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RpmdbError {
+    #[error("cannot read the header of {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: not an RPM header ({what})", path.display())]
+    Malformed { path: PathBuf, what: String },
+    #[error("cannot write the rpm database")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot write the rpm database to staging")]
+    Staging(#[source] io::Error),
+}
+
+const HEADER_MAGIC: [u8; 8] = [0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0];
+const LEAD_SIZE: u64 = 96;
+
+/// The main header of the .rpm at `path` as rpm stores it in its database:
+/// index count, data length, index entries and data (no magic).
+pub fn header_blob(path: &Path) -> Result<Vec<u8>, RpmdbError> {
+    let read_err = |source| RpmdbError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = BufReader::new(File::open(path).map_err(read_err)?);
+    let mut intro = [0u8; 16];
+    let mut read_intro = |f: &mut BufReader<File>, at: u64| -> Result<(u32, u32), RpmdbError> {
+        f.seek(SeekFrom::Start(at)).map_err(read_err)?;
+        f.read_exact(&mut intro).map_err(read_err)?;
+        if intro[..8] != HEADER_MAGIC {
+            return Err(RpmdbError::Malformed {
+                path: path.to_path_buf(),
+                what: format!("no header magic at offset {at}"),
+            });
+        }
+        let il = u32::from_be_bytes(intro[8..12].try_into().unwrap());
+        let dl = u32::from_be_bytes(intro[12..16].try_into().unwrap());
+        if il > 0x10000 || dl > 256 << 20 {
+            return Err(RpmdbError::Malformed {
+                path: path.to_path_buf(),
+                what: format!("implausible header size ({il} entries, {dl} bytes)"),
+            });
+        }
+        Ok((il, dl))
+    };
+    let (il, dl) = read_intro(&mut f, LEAD_SIZE)?;
+    // The signature header is padded to 8 bytes.
+    let sig_len = 16 + 16 * u64::from(il) + u64::from(dl);
+    let main_at = LEAD_SIZE + sig_len.div_ceil(8) * 8;
+    let (il, dl) = read_intro(&mut f, main_at)?;
+    let mut blob = Vec::with_capacity(8 + 16 * il as usize + dl as usize);
+    blob.extend_from_slice(&intro[8..16]);
+    blob.resize(8 + 16 * il as usize + dl as usize, 0);
+    f.read_exact(&mut blob[8..]).map_err(read_err)?;
+    Ok(blob)
+}
+
+/// `(table, key, idx)` rows for one header, as rpm's `tag2index` makes them.
+fn index_rows(h: &rpm::Header<IndexTag>) -> Vec<(&'static str, String, u32)> {
+    let strings = |tag| h.get_entry_data_as_string_array(tag).unwrap_or_default();
+    let mut rows = Vec::new();
+    let mut each = |table: &'static str, values: Vec<&str>| {
+        for (i, v) in values.into_iter().enumerate() {
+            rows.push((table, v.to_string(), i as u32));
+        }
+    };
+    each(
+        "Name",
+        h.get_entry_data_as_string(IndexTag::RPMTAG_NAME)
+            .into_iter()
+            .collect(),
+    );
+    each("Basenames", strings(IndexTag::RPMTAG_BASENAMES));
+    let group = h
+        .get_entry_data_as_i18n_string(IndexTag::RPMTAG_GROUP)
+        .or_else(|_| h.get_entry_data_as_string(IndexTag::RPMTAG_GROUP))
+        .unwrap_or("Unknown");
+    each("Group", vec![group]);
+    each("Providename", strings(IndexTag::RPMTAG_PROVIDENAME));
+    each("Conflictname", strings(IndexTag::RPMTAG_CONFLICTNAME));
+    each("Obsoletename", strings(IndexTag::RPMTAG_OBSOLETENAME));
+    each("Dirnames", strings(IndexTag::RPMTAG_DIRNAMES));
+    each("Recommendname", strings(IndexTag::RPMTAG_RECOMMENDNAME));
+    each("Suggestname", strings(IndexTag::RPMTAG_SUGGESTNAME));
+    each("Supplementname", strings(IndexTag::RPMTAG_SUPPLEMENTNAME));
+    each("Enhancename", strings(IndexTag::RPMTAG_ENHANCENAME));
+
+    // Requires needed only while installing are not indexed.
+    let flags = h
+        .get_entry_data_as_u32_array(IndexTag::RPMTAG_REQUIREFLAGS)
+        .unwrap_or_default();
+    for (i, name) in strings(IndexTag::RPMTAG_REQUIRENAME)
+        .into_iter()
+        .enumerate()
+    {
+        if !flags.get(i).is_some_and(|&f| transient_require(f)) {
+            rows.push(("Requirename", name.to_string(), i as u32));
+        }
+    }
+    // Trigger names once each, at their first index.
+    let triggers = strings(IndexTag::RPMTAG_TRIGGERNAME);
+    for (i, name) in triggers.iter().enumerate() {
+        if !triggers[..i].contains(name) {
+            rows.push(("Triggername", name.to_string(), i as u32));
+        }
+    }
+    // File triggers carry their trigger index.
+    for (table, names, index) in [
+        (
+            "Filetriggername",
+            IndexTag::RPMTAG_FILETRIGGERNAME,
+            IndexTag::RPMTAG_FILETRIGGERINDEX,
+        ),
+        (
+            "Transfiletriggername",
+            IndexTag::RPMTAG_TRANSFILETRIGGERNAME,
+            IndexTag::RPMTAG_TRANSFILETRIGGERINDEX,
+        ),
+    ] {
+        let idx = h.get_entry_data_as_u32_array(index).unwrap_or_default();
+        for (i, name) in strings(names).into_iter().enumerate() {
+            rows.push((table, name.to_string(), idx.get(i).copied().unwrap_or(0)));
+        }
+    }
+    rows
+}
+
+/// rpm's `isTransientReq`: an install-time prerequisite (scriptlet,
+/// rpmlib, pretrans…) that is not also needed for erasure or a meta dep.
+fn transient_require(flags: u32) -> bool {
+    const PREREQ: u32 = 1 << 6;
+    const INSTALL_ONLY: u32 = (1 << 9) | (1 << 10) | (1 << 24) | (1 << 26) | (1 << 7) | (1 << 5);
+    const ERASE_ONLY: u32 = (1 << 11) | (1 << 12) | (1 << 20) | (1 << 21);
+    const META: u32 = 1 << 29;
+    let not_pre = |mask: u32| mask & !PREREQ;
+    flags & not_pre(INSTALL_ONLY) != 0 && flags & not_pre(ERASE_ONLY) == 0 && flags & META == 0
+}
+
+/// Write the database for `rpms` (in install order) to `db`.
+pub fn write_db(db: &Path, rpms: &[PathBuf]) -> Result<(), RpmdbError> {
+    let mut conn = Connection::open(db)?;
+    let tx = conn.transaction()?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS 'Packages' (hnum INTEGER PRIMARY KEY AUTOINCREMENT,blob BLOB NOT NULL)",
+    )?;
+    for (table, key) in INDEXES {
+        let keytype = match key {
+            Key::Text => "TEXT",
+            Key::Blob => "BLOB",
+        };
+        tx.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS '{table}' (key '{keytype}' NOT NULL, hnum INTEGER NOT NULL, idx INTEGER NOT NULL, FOREIGN KEY (hnum) REFERENCES 'Packages'(hnum))"
+        ))?;
+        if *key == Key::Text {
+            tx.execute_batch(&format!(
+                "CREATE INDEX IF NOT EXISTS '{table}_key_idx' ON '{table}'(key ASC)"
+            ))?;
+        }
+        if ARRAY_TABLES.contains(table) {
+            tx.execute_batch(&format!(
+                "CREATE INDEX IF NOT EXISTS '{table}_hnum_idx' ON '{table}'(hnum ASC)"
+            ))?;
+        }
+    }
+    for path in rpms {
+        let blob = header_blob(path)?;
+        let file = File::open(path).map_err(|source| RpmdbError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let meta = rpm::PackageMetadata::parse(&mut BufReader::new(file)).map_err(|e| {
+            RpmdbError::Malformed {
+                path: path.clone(),
+                what: e.to_string(),
+            }
+        })?;
+        tx.execute("INSERT INTO 'Packages' (blob) VALUES (?1)", params![blob])?;
+        let hnum = tx.last_insert_rowid();
+        for (table, key, idx) in index_rows(&meta.header) {
+            tx.execute(
+                &format!("INSERT INTO '{table}' (key, hnum, idx) VALUES (?1, ?2, ?3)"),
+                params![key, hnum, idx],
+            )?;
+        }
+    }
+    tx.commit()?;
+    conn.close().map_err(|(_, e)| e)?;
+    Ok(())
+}
+
+/// Build the database for `rpms` and place it at [`DB_PATH`] in the tree.
+pub fn add_to_tree(
+    tree: &mut Tree,
+    staging: &mut Staging,
+    rpms: &[PathBuf],
+) -> Result<(), RpmdbError> {
+    let tmp = tempfile::tempdir().map_err(RpmdbError::Staging)?;
+    let db = tmp.path().join("rpmdb.sqlite");
+    write_db(&db, rpms)?;
+    let mut w = staging.create_blob().map_err(RpmdbError::Staging)?;
+    io::copy(&mut File::open(&db).map_err(RpmdbError::Staging)?, &mut w)
+        .map_err(RpmdbError::Staging)?;
+    let blob = w.finish().map_err(RpmdbError::Staging)?;
+    staging.record(&blob);
+    let at = tree
+        .resolve(DB_PATH)
+        .unwrap_or_else(|_| DB_PATH.to_string());
+    tree.ensure_parents(&at);
+    tree.entries.insert(
+        at,
+        Entry {
+            kind: Kind::File {
+                blob: blob.path,
+                size: blob.size,
+                link_id: None,
+            },
+            mode: 0o644,
+            ..implied_dir()
+        },
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build_rpm(dir: &Path, name: &str) -> PathBuf {
+        let pkg = rpm::PackageBuilder::new(name, "1.0", "MIT", "x86_64", "test package")
+            .release("1")
+            .group("Applications/System")
+            .requires(rpm::Dependency::script_pre("/bin/sh"))
+            .requires(rpm::Dependency::any("libc.so.6()(64bit)"))
+            .provides(rpm::Dependency::any("webserver"))
+            .with_file_contents(
+                "x",
+                rpm::FileOptions::new(format!("/usr/bin/{name}")).mode(0o100755),
+            )
+            .unwrap()
+            .build()
+            .unwrap();
+        let path = dir.join(format!("{name}.rpm"));
+        pkg.write_file(&path).unwrap();
+        path
+    }
+
+    #[test]
+    fn header_blob_is_the_main_header_without_magic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = build_rpm(dir.path(), "hello");
+        let blob = header_blob(&path).unwrap();
+        let il = u32::from_be_bytes(blob[0..4].try_into().unwrap()) as usize;
+        let dl = u32::from_be_bytes(blob[4..8].try_into().unwrap()) as usize;
+        assert_eq!(blob.len(), 8 + 16 * il + dl);
+        // The first index entry is the immutable region (tag 63).
+        assert_eq!(u32::from_be_bytes(blob[8..12].try_into().unwrap()), 63);
+        // The same bytes follow the magic in the file.
+        let file = std::fs::read(&path).unwrap();
+        let at = file
+            .windows(blob.len())
+            .position(|w| w == blob.as_slice())
+            .unwrap();
+        assert_eq!(file[at - 8..at], HEADER_MAGIC);
+    }
+
+    #[test]
+    fn writes_packages_and_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let rpms = [build_rpm(dir.path(), "b"), build_rpm(dir.path(), "a")];
+        let db = dir.path().join("rpmdb.sqlite");
+        write_db(&db, &rpms).unwrap();
+        let conn = Connection::open(&db).unwrap();
+        let hnums: Vec<i64> = conn
+            .prepare("SELECT hnum FROM Packages ORDER BY hnum")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(hnums, [1, 2], "install order");
+        let name: String = conn
+            .query_row("SELECT key FROM Name WHERE hnum = 2", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(name, "a");
+        let base: (String, u32) = conn
+            .query_row("SELECT key, idx FROM Basenames WHERE hnum = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(base, ("b".to_string(), 0));
+        let requires: Vec<String> = conn
+            .prepare("SELECT key FROM Requirename WHERE hnum = 1")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            requires.contains(&"libc.so.6()(64bit)".to_string()),
+            "{requires:?}"
+        );
+        assert!(
+            !requires.contains(&"/bin/sh".to_string()),
+            "%pre require is transient"
+        );
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name != 'sqlite_sequence'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 1 + INDEXES.len() as i64);
+    }
+
+    #[test]
+    fn transient_requires_match_rpm() {
+        assert!(transient_require(1 << 9)); // %pre
+        assert!(transient_require(1 << 24)); // rpmlib()
+        assert!(!transient_require(0));
+        assert!(
+            !transient_require((1 << 9) | (1 << 11)),
+            "also needed to erase"
+        );
+        assert!(!transient_require((1 << 9) | (1 << 29)), "meta");
+        assert!(!transient_require(1 << 6), "legacy prereq alone");
+    }
+}
