@@ -191,27 +191,16 @@ mod tests {
     fn planned(name: &str, requires: &[&str], provides: &[&str], reason: Reason) -> Planned {
         Planned {
             package: Package {
-                nevra: Nevra::new(name, Evr::parse("1.0-1"), "x86_64"),
-                repo: 0,
-                location: String::new(),
-                checksum: Digest::sha256_of(name.as_bytes()),
                 download_size: 1024,
                 installed_size: 4096,
-                build_time: 0,
-                summary: String::new(),
-                license: String::new(),
-                vendor: String::new(),
-                packager: String::new(),
-                source_rpm: String::new(),
                 provides: provides.iter().map(|p| Dep::any(*p)).collect(),
                 requires: requires.iter().map(|r| Dep::any(*r)).collect(),
-                conflicts: vec![],
-                obsoletes: vec![],
-                recommends: vec![],
-                suggests: vec![],
-                supplements: vec![],
-                enhances: vec![],
-                files: vec![],
+                ..Package::new(
+                    Nevra::new(name, Evr::parse("1.0-1"), "x86_64"),
+                    0,
+                    String::new(),
+                    Digest::sha256_of(name.as_bytes()),
+                )
             },
             reason,
         }

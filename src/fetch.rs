@@ -245,27 +245,13 @@ mod tests {
 
     fn package(name: &str, content: &[u8]) -> Package {
         Package {
-            nevra: Nevra::new(name, Evr::parse("1.0-1"), "x86_64"),
-            repo: 0,
-            location: format!("Packages/{name}-1.0-1.x86_64.rpm"),
-            checksum: Digest::sha256_of(content),
             download_size: content.len() as u64,
-            installed_size: 0,
-            build_time: 0,
-            summary: String::new(),
-            license: String::new(),
-            vendor: String::new(),
-            packager: String::new(),
-            source_rpm: String::new(),
-            provides: vec![],
-            requires: vec![],
-            conflicts: vec![],
-            obsoletes: vec![],
-            recommends: vec![],
-            suggests: vec![],
-            supplements: vec![],
-            enhances: vec![],
-            files: vec![],
+            ..Package::new(
+                Nevra::new(name, Evr::parse("1.0-1"), "x86_64"),
+                0,
+                format!("Packages/{name}-1.0-1.x86_64.rpm"),
+                Digest::sha256_of(content),
+            )
         }
     }
 

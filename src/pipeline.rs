@@ -392,27 +392,10 @@ pub fn resolved_from_lock(
                 })?;
             packages.push(Planned {
                 package: Package {
-                    nevra: l.nevra(),
-                    repo,
-                    location: l.location.clone(),
-                    checksum: l.checksum.clone(),
                     download_size: l.download_size,
                     installed_size: l.installed_size,
                     build_time: l.build_time,
-                    summary: String::new(),
-                    license: String::new(),
-                    vendor: String::new(),
-                    packager: String::new(),
-                    source_rpm: String::new(),
-                    provides: vec![],
-                    requires: vec![],
-                    conflicts: vec![],
-                    obsoletes: vec![],
-                    recommends: vec![],
-                    suggests: vec![],
-                    supplements: vec![],
-                    enhances: vec![],
-                    files: vec![],
+                    ..Package::new(l.nevra(), repo, l.location.clone(), l.checksum.clone())
                 },
                 reason: Reason::Requested {
                     request: "lock".to_string(),

@@ -363,27 +363,19 @@ mod tests {
     fn pkg(name: &str, evr: &str, license: &str, requires: &[&str]) -> Planned {
         Planned {
             package: Package {
-                nevra: Nevra::new(name, Evr::parse(evr), "x86_64"),
-                repo: 0,
-                location: format!("Packages/{name}.rpm"),
-                checksum: Digest::sha256_of(name.as_bytes()),
                 download_size: 1,
                 installed_size: 1,
-                build_time: 0,
                 summary: format!("{name} summary"),
                 license: license.into(),
                 vendor: "Fedora Project".into(),
-                packager: String::new(),
                 source_rpm: format!("{name}-src.rpm"),
-                provides: vec![],
                 requires: requires.iter().map(|r| Dep::any(*r)).collect(),
-                conflicts: vec![],
-                obsoletes: vec![],
-                recommends: vec![],
-                suggests: vec![],
-                supplements: vec![],
-                enhances: vec![],
-                files: vec![],
+                ..Package::new(
+                    Nevra::new(name, Evr::parse(evr), "x86_64"),
+                    0,
+                    format!("Packages/{name}.rpm"),
+                    Digest::sha256_of(name.as_bytes()),
+                )
             },
             reason: Reason::Requested {
                 request: name.into(),

@@ -60,6 +60,37 @@ pub struct Package {
     pub files: Vec<String>,
 }
 
+impl Package {
+    /// A package with its identity and location and nothing else known yet:
+    /// no dependencies, files or descriptive fields (a build from a lock
+    /// fills those from the RPM header).
+    pub fn new(nevra: Nevra, repo: usize, location: String, checksum: Digest) -> Package {
+        Package {
+            nevra,
+            repo,
+            location,
+            checksum,
+            download_size: 0,
+            installed_size: 0,
+            build_time: 0,
+            summary: String::new(),
+            license: String::new(),
+            vendor: String::new(),
+            packager: String::new(),
+            source_rpm: String::new(),
+            provides: vec![],
+            requires: vec![],
+            conflicts: vec![],
+            obsoletes: vec![],
+            recommends: vec![],
+            suggests: vec![],
+            supplements: vec![],
+            enhances: vec![],
+            files: vec![],
+        }
+    }
+}
+
 /// One repository's parsed metadata.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RepoIndex {

@@ -179,27 +179,15 @@ mod tests {
 
     fn pkg(name: &str, requires: &[&str], provides: &[&str], files: &[&str]) -> Package {
         Package {
-            nevra: Nevra::new(name, Evr::parse("1-1"), "x86_64"),
-            repo: 0,
-            location: format!("{name}.rpm"),
-            checksum: Digest::sha256_of(name.as_bytes()),
-            download_size: 0,
-            installed_size: 0,
-            build_time: 0,
-            summary: String::new(),
-            license: String::new(),
-            vendor: String::new(),
-            packager: String::new(),
-            source_rpm: String::new(),
             provides: provides.iter().map(|p| Dep::any(*p)).collect(),
             requires: requires.iter().map(|r| Dep::any(*r)).collect(),
-            conflicts: vec![],
-            obsoletes: vec![],
-            recommends: vec![],
-            suggests: vec![],
-            supplements: vec![],
-            enhances: vec![],
             files: files.iter().map(|f| f.to_string()).collect(),
+            ..Package::new(
+                Nevra::new(name, Evr::parse("1-1"), "x86_64"),
+                0,
+                format!("{name}.rpm"),
+                Digest::sha256_of(name.as_bytes()),
+            )
         }
     }
 

@@ -46,29 +46,12 @@ mod tests {
     use crate::rpm::{Evr, Nevra};
 
     fn pkg(name: &str, evr: &str, repo: usize) -> Package {
-        Package {
-            nevra: Nevra::new(name, Evr::parse(evr), "x86_64"),
+        Package::new(
+            Nevra::new(name, Evr::parse(evr), "x86_64"),
             repo,
-            location: String::new(),
-            checksum: Digest::sha256_of(format!("{name}{evr}{repo}").as_bytes()),
-            download_size: 0,
-            installed_size: 0,
-            build_time: 0,
-            summary: String::new(),
-            license: String::new(),
-            vendor: String::new(),
-            packager: String::new(),
-            source_rpm: String::new(),
-            provides: vec![],
-            requires: vec![],
-            conflicts: vec![],
-            obsoletes: vec![],
-            recommends: vec![],
-            suggests: vec![],
-            supplements: vec![],
-            enhances: vec![],
-            files: vec![],
-        }
+            String::new(),
+            Digest::sha256_of(format!("{name}{evr}{repo}").as_bytes()),
+        )
     }
 
     fn ids(v: &[Package]) -> Vec<String> {

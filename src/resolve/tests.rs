@@ -22,27 +22,15 @@ impl P {
         let (name, ver) = rest.rsplit_once('-').unwrap();
         let evr = Evr::parse(&format!("{ver}-{rel}"));
         P(Package {
-            nevra: Nevra::new(name, evr.clone(), arch),
-            repo: 0,
-            location: format!("Packages/{nevra}.rpm"),
-            checksum: Digest::sha256_of(nevra.as_bytes()),
             download_size: 1,
             installed_size: 1,
-            build_time: 0,
-            summary: String::new(),
-            license: String::new(),
-            vendor: String::new(),
-            packager: String::new(),
-            source_rpm: String::new(),
-            provides: vec![Dep::versioned(name, Cmp::Eq, evr)],
-            requires: vec![],
-            conflicts: vec![],
-            obsoletes: vec![],
-            recommends: vec![],
-            suggests: vec![],
-            supplements: vec![],
-            enhances: vec![],
-            files: vec![],
+            provides: vec![Dep::versioned(name, Cmp::Eq, evr.clone())],
+            ..Package::new(
+                Nevra::new(name, evr.clone(), arch),
+                0,
+                format!("Packages/{nevra}.rpm"),
+                Digest::sha256_of(nevra.as_bytes()),
+            )
         })
     }
     fn req(mut self, d: &str) -> P {
