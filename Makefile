@@ -2,14 +2,14 @@
 #   make demo   build the fixture repository and an example image, offline from Fedora
 #   make test   install the test tools, then lint and run the whole suite
 #
-# Debian packages the tests need are installed by mk/deps.mk when missing.
+# Debian packages the tests need are installed by tests/deps.mk when missing.
 
 CARGO ?= cargo
 FIXTURES ?= $(CURDIR)/target/fixtures
 MINIBUILD := target/release/minibuild
 DEMO_URL := file://$(FIXTURES)/repo/$$basearch/
 
-include mk/deps.mk
+include tests/deps.mk
 
 .PHONY: all build demo test lint unit bench bench-resolve clean
 
