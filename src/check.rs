@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::BufReader;
 
 use crate::elf;
+use crate::rootfs::harden::PACKAGE_MANAGER_PATHS;
 use crate::rootfs::{Entry, Kind, Tree};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,17 +39,6 @@ pub struct CheckOptions {
     /// Whether the image is expected to trust TLS servers (it has `ca-certificates`).
     pub expect_ca_bundle: bool,
 }
-
-/// Paths whose presence means a package manager is in the image.
-const PACKAGE_MANAGER_PATHS: &[&str] = &[
-    "usr/bin/rpm",
-    "usr/bin/dnf",
-    "usr/bin/dnf-3",
-    "usr/bin/dnf5",
-    "usr/bin/yum",
-    "usr/bin/microdnf",
-    "usr/bin/zypper",
-];
 
 /// Where rpm-based distributions keep the CA bundle that OpenSSL, GnuTLS and curl read.
 const CA_BUNDLES: &[&str] = &[
@@ -102,7 +92,12 @@ pub fn check(tree: &Tree, opts: &CheckOptions) -> Vec<Finding> {
             }
         }
     }
-    for pm in PACKAGE_MANAGER_PATHS {
+    // The executables of hardening's list: their presence means a package
+    // manager is in the image (its data, such as the kept rpmdb, does not).
+    let executables = PACKAGE_MANAGER_PATHS
+        .iter()
+        .filter(|p| p.starts_with("usr/bin/"));
+    for pm in executables {
         if tree.entries.contains_key(*pm) {
             push(
                 Severity::Error,

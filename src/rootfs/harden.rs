@@ -63,6 +63,7 @@ pub const PACKAGE_MANAGER_PATHS: &[&str] = &[
     "usr/bin/dnf5",
     "usr/bin/yum",
     "usr/bin/microdnf",
+    "usr/bin/zypper",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
