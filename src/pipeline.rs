@@ -17,7 +17,7 @@ use crate::oci::{self, Compression, Format, ImageConfig, ImageWriter, LayerOptio
 use crate::recipe::Recipe;
 use crate::repo::{self, LoadOptions, Package, RepoIndex, RepoSpec};
 use crate::report::{human_bytes, Reporter};
-use crate::resolve::{order, priority, Plan, Planned, Reason, Request, Solver};
+use crate::resolve::{order, priority, Plan, Planned, Reason, Request};
 use crate::rootfs::{self, Tree};
 use crate::rpm::Arch;
 use crate::signature::Keyring;
@@ -239,14 +239,11 @@ pub fn resolve(
             ));
             indexes.push(index);
         }
-        let mut packages: Vec<Package> = indexes
-            .iter_mut()
-            .flat_map(|i| std::mem::take(&mut i.packages))
-            .collect();
+        let (mut packages, mut caps) = repo::merge(&mut indexes);
         // A file requirement primary.xml cannot answer: read the complete
         // file lists (large, so only then) and resolve against those.
         let requests = recipe.packages.install.iter().map(String::as_str);
-        if repo::unmet_file_deps(&packages, requests) {
+        if repo::unmet_file_deps(&packages, &caps, requests) {
             for (i, r) in recipe.repos.iter().enumerate() {
                 let spec = RepoSpec {
                     name: r.name.clone(),
@@ -262,10 +259,11 @@ pub fn resolve(
                     &mut packages,
                 )?;
             }
+            caps = repo::CapIndex::build(&packages);
         }
         let priorities: Vec<(i32, u32)> =
             recipe.repos.iter().map(|r| (r.priority, r.cost)).collect();
-        let packages = priority::apply(packages, &priorities);
+        let packages = priority::apply_indexed(packages, &mut caps, &priorities);
         let request = Request {
             install: recipe.packages.install.clone(),
             exclude: recipe.packages.exclude.clone(),
@@ -278,7 +276,7 @@ pub fn resolve(
             recipe.packages.install.join(", ")
         ));
         let started = std::time::Instant::now();
-        let plan = crate::resolve::ResolvoSolver.solve(&packages, &request)?;
+        let plan = crate::resolve::ResolvoSolver.solve_indexed(&packages, &caps, &request)?;
         reporter.info(&format!(
             "Resolved in {:.1} ms",
             started.elapsed().as_secs_f64() * 1e3

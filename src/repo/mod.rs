@@ -10,12 +10,14 @@
 //! cached file, and a checksum that does not match what repomd.xml promised
 //! is an error, never silently used.
 
+mod capindex;
 mod decompress;
 pub mod filelists;
 mod parsed;
 pub mod primary;
 pub mod repomd;
 
+pub use capindex::CapIndex;
 pub use decompress::{decompress, Compression, DecompressError};
 pub use primary::PrimaryError;
 pub use repomd::{Repomd, RepomdError};
@@ -92,7 +94,7 @@ impl Package {
 }
 
 /// One repository's parsed metadata.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RepoIndex {
     /// The recipe's name for the repo.
     pub name: String,
@@ -103,6 +105,8 @@ pub struct RepoIndex {
     /// Checksum of repomd.xml itself (cache key, provenance).
     pub repomd_digest: Digest,
     pub packages: Vec<Package>,
+    /// Who provides what among `packages` (positions into it).
+    pub caps: CapIndex,
 }
 
 /// One repository to load: plain data the CLI builds from the recipe.
@@ -348,12 +352,15 @@ pub fn load_checked(
 
     // primary: content-addressed by the checksum repomd.xml gives it.
     let primary_url = http::join(&baseurl, &primary.location);
-    let path = fetch_data(client, cache, spec, &baseurl, primary, "primary", options)?;
-    // A warm run reads the parsed copy instead of the XML (see parsed.rs).
+    let (_, path) = data_path(cache, spec, &baseurl, primary, "primary")?;
+    // A warm run reads the parsed copy instead of the XML (see parsed.rs);
+    // it was written from a verified primary, so the primary is not even
+    // needed then.
     let parsed_path = parsed::path_for(&path);
-    let packages = match parsed::read(&parsed_path, spec.index) {
-        Some(packages) => packages,
+    let (packages, caps) = match parsed::read(&parsed_path, spec.index) {
+        Some(parsed) => parsed,
         None => {
+            fetch_data(client, cache, spec, &baseurl, primary, "primary", options)?;
             let reader = open_data(spec, &path)?;
             let packages =
                 primary::parse(reader, spec.index).map_err(|source| RepoError::Primary {
@@ -362,8 +369,9 @@ pub fn load_checked(
                     path: path.clone(),
                     source: Box::new(source),
                 })?;
-            parsed::write(&parsed_path, &packages).map_err(|e| cache_err(parsed_path, e))?;
-            packages
+            let caps = CapIndex::build(&packages);
+            parsed::write(&parsed_path, &packages, &caps).map_err(|e| cache_err(parsed_path, e))?;
+            (packages, caps)
         }
     };
 
@@ -373,7 +381,31 @@ pub fn load_checked(
         revision: md.revision,
         repomd_digest: Digest::sha256_of(&repomd_bytes),
         packages,
+        caps,
     })
+}
+
+/// Where the cached copy of one `<data>` file lives (content-addressed by
+/// the checksum repomd.xml gives it), whether or not it is there yet.
+fn data_path(
+    cache: &Cache,
+    spec: &RepoSpec,
+    baseurl: &str,
+    data: &repomd::DataFile,
+    kind: &'static str,
+) -> Result<(Digest, PathBuf), RepoError> {
+    let expected = data
+        .checksum
+        .digest()
+        .map_err(|source| RepoError::Checksum {
+            repo: spec.name.clone(),
+            url: http::join(baseurl, "repodata/repomd.xml"),
+            source,
+        })?;
+    let path = cache
+        .bucket(Bucket::Repodata)
+        .join(cache_name_of(&expected, &data.location, kind));
+    Ok((expected, path))
 }
 
 /// The cached copy of one `<data>` file, downloaded and verified against
@@ -393,18 +425,8 @@ fn fetch_data(
         path,
         source,
     };
-    let expected = data
-        .checksum
-        .digest()
-        .map_err(|source| RepoError::Checksum {
-            repo: repo(),
-            url: http::join(baseurl, "repodata/repomd.xml"),
-            source,
-        })?;
+    let (expected, path) = data_path(cache, spec, baseurl, data, kind)?;
     let url = http::join(baseurl, &data.location);
-    let path = cache
-        .bucket(Bucket::Repodata)
-        .join(cache_name_of(&expected, &data.location, kind));
     let cached = cache::verify_entry(&path, &expected).map_err(|e| cache_err(path.clone(), e))?;
     if !cached {
         if options.offline {
@@ -442,14 +464,36 @@ fn fetch_data(
     Ok(path)
 }
 
+/// All repos' packages laid end to end (recipe order), with their joint
+/// capability index; the indexes are left without packages. Moves, never
+/// copies, the packages: with one repo that is a Fedora's worth.
+pub fn merge(indexes: &mut [RepoIndex]) -> (Vec<Package>, CapIndex) {
+    let caps = match indexes {
+        [one] => std::mem::take(&mut one.caps),
+        _ => CapIndex::concat(&indexes.iter().map(|i| &i.caps).collect::<Vec<_>>()),
+    };
+    let mut packages = Vec::new();
+    for index in indexes.iter_mut() {
+        index.caps = CapIndex::default();
+        if packages.is_empty() {
+            packages = std::mem::take(&mut index.packages);
+        } else {
+            packages.append(&mut index.packages);
+        }
+    }
+    (packages, caps)
+}
+
 /// Whether some file requirement (of any package, or a request) is met by
 /// no path primary.xml lists: then [`load_filelists`] is worth its cost.
-/// Paths inside rich dependencies count too.
+/// Paths inside rich dependencies count too. `caps` indexes `packages`.
 pub fn unmet_file_deps<'a>(
     packages: &'a [Package],
+    caps: &CapIndex,
     requests: impl IntoIterator<Item = &'a str>,
 ) -> bool {
-    // Runs on every resolve: only paths are hashed, and only rich deps are split.
+    // Runs on every resolve: only paths are hashed, and only rich deps are
+    // split; whether a path is listed is one index lookup.
     fn paths<'t>(text: &'t str) -> Box<dyn Iterator<Item = &'t str> + 't> {
         if text.starts_with('/') {
             Box::new(std::iter::once(text))
@@ -469,17 +513,13 @@ pub fn unmet_file_deps<'a>(
             wanted.extend(paths(&d.name));
         }
     }
-    for p in packages {
-        for f in p.files.iter().chain(p.provides.iter().map(|d| &d.name)) {
-            if f.starts_with('/') {
-                wanted.remove(f.as_str());
-            }
-        }
-        if wanted.is_empty() {
-            return false;
-        }
-    }
-    !wanted.is_empty()
+    let listed = |path: &str| {
+        caps.with_cap(path).any(|i| {
+            let p = &packages[i as usize];
+            p.files.iter().any(|f| f == path) || p.provides.iter().any(|d| d.name == path)
+        })
+    };
+    !wanted.into_iter().all(listed)
 }
 
 /// Replace each package's file list with the complete one from the repo's
@@ -787,12 +827,15 @@ mod tests {
     fn file_deps_primary_cannot_answer_are_detected() {
         let primary = crate::repo::primary::parse(PRIMARY.as_bytes(), 0).unwrap();
         let mut pkgs = primary.clone();
-        assert!(!unmet_file_deps(&pkgs, ["bash", "/bin/sh"]));
-        assert!(unmet_file_deps(&pkgs, ["/usr/share/x"]));
+        let unmet = |pkgs: &[Package], req: &[&str]| {
+            unmet_file_deps(pkgs, &CapIndex::build(pkgs), req.iter().copied())
+        };
+        assert!(!unmet(&pkgs, &["bash", "/bin/sh"]));
+        assert!(unmet(&pkgs, &["/usr/share/x"]));
         pkgs[1].requires.push(Dep::any("(/usr/share/y or bash)"));
-        assert!(unmet_file_deps(&pkgs, ["bash"]));
+        assert!(unmet(&pkgs, &["bash"]));
         pkgs[0].files.push("/usr/share/y".into());
-        assert!(!unmet_file_deps(&pkgs, ["bash"]));
+        assert!(!unmet(&pkgs, &["bash"]));
     }
 
     #[test]

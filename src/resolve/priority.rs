@@ -7,36 +7,66 @@
 
 use std::collections::HashMap;
 
-use crate::repo::Package;
+use crate::repo::{CapIndex, Package};
 
 /// `repos[i]` is `(priority, cost)` of the recipe's repo `i`.
 pub fn apply(packages: Vec<Package>, repos: &[(i32, u32)]) -> Vec<Package> {
-    let prio = |p: &Package| repos.get(p.repo).map_or(i32::MAX, |r| r.0);
-    let cost = |p: &Package| repos.get(p.repo).map_or(u32::MAX, |r| r.1);
-    let mut best_prio: HashMap<&str, i32> = HashMap::new();
-    for p in &packages {
-        let e = best_prio.entry(p.nevra.name.as_str()).or_insert(i32::MAX);
-        *e = (*e).min(prio(p));
-    }
-    let mut best_copy: HashMap<String, (u32, usize)> = HashMap::new();
-    for p in &packages {
-        let key = p.nevra.to_string();
-        let cand = (cost(p), p.repo);
-        let e = best_copy.entry(key).or_insert(cand);
-        *e = (*e).min(cand);
-    }
-    let keep: Vec<bool> = packages
-        .iter()
-        .map(|p| {
-            prio(p) == best_prio[p.nevra.name.as_str()]
-                && best_copy[&p.nevra.to_string()] == (cost(p), p.repo)
-        })
-        .collect();
+    let mut caps = CapIndex::build(&packages);
+    apply_indexed(packages, &mut caps, repos)
+}
+
+/// [`apply`] with the packages' capability index at hand, which is kept in
+/// step (renumbered to the surviving packages).
+pub fn apply_indexed(
+    packages: Vec<Package>,
+    caps: &mut CapIndex,
+    repos: &[(i32, u32)],
+) -> Vec<Package> {
+    let keep = keep(&packages, caps, repos);
+    caps.retain(&keep);
     packages
         .into_iter()
         .zip(keep)
         .filter_map(|(p, k)| k.then_some(p))
         .collect()
+}
+
+/// Which packages survive. Only a name offered by several repos can be
+/// hidden or duplicated, so the work is per group of same-named packages
+/// (from the index), and nothing at all with a single repo.
+fn keep(packages: &[Package], caps: &CapIndex, repos: &[(i32, u32)]) -> Vec<bool> {
+    let mut keep = vec![true; packages.len()];
+    if packages.windows(2).all(|w| w[0].repo == w[1].repo) {
+        return keep;
+    }
+    let prio = |p: &Package| repos.get(p.repo).map_or(i32::MAX, |r| r.0);
+    let cost = |p: &Package| repos.get(p.repo).map_or(u32::MAX, |r| r.1);
+    let mut group: Vec<&Package> = Vec::new();
+    for positions in caps.name_groups() {
+        let positions: Vec<usize> = positions.map(|i| i as usize).collect();
+        let first = packages[positions[0]].repo;
+        if positions.iter().all(|&i| packages[i].repo == first) {
+            continue;
+        }
+        group.clear();
+        group.extend(positions.iter().map(|&i| &packages[i]));
+        let mut best_prio: HashMap<&str, i32> = HashMap::new();
+        for p in &group {
+            let e = best_prio.entry(p.nevra.name.as_str()).or_insert(i32::MAX);
+            *e = (*e).min(prio(p));
+        }
+        let mut best_copy: HashMap<String, (u32, usize)> = HashMap::new();
+        for p in &group {
+            let cand = (cost(p), p.repo);
+            let e = best_copy.entry(p.nevra.to_string()).or_insert(cand);
+            *e = (*e).min(cand);
+        }
+        for (&i, p) in positions.iter().zip(&group) {
+            keep[i] = prio(p) == best_prio[p.nevra.name.as_str()]
+                && best_copy[&p.nevra.to_string()] == (cost(p), p.repo);
+        }
+    }
+    keep
 }
 
 #[cfg(test)]

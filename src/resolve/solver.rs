@@ -53,7 +53,7 @@ use resolvo::{
 
 use super::rich::{self, Atom, Clause, Rich};
 use super::{Plan, Planned, Reason, Request, ResolveError, Solver};
-use crate::repo::Package;
+use crate::repo::{CapIndex, Package};
 use crate::rpm::{ranges_overlap, Arch, Cmp, Dep};
 
 /// The [`Solver`] backed by resolvo.
@@ -61,8 +61,23 @@ use crate::rpm::{ranges_overlap, Arch, Cmp, Dep};
 pub struct ResolvoSolver;
 
 impl Solver for ResolvoSolver {
+    /// Indexes `packages`, then [`ResolvoSolver::solve_indexed`].
     fn solve(&self, packages: &[Package], request: &Request) -> Result<Plan, ResolveError> {
-        solve(packages, request)
+        solve(packages, &CapIndex::build(packages), request)
+    }
+}
+
+impl ResolvoSolver {
+    /// Solve with the capability index of `packages` already at hand (the
+    /// repo loader keeps one per repo set, see [`CapIndex`]), so that the
+    /// solve does not spend most of its time indexing a distribution.
+    pub fn solve_indexed(
+        &self,
+        packages: &[Package],
+        caps: &CapIndex,
+        request: &Request,
+    ) -> Result<Plan, ResolveError> {
+        solve(packages, caps, request)
     }
 }
 
@@ -86,62 +101,17 @@ enum Matcher {
     Named(Dep),
 }
 
-/// The installable packages, indexed once per solve.
+/// The installable packages and the index of who provides what.
 struct Universe<'a> {
     pkgs: &'a [Package],
-    /// Capability (provide name, file path, package name) → package indices.
-    by_cap: HashIndex,
-    by_name: HashIndex,
+    /// Capability (provide name, file path, package name) → package
+    /// positions, built once per repo set (see [`CapIndex`]).
+    caps: &'a CapIndex,
+    /// Of an architecture the request accepts (and not a source package).
+    installable: Vec<bool>,
     excluded: Vec<bool>,
     /// Packages with `Supplements`, for the weak-deps pass.
     supplementers: Vec<u32>,
-}
-
-/// A multimap from strings to package indices, as a sorted vector of
-/// (64-bit hash, index) pairs. For a distribution (~1M capabilities) this
-/// is several times faster to build than a hash map of vectors: one
-/// sequential allocation, one sort, no per-key allocation, a quarter of the
-/// memory. Lookups binary-search the hash; a hash collision can only add
-/// candidates, and every caller checks the actual name.
-struct HashIndex {
-    entries: Vec<(u64, u32)>,
-}
-
-/// FxHash-style (rustc's): a rotate, xor and multiply per 8 bytes. Not
-/// DoS-resistant, which does not matter here: collisions only cost time, and
-/// the input is the repositories the recipe trusts anyway.
-fn hash(s: &str) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h = s.len() as u64;
-    let mut chunks = s.as_bytes().chunks_exact(8);
-    for c in &mut chunks {
-        let word = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut buf = [0u8; 8];
-        buf[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(buf)).wrapping_mul(K);
-    }
-    h
-}
-
-impl HashIndex {
-    fn build(mut entries: Vec<(u64, u32)>) -> Self {
-        entries.sort_unstable();
-        entries.dedup();
-        HashIndex { entries }
-    }
-
-    fn get(&self, key: &str) -> impl Iterator<Item = u32> + '_ {
-        let h = hash(key);
-        let start = self.entries.partition_point(|e| e.0 < h);
-        self.entries[start..]
-            .iter()
-            .take_while(move |e| e.0 == h)
-            .map(|e| e.1)
-    }
 }
 
 /// `*` matches any run of characters, `?` one character.
@@ -168,36 +138,33 @@ fn glob_match(pattern: &str, s: &str) -> bool {
 }
 
 impl<'a> Universe<'a> {
-    fn new(pkgs: &'a [Package], arch: Option<Arch>, exclude: &[String]) -> Self {
+    fn new(
+        pkgs: &'a [Package],
+        caps: &'a CapIndex,
+        arch: Option<Arch>,
+        exclude: &[String],
+    ) -> Self {
+        assert_eq!(caps.len(), pkgs.len(), "the index describes these packages");
+        let mut installable = vec![false; pkgs.len()];
         let mut excluded = vec![false; pkgs.len()];
         let mut supplementers = Vec::new();
-        let mut names = Vec::with_capacity(pkgs.len());
-        let total = pkgs
-            .iter()
-            .map(|p| 1 + p.provides.len() + p.files.len())
-            .sum();
-        let mut caps = Vec::with_capacity(total);
         for (i, p) in pkgs.iter().enumerate() {
             let a = p.nevra.arch.as_str();
             if a == "src" || a == "nosrc" || arch.is_some_and(|arch| !arch.accepts(a)) {
                 continue;
             }
-            let i = i as u32;
-            let name = p.nevra.name.as_str();
-            let h = hash(name);
-            names.push((h, i));
-            caps.push((h, i));
-            caps.extend(p.provides.iter().map(|d| (hash(&d.name), i)));
-            caps.extend(p.files.iter().map(|f| (hash(f), i)));
-            excluded[i as usize] = exclude.iter().any(|g| glob_match(g, name));
+            installable[i] = true;
+            if !exclude.is_empty() {
+                excluded[i] = exclude.iter().any(|g| glob_match(g, &p.nevra.name));
+            }
             if !p.supplements.is_empty() {
-                supplementers.push(i);
+                supplementers.push(i as u32);
             }
         }
         Universe {
             pkgs,
-            by_cap: HashIndex::build(caps),
-            by_name: HashIndex::build(names),
+            caps,
+            installable,
             excluded,
             supplementers,
         }
@@ -244,8 +211,7 @@ impl<'a> Universe<'a> {
         }
         let mut out: Vec<&'a str> = (0..self.pkgs.len() as u32)
             .filter(|&i| !self.excluded[i as usize] && !self.pkg(i).obsoletes.is_empty())
-            // Only packages of an acceptable arch are indexed by name.
-            .filter(|&i| self.named(&self.pkg(i).nevra.name).any(|j| j == i))
+            .filter(|&i| self.installable[i as usize])
             .map(|i| self.pkg(i))
             .filter(|q| q.nevra.name != d.name)
             .filter(|q| {
@@ -272,14 +238,16 @@ impl<'a> Universe<'a> {
     /// Packages listing the capability at any version (or, on a hash
     /// collision, not at all: callers check).
     fn with_cap<'s>(&'s self, cap: &'s str) -> impl Iterator<Item = u32> + 's {
-        self.by_cap.get(cap)
+        self.caps
+            .with_cap(cap)
+            .filter(|&i| self.installable[i as usize])
     }
 
-    /// Packages with this name.
+    /// Installable packages with this name.
     fn named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = u32> + 's {
-        self.by_name
-            .get(name)
-            .filter(move |&i| self.pkg(i).nevra.name == name)
+        self.caps
+            .named(name)
+            .filter(move |&i| self.installable[i as usize] && self.pkg(i).nevra.name == name)
     }
 
     fn has_name(&self, name: &str) -> bool {
@@ -317,10 +285,11 @@ impl<'a> Universe<'a> {
         }
         let limit = (wanted.len() / 3).max(2);
         let names: HashSet<&str> = self
-            .by_name
-            .entries
-            .iter()
-            .map(|e| self.pkg(e.1).nevra.name.as_str())
+            .caps
+            .name_groups()
+            .flatten()
+            .filter(|&i| self.installable[i as usize])
+            .map(|i| self.pkg(i).nevra.name.as_str())
             .collect();
         let mut close: Vec<(usize, &str)> = names
             .into_iter()
@@ -815,9 +784,9 @@ impl DependencyProvider for Provider<'_> {
     }
 }
 
-fn solve(packages: &[Package], request: &Request) -> Result<Plan, ResolveError> {
+fn solve(packages: &[Package], caps: &CapIndex, request: &Request) -> Result<Plan, ResolveError> {
     let arch = request.arch.or_else(Arch::host);
-    let u = Universe::new(packages, arch, &request.exclude);
+    let u = Universe::new(packages, caps, arch, &request.exclude);
     let provider = Provider::new(u, &request.prefer);
 
     let mut reqs = Vec::new();
