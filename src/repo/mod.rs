@@ -11,6 +11,7 @@
 //! is an error, never silently used.
 
 mod capindex;
+mod codec;
 mod decompress;
 pub mod filelists;
 mod parsed;

@@ -16,17 +16,16 @@
 //! u64 package count, u64 chunk count, u64 index length   (little-endian)
 //! per chunk: u64 offset, u64 length, u64 package count
 //! the capability index (CapIndex::to_bytes)
-//! the chunks: postcard of a Vec<Package> each
+//! the chunks: a string table and packages each (see `codec.rs`)
 //! ```
 //!
-//! postcard (serde, varint integers, length-prefixed strings) is chosen for
-//! load speed and size with no schema machinery. The packages are cut into
+//! The packages are cut into
 //! chunks of [`CHUNK`] so that a load holds one chunk of encoded bytes per
 //! thread rather than the whole file (peak memory), and so that the chunks
 //! can be decoded on several threads (decoding 75,000 packages is about
 //! three million string allocations). The capability index is stored too,
 //! so the resolver does not rebuild it (see `capindex.rs`). [`MAGIC`]
-//! carries a format number and the crate version, because postcard is not
+//! carries a format number and the crate version, because the format is not
 //! self-describing: any change to [`Package`] must not be read with the old
 //! layout. Writes are atomic (temp file + rename); an entry that fails to
 //! decode is treated as missing and overwritten by the caller.
@@ -35,11 +34,11 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::{CapIndex, Package};
+use super::{codec, CapIndex, Package};
 
 /// Header of every entry: format number and crate version.
 const MAGIC: &[u8] = concat!(
-    "minibuild-parsed-primary/2/",
+    "minibuild-parsed-primary/3/",
     env!("CARGO_PKG_VERSION"),
     "\n"
 )
@@ -173,28 +172,17 @@ fn decode_run(file: &File, run: &[Chunk], repo: usize, out: &mut Vec<Package>) -
         buf.clear();
         buf.resize(usize::try_from(c.len).ok()?, 0);
         file.read_exact_at(&mut buf, c.offset).ok()?;
-        let packages: Vec<Package> = postcard::from_bytes(&buf).ok()?;
-        if packages.len() as u64 != c.count {
-            return None;
-        }
-        out.extend(packages.into_iter().map(|mut p| {
-            p.repo = repo;
-            p
-        }));
+        codec::decode(&buf, usize::try_from(c.count).ok()?, repo, out)?;
     }
     Some(())
 }
 
 /// Store `packages` and their capability index at `path` atomically.
 pub fn write(path: &Path, packages: &[Package], caps: &CapIndex) -> std::io::Result<()> {
-    let encode = |c: &[Package]| {
-        postcard::to_allocvec(c)
-            .map_err(|e| std::io::Error::other(format!("cannot encode parsed metadata: {e}")))
-    };
     let chunks: Vec<(Vec<u8>, usize)> = packages
         .chunks(CHUNK)
-        .map(|c| Ok((encode(c)?, c.len())))
-        .collect::<std::io::Result<_>>()?;
+        .map(|c| (codec::encode(c), c.len()))
+        .collect();
     let index = caps.to_bytes();
     let mut bytes = MAGIC.to_vec();
     for n in [packages.len(), chunks.len(), index.len()] {
@@ -280,7 +268,7 @@ mod tests {
         flipped[last] ^= 0xff;
         std::fs::write(&path, &flipped).unwrap();
         assert_ne!(read(&path, 0).map(|r| r.0), Some(pkgs.clone()), "corrupt");
-        let mut other = b"minibuild-parsed-primary/1/0.0.0\n".to_vec();
+        let mut other = b"minibuild-parsed-primary/2/0.0.0\n".to_vec();
         other.extend_from_slice(&good[MAGIC.len()..]);
         std::fs::write(&path, other).unwrap();
         assert_eq!(read(&path, 0), None, "other format");
