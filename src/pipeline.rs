@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 
-use crate::cache::Cache;
+use crate::cache::{Bucket, Cache};
 use crate::check;
 use crate::digest::Digest;
 use crate::fetch;
 use crate::http::Client;
 use crate::lock::{Lock, LockedPackage, LockedRepo, LockedRequest};
+use crate::oci::layer_cache::{LayerCache, Origin};
 use crate::oci::{self, Compression, Format, ImageConfig, ImageWriter, LayerOptions};
 use crate::recipe::Recipe;
 use crate::repo::{self, LoadOptions, Package, RepoIndex, RepoSpec};
@@ -432,6 +433,7 @@ pub fn build(
     }
     let client = Client::new();
     let cache = Cache::new(&settings.cache_dir);
+    let layers = LayerCache::new(cache.bucket(Bucket::Layers));
     report_unchecked(recipe, reporter);
     let rings = keyrings(recipe, &client)?;
     let mut writer = ImageWriter::new(output)?;
@@ -653,18 +655,23 @@ pub fn build(
         let mut config = image_config(recipe, res, epoch, settings.lock.as_ref());
         config.user = user;
         reporter.step(&format!("Writing the {arch} layer"));
-        let layer = writer.add_layer(
+        let (layer, origin) = writer.add_layer_cached(
             &tree,
             &LayerOptions {
                 source_date_epoch: epoch,
                 compression,
             },
+            &layers,
         )?;
         reporter.info(&format!(
-            "layer {} ({} compressed, {} uncompressed)",
+            "layer {} ({} compressed, {} uncompressed{})",
             layer.digest,
             human_bytes(layer.size),
-            human_bytes(layer.uncompressed_size)
+            human_bytes(layer.uncompressed_size),
+            match origin {
+                Origin::Cached => "; same tar as an earlier build, compressed blob reused",
+                Origin::Compressed => "",
+            }
         ));
         let image = writer.add_image(&config, &[layer])?;
         per_arch.push(ArchFacts {

@@ -28,6 +28,7 @@ pub mod config;
 pub mod image;
 pub mod json;
 pub mod layer;
+pub mod layer_cache;
 pub mod layout;
 pub mod pgzip;
 pub mod push;
