@@ -365,13 +365,13 @@ fn append_entry<W: Write>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::oci::pgzip::tests::gunzip;
     use crate::oci::test_tree::TestTree;
     use std::io::Read;
 
-    fn opts(compression: Compression) -> LayerOptions {
+    pub(crate) fn opts(compression: Compression) -> LayerOptions {
         LayerOptions {
             source_date_epoch: 1_700_000_000,
             compression,

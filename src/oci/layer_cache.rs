@@ -199,14 +199,8 @@ impl LayerCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::layer::tests::opts;
     use crate::oci::test_tree::TestTree;
-
-    fn opts(compression: Compression) -> LayerOptions {
-        LayerOptions {
-            source_date_epoch: 1_700_000_000,
-            compression,
-        }
-    }
 
     /// The layer written without the cache, for comparison.
     fn fresh(tree: &Tree, o: &LayerOptions) -> (LayerInfo, Vec<u8>) {
