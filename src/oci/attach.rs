@@ -18,8 +18,9 @@
 //! Without one (distribution 2.8, many mirrors) the client keeps the list:
 //! the referrers tag schema, an image index under the tag
 //! `sha256-<hex of the subject>`, read, extended with the artifact's
-//! descriptor unless it is already listed, and written back. oras, cosign
-//! (`--registry-referrers-mode=oci-1-1`) and regclient read both.
+//! descriptor unless it is already listed, and written back. That is the
+//! layout oras, regclient and cosign's OCI 1.1 mode look for when a
+//! registry has no referrers API.
 //!
 //! Everything that reaches bytes is a pure function here (canonical JSON,
 //! the creation time taken from the SBOM, which the build derived from
