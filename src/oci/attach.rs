@@ -601,4 +601,98 @@ mod tests {
             )
         );
     }
+
+    /// A loopback registry with the referrers API, as far as a push sees
+    /// it: blobs exist, a manifest PUT is answered with `OCI-Subject`, any
+    /// other request is a 400. Records `METHOD PATH sha256(body)`.
+    fn referrers_api_registry(subject: Digest) -> (String, std::sync::mpsc::Receiver<String>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let mut reader = BufReader::new(stream);
+                let mut first = [0u8; 1];
+                // The HTTPS probe's ClientHello: hang up, as a plain server does.
+                if reader.read_exact(&mut first).is_err() || first[0] == 0x16 {
+                    continue;
+                }
+                let mut head = String::from(first[0] as char);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    head.push_str(&line);
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let mut words = head.split_whitespace();
+                let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+                let status = match method {
+                    "GET" if path == "/v2/" => "200 OK\r\n".to_string(),
+                    "HEAD" if path.contains("/blobs/") => "200 OK\r\n".to_string(),
+                    "PUT" if path.contains("/manifests/sha256:") => {
+                        format!("201 Created\r\nOCI-Subject: {subject}\r\n")
+                    }
+                    _ => "400 Bad Request\r\n".to_string(),
+                };
+                let _ = tx.send(format!("{method} {path} {}", Digest::sha256_of(&body)));
+                let resp =
+                    format!("HTTP/1.1 {status}Content-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = reader.get_mut().write_all(resp.as_bytes());
+            }
+        });
+        (addr, rx)
+    }
+
+    #[test]
+    fn a_registry_with_the_referrers_api_gets_no_tag() {
+        let subject = manifest('a');
+        let (addr, log) = referrers_api_registry(subject.digest.clone());
+        let reference: super::super::Reference = format!("{addr}/app:v1").parse().unwrap();
+        let opts = super::super::PushOptions {
+            auth_env: Default::default(),
+            retries: 0,
+            ..Default::default()
+        };
+        let mut client = Client::connect(&reference, &opts, Default::default(), &|_| {}).unwrap();
+        let sbom = Sbom::parse(
+            Path::new("app.spdx.json"),
+            spdx(&subject.digest.to_string()),
+        )
+        .unwrap();
+        let attached = attach(&mut client, &subject, &sbom, &|_| {}).unwrap();
+        let manifest = artifact_manifest(&subject, &sbom);
+        assert_eq!(attached.digest, Digest::sha256_of(&manifest));
+        assert_eq!(attached.listing, Listing::ReferrersApi);
+        let empty = Digest::sha256_of(b"");
+        let requests: Vec<String> = log
+            .try_iter()
+            .filter(|r| !r.starts_with("GET /v2/ "))
+            .collect();
+        assert_eq!(
+            requests,
+            [
+                format!(
+                    "HEAD /v2/app/blobs/{} {empty}",
+                    Digest::sha256_of(EMPTY_JSON)
+                ),
+                format!(
+                    "HEAD /v2/app/blobs/{} {empty}",
+                    Digest::sha256_of(&sbom.bytes)
+                ),
+                format!(
+                    "PUT /v2/app/manifests/{} {}",
+                    attached.digest, attached.digest
+                ),
+            ]
+        );
+    }
 }
