@@ -122,4 +122,25 @@ mod tests {
             vec!["a-1-1.x86_64@0"]
         );
     }
+
+    #[test]
+    fn the_index_follows_the_surviving_packages() {
+        let pkgs = vec![
+            pkg("nginx", "1.24-1", 0),
+            pkg("bash", "5.2-1", 0),
+            pkg("nginx", "1.26-1", 1),
+            pkg("zsh", "5.9-1", 1),
+        ];
+        let mut caps = CapIndex::build(&pkgs);
+        let out = apply_indexed(pkgs, &mut caps, &[(10, 1000), (99, 1000)]);
+        assert_eq!(
+            ids(&out),
+            vec![
+                "nginx-1.24-1.x86_64@0",
+                "bash-5.2-1.x86_64@0",
+                "zsh-5.9-1.x86_64@1"
+            ]
+        );
+        assert_eq!(caps, CapIndex::build(&out));
+    }
 }
