@@ -27,3 +27,5 @@ pub mod rpm;
 pub mod rpmdb;
 pub mod sbom;
 pub mod signature;
+#[cfg(test)]
+pub(crate) mod testing;
