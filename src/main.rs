@@ -18,13 +18,13 @@ use anyhow::{bail, Context as _};
 use clap::Parser as _;
 
 use cli::{
-    BuildArgs, CheckArgs, Cli, Command, CommonArgs, Format, LockArgs, PlanArgs, PushArgs, PushCmd,
-    WhyArgs,
+    BuildArgs, CacheCmd, CheckArgs, Cli, Command, CommonArgs, Format, LockArgs, PlanArgs, PushArgs,
+    PushCmd, WhyArgs,
 };
 use minibuild::lock::Lock;
 use minibuild::pipeline::{self, Resolved, Settings};
 use minibuild::recipe::{self, Recipe};
-use minibuild::report::{Reporter, Stderr};
+use minibuild::report::{human_bytes, Reporter, Stderr};
 use minibuild::{explain, oci};
 
 fn main() -> ExitCode {
@@ -50,6 +50,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Lock(args)) => lock(args),
         Some(Command::Check(args)) => check(args),
         Some(Command::Push(args)) => push_cmd(args),
+        Some(Command::Cache(cmd)) => cache_cmd(cmd),
         None if cli.build.recipe.is_some() => build(cli.build),
         None => {
             bail!("no recipe given\n  hint: `minibuild RECIPE.toml`, or `make demo` for an example; see `minibuild --help`")
@@ -57,12 +58,51 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
-    let cache_dir = match &common.cache_dir {
-        Some(d) => d.clone(),
+fn cache_dir(given: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(d) => Ok(d.clone()),
         None => minibuild::cache::Cache::default_root()
-            .context("cannot find a cache directory\n  hint: set --cache-dir or XDG_CACHE_HOME")?,
-    };
+            .context("cannot find a cache directory\n  hint: set --cache-dir or XDG_CACHE_HOME"),
+    }
+}
+
+fn cache_cmd(cmd: CacheCmd) -> anyhow::Result<ExitCode> {
+    use minibuild::cache::{Bucket, Cache};
+    let (CacheCmd::Dir(a) | CacheCmd::Info(a) | CacheCmd::Clean { cache: a, .. }) = &cmd;
+    let cache = Cache::new(cache_dir(&a.cache_dir)?);
+    match &cmd {
+        CacheCmd::Dir(_) => println!("{}", cache.root().display()),
+        CacheCmd::Info(_) => {
+            let usage = cache
+                .usage()
+                .with_context(|| format!("cannot read the cache at {}", cache.root().display()))?;
+            for (bucket, u) in &usage {
+                println!(
+                    "{:<10} {:>7} files {:>10}",
+                    bucket.dir_name(),
+                    u.files,
+                    human_bytes(u.bytes)
+                );
+            }
+        }
+        CacheCmd::Clean { only, .. } => {
+            let buckets: &[Bucket] = if only.is_empty() { &Bucket::ALL } else { only };
+            let freed = cache
+                .clean(buckets)
+                .with_context(|| format!("cannot clean the cache at {}", cache.root().display()))?;
+            println!(
+                "removed {} files, {} from {}",
+                freed.files,
+                human_bytes(freed.bytes),
+                cache.root().display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
+    let cache_dir = cache_dir(&common.cache_dir)?;
     let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(s) if !s.is_empty() => Some(s.trim().parse().with_context(|| {
             format!("SOURCE_DATE_EPOCH=`{s}` is not a number of seconds since 1970")
