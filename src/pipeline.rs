@@ -545,6 +545,17 @@ pub fn build(
             ));
         }
 
+        // busybox's applet links: before hardening, which drops the `rpm` applet with the package manager.
+        if recipe.options.busybox_links {
+            let links = rootfs::busybox::add_links(&mut tree)?;
+            reporter.info(&format!(
+                "busybox applet links: {} → /{} ({} paths already there, kept)",
+                links.created.len(),
+                links.binary,
+                links.existing.len()
+            ));
+        }
+
         // Harden: no package manager, no setuid/setgid, numeric ids from the image's own files.
         let hardened = rootfs::harden(
             &mut tree,

@@ -138,6 +138,8 @@ pub struct Options {
     pub source_date_epoch: Option<u64>,
     /// Write `var/lib/rpm/rpmdb.sqlite` so scanners see the packages (default true).
     pub rpmdb: bool,
+    /// Create busybox's applet symlinks, read from the binary's own tables (default false).
+    pub busybox_links: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -325,6 +327,7 @@ struct RawOptions {
     keep_caps: bool,
     source_date_epoch: Option<u64>,
     rpmdb: bool,
+    busybox_links: bool,
 }
 
 impl Default for RawOptions {
@@ -339,6 +342,7 @@ impl Default for RawOptions {
             keep_caps: false,
             source_date_epoch: None,
             rpmdb: true,
+            busybox_links: false,
         }
     }
 }
@@ -677,6 +681,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         keep_caps: o.keep_caps,
         source_date_epoch: o.source_date_epoch,
         rpmdb: o.rpmdb,
+        busybox_links: o.busybox_links,
     };
 
     let mut copies = Vec::new();
@@ -814,15 +819,15 @@ releasever = 40
     #[test]
     fn accounts_section_and_new_options() {
         let r = parse(Path::new("r.toml"), MINIMAL).unwrap();
-        assert!(r.options.rpmdb);
+        assert!(r.options.rpmdb && !r.options.busybox_links);
         assert_eq!(r.accounts, Accounts::default());
         let text = format!(
-            "{MINIMAL}rpmdb = false\n\n[accounts]\nrun_as = \"app\"\n\
+            "{MINIMAL}rpmdb = false\nbusybox_links = true\n\n[accounts]\nrun_as = \"app\"\n\
              [[accounts.users]]\nname = \"app\"\nuid = 1000\nhome = \"/srv\"\n\
              [[accounts.groups]]\nname = \"ops\"\nmembers = [\"app\"]\n"
         );
         let r = parse(Path::new("r.toml"), &text).unwrap();
-        assert!(!r.options.rpmdb);
+        assert!(!r.options.rpmdb && r.options.busybox_links);
         assert_eq!(r.image.user.as_deref(), Some("app"), "run_as sets the user");
         assert_eq!(r.accounts.users[0].uid, Some(1000));
         assert_eq!(r.accounts.users[0].home.as_deref(), Some("/srv"));

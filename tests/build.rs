@@ -63,8 +63,58 @@ fn busybox_builds_over_http_and_runs() {
     assert_eq!(String::from_utf8_lossy(&hello.stdout), "hello\n");
     assert!(
         !rootfs.join("usr/bin/rpm").exists(),
-        "no package manager in the image"
+        "no package manager in the image (not even busybox's rpm applet)"
     );
+    busybox_links_match_list_full(&rootfs);
+}
+
+/// `busybox_links = true` (recipes/busybox.toml): the applet links are
+/// exactly what `--list-full` of the image's own busybox names (less the
+/// `rpm` applet, removed with the package manager), all relative, and they
+/// work: `/bin/ls`, `/bin/sh -c` with a pipe.
+fn busybox_links_match_list_full(rootfs: &Path) {
+    let list = run_in(rootfs, &["/usr/sbin/busybox", "--list-full"]);
+    let want: std::collections::BTreeSet<String> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter(|l| *l != "usr/bin/rpm")
+        .map(str::to_string)
+        .collect();
+    assert!(want.contains("bin/sh") && want.len() > 100, "{want:?}");
+    let mut links = std::collections::BTreeSet::new();
+    let mut dirs = vec![rootfs.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let ty = e.file_type().unwrap();
+            let rel = e
+                .path()
+                .strip_prefix(rootfs)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if ty.is_dir() {
+                dirs.push(e.path());
+            } else if ty.is_symlink() {
+                let target = std::fs::read_link(e.path()).unwrap();
+                assert!(target.is_relative(), "/{rel} → {}", target.display());
+                assert_eq!(
+                    std::fs::canonicalize(e.path()).unwrap(),
+                    std::fs::canonicalize(rootfs.join("usr/sbin/busybox")).unwrap(),
+                    "/{rel}"
+                );
+                links.insert(rel);
+            }
+        }
+    }
+    assert_eq!(links, want);
+    let ls = run_in(rootfs, &["/bin/ls", "/usr/sbin"]);
+    let ls = String::from_utf8_lossy(&ls.stdout);
+    assert!(
+        ls.lines().any(|l| l == "busybox") && ls.lines().any(|l| l == "chroot"),
+        "{ls}"
+    );
+    let sh = run_in(rootfs, &["/bin/sh", "-c", "echo a b c | wc -w"]);
+    assert_eq!(String::from_utf8_lossy(&sh.stdout).trim(), "3");
 }
 
 #[test]

@@ -18,11 +18,13 @@
 //! - [`tree`]: path resolution inside the image root and merge/conflict rules.
 //! - [`mod@harden`]: setuid stripping, package-manager removal, numeric ids.
 //! - [`caps`]: `FILECAPS` text → `security.capability` xattr bytes.
+//! - [`busybox`]: busybox's applet symlinks, read from its ELF tables.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub mod accounts;
+pub mod busybox;
 pub mod caps;
 pub mod copy;
 pub mod cpio;
