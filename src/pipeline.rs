@@ -501,6 +501,7 @@ pub fn build(
             docs: recipe.options.docs,
             langs: recipe.options.langs.clone(),
             keep_caps: recipe.options.keep_caps,
+            exclude_paths: recipe.options.exclude_paths.clone(),
         };
         let progress = reporter.progress(
             &format!("Unpacking {} packages", order.len()),
@@ -517,6 +518,13 @@ pub fn build(
                     "{} ({})",
                     report.name,
                     rootfs::effects::describe(&report.scriptlets, has_sysusers)
+                ));
+            }
+            if !report.excluded.is_empty() {
+                reporter.info(&format!(
+                    "{}: left out by exclude_paths: {}",
+                    report.name,
+                    report.excluded.join(", ")
                 ));
             }
             for dev in &report.skipped_devices {

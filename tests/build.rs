@@ -292,3 +292,67 @@ fn copy_brings_local_files_into_the_image() {
     let res = run_in(&rootfs, &["/bin/bash", "/usr/local/bin/hello"]);
     assert_eq!(String::from_utf8_lossy(&res.stdout), "copied-in\n");
 }
+
+/// clash-a and clash-b both ship /usr/share/clash/greeting with different
+/// content: the build fails naming both packages and `exclude_paths`; with
+/// the path excluded it succeeds, neither copy is in the image, and the
+/// identical /usr/share/clash/common is installed once.
+#[test]
+fn file_conflicts_fail_and_exclude_paths_settles_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |extra: &str| {
+        let path = tmp.path().join("clash.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[image]\nname = \"clash\"\narch = [\"x86_64\"]\n[[repo]]\nname = \"fedora\"\nbaseurl = \"{}\"\n\
+                 [packages]\ninstall = [\"clash-a\", \"clash-b\"]\n[options]\nrpmdb = false\n{extra}",
+                fixture_file_url()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let out = tmp.path().join("clash.oci.tar");
+    let failed = minibuild()
+        .arg("build")
+        .arg(write(""))
+        .arg("-o")
+        .arg(&out)
+        .arg("--cache-dir")
+        .arg(tmp.path().join("cache"))
+        .env("CI", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("/usr/share/clash/greeting")
+            && stderr.contains("clash-a")
+            && stderr.contains("clash-b-1.0-1.fc40.noarch")
+            && stderr.contains("exclude_paths = [\"/usr/share/clash/greeting\"]"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "a failed build leaves nothing behind");
+
+    let result = build(
+        &write("exclude_paths = [\"/usr/share/clash/greet*\"]\n"),
+        &out,
+        &tmp.path().join("cache"),
+        &fixture_file_url(),
+    );
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains("clash-a: left out by exclude_paths: /usr/share/clash/greeting")
+            && stderr.contains("clash-b: left out by exclude_paths: /usr/share/clash/greeting"),
+        "{stderr}"
+    );
+    let rootfs = unpack_archive(&out, tmp.path());
+    let dir = rootfs.join("usr/share/clash");
+    assert!(!dir.join("greeting").exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("common")).unwrap(),
+        "the same in both\n"
+    );
+    assert!(dir.join("only-a").is_file() && dir.join("only-b").is_file());
+}
