@@ -756,7 +756,8 @@ fn read_payload(
     Ok(contents)
 }
 
-fn scriptlets(meta: &rpm::PackageMetadata) -> Result<Vec<SkippedScriptlet>, rpm::Error> {
+/// The scriptlets and triggers `meta` carries (none of them is ever run).
+pub fn scriptlets(meta: &rpm::PackageMetadata) -> Result<Vec<SkippedScriptlet>, rpm::Error> {
     use IndexTag::*;
     use ScriptletKind::*;
     let h = &meta.header;
