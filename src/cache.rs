@@ -4,6 +4,7 @@
 //! <root>/v1/repodata/<hex>-primary.xml.<ext>   primary metadata, keyed by its repomd checksum
 //! <root>/v1/repomd/<key>.xml                   last repomd.xml per base URL (for --offline)
 //! <root>/v1/rpms/<hex>.rpm                     packages, keyed by their checksum
+//! <root>/v1/layers/<codec>-<diff_id hex>.*      compressed layers, keyed by what they compress
 //! ```
 //!
 //! Entries are content-addressed where possible, so concurrent runs and
@@ -31,6 +32,8 @@ pub enum Bucket {
     Repomd,
     /// Downloaded .rpm files.
     Rpms,
+    /// Compressed layer blobs ([`crate::oci::layer_cache`]).
+    Layers,
 }
 
 impl Bucket {
@@ -39,6 +42,7 @@ impl Bucket {
             Bucket::Repodata => "repodata",
             Bucket::Repomd => "repomd",
             Bucket::Rpms => "rpms",
+            Bucket::Layers => "layers",
         }
     }
 }

@@ -41,6 +41,9 @@ pub struct PushCmd {
     pub image: PathBuf,
     /// REGISTRY/REPO:TAG (the registry host is always explicit).
     pub reference: String,
+    /// Attach this SBOM (SPDX or CycloneDX JSON) to the manifest it describes, as an OCI artifact (repeatable: one per arch).
+    #[arg(long, value_name = "FILE")]
+    pub attach_sbom: Vec<PathBuf>,
     #[command(flatten)]
     pub push: PushArgs,
 }
@@ -129,6 +132,10 @@ pub struct BuildArgs {
     /// After the build, push the image to REGISTRY/REPO:TAG.
     #[arg(long, value_name = "REF")]
     pub push: Option<String>,
+
+    /// With --push: attach each arch's SBOM to its pushed manifest as an OCI artifact (referrers).
+    #[arg(long, conflicts_with = "no_sbom")]
+    pub attach_sbom: bool,
 
     #[command(flatten)]
     pub push_args: PushArgs,
@@ -287,5 +294,34 @@ mod tests {
         assert!(cli.build.supply.no_provenance && !cli.build.supply.no_sbom);
         assert_eq!(cli.build.common.policy, Some(PathBuf::from("p.toml")));
         assert!(Cli::try_parse_from(["minibuild", "r.toml", "--sbom", "x", "--no-sbom"]).is_err());
+    }
+
+    #[test]
+    fn attach_sbom_flags() {
+        let cli = Cli::try_parse_from(["minibuild", "r.toml", "--push", "h/r:t", "--attach-sbom"])
+            .unwrap();
+        assert!(cli.build.attach_sbom);
+        let e = Cli::try_parse_from(["minibuild", "r.toml", "--attach-sbom", "--no-sbom"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--no-sbom"), "{e}");
+        let cli = Cli::try_parse_from([
+            "minibuild",
+            "push",
+            "img.tar",
+            "h/r:t",
+            "--attach-sbom",
+            "a.spdx.json",
+            "--attach-sbom",
+            "b.spdx.json",
+        ])
+        .unwrap();
+        let Some(Command::Push(p)) = cli.command else {
+            panic!("not a push")
+        };
+        assert_eq!(
+            p.attach_sbom,
+            [PathBuf::from("a.spdx.json"), PathBuf::from("b.spdx.json")]
+        );
     }
 }

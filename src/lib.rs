@@ -28,3 +28,5 @@ pub mod rpmdb;
 pub mod sbom;
 pub mod scriptlets;
 pub mod signature;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -111,6 +111,12 @@ fn resolve(
 }
 
 fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    if args.attach_sbom && args.push.is_none() {
+        bail!(
+            "--attach-sbom attaches the SBOM to the image in a registry, so it needs --push\n  \
+             hint: add --push REGISTRY/REPO:TAG, or attach later with `minibuild push IMAGE REF --attach-sbom FILE`"
+        );
+    }
     let path = args.recipe.as_deref().context("no recipe given")?;
     let recipe = recipe::load(path)?;
     let mut settings = settings(&args.common)?;
@@ -152,7 +158,14 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     }
     match push_to {
         None => println!("{}", built.digest),
-        Some(reference) => push(&built.output, &reference, &args.push_args, &reporter)?,
+        Some(reference) => {
+            let sboms = if args.attach_sbom {
+                built.sboms.as_slice()
+            } else {
+                &[]
+            };
+            push(&built.output, &reference, sboms, &args.push_args, &reporter)?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -193,14 +206,22 @@ fn parse_reference(s: &str) -> anyhow::Result<oci::Reference> {
 fn push_cmd(args: PushCmd) -> anyhow::Result<ExitCode> {
     let reference = parse_reference(&args.reference)?;
     let reporter = Stderr::new(false);
-    push(&args.image, &reference, &args.push, &reporter)?;
+    push(
+        &args.image,
+        &reference,
+        &args.attach_sbom,
+        &args.push,
+        &reporter,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Push `image`, print `REGISTRY/REPO:TAG@sha256:…` on stdout, write the CI files.
+/// Push `image` (and attach `sboms`), print `REGISTRY/REPO:TAG@sha256:…` on
+/// stdout, write the CI files.
 fn push(
     image: &Path,
     reference: &oci::Reference,
+    sboms: &[PathBuf],
     args: &PushArgs,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
@@ -212,7 +233,7 @@ fn push(
     opts.cert_dir = args.cert_dir.clone();
     opts.ca = args.ca.clone();
     reporter.step(&format!("Pushing {} to {reference}", image.display()));
-    let pushed = oci::push(image, reference, &opts, &|ev| {
+    let pushed = oci::push_attaching(image, reference, sboms, &opts, &|ev| {
         reporter.info(&ev.to_string())
     })?;
     reporter.info(&format!(
@@ -221,6 +242,9 @@ fn push(
         minibuild::report::human_bytes(pushed.bytes_uploaded),
         pushed.blobs_skipped
     ));
+    for a in &pushed.attached {
+        reporter.info(&a.to_string());
+    }
     if let Some(p) = &args.digestfile {
         oci::write_digestfile(p, &pushed)?;
     }

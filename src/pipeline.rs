@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 
-use crate::cache::Cache;
+use crate::cache::{Bucket, Cache};
 use crate::check;
 use crate::digest::Digest;
 use crate::fetch;
 use crate::http::Client;
 use crate::lock::{Lock, LockedPackage, LockedRepo, LockedRequest};
+use crate::oci::layer_cache::{LayerCache, Origin};
 use crate::oci::{self, Compression, Format, ImageConfig, ImageWriter, LayerOptions};
 use crate::recipe::Recipe;
 use crate::repo::{self, LoadOptions, Package, RepoIndex, RepoSpec};
@@ -412,6 +413,10 @@ pub fn resolved_from_lock(
 }
 
 /// Download, unpack, harden and write the image for every resolved arch.
+///
+/// Per arch the stages are: [`fetch_rpms`] → [`verify_signatures`] →
+/// [`unpack_all`] → [`finish_tree`] → [`review`] → [`write_image`]; then the
+/// image is committed and the SBOM and provenance written beside it.
 pub fn build(
     recipe: &Recipe,
     resolved: &[Resolved],
@@ -421,17 +426,25 @@ pub fn build(
     settings: &Settings,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Built> {
+    // Refuse what cannot work before any download.
+    let arches: Vec<&str> = resolved.iter().map(|r| r.arch.rpm_name()).collect();
     if format == Format::DockerArchive && resolved.len() > 1 {
-        // Refuse before any download; the writer would refuse at the end too.
-        let arches: Vec<&str> = resolved.iter().map(|r| r.arch.rpm_name()).collect();
         bail!(
             "docker-archive holds one architecture, but {} asks for {}\n  hint: use --format oci or oci-archive for a multi-arch image, or build one arch at a time",
             recipe.path.display(),
             arches.join(", ")
         );
     }
+    if settings.rootfs_dir.is_some() && resolved.len() > 1 {
+        bail!(
+            "--rootfs writes one tree, but {} builds {}\n  hint: build one arch for inspection",
+            recipe.path.display(),
+            arches.join(", ")
+        );
+    }
     let client = Client::new();
     let cache = Cache::new(&settings.cache_dir);
+    let layers = LayerCache::new(cache.bucket(Bucket::Layers));
     report_unchecked(recipe, reporter);
     let rings = keyrings(recipe, &client)?;
     let mut writer = ImageWriter::new(output)?;
@@ -439,257 +452,44 @@ pub fn build(
     writer.set_name(&image_name);
     let mut per_arch: Vec<ArchFacts> = Vec::new();
     for res in resolved {
-        let arch = res.arch;
-        // Download (or find in the cache) every RPM of the plan.
-        let total: u64 = res
-            .plan
-            .packages
-            .iter()
-            .map(|p| p.package.download_size)
-            .sum();
-        let progress = reporter.progress(
-            &format!("Fetching {} packages for {arch}", res.plan.packages.len()),
-            total,
-            true,
-        );
-        let requests: Vec<(&Package, &str)> = res
-            .plan
-            .packages
-            .iter()
-            .map(|p| (&p.package, res.repos[p.package.repo].baseurl.as_str()))
-            .collect();
-        let rpms = fetch::fetch(&client, &cache, &requests, settings.jobs, &|ev| {
-            if let fetch::FetchEvent::Progress { bytes, .. } = ev {
-                progress.inc(bytes)
-            }
-        })?;
-        progress.finish(&format!("{} in the cache", human_bytes(total)));
-
-        // Signatures, before anything of a package is unpacked.
-        let mut signers = Vec::new();
-        for (path, p) in rpms.iter().zip(&res.plan.packages) {
-            let repo = p.package.repo;
-            signers.push(if recipe.repos[repo].gpgcheck {
-                Some(rings[repo].verify_rpm(path, &p.package.nevra)?)
-            } else {
-                None
-            });
-        }
-        let verified = signers.iter().flatten().count();
-        if verified > 0 {
-            reporter.info(&format!(
-                "{verified} of {} package signatures verified",
-                signers.len()
-            ));
-        }
-
-        // Unpack in install order (providers first), reading each header for the order.
-        let headers: Vec<Package> = rpms
-            .iter()
-            .zip(&res.plan.packages)
-            .map(|(path, p)| crate::rpm::header::with_header_deps(path, &p.package))
-            .collect::<anyhow::Result<_>>()?;
-        let refs: Vec<&Package> = headers.iter().collect();
-        let order = order::install_order(&refs);
+        let rpms = fetch_rpms(&client, &cache, res, settings.jobs, reporter)?;
+        let signers = verify_signatures(recipe, &rings, res, &rpms, reporter)?;
+        // The tree's file contents live in staging blobs until the layer is written.
         let staging = tempfile::Builder::new()
             .prefix("minibuild-rootfs-")
             .tempdir()
             .context("cannot create a staging directory")?;
         let mut stage = rootfs::Staging::new(staging.path())?;
-        let mut tree = Tree::default();
-        let unpack_opts = rootfs::UnpackOptions {
-            docs: recipe.options.docs,
-            langs: recipe.options.langs.clone(),
-            keep_caps: recipe.options.keep_caps,
-            exclude_paths: recipe.options.exclude_paths.clone(),
-        };
-        let progress = reporter.progress(
-            &format!("Unpacking {} packages", order.len()),
-            order.len() as u64,
-            false,
-        );
-        let mut skipped_scriptlets = Vec::new();
-        for &i in &order {
-            let report = rootfs::unpack(&mut tree, &mut stage, &rpms[i], &unpack_opts)
-                .with_context(|| format!("cannot unpack {}", res.plan.packages[i].package.nevra))?;
-            if !report.scriptlets.is_empty() {
-                let has_sysusers = rootfs::accounts::ships_sysusers(&tree, &report.name);
-                skipped_scriptlets.push(format!(
-                    "{} ({})",
-                    report.name,
-                    rootfs::effects::describe(&report.scriptlets, has_sysusers)
-                ));
-            }
-            if !report.excluded.is_empty() {
-                reporter.info(&format!(
-                    "{}: left out by exclude_paths: {}",
-                    report.name,
-                    report.excluded.join(", ")
-                ));
-            }
-            for dev in &report.skipped_devices {
-                reporter.warn(&format!(
-                    "{}: device node /{dev} left out (images cannot carry device nodes rootless)",
-                    report.name
-                ));
-            }
-            progress.inc(1);
-        }
-        progress.finish(&format!("{} paths", tree.entries.len()));
-        if !skipped_scriptlets.is_empty() {
-            reporter.info(&format!(
-                "scriptlets not run: {}",
-                skipped_scriptlets.join("; ")
-            ));
-        }
-
-        // The recipe's own files, over whatever packages put there.
-        for c in &recipe.copies {
-            let n = rootfs::copy::copy_in(&mut tree, &mut stage, &c.src, &c.dest, c.mode)?;
-            reporter.info(&format!(
-                "copied {} → {} ({n} paths)",
-                c.src.display(),
-                c.dest
-            ));
-        }
-
-        // busybox's applet links: before hardening, which drops the `rpm` applet with the package manager.
-        if recipe.options.busybox_links {
-            let links = rootfs::busybox::add_links(&mut tree)?;
-            reporter.info(&format!(
-                "busybox applet links: {} → /{} ({} paths already there, kept)",
-                links.created.len(),
-                links.binary,
-                links.existing.len()
-            ));
-        }
-
-        // Harden: no package manager, no setuid/setgid, numeric ids from the image's own files.
-        let hardened = rootfs::harden(
-            &mut tree,
-            &rootfs::HardenOptions {
-                strip_setuid: recipe.options.strip_setuid,
-                keep_package_manager: recipe.options.package_manager,
-            },
+        let unpacked = unpack_all(recipe, res, &rpms, &mut stage, reporter)?;
+        let mut tree = unpacked.tree;
+        let installed: Vec<PathBuf> = unpacked.order.iter().map(|&i| rpms[i].clone()).collect();
+        let user = finish_tree(
+            recipe, res.arch, &installed, &mut tree, &mut stage, reporter,
         )?;
-        for (path, mode) in &hardened.setuid_stripped {
-            reporter.info(&format!(
-                "cleared setuid/setgid on /{path} (was {mode:04o})"
-            ));
-        }
-        if !hardened.removed_packages.is_empty() {
-            let names: Vec<&str> = hardened
-                .removed_packages
-                .iter()
-                .map(String::as_str)
-                .collect();
-            reporter.info(&format!(
-                "left out the package manager: {}",
-                names.join(", ")
-            ));
-        }
-        // Accounts from sysusers.d and the recipe, before owner names become ids.
-        let accounts = [
-            rootfs::accounts::sysusers_request(&tree)?,
-            rootfs::accounts::recipe_request(&recipe.accounts),
-        ];
-        let created = rootfs::accounts::apply(&mut tree, &mut stage, &accounts)?;
-        if !created.users.is_empty() || !created.groups.is_empty() {
-            let users: Vec<String> = created
-                .users
-                .iter()
-                .map(|(n, uid, gid)| format!("{n} ({uid}:{gid})"))
-                .collect();
-            let groups: Vec<String> = created
-                .groups
-                .iter()
-                .map(|(n, gid)| format!("{n} ({gid})"))
-                .collect();
-            reporter.info(&format!(
-                "accounts created: users {}; groups {}",
-                users.join(", "),
-                groups.join(", ")
-            ));
-        }
-        // After hardening (which drops rpm's own var/lib/rpm): the database
-        // scanners read to see the packages.
-        if recipe.options.rpmdb {
-            let installed: Vec<PathBuf> = order.iter().map(|&i| rpms[i].clone()).collect();
-            crate::rpmdb::add_to_tree(&mut tree, &mut stage, &installed)
-                .context("cannot write the image's rpm database (set `rpmdb = false` in [options] to leave it out)")?;
-        }
-        rootfs::assign_ids(&mut tree)?;
-        let user = recipe
-            .image
-            .user
-            .as_deref()
-            .map(|u| rootfs::accounts::resolve_user(&tree, u))
-            .transpose()?;
-
-        // What scriptlets would have written: the CA trust store, the linker cache.
-        generate(recipe, arch, &mut tree, &mut stage, reporter)?;
-
-        // Review the result like a person would; warnings unless --strict.
-        let expect_ca_bundle = res.plan.nevras().any(|n| n.name == "ca-certificates");
-        let findings = check::check(&tree, &check::CheckOptions { expect_ca_bundle });
-        for f in &findings {
-            reporter.warn(&format!("check: {f}"));
-        }
-        if settings.strict
-            && findings
-                .iter()
-                .any(|f| f.severity == check::Severity::Error)
-        {
-            bail!(
-                "the image check found {} problem(s) (listed above) and --strict is set",
-                findings.len()
-            );
-        }
-
+        review(&tree, res, settings, reporter)?;
         if let Some(dir) = &settings.rootfs_dir {
-            if resolved.len() > 1 {
-                bail!("--rootfs writes one tree, but the recipe builds {} architectures\n  hint: build one arch for inspection", resolved.len());
-            }
             let written = rootfs::export::write_dir(&tree, dir)?;
             for fifo in &written.skipped_fifos {
                 reporter.warn(&format!("--rootfs: fifo /{fifo} not created"));
             }
             reporter.step(&format!("Wrote the root filesystem to {}", dir.display()));
         }
-
-        // The image.
-        let epoch = settings
-            .source_date_epoch
-            .or(recipe.options.source_date_epoch)
-            .unwrap_or_else(|| {
-                res.plan
-                    .packages
-                    .iter()
-                    .map(|p| p.package.build_time)
-                    .max()
-                    .unwrap_or(0)
-            });
-        let mut config = image_config(recipe, res, epoch, settings.lock.as_ref());
-        config.user = user;
-        reporter.step(&format!("Writing the {arch} layer"));
-        let layer = writer.add_layer(
+        let (manifest_digest, epoch) = write_image(
+            recipe,
+            res,
             &tree,
-            &LayerOptions {
-                source_date_epoch: epoch,
-                compression,
-            },
+            user,
+            &mut writer,
+            &layers,
+            compression,
+            settings,
+            reporter,
         )?;
-        reporter.info(&format!(
-            "layer {} ({} compressed, {} uncompressed)",
-            layer.digest,
-            human_bytes(layer.size),
-            human_bytes(layer.uncompressed_size)
-        ));
-        let image = writer.add_image(&config, &[layer])?;
         per_arch.push(ArchFacts {
-            arch,
+            arch: res.arch,
             plan: Plan {
-                packages: headers
+                packages: unpacked
+                    .headers
                     .into_iter()
                     .zip(&res.plan.packages)
                     .map(|(package, p)| Planned {
@@ -699,7 +499,7 @@ pub fn build(
                     .collect(),
             },
             distro: distro_of(&tree),
-            manifest_digest: image.manifest.digest,
+            manifest_digest,
             signers,
             epoch,
         });
@@ -720,6 +520,324 @@ pub fn build(
         &mut built,
     )?;
     Ok(built)
+}
+
+/// Download (or find in the cache) every RPM of the plan; paths in plan order.
+fn fetch_rpms(
+    client: &Client,
+    cache: &Cache,
+    res: &Resolved,
+    jobs: usize,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let total: u64 = res
+        .plan
+        .packages
+        .iter()
+        .map(|p| p.package.download_size)
+        .sum();
+    let progress = reporter.progress(
+        &format!(
+            "Fetching {} packages for {}",
+            res.plan.packages.len(),
+            res.arch
+        ),
+        total,
+        true,
+    );
+    let requests: Vec<(&Package, &str)> = res
+        .plan
+        .packages
+        .iter()
+        .map(|p| (&p.package, res.repos[p.package.repo].baseurl.as_str()))
+        .collect();
+    let rpms = fetch::fetch(client, cache, &requests, jobs, &|ev| {
+        if let fetch::FetchEvent::Progress { bytes, .. } = ev {
+            progress.inc(bytes)
+        }
+    })?;
+    progress.finish(&format!("{} in the cache", human_bytes(total)));
+    Ok(rpms)
+}
+
+/// Check each RPM against its repo's keys, before anything of it is
+/// unpacked. Per package (plan order): the fingerprint that signed it, or
+/// `None` where the recipe turned checks off.
+fn verify_signatures(
+    recipe: &Recipe,
+    rings: &[Keyring],
+    res: &Resolved,
+    rpms: &[PathBuf],
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Vec<Option<String>>> {
+    let mut signers = Vec::new();
+    for (path, p) in rpms.iter().zip(&res.plan.packages) {
+        let repo = p.package.repo;
+        signers.push(if recipe.repos[repo].gpgcheck {
+            Some(rings[repo].verify_rpm(path, &p.package.nevra)?)
+        } else {
+            None
+        });
+    }
+    let verified = signers.iter().flatten().count();
+    if verified > 0 {
+        reporter.info(&format!(
+            "{verified} of {} package signatures verified",
+            signers.len()
+        ));
+    }
+    Ok(signers)
+}
+
+/// The packages' payloads as one tree, and what the later stages need.
+struct Unpacked {
+    tree: Tree,
+    /// Per package (plan order): the package with its header's fields filled.
+    headers: Vec<Package>,
+    /// Plan indices in install order (providers first).
+    order: Vec<usize>,
+}
+
+/// Unpack every package in install order, reading each header for the
+/// order; report scriptlets not run and device nodes left out.
+fn unpack_all(
+    recipe: &Recipe,
+    res: &Resolved,
+    rpms: &[PathBuf],
+    stage: &mut rootfs::Staging,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Unpacked> {
+    let headers: Vec<Package> = rpms
+        .iter()
+        .zip(&res.plan.packages)
+        .map(|(path, p)| crate::rpm::header::with_header_deps(path, &p.package))
+        .collect::<anyhow::Result<_>>()?;
+    let refs: Vec<&Package> = headers.iter().collect();
+    let order = order::install_order(&refs);
+    let mut tree = Tree::default();
+    let unpack_opts = rootfs::UnpackOptions {
+        docs: recipe.options.docs,
+        langs: recipe.options.langs.clone(),
+        keep_caps: recipe.options.keep_caps,
+        exclude_paths: recipe.options.exclude_paths.clone(),
+    };
+    let progress = reporter.progress(
+        &format!("Unpacking {} packages", order.len()),
+        order.len() as u64,
+        false,
+    );
+    let mut skipped_scriptlets = Vec::new();
+    for &i in &order {
+        let report = rootfs::unpack(&mut tree, stage, &rpms[i], &unpack_opts)
+            .with_context(|| format!("cannot unpack {}", res.plan.packages[i].package.nevra))?;
+        if !report.scriptlets.is_empty() {
+            let has_sysusers = rootfs::accounts::ships_sysusers(&tree, &report.name);
+            skipped_scriptlets.push(format!(
+                "{} ({})",
+                report.name,
+                rootfs::effects::describe(&report.scriptlets, has_sysusers)
+            ));
+        }
+        if !report.excluded.is_empty() {
+            reporter.info(&format!(
+                "{}: left out by exclude_paths: {}",
+                report.name,
+                report.excluded.join(", ")
+            ));
+        }
+        for dev in &report.skipped_devices {
+            reporter.warn(&format!(
+                "{}: device node /{dev} left out (images cannot carry device nodes rootless)",
+                report.name
+            ));
+        }
+        progress.inc(1);
+    }
+    progress.finish(&format!("{} paths", tree.entries.len()));
+    if !skipped_scriptlets.is_empty() {
+        reporter.info(&format!(
+            "scriptlets not run: {}",
+            skipped_scriptlets.join("; ")
+        ));
+    }
+    Ok(Unpacked {
+        tree,
+        headers,
+        order,
+    })
+}
+
+/// Everything after the payloads: the recipe's files, hardening, accounts,
+/// the rpm database (`installed`: RPM paths in install order), numeric ids,
+/// and what scriptlets would have generated. Returns the image's `User`.
+fn finish_tree(
+    recipe: &Recipe,
+    arch: Arch,
+    installed: &[PathBuf],
+    tree: &mut Tree,
+    stage: &mut rootfs::Staging,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Option<String>> {
+    // The recipe's own files, over whatever packages put there.
+    for c in &recipe.copies {
+        let n = rootfs::copy::copy_in(tree, stage, &c.src, &c.dest, c.mode)?;
+        reporter.info(&format!(
+            "copied {} → {} ({n} paths)",
+            c.src.display(),
+            c.dest
+        ));
+    }
+
+    // busybox's applet links: before hardening, which drops the `rpm` applet with the package manager.
+    if recipe.options.busybox_links {
+        let links = rootfs::busybox::add_links(tree)?;
+        reporter.info(&format!(
+            "busybox applet links: {} → /{} ({} paths already there, kept)",
+            links.created.len(),
+            links.binary,
+            links.existing.len()
+        ));
+    }
+
+    // Harden: no package manager, no setuid/setgid.
+    let hardened = rootfs::harden(
+        tree,
+        &rootfs::HardenOptions {
+            strip_setuid: recipe.options.strip_setuid,
+            keep_package_manager: recipe.options.package_manager,
+        },
+    )?;
+    for (path, mode) in &hardened.setuid_stripped {
+        reporter.info(&format!(
+            "cleared setuid/setgid on /{path} (was {mode:04o})"
+        ));
+    }
+    if !hardened.removed_packages.is_empty() {
+        let names: Vec<&str> = hardened
+            .removed_packages
+            .iter()
+            .map(String::as_str)
+            .collect();
+        reporter.info(&format!(
+            "left out the package manager: {}",
+            names.join(", ")
+        ));
+    }
+    // Accounts from sysusers.d and the recipe, before owner names become ids.
+    let accounts = [
+        rootfs::accounts::sysusers_request(tree)?,
+        rootfs::accounts::recipe_request(&recipe.accounts),
+    ];
+    let created = rootfs::accounts::apply(tree, stage, &accounts)?;
+    if !created.users.is_empty() || !created.groups.is_empty() {
+        let users: Vec<String> = created
+            .users
+            .iter()
+            .map(|(n, uid, gid)| format!("{n} ({uid}:{gid})"))
+            .collect();
+        let groups: Vec<String> = created
+            .groups
+            .iter()
+            .map(|(n, gid)| format!("{n} ({gid})"))
+            .collect();
+        reporter.info(&format!(
+            "accounts created: users {}; groups {}",
+            users.join(", "),
+            groups.join(", ")
+        ));
+    }
+    // After hardening (which drops rpm's own var/lib/rpm): the database
+    // scanners read to see the packages.
+    if recipe.options.rpmdb {
+        crate::rpmdb::add_to_tree(tree, stage, installed)
+            .context("cannot write the image's rpm database (set `rpmdb = false` in [options] to leave it out)")?;
+    }
+    rootfs::assign_ids(tree)?;
+    let user = recipe
+        .image
+        .user
+        .as_deref()
+        .map(|u| rootfs::accounts::resolve_user(tree, u))
+        .transpose()?;
+
+    // What scriptlets would have written: the CA trust store, the linker cache.
+    generate(recipe, arch, tree, stage, reporter)?;
+    Ok(user)
+}
+
+/// Review the result like a person would: warnings, or an error under `--strict`.
+fn review(
+    tree: &Tree,
+    res: &Resolved,
+    settings: &Settings,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<()> {
+    let expect_ca_bundle = res.plan.nevras().any(|n| n.name == "ca-certificates");
+    let findings = check::check(tree, &check::CheckOptions { expect_ca_bundle });
+    for f in &findings {
+        reporter.warn(&format!("check: {f}"));
+    }
+    if settings.strict
+        && findings
+            .iter()
+            .any(|f| f.severity == check::Severity::Error)
+    {
+        bail!(
+            "the image check found {} problem(s) (listed above) and --strict is set",
+            findings.len()
+        );
+    }
+    Ok(())
+}
+
+/// The arch's layer (compressed, or reused from the layer cache), config and
+/// manifest. Returns the manifest digest and the SOURCE_DATE_EPOCH used.
+#[allow(clippy::too_many_arguments)]
+fn write_image(
+    recipe: &Recipe,
+    res: &Resolved,
+    tree: &Tree,
+    user: Option<String>,
+    writer: &mut ImageWriter,
+    layers: &LayerCache,
+    compression: Compression,
+    settings: &Settings,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<(Digest, u64)> {
+    let epoch = settings
+        .source_date_epoch
+        .or(recipe.options.source_date_epoch)
+        .unwrap_or_else(|| {
+            res.plan
+                .packages
+                .iter()
+                .map(|p| p.package.build_time)
+                .max()
+                .unwrap_or(0)
+        });
+    let mut config = image_config(recipe, res, epoch, settings.lock.as_ref());
+    config.user = user;
+    reporter.step(&format!("Writing the {} layer", res.arch));
+    let (layer, origin) = writer.add_layer_cached(
+        tree,
+        &LayerOptions {
+            source_date_epoch: epoch,
+            compression,
+        },
+        layers,
+    )?;
+    reporter.info(&format!(
+        "layer {} ({} compressed, {} uncompressed{})",
+        layer.digest,
+        human_bytes(layer.size),
+        human_bytes(layer.uncompressed_size),
+        match origin {
+            Origin::Cached => "; same tar as an earlier build, compressed blob reused",
+            Origin::Compressed => "",
+        }
+    ));
+    let image = writer.add_image(&config, &[layer])?;
+    Ok((image.manifest.digest, epoch))
 }
 
 /// What one arch's build leaves for the SBOM and provenance.

@@ -173,11 +173,23 @@ fn same_recipe_same_digest_cold_and_warm() {
     );
     assert_eq!(last_line(&cold), last_line(&warm));
     assert_eq!(last_line(&cold), last_line(&other));
+    let a = std::fs::read(tmp.path().join("a.tar")).unwrap();
     assert_eq!(
-        std::fs::read(tmp.path().join("a.tar")).unwrap(),
+        a,
+        std::fs::read(tmp.path().join("b.tar")).unwrap(),
+        "the warm archive (layer from the cache) is byte-identical"
+    );
+    assert_eq!(
+        a,
         std::fs::read(tmp.path().join("c.tar")).unwrap(),
         "the archives are byte-identical"
     );
+    // The warm build took its layer from the cache; the cold ones compressed.
+    let reused = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stderr).contains("compressed blob reused")
+    };
+    assert!(!reused(&cold) && !reused(&other));
+    assert!(reused(&warm), "{}", String::from_utf8_lossy(&warm.stderr));
 }
 
 #[test]

@@ -211,6 +211,38 @@ fn docker_archive_refuses_two_arches() {
     assert!(!out.exists(), "nothing written on refusal");
 }
 
+#[test]
+fn rootfs_refuses_two_arches_before_downloading() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = write_recipe(tmp.path());
+    let out = tmp.path().join("multi.oci.tar");
+    let cache = tmp.path().join("cache");
+    let rootfs = tmp.path().join("root");
+    let result = minibuild()
+        .arg("build")
+        .arg(&recipe)
+        .arg("-o")
+        .arg(&out)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .arg("--rootfs")
+        .arg(&rootfs)
+        .env("CI", "1")
+        .output()
+        .unwrap();
+    assert!(!result.status.success());
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains("--rootfs writes one tree") && stderr.contains("x86_64, aarch64"),
+        "{stderr}"
+    );
+    assert!(!out.exists() && !rootfs.exists());
+    assert!(
+        !cache.join("v1/rpms").exists(),
+        "no package was downloaded before the refusal"
+    );
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(bytes))

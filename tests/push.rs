@@ -778,6 +778,25 @@ fn push_throughput() {
     }
 }
 
+/// `minibuild RECIPE -o OUTPUT --push REF --creds …` from the fixture repo,
+/// with the cache beside OUTPUT.
+fn build_and_push(recipe: &Path, output: &Path, reference: &str) -> Command {
+    let mut cmd = common::minibuild();
+    cmd.arg(recipe)
+        .arg("-o")
+        .arg(output)
+        .arg("--cache-dir")
+        .arg(output.parent().unwrap().join("cache"))
+        .arg("--baseurl")
+        .arg(format!("fedora={}", common::fixture_file_url()))
+        .arg("--push")
+        .arg(reference)
+        .arg("--creds")
+        .arg(creds())
+        .env("CI", "1");
+    cmd
+}
+
 /// The whole CLI: `minibuild RECIPE --push REF` builds from the fixture repo,
 /// pushes, prints the pinned reference last and writes the CI files.
 #[test]
@@ -789,23 +808,15 @@ fn build_and_push_from_the_cli() {
     let digestfile = work.path().join("digest");
     let refs = work.path().join("refs");
     let out = run_ok(
-        common::minibuild()
-            .arg(common::recipe("busybox.toml"))
-            .arg("-o")
-            .arg(work.path().join("img.tar"))
-            .arg("--cache-dir")
-            .arg(work.path().join("cache"))
-            .arg("--baseurl")
-            .arg(format!("fedora={}", common::fixture_file_url()))
-            .arg("--push")
-            .arg(&reference)
-            .arg("--creds")
-            .arg(creds())
-            .arg("--digestfile")
-            .arg(&digestfile)
-            .arg("--image-refs")
-            .arg(&refs)
-            .env("CI", "1"),
+        build_and_push(
+            &common::recipe("busybox.toml"),
+            &work.path().join("img.tar"),
+            &reference,
+        )
+        .arg("--digestfile")
+        .arg(&digestfile)
+        .arg("--image-refs")
+        .arg(&refs),
     );
     let last = common::last_line(&out);
     let digest = std::fs::read_to_string(&digestfile).unwrap();
@@ -838,5 +849,232 @@ fn build_and_push_from_the_cli() {
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("0 blobs uploaded"),
         "{again:?}"
+    );
+}
+
+/// `GET /v2/<path>` on the (plain HTTP, htpasswd) registry with the test
+/// credentials: the status and body.
+fn registry_get(reg: &Registry, path: &str, accept: &str) -> (u16, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let basic = Credentials::from_flag(&creds()).unwrap().basic_header();
+    let mut resp = agent
+        .get(&format!("http://{}/v2/{path}", reg.host()))
+        .header("Authorization", &basic)
+        .header("Accept", accept)
+        .call()
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .unwrap();
+    (status, body)
+}
+
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const EMPTY_DIGEST: &str =
+    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
+/// What the registry lists under the referrers tag of `subject`, read back
+/// the way oras or regclient would: the `sha256-<hex>` index, each artifact
+/// manifest by digest, its SBOM blob. Checks the artifact's shape and
+/// returns (artifact digest, SBOM bytes) per entry.
+fn referrers_of(reg: &Registry, repo: &str, subject: &str) -> Vec<(String, Vec<u8>)> {
+    let tag = subject.replacen(':', "-", 1);
+    let (status, index) = registry_get(reg, &format!("{repo}/manifests/{tag}"), INDEX);
+    assert_eq!(status, 200, "no referrers index under {tag}");
+    let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    assert_eq!(index["mediaType"], INDEX);
+    let mut out = Vec::new();
+    for entry in index["manifests"].as_array().unwrap() {
+        let digest = entry["digest"].as_str().unwrap().to_string();
+        assert_eq!(entry["mediaType"], MANIFEST);
+        assert_eq!(entry["artifactType"], "application/spdx+json");
+        let (status, raw) = registry_get(reg, &format!("{repo}/manifests/{digest}"), MANIFEST);
+        assert_eq!(status, 200, "artifact {digest} missing");
+        assert_eq!(Digest::sha256_of(&raw).to_string(), digest);
+        assert_eq!(entry["size"], raw.len());
+        let m: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(m["artifactType"], "application/spdx+json");
+        assert_eq!(m["subject"]["digest"], subject);
+        assert_eq!(
+            m["config"]["mediaType"],
+            "application/vnd.oci.empty.v1+json"
+        );
+        assert_eq!(m["config"]["digest"], EMPTY_DIGEST);
+        assert_eq!(
+            registry_get(reg, &format!("{repo}/blobs/{EMPTY_DIGEST}"), "*/*").1,
+            b"{}"
+        );
+        // Reproducible: the created time is the SBOM's, from SOURCE_DATE_EPOCH.
+        assert_eq!(
+            entry["annotations"]["org.opencontainers.image.created"],
+            m["annotations"]["org.opencontainers.image.created"]
+        );
+        assert!(m["annotations"]["org.opencontainers.image.created"].is_string());
+        let layers = m["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 1);
+        assert_eq!(layers[0]["mediaType"], "application/spdx+json");
+        let blob_digest = layers[0]["digest"].as_str().unwrap();
+        let (status, blob) = registry_get(reg, &format!("{repo}/blobs/{blob_digest}"), "*/*");
+        assert_eq!(status, 200);
+        assert_eq!(Digest::sha256_of(&blob).to_string(), blob_digest);
+        out.push((digest, blob));
+    }
+    out
+}
+
+/// `--push --attach-sbom` on distribution 2.8 (no referrers API): the SBOM
+/// written beside the image is an artifact whose subject is the pushed
+/// manifest, listed under the `sha256-<hex>` tag; stdout is still the image
+/// only, and pushing again (`minibuild push --attach-sbom`) lists it once.
+#[test]
+fn build_push_attach_sbom_uses_the_referrers_tag_schema() {
+    require_tool("skopeo");
+    let reg = Registry::start(Auth::Htpasswd, false);
+    let work = tempfile::tempdir().unwrap();
+    let reference = reg.reference("demo/busybox:1.0").to_string();
+    let archive = work.path().join("img.tar");
+    let out = run_ok(
+        build_and_push(&common::recipe("busybox.toml"), &archive, &reference).arg("--attach-sbom"),
+    );
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "stdout is the image only: {stdout}"
+    );
+    let (_, image_digest) = stdout.trim().rsplit_once('@').unwrap();
+    let sbom_path = work.path().join("img.tar.spdx.json");
+    let sbom = std::fs::read(&sbom_path).unwrap();
+
+    let listed = referrers_of(&reg, "demo/busybox", image_digest);
+    assert_eq!(listed.len(), 1);
+    let (artifact, blob) = &listed[0];
+    assert_eq!(
+        *blob, sbom,
+        "the attached SBOM is not the file beside the image"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("to {image_digest} as {artifact}"))
+            && stderr.contains("listed under tag `sha256-"),
+        "{stderr}"
+    );
+    // An independent client sees the same list under the tag.
+    let tag = format!(
+        "{}:{}",
+        &reference[..reference.rfind(':').unwrap()],
+        image_digest.replacen(':', "-", 1)
+    );
+    let raw = reg.skopeo("inspect", "", &["--raw", &format!("docker://{tag}")]);
+    let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], artifact.as_str());
+
+    // Again, through the push subcommand: same artifact, still one entry.
+    let again = run_ok(
+        common::minibuild()
+            .arg("push")
+            .arg(&archive)
+            .arg(&reference)
+            .arg("--attach-sbom")
+            .arg(&sbom_path)
+            .arg("--creds")
+            .arg(creds()),
+    );
+    assert_eq!(String::from_utf8(again.stdout.clone()).unwrap(), stdout);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains(&format!("as {artifact} (already listed")),
+        "{stderr}"
+    );
+    assert_eq!(referrers_of(&reg, "demo/busybox", image_digest), listed);
+}
+
+/// Two arches: each arch's SBOM is attached to that arch's manifest, not
+/// to the index.
+#[test]
+fn multi_arch_sboms_go_to_their_platform_manifests() {
+    let reg = Registry::start(Auth::Htpasswd, false);
+    let work = tempfile::tempdir().unwrap();
+    let recipe = work.path().join("multi.toml");
+    std::fs::write(
+        &recipe,
+        format!(
+            "[image]\nname = \"busybox\"\ntag = \"1\"\narch = [\"x86_64\", \"aarch64\"]\n\
+             entrypoint = [\"/usr/sbin/busybox\"]\n\n[[repo]]\nname = \"fedora\"\nbaseurl = \"{}\"\n\n\
+             [packages]\ninstall = [\"busybox\"]\n",
+            common::fixture_file_url()
+        ),
+    )
+    .unwrap();
+    let reference = reg.reference("multi/busybox:1").to_string();
+    let out = run_ok(
+        build_and_push(&recipe, &work.path().join("m.tar"), &reference).arg("--attach-sbom"),
+    );
+    let (_, index_digest) = common::last_line(&out)
+        .rsplit_once('@')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .unwrap();
+    let (status, index) = registry_get(
+        &reg,
+        &format!("multi/busybox/manifests/{index_digest}"),
+        INDEX,
+    );
+    assert_eq!(status, 200);
+    let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    let mut seen = 0;
+    for m in index["manifests"].as_array().unwrap() {
+        let arch = match m["platform"]["architecture"].as_str().unwrap() {
+            "amd64" => "x86_64",
+            "arm64" => "aarch64",
+            other => panic!("unexpected platform {other}"),
+        };
+        let sbom = std::fs::read(work.path().join(format!("m.tar.{arch}.spdx.json"))).unwrap();
+        let listed = referrers_of(&reg, "multi/busybox", m["digest"].as_str().unwrap());
+        assert_eq!(listed.len(), 1, "{arch}");
+        assert_eq!(listed[0].1, sbom, "{arch} manifest carries another SBOM");
+        seen += 1;
+    }
+    assert_eq!(seen, 2);
+    // Nothing is attached to the index itself.
+    let tag = index_digest.replacen(':', "-", 1);
+    assert_eq!(
+        registry_get(&reg, &format!("multi/busybox/manifests/{tag}"), INDEX).0,
+        404
+    );
+}
+
+/// `--attach-sbom` without `--push` is refused before any work.
+#[test]
+fn attach_sbom_needs_push() {
+    let work = tempfile::tempdir().unwrap();
+    let out = common::minibuild()
+        .arg(common::recipe("busybox.toml"))
+        .arg("-o")
+        .arg(work.path().join("img.tar"))
+        .arg("--cache-dir")
+        .arg(work.path().join("cache"))
+        .arg("--attach-sbom")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--attach-sbom")
+            && stderr.contains("needs --push")
+            && stderr.contains("hint:"),
+        "{stderr}"
+    );
+    assert!(!work.path().join("img.tar").exists());
+    assert!(
+        !work.path().join("cache").exists(),
+        "work started before the refusal"
     );
 }

@@ -181,6 +181,24 @@ pub fn write_layer_with(
     })
 }
 
+/// The diff_id and size of the layer's uncompressed tar for `tree`, without
+/// writing or compressing anything: what [`super::layer_cache`] keys on.
+pub fn tar_digest(tree: &Tree, opts: &LayerOptions) -> Result<(Digest, u64), OciError> {
+    let entries = layer_entries(tree)?;
+    let (diff_id, size, _) = write_tar(&entries, opts, std::io::sink())?;
+    Ok((diff_id, size))
+}
+
+/// What decides the compressed bytes besides the tar itself: the codec and
+/// its level (the worker count does not; see the module docs).
+pub(crate) fn codec_id(compression: Compression) -> String {
+    match compression {
+        Compression::None => "tar".to_string(),
+        Compression::Gzip => format!("pgzip-{GZIP_LEVEL}"),
+        Compression::Zstd => format!("zstdmt-{ZSTD_LEVEL}"),
+    }
+}
+
 /// One tar entry to write: the entry, its archive name, and for the second
 /// and later paths of a hardlink group the first path, which they link to.
 struct Planned<'a> {
@@ -347,13 +365,13 @@ fn append_entry<W: Write>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::oci::pgzip::tests::gunzip;
     use crate::oci::test_tree::TestTree;
     use std::io::Read;
 
-    fn opts(compression: Compression) -> LayerOptions {
+    pub(crate) fn opts(compression: Compression) -> LayerOptions {
         LayerOptions {
             source_date_epoch: 1_700_000_000,
             compression,

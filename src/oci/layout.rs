@@ -28,6 +28,7 @@ use super::image::{
 };
 use super::json::to_canonical_vec;
 use super::layer::{write_layer, LayerInfo, LayerOptions};
+use super::layer_cache::{LayerCache, Origin};
 use super::OciError;
 
 /// How the finished image is written.
@@ -125,6 +126,17 @@ impl ImageWriter {
     /// Compress `tree` into a layer blob of the staged layout.
     pub fn add_layer(&mut self, tree: &Tree, opts: &LayerOptions) -> Result<LayerInfo, OciError> {
         write_layer(tree, opts, &self.blob_dir)
+    }
+
+    /// [`add_layer`](Self::add_layer), reusing a compressed blob from `cache`
+    /// when one exists for the same tar and codec.
+    pub fn add_layer_cached(
+        &mut self,
+        tree: &Tree,
+        opts: &LayerOptions,
+        cache: &LayerCache,
+    ) -> Result<(LayerInfo, Origin), OciError> {
+        cache.write_layer(tree, opts, &self.blob_dir)
     }
 
     /// Add one platform's image: its config and manifest become blobs.

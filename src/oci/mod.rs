@@ -23,11 +23,13 @@
 //! ```
 
 pub mod archive;
+pub mod attach;
 pub mod auth;
 pub mod config;
 pub mod image;
 pub mod json;
 pub mod layer;
+pub mod layer_cache;
 pub mod layout;
 pub mod pgzip;
 pub mod push;
@@ -45,12 +47,14 @@ mod tool_tests;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use attach::{Attached, Listing};
 pub use config::{Healthcheck, HistoryEntry, ImageConfig};
 pub use image::{Descriptor, Platform};
 pub use layer::{write_layer, write_layer_with, Compression, LayerInfo, LayerOptions};
 pub use layout::{Format, ImageInfo, ImageWriter, Written};
 pub use push::{
-    push, write_digestfile, write_image_refs, PushError, PushEvent, PushOptions, Pushed,
+    push, push_attaching, write_digestfile, write_image_refs, PushError, PushEvent, PushOptions,
+    Pushed,
 };
 pub use reference::{Reference, Target};
 

@@ -8,7 +8,9 @@
 //!    has (`HEAD`), each streamed from the layout file or from its byte
 //!    range inside the archive;
 //! 2. each platform manifest by digest (for an index);
-//! 3. the top manifest or index under the tag (or its digest).
+//! 3. the top manifest or index under the tag (or its digest);
+//! 4. with [`push_attaching`], an SBOM artifact per platform manifest
+//!    (`attach.rs`).
 //!
 //! Manifests are sent as the exact bytes stored in the layout, after
 //! checking they hash to their descriptor's digest, so the pushed digest is
@@ -29,8 +31,9 @@ use std::time::Duration;
 
 use crate::digest::{Algorithm, Digest};
 
+use super::attach::{self, Attached, Sbom};
 use super::auth::{self, AuthEnv, AuthError, Credentials};
-use super::image::{MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
+use super::image::{Descriptor, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
 use super::reference::Reference;
 use super::registry::{BlobSource, Client};
 
@@ -141,6 +144,8 @@ pub struct Pushed {
     pub blobs_uploaded: usize,
     pub blobs_skipped: usize,
     pub bytes_uploaded: u64,
+    /// SBOMs attached as artifacts ([`push_attaching`]).
+    pub attached: Vec<Attached>,
 }
 
 impl Pushed {
@@ -191,6 +196,8 @@ pub enum PushError {
     },
     #[error("registry `{registry}`: {what}")]
     Registry { registry: String, what: String },
+    #[error("cannot attach the SBOM `{}`: {reason}", path.display())]
+    Sbom { path: PathBuf, reason: String },
     #[error("the image is {actual}, but the reference pins {expected}")]
     DigestMismatch { expected: Digest, actual: Digest },
 }
@@ -222,7 +229,26 @@ pub fn push(
     opts: &PushOptions,
     progress: &dyn Fn(PushEvent),
 ) -> Result<Pushed, PushError> {
+    push_attaching(image, reference, &[], opts, progress)
+}
+
+/// [`push`], then attach each of `sboms` to the manifest it describes as an
+/// OCI artifact (see [`super::attach`]). The SBOMs are read and matched to
+/// the image's manifests before anything is sent.
+pub fn push_attaching(
+    image: &Path,
+    reference: &Reference,
+    sboms: &[PathBuf],
+    opts: &PushOptions,
+    progress: &dyn Fn(PushEvent),
+) -> Result<Pushed, PushError> {
     let local = LocalImage::open(image, reference.tag())?;
+    let sboms = sboms
+        .iter()
+        .map(|p| Sbom::read(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let subjects = local.subjects();
+    let targets = attach::match_subjects(&subjects, local.children.len().max(1), &sboms)?;
     if let Some(pinned) = reference.digest() {
         if *pinned != local.top.digest {
             return Err(PushError::DigestMismatch {
@@ -246,6 +272,7 @@ pub fn push(
         blobs_uploaded: 0,
         blobs_skipped: 0,
         bytes_uploaded: 0,
+        attached: Vec::new(),
     };
     for (digest, size) in &local.blobs {
         if client.blob_exists(digest)? {
@@ -281,8 +308,8 @@ pub fn push(
         Some(tag) => tag.to_string(),
         None => local.top.digest.to_string(),
     };
-    let reported = client.put_manifest(&top_ref, &local.top.media_type, &local.top.bytes)?;
-    if let Some(reported) = reported {
+    let stored = client.put_manifest(&top_ref, &local.top.media_type, &local.top.bytes)?;
+    if let Some(reported) = stored.digest {
         if reported != local.top.digest.to_string() {
             return Err(PushError::Registry {
                 registry: reference.registry.clone(),
@@ -297,6 +324,10 @@ pub fn push(
         digest: local.top.digest.clone(),
         reference: top_ref,
     });
+    for (sbom, &target) in sboms.iter().zip(&targets) {
+        let attached = attach::attach(&mut client, &subjects[target], sbom, progress)?;
+        pushed.attached.push(attached);
+    }
     Ok(pushed)
 }
 
@@ -463,6 +494,18 @@ impl Store {
 }
 
 impl LocalImage {
+    /// What an SBOM can be attached to: each platform manifest, then the
+    /// top (the index of a multi-arch image, or the one manifest).
+    fn subjects(&self) -> Vec<Descriptor> {
+        let desc =
+            |m: &Manifest| Descriptor::new(&m.media_type, m.digest.clone(), m.bytes.len() as u64);
+        self.children
+            .iter()
+            .chain(std::iter::once(&self.top))
+            .map(desc)
+            .collect()
+    }
+
     /// Read the layout's `index.json` and walk to every blob. With several
     /// tagged entries, `tag` picks one by its `ref.name` annotation.
     fn open(image: &Path, tag: Option<&str>) -> Result<LocalImage, PushError> {
@@ -718,6 +761,7 @@ mod tests {
             blobs_uploaded: 0,
             blobs_skipped: 0,
             bytes_uploaded: 0,
+            attached: Vec::new(),
         };
         write_digestfile(&dir.path().join("digest"), &pushed).unwrap();
         write_image_refs(&dir.path().join("refs"), &pushed).unwrap();

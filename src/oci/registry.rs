@@ -10,7 +10,8 @@
 //! - `POST /v2/REPO/blobs/uploads/` opens an upload; then either one
 //!   `PUT <location>?digest=D` with the whole blob (monolithic) or `PATCH`
 //!   chunks with `Content-Range` and a final empty `PUT`.
-//! - `PUT /v2/REPO/manifests/REF` with the manifest's own bytes and media type.
+//! - `PUT /v2/REPO/manifests/REF` with the manifest's own bytes and media type;
+//!   `GET` of the same URL reads one back (the referrers tag schema's index).
 //!
 //! Connect errors, timeouts, 5xx and 429 are retried with exponential
 //! backoff; a blob upload is restarted from `POST` (the registry may have
@@ -69,6 +70,16 @@ enum Failure {
     /// 401 with a token: it expired or lacks a scope; authenticate again.
     Reauth(Challenge),
     Fatal(PushError),
+}
+
+/// What the registry said when it stored a manifest.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// `Docker-Content-Digest`, the digest it stored the bytes under.
+    pub digest: Option<String>,
+    /// `OCI-Subject`: present when the registry indexed the manifest's
+    /// `subject` itself (it has the referrers API).
+    pub subject: Option<String>,
 }
 
 pub struct Client<'a> {
@@ -341,29 +352,66 @@ impl<'a> Client<'a> {
             .unwrap_or_else(|| Failure::Fatal(self.unexpected(method, url, resp))))
     }
 
-    /// `PUT /v2/REPO/manifests/REF` with exactly `bytes`; returns the digest
-    /// the registry reports (if it does).
+    /// `PUT /v2/REPO/manifests/REF` with exactly `bytes`.
     pub fn put_manifest(
         &mut self,
         reference: &str,
         media_type: &str,
         bytes: &[u8],
-    ) -> Result<Option<String>, PushError> {
+    ) -> Result<Stored, PushError> {
         let url = format!(
             "{}/v2/{}/manifests/{reference}",
             self.base, self.reference.repository
         );
         let headers = [("Content-Type", media_type.to_string())];
         let resp = self.request("PUT", &url, "push manifest", &headers, Some(bytes))?;
-        if resp.status().is_success() {
-            Ok(resp
-                .headers()
-                .get("Docker-Content-Digest")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string))
-        } else {
-            Err(self.unexpected("PUT", &url, resp))
+        if !resp.status().is_success() {
+            return Err(self.unexpected("PUT", &url, resp));
         }
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        Ok(Stored {
+            digest: header("Docker-Content-Digest"),
+            subject: header("OCI-Subject"),
+        })
+    }
+
+    /// `GET /v2/REPO/manifests/REF` accepting `accept`: the bytes, or None
+    /// when the registry has no such manifest (404).
+    pub fn get_manifest(
+        &mut self,
+        reference: &str,
+        accept: &str,
+    ) -> Result<Option<Vec<u8>>, PushError> {
+        let url = format!(
+            "{}/v2/{}/manifests/{reference}",
+            self.base, self.reference.repository
+        );
+        let headers = [("Accept", accept.to_string())];
+        let mut resp = self.request("GET", &url, "read manifest", &headers, None)?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => resp
+                .body_mut()
+                .with_config()
+                .limit(4 << 20)
+                .read_to_vec()
+                .map(Some)
+                .map_err(|e| PushError::Registry {
+                    registry: self.reference.registry.clone(),
+                    what: format!("GET {url}: cannot read the manifest: {e}"),
+                }),
+            _ => Err(self.unexpected("GET", &url, resp)),
+        }
+    }
+
+    /// `host[:port]` of the registry, for messages.
+    pub fn registry(&self) -> &str {
+        &self.reference.registry
     }
 
     /// One request with retries and one re-authentication on 401.

@@ -516,19 +516,11 @@ fn exclude_paths_settle_a_conflict_and_write_neither_copy() {
 /// stripped payloads, gzip/xz/zstd) and compares the tree with what rpm's
 /// own `rpm2archive` extracts: same paths, kinds, modes, symlink targets,
 /// file contents and hardlink sets.
+/// Needs the shared corpus and rpm2archive (`make deps-test`).
 #[test]
-#[ignore = "needs /work/shared/corpus and rpm2archive + tar; run with --ignored"]
 fn corpus_rpms_match_rpm2archive() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let corpus = Path::new(
-        &std::env::var("MINIBUILD_RPM_CORPUS").unwrap_or("/work/shared/corpus/rpm-rs-rpm".into()),
-    )
-    .to_path_buf();
-    assert!(
-        corpus.is_dir(),
-        "corpus missing: {} (this test needs the shared corpus checkout)",
-        corpus.display()
-    );
+    let corpus = crate::testing::corpus("rpm-rs-rpm");
     let mut rpms = Vec::new();
     let mut stack = vec![corpus.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -638,10 +630,13 @@ fn corpus_rpms_match_rpm2archive() {
 #[test]
 #[ignore = "benchmark; run with --ignored --nocapture"]
 fn bench_unpack_throughput_and_peak_rss() {
-    let rpm_path = PathBuf::from(std::env::var("MINIBUILD_BENCH_RPM").unwrap_or_else(|_| {
-        "/work/shared/corpus/rpm-rs-rpm/test_assets/389-ds-base-devel-1.3.8.4-15.el7.x86_64.rpm"
-            .into()
-    }));
+    let rpm_path = std::env::var_os("MINIBUILD_BENCH_RPM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            crate::testing::corpus(
+                "rpm-rs-rpm/test_assets/389-ds-base-devel-1.3.8.4-15.el7.x86_64.rpm",
+            )
+        });
     assert!(rpm_path.is_file(), "{} missing", rpm_path.display());
     let hwm = || {
         let status = fs::read_to_string("/proc/self/status").unwrap();
