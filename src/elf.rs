@@ -82,14 +82,25 @@ fn bad(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
 }
 
-/// Read the dynamic-linking facts of an ELF file. `Ok(None)` for files that
-/// are not ELF.
-pub fn read(r: impl Read + Seek) -> io::Result<Option<Dynamic>> {
-    let mut rd = Reader {
-        r,
-        le: true,
-        c64: true,
-    };
+/// A `PT_LOAD` program header: where a loaded segment's bytes are in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub offset: u64,
+    pub filesz: u64,
+    /// `p_flags`: [`PF_X`], [`PF_W`], `PF_R` (4).
+    pub flags: u32,
+}
+
+pub const PF_X: u32 = 1;
+pub const PF_W: u32 = 2;
+
+/// One program header: (type, offset, vaddr, filesz, flags).
+type Phdr = (u32, u64, u64, u64, u32);
+
+/// The ELF identification and program headers; `Ok(None)` for non-ELF input.
+fn program_headers<R: Read + Seek>(
+    rd: &mut Reader<R>,
+) -> io::Result<Option<(u16, u16, Vec<Phdr>)>> {
     let ident = match rd.bytes(0, 16) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
@@ -120,33 +131,77 @@ pub fn read(r: impl Read + Seek) -> io::Result<Option<Dynamic>> {
             rd.u16(&eh[44..]),
         )
     };
-    // (type, offset, vaddr, filesz)
     let mut phdrs = Vec::new();
     for i in 0..u64::from(phnum) {
         let ph = rd.bytes(phoff + i * u64::from(phentsize), usize::from(phentsize))?;
         let p_type = rd.u32(&ph);
-        let (offset, vaddr, filesz) = if rd.c64 {
-            (rd.u64(&ph[8..]), rd.u64(&ph[16..]), rd.u64(&ph[32..]))
+        // ELF64 puts p_flags second, ELF32 seventh.
+        let (offset, vaddr, filesz, flags) = if rd.c64 {
+            (
+                rd.u64(&ph[8..]),
+                rd.u64(&ph[16..]),
+                rd.u64(&ph[32..]),
+                rd.u32(&ph[4..]),
+            )
         } else {
             (
                 u64::from(rd.u32(&ph[4..])),
                 u64::from(rd.u32(&ph[8..])),
                 u64::from(rd.u32(&ph[16..])),
+                rd.u32(&ph[24..]),
             )
         };
-        phdrs.push((p_type, offset, vaddr, filesz));
+        phdrs.push((p_type, offset, vaddr, filesz, flags));
     }
+    Ok(Some((elf_type, machine, phdrs)))
+}
+
+/// The loadable segments of an ELF file, in program-header order; `Ok(None)`
+/// for files that are not ELF.
+pub fn load_segments(r: impl Read + Seek) -> io::Result<Option<Vec<Segment>>> {
+    let mut rd = Reader {
+        r,
+        le: true,
+        c64: true,
+    };
+    let Some((_, _, phdrs)) = program_headers(&mut rd)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        phdrs
+            .iter()
+            .filter(|p| p.0 == PT_LOAD)
+            .map(|&(_, offset, _, filesz, flags)| Segment {
+                offset,
+                filesz,
+                flags,
+            })
+            .collect(),
+    ))
+}
+
+/// Read the dynamic-linking facts of an ELF file. `Ok(None)` for files that
+/// are not ELF.
+pub fn read(r: impl Read + Seek) -> io::Result<Option<Dynamic>> {
+    let mut rd = Reader {
+        r,
+        le: true,
+        c64: true,
+    };
+    let Some((elf_type, machine, phdrs)) = program_headers(&mut rd)? else {
+        return Ok(None);
+    };
     let mut out = Dynamic {
         class64: rd.c64,
         machine,
         elf_type,
         ..Dynamic::default()
     };
-    if let Some(&(_, off, _, size)) = phdrs.iter().find(|p| p.0 == PT_INTERP) {
+    if let Some(&(_, off, _, size, _)) = phdrs.iter().find(|p| p.0 == PT_INTERP) {
         let b = rd.bytes(off, size.min(4096) as usize)?;
         out.interpreter = Some(cstr(&b));
     }
-    let Some(&(_, dyn_off, _, dyn_size)) = phdrs.iter().find(|p| p.0 == PT_DYNAMIC) else {
+    let Some(&(_, dyn_off, _, dyn_size, _)) = phdrs.iter().find(|p| p.0 == PT_DYNAMIC) else {
         return Ok(Some(out));
     };
     let entsize: u64 = if rd.c64 { 16 } else { 8 };

@@ -310,10 +310,32 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let reporter = Stderr::new(args.common.quiet || args.json);
     let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
     let names: Vec<String> = recipe.repos.iter().map(|r| r.name.clone()).collect();
-    let views: Vec<explain::PlanView> = resolved
-        .iter()
-        .map(|r| explain::view(&r.plan, r.arch.rpm_name(), &names))
-        .collect();
+    let client = minibuild::http::Client::new();
+    let cache = minibuild::cache::Cache::new(&settings.cache_dir);
+    let mut views: Vec<explain::PlanView> = Vec::new();
+    for r in &resolved {
+        let mut view = explain::view(&r.plan, r.arch.rpm_name(), &names);
+        // Only the headers (from the cache, or Range requests): which scriptlets will not run.
+        let packages: Vec<(&minibuild::repo::Package, &str)> = r
+            .plan
+            .packages
+            .iter()
+            .map(|p| (&p.package, r.repos[p.package.repo].baseurl.as_str()))
+            .collect();
+        let read = minibuild::scriptlets::for_packages(&client, &cache, &packages, settings.jobs);
+        let mut scriptlets = Vec::new();
+        for result in read {
+            match result {
+                Ok(s) => scriptlets.push(Some(s)),
+                Err(e) => {
+                    reporter.warn(&format!("{e:#}"));
+                    scriptlets.push(None);
+                }
+            }
+        }
+        explain::with_scriptlets(&mut view, scriptlets);
+        views.push(view);
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &views)?;
