@@ -37,7 +37,14 @@ pub enum Bucket {
 }
 
 impl Bucket {
-    fn dir_name(self) -> &'static str {
+    pub const ALL: [Bucket; 4] = [
+        Bucket::Repodata,
+        Bucket::Repomd,
+        Bucket::Rpms,
+        Bucket::Layers,
+    ];
+
+    pub fn dir_name(self) -> &'static str {
         match self {
             Bucket::Repodata => "repodata",
             Bucket::Repomd => "repomd",
@@ -75,11 +82,72 @@ impl Cache {
         self.root.join(VERSION).join(bucket.dir_name())
     }
 
+    /// Files and bytes in each bucket (missing buckets count as empty).
+    pub fn usage(&self) -> io::Result<Vec<(Bucket, Usage)>> {
+        Bucket::ALL
+            .iter()
+            .map(|&b| Ok((b, Usage::of_dir(&self.bucket(b))?)))
+            .collect()
+    }
+
+    /// Remove these buckets (every entry in them); what was freed. Entries
+    /// are only ever renamed into place, so a build running at the same time
+    /// loses at worst its cache hits, never a half-read file's integrity: it
+    /// re-verifies what it reads.
+    pub fn clean(&self, buckets: &[Bucket]) -> io::Result<Usage> {
+        let mut freed = Usage::default();
+        for &b in buckets {
+            let dir = self.bucket(b);
+            let u = Usage::of_dir(&dir)?;
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            freed.files += u.files;
+            freed.bytes += u.bytes;
+        }
+        Ok(freed)
+    }
+
     /// The bucket's directory, created if missing.
     pub fn ensure_bucket(&self, bucket: Bucket) -> std::io::Result<PathBuf> {
         let dir = self.bucket(bucket);
         std::fs::create_dir_all(&dir)?;
         Ok(dir)
+    }
+}
+
+/// How much a directory holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+impl Usage {
+    /// Regular files below `dir` (symlinks not followed); zero if `dir` is missing.
+    fn of_dir(dir: &Path) -> io::Result<Usage> {
+        let mut u = Usage::default();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let entries = match std::fs::read_dir(&d) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let meta = entry.metadata()?;
+                if meta.is_dir() {
+                    stack.push(entry.path());
+                } else if meta.is_file() {
+                    u.files += 1;
+                    u.bytes += meta.len();
+                }
+            }
+        }
+        Ok(u)
     }
 }
 
@@ -222,6 +290,32 @@ fn default_root_from(xdg: Option<PathBuf>, home: Option<PathBuf>) -> Option<Path
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_and_clean_by_bucket() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let rpms = cache.ensure_bucket(Bucket::Rpms).unwrap();
+        std::fs::write(rpms.join("a.rpm"), b"12345").unwrap();
+        std::fs::write(rpms.join("b.rpm"), b"123").unwrap();
+        let layers = cache.ensure_bucket(Bucket::Layers).unwrap();
+        std::fs::write(layers.join("x.blob"), b"1234567").unwrap();
+
+        let usage: std::collections::BTreeMap<&str, Usage> = cache
+            .usage()
+            .unwrap()
+            .into_iter()
+            .map(|(b, u)| (b.dir_name(), u))
+            .collect();
+        assert_eq!(usage["rpms"], Usage { files: 2, bytes: 8 });
+        assert_eq!(usage["layers"], Usage { files: 1, bytes: 7 });
+        assert_eq!(usage["repodata"], Usage::default());
+
+        let freed = cache.clean(&[Bucket::Layers, Bucket::Repodata]).unwrap();
+        assert_eq!(freed, Usage { files: 1, bytes: 7 });
+        assert!(!layers.exists());
+        assert!(rpms.join("a.rpm").is_file(), "other buckets are kept");
+    }
 
     #[test]
     fn default_root_prefers_absolute_xdg() {

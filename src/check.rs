@@ -8,7 +8,6 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::fs::File;
-use std::io::BufReader;
 
 use crate::elf;
 use crate::rootfs::harden::PACKAGE_MANAGER_PATHS;
@@ -85,7 +84,7 @@ pub fn check(tree: &Tree, opts: &CheckOptions) -> Vec<Finding> {
             if may_be_elf(path, entry) {
                 let dynamic = File::open(blob)
                     .ok()
-                    .and_then(|f| elf::read(BufReader::new(f)).ok().flatten());
+                    .and_then(|f| elf::read(f).ok().flatten());
                 if let Some(d) = dynamic {
                     check_elf(tree, path, &d, &lib_dirs, &mut push);
                 }

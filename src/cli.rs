@@ -34,6 +34,46 @@ pub enum Command {
     Check(CheckArgs),
     /// Push an existing image (OCI layout or oci-archive) to a registry.
     Push(PushCmd),
+    /// Show or empty the cache (metadata, RPMs, compressed layers).
+    #[command(subcommand)]
+    Cache(CacheCmd),
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum CacheCmd {
+    /// Print the cache directory.
+    Dir(CacheArgs),
+    /// Files and bytes per bucket.
+    Info(CacheArgs),
+    /// Remove cached entries: every bucket, or those named with --only.
+    Clean {
+        #[command(flatten)]
+        cache: CacheArgs,
+        /// Only these buckets (repeatable): repodata, repomd, rpms, layers.
+        #[arg(long, value_name = "BUCKET", value_parser = parse_bucket)]
+        only: Vec<minibuild::cache::Bucket>,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CacheArgs {
+    /// The cache [default: $XDG_CACHE_HOME/minibuild].
+    #[arg(long, env = "MINIBUILD_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+fn parse_bucket(s: &str) -> Result<minibuild::cache::Bucket, String> {
+    use minibuild::cache::Bucket;
+    Bucket::ALL
+        .into_iter()
+        .find(|b| b.dir_name() == s)
+        .ok_or_else(|| {
+            let names: Vec<&str> = Bucket::ALL.iter().map(|b| b.dir_name()).collect();
+            format!(
+                "unknown cache bucket `{s}` (expected one of {})",
+                names.join(", ")
+            )
+        })
 }
 
 #[derive(Args, Debug, Clone)]

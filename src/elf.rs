@@ -32,14 +32,49 @@ pub fn is_elf(head: &[u8]) -> bool {
     head.starts_with(b"\x7fELF")
 }
 
+/// How much of a file's start one read takes: the ELF and program headers,
+/// the interpreter path and usually `.dynstr` are in it, so a typical file
+/// costs two reads instead of one seek+read per structure (a build checks
+/// hundreds of ELF files).
+const HEAD: usize = 16 * 1024;
+
 struct Reader<R> {
     r: R,
     le: bool,
     c64: bool,
+    /// The file's first (up to) [`HEAD`] bytes, read on first use.
+    head: Option<Vec<u8>>,
 }
 
 impl<R: Read + Seek> Reader<R> {
+    fn new(r: R) -> Self {
+        Reader {
+            r,
+            le: true,
+            c64: true,
+            head: None,
+        }
+    }
+
     fn bytes(&mut self, at: u64, n: usize) -> io::Result<Vec<u8>> {
+        if self.head.is_none() {
+            let mut head = Vec::with_capacity(HEAD);
+            self.r.seek(SeekFrom::Start(0))?;
+            (&mut self.r).take(HEAD as u64).read_to_end(&mut head)?;
+            self.head = Some(head);
+        }
+        let head = self.head.as_deref().unwrap_or_default();
+        let start = usize::try_from(at).unwrap_or(usize::MAX);
+        if let Some(b) = start.checked_add(n).and_then(|end| head.get(start..end)) {
+            return Ok(b.to_vec());
+        }
+        if head.len() < HEAD {
+            // The whole file is in `head`, and this range is not.
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "range past the end of the file",
+            ));
+        }
         self.r.seek(SeekFrom::Start(at))?;
         let mut b = vec![0; n];
         self.r.read_exact(&mut b)?;
@@ -82,14 +117,25 @@ fn bad(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
 }
 
-/// Read the dynamic-linking facts of an ELF file. `Ok(None)` for files that
-/// are not ELF.
-pub fn read(r: impl Read + Seek) -> io::Result<Option<Dynamic>> {
-    let mut rd = Reader {
-        r,
-        le: true,
-        c64: true,
-    };
+/// A `PT_LOAD` program header: where a loaded segment's bytes are in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub offset: u64,
+    pub filesz: u64,
+    /// `p_flags`: [`PF_X`], [`PF_W`], `PF_R` (4).
+    pub flags: u32,
+}
+
+pub const PF_X: u32 = 1;
+pub const PF_W: u32 = 2;
+
+/// One program header: (type, offset, vaddr, filesz, flags).
+type Phdr = (u32, u64, u64, u64, u32);
+
+/// The ELF identification and program headers; `Ok(None)` for non-ELF input.
+fn program_headers<R: Read + Seek>(
+    rd: &mut Reader<R>,
+) -> io::Result<Option<(u16, u16, Vec<Phdr>)>> {
     let ident = match rd.bytes(0, 16) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
@@ -120,33 +166,76 @@ pub fn read(r: impl Read + Seek) -> io::Result<Option<Dynamic>> {
             rd.u16(&eh[44..]),
         )
     };
-    // (type, offset, vaddr, filesz)
     let mut phdrs = Vec::new();
-    for i in 0..u64::from(phnum) {
-        let ph = rd.bytes(phoff + i * u64::from(phentsize), usize::from(phentsize))?;
+    let size = usize::from(phentsize);
+    if phnum == 0 {
+        return Ok(Some((elf_type, machine, phdrs)));
+    }
+    if size < if rd.c64 { 56 } else { 32 } {
+        return Err(bad("program header entries too small"));
+    }
+    let table = rd.bytes(phoff, size * usize::from(phnum))?;
+    for ph in table.chunks_exact(size) {
         let p_type = rd.u32(&ph);
-        let (offset, vaddr, filesz) = if rd.c64 {
-            (rd.u64(&ph[8..]), rd.u64(&ph[16..]), rd.u64(&ph[32..]))
+        // ELF64 puts p_flags second, ELF32 seventh.
+        let (offset, vaddr, filesz, flags) = if rd.c64 {
+            (
+                rd.u64(&ph[8..]),
+                rd.u64(&ph[16..]),
+                rd.u64(&ph[32..]),
+                rd.u32(&ph[4..]),
+            )
         } else {
             (
                 u64::from(rd.u32(&ph[4..])),
                 u64::from(rd.u32(&ph[8..])),
                 u64::from(rd.u32(&ph[16..])),
+                rd.u32(&ph[24..]),
             )
         };
-        phdrs.push((p_type, offset, vaddr, filesz));
+        phdrs.push((p_type, offset, vaddr, filesz, flags));
     }
+    Ok(Some((elf_type, machine, phdrs)))
+}
+
+/// The loadable segments of an ELF file, in program-header order; `Ok(None)`
+/// for files that are not ELF.
+pub fn load_segments(r: impl Read + Seek) -> io::Result<Option<Vec<Segment>>> {
+    let mut rd = Reader::new(r);
+    let Some((_, _, phdrs)) = program_headers(&mut rd)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        phdrs
+            .iter()
+            .filter(|p| p.0 == PT_LOAD)
+            .map(|&(_, offset, _, filesz, flags)| Segment {
+                offset,
+                filesz,
+                flags,
+            })
+            .collect(),
+    ))
+}
+
+/// Read the dynamic-linking facts of an ELF file. `Ok(None)` for files that
+/// are not ELF.
+pub fn read(r: impl Read + Seek) -> io::Result<Option<Dynamic>> {
+    let mut rd = Reader::new(r);
+    let Some((elf_type, machine, phdrs)) = program_headers(&mut rd)? else {
+        return Ok(None);
+    };
     let mut out = Dynamic {
         class64: rd.c64,
         machine,
         elf_type,
         ..Dynamic::default()
     };
-    if let Some(&(_, off, _, size)) = phdrs.iter().find(|p| p.0 == PT_INTERP) {
+    if let Some(&(_, off, _, size, _)) = phdrs.iter().find(|p| p.0 == PT_INTERP) {
         let b = rd.bytes(off, size.min(4096) as usize)?;
         out.interpreter = Some(cstr(&b));
     }
-    let Some(&(_, dyn_off, _, dyn_size)) = phdrs.iter().find(|p| p.0 == PT_DYNAMIC) else {
+    let Some(&(_, dyn_off, _, dyn_size, _)) = phdrs.iter().find(|p| p.0 == PT_DYNAMIC) else {
         return Ok(Some(out));
     };
     let entsize: u64 = if rd.c64 { 16 } else { 8 };
@@ -220,6 +309,21 @@ mod tests {
             "{d:?}"
         );
         assert!(d.needed.iter().any(|n| n.starts_with("libc.so")), "{d:?}");
+    }
+
+    #[test]
+    fn short_and_headerless_files() {
+        use std::io::Cursor;
+        assert_eq!(read(Cursor::new(b"\x7fELF".to_vec())).unwrap(), None);
+        assert_eq!(read(Cursor::new(Vec::new())).unwrap(), None);
+        // A 64-bit little-endian ELF header with no program headers (a `.o`).
+        let mut ehdr = vec![0u8; 64];
+        ehdr[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        ehdr[16] = 1; // ET_REL
+        ehdr[18] = 62; // x86-64
+        let d = read(Cursor::new(ehdr)).unwrap().unwrap();
+        assert_eq!((d.elf_type, d.machine), (1, 62));
+        assert!(d.needed.is_empty() && d.interpreter.is_none());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::report::human_bytes;
 use crate::resolve::order::dependency_graph;
 use crate::resolve::{Plan, Reason};
+use crate::scriptlets::ScriptletView;
 
 /// One row of `minibuild plan`.
 #[derive(Debug, Serialize)]
@@ -20,6 +21,9 @@ pub struct Row {
     pub reason: String,
     pub nevra: String,
     pub checksum: String,
+    /// Scriptlets the build will not run, from the package header; `None`
+    /// when the header could not be read (see [`with_scriptlets`]).
+    pub scriptlets: Option<Vec<ScriptletView>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -61,6 +65,7 @@ pub fn view(plan: &Plan, target: &str, repo_names: &[String]) -> PlanView {
                 reason,
                 nevra: pkg.nevra.to_string(),
                 checksum: pkg.checksum.to_string(),
+                scriptlets: None,
             }
         })
         .collect();
@@ -72,7 +77,16 @@ pub fn view(plan: &Plan, target: &str, repo_names: &[String]) -> PlanView {
     }
 }
 
-/// A plain-text table with aligned columns and a totals line.
+/// Attach each package's scriptlets (in plan order, as
+/// [`crate::scriptlets::for_packages`] returns them).
+pub fn with_scriptlets(view: &mut PlanView, scriptlets: Vec<Option<Vec<ScriptletView>>>) {
+    for (row, s) in view.packages.iter_mut().zip(scriptlets) {
+        row.scriptlets = s;
+    }
+}
+
+/// A plain-text table with aligned columns and a totals line, then the
+/// scriptlets that will not run, one package per line.
 pub fn table(view: &PlanView) -> String {
     let header = [
         "Package",
@@ -131,6 +145,43 @@ pub fn table(view: &PlanView) -> String {
         human_bytes(view.download_size),
         human_bytes(view.installed_size)
     ));
+    let with: Vec<&Row> = view
+        .packages
+        .iter()
+        .filter(|r| r.scriptlets.as_ref().is_some_and(|s| !s.is_empty()))
+        .collect();
+    if !with.is_empty() {
+        out.push_str("Scriptlets not run (minibuild runs none):\n");
+        let w = with.iter().map(|r| r.name.len()).max().unwrap_or(0);
+        for r in with {
+            let parts: Vec<String> = r
+                .scriptlets
+                .iter()
+                .flatten()
+                .map(|s| {
+                    if s.effects.is_empty() {
+                        s.kind.clone()
+                    } else {
+                        format!("{} ({})", s.kind, s.effects.join("; "))
+                    }
+                })
+                .collect();
+            out.push_str(&format!("  {:<w$}  {}\n", r.name, parts.join(", ")));
+        }
+    }
+    let unknown: Vec<&str> = view
+        .packages
+        .iter()
+        .filter(|r| r.scriptlets.is_none())
+        .map(|r| r.name.as_str())
+        .collect();
+    // All unknown: headers were not read at all (a caller without them).
+    if !unknown.is_empty() && unknown.len() < view.packages.len() {
+        out.push_str(&format!(
+            "Scriptlets unknown (header not read): {}\n",
+            unknown.join(", ")
+        ));
+    }
     out
 }
 
@@ -275,5 +326,47 @@ mod tests {
         assert_eq!(v.download_size, 4096);
         let json = serde_json::to_value(&v).unwrap();
         assert_eq!(json["packages"][0]["repo"], "fedora");
+        assert!(
+            !t.contains("Scriptlets"),
+            "no headers read, nothing said: {t}"
+        );
+    }
+
+    #[test]
+    fn table_lists_scriptlets_after_the_table() {
+        let mut v = view(&plan(), "x86_64", &["fedora".to_string()]);
+        let pre = ScriptletView {
+            kind: "%pre".into(),
+            interpreter: vec!["/bin/sh".into()],
+            effects: vec!["accounts, done from sysusers.d".into()],
+        };
+        let post = ScriptletView {
+            kind: "%post".into(),
+            interpreter: vec![],
+            effects: vec![],
+        };
+        with_scriptlets(
+            &mut v,
+            vec![Some(vec![pre, post]), Some(vec![]), None, Some(vec![])],
+        );
+        let t = table(&v);
+        let name = &v.packages[0].name;
+        let tail: Vec<&str> = t.lines().skip(v.packages.len() + 2).collect();
+        assert_eq!(tail[0], "Scriptlets not run (minibuild runs none):");
+        assert_eq!(
+            tail[1].split_whitespace().collect::<Vec<_>>().join(" "),
+            format!("{name} %pre (accounts, done from sysusers.d), %post")
+        );
+        assert_eq!(
+            tail[2],
+            format!(
+                "Scriptlets unknown (header not read): {}",
+                v.packages[2].name
+            )
+        );
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["packages"][0]["scriptlets"][0]["kind"], "%pre");
+        assert_eq!(json["packages"][1]["scriptlets"], serde_json::json!([]));
+        assert!(json["packages"][2]["scriptlets"].is_null());
     }
 }

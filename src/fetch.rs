@@ -476,12 +476,10 @@ mod tests {
 
     /// End to end against real packages: a repo made by createrepo_c from
     /// createrepo_c's own test RPMs, served over HTTP, loaded and fetched.
-    /// Needs /work/shared/corpus and createrepo_c; run with `--ignored`.
+    /// Needs the shared corpus and createrepo_c (`make deps-fixtures`).
     #[test]
-    #[ignore = "needs /work/shared/corpus and createrepo_c"]
     fn createrepo_c_repos_load_and_fetch() {
-        let rpms = std::path::Path::new("/work/shared/corpus/createrepo_c/tests/testdata/packages");
-        assert!(rpms.is_dir(), "{} is missing", rpms.display());
+        let rpms = &crate::testing::corpus("createrepo_c/tests/testdata/packages");
         // Debian's createrepo_c 0.17 cannot write zstd; unit tests cover it.
         for compress in ["xz", "gz"] {
             let repo = tempfile::tempdir().unwrap();

@@ -138,6 +138,15 @@ impl HttpError {
     }
 
     /// An error from reading an opened body (which only yields `io::Error`).
+    /// A failed request (first attempt).
+    pub fn transport(url: &str, source: ureq::Error) -> HttpError {
+        HttpError::Transport {
+            url: url.to_string(),
+            attempts: 1,
+            source,
+        }
+    }
+
     pub fn read(url: &str, source: io::Error) -> HttpError {
         HttpError::Read {
             url: url.to_string(),
@@ -333,6 +342,55 @@ impl Client {
         })
     }
 
+    /// Bytes `start..end` of `url` (fewer when the file is shorter),
+    /// retrying transient failures. Over HTTP this is a `Range` request; a
+    /// server that ignores it and answers 200 is read only up to `end`.
+    pub fn read_range(&self, url: &str, start: u64, end: u64) -> Result<Vec<u8>, HttpError> {
+        let want = end.saturating_sub(start);
+        self.retrying(|| {
+            let mut buf = Vec::with_capacity(want.min(1 << 24) as usize);
+            match classify(url)? {
+                Target::File(path) => {
+                    let file_err = |source| HttpError::File {
+                        path: path.clone(),
+                        source,
+                    };
+                    let mut file = File::open(&path).map_err(file_err)?;
+                    io::Seek::seek(&mut file, io::SeekFrom::Start(start)).map_err(file_err)?;
+                    file.take(want).read_to_end(&mut buf).map_err(file_err)?;
+                }
+                Target::Http => {
+                    let range = format!("bytes={start}-{}", end.saturating_sub(1));
+                    let response = self
+                        .agent
+                        .get(url)
+                        .header("Range", &range)
+                        .call()
+                        .map_err(|source| HttpError::transport(url, source))?;
+                    let status = response.status().as_u16();
+                    let skip = match status {
+                        206 => 0,
+                        200 => start,
+                        _ => {
+                            return Err(HttpError::Status {
+                                url: url.to_string(),
+                                status,
+                                attempts: 1,
+                            })
+                        }
+                    };
+                    let mut body = response.into_body().into_reader();
+                    io::copy(&mut (&mut body).take(skip), &mut io::sink())
+                        .map_err(|e| HttpError::read(url, e))?;
+                    body.take(want)
+                        .read_to_end(&mut buf)
+                        .map_err(|e| HttpError::read(url, e))?;
+                }
+            }
+            Ok(buf)
+        })
+    }
+
     /// Run `op` until it succeeds, fails permanently, or the policy's
     /// attempts are used up, sleeping with exponential backoff in between.
     /// The final error records how many attempts were made.
@@ -369,15 +427,11 @@ impl Client {
                 })
             }
             Target::Http => {
-                let response =
-                    self.agent
-                        .get(url)
-                        .call()
-                        .map_err(|source| HttpError::Transport {
-                            url: url.to_string(),
-                            attempts: 1,
-                            source,
-                        })?;
+                let response = self
+                    .agent
+                    .get(url)
+                    .call()
+                    .map_err(|source| HttpError::transport(url, source))?;
                 let status = response.status().as_u16();
                 if !(200..300).contains(&status) {
                     return Err(HttpError::Status {
@@ -544,6 +598,24 @@ pub(crate) mod test_server {
 mod tests {
     use super::test_server::{Fault, Server};
     use super::*;
+
+    /// A server that ignores `Range` (this test server does) answers 200:
+    /// the bytes before `start` are skipped and the rest cut at `end`.
+    /// `file://` reads the range in place, short at the end of the file.
+    #[test]
+    fn read_range_over_http_without_range_support_and_from_files() {
+        let server = Server::start();
+        server.put("f", b"0123456789".to_vec());
+        let c = Client::new();
+        assert_eq!(c.read_range(&server.url("f"), 3, 6).unwrap(), b"345");
+        assert_eq!(c.read_range(&server.url("f"), 8, 20).unwrap(), b"89");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"0123456789").unwrap();
+        let url = format!("file://{}/f", dir.path().display());
+        assert_eq!(c.read_range(&url, 2, 4).unwrap(), b"23");
+        assert_eq!(c.read_range(&url, 9, 64).unwrap(), b"9");
+        assert!(c.read_range(&server.url("missing"), 0, 4).is_err());
+    }
 
     fn quick_client() -> Client {
         Client::with_retry(RetryPolicy {

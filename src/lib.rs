@@ -26,4 +26,7 @@ pub mod rootfs;
 pub mod rpm;
 pub mod rpmdb;
 pub mod sbom;
+pub mod scriptlets;
 pub mod signature;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -18,13 +18,13 @@ use anyhow::{bail, Context as _};
 use clap::Parser as _;
 
 use cli::{
-    BuildArgs, CheckArgs, Cli, Command, CommonArgs, Format, LockArgs, PlanArgs, PushArgs, PushCmd,
-    WhyArgs,
+    BuildArgs, CacheCmd, CheckArgs, Cli, Command, CommonArgs, Format, LockArgs, PlanArgs, PushArgs,
+    PushCmd, WhyArgs,
 };
 use minibuild::lock::Lock;
 use minibuild::pipeline::{self, Resolved, Settings};
 use minibuild::recipe::{self, Recipe};
-use minibuild::report::{Reporter, Stderr};
+use minibuild::report::{human_bytes, Reporter, Stderr};
 use minibuild::{explain, oci};
 
 fn main() -> ExitCode {
@@ -50,6 +50,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Lock(args)) => lock(args),
         Some(Command::Check(args)) => check(args),
         Some(Command::Push(args)) => push_cmd(args),
+        Some(Command::Cache(cmd)) => cache_cmd(cmd),
         None if cli.build.recipe.is_some() => build(cli.build),
         None => {
             bail!("no recipe given\n  hint: `minibuild RECIPE.toml`, or `make demo` for an example; see `minibuild --help`")
@@ -57,12 +58,51 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
-    let cache_dir = match &common.cache_dir {
-        Some(d) => d.clone(),
+fn cache_dir(given: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(d) => Ok(d.clone()),
         None => minibuild::cache::Cache::default_root()
-            .context("cannot find a cache directory\n  hint: set --cache-dir or XDG_CACHE_HOME")?,
-    };
+            .context("cannot find a cache directory\n  hint: set --cache-dir or XDG_CACHE_HOME"),
+    }
+}
+
+fn cache_cmd(cmd: CacheCmd) -> anyhow::Result<ExitCode> {
+    use minibuild::cache::{Bucket, Cache};
+    let (CacheCmd::Dir(a) | CacheCmd::Info(a) | CacheCmd::Clean { cache: a, .. }) = &cmd;
+    let cache = Cache::new(cache_dir(&a.cache_dir)?);
+    match &cmd {
+        CacheCmd::Dir(_) => println!("{}", cache.root().display()),
+        CacheCmd::Info(_) => {
+            let usage = cache
+                .usage()
+                .with_context(|| format!("cannot read the cache at {}", cache.root().display()))?;
+            for (bucket, u) in &usage {
+                println!(
+                    "{:<10} {:>7} files {:>10}",
+                    bucket.dir_name(),
+                    u.files,
+                    human_bytes(u.bytes)
+                );
+            }
+        }
+        CacheCmd::Clean { only, .. } => {
+            let buckets: &[Bucket] = if only.is_empty() { &Bucket::ALL } else { only };
+            let freed = cache
+                .clean(buckets)
+                .with_context(|| format!("cannot clean the cache at {}", cache.root().display()))?;
+            println!(
+                "removed {} files, {} from {}",
+                freed.files,
+                human_bytes(freed.bytes),
+                cache.root().display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
+    let cache_dir = cache_dir(&common.cache_dir)?;
     let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(s) if !s.is_empty() => Some(s.trim().parse().with_context(|| {
             format!("SOURCE_DATE_EPOCH=`{s}` is not a number of seconds since 1970")
@@ -270,10 +310,32 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let reporter = Stderr::new(args.common.quiet || args.json);
     let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
     let names: Vec<String> = recipe.repos.iter().map(|r| r.name.clone()).collect();
-    let views: Vec<explain::PlanView> = resolved
-        .iter()
-        .map(|r| explain::view(&r.plan, r.arch.rpm_name(), &names))
-        .collect();
+    let client = minibuild::http::Client::new();
+    let cache = minibuild::cache::Cache::new(&settings.cache_dir);
+    let mut views: Vec<explain::PlanView> = Vec::new();
+    for r in &resolved {
+        let mut view = explain::view(&r.plan, r.arch.rpm_name(), &names);
+        // Only the headers (from the cache, or Range requests): which scriptlets will not run.
+        let packages: Vec<(&minibuild::repo::Package, &str)> = r
+            .plan
+            .packages
+            .iter()
+            .map(|p| (&p.package, r.repos[p.package.repo].baseurl.as_str()))
+            .collect();
+        let read = minibuild::scriptlets::for_packages(&client, &cache, &packages, settings.jobs);
+        let mut scriptlets = Vec::new();
+        for result in read {
+            match result {
+                Ok(s) => scriptlets.push(Some(s)),
+                Err(e) => {
+                    reporter.warn(&format!("{e:#}"));
+                    scriptlets.push(None);
+                }
+            }
+        }
+        explain::with_scriptlets(&mut view, scriptlets);
+        views.push(view);
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &views)?;

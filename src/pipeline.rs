@@ -617,6 +617,7 @@ fn unpack_all(
         docs: recipe.options.docs,
         langs: recipe.options.langs.clone(),
         keep_caps: recipe.options.keep_caps,
+        exclude_paths: recipe.options.exclude_paths.clone(),
     };
     let progress = reporter.progress(
         &format!("Unpacking {} packages", order.len()),
@@ -633,6 +634,13 @@ fn unpack_all(
                 "{} ({})",
                 report.name,
                 rootfs::effects::describe(&report.scriptlets, has_sysusers)
+            ));
+        }
+        if !report.excluded.is_empty() {
+            reporter.info(&format!(
+                "{}: left out by exclude_paths: {}",
+                report.name,
+                report.excluded.join(", ")
             ));
         }
         for dev in &report.skipped_devices {
@@ -675,6 +683,17 @@ fn finish_tree(
             "copied {} → {} ({n} paths)",
             c.src.display(),
             c.dest
+        ));
+    }
+
+    // busybox's applet links: before hardening, which drops the `rpm` applet with the package manager.
+    if recipe.options.busybox_links {
+        let links = rootfs::busybox::add_links(tree)?;
+        reporter.info(&format!(
+            "busybox applet links: {} → /{} ({} paths already there, kept)",
+            links.created.len(),
+            links.binary,
+            links.existing.len()
         ));
     }
 

@@ -17,6 +17,7 @@ use toml::Spanned;
 use crate::digest::Digest;
 use crate::oci::config::parse_duration;
 use crate::oci::Healthcheck;
+use crate::rootfs::exclude::PathPattern;
 use crate::rpm::Arch;
 
 /// A validated recipe, with paths already resolved against the recipe's directory.
@@ -138,6 +139,10 @@ pub struct Options {
     pub source_date_epoch: Option<u64>,
     /// Write `var/lib/rpm/rpmdb.sqlite` so scanners see the packages (default true).
     pub rpmdb: bool,
+    /// Create busybox's applet symlinks, read from the binary's own tables (default false).
+    pub busybox_links: bool,
+    /// Paths no package installs (settles file conflicts), see [`PathPattern`].
+    pub exclude_paths: Vec<PathPattern>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -325,6 +330,8 @@ struct RawOptions {
     keep_caps: bool,
     source_date_epoch: Option<u64>,
     rpmdb: bool,
+    busybox_links: bool,
+    exclude_paths: Vec<String>,
 }
 
 impl Default for RawOptions {
@@ -339,6 +346,8 @@ impl Default for RawOptions {
             keep_caps: false,
             source_date_epoch: None,
             rpmdb: true,
+            busybox_links: false,
+            exclude_paths: Vec::new(),
         }
     }
 }
@@ -667,6 +676,19 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             ));
         }
     }
+    let exclude_paths = o
+        .exclude_paths
+        .iter()
+        .map(|p| {
+            PathPattern::parse(p).map_err(|why| {
+                at(
+                    None,
+                    format!("options.exclude_paths: {why}"),
+                    Some("write absolute image paths; `*` and `?` match inside one component, e.g. \"/usr/lib/x/*\""),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let options = Options {
         releasever,
         weak_deps: o.weak_deps,
@@ -677,6 +699,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         keep_caps: o.keep_caps,
         source_date_epoch: o.source_date_epoch,
         rpmdb: o.rpmdb,
+        busybox_links: o.busybox_links,
+        exclude_paths,
     };
 
     let mut copies = Vec::new();
@@ -814,15 +838,26 @@ releasever = 40
     #[test]
     fn accounts_section_and_new_options() {
         let r = parse(Path::new("r.toml"), MINIMAL).unwrap();
-        assert!(r.options.rpmdb);
+        assert!(r.options.rpmdb && !r.options.busybox_links);
         assert_eq!(r.accounts, Accounts::default());
         let text = format!(
-            "{MINIMAL}rpmdb = false\n\n[accounts]\nrun_as = \"app\"\n\
+            "{MINIMAL}rpmdb = false\nbusybox_links = true\nexclude_paths = [\"/usr/share/x/*\"]\n\n[accounts]\nrun_as = \"app\"\n\
              [[accounts.users]]\nname = \"app\"\nuid = 1000\nhome = \"/srv\"\n\
              [[accounts.groups]]\nname = \"ops\"\nmembers = [\"app\"]\n"
         );
         let r = parse(Path::new("r.toml"), &text).unwrap();
-        assert!(!r.options.rpmdb);
+        assert!(!r.options.rpmdb && r.options.busybox_links);
+        assert_eq!(r.options.exclude_paths[0].to_string(), "/usr/share/x/*");
+        let bad = parse(
+            Path::new("r.toml"),
+            &format!("{MINIMAL}exclude_paths = [\"usr/x\"]\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            bad.contains("exclude_paths") && bad.contains("not an absolute path"),
+            "{bad}"
+        );
         assert_eq!(r.image.user.as_deref(), Some("app"), "run_as sets the user");
         assert_eq!(r.accounts.users[0].uid, Some(1000));
         assert_eq!(r.accounts.users[0].home.as_deref(), Some("/srv"));

@@ -63,8 +63,58 @@ fn busybox_builds_over_http_and_runs() {
     assert_eq!(String::from_utf8_lossy(&hello.stdout), "hello\n");
     assert!(
         !rootfs.join("usr/bin/rpm").exists(),
-        "no package manager in the image"
+        "no package manager in the image (not even busybox's rpm applet)"
     );
+    busybox_links_match_list_full(&rootfs);
+}
+
+/// `busybox_links = true` (recipes/busybox.toml): the applet links are
+/// exactly what `--list-full` of the image's own busybox names (less the
+/// `rpm` applet, removed with the package manager), all relative, and they
+/// work: `/bin/ls`, `/bin/sh -c` with a pipe.
+fn busybox_links_match_list_full(rootfs: &Path) {
+    let list = run_in(rootfs, &["/usr/sbin/busybox", "--list-full"]);
+    let want: std::collections::BTreeSet<String> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter(|l| *l != "usr/bin/rpm")
+        .map(str::to_string)
+        .collect();
+    assert!(want.contains("bin/sh") && want.len() > 100, "{want:?}");
+    let mut links = std::collections::BTreeSet::new();
+    let mut dirs = vec![rootfs.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let ty = e.file_type().unwrap();
+            let rel = e
+                .path()
+                .strip_prefix(rootfs)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if ty.is_dir() {
+                dirs.push(e.path());
+            } else if ty.is_symlink() {
+                let target = std::fs::read_link(e.path()).unwrap();
+                assert!(target.is_relative(), "/{rel} → {}", target.display());
+                assert_eq!(
+                    std::fs::canonicalize(e.path()).unwrap(),
+                    std::fs::canonicalize(rootfs.join("usr/sbin/busybox")).unwrap(),
+                    "/{rel}"
+                );
+                links.insert(rel);
+            }
+        }
+    }
+    assert_eq!(links, want);
+    let ls = run_in(rootfs, &["/bin/ls", "/usr/sbin"]);
+    let ls = String::from_utf8_lossy(&ls.stdout);
+    assert!(
+        ls.lines().any(|l| l == "busybox") && ls.lines().any(|l| l == "chroot"),
+        "{ls}"
+    );
+    let sh = run_in(rootfs, &["/bin/sh", "-c", "echo a b c | wc -w"]);
+    assert_eq!(String::from_utf8_lossy(&sh.stdout).trim(), "3");
 }
 
 #[test]
@@ -253,4 +303,68 @@ fn copy_brings_local_files_into_the_image() {
     let rootfs = unpack_archive(&out, tmp.path());
     let res = run_in(&rootfs, &["/bin/bash", "/usr/local/bin/hello"]);
     assert_eq!(String::from_utf8_lossy(&res.stdout), "copied-in\n");
+}
+
+/// clash-a and clash-b both ship /usr/share/clash/greeting with different
+/// content: the build fails naming both packages and `exclude_paths`; with
+/// the path excluded it succeeds, neither copy is in the image, and the
+/// identical /usr/share/clash/common is installed once.
+#[test]
+fn file_conflicts_fail_and_exclude_paths_settles_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |extra: &str| {
+        let path = tmp.path().join("clash.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[image]\nname = \"clash\"\narch = [\"x86_64\"]\n[[repo]]\nname = \"fedora\"\nbaseurl = \"{}\"\n\
+                 [packages]\ninstall = [\"clash-a\", \"clash-b\"]\n[options]\nrpmdb = false\n{extra}",
+                fixture_file_url()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let out = tmp.path().join("clash.oci.tar");
+    let failed = minibuild()
+        .arg("build")
+        .arg(write(""))
+        .arg("-o")
+        .arg(&out)
+        .arg("--cache-dir")
+        .arg(tmp.path().join("cache"))
+        .env("CI", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("/usr/share/clash/greeting")
+            && stderr.contains("clash-a")
+            && stderr.contains("clash-b-1.0-1.fc40.noarch")
+            && stderr.contains("exclude_paths = [\"/usr/share/clash/greeting\"]"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "a failed build leaves nothing behind");
+
+    let result = build(
+        &write("exclude_paths = [\"/usr/share/clash/greet*\"]\n"),
+        &out,
+        &tmp.path().join("cache"),
+        &fixture_file_url(),
+    );
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains("clash-a: left out by exclude_paths: /usr/share/clash/greeting")
+            && stderr.contains("clash-b: left out by exclude_paths: /usr/share/clash/greeting"),
+        "{stderr}"
+    );
+    let rootfs = unpack_archive(&out, tmp.path());
+    let dir = rootfs.join("usr/share/clash");
+    assert!(!dir.join("greeting").exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("common")).unwrap(),
+        "the same in both\n"
+    );
+    assert!(dir.join("only-a").is_file() && dir.join("only-b").is_file());
 }

@@ -101,3 +101,68 @@ fn every_shipped_recipe_parses() {
     }
     assert!(n >= 3, "expected the example recipes, found {n}");
 }
+
+#[test]
+fn cache_info_and_clean_by_bucket() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let build = |out: &str| {
+        run_ok(
+            minibuild()
+                .arg("build")
+                .arg(recipe("busybox.toml"))
+                .arg("-o")
+                .arg(tmp.path().join(out))
+                .arg("--cache-dir")
+                .arg(&cache)
+                .arg("--baseurl")
+                .arg(format!("fedora={}", fixture_file_url()))
+                .env("CI", "1"),
+        )
+    };
+    let cache_cmd = |args: &[&str]| {
+        let out = run_ok(
+            minibuild()
+                .arg("cache")
+                .args(args)
+                .arg("--cache-dir")
+                .arg(&cache),
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    build("a.tar");
+    assert_eq!(cache_cmd(&["dir"]).trim(), cache.display().to_string());
+    let info = cache_cmd(&["info"]);
+    let files = |bucket: &str| -> u64 {
+        let line = info
+            .lines()
+            .find(|l| l.starts_with(bucket))
+            .unwrap_or_else(|| panic!("no {bucket} line in:\n{info}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    assert!(files("rpms") >= 1, "{info}");
+    assert_eq!(files("layers"), 2, "one layer: blob + json\n{info}");
+
+    let cleaned = cache_cmd(&["clean", "--only", "layers"]);
+    assert!(cleaned.starts_with("removed 2 files"), "{cleaned}");
+    let info = cache_cmd(&["info"]);
+    assert!(
+        info.lines()
+            .any(|l| l.starts_with("layers") && l.split_whitespace().nth(1) == Some("0")),
+        "{info}"
+    );
+    // Without its layer entry the next build compresses again; the RPMs are still cached.
+    let again = build("b.tar");
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!stderr.contains("compressed blob reused"), "{stderr}");
+
+    let bad = minibuild()
+        .args(["cache", "clean", "--only", "blobs", "--cache-dir"])
+        .arg(&cache)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown cache bucket `blobs`"));
+    cache_cmd(&["clean"]);
+    assert!(!cache.join("v1/rpms").exists() && !cache.join("v1/layers").exists());
+}

@@ -225,3 +225,68 @@ fn lock_is_used_by_default_and_drift_is_refused() {
             .arg(&cache),
     );
 }
+
+/// `plan` names the scriptlets the build will not run, read from the
+/// package headers only: over HTTP with Range requests (nothing lands in
+/// the RPM cache) and from a file:// repo, in the table and in `--json`.
+#[test]
+fn plan_reports_skipped_scriptlets_from_headers_only() {
+    let server = common::server::Server::serve(&fixtures());
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = write_recipe(tmp.path(), &["nginx-filesystem", "busybox"], "");
+    let cache = tmp.path().join("cache");
+    let plan = |extra: &[String], json: bool| {
+        let mut cmd = minibuild();
+        cmd.arg("plan").arg(&recipe).arg("--cache-dir").arg(&cache);
+        if json {
+            cmd.arg("--json");
+        }
+        run_ok(cmd.args(extra))
+    };
+    let over_http = vec![
+        "--baseurl".to_string(),
+        format!("fx={}/repo/$basearch/", server.url),
+    ];
+    let out = plan(&over_http, true);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pkg = |name: &str| {
+        v[0]["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {v}"))
+            .clone()
+    };
+    let scriptlets = &pkg("nginx-filesystem")["scriptlets"];
+    assert_eq!(scriptlets[0]["kind"], "%pre", "{scriptlets}");
+    assert_eq!(scriptlets[0]["interpreter"][0], "/bin/sh", "{scriptlets}");
+    assert_eq!(
+        scriptlets[0]["effects"],
+        serde_json::json!(["accounts, done from sysusers.d"])
+    );
+    assert_eq!(pkg("busybox")["scriptlets"], serde_json::json!([]));
+    assert!(
+        server.ranges.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "headers were read with Range requests"
+    );
+    let rpms = cache.join("v1/rpms");
+    assert!(
+        !rpms.exists() || std::fs::read_dir(&rpms).unwrap().next().is_none(),
+        "plan downloads no package"
+    );
+
+    // file:// (the recipe's own baseurl): the table's section after the rows.
+    let table = plan(&[], false);
+    let text = String::from_utf8_lossy(&table.stdout);
+    let section: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Scriptlets not run"))
+        .collect();
+    assert_eq!(section.len(), 2, "{text}");
+    assert_eq!(
+        section[1].split_whitespace().collect::<Vec<_>>().join(" "),
+        "nginx-filesystem %pre (accounts, done from sysusers.d)",
+        "{text}"
+    );
+}

@@ -471,15 +471,7 @@ fn tampered_payload_fails_and_good_signature_passes() {
 
 /// The rpm-rs test corpus: real v4 and v6 signed packages with their keys.
 fn corpus() -> PathBuf {
-    let dir = std::env::var_os("MINIBUILD_RPM_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/corpus/rpm-rs-rpm/tests/assets"));
-    assert!(
-        dir.join("RPMS/v6/signed").is_dir(),
-        "rpm-rs corpus missing at {}\n  hint: set MINIBUILD_RPM_CORPUS to a checkout of rpm-rs/rpm's tests/assets",
-        dir.display()
-    );
-    dir
+    common::corpus("rpm-rs-rpm/tests/assets")
 }
 
 #[test]

@@ -724,16 +724,9 @@ mod tests {
 
     /// Every primary file in the shared corpus parses, with one package per
     /// `<package>` element and a location for each.
-    /// Needs /work/shared/corpus; run with `cargo test -- --ignored`.
     #[test]
-    #[ignore = "needs /work/shared/corpus"]
     fn corpus_primaries_parse() {
-        let root = std::path::Path::new("/work/shared/corpus");
-        assert!(
-            root.is_dir(),
-            "{} is missing: this test reads real repodata from it",
-            root.display()
-        );
+        let root = &crate::testing::corpus("");
         let out = std::process::Command::new("find")
             .arg(root)
             .args(["-name", "*primary.xml*", "-not", "-name", "*.zck"])

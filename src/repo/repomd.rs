@@ -384,16 +384,9 @@ mod tests {
     }
 
     /// Every repomd.xml in the shared corpus parses and has a primary entry.
-    /// Needs /work/shared/corpus; run with `cargo test -- --ignored`.
     #[test]
-    #[ignore = "needs /work/shared/corpus"]
     fn corpus_repomds_parse() {
-        let root = std::path::Path::new("/work/shared/corpus");
-        assert!(
-            root.is_dir(),
-            "{} is missing: this test reads real repodata from it",
-            root.display()
-        );
+        let root = &crate::testing::corpus("");
         let out = std::process::Command::new("find")
             .arg(root)
             .args(["-name", "repomd.xml"])

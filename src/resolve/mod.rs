@@ -8,6 +8,7 @@ mod solver;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use solver::glob_match;
 pub use solver::ResolvoSolver;
 
 use crate::repo::Package;

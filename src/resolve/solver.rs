@@ -114,8 +114,9 @@ struct Universe<'a> {
     supplementers: Vec<u32>,
 }
 
-/// `*` matches any run of characters, `?` one character.
-fn glob_match(pattern: &str, s: &str) -> bool {
+/// `*` matches any run of characters, `?` one character (also used for
+/// `exclude_paths` components, see `rootfs::exclude`).
+pub(crate) fn glob_match(pattern: &str, s: &str) -> bool {
     let (p, s) = (pattern.as_bytes(), s.as_bytes());
     let (mut pi, mut si) = (0, 0);
     let mut star: Option<(usize, usize)> = None;

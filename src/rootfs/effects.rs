@@ -33,27 +33,34 @@ pub fn effects(body: &str) -> Vec<&'static str> {
         .collect()
 }
 
+/// What one skipped scriptlet would have done and whether minibuild did
+/// it: `["accounts, done from sysusers.d"]`; empty when nothing is
+/// recognised (`has_sysusers`: the package ships a sysusers.d file, so its
+/// accounts were created natively).
+pub fn notes(s: &SkippedScriptlet, has_sysusers: bool) -> Vec<String> {
+    effects(&s.body)
+        .iter()
+        .map(|&e| match e {
+            "accounts" if has_sysusers => "accounts, done from sysusers.d".to_string(),
+            // The pipeline writes these itself (rootfs::generated).
+            "ldconfig" | "CA trust" => format!("{e}, written natively"),
+            e => format!("{e}, not done"),
+        })
+        .collect()
+}
+
 /// One package's skipped scriptlets as `%pre: accounts, done from
-/// sysusers.d; %post` (`has_sysusers`: the package ships a sysusers.d file,
-/// so its accounts were created natively).
+/// sysusers.d; %post` (see [`notes`]).
 pub fn describe(scriptlets: &[SkippedScriptlet], has_sysusers: bool) -> String {
     let parts: Vec<String> = scriptlets
         .iter()
         .map(|s| {
-            let found = effects(&s.body);
-            if found.is_empty() {
-                return s.kind.to_string();
+            let what = notes(s, has_sysusers);
+            if what.is_empty() {
+                s.kind.to_string()
+            } else {
+                format!("{}: {}", s.kind, what.join("; "))
             }
-            let what: Vec<String> = found
-                .iter()
-                .map(|&e| match e {
-                    "accounts" if has_sysusers => "accounts, done from sysusers.d".to_string(),
-                    // The pipeline writes these itself (rootfs::generated).
-                    "ldconfig" | "CA trust" => format!("{e}, written natively"),
-                    e => format!("{e}, not done"),
-                })
-                .collect();
-            format!("{}: {}", s.kind, what.join("; "))
         })
         .collect();
     parts.join("; ")

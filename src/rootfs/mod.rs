@@ -18,16 +18,20 @@
 //! - [`tree`]: path resolution inside the image root and merge/conflict rules.
 //! - [`mod@harden`]: setuid stripping, package-manager removal, numeric ids.
 //! - [`caps`]: `FILECAPS` text → `security.capability` xattr bytes.
+//! - [`exclude`]: `exclude_paths` patterns, applied while unpacking.
+//! - [`busybox`]: busybox's applet symlinks, read from its ELF tables.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub mod accounts;
+pub mod busybox;
 pub mod caps;
 pub mod copy;
 pub mod cpio;
 pub mod der;
 pub mod effects;
+pub mod exclude;
 pub mod export;
 pub mod generated;
 pub mod harden;

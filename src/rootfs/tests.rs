@@ -297,6 +297,7 @@ fn options_keep_docs_langs_and_drop_caps() {
         docs: true,
         langs: vec!["de".into()],
         keep_caps: false,
+        ..Default::default()
     };
     let report = env.install(&mut basic_package("basic"), &opts).unwrap();
     assert_eq!(env.content("usr/share/doc/app/README"), b"manual");
@@ -474,23 +475,52 @@ fn conflicting_files_between_packages_are_errors() {
     assert_eq!(env.content("etc/shared.conf"), b"one");
 }
 
+#[test]
+fn exclude_paths_settle_a_conflict_and_write_neither_copy() {
+    let mut env = Env::new();
+    let opts = UnpackOptions {
+        exclude_paths: vec![
+            super::exclude::PathPattern::parse("/etc/shared.conf").unwrap(),
+            super::exclude::PathPattern::parse("/usr/lib/x").unwrap(),
+        ],
+        ..Default::default()
+    };
+    let mut fs_pkg = builder("filesystem");
+    fs_pkg
+        .with_symlink(FileOptions::symlink("/lib", "usr/lib"))
+        .unwrap();
+    let mut a = builder("a");
+    a.with_file_contents("one", FileOptions::new("/etc/shared.conf"))
+        .unwrap()
+        .with_file_contents("a", FileOptions::new("/etc/a.conf"))
+        .unwrap();
+    let mut b = builder("b");
+    b.with_file_contents("two", FileOptions::new("/etc/shared.conf"))
+        .unwrap()
+        // Excluded through the symlinked spelling /lib → usr/lib.
+        .with_file_contents("x", FileOptions::new("/lib/x/data"))
+        .unwrap();
+    env.install(&mut fs_pkg, &opts).unwrap();
+    let ra = env.install(&mut a, &opts).unwrap();
+    let rb = env.install(&mut b, &opts).unwrap();
+    assert_eq!(ra.excluded, ["/etc/shared.conf"]);
+    assert_eq!(rb.excluded, ["/etc/shared.conf", "/lib/x/data"]);
+    assert!(!env.tree.entries.contains_key("etc/shared.conf"));
+    assert!(!env.tree.entries.contains_key("usr/lib/x/data"));
+    assert_eq!(env.content("etc/a.conf"), b"a");
+    // Only a.conf's content reached the staging directory.
+    assert_eq!(fs::read_dir(env.staging.dir()).unwrap().count(), 1);
+}
+
 /// Runs over every binary RPM of the rpm-rs corpus (v4 newc and v6
 /// stripped payloads, gzip/xz/zstd) and compares the tree with what rpm's
 /// own `rpm2archive` extracts: same paths, kinds, modes, symlink targets,
 /// file contents and hardlink sets.
+/// Needs the shared corpus and rpm2archive (`make deps-test`).
 #[test]
-#[ignore = "needs /work/shared/corpus and rpm2archive + tar; run with --ignored"]
 fn corpus_rpms_match_rpm2archive() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let corpus = Path::new(
-        &std::env::var("MINIBUILD_RPM_CORPUS").unwrap_or("/work/shared/corpus/rpm-rs-rpm".into()),
-    )
-    .to_path_buf();
-    assert!(
-        corpus.is_dir(),
-        "corpus missing: {} (this test needs the shared corpus checkout)",
-        corpus.display()
-    );
+    let corpus = crate::testing::corpus("rpm-rs-rpm");
     let mut rpms = Vec::new();
     let mut stack = vec![corpus.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -516,6 +546,7 @@ fn corpus_rpms_match_rpm2archive() {
         docs: true,
         langs: vec!["all".into()],
         keep_caps: true,
+        ..Default::default()
     };
     let mut compared = 0;
     for rpm_path in &rpms {
@@ -599,10 +630,13 @@ fn corpus_rpms_match_rpm2archive() {
 #[test]
 #[ignore = "benchmark; run with --ignored --nocapture"]
 fn bench_unpack_throughput_and_peak_rss() {
-    let rpm_path = PathBuf::from(std::env::var("MINIBUILD_BENCH_RPM").unwrap_or_else(|_| {
-        "/work/shared/corpus/rpm-rs-rpm/test_assets/389-ds-base-devel-1.3.8.4-15.el7.x86_64.rpm"
-            .into()
-    }));
+    let rpm_path = std::env::var_os("MINIBUILD_BENCH_RPM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            crate::testing::corpus(
+                "rpm-rs-rpm/test_assets/389-ds-base-devel-1.3.8.4-15.el7.x86_64.rpm",
+            )
+        });
     assert!(rpm_path.is_file(), "{} missing", rpm_path.display());
     let hwm = || {
         let status = fs::read_to_string("/proc/self/status").unwrap();
@@ -628,6 +662,7 @@ fn bench_unpack_throughput_and_peak_rss() {
             docs: true,
             langs: vec!["all".into()],
             keep_caps: true,
+            ..Default::default()
         },
     )
     .unwrap();

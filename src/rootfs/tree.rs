@@ -33,8 +33,9 @@ pub enum TreeError {
     #[error("`{path}` names the image root itself")]
     Root { path: String },
     #[error(
-        "file conflict: `/{path}` from {new} conflicts with the {existing_kind} installed by {existing} ({why}); \
-         exclude one of the packages"
+        "file conflict: `/{path}` from {new} conflicts with the {existing_kind} installed by {existing} ({why})\n  \
+         hint: exclude one of the packages, or leave the path out of the image with \
+         `exclude_paths = [\"/{path}\"]` in [options]"
     )]
     Conflict {
         path: String,

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use rpm::IndexTag;
 
 use super::cpio::{CpioError, CpioReader, Member};
+use super::exclude::{excluded_by, PathPattern};
 use super::staging::{Blob, Staging};
 use super::tree::{Inserted, TreeError};
 use super::{caps, Entry, Kind, Tree};
@@ -41,6 +42,9 @@ pub struct UnpackOptions {
     /// Carry `FILECAPS` as `security.capability` xattrs. Default on: tools
     /// like `ping` or `newuidmap` need their capabilities to work.
     pub keep_caps: bool,
+    /// Paths no package installs (`options.exclude_paths`), matched on the
+    /// header path and on the path it resolves to in the image.
+    pub exclude_paths: Vec<PathPattern>,
 }
 
 impl Default for UnpackOptions {
@@ -49,6 +53,7 @@ impl Default for UnpackOptions {
             docs: false,
             langs: vec!["C".to_string()],
             keep_caps: true,
+            exclude_paths: Vec::new(),
         }
     }
 }
@@ -114,6 +119,8 @@ pub struct PackageReport {
     pub skipped_docs: usize,
     pub skipped_langs: usize,
     pub skipped_ghosts: usize,
+    /// Header paths left out by `exclude_paths`.
+    pub excluded: Vec<String>,
     /// Paths placed in the tree (including identical duplicates).
     pub installed: usize,
     /// Directories whose metadata from this package lost to an earlier
@@ -217,6 +224,7 @@ enum Skip {
     Lang,
     Ghost,
     Device,
+    Excluded,
 }
 
 /// rpm's "skip (now empty) directories that had skipped files": a
@@ -294,6 +302,14 @@ pub fn unpack(
     };
 
     let mut skips: Vec<Option<Skip>> = files.iter().map(|f| skip_reason(f, opts)).collect();
+    if !opts.exclude_paths.is_empty() {
+        for (f, skip) in files.iter().zip(skips.iter_mut()) {
+            let resolved = tree.resolve(&f.path).unwrap_or_default();
+            if excluded_by(&opts.exclude_paths, &[&f.path, &resolved]).is_some() {
+                *skip = Some(Skip::Excluded);
+            }
+        }
+    }
     skip_emptied_dirs(&files, &mut skips);
     let links = hardlink_sets(&files);
 
@@ -327,6 +343,7 @@ pub fn unpack(
             Some(Skip::Lang) => report.skipped_langs += 1,
             Some(Skip::Ghost) => report.skipped_ghosts += 1,
             Some(Skip::Device) => report.skipped_devices.push(f.path.clone()),
+            Some(Skip::Excluded) => report.excluded.push(f.path.clone()),
             None => {}
         }
         // `filesystem` owns `/` itself. A layer has no entry for its root
@@ -739,7 +756,8 @@ fn read_payload(
     Ok(contents)
 }
 
-fn scriptlets(meta: &rpm::PackageMetadata) -> Result<Vec<SkippedScriptlet>, rpm::Error> {
+/// The scriptlets and triggers `meta` carries (none of them is ever run).
+pub fn scriptlets(meta: &rpm::PackageMetadata) -> Result<Vec<SkippedScriptlet>, rpm::Error> {
     use IndexTag::*;
     use ScriptletKind::*;
     let h = &meta.header;

@@ -4,6 +4,11 @@
 #![allow(dead_code)]
 
 pub mod server;
+// One definition of where the shared corpus is, for unit and end-to-end tests.
+#[path = "../../src/testing.rs"]
+mod testing;
+#[allow(unused_imports)]
+pub use testing::corpus;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

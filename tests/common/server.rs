@@ -1,5 +1,6 @@
 //! A static file server on 127.0.0.1 for tests: serves a directory over
-//! HTTP/1.1 GET, one thread per connection, stopped when dropped.
+//! HTTP/1.1 GET, one thread per connection, stopped when dropped. A single
+//! `Range: bytes=A-B` (or `A-`) is answered with 206 and counted.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,6 +13,8 @@ pub struct Server {
     pub url: String,
     stop: Arc<AtomicBool>,
     pub requests: Arc<AtomicUsize>,
+    /// Requests answered with a byte range (206).
+    pub ranges: Arc<AtomicUsize>,
     addr: std::net::SocketAddr,
 }
 
@@ -21,8 +24,9 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicUsize::new(0));
+        let ranges = Arc::new(AtomicUsize::new(0));
         let root = root.to_path_buf();
-        let (stop2, requests2) = (stop.clone(), requests.clone());
+        let (stop2, requests2, ranges2) = (stop.clone(), requests.clone(), ranges.clone());
         thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
@@ -31,8 +35,9 @@ impl Server {
                 let Ok(conn) = conn else { continue };
                 let root = root.clone();
                 requests2.fetch_add(1, Ordering::SeqCst);
+                let ranges = ranges2.clone();
                 thread::spawn(move || {
-                    let _ = handle(conn, &root);
+                    let _ = handle(conn, &root, &ranges);
                 });
             }
         });
@@ -40,6 +45,7 @@ impl Server {
             url: format!("http://{addr}"),
             stop,
             requests,
+            ranges,
             addr,
         }
     }
@@ -52,19 +58,42 @@ impl Drop for Server {
     }
 }
 
-fn handle(conn: TcpStream, root: &Path) -> std::io::Result<()> {
+fn handle(conn: TcpStream, root: &Path, ranges: &AtomicUsize) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
+    let mut range = None;
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
             break;
         }
+        if let Some((name, value)) = header.split_once(':') {
+            if name.eq_ignore_ascii_case("range") {
+                range = value
+                    .trim()
+                    .strip_prefix("bytes=")
+                    .and_then(|r| r.split_once('-'))
+                    .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok())));
+            }
+        }
     }
     let mut conn = conn;
     let path = request_line.split_whitespace().nth(1).unwrap_or("/");
     match local_path(root, path).and_then(|p| std::fs::read(p).ok()) {
+        Some(body) if range.is_some_and(|(a, _)| a < body.len()) => {
+            let (a, b) = range.unwrap();
+            let end = b.map_or(body.len(), |b| (b + 1).min(body.len()));
+            ranges.fetch_add(1, Ordering::SeqCst);
+            write!(
+                conn,
+                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {a}-{}/{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                end - 1,
+                body.len(),
+                end - a
+            )?;
+            conn.write_all(&body[a..end])
+        }
         Some(body) => {
             write!(
                 conn,

@@ -1,0 +1,275 @@
+//! Which scriptlets a plan's packages carry, read from their headers only,
+//! so `minibuild plan` can say what will not run before anything is
+//! downloaded in full.
+//!
+//! primary.xml carries no scriptlets, and a plan from a lock carries no
+//! metadata at all, so the RPM's own header is read. An .rpm starts with a
+//! 96-byte lead, the signature header (16-byte intro: magic, reserved,
+//! index count, data size; padded to 8 bytes) and the main header (same
+//! intro); both intros give their own length, so the end of the main header
+//! is known from the first bytes. [`header_end`] computes it from a prefix;
+//! [`read_header`] reads the prefix (`PREFIX` bytes, which hold the whole
+//! header of most packages) and, only if the header is longer, the rest —
+//! from the cached RPM when there is one, else with `Range` requests
+//! ([`Client::read_range`]; `file://` repos read the bytes in place). The
+//! rpm crate then parses lead, signature and header from those bytes, and
+//! [`crate::rootfs::unpack::scriptlets`] lists what the build will skip.
+
+use std::fs::File;
+use std::io::Read as _;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::cache::Cache;
+use crate::http::{self, Client};
+use crate::repo::Package;
+use crate::rootfs::effects;
+use crate::rootfs::unpack::{self, SkippedScriptlet};
+
+/// The first read: enough for the lead, the signature and the main header
+/// of most packages (a large file list makes the header longer).
+pub const PREFIX: u64 = 64 * 1024;
+
+/// A header larger than this is refused (rpm's own limit is 256 MiB of data;
+/// real headers are a few MiB at most).
+const MAX_HEADER: u64 = 64 << 20;
+
+const LEAD_LEN: u64 = 96;
+const LEAD_MAGIC: [u8; 4] = [0xed, 0xab, 0xee, 0xdb];
+const HEADER_MAGIC: [u8; 4] = [0x8e, 0xad, 0xe8, 0x01];
+
+/// Where the main header ends, from the file's first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderEnd {
+    /// The main header ends at this offset.
+    At(u64),
+    /// `prefix` is too short to tell: at least this many bytes are needed.
+    Need(u64),
+}
+
+/// The end offset of the main header of the RPM starting with `prefix`.
+pub fn header_end(prefix: &[u8]) -> Result<HeaderEnd, String> {
+    if prefix.len() < 4 {
+        return Ok(HeaderEnd::Need(LEAD_LEN + 16));
+    }
+    if prefix[..4] != LEAD_MAGIC {
+        return Err("not an RPM file (no lead magic)".to_string());
+    }
+    // (offset of the intro, length of the section it starts)
+    let section = |at: u64| -> Result<Option<u64>, String> {
+        let Some(intro) = prefix.get(at as usize..at as usize + 16) else {
+            return Ok(None);
+        };
+        if intro[..4] != HEADER_MAGIC {
+            return Err(format!("no header magic at byte {at}"));
+        }
+        let count = u64::from(u32::from_be_bytes(intro[8..12].try_into().expect("4")));
+        let size = u64::from(u32::from_be_bytes(intro[12..16].try_into().expect("4")));
+        Ok(Some(16 + 16 * count + size))
+    };
+    let Some(sig_len) = section(LEAD_LEN)? else {
+        return Ok(HeaderEnd::Need(LEAD_LEN + 16));
+    };
+    let header_at = LEAD_LEN + sig_len.div_ceil(8) * 8;
+    let Some(header_len) = section(header_at)? else {
+        return Ok(HeaderEnd::Need(header_at + 16));
+    };
+    if header_len > MAX_HEADER {
+        return Err(format!("header of {header_len} bytes is implausibly large"));
+    }
+    Ok(HeaderEnd::At(header_at + header_len))
+}
+
+/// The lead, signature and main header of `package`, as bytes: from
+/// `cached` when that file exists, else from `baseurl` + location.
+pub fn read_header(
+    client: &Client,
+    cached: &Path,
+    package: &Package,
+    baseurl: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let url = http::join(baseurl, &package.location);
+    let read = |start: u64, end: u64| -> anyhow::Result<Vec<u8>> {
+        if let Ok(file) = File::open(cached) {
+            let mut file = std::io::BufReader::new(file);
+            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start))?;
+            let mut buf = Vec::new();
+            file.take(end - start).read_to_end(&mut buf)?;
+            return Ok(buf);
+        }
+        Ok(client.read_range(&url, start, end)?)
+    };
+    let mut bytes = read(0, PREFIX)?;
+    loop {
+        let end = match header_end(&bytes).map_err(|e| anyhow::anyhow!("{url}: {e}"))? {
+            HeaderEnd::At(end) => end,
+            HeaderEnd::Need(n) => n,
+        };
+        if end as usize <= bytes.len() {
+            bytes.truncate(end as usize);
+            return Ok(bytes);
+        }
+        let have = bytes.len() as u64;
+        let more = read(have, end)?;
+        if more.is_empty() {
+            anyhow::bail!("{url}: the file ends at byte {have}, inside its header");
+        }
+        bytes.extend(more);
+    }
+}
+
+/// One scriptlet in the `plan` output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScriptletView {
+    /// `%pre`, `%post`, `%trigger`…
+    pub kind: String,
+    /// The interpreter and its arguments (`/bin/sh`, `<lua>`), if recorded.
+    pub interpreter: Vec<String>,
+    /// What it would have done, as in the build output
+    /// (`accounts, done from sysusers.d`); empty when not recognised.
+    pub effects: Vec<String>,
+}
+
+/// The scriptlets in the header `bytes` (lead + signature + header).
+pub fn from_header(bytes: &[u8]) -> anyhow::Result<Vec<ScriptletView>> {
+    let meta = ::rpm::PackageMetadata::parse(&mut &bytes[..]).context("not a valid RPM header")?;
+    let has_sysusers = meta
+        .get_file_paths()
+        .unwrap_or_default()
+        .iter()
+        .any(|p| p.starts_with("/usr/lib/sysusers.d"));
+    let list = unpack::scriptlets(&meta).context("malformed scriptlet tags")?;
+    Ok(list.iter().map(|s| view(s, has_sysusers)).collect())
+}
+
+fn view(s: &SkippedScriptlet, has_sysusers: bool) -> ScriptletView {
+    ScriptletView {
+        kind: s.kind.to_string(),
+        interpreter: s.interpreter.clone(),
+        effects: effects::notes(s, has_sysusers),
+    }
+}
+
+/// The scriptlets of every package, in input order, `jobs` headers at a
+/// time. `packages` pairs each package with its repo's base URL. A package
+/// whose header cannot be read gets the error instead.
+pub fn for_packages(
+    client: &Client,
+    cache: &Cache,
+    packages: &[(&Package, &str)],
+    jobs: usize,
+) -> Vec<anyhow::Result<Vec<ScriptletView>>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<anyhow::Result<Vec<ScriptletView>>>>> =
+        Mutex::new((0..packages.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1).min(packages.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(package, baseurl)) = packages.get(i) else {
+                    return;
+                };
+                let cached = crate::fetch::cache_path(cache, package);
+                let result = read_header(client, &cached, package, baseurl)
+                    .and_then(|bytes| from_header(&bytes))
+                    .with_context(|| format!("cannot read the header of {}", package.nevra));
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("not read"))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intro(count: u32, size: u32) -> Vec<u8> {
+        let mut v = HEADER_MAGIC.to_vec();
+        v.extend([0; 4]);
+        v.extend(count.to_be_bytes());
+        v.extend(size.to_be_bytes());
+        v
+    }
+
+    #[test]
+    fn header_end_from_the_two_intros() {
+        let mut rpm = LEAD_MAGIC.to_vec();
+        rpm.resize(96, 0);
+        assert_eq!(header_end(&rpm), Ok(HeaderEnd::Need(112)));
+        // Signature: 2 entries, 13 bytes of data → 16 + 32 + 13 = 61, padded to 64.
+        rpm.extend(intro(2, 13));
+        assert_eq!(header_end(&rpm), Ok(HeaderEnd::Need(96 + 64 + 16)));
+        rpm.resize(96 + 64, 0);
+        rpm.extend(intro(3, 100));
+        assert_eq!(header_end(&rpm), Ok(HeaderEnd::At(96 + 64 + 16 + 48 + 100)));
+        rpm[96 + 64] = 0;
+        assert!(header_end(&rpm).unwrap_err().contains("byte 160"));
+        assert!(header_end(b"#!/bin/sh\n").is_err());
+    }
+
+    /// A real package built here: its header bytes end where the payload
+    /// starts, and parse to the scriptlets the full unpack reports.
+    #[test]
+    fn reads_the_header_of_a_real_rpm_from_a_file_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = ::rpm::PackageBuilder::new("s", "1.0", "MIT", "x86_64", "s")
+            .pre_install_script("useradd -r s")
+            .post_install_script("/sbin/ldconfig")
+            .with_file_contents(
+                "u s - \"s\" /\n",
+                ::rpm::FileOptions::new("/usr/lib/sysusers.d/s.conf"),
+            )
+            .unwrap()
+            .build()
+            .unwrap();
+        let path = dir.path().join("s-1.0-1.x86_64.rpm");
+        pkg.write_file(&path).unwrap();
+        let package = Package::new(
+            crate::rpm::Nevra::new("s", crate::rpm::Evr::parse("1.0-1"), "x86_64"),
+            0,
+            "s-1.0-1.x86_64.rpm".into(),
+            crate::digest::Digest::sha256_of(b"x"),
+        );
+        let base = format!("file://{}/", dir.path().display());
+        let bytes = read_header(
+            &Client::new(),
+            &dir.path().join("absent.rpm"),
+            &package,
+            &base,
+        )
+        .unwrap();
+        let full = std::fs::read(&path).unwrap();
+        assert!(bytes.len() < full.len() && full.starts_with(&bytes));
+        let views = from_header(&bytes).unwrap();
+        assert_eq!(
+            views,
+            [
+                ScriptletView {
+                    kind: "%pre".into(),
+                    interpreter: vec![],
+                    effects: vec!["accounts, done from sysusers.d".into()],
+                },
+                ScriptletView {
+                    kind: "%post".into(),
+                    interpreter: vec![],
+                    effects: vec!["ldconfig, written natively".into()],
+                },
+            ]
+        );
+        // The cached copy is preferred: a cache file with other content wins.
+        let other = dir.path().join("other.rpm");
+        std::fs::write(&other, b"junk").unwrap();
+        let err = read_header(&Client::new(), &other, &package, &base).unwrap_err();
+        assert!(err.to_string().contains("not an RPM"), "{err}");
+    }
+}
