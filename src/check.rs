@@ -7,7 +7,6 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::fs::File;
 
 use crate::elf;
 use crate::rootfs::harden::PACKAGE_MANAGER_PATHS;
@@ -82,9 +81,7 @@ pub fn check(tree: &Tree, opts: &CheckOptions) -> Vec<Finding> {
         }
         if let Kind::File { blob, .. } = &entry.kind {
             if may_be_elf(path, entry) {
-                let dynamic = File::open(blob)
-                    .ok()
-                    .and_then(|f| elf::read(f).ok().flatten());
+                let dynamic = elf::read(blob.open()).ok().flatten();
                 if let Some(d) = dynamic {
                     check_elf(tree, path, &d, &lib_dirs, &mut push);
                 }
@@ -227,7 +224,7 @@ fn library_dirs(tree: &Tree) -> Vec<String> {
 fn read_small(tree: &Tree, path: &str) -> Option<String> {
     let resolved = resolve(tree, path)?;
     match &tree.entries.get(&resolved)?.kind {
-        Kind::File { blob, size, .. } if *size < 1 << 20 => std::fs::read_to_string(blob).ok(),
+        Kind::File { blob, size, .. } if *size < 1 << 20 => blob.read_to_string().ok(),
         _ => None,
     }
 }
@@ -348,7 +345,9 @@ mod tests {
     #[test]
     fn finds_missing_libraries_of_real_binaries() {
         let sh = std::fs::canonicalize("/bin/sh").unwrap();
-        let host = elf::read(File::open(&sh).unwrap()).unwrap().unwrap();
+        let host = elf::read(std::fs::File::open(&sh).unwrap())
+            .unwrap()
+            .unwrap();
         let mut t = T::new();
         t.file("usr/bin/sh", 0o755, &std::fs::read(&sh).unwrap());
         let f = check(&t.tree, &CheckOptions::default());

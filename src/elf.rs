@@ -176,7 +176,7 @@ fn program_headers<R: Read + Seek>(
     }
     let table = rd.bytes(phoff, size * usize::from(phnum))?;
     for ph in table.chunks_exact(size) {
-        let p_type = rd.u32(&ph);
+        let p_type = rd.u32(ph);
         // ELF64 puts p_flags second, ELF32 seventh.
         let (offset, vaddr, filesz, flags) = if rd.c64 {
             (

@@ -859,7 +859,7 @@ fn distro_of(tree: &Tree) -> Option<crate::sbom::Distro> {
             let path = tree.resolve(p).ok()?;
             match &tree.entries.get(&path)?.kind {
                 rootfs::Kind::File { blob, .. } => {
-                    crate::sbom::Distro::from_os_release(&std::fs::read_to_string(blob).ok()?)
+                    crate::sbom::Distro::from_os_release(&blob.read_to_string().ok()?)
                 }
                 _ => None,
             }

@@ -291,7 +291,7 @@ pub fn add_to_tree(
         at,
         Entry {
             kind: Kind::File {
-                blob: blob.path,
+                blob: blob.blob,
                 size: blob.size,
                 link_id: None,
             },

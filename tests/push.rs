@@ -19,7 +19,7 @@ use minibuild::oci::{
     push, Compression, Format, ImageConfig, ImageWriter, LayerOptions, PushError, PushEvent,
     PushOptions, Reference, Written,
 };
-use minibuild::rootfs::{Entry, Kind, Tree};
+use minibuild::rootfs::{BlobRef, Entry, Kind, Tree};
 use minibuild::rpm::Arch;
 
 const USER: &str = "ci";
@@ -256,7 +256,7 @@ fn build_image(dest: &Path, format: Format, arches: &[Arch], content: &[u8]) -> 
         "etc/hello".into(),
         entry(
             Kind::File {
-                blob,
+                blob: BlobRef::whole_file(&blob).unwrap(),
                 size: content.len() as u64,
                 link_id: None,
             },

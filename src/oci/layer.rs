@@ -24,7 +24,6 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -355,9 +354,7 @@ fn append_entry<W: Write>(
     };
     match (&e.kind, kind) {
         (Kind::File { blob, .. }, TarKind::File { .. }) => {
-            let file =
-                File::open(blob).map_err(|err| OciError::io("open the staging blob", blob, err))?;
-            let mut reader = BufReader::with_capacity(1 << 16, file);
+            let mut reader = BufReader::with_capacity(1 << 16, blob.open());
             tar.append(&meta, Some(&mut reader)).map_err(layer_err)
         }
         _ => tar.append(&meta, None).map_err(layer_err),
@@ -658,7 +655,7 @@ pub(crate) mod tests {
         let mut t = TestTree::new();
         t.file("f", 0o644, b"12345");
         if let Kind::File { blob, .. } = &t.tree.entries["f"].kind {
-            std::fs::write(blob, b"12").unwrap();
+            std::fs::write(blob.path(), b"12").unwrap();
         }
         let out = tempfile::tempdir().unwrap();
         let err = write_layer(&t.tree, &opts(Compression::Gzip), out.path()).unwrap_err();

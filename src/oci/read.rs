@@ -1,5 +1,5 @@
 //! Reading an image back: an OCI layout directory or oci-archive → one
-//! [`Tree`] per platform, with file contents extracted as staging blobs.
+//! [`Tree`] per platform, with file contents appended to one staging pack.
 //!
 //! Used by `minibuild check IMAGE` so that a finished image is checked with
 //! exactly the code that checks a build. Layers are applied bottom-up with
@@ -14,7 +14,7 @@ use anyhow::{bail, Context as _};
 use serde_json::Value;
 
 use crate::digest::Digest;
-use crate::rootfs::{Entry, Kind, Tree};
+use crate::rootfs::{Entry, Kind, Staging, Tree};
 
 /// One platform's image, loaded.
 pub struct Loaded {
@@ -62,10 +62,8 @@ pub fn load(path: &Path) -> anyhow::Result<Image> {
     if manifests.is_empty() {
         bail!("{}: the index lists no image manifests", path.display());
     }
-    let blobs = staging.path().join("blobs");
-    fs::create_dir_all(&blobs)?;
+    let mut blobs = Staging::new(staging.path().join("blobs"))?;
     let mut platforms = Vec::new();
-    let mut next_blob = 0u64;
     for digest in manifests {
         let manifest = read_json(&blob_path(&layout, &digest)?)?;
         let config_digest: Digest = json_str(&manifest["config"]["digest"])?.parse()?;
@@ -78,14 +76,8 @@ pub fn load(path: &Path) -> anyhow::Result<Image> {
         let mut tree = Tree::default();
         for layer in manifest["layers"].as_array().into_iter().flatten() {
             let d: Digest = json_str(&layer["digest"])?.parse()?;
-            apply_layer(
-                &mut tree,
-                &blob_path(&layout, &d)?,
-                &d,
-                &blobs,
-                &mut next_blob,
-            )
-            .with_context(|| format!("cannot read layer {d}"))?;
+            apply_layer(&mut tree, &blob_path(&layout, &d)?, &d, &mut blobs)
+                .with_context(|| format!("cannot read layer {d}"))?;
         }
         platforms.push(Loaded {
             platform,
@@ -143,8 +135,7 @@ fn apply_layer(
     tree: &mut Tree,
     path: &Path,
     digest: &Digest,
-    blobs: &Path,
-    next_blob: &mut u64,
+    blobs: &mut Staging,
 ) -> anyhow::Result<()> {
     // Verify first: a corrupt blob should be reported as such, not as a tar error.
     let got = Digest::of_reader(digest.algo(), BufReader::new(File::open(path)?))?;
@@ -219,12 +210,12 @@ fn apply_layer(
                 }
                 tar::EntryType::Fifo => Kind::Fifo,
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
-                    *next_blob += 1;
-                    let blob = blobs.join(next_blob.to_string());
-                    let size = io::copy(&mut e, &mut File::create(&blob)?)?;
+                    let mut w = blobs.create_blob()?;
+                    io::copy(&mut e, &mut w)?;
+                    let blob = w.finish()?;
                     Kind::File {
-                        blob,
-                        size,
+                        blob: blob.blob,
+                        size: blob.size,
                         link_id: None,
                     }
                 }
@@ -323,7 +314,11 @@ mod tests {
                 );
                 match (&want.kind, &have.kind) {
                     (Kind::File { blob: a, .. }, Kind::File { blob: b, .. }) => {
-                        assert_eq!(fs::read(a).unwrap(), fs::read(b).unwrap(), "{path} content")
+                        assert_eq!(
+                            a.read_to_vec().unwrap(),
+                            b.read_to_vec().unwrap(),
+                            "{path} content"
+                        )
                     }
                     (a, b) => assert_eq!(
                         std::mem::discriminant(a),

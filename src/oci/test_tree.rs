@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::rootfs::{Entry, Kind, Tree};
+use crate::rootfs::{BlobRef, Entry, Kind, Tree};
 
 /// `security.capability` for `cap_net_raw=ep` (VFS_CAP_REVISION_2 with
 /// the effective flag; permitted bit 13), as `setcap` writes it.
@@ -62,7 +62,7 @@ impl TestTree {
         let blob = self.dir.path().join(self.next_blob.to_string());
         std::fs::write(&blob, content).unwrap();
         let kind = Kind::File {
-            blob,
+            blob: BlobRef::whole_file(blob).unwrap(),
             size: content.len() as u64,
             link_id,
         };

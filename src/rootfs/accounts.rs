@@ -21,13 +21,11 @@
 //! blob (and any host file) is untouched.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io::{self, Write};
-use std::path::PathBuf;
 
 use super::staging::Staging;
 use super::tree::implied_dir;
-use super::{Entry, Kind, Tree};
+use super::{BlobRef, Entry, Kind, Tree};
 
 /// The recipe's `[accounts]` as a request: automatic ids from 1000
 /// upwards; a user's home defaults to `/`, its shell to `/sbin/nologin`.
@@ -131,10 +129,10 @@ pub enum AccountsError {
         line: usize,
         message: String,
     },
-    #[error("cannot read the image's /{path} from staging blob {}", blob.display())]
+    #[error("cannot read the image's /{path} from staging blob {blob}")]
     Read {
         path: String,
-        blob: PathBuf,
+        blob: BlobRef,
         #[source]
         source: io::Error,
     },
@@ -312,7 +310,7 @@ fn split_fields(line: &str) -> Result<Vec<String>, &'static str> {
 /// The sysusers.d files in the tree, parsed in file-name order (an
 /// `etc/sysusers.d` file replaces the `usr/lib` one of the same name).
 pub fn sysusers_request(tree: &Tree) -> Result<Request, AccountsError> {
-    let mut files: BTreeMap<String, Option<(String, PathBuf)>> = BTreeMap::new();
+    let mut files: BTreeMap<String, Option<(String, BlobRef)>> = BTreeMap::new();
     for dir in SYSUSERS_DIRS {
         let dir = tree.resolve(dir).unwrap_or_else(|_| dir.to_string());
         let prefix = format!("{dir}/");
@@ -350,8 +348,8 @@ pub fn ships_sysusers(tree: &Tree, package: &str) -> bool {
     })
 }
 
-fn read_blob(path: &str, blob: &PathBuf) -> Result<String, AccountsError> {
-    let bytes = fs::read(blob).map_err(|source| AccountsError::Read {
+fn read_blob(path: &str, blob: &BlobRef) -> Result<String, AccountsError> {
+    let bytes = blob.read_to_vec().map_err(|source| AccountsError::Read {
         path: path.to_string(),
         blob: blob.clone(),
         source,
@@ -688,7 +686,7 @@ fn write_db(
     staging.record(&blob);
     let resolved = tree.resolve(path).unwrap_or_else(|_| path.to_string());
     let kind = Kind::File {
-        blob: blob.path,
+        blob: blob.blob,
         size: blob.size,
         link_id: None,
     };
@@ -834,7 +832,7 @@ mod tests {
                     path.to_string(),
                     Entry {
                         kind: Kind::File {
-                            blob: blob.path,
+                            blob: blob.blob,
                             size: blob.size,
                             link_id: None,
                         },
@@ -853,7 +851,7 @@ mod tests {
 
         fn text(&self, path: &str) -> String {
             match &self.tree.entries[path].kind {
-                Kind::File { blob, .. } => fs::read_to_string(blob).unwrap(),
+                Kind::File { blob, .. } => blob.read_to_string().unwrap(),
                 k => panic!("{path} is {k:?}"),
             }
         }

@@ -29,12 +29,10 @@
 //! `bin/ls` at `usr/bin/ls`; a path that already exists (shipped by a
 //! package or a `[[copy]]`) is left alone.
 
-use std::fs;
 use std::io;
-use std::path::PathBuf;
 
 use super::tree::TreeError;
-use super::{generated, Entry, Kind, Tree};
+use super::{generated, BlobRef, Entry, Kind, Tree};
 use crate::elf;
 
 /// Where busybox packages put the binary (Fedora: `/usr/sbin/busybox`).
@@ -97,10 +95,10 @@ pub enum BusyboxError {
         BINARY_PATHS.join(", /")
     )]
     NoBinary,
-    #[error("cannot read /{path} (staging blob {})", blob.display())]
+    #[error("cannot read /{path} (staging blob {blob})")]
     Read {
         path: String,
-        blob: PathBuf,
+        blob: BlobRef,
         #[source]
         source: io::Error,
     },
@@ -327,7 +325,7 @@ pub fn add_links(tree: &mut Tree) -> Result<LinkReport, BusyboxError> {
             _ => None,
         })
         .ok_or(BusyboxError::NoBinary)?;
-    let data = fs::read(&blob).map_err(|source| BusyboxError::Read {
+    let data = blob.read_to_vec().map_err(|source| BusyboxError::Read {
         path: binary.clone(),
         blob,
         source,
@@ -493,7 +491,7 @@ mod tests {
     /// its own `--list-full` (run on the host, never from an image).
     #[test]
     fn matches_list_full_of_the_host_busybox() {
-        let Ok(data) = fs::read("/bin/busybox") else {
+        let Ok(data) = std::fs::read("/bin/busybox") else {
             panic!("the tests need busybox-static (/bin/busybox): apt-get install busybox-static");
         };
         let got: Vec<String> = applets(&data).unwrap().iter().map(Applet::path).collect();

@@ -58,7 +58,7 @@ fn place(
         let blob = w.finish()?;
         staging.record(&blob);
         Kind::File {
-            blob: blob.path,
+            blob: blob.blob,
             size: blob.size,
             link_id: None,
         }
@@ -155,10 +155,10 @@ mod tests {
             panic!("not a file")
         };
         assert!(
-            blob.starts_with(staging.dir()),
+            blob.path().starts_with(staging.dir()),
             "content lives in staging, not at a host path"
         );
-        assert_eq!(fs::read(blob).unwrap(), b"#!/bin/sh\necho app\n");
+        assert_eq!(blob.read_to_vec().unwrap(), b"#!/bin/sh\necho app\n");
 
         assert_eq!(
             copy_in(

@@ -106,7 +106,7 @@ pub fn write_dir(tree: &Tree, dir: &Path) -> Result<ExportReport, ExportError> {
                         .mode(0o600)
                         .open(&host)
                         .map_err(io_err(path))?;
-                    let mut src = fs::File::open(blob).map_err(io_err(path))?;
+                    let mut src = blob.open();
                     io::copy(&mut src, &mut out).map_err(io_err(path))?;
                     if let Some(id) = link_id {
                         linked.insert(*id, host.clone());
@@ -175,7 +175,7 @@ mod tests {
         let blob = w.finish().unwrap();
         Entry {
             kind: Kind::File {
-                blob: blob.path,
+                blob: blob.blob,
                 size: blob.size,
                 link_id,
             },

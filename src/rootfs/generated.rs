@@ -53,7 +53,7 @@ pub fn put_file(
         resolved.clone(),
         Entry {
             kind: Kind::File {
-                blob: blob.path,
+                blob: blob.blob,
                 size: blob.size,
                 link_id: None,
             },

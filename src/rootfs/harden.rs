@@ -7,11 +7,9 @@
 //! never the host's, and without any chown, so non-root users can build.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
 use std::io;
-use std::path::PathBuf;
 
-use super::{Kind, Tree};
+use super::{BlobRef, Kind, Tree};
 
 /// Packages making up the package manager (Fedora/RHEL/openSUSE names).
 pub const PACKAGE_MANAGER_PACKAGES: &[&str] = &[
@@ -170,10 +168,10 @@ fn remove_package_manager(tree: &mut Tree, report: &mut HardenReport) {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HardenError {
-    #[error("cannot read the image's /{path} from staging blob {}", blob.display())]
+    #[error("cannot read the image's /{path} from staging blob {blob}")]
     ReadAccounts {
         path: &'static str,
-        blob: PathBuf,
+        blob: BlobRef,
         #[source]
         source: io::Error,
     },
@@ -209,11 +207,13 @@ fn read_accounts(tree: &Tree, path: &'static str) -> Result<BTreeMap<String, u32
     match tree.entries.get(&resolved).map(|e| &e.kind) {
         None => Ok(BTreeMap::new()),
         Some(Kind::File { blob, .. }) => {
-            let bytes = fs::read(blob).map_err(|source| HardenError::ReadAccounts {
-                path,
-                blob: blob.clone(),
-                source,
-            })?;
+            let bytes = blob
+                .read_to_vec()
+                .map_err(|source| HardenError::ReadAccounts {
+                    path,
+                    blob: blob.clone(),
+                    source,
+                })?;
             Ok(parse_ids(&String::from_utf8_lossy(&bytes)))
         }
         Some(_) => Err(HardenError::AccountsNotFile { path }),
@@ -267,7 +267,7 @@ mod tests {
     fn file(mode: u32, pkg: &str) -> Entry {
         Entry {
             kind: Kind::File {
-                blob: PathBuf::from("/nonexistent"),
+                blob: BlobRef::whole_file("/dev/null").unwrap(),
                 size: 0,
                 link_id: None,
             },

@@ -30,7 +30,6 @@
 //! are still found by the dynamic linker's own search.
 
 use std::cmp::Ordering;
-use std::fs::File;
 
 use super::staging::Staging;
 use super::{generated, Kind, Tree};
@@ -275,7 +274,7 @@ fn read_text(tree: &Tree, path: &str) -> Option<String> {
     let Kind::File { blob, .. } = &entry.kind else {
         return None;
     };
-    std::fs::read(blob)
+    blob.read_to_vec()
         .ok()
         .map(|b| String::from_utf8_lossy(&b).into_owned())
 }
@@ -378,19 +377,14 @@ pub fn scan(tree: &Tree, opts: &LdCacheOptions) -> Result<LdCache, LdCacheError>
                 continue;
             }
             let is_link = matches!(entry.kind, Kind::Symlink { .. });
-            let Some((target, target_entry)) = tree.follow(&format!("{resolved}/{name}")) else {
+            let Some((_, target_entry)) = tree.follow(&format!("{resolved}/{name}")) else {
                 continue;
             };
             let Kind::File { blob, .. } = &target_entry.kind else {
                 continue;
             };
-            let file = File::open(blob).map_err(|source| LdCacheError::Read {
-                path: target.clone(),
-                blob: blob.display().to_string(),
-                source,
-            })?;
             // Unreadable or non-ELF files are skipped, as ldconfig does.
-            let Ok(Some(d)) = elf::read(file) else {
+            let Ok(Some(d)) = elf::read(blob.open()) else {
                 continue;
             };
             let Some(flags) = elf_flags(&d, opts.arch) else {

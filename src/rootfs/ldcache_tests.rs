@@ -2,7 +2,7 @@ use std::path::Path;
 use std::process::Command;
 
 use super::*;
-use crate::rootfs::{tree::implied_dir, Entry};
+use crate::rootfs::{tree::implied_dir, BlobRef, Entry};
 
 #[test]
 fn libcmp_compares_digit_runs_numerically() {
@@ -60,7 +60,7 @@ fn tree_of(root: &Path) -> Tree {
                 Kind::Dir
             } else {
                 Kind::File {
-                    blob: p.clone(),
+                    blob: BlobRef::whole_file(&p).unwrap(),
                     size: meta.len(),
                     link_id: None,
                 }
@@ -247,7 +247,7 @@ fn write_puts_the_cache_in_the_tree_only_with_ld_so_conf() {
     let Kind::File { blob, .. } = &e.kind else {
         panic!("{e:?}")
     };
-    assert_eq!(&std::fs::read(blob).unwrap()[..20], b"glibc-ld.so.cache1.1");
+    assert_eq!(&blob.read_to_vec().unwrap()[..20], b"glibc-ld.so.cache1.1");
 
     tree.entries.remove(CONF_PATH);
     tree.entries.remove(CACHE_PATH);

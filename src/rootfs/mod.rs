@@ -1,6 +1,6 @@
 //! The image's file tree, assembled without root and without touching host paths.
 //!
-//! File *contents* are streamed into a staging directory as numbered blobs;
+//! File *contents* are streamed into one staging pack file (see [`staging`]);
 //! everything else (path, type, owner, mode, mtime, capabilities, symlink
 //! targets, hardlinks) lives only in the in-memory [`Tree`]. Because no
 //! payload path is ever used as a host path, a hostile package cannot write
@@ -10,8 +10,8 @@
 //! Use: [`Staging::new`] once, [`unpack()`] each RPM in install order (each
 //! returns a [`PackageReport`]: scriptlets not run, devices skipped, what
 //! the filters dropped), then [`harden()`], then [`assign_ids`] once the
-//! image's `/etc/passwd` and `/etc/group` are final. Blob paths in
-//! [`Kind::File`] are absolute paths inside the staging directory.
+//! image's `/etc/passwd` and `/etc/group` are final. A [`Kind::File`]'s
+//! content is a [`BlobRef`]: a section (offset, length) of the staging pack.
 //!
 //! - [`cpio`]: streaming reader for newc and rpm's stripped (`07070X`) members.
 //! - [`mod@unpack`]: header → file list, filters, payload → blobs → tree.
@@ -22,7 +22,6 @@
 //! - [`busybox`]: busybox's applet symlinks, read from its ELF tables.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 pub mod accounts;
 pub mod busybox;
@@ -45,7 +44,7 @@ pub mod unpack;
 mod tests;
 
 pub use harden::{assign_ids, harden, HardenError, HardenOptions, HardenReport};
-pub use staging::Staging;
+pub use staging::{BlobRef, Staging};
 pub use tree::TreeError;
 pub use unpack::{unpack, PackageReport, UnpackError, UnpackOptions};
 
@@ -53,11 +52,11 @@ pub use unpack::{unpack, PackageReport, UnpackError, UnpackOptions};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     Dir,
-    /// A regular file whose content is the staging blob `blob`. Entries
+    /// A regular file whose content is `blob` (in the staging pack). Entries
     /// sharing a `link_id` are hardlinks of each other (the first path in
     /// sorted order carries the content in the layer, the rest link to it).
     File {
-        blob: PathBuf,
+        blob: BlobRef,
         size: u64,
         link_id: Option<u64>,
     },

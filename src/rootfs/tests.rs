@@ -64,12 +64,12 @@ impl Env {
 
     fn content(&self, path: &str) -> Vec<u8> {
         match &self.entry(path).kind {
-            Kind::File { blob, .. } => fs::read(blob).unwrap(),
+            Kind::File { blob, .. } => blob.read_to_vec().unwrap(),
             other => panic!("`{path}` is {other:?}"),
         }
     }
 
-    /// Every file under the tempdir is an RPM we built or a numbered blob.
+    /// Every file under the tempdir is an RPM we built or the staging pack.
     fn assert_nothing_outside_staging(&self) {
         let staging = self.staging.dir().to_path_buf();
         let mut stack = vec![fs::canonicalize(self.root.path()).unwrap()];
@@ -86,13 +86,7 @@ impl Env {
                     );
                     stack.push(p);
                 } else {
-                    let ok = (p.parent() == Some(&staging)
-                        && p.file_name()
-                            .unwrap()
-                            .to_str()
-                            .unwrap()
-                            .bytes()
-                            .all(|b| b.is_ascii_digit()))
+                    let ok = p == staging.join(super::staging::PACK_NAME)
                         || p.extension().is_some_and(|x| x == "rpm");
                     assert!(ok && ft.is_file(), "unexpected file {}", p.display());
                 }
@@ -457,9 +451,9 @@ fn conflicting_files_between_packages_are_errors() {
         .unwrap();
     env.install(&mut a, &UnpackOptions::default()).unwrap();
     // Identical content from another package is fine (rpm agrees), and
-    // its duplicate blob is dropped.
+    // its duplicate blob is given back (it was the pack's tail).
     env.install(&mut same, &UnpackOptions::default()).unwrap();
-    assert_eq!(fs::read_dir(env.staging.dir()).unwrap().count(), 1);
+    assert_eq!(env.staging.pack_len(), 3, "only `one` once");
     let err = env.install(&mut b, &UnpackOptions::default()).unwrap_err();
     match &err {
         UnpackError::Tree { nevra, source, .. } => {
@@ -508,8 +502,8 @@ fn exclude_paths_settle_a_conflict_and_write_neither_copy() {
     assert!(!env.tree.entries.contains_key("etc/shared.conf"));
     assert!(!env.tree.entries.contains_key("usr/lib/x/data"));
     assert_eq!(env.content("etc/a.conf"), b"a");
-    // Only a.conf's content reached the staging directory.
-    assert_eq!(fs::read_dir(env.staging.dir()).unwrap().count(), 1);
+    // Only a.conf's content (`a`) reached the staging pack.
+    assert_eq!(env.staging.pack_len(), 1);
 }
 
 /// Runs over every binary RPM of the rpm-rs corpus (v4 newc and v6
@@ -600,7 +594,7 @@ fn corpus_rpms_match_rpm2archive() {
                 Kind::Fifo => assert!(meta.permissions().mode() & 0o170000 == 0o010000),
                 Kind::File { blob, link_id, .. } => {
                     assert_eq!(
-                        fs::read(blob).unwrap(),
+                        blob.read_to_vec().unwrap(),
                         fs::read(&theirs).unwrap(),
                         "{}",
                         what(path)

@@ -457,9 +457,9 @@ pub fn extract(tree: &mut Tree, staging: &mut Staging) -> Result<Option<TrustRep
             continue;
         };
         any = true;
-        let bytes = std::fs::read(blob).map_err(|source| TrustError::Read {
+        let bytes = blob.read_to_vec().map_err(|source| TrustError::Read {
             path: target.clone(),
-            blob: blob.display().to_string(),
+            blob: blob.to_string(),
             source,
         })?;
         if let Err(why) = read_source(&mut store, &rel, &bytes, category) {

@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::*;
-use crate::rootfs::{tree::implied_dir, Entry};
+use crate::rootfs::{tree::implied_dir, BlobRef, Entry};
 
 fn openssl(args: &[&str], dir: &Path) {
     let out = Command::new("openssl")
@@ -101,7 +101,7 @@ fn put(tree: &mut Tree, dir: &Path, path: &str, bytes: &[u8]) {
         path.to_string(),
         Entry {
             kind: Kind::File {
-                blob,
+                blob: BlobRef::whole_file(&blob).unwrap(),
                 size: bytes.len() as u64,
                 link_id: None,
             },
@@ -117,7 +117,7 @@ fn read(tree: &Tree, path: &str) -> String {
     let Kind::File { blob, .. } = &tree.entries[path].kind else {
         panic!("{path} is not a file")
     };
-    std::fs::read_to_string(blob).unwrap()
+    blob.read_to_string().unwrap()
 }
 
 fn p11_section(label: &str, attrs: &str, pem: &str) -> String {

@@ -6,7 +6,7 @@
 //! ([`super::cpio`]). As in rpm itself, the header is the source of truth
 //! for metadata (type, mode, owner names, mtime, symlink target, flags,
 //! language, capabilities, hardlink identity); the payload only supplies
-//! file contents, written to numbered staging blobs. Payload names never
+//! file contents, appended to the staging pack. Payload names never
 //! become host paths: each header path is resolved inside the tree
 //! ([`Tree::resolve`]).
 //!
@@ -385,7 +385,7 @@ pub fn unpack(
                     },
                 };
                 Kind::File {
-                    blob: blob.path,
+                    blob: blob.blob,
                     size: blob.size,
                     link_id,
                 }
@@ -420,7 +420,7 @@ pub fn unpack(
             package: Some(name.clone()),
         };
         // A lone file's blob is unused when an identical copy is already
-        // installed (multilib `/usr/share` files): drop it from staging.
+        // installed (multilib `/usr/share` files): give it back to staging.
         let lone_blob = match &entry.kind {
             Kind::File {
                 blob,
@@ -438,7 +438,7 @@ pub fn unpack(
             Inserted::Identical => {
                 if let Some(blob) = lone_blob {
                     // Best effort: a leftover blob only costs disk space.
-                    let _ = std::fs::remove_file(blob);
+                    staging.discard(&blob);
                 }
             }
             Inserted::Placed | Inserted::KeptSymlink => {}
