@@ -24,6 +24,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -122,15 +123,7 @@ pub fn write_layer_with(
     workers: usize,
 ) -> Result<LayerInfo, OciError> {
     let entries = layer_entries(tree)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".layer-")
-        .tempfile_in(blob_dir)
-        .map_err(|e| OciError::io("create a temp file for the layer in", blob_dir, e))?;
-    let file = tmp
-        .as_file()
-        .try_clone()
-        .map_err(|e| OciError::io("reopen", tmp.path(), e))?;
-    let compressed = Hasher::new(Algorithm::Sha256, BufWriter::with_capacity(1 << 20, file));
+    let (tmp, compressed) = start_blob(blob_dir)?;
 
     let (diff_id, uncompressed_size, compressed) = match opts.compression {
         Compression::None => write_tar(&entries, opts, compressed)?,
@@ -162,14 +155,7 @@ pub fn write_layer_with(
         }
     };
     let (digest, size, buf) = compressed.finish();
-    let file = buf
-        .into_inner()
-        .map_err(|e| OciError::io("write the layer into", blob_dir, e.into_error()))?;
-    file.sync_all()
-        .map_err(|e| OciError::io("write the layer into", blob_dir, e))?;
-    let path_of_blob = blob_dir.join(digest.hex());
-    tmp.persist(&path_of_blob)
-        .map_err(|e| OciError::io("rename the layer to", &path_of_blob, e.error))?;
+    let path_of_blob = finish_blob(tmp, buf, &digest, blob_dir)?;
     Ok(LayerInfo {
         digest,
         diff_id,
@@ -178,6 +164,42 @@ pub fn write_layer_with(
         media_type: opts.compression.media_type(),
         path_of_blob,
     })
+}
+
+/// A layer blob being written: a temp file in `blob_dir` and a hashing writer into it.
+pub(crate) fn start_blob(
+    blob_dir: &Path,
+) -> Result<(tempfile::NamedTempFile, Hasher<BufWriter<File>>), OciError> {
+    let tmp = tempfile::Builder::new()
+        .prefix(".layer-")
+        .tempfile_in(blob_dir)
+        .map_err(|e| OciError::io("create a temp file for the layer in", blob_dir, e))?;
+    let file = tmp
+        .as_file()
+        .try_clone()
+        .map_err(|e| OciError::io("reopen", tmp.path(), e))?;
+    Ok((
+        tmp,
+        Hasher::new(Algorithm::Sha256, BufWriter::with_capacity(1 << 20, file)),
+    ))
+}
+
+/// Flush and sync a [`start_blob`] file and rename it to the hex of `digest`.
+pub(crate) fn finish_blob(
+    tmp: tempfile::NamedTempFile,
+    buf: BufWriter<File>,
+    digest: &Digest,
+    blob_dir: &Path,
+) -> Result<PathBuf, OciError> {
+    let file = buf
+        .into_inner()
+        .map_err(|e| OciError::io("write the layer into", blob_dir, e.into_error()))?;
+    file.sync_all()
+        .map_err(|e| OciError::io("write the layer into", blob_dir, e))?;
+    let path_of_blob = blob_dir.join(digest.hex());
+    tmp.persist(&path_of_blob)
+        .map_err(|e| OciError::io("rename the layer to", &path_of_blob, e.error))?;
+    Ok(path_of_blob)
 }
 
 /// The diff_id and size of the layer's uncompressed tar for `tree`, without

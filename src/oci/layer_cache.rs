@@ -24,15 +24,18 @@
 //! layer compressed again, never shipped.
 
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter};
+use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::{Algorithm, Digest, Hasher};
+use crate::digest::Digest;
 use crate::rootfs::Tree;
 
-use super::layer::{codec_id, tar_digest, write_layer, Compression, LayerInfo, LayerOptions};
+use super::layer::{
+    codec_id, finish_blob, start_blob, tar_digest, write_layer, Compression, LayerInfo,
+    LayerOptions,
+};
 use super::OciError;
 
 /// minibuild's dependency versions, which decide the compressors' code.
@@ -134,15 +137,7 @@ impl LayerCache {
         let Ok(file) = File::open(&src) else {
             return Ok(None);
         };
-        let tmp = tempfile::Builder::new()
-            .prefix(".layer-")
-            .tempfile_in(blob_dir)
-            .map_err(|e| OciError::io("create a temp file for the layer in", blob_dir, e))?;
-        let out = tmp
-            .as_file()
-            .try_clone()
-            .map_err(|e| OciError::io("reopen", tmp.path(), e))?;
-        let mut hasher = Hasher::new(Algorithm::Sha256, BufWriter::with_capacity(1 << 20, out));
+        let (tmp, mut hasher) = start_blob(blob_dir)?;
         io::copy(&mut BufReader::with_capacity(1 << 20, file), &mut hasher)
             .map_err(|e| OciError::io("copy the cached layer", &src, e))?;
         let (digest, size, buf) = hasher.finish();
@@ -150,14 +145,7 @@ impl LayerCache {
             self.remove(stem);
             return Ok(None);
         }
-        let out = buf
-            .into_inner()
-            .map_err(|e| OciError::io("write the layer into", blob_dir, e.into_error()))?;
-        out.sync_all()
-            .map_err(|e| OciError::io("write the layer into", blob_dir, e))?;
-        let path_of_blob = blob_dir.join(digest.hex());
-        tmp.persist(&path_of_blob)
-            .map_err(|e| OciError::io("rename the layer to", &path_of_blob, e.error))?;
+        let path_of_blob = finish_blob(tmp, buf, &digest, blob_dir)?;
         Ok(Some(LayerInfo {
             digest,
             diff_id,
