@@ -10,16 +10,9 @@ use common::*;
 
 fn build(recipe: &Path, out: &Path, cache: &Path, baseurl: &str) -> std::process::Output {
     run_ok(
-        minibuild()
-            .arg("build")
-            .arg(recipe)
-            .arg("-o")
-            .arg(out)
-            .arg("--cache-dir")
-            .arg(cache)
+        build_cmd(recipe, out, cache)
             .arg("--baseurl")
-            .arg(format!("fedora={baseurl}"))
-            .env("CI", "1"),
+            .arg(format!("fedora={baseurl}")),
     )
 }
 
@@ -326,14 +319,7 @@ fn file_conflicts_fail_and_exclude_paths_settles_them() {
         path
     };
     let out = tmp.path().join("clash.oci.tar");
-    let failed = minibuild()
-        .arg("build")
-        .arg(write(""))
-        .arg("-o")
-        .arg(&out)
-        .arg("--cache-dir")
-        .arg(tmp.path().join("cache"))
-        .env("CI", "1")
+    let failed = build_cmd(&write(""), &out, &tmp.path().join("cache"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&failed.stderr);

@@ -108,16 +108,9 @@ fn cache_info_and_clean_by_bucket() {
     let cache = tmp.path().join("cache");
     let build = |out: &str| {
         run_ok(
-            minibuild()
-                .arg("build")
-                .arg(recipe("busybox.toml"))
-                .arg("-o")
-                .arg(tmp.path().join(out))
-                .arg("--cache-dir")
-                .arg(&cache)
+            build_cmd(&recipe("busybox.toml"), &tmp.path().join(out), &cache)
                 .arg("--baseurl")
-                .arg(format!("fedora={}", fixture_file_url()))
-                .env("CI", "1"),
+                .arg(format!("fedora={}", fixture_file_url())),
         )
     };
     let cache_cmd = |args: &[&str]| {

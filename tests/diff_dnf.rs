@@ -240,16 +240,7 @@ fn minibuild_matches_dnf_installroot() {
     )
     .unwrap();
     let archive = tmp.path().join("image.oci.tar");
-    run_ok(
-        minibuild()
-            .arg("build")
-            .arg(&recipe)
-            .arg("-o")
-            .arg(&archive)
-            .arg("--cache-dir")
-            .arg(tmp.path().join("cache"))
-            .env("CI", "1"),
-    );
+    run_ok(&mut build_cmd(&recipe, &archive, &tmp.path().join("cache")));
 
     let theirs = walk(&dnf_root);
     let ours = layer(&archive);

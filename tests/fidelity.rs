@@ -31,15 +31,9 @@ fn write_recipe(dir: &Path, install: &[&str], extra: &str) -> PathBuf {
 fn build_layout(recipe: &Path, dir: &Path, args: &[&str]) -> (PathBuf, String) {
     let layout = dir.join("image.oci");
     let out = run_ok(
-        minibuild()
-            .arg("build")
-            .arg(recipe)
-            .args(["--format", "oci", "-o"])
-            .arg(&layout)
-            .arg("--cache-dir")
-            .arg(dir.join("cache"))
-            .args(args)
-            .env("CI", "1"),
+        build_cmd(recipe, &layout, &dir.join("cache"))
+            .args(["--format", "oci"])
+            .args(args),
     );
     (layout, String::from_utf8_lossy(&out.stderr).into_owned())
 }
@@ -161,16 +155,13 @@ fn sysusers_account_owns_its_files_by_numeric_id() {
 fn unknown_image_user_is_a_build_error() {
     let tmp = tempfile::tempdir().unwrap();
     let recipe = write_recipe(tmp.path(), &["bash"], "user = \"ngnix\"\n");
-    let out = minibuild()
-        .arg("build")
-        .arg(&recipe)
-        .arg("-o")
-        .arg(tmp.path().join("x.tar"))
-        .arg("--cache-dir")
-        .arg(tmp.path().join("cache"))
-        .env("CI", "1")
-        .output()
-        .unwrap();
+    let out = build_cmd(
+        &recipe,
+        &tmp.path().join("x.tar"),
+        &tmp.path().join("cache"),
+    )
+    .output()
+    .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -206,16 +197,7 @@ fn rpm_reads_the_image_package_database() {
     let tmp = tempfile::tempdir().unwrap();
     let recipe = write_recipe(tmp.path(), &["bash"], "");
     let out = tmp.path().join("img.oci.tar");
-    run_ok(
-        minibuild()
-            .arg("build")
-            .arg(&recipe)
-            .arg("-o")
-            .arg(&out)
-            .arg("--cache-dir")
-            .arg(tmp.path().join("cache"))
-            .env("CI", "1"),
-    );
+    run_ok(&mut build_cmd(&recipe, &out, &tmp.path().join("cache")));
     let rootfs = unpack_archive(&out, tmp.path());
     assert!(rootfs.join("var/lib/rpm/rpmdb.sqlite").is_file());
     assert!(
@@ -284,18 +266,15 @@ fn rootfs_dir_holds_the_final_tree() {
     let theirs = tmp.path().join("theirs");
     std::fs::create_dir(&theirs).unwrap();
     std::fs::write(theirs.join("x"), "").unwrap();
-    let out = minibuild()
-        .arg("build")
-        .arg(&recipe)
-        .args(["--format", "oci", "-o"])
-        .arg(tmp.path().join("other.oci"))
-        .arg("--cache-dir")
-        .arg(tmp.path().join("cache"))
-        .arg("--rootfs")
-        .arg(&theirs)
-        .env("CI", "1")
-        .output()
-        .unwrap();
+    let out = build_cmd(
+        &recipe,
+        &tmp.path().join("other.oci"),
+        &tmp.path().join("cache"),
+    )
+    .args(["--format", "oci", "--rootfs"])
+    .arg(&theirs)
+    .output()
+    .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to replace it"));
     assert!(theirs.join("x").is_file());

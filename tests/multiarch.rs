@@ -41,16 +41,9 @@ install = ["busybox"]
 }
 
 fn build(recipe: &Path, out: &Path, cache: &Path, format: &str) -> std::process::Output {
-    minibuild()
-        .arg("build")
-        .arg(recipe)
-        .arg("-o")
-        .arg(out)
-        .arg("--cache-dir")
-        .arg(cache)
+    build_cmd(recipe, out, cache)
         .arg("--format")
         .arg(format)
-        .env("CI", "1")
         .output()
         .unwrap()
 }
@@ -218,16 +211,9 @@ fn rootfs_refuses_two_arches_before_downloading() {
     let out = tmp.path().join("multi.oci.tar");
     let cache = tmp.path().join("cache");
     let rootfs = tmp.path().join("root");
-    let result = minibuild()
-        .arg("build")
-        .arg(&recipe)
-        .arg("-o")
-        .arg(&out)
-        .arg("--cache-dir")
-        .arg(&cache)
+    let result = build_cmd(&recipe, &out, &cache)
         .arg("--rootfs")
         .arg(&rootfs)
-        .env("CI", "1")
         .output()
         .unwrap();
     assert!(!result.status.success());

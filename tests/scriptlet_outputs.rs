@@ -32,16 +32,7 @@ fn write_recipe(dir: &Path, install: &[&str], extra: &str) -> PathBuf {
 
 fn build_and_unpack(recipe: &Path, dir: &Path) -> PathBuf {
     let out = dir.join("image.oci.tar");
-    run_ok(
-        minibuild()
-            .arg("build")
-            .arg(recipe)
-            .arg("-o")
-            .arg(&out)
-            .arg("--cache-dir")
-            .arg(dir.join("cache"))
-            .env("CI", "1"),
-    );
+    run_ok(&mut build_cmd(recipe, &out, &dir.join("cache")));
     unpack_archive(&out, dir)
 }
 

@@ -50,15 +50,8 @@ fn write_recipe(dir: &Path, baseurl: &str, repo_extra: &str) -> PathBuf {
 }
 
 fn build(recipe: &Path, dir: &Path, extra: &[&str]) -> Output {
-    minibuild()
-        .arg("build")
-        .arg(recipe)
-        .arg("-o")
-        .arg(dir.join("app.oci.tar"))
-        .arg("--cache-dir")
-        .arg(dir.join("cache"))
+    build_cmd(recipe, &dir.join("app.oci.tar"), &dir.join("cache"))
         .args(extra)
-        .env("CI", "1")
         .output()
         .unwrap()
 }

@@ -42,6 +42,20 @@ pub fn minibuild() -> Command {
     Command::new(env!("CARGO_BIN_EXE_minibuild"))
 }
 
+/// `minibuild build RECIPE -o OUT --cache-dir CACHE` with plain (non-TTY)
+/// progress; callers add their own flags.
+pub fn build_cmd(recipe: &Path, out: &Path, cache: &Path) -> Command {
+    let mut cmd = minibuild();
+    cmd.arg("build")
+        .arg(recipe)
+        .arg("-o")
+        .arg(out)
+        .arg("--cache-dir")
+        .arg(cache)
+        .env("CI", "1");
+    cmd
+}
+
 /// Panics with an install hint when a test's external tool is missing: a
 /// test that cannot check what it claims must fail, not pass.
 pub fn require_tool(tool: &str) {
