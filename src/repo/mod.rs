@@ -517,7 +517,7 @@ pub fn unmet_file_deps<'a>(
     let listed = |path: &str| {
         caps.with_cap(path).any(|i| {
             let p = &packages[i as usize];
-            p.files.iter().any(|f| f == path) || p.provides.iter().any(|d| d.name == path)
+            p.files.iter().any(|f| f == path) || p.provides.iter().any(|d| &*d.name == path)
         })
     };
     !wanted.into_iter().all(listed)

@@ -38,7 +38,7 @@ use super::{codec, CapIndex, Package};
 
 /// Header of every entry: format number and crate version.
 const MAGIC: &[u8] = concat!(
-    "minibuild-parsed-primary/3/",
+    "minibuild-parsed-primary/4/",
     env!("CARGO_PKG_VERSION"),
     "\n"
 )
@@ -268,7 +268,7 @@ mod tests {
         flipped[last] ^= 0xff;
         std::fs::write(&path, &flipped).unwrap();
         assert_ne!(read(&path, 0).map(|r| r.0), Some(pkgs.clone()), "corrupt");
-        let mut other = b"minibuild-parsed-primary/2/0.0.0\n".to_vec();
+        let mut other = b"minibuild-parsed-primary/3/0.0.0\n".to_vec();
         other.extend_from_slice(&good[MAGIC.len()..]);
         std::fs::write(&path, other).unwrap();
         assert_eq!(read(&path, 0), None, "other format");

@@ -641,7 +641,7 @@ mod tests {
         let p = one(FULL);
         let (cmp, evr) = p.requires[1].range.clone().unwrap();
         assert_eq!(cmp, Cmp::Ge);
-        assert_eq!(evr, Evr::new(0, "2.68", None));
+        assert_eq!(*evr, Evr::new(0, "2.68", None));
         // No `rel` attribute: the release is unknown, not empty.
         let (cmp, evr) = p.requires[2].range.clone().unwrap();
         assert_eq!(cmp, Cmp::Le);

@@ -72,7 +72,7 @@ pub fn dependency_graph(packages: &[&Package]) -> Vec<BTreeMap<usize, String>> {
     for (i, p) in packages.iter().enumerate() {
         providers.entry(p.nevra.name.as_str()).or_default().push(i);
         for prov in &p.provides {
-            providers.entry(prov.name.as_str()).or_default().push(i);
+            providers.entry(&*prov.name).or_default().push(i);
         }
         for f in &p.files {
             providers.entry(f.as_str()).or_default().push(i);

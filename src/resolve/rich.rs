@@ -601,7 +601,7 @@ mod tests {
     #[test]
     fn eval_follows_rpm_semantics() {
         let r = parse("(a if b else c)").unwrap();
-        let with = |set: &'static [&'static str]| move |a: &Atom| matches!(a, Atom::Dep(d) if set.contains(&d.name.as_str()));
+        let with = |set: &'static [&'static str]| move |a: &Atom| matches!(a, Atom::Dep(d) if set.contains(&&*d.name));
         assert!(eval(&r, &mut with(&["a", "b"])));
         assert!(!eval(&r, &mut with(&["b"])));
         assert!(eval(&r, &mut with(&["c"])));

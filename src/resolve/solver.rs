@@ -179,9 +179,9 @@ impl<'a> Universe<'a> {
         let p = self.pkg(i);
         match atom {
             Atom::Dep(d) => {
-                (d.name == p.nevra.name && self_provide_matches(p, d))
+                (*d.name == *p.nevra.name && self_provide_matches(p, d))
                     || p.provides.iter().any(|prov| d.is_satisfied_by(prov))
-                    || (d.is_file() && p.files.contains(&d.name))
+                    || (d.is_file() && p.files.iter().any(|f| **f == *d.name))
             }
             Atom::With(xs) => xs.iter().all(|x| self.satisfies(i, x)),
             Atom::Without(a, b) => self.satisfies(i, a) && !self.satisfies(i, b),
@@ -193,7 +193,7 @@ impl<'a> Universe<'a> {
             Matcher::Provides(atom) => self.satisfies(i, atom),
             Matcher::Named(d) => {
                 let p = self.pkg(i);
-                p.nevra.name == d.name && self_provide_matches(p, d)
+                *p.nevra.name == *d.name && self_provide_matches(p, d)
             }
         }
     }
@@ -214,7 +214,7 @@ impl<'a> Universe<'a> {
             .filter(|&i| !self.excluded[i as usize] && !self.pkg(i).obsoletes.is_empty())
             .filter(|&i| self.installable[i as usize])
             .map(|i| self.pkg(i))
-            .filter(|q| q.nevra.name != d.name)
+            .filter(|q| *q.nevra.name != *d.name)
             .filter(|q| {
                 wanted.iter().all(|&w| {
                     q.obsoletes
@@ -429,7 +429,7 @@ impl<'a> Provider<'a> {
                 .with_cap(cap)
                 .filter(|&i| {
                     let p = self.u.pkg(i);
-                    p.nevra.name == cap || p.provides.iter().any(|d| d.name == cap)
+                    p.nevra.name == cap || p.provides.iter().any(|d| &*d.name == cap)
                 })
                 .collect();
         }
@@ -547,9 +547,9 @@ impl<'a> Provider<'a> {
                 }
             }
         }
-        for dep in p.obsoletes.iter().filter(|d| d.name != p.nevra.name) {
+        for dep in p.obsoletes.iter().filter(|d| *d.name != *p.nevra.name) {
             if self.u.has_name(&dep.name) {
-                let name = self.pool.intern_package_name(dep.name.as_str());
+                let name = self.pool.intern_package_name(&*dep.name);
                 deps.constrains
                     .push(self.vset(name, Matcher::Named(dep.clone()), true));
             }
@@ -652,7 +652,7 @@ impl Provider<'_> {
             .named(name)
             .map(|i| {
                 let p = self.u.pkg(i);
-                match p.provides.iter().find(|d| d.name == cap) {
+                match p.provides.iter().find(|d| &*d.name == cap) {
                     Some(d) => format!("{} provides `{d}`", p.nevra),
                     None => format!("{} does not provide it", p.nevra),
                 }
@@ -691,7 +691,7 @@ impl Interner for Provider<'_> {
             .resolve_package_name(self.pool.resolve_version_set_package_name(version_set));
         let matcher = self.matchers.borrow()[vs.matcher as usize].clone();
         match (matcher, vs.negate) {
-            (Matcher::Provides(Atom::Dep(d)), false) if d.name == *name => match d.range {
+            (Matcher::Provides(Atom::Dep(d)), false) if *d.name == **name => match d.range {
                 Some((cmp, evr)) => format!("{} {evr}", cmp.symbol()),
                 None => String::new(),
             },
@@ -837,7 +837,7 @@ fn solve(packages: &[Package], caps: &CapIndex, request: &Request) -> Result<Pla
             // candidate of that name is taken instead: `install oldname`
             // installs its renamed successor.
             Rich::Simple(d) if provider.u.has_name(&d.name) => {
-                let name = provider.pool.intern_package_name(d.name.as_str());
+                let name = provider.pool.intern_package_name(&*d.name);
                 let vs = provider.vset(name, Matcher::Named(d.clone()), false);
                 let successors = provider.u.obsoleters(d);
                 match successors.as_slice() {
@@ -938,7 +938,7 @@ fn plan(provider: &Provider, chosen: &[u32], requested: &[(&str, Rich)], weak: b
         match rich {
             // Requests naming a package were encoded by name.
             Rich::Simple(d) if u.has_name(&d.name) => {
-                if let Some(k) = chosen.iter().position(|&i| u.pkg(i).nevra.name == d.name) {
+                if let Some(k) = chosen.iter().position(|&i| *u.pkg(i).nevra.name == *d.name) {
                     t.set(k, r);
                 }
             }
