@@ -56,9 +56,10 @@ pub fn encode(packages: &[Package]) -> Vec<u8> {
     out
 }
 
-/// Decode `count` packages, with `repo` set; `None` if `bytes` are not
-/// exactly that (truncated, corrupt, trailing bytes).
-pub fn decode(bytes: &[u8], count: usize, repo: usize, out: &mut Vec<Package>) -> Option<()> {
+/// Decode `count` packages, with `repo` set, handing each to `put` in
+/// order; `None` if `bytes` are not exactly that (truncated, corrupt,
+/// trailing bytes), and then some packages may have been handed over.
+pub fn decode(bytes: &[u8], count: usize, repo: usize, mut put: impl FnMut(Package)) -> Option<()> {
     let mut r = Reader { bytes, at: 0 };
     let n = usize::try_from(r.varint()?).ok()?;
     // Each length takes at least a byte: bound the allocation by the input.
@@ -93,9 +94,8 @@ pub fn decode(bytes: &[u8], count: usize, repo: usize, out: &mut Vec<Package>) -
         let evr = Arc::new(d.evr()?);
         d.evrs.push(evr);
     }
-    out.reserve(count);
     for _ in 0..count {
-        out.push(get_package(&mut d, repo)?);
+        put(get_package(&mut d, repo)?);
     }
     (d.r.at == bytes.len()).then_some(())
 }
@@ -411,14 +411,14 @@ mod tests {
         let pkgs = sample();
         let bytes = encode(&pkgs);
         let mut back = Vec::new();
-        decode(&bytes, 2, 7, &mut back).unwrap();
+        decode(&bytes, 2, 7, |p| back.push(p)).unwrap();
         assert_eq!(back, pkgs);
         // "Fedora Project" appears three times but is stored once.
         let text = String::from_utf8_lossy(&bytes);
         assert_eq!(text.matches("Fedora Project").count(), 1);
         // The repo index comes from the reader.
         back.clear();
-        decode(&bytes, 2, 0, &mut back).unwrap();
+        decode(&bytes, 2, 0, |p| back.push(p)).unwrap();
         assert!(back.iter().all(|p| p.repo == 0));
     }
 
@@ -429,7 +429,7 @@ mod tests {
         pkgs[0].requires.push(lib());
         pkgs[1].requires = vec![lib(), Dep::any("libc.so.6")];
         let mut back = Vec::new();
-        decode(&encode(&pkgs), 2, 7, &mut back).unwrap();
+        decode(&encode(&pkgs), 2, 7, |p| back.push(p)).unwrap();
         assert_eq!(back, pkgs);
         let (a, b) = (back[0].requires.last().unwrap(), &back[1].requires[0]);
         assert!(Arc::ptr_eq(&a.name, &b.name));
@@ -441,18 +441,17 @@ mod tests {
     #[test]
     fn refuses_truncated_extended_or_miscounted_input() {
         let bytes = encode(&sample());
-        let mut out = Vec::new();
         for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
-            assert_eq!(decode(&bytes[..cut], 2, 0, &mut out), None, "cut at {cut}");
+            assert_eq!(decode(&bytes[..cut], 2, 0, drop), None, "cut at {cut}");
         }
         let mut longer = bytes.clone();
         longer.push(0);
-        assert_eq!(decode(&longer, 2, 0, &mut out), None);
-        assert_eq!(decode(&bytes, 1, 0, &mut out), None);
-        assert_eq!(decode(&bytes, 3, 0, &mut out), None);
+        assert_eq!(decode(&longer, 2, 0, drop), None);
+        assert_eq!(decode(&bytes, 1, 0, drop), None);
+        assert_eq!(decode(&bytes, 3, 0, drop), None);
         // A string id past the table.
-        assert_eq!(decode(&[1, 1, b'a', 5], 1, 0, &mut out), None);
+        assert_eq!(decode(&[1, 1, b'a', 5], 1, 0, drop), None);
         // Invalid UTF-8 in the table.
-        assert_eq!(decode(&[1, 1, 0xff], 0, 0, &mut out), None);
+        assert_eq!(decode(&[1, 1, 0xff], 0, 0, drop), None);
     }
 }
