@@ -7,7 +7,7 @@ Generates DIR/repo with make-synthetic-repo.py (once; reused while its repomd.xm
 prints:
   - minibuild cold load (empty cache: copy + verify + XML parse + parsed-cache write), as ms and
     MB/s of uncompressed primary.xml;
-  - minibuild warm load (the parsed-metadata cache), best of 3;
+  - minibuild warm load (the parsed-metadata cache), best and median of the 6 runs below;
   - minibuild resolve time for an nginx-like request and a 50-package request, best of 3;
   - minibuild peak RSS (of the 50-package run);
   - dnf makecache with a fresh cachedir (wall, peak RSS), and `dnf --assumeno install` wall
@@ -21,6 +21,7 @@ import argparse
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -84,6 +85,7 @@ def main():
             warm.append(ms(r"loaded in ([\d.]+) ms", err))
             res1.append(ms(r"Resolved in ([\d.]+) ms", err))
             _, rss_, err = timed(plan(r50))
+            warm.append(ms(r"loaded in ([\d.]+) ms", err))
             res50.append(ms(r"Resolved in ([\d.]+) ms", err))
             rss = max(rss, rss_)
 
@@ -102,7 +104,8 @@ def main():
         ("metadata load, cold", f"{cold:.0f} ms ({mb / (cold / 1e3):.0f} MB/s)",
          f"makecache {mk_wall * 1e3:.0f} ms ({mb / mk_wall:.0f} MB/s)",
          f"{mk_wall * 1e3 / cold:.1f}x faster (target >= 5x)"),
-        ("metadata load, warm", f"{min(warm):.0f} ms", "", "target < 100 ms"),
+        ("metadata load, warm", f"{min(warm):.0f} ms (median {statistics.median(warm):.0f} of {len(warm)})", "",
+         "target < 100 ms"),
         ("resolve nginx", f"{min(res1):.0f} ms", f"install --assumeno {d1 * 1e3:.0f} ms (whole command)",
          "target < 50 ms"),
         ("resolve 50 packages", f"{min(res50):.0f} ms", f"install --assumeno {d50 * 1e3:.0f} ms (whole command)",
