@@ -22,8 +22,8 @@
 //! The packages are cut into
 //! chunks of [`CHUNK`] so that a load holds one chunk of encoded bytes per
 //! thread rather than the whole file (peak memory), and so that the chunks
-//! can be decoded on several threads (decoding 75,000 packages is about
-//! three million string allocations). The capability index is stored too,
+//! can be decoded on several threads (75,000 packages are still about a
+//! million allocations, with dependency names and versions shared). The capability index is stored too,
 //! so the resolver does not rebuild it (see `capindex.rs`). [`MAGIC`]
 //! carries a format number and the crate version, because the format is not
 //! self-describing: any change to [`Package`] must not be read with the old
@@ -129,10 +129,9 @@ pub fn read(path: &Path, repo: usize) -> Option<(Vec<Package>, CapIndex)> {
 
 /// Decode `chunks` on up to [`MAX_THREADS`] threads, each taking a
 /// contiguous run and writing its packages straight into their final
-/// places. (Decoding into one vector per thread and appending them copied
-/// and faulted in a second copy of half the packages, 20 MB for a Fedora
-/// repo: with fresh pages as slow to fault as they are in VMs, that was a
-/// sixth of a warm load.)
+/// places. (Decoding into one vector per thread and appending them made a
+/// second copy of half the packages, 20 MB for a Fedora repo, to fault in
+/// and copy.)
 fn decode_parallel(
     file: &File,
     chunks: &[Chunk],
@@ -264,6 +263,28 @@ mod tests {
             want.repo = 3;
             assert_eq!(b, &want);
         }
+    }
+
+    #[test]
+    fn a_chunk_table_that_miscounts_reads_as_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m-primary.parsed");
+        let pkgs = packages(CHUNK * 2 + 5);
+        write(&path, &pkgs, &CapIndex::build(&pkgs)).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        // Move one package from the last chunk's count to the first's: the
+        // total still matches, so each thread gets its slots, but the first
+        // chunk no longer decodes to its count.
+        let table = MAGIC.len() + 24;
+        let count_at = |k: usize| table + 24 * k + 16;
+        let bump = |bytes: &mut Vec<u8>, at: usize, by: i64| {
+            let v = u64_at(bytes, at).unwrap() as i64 + by;
+            bytes[at..at + 8].copy_from_slice(&(v as u64).to_le_bytes());
+        };
+        bump(&mut bytes, count_at(0), 1);
+        bump(&mut bytes, count_at(2), -1);
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(read(&path, 0), None);
     }
 
     #[test]

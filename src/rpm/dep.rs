@@ -57,8 +57,8 @@ impl Cmp {
 /// has about 1.25 million dependency entries but only a few hundred
 /// thousand distinct names and versions, and the metadata cache hands out
 /// one copy of each per chunk (see `repo/codec.rs`). That keeps a `Dep` at
-/// 32 bytes with no allocation of its own, which is most of what a warm
-/// metadata load costs.
+/// 32 bytes with no allocation of its own (it was 88 bytes and two or three
+/// heap strings, most of a warm metadata load's memory).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Dep {
     pub name: Arc<str>,
