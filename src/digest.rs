@@ -58,12 +58,13 @@ pub struct Digest {
 
 impl Digest {
     pub fn new(algo: Algorithm, hex: &str) -> Result<Self, DigestError> {
-        let hex = if is_lower_hex(hex.as_bytes()) {
+        let lower = is_lower_hex(hex.as_bytes());
+        let hex = if lower {
             hex.to_owned()
         } else {
             hex.to_ascii_lowercase()
         };
-        if hex.len() != algo.hex_len() || !is_lower_hex(hex.as_bytes()) {
+        if hex.len() != algo.hex_len() || !(lower || is_lower_hex(hex.as_bytes())) {
             return Err(DigestError::Malformed {
                 algo: algo.name(),
                 value: hex,

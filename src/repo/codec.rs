@@ -136,15 +136,24 @@ impl<'a> Writer<'a> {
         self.int(id);
     }
 
-    fn opt_str(&mut self, s: Option<&'a str>) {
-        let v = s.map_or(0, |s| self.id(s) + 1);
-        self.int(v);
+    fn opt_id(&mut self, s: Option<&'a str>) -> u64 {
+        s.map_or(0, |s| self.id(s) + 1)
+    }
+
+    /// Epoch, version id, release id + 1: the same three numbers whether
+    /// written inline (a package's own version) or in the version table.
+    fn evr_fields(&mut self, e: &'a Evr) -> [u64; 3] {
+        [
+            e.epoch,
+            self.id(&e.version),
+            self.opt_id(e.release.as_deref()),
+        ]
     }
 
     fn evr(&mut self, e: &'a Evr) {
-        self.int(e.epoch);
-        self.str(&e.version);
-        self.opt_str(e.release.as_deref());
+        for v in self.evr_fields(e) {
+            self.int(v);
+        }
     }
 
     /// A dependency version's table id, adding it on first use.
@@ -154,9 +163,7 @@ impl<'a> Writer<'a> {
         }
         let id = self.evr_ids.len() as u64;
         self.evr_ids.insert(e, id);
-        let version = self.id(&e.version);
-        let release = e.release.as_deref().map_or(0, |r| self.id(r) + 1);
-        for v in [e.epoch, version, release] {
+        for v in self.evr_fields(e) {
             put_varint(&mut self.evr_table, v);
         }
         id

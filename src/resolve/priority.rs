@@ -148,4 +148,17 @@ mod tests {
         );
         assert_eq!(caps, CapIndex::build(&out));
     }
+
+    #[test]
+    fn nothing_hidden_leaves_packages_and_index_as_they_were() {
+        let pkgs = vec![
+            pkg("nginx", "1.24-1", 0),
+            pkg("bash", "5.2-1", 1),
+            pkg("nginx", "1.24-1", 0),
+        ];
+        let mut caps = CapIndex::build(&pkgs);
+        let out = apply_indexed(pkgs.clone(), &mut caps, &[(10, 1000), (99, 1000)]);
+        assert_eq!(out, pkgs);
+        assert_eq!(caps, CapIndex::build(&pkgs));
+    }
 }
