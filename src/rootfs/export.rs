@@ -12,7 +12,15 @@
 //! other xattrs are not written, and fifos are skipped (reported).
 //!
 //! A non-empty `DIR` is replaced only when it holds [`MARKER`], the file
-//! this function leaves in every rootfs it writes.
+//! this function leaves in every rootfs it writes. The marker is
+//! minibuild's own: a tree that has that path (a package shipping it, say
+//! as a symlink to a host file) is refused before anything is written, and
+//! the marker is created new, so it can never follow a link.
+//!
+//! The temporary directory is 0700 while it is filled (with
+//! `strip_setuid = false`, setuid-root files of a package must not sit in a
+//! directory other users can reach) and gets its final mode just before it
+//! is renamed into place.
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
@@ -38,6 +46,8 @@ pub enum ExportError {
     },
     #[error("/{path}: its parent is not a directory in the image; not written")]
     BadParent { path: String },
+    #[error("package {package} ships /{MARKER}, the marker minibuild writes into every --rootfs directory; refusing to write the tree\n  hint: that path is reserved (a package that ships it may be trying to redirect the marker write to a host file); build without --rootfs or drop the package")]
+    ReservedPath { package: String },
 }
 
 /// What [`write_dir`] left out.
@@ -62,8 +72,15 @@ pub fn write_dir(tree: &Tree, dir: &Path) -> Result<ExportReport, ExportError> {
             source,
         }
     };
+    if let Some(e) = tree.entries.get(MARKER) {
+        return Err(ExportError::ReservedPath {
+            package: e.package.clone().unwrap_or_else(|| "(none)".into()),
+        });
+    }
     if let Ok(mut entries) = fs::read_dir(dir) {
-        if entries.next().is_some() && !dir.join(MARKER).is_file() {
+        // symlink_metadata: a marker that is a link is not ours.
+        let marked = fs::symlink_metadata(dir.join(MARKER)).is_ok_and(|m| m.is_file());
+        if entries.next().is_some() && !marked {
             return Err(ExportError::NotOurs {
                 dir: dir.to_path_buf(),
             });
@@ -75,6 +92,7 @@ pub fn write_dir(tree: &Tree, dir: &Path) -> Result<ExportReport, ExportError> {
     };
     let tmp = tempfile::Builder::new()
         .prefix(".minibuild-rootfs-")
+        .permissions(fs::Permissions::from_mode(0o700))
         .tempdir_in(&parent)
         .map_err(io_err(""))?;
     let root = tmp.path();
@@ -122,7 +140,14 @@ pub fn write_dir(tree: &Tree, dir: &Path) -> Result<ExportReport, ExportError> {
             fs::set_permissions(&host, fs::Permissions::from_mode(e.mode)).map_err(io_err(path))?;
         }
     }
-    fs::write(root.join(MARKER), "written by minibuild --rootfs\n").map_err(io_err(MARKER))?;
+    // create_new (O_EXCL): fails on anything already there, links included.
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(root.join(MARKER))
+        .and_then(|mut f| io::Write::write_all(&mut f, b"written by minibuild --rootfs\n"))
+        .map_err(io_err(MARKER))?;
     for (path, e) in tree.entries.iter().rev() {
         if e.kind == Kind::Dir {
             fs::set_permissions(root.join(path), fs::Permissions::from_mode(e.mode))
