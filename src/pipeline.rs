@@ -555,6 +555,10 @@ fn fetch_rpms(
         }
     })?;
     progress.finish(&format!("{} in the cache", human_bytes(total)));
+    // The checksum proves the bytes; the header proves they are the package chosen.
+    for (path, p) in rpms.iter().zip(&res.plan.packages) {
+        crate::rpm::identity::check(path, &p.package.nevra)?;
+    }
     Ok(rpms)
 }
 

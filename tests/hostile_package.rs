@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
+use sha2::{Digest as _, Sha256};
 
 const CANARY: &str = "canary: the host's own file\n";
 
@@ -145,5 +146,143 @@ fn rootfs_marker_symlink_in_a_package_is_refused() {
             Vec::<String>::new(),
             "{name}"
         );
+    }
+}
+
+/// Copy of the repo at `src` (RPMs symlinked) whose primary.xml points every
+/// `busybox` entry at `setup`'s file: its checksum, size and location.
+fn swapped_repo(src: &Path, dest: &Path) -> PathBuf {
+    std::fs::create_dir_all(dest.join("repodata")).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "rpm") {
+            std::os::unix::fs::symlink(&p, dest.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let repomd = std::fs::read_to_string(src.join("repodata/repomd.xml")).unwrap();
+    let href = repomd
+        .split("<location href=\"")
+        .skip(1)
+        .map(|s| &s[..s.find('"').unwrap()])
+        .find(|h| h.contains("-primary.xml"))
+        .unwrap();
+    let raw = std::fs::read(src.join(href)).unwrap();
+    let primary = if href.ends_with(".gz") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&raw[..]), &mut text)
+            .unwrap();
+        text
+    } else {
+        String::from_utf8(zstd::decode_all(&raw[..]).unwrap()).unwrap()
+    };
+    let mut entries: Vec<String> = primary.split("<package ").map(str::to_string).collect();
+    let field = |entry: &str, start: &str, end: &str| -> String {
+        let from = entry.find(start).unwrap();
+        let to = from + entry[from..].find(end).unwrap() + end.len();
+        entry[from..to].to_string()
+    };
+    let setup = entries
+        .iter()
+        .find(|e| e.contains("<name>setup</name>"))
+        .unwrap()
+        .clone();
+    let stolen: Vec<String> = [
+        ("<checksum ", "</checksum>"),
+        ("<size ", "/>"),
+        ("<location ", "/>"),
+    ]
+    .iter()
+    .map(|(s, e)| field(&setup, s, e))
+    .collect();
+    let mut swapped = 0;
+    for entry in entries
+        .iter_mut()
+        .filter(|e| e.contains("<name>busybox</name>"))
+    {
+        for ((s, e), new) in [
+            ("<checksum ", "</checksum>"),
+            ("<size ", "/>"),
+            ("<location ", "/>"),
+        ]
+        .iter()
+        .zip(&stolen)
+        {
+            let old = field(entry, s, e);
+            *entry = entry.replace(&old, new);
+        }
+        swapped += 1;
+    }
+    assert!(swapped > 0);
+    let primary = entries.join("<package ");
+    std::fs::write(dest.join("repodata/primary.xml"), &primary).unwrap();
+    let sum = hex::encode(Sha256::digest(primary.as_bytes()));
+    std::fs::write(
+        dest.join("repodata/repomd.xml"),
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<repomd xmlns=\"http://linux.duke.edu/metadata/repo\">\n  <revision>1700000001</revision>\n  <data type=\"primary\">\n    <checksum type=\"sha256\">{sum}</checksum>\n    <location href=\"repodata/primary.xml\"/>\n    <size>{}</size>\n  </data>\n</repomd>\n",
+            primary.len()
+        ),
+    )
+    .unwrap();
+    dest.to_path_buf()
+}
+
+/// primary.xml's busybox entry carries setup's checksum, size and location:
+/// the bytes match the metadata, but the RPM's header says setup. Refused,
+/// naming both, with signatures off and with them on (setup is validly
+/// signed by the trusted key, so only the identity check stops it).
+#[test]
+fn a_package_swapped_in_primary_xml_is_refused() {
+    let fixtures = fixtures();
+    run_ok(
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make-signed.sh"))
+            .arg(&fixtures),
+    );
+    let signed = fixtures.join("signed");
+    let fpr = std::fs::read_to_string(signed.join("keys/rsa.fpr")).unwrap();
+    let cases = [
+        (fixtures.join("repo/x86_64"), "gpgcheck = false".to_string()),
+        (
+            signed.join("rsa/x86_64"),
+            format!(
+                "gpgkey = [{{ url = \"{}\", fingerprint = \"{}\" }}]",
+                signed.join("keys/rsa.gpg").display(),
+                fpr.trim()
+            ),
+        ),
+    ];
+    for (i, (src, gpg)) in cases.iter().enumerate() {
+        let tmp = tempfile::tempdir().unwrap();
+        let canary = tmp.path().join("canary");
+        std::fs::write(&canary, CANARY).unwrap();
+        let repo = swapped_repo(src, &tmp.path().join("repo"));
+        let recipe = tmp.path().join("r.toml");
+        std::fs::write(
+            &recipe,
+            format!(
+                "[image]\nname = \"swap\"\narch = [\"x86_64\"]\n\n[[repo]]\nname = \"swap\"\nbaseurl = \"file://{}/\"\n{gpg}\n\n[packages]\ninstall = [\"busybox\"]\n",
+                repo.display()
+            ),
+        )
+        .unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let res = build_cmd(&recipe, &out.join("img.oci.tar"), &tmp.path().join("cache"))
+            .output()
+            .unwrap();
+        fails_with(
+            &res,
+            &[
+                "chosen by the repo metadata as busybox-1:1.35.0-4.fc40.x86_64",
+                "is setup-2.14.5-2.fc40.noarch by its own header",
+                "swapped",
+            ],
+        );
+        assert_eq!(
+            std::fs::read_to_string(&canary).unwrap(),
+            CANARY,
+            "case {i}"
+        );
+        assert_eq!(leftovers(&out, &[]), Vec::<String>::new(), "case {i}");
     }
 }
