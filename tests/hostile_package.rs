@@ -286,3 +286,152 @@ fn a_package_swapped_in_primary_xml_is_refused() {
         assert_eq!(leftovers(&out, &[]), Vec::<String>::new(), "case {i}");
     }
 }
+
+/// One newc member of a payload: its 110-byte header, name and data.
+struct Member {
+    header: Vec<u8>,
+    name: String,
+    data: Vec<u8>,
+}
+
+fn hex_field(header: &[u8], index: usize) -> usize {
+    let at = 6 + index * 8;
+    usize::from_str_radix(std::str::from_utf8(&header[at..at + 8]).unwrap(), 16).unwrap()
+}
+
+fn pad4(out: &mut Vec<u8>) {
+    while out.len() % 4 != 0 {
+        out.push(0);
+    }
+}
+
+/// Split an uncompressed RPM into everything before the payload and the
+/// payload's members (trailer included).
+fn split_payload(rpm: &[u8]) -> (Vec<u8>, Vec<Member>) {
+    let start = rpm
+        .windows(8)
+        .position(|w| w == b"07070100")
+        .expect("an uncompressed newc payload");
+    let mut members = Vec::new();
+    let mut at = start;
+    loop {
+        let header = rpm[at..at + 110].to_vec();
+        let name_len = hex_field(&header, 11);
+        let size = hex_field(&header, 6);
+        let name_at = at + 110;
+        let name = String::from_utf8(rpm[name_at..name_at + name_len - 1].to_vec()).unwrap();
+        let data_at = (name_at + name_len - start).div_ceil(4) * 4 + start;
+        let data = rpm[data_at..data_at + size].to_vec();
+        at = (data_at + size - start).div_ceil(4) * 4 + start;
+        let done = name == "TRAILER!!!";
+        members.push(Member { header, name, data });
+        if done {
+            return (rpm[..start].to_vec(), members);
+        }
+    }
+}
+
+fn join_payload(lead: &[u8], members: &[Member]) -> Vec<u8> {
+    let mut out = lead.to_vec();
+    let start = out.len();
+    for m in members {
+        let mut header = m.header.clone();
+        header[54..62].copy_from_slice(format!("{:08x}", m.data.len()).as_bytes());
+        header[94..102].copy_from_slice(format!("{:08x}", m.name.len() + 1).as_bytes());
+        let mut member = header;
+        member.extend_from_slice(m.name.as_bytes());
+        member.push(0);
+        let mut rel = out[start..].to_vec();
+        rel.extend(member);
+        pad4(&mut rel);
+        rel.extend_from_slice(&m.data);
+        pad4(&mut rel);
+        out.truncate(start);
+        out.extend(rel);
+    }
+    out
+}
+
+/// With signatures off, a payload that disagrees with its own header (a
+/// member twice, a size or a content the header does not list) is refused
+/// naming the package and the file, and nothing of it lands anywhere.
+#[test]
+fn a_payload_that_disagrees_with_its_header_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rpm = rpmbuild(
+        tmp.path(),
+        "payload",
+        &spec(
+            "payload",
+            "mkdir -p %{buildroot}/usr/share/payload\necho hello > %{buildroot}/usr/share/payload/aaaa\necho world > %{buildroot}/usr/share/payload/bbbb",
+            "/usr/share/payload",
+        ),
+    );
+    let original = std::fs::read(&rpm).unwrap();
+
+    // The untouched package builds: the checks accept what rpmbuild makes.
+    {
+        let work = tmp.path().join("clean");
+        std::fs::create_dir(&work).unwrap();
+        let repo = make_repo(&work, &[&rpm]);
+        let recipe = recipe(&work, &repo, "payload");
+        run_ok(&mut build_cmd(
+            &recipe,
+            &work.join("img.oci.tar"),
+            &work.join("cache"),
+        ));
+    }
+
+    let aaaa = "./usr/share/payload/aaaa";
+    // Each tampering gets the members and the index of aaaa's member.
+    type Tamper = fn(&mut Vec<Member>, usize);
+    let cases: [(&str, Tamper, &[&str]); 3] = [
+        (
+            "duplicate",
+            |m, i| {
+                let evil = Member {
+                    header: m[i].header.clone(),
+                    name: m[i].name.clone(),
+                    data: b"EVIL!\n".to_vec(),
+                };
+                m.insert(m.len() - 1, evil); // before the trailer
+            },
+            &["payload member `/usr/share/payload/aaaa` appears twice"],
+        ),
+        (
+            "size",
+            |m, i| m[i].data = b"a longer content than the header says\n".to_vec(),
+            &["payload member `/usr/share/payload/aaaa` has 38 bytes but the header says 6"],
+        ),
+        (
+            "digest",
+            |m, i| m[i].data = b"HELLO\n".to_vec(),
+            &[
+                "content of `/usr/share/payload/aaaa` has digest",
+                "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03",
+            ],
+        ),
+    ];
+    for (name, tamper, needles) in cases {
+        let work = tmp.path().join(name);
+        std::fs::create_dir(&work).unwrap();
+        let (lead, mut members) = split_payload(&original);
+        let i = members.iter().position(|m| m.name == aaaa).unwrap();
+        tamper(&mut members, i);
+        let bad = work.join(rpm.file_name().unwrap());
+        std::fs::write(&bad, join_payload(&lead, &members)).unwrap();
+        let repo = make_repo(&work, &[&bad]);
+        let recipe = recipe(&work, &repo, "payload");
+        let canary = work.join("canary");
+        std::fs::write(&canary, CANARY).unwrap();
+        let out = work.join("out");
+        std::fs::create_dir(&out).unwrap();
+        let res = build_cmd(&recipe, &out.join("img.oci.tar"), &work.join("cache"))
+            .output()
+            .unwrap();
+        let stderr = fails_with(&res, needles);
+        assert!(stderr.contains("payload-1.0-1.noarch"), "{name}: {stderr}");
+        assert_eq!(std::fs::read_to_string(&canary).unwrap(), CANARY, "{name}");
+        assert_eq!(leftovers(&out, &[]), Vec::<String>::new(), "{name}");
+    }
+}

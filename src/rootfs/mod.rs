@@ -18,6 +18,7 @@
 //! - [`tree`]: path resolution inside the image root and merge/conflict rules.
 //! - [`mod@harden`]: setuid stripping, package-manager removal, numeric ids.
 //! - [`caps`]: `FILECAPS` text → `security.capability` xattr bytes.
+//! - [`filedigest`]: the header's file digests, checked against the payload.
 //! - [`exclude`]: `exclude_paths` patterns, applied while unpacking.
 //! - [`busybox`]: busybox's applet symlinks, read from its ELF tables.
 
@@ -32,6 +33,7 @@ pub mod der;
 pub mod effects;
 pub mod exclude;
 pub mod export;
+pub mod filedigest;
 pub mod generated;
 pub mod harden;
 pub mod ldcache;

@@ -25,6 +25,7 @@ use rpm::IndexTag;
 
 use super::cpio::{CpioError, CpioReader, Member};
 use super::exclude::{excluded_by, PathPattern};
+use super::filedigest::FileDigests;
 use super::staging::{Blob, Staging};
 use super::tree::{Inserted, TreeError};
 use super::{caps, Entry, Kind, Tree};
@@ -163,6 +164,22 @@ pub enum UnpackError {
     UnknownMember { nevra: String, member: String },
     #[error("{nevra}: `{file}` is listed in the header but missing from the payload")]
     MissingMember { nevra: String, file: String },
+    #[error("{nevra}: payload member `{file}` appears twice; refusing the package (rpm installs each header file once)\n  hint: the payload was altered after the header was made; report the package's source and turn gpgcheck on for its repo")]
+    DuplicateMember { nevra: String, file: String },
+    #[error("{nevra}: payload member `{file}` has {payload} bytes but the header says {header}; refusing the package\n  hint: the payload was altered after the header was made; report the package's source and turn gpgcheck on for its repo")]
+    SizeMismatch {
+        nevra: String,
+        file: String,
+        header: u64,
+        payload: u64,
+    },
+    #[error("{nevra}: content of `{file}` has digest {actual} but the header says {expected}; refusing the package\n  hint: the payload was altered after the header was made; report the package's source and turn gpgcheck on for its repo")]
+    DigestMismatch {
+        nevra: String,
+        file: String,
+        expected: String,
+        actual: String,
+    },
     #[error("{nevra}: cannot write `{file}` to the staging directory")]
     Staging {
         nevra: String,
@@ -293,6 +310,7 @@ pub fn unpack(
         .to_string();
     let nevra = nevra_of(&meta);
     let files = read_file_list(&meta.header).map_err(malformed)?;
+    let digests = FileDigests::read(&meta.header, files.len()).map_err(malformed)?;
     let mut report = PackageReport {
         nevra: nevra.clone(),
         name: name.clone(),
@@ -314,7 +332,9 @@ pub fn unpack(
     let links = hardlink_sets(&files);
 
     let payload = decompressor(&meta.header, reader, rpm_path)?;
-    let contents = read_payload(payload, &files, &skips, &links, staging, &nevra, rpm_path)?;
+    let contents = read_payload(
+        payload, &files, &digests, &skips, &links, staging, &nevra, rpm_path,
+    )?;
 
     // Hardlink sets: one blob (carried by one member) and one link id for
     // the kept members.
@@ -672,9 +692,13 @@ fn write_blob(
 
 /// Stream the payload; returns the blob of every regular-file member that
 /// is needed (kept, or carrying a kept hardlink set's content), by index.
+/// Each member must be a header file, once, with the header's size (a
+/// hardlink set's members other than its carrier have none) and digest.
+#[allow(clippy::too_many_arguments)]
 fn read_payload(
     payload: Box<dyn Read + '_>,
     files: &[FileMeta],
+    digests: &FileDigests,
     skips: &[Option<Skip>],
     links: &BTreeMap<(u32, u32), Vec<usize>>,
     staging: &mut Staging,
@@ -725,11 +749,27 @@ fn read_payload(
                 (i, size)
             }
         };
-        seen[i] = true;
         let f = &files[i];
+        if std::mem::replace(&mut seen[i], true) {
+            return Err(UnpackError::DuplicateMember {
+                nevra: nevra.to_string(),
+                file: f.path.clone(),
+            });
+        }
         if f.mode & S_IFMT != S_IFREG {
             continue; // symlink targets and modes come from the header
         }
+        let in_set = links.contains_key(&f.dev_ino);
+        if size != f.size && !(in_set && size == 0) {
+            return Err(UnpackError::SizeMismatch {
+                nevra: nevra.to_string(),
+                file: f.path.clone(),
+                header: f.size,
+                payload: size,
+            });
+        }
+        // A member with the header's size carries the file's content.
+        let mut digest = digests.hasher_for(i).filter(|_| size == f.size);
         let needed = match links.get(&f.dev_ino) {
             Some(members) => size > 0 && members.iter().any(|&m| skips[m].is_none()),
             None => skips[i].is_none(),
@@ -741,10 +781,26 @@ fn read_payload(
                 source,
             };
             let mut w = staging.create_blob().map_err(err)?;
-            cpio.copy_data(&mut w).map_err(payload_err)?;
+            match &mut digest {
+                Some(d) => cpio.copy_data(&mut d.writer(&mut w)),
+                None => cpio.copy_data(&mut w),
+            }
+            .map_err(payload_err)?;
             let blob = w.finish().map_err(err)?;
             staging.record(&blob);
             contents.insert(i, blob);
+        } else if let Some(d) = &mut digest {
+            cpio.copy_data(&mut d.writer(io::sink()))
+                .map_err(payload_err)?;
+        }
+        if let Some(d) = digest {
+            d.verify()
+                .map_err(|(expected, actual)| UnpackError::DigestMismatch {
+                    nevra: nevra.to_string(),
+                    file: f.path.clone(),
+                    expected,
+                    actual,
+                })?;
         }
     }
     if let Some(i) = (0..files.len()).find(|&i| !seen[i] && files[i].flags & RPMFILE_GHOST == 0) {
