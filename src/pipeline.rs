@@ -828,6 +828,11 @@ fn write_image(
         },
         layers,
     )?;
+    if let Origin::Replaced(why) = origin {
+        reporter.warn(&format!(
+            "layer cache: the entry for this layer was bad ({why}); dropped it and compressed the layer again"
+        ));
+    }
     reporter.info(&format!(
         "layer {} ({} compressed, {} uncompressed{})",
         layer.digest,
@@ -835,7 +840,7 @@ fn write_image(
         human_bytes(layer.uncompressed_size),
         match origin {
             Origin::Cached => "; same tar as an earlier build, compressed blob reused",
-            Origin::Compressed => "",
+            Origin::Compressed | Origin::Replaced(_) => "",
         }
     ));
     let image = writer.add_image(&config, &[layer])?;

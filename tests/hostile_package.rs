@@ -435,3 +435,74 @@ fn a_payload_that_disagrees_with_its_header_is_refused() {
         assert_eq!(leftovers(&out, &[]), Vec::<String>::new(), "{name}");
     }
 }
+
+fn fixture_recipe(dir: &Path, install: &str) -> PathBuf {
+    let path = dir.join(format!("{install}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[image]\nname = \"{install}\"\narch = [\"x86_64\"]\n\n[[repo]]\nname = \"fx\"\nbaseurl = \"{}\"\ngpgcheck = false\n\n[packages]\ninstall = [\"{install}\"]\n",
+            fixture_file_url()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The one entry of a layer cache: its `.blob` and `.json`.
+fn layer_entry(cache: &Path) -> (PathBuf, PathBuf) {
+    let dir = cache.join("v1/layers");
+    let mut blobs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "blob"))
+        .collect();
+    assert_eq!(blobs.len(), 1, "{blobs:?}");
+    let blob = blobs.pop().unwrap();
+    (blob.clone(), blob.with_extension("json"))
+}
+
+/// Someone who can write the cache plants another image's layer under this
+/// tree's key, with a record that matches the planted blob: the next build
+/// notices (the blob does not decompress to this tree's tar), says so,
+/// recompresses, and gives the same image as a clean build.
+#[test]
+fn a_planted_layer_cache_entry_is_detected_and_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let victim = fixture_recipe(tmp.path(), "basesystem");
+    let other = fixture_recipe(tmp.path(), "busybox");
+    let cache = tmp.path().join("cache");
+    let build = |recipe: &Path, cache: &Path, out: &str| {
+        run_ok(&mut build_cmd(recipe, &tmp.path().join(out), cache))
+    };
+    let clean = last_line(&build(&victim, &cache, "clean.oci.tar"));
+    let (blob, json) = layer_entry(&cache);
+    let other_cache = tmp.path().join("other-cache");
+    build(&other, &other_cache, "other.oci.tar");
+    let (other_blob, other_json) = layer_entry(&other_cache);
+
+    // The planted record names the planted blob's digest and size, and the
+    // victim's tar size, so only decompressing the blob can tell.
+    let victim_meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let mut planted: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&other_json).unwrap()).unwrap();
+    planted["uncompressed_size"] = victim_meta["uncompressed_size"].clone();
+    std::fs::remove_file(&blob).unwrap();
+    std::fs::copy(&other_blob, &blob).unwrap();
+    std::fs::write(&json, serde_json::to_vec(&planted).unwrap()).unwrap();
+
+    let again = build(&victim, &cache, "again.oci.tar");
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(last_line(&again), clean, "{stderr}");
+    assert!(
+        stderr.contains("layer cache: the entry for this layer was bad (its blob decompresses to another tar than this layer's); dropped it and compressed the layer again"),
+        "{stderr}"
+    );
+    // The entry was rewritten: the next build reuses it, and still agrees.
+    let third = build(&victim, &cache, "third.oci.tar");
+    let stderr = String::from_utf8_lossy(&third.stderr);
+    assert_eq!(last_line(&third), clean);
+    assert!(stderr.contains("compressed blob reused"), "{stderr}");
+    assert!(!stderr.contains("layer cache: the entry"), "{stderr}");
+}

@@ -20,16 +20,23 @@
 //!
 //! The `.json` is written (atomically) after the blob, so its presence means
 //! the entry is complete. A hit is copied into the image while being hashed
-//! and compared with the recorded digest: a corrupted entry is deleted and the
-//! layer compressed again, never shipped.
+//! *and decompressed*: the copy must have the digest and size the `.json`
+//! records, and must decompress to exactly the tar this build would write
+//! (its sha256 is the key's diff_id, its length the tar's). The `.json` is
+//! only a record, not a proof: anyone who can write the cache can write both
+//! files, so the decompressed check is what stops a planted or swapped entry
+//! from shipping. A bad entry is deleted, the layer compressed again, and the
+//! build says so ([`Origin::Replaced`]). What is not detected: a blob that is
+//! another valid compression of the same tar (same content, another layer
+//! digest than a clean build's).
 
 use std::fs::{self, File};
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
+use crate::digest::{Algorithm, Digest, Hasher};
 use crate::rootfs::Tree;
 
 use super::layer::{
@@ -60,8 +67,10 @@ struct Meta {
 pub enum Origin {
     /// Compressed now (and stored for next time).
     Compressed,
-    /// Copied from the cache.
+    /// Copied from the cache, verified.
     Cached,
+    /// The cache's entry was bad (why): dropped, compressed again and stored.
+    Replaced(&'static str),
 }
 
 impl LayerCache {
@@ -85,10 +94,13 @@ impl LayerCache {
         }
         let (diff_id, uncompressed_size) = tar_digest(tree, opts)?;
         let stem = self.stem(&diff_id, opts);
+        let mut origin = Origin::Compressed;
         if let Some(meta) = self.lookup(&stem) {
-            if meta.uncompressed_size == uncompressed_size {
-                if let Some(info) = self.copy_out(&stem, &meta, diff_id.clone(), opts, blob_dir)? {
-                    return Ok((info, Origin::Cached));
+            match self.copy_out(&stem, &meta, &diff_id, uncompressed_size, opts, blob_dir)? {
+                Ok(info) => return Ok((info, Origin::Cached)),
+                Err(why) => {
+                    self.remove(&stem);
+                    origin = Origin::Replaced(why);
                 }
             }
         }
@@ -106,7 +118,7 @@ impl LayerCache {
         }
         // Best effort: a read-only or full cache must not fail the build.
         let _ = self.store(&stem, &info);
-        Ok((info, Origin::Compressed))
+        Ok((info, origin))
     }
 
     /// `<codec>-<diff_id hex>`: the entry's file name without extension.
@@ -123,34 +135,59 @@ impl LayerCache {
         serde_json::from_slice(&text).ok()
     }
 
-    /// Copy the cached blob into `blob_dir`, hashing as it goes; `None` (and
-    /// the entry removed) when the bytes are not what the entry recorded.
+    /// Copy the cached blob into `blob_dir`, hashing it and what it
+    /// decompresses to as it goes; `Err(why)` when the copy is not the
+    /// entry's record or not this layer's tar (the copy is then discarded).
     fn copy_out(
         &self,
         stem: &str,
         meta: &Meta,
-        diff_id: Digest,
+        diff_id: &Digest,
+        uncompressed_size: u64,
         opts: &LayerOptions,
         blob_dir: &Path,
-    ) -> Result<Option<LayerInfo>, OciError> {
+    ) -> Result<Result<LayerInfo, &'static str>, OciError> {
         let src = self.dir.join(format!("{stem}.blob"));
         let Ok(file) = File::open(&src) else {
-            return Ok(None);
+            return Ok(Err("its blob is missing"));
         };
         let (tmp, mut hasher) = start_blob(blob_dir)?;
-        io::copy(&mut BufReader::with_capacity(1 << 20, file), &mut hasher)
-            .map_err(|e| OciError::io("copy the cached layer", &src, e))?;
+        let mut tar = Hasher::new(Algorithm::Sha256, io::sink());
+        let mut tee = Tee {
+            inner: BufReader::with_capacity(1 << 20, file),
+            out: &mut hasher,
+        };
+        // Every byte of the file passes the tee once: through the
+        // decompressor, then whatever it left unread.
+        let decompressed = match opts.compression {
+            Compression::Gzip => {
+                io::copy(&mut flate2::read::MultiGzDecoder::new(&mut tee), &mut tar)
+            }
+            Compression::Zstd => zstd::stream::read::Decoder::new(&mut tee)
+                .and_then(|mut d| io::copy(&mut d, &mut tar)),
+            Compression::None => Ok(0),
+        }
+        .and_then(|_| io::copy(&mut tee, &mut io::sink()));
         let (digest, size, buf) = hasher.finish();
-        if digest != meta.digest || size != meta.size {
-            self.remove(stem);
-            return Ok(None);
+        let (tar_digest, tar_size, _) = tar.finish();
+        let why = if decompressed.is_err() {
+            Some("its blob does not decompress")
+        } else if digest != meta.digest || size != meta.size {
+            Some("its blob is not the one its record names")
+        } else if tar_digest != *diff_id || tar_size != uncompressed_size {
+            Some("its blob decompresses to another tar than this layer's")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Ok(Err(why)); // `tmp` is deleted on drop
         }
         let path_of_blob = finish_blob(tmp, buf, &digest, blob_dir)?;
-        Ok(Some(LayerInfo {
+        Ok(Ok(LayerInfo {
             digest,
-            diff_id,
+            diff_id: diff_id.clone(),
             size,
-            uncompressed_size: meta.uncompressed_size,
+            uncompressed_size,
             media_type: opts.compression.media_type(),
             path_of_blob,
         }))
@@ -178,9 +215,24 @@ impl LayerCache {
     }
 
     fn remove(&self, stem: &str) {
-        for ext in ["json", "blob"] {
+        // The blob first: a `.json` without it reads as a bad entry, never a hit.
+        for ext in ["blob", "json"] {
             let _ = fs::remove_file(self.dir.join(format!("{stem}.{ext}")));
         }
+    }
+}
+
+/// A reader that copies what it reads to `out`.
+struct Tee<R, W> {
+    inner: R,
+    out: W,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out.write_all(&buf[..n])?;
+        Ok(n)
     }
 }
 
@@ -273,7 +325,7 @@ mod tests {
 
         let again = tempfile::tempdir().unwrap();
         let (info, origin) = cache.write_layer(tree, &o, again.path()).unwrap();
-        assert_eq!(origin, Origin::Compressed);
+        assert!(matches!(origin, Origin::Replaced(_)), "{origin:?}");
         assert_eq!(info.digest, want.digest);
         assert_eq!(
             Digest::sha256_of(&fs::read(&info.path_of_blob).unwrap()),
