@@ -70,14 +70,20 @@ pub fn check(tree: &Tree, opts: &CheckOptions) -> Vec<Finding> {
                 format!("is {bits} ({:04o})", entry.mode & 0o7777),
             );
         }
+        // Only a sticky directory (/tmp itself) may be world-writable; what
+        // sits under /tmp in an image is as exposed as anything else.
         let world_writable = entry.mode & 0o002 != 0 && !matches!(entry.kind, Kind::Symlink { .. });
         let sticky_dir = matches!(entry.kind, Kind::Dir) && entry.mode & 0o1000 != 0;
-        if world_writable && !sticky_dir && !under(path, "tmp") && !under(path, "var/tmp") {
+        if world_writable && !sticky_dir {
             push(
                 Severity::Error,
                 path,
                 format!("is world-writable ({:04o})", entry.mode & 0o7777),
             );
+        }
+        if let Some(value) = entry.xattrs.get("security.capability") {
+            let (severity, message) = describe_caps(value);
+            push(severity, path, message);
         }
         if let Kind::File { blob, .. } = &entry.kind {
             if may_be_elf(path, entry) {
@@ -121,8 +127,53 @@ pub fn check(tree: &Tree, opts: &CheckOptions) -> Vec<Finding> {
     v
 }
 
-fn under(path: &str, dir: &str) -> bool {
-    path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
+/// Capabilities that amount to root (capabilities(7), and the well-known
+/// escalations from each): a file granting one is as serious as setuid-root.
+const ROOT_EQUIVALENT_CAPS: &[&str] = &[
+    "cap_sys_admin",
+    "cap_sys_module",
+    "cap_sys_rawio",
+    "cap_sys_ptrace",
+    "cap_setuid",
+    "cap_setgid",
+    "cap_setfcap",
+    "cap_setpcap",
+    "cap_dac_override",
+    "cap_dac_read_search",
+    "cap_chown",
+    "cap_fowner",
+    "cap_bpf",
+    "cap_mknod",
+];
+
+/// A `security.capability` xattr as a finding: an error when it grants a
+/// root-equivalent capability (or cannot be read), a warning otherwise
+/// (`cap_net_raw` on ping is common and narrow).
+fn describe_caps(value: &[u8]) -> (Severity, String) {
+    match crate::rootfs::caps::from_xattr(value) {
+        Some((names, effective)) => {
+            let worst = names
+                .iter()
+                .any(|n| ROOT_EQUIVALENT_CAPS.contains(&n.as_str()) || n.starts_with("cap_bit"));
+            let severity = if worst {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            let raised = if effective { "=ep" } else { "=p" };
+            (
+                severity,
+                format!("has file capabilities {}{raised}", names.join(",")),
+            )
+        }
+        None => (
+            Severity::Error,
+            format!(
+                "has a security.capability xattr minibuild cannot read ({} bytes)",
+                value.len()
+            ),
+        ),
+    }
 }
 
 fn may_be_elf(path: &str, entry: &Entry) -> bool {
@@ -328,18 +379,36 @@ mod tests {
         t.dir("var/spool", 0o777);
         t.file("usr/bin/su", 0o4755, b"#!");
         t.file("usr/bin/write", 0o2755, b"#!");
+        // Nothing under /tmp is exempt: only the sticky /tmp itself is.
         t.file("tmp/scratch", 0o666, b"");
+        t.file("var/tmp/suid", 0o4755, b"#!");
         t.file("usr/bin/rpm", 0o755, b"#!");
+        let caps = |text| {
+            let mut xattrs = std::collections::BTreeMap::new();
+            let value = crate::rootfs::caps::to_xattr(text).unwrap().unwrap();
+            xattrs.insert("security.capability".to_string(), value);
+            xattrs
+        };
+        t.file("usr/bin/ping", 0o755, b"#!");
+        t.file("usr/bin/admin", 0o755, b"#!");
+        t.tree.entries.get_mut("usr/bin/ping").unwrap().xattrs = caps("cap_net_raw=p");
+        t.tree.entries.get_mut("usr/bin/admin").unwrap().xattrs = caps("cap_sys_admin=ep");
         let f = check(&t.tree, &CheckOptions::default());
         assert_eq!(
             messages(&f),
             vec![
+                "/usr/bin/ping: has file capabilities cap_net_raw=p",
+                "/tmp/scratch: is world-writable (0666)",
+                "/usr/bin/admin: has file capabilities cap_sys_admin=ep",
                 "/usr/bin/rpm: package manager present in the image",
                 "/usr/bin/su: is setuid (4755)",
                 "/usr/bin/write: is setgid (2755)",
                 "/var/spool: is world-writable (0777)",
+                "/var/tmp/suid: is setuid (4755)",
             ]
         );
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert!(f[1..].iter().all(|f| f.severity == Severity::Error));
     }
 
     #[test]

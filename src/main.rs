@@ -410,7 +410,9 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let mut errors = 0;
     for p in &image.platforms {
-        let findings = minibuild::check::check(&p.tree, &opts);
+        let mut findings = minibuild::check::check(&p.tree, &opts);
+        findings.extend(p.findings.iter().cloned());
+        findings.sort();
         for f in &findings {
             writeln!(out, "{} {}: {f}", p.platform, severity(f.severity))?;
         }

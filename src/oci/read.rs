@@ -3,7 +3,9 @@
 //!
 //! Used by `minibuild check IMAGE` so that a finished image is checked with
 //! exactly the code that checks a build. Layers are applied bottom-up with
-//! OCI whiteouts; blob digests are verified while reading.
+//! OCI whiteouts; blob digests are verified while reading. What a [`Tree`]
+//! cannot hold is not dropped silently: device nodes, names with a `..`
+//! component and unknown entry types become [`Loaded::findings`].
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _};
 use serde_json::Value;
 
+use crate::check::{Finding, Severity};
 use crate::digest::Digest;
 use crate::rootfs::{Entry, Kind, Staging, Tree};
 
@@ -22,6 +25,8 @@ pub struct Loaded {
     pub platform: String,
     pub manifest_digest: Digest,
     pub tree: Tree,
+    /// Layer entries the tree cannot hold, each an error for `check`.
+    pub findings: Vec<Finding>,
 }
 
 /// A loaded image; owns the staging directory the trees' blobs live in.
@@ -74,15 +79,23 @@ pub fn load(path: &Path) -> anyhow::Result<Image> {
             config["architecture"].as_str().unwrap_or("?")
         );
         let mut tree = Tree::default();
+        let mut findings = Vec::new();
         for layer in manifest["layers"].as_array().into_iter().flatten() {
             let d: Digest = json_str(&layer["digest"])?.parse()?;
-            apply_layer(&mut tree, &blob_path(&layout, &d)?, &d, &mut blobs)
-                .with_context(|| format!("cannot read layer {d}"))?;
+            apply_layer(
+                &mut tree,
+                &blob_path(&layout, &d)?,
+                &d,
+                &mut blobs,
+                &mut findings,
+            )
+            .with_context(|| format!("cannot read layer {d}"))?;
         }
         platforms.push(Loaded {
             platform,
             manifest_digest: digest,
             tree,
+            findings,
         });
     }
     Ok(Image {
@@ -136,7 +149,15 @@ fn apply_layer(
     path: &Path,
     digest: &Digest,
     blobs: &mut Staging,
+    findings: &mut Vec<Finding>,
 ) -> anyhow::Result<()> {
+    let mut report = |raw: &str, message: String| {
+        findings.push(Finding {
+            severity: Severity::Error,
+            path: format!("/{}", raw.trim_start_matches("./").trim_start_matches('/')),
+            message: format!("{message} (layer {digest})"),
+        })
+    };
     // Verify first: a corrupt blob should be reported as such, not as a tar error.
     let got = Digest::of_reader(digest.algo(), BufReader::new(File::open(path)?))?;
     if &got != digest {
@@ -159,6 +180,10 @@ fn apply_layer(
         for e in archive.entries()? {
             let mut e = e?;
             let raw_path = e.path()?.to_string_lossy().into_owned();
+            if has_dot_dot(&raw_path) {
+                report(&raw_path, "has a `..` component: a runtime that follows it writes outside the image root; not checked".into());
+                continue;
+            }
             let Some(p) = normalize(&raw_path) else {
                 continue;
             };
@@ -203,8 +228,14 @@ fn apply_layer(
                         .link_name()?
                         .map(|l| l.to_string_lossy().into_owned())
                         .unwrap_or_default();
-                    if let Some(t) = normalize(&target) {
-                        links.push((p.clone(), t));
+                    match normalize(&target) {
+                        Some(t) if !has_dot_dot(&target) => links.push((p.clone(), t)),
+                        _ => report(
+                            &raw_path,
+                            format!(
+                                "is a hardlink to `{target}`, outside the image root; not checked"
+                            ),
+                        ),
                     }
                     continue;
                 }
@@ -219,7 +250,26 @@ fn apply_layer(
                         link_id: None,
                     }
                 }
-                _ => continue,
+                tar::EntryType::Char | tar::EntryType::Block => {
+                    let what = if h.entry_type() == tar::EntryType::Char {
+                        "character"
+                    } else {
+                        "block"
+                    };
+                    let (major, minor) = (
+                        h.device_major().ok().flatten().unwrap_or(0),
+                        h.device_minor().ok().flatten().unwrap_or(0),
+                    );
+                    report(&raw_path, format!("is a {what} device node ({major}:{minor}, mode {:04o}): an image should carry none (the runtime makes /dev)", h.mode().unwrap_or(0) & 0o7777));
+                    continue;
+                }
+                other => {
+                    report(
+                        &raw_path,
+                        format!("has tar entry type {other:?}, which minibuild cannot check"),
+                    );
+                    continue;
+                }
             };
             let h = e.header();
             let entry = Entry {
@@ -249,6 +299,10 @@ fn apply_layer(
         }
     }
     Ok(())
+}
+
+fn has_dot_dot(p: &str) -> bool {
+    p.split('/').any(|c| c == "..")
 }
 
 /// Layer paths as tree keys: no `./`, no leading or trailing `/`; `None` for the root.

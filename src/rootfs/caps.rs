@@ -150,6 +150,33 @@ pub fn to_xattr(text: &str) -> Result<Option<Vec<u8>>, CapsError> {
     Ok(Some(out))
 }
 
+/// What a `security.capability` value grants, for reports: the names of
+/// its permitted and inheritable capabilities (`cap_bit<N>` past the known
+/// ones) and whether they are raised on exec. `None` for a value that is
+/// not a revision 2 or 3 `vfs_cap_data`.
+pub fn from_xattr(value: &[u8]) -> Option<(Vec<String>, bool)> {
+    let word = |i: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(
+            value.get(i * 4..i * 4 + 4)?.try_into().ok()?,
+        ))
+    };
+    let magic = word(0)?;
+    // Revision 3 (namespaced, 24 bytes) only adds a root uid after these.
+    if !matches!(magic & !VFS_CAP_FLAGS_EFFECTIVE, 0x0200_0000 | 0x0300_0000) {
+        return None;
+    }
+    let granted = u64::from(word(1)? | word(2)?) | u64::from(word(3)? | word(4)?) << 32;
+    let names = (0..64)
+        .filter(|bit| granted & (1 << bit) != 0)
+        .map(|bit| {
+            NAMES
+                .get(bit)
+                .map_or(format!("cap_bit{bit}"), |n| n.to_string())
+        })
+        .collect();
+    Some((names, magic & VFS_CAP_FLAGS_EFFECTIVE != 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +209,18 @@ mod tests {
         assert_eq!(to_xattr("=").unwrap(), None);
         assert!(to_xattr("cap_bogus=ep").is_err());
         assert!(to_xattr("cap_chown").is_err());
+    }
+
+    #[test]
+    fn decodes_what_it_encodes() {
+        let v = to_xattr("cap_sys_admin,cap_bpf=ep").unwrap().unwrap();
+        assert_eq!(
+            from_xattr(&v),
+            Some((vec!["cap_sys_admin".into(), "cap_bpf".into()], true))
+        );
+        let v = to_xattr("cap_net_raw=p").unwrap().unwrap();
+        assert_eq!(from_xattr(&v), Some((vec!["cap_net_raw".into()], false)));
+        assert_eq!(from_xattr(b"\x01\x00\x00\x01"), None);
+        assert_eq!(from_xattr(&[0, 0, 0, 2]), None, "truncated");
     }
 }
