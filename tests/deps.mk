@@ -13,7 +13,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL = $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
 FIXTURE_PKGS := rpm createrepo-c cpio gnupg binutils dpkg util-linux python3 zstd xz-utils
-TEST_PKGS := skopeo umoci crun docker-registry dnf libsolv-tools apache2-utils python3 rpm2cpio openssl
+# The tools the tests run by name, package by package: tests/check-deps.sh (run by .ci/run) proves
+# this list covers them. busybox-static: /bin/busybox for the busybox applet tests; the essential
+# packages are listed too, so that the list is the whole truth.
+TEST_PKGS := skopeo umoci crun docker-registry dnf libsolv-tools apache2-utils python3 rpm2cpio openssl \
+	busybox-static libcap2-bin coreutils findutils gzip tar dash libc-bin
 
 # apt-install PACKAGES: install those dpkg does not report as installed.
 define apt-install
@@ -25,7 +29,11 @@ define apt-install
 	fi
 endef
 
-.PHONY: deps-fixtures deps-test fixtures
+.PHONY: deps-fixtures deps-test fixtures print-test-pkgs
+# Every package deps-test installs (read by tests/check-deps.sh).
+print-test-pkgs:
+	@echo $(FIXTURE_PKGS) $(TEST_PKGS)
+
 deps-fixtures:
 	$(call apt-install,$(FIXTURE_PKGS))
 	@# repo/aarch64 wraps Debian arm64 packages: apt must know the architecture.

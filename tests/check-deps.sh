@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Proves that `make deps-test` installs every external tool the tests run.
+#
+# Collects the tools the Rust sources and tests call by name (Command::new("X"),
+# require_tool("X"), require("X")), looks each up in TOOL_PACKAGES below, and
+# fails, naming the tool, when one has no entry or its package is not in
+# FIXTURE_PKGS/TEST_PKGS of tests/deps.mk. Where the tool is installed, it also
+# checks with dpkg that the listed package really ships it, so the table
+# cannot drift. Run by .ci/run before `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# tool -> the Debian 12 package that provides it.
+declare -A TOOL_PACKAGES=(
+  [/bin/busybox]=busybox-static
+  [chroot]=coreutils
+  [createrepo_c]=createrepo-c
+  [dnf]=dnf
+  [docker-registry]=docker-registry
+  [find]=findutils
+  [getcap]=libcap2-bin
+  [gzip]=gzip
+  [htpasswd]=apache2-utils
+  [ldconfig]=libc-bin
+  [openssl]=openssl
+  [podman]=podman
+  [rpm]=rpm
+  [rpmbuild]=rpm
+  [sh]=dash
+  [skopeo]=skopeo
+  [tar]=tar
+  [umoci]=umoci
+  [unshare]=util-linux
+)
+
+listed=" $(make -s --no-print-directory -f tests/deps.mk print-test-pkgs) "
+tools=$(grep -rhoE --include='*.rs' '(Command::new|require_tool|require)\("[^"]+"\)' src tests \
+  | sed -E 's/.*\("([^"]+)"\)/\1/' | sort -u)
+
+# The package dpkg says ships the installed TOOL (usrmerge: try /usr-less paths too).
+owner() {
+  local path
+  path=$(command -v "$1") || return 0
+  for p in "$path" "$(readlink -f "$path")"; do
+    for v in "$p" "${p#/usr}"; do
+      dpkg -S "$v" 2>/dev/null | grep -v '^diversion' | cut -d: -f1 | tr ',' '\n' | tr -d ' ' && return 0
+    done
+  done
+}
+
+failed=0
+for tool in $tools; do
+  pkg=${TOOL_PACKAGES[$tool]:-}
+  if [ -z "$pkg" ]; then
+    echo "check-deps: the tests run \`$tool\`, which tests/check-deps.sh does not map to a Debian package" >&2
+    echo "  hint: add [$tool]=PACKAGE to TOOL_PACKAGES and PACKAGE to TEST_PKGS in tests/deps.mk" >&2
+    failed=1
+    continue
+  fi
+  if [[ $listed != *" $pkg "* ]]; then
+    echo "check-deps: the tests run \`$tool\`, but its package $pkg is not installed by tests/deps.mk" >&2
+    echo "  hint: add $pkg to TEST_PKGS in tests/deps.mk" >&2
+    failed=1
+    continue
+  fi
+  if command -v "$tool" >/dev/null && command -v dpkg >/dev/null; then
+    owners=$(owner "$tool")
+    if [ -n "$owners" ] && ! grep -qx "$pkg" <<<"$owners"; then
+      echo "check-deps: \`$tool\` is shipped by $(echo $owners), not $pkg as tests/check-deps.sh says" >&2
+      failed=1
+    fi
+  fi
+done
+[ "$failed" = 0 ] && echo "check-deps: $(wc -w <<<"$tools") tools, each installed by tests/deps.mk"
+exit "$failed"
