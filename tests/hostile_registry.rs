@@ -195,9 +195,15 @@ impl Work {
 
     /// `minibuild push IMAGE REGISTRY/app:v1 --creds-file … --digestfile …`.
     fn push(&self, registry: &str) -> Output {
+        self.push_with(registry, &[])
+    }
+
+    /// [`Work::push`] with `extra` flags.
+    fn push_with(&self, registry: &str, extra: &[&str]) -> Output {
         let before = common::snapshot(self.dir.path());
         let out = common::minibuild()
             .arg("push")
+            .args(extra)
             .arg(&self.image)
             .arg(format!("{registry}/app:v1"))
             .arg("--creds-file")
@@ -355,5 +361,124 @@ fn redirected_manifest_put_is_not_followed() {
     let work = Work::new();
     let out = work.push(&registry.addr);
     failed_with(&out, &["PUT", "/v2/app/manifests/v1", "302"]);
+    assert!(thief.seen().is_empty(), "{:?}", thief.seen());
+}
+
+/// `openssl s_server -HTTP` on 127.0.0.1 with a throwaway self-signed
+/// certificate: it answers `GET /NAME` with the raw response in the file
+/// NAME of its directory. Killed on drop.
+struct TlsFiles {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsFiles {
+    /// Serve `files` (name, raw HTTP response).
+    fn start(files: &[(&str, String)]) -> TlsFiles {
+        common::require_tool("openssl");
+        let dir = tempfile::tempdir().unwrap();
+        common::run_ok(
+            std::process::Command::new("openssl")
+                .current_dir(dir.path())
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-keyout",
+                    "key.pem",
+                    "-out",
+                    "cert.pem",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ]),
+        );
+        for (name, response) in files {
+            std::fs::write(dir.path().join(name), response).unwrap();
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = std::process::Command::new("openssl")
+            .current_dir(dir.path())
+            .args([
+                "s_server", "-quiet", "-HTTP", "-cert", "cert.pem", "-key", "key.pem",
+            ])
+            .arg("-accept")
+            .arg(&addr)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while TcpStream::connect(&addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "openssl s_server did not listen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        TlsFiles {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TlsFiles {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An https token realm that redirects down to plain http: refused, even
+/// with --insecure (needed here to accept s_server's self-signed
+/// certificate), since the token would then come over the network in
+/// clear text and could be anyone's.
+#[test]
+fn https_to_http_redirect_is_refused() {
+    let thief = Scripted::start(
+        "127.0.0.2",
+        Box::new(|_| respond("200 OK", &[("Content-Type", "application/json".into())])),
+    );
+    let stolen = format!("http://{}/token", thief.addr);
+    // The token request minibuild makes, as s_server names the file.
+    let query = "token?scope=repository%3Aapp%3Apull%2Cpush&service=hostile";
+    let realm = TlsFiles::start(&[(
+        query,
+        format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: {stolen}\r\nContent-Length: 0\r\n\r\n"
+        ),
+    )]);
+    let challenge = format!(
+        r#"Bearer realm="https://{}/token",service="hostile""#,
+        realm.addr
+    );
+    let registry = Scripted::start(
+        "127.0.0.1",
+        Box::new(move |_| {
+            respond(
+                "401 Unauthorized",
+                &[("WWW-Authenticate", challenge.clone())],
+            )
+        }),
+    );
+    let work = Work::new();
+    let out = work.push_with(&registry.addr, &["--insecure"]);
+    failed_with(
+        &out,
+        &[&stolen, "a redirect to", "from https down to plain http"],
+    );
     assert!(thief.seen().is_empty(), "{:?}", thief.seen());
 }
