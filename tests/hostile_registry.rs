@@ -147,6 +147,21 @@ fn basic_auth_registry(answer: impl Fn(&str) -> String + Send + Sync + 'static) 
     )
 }
 
+/// A registry on 127.0.0.1 that answers everything with a Bearer
+/// challenge naming `realm` (service `hostile`).
+fn bearer_registry(realm: &str) -> Scripted {
+    let challenge = format!(r#"Bearer realm="{realm}",service="hostile""#);
+    Scripted::start(
+        "127.0.0.1",
+        Box::new(move |_| {
+            respond(
+                "401 Unauthorized",
+                &[("WWW-Authenticate", challenge.clone())],
+            )
+        }),
+    )
+}
+
 /// The password, in clear or base64, anywhere in what `server` received.
 fn leaked(server: &Scripted) -> bool {
     let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"));
@@ -251,16 +266,7 @@ fn plain_http_token_realm_on_another_host_gets_nothing() {
         Box::new(|_| respond("200 OK", &[("Content-Type", "application/json".into())])),
     );
     let realm = format!("http://{}/token", thief.addr);
-    let challenge = format!(r#"Bearer realm="{realm}",service="hostile""#);
-    let registry = Scripted::start(
-        "127.0.0.1",
-        Box::new(move |_| {
-            respond(
-                "401 Unauthorized",
-                &[("WWW-Authenticate", challenge.clone())],
-            )
-        }),
-    );
+    let registry = bearer_registry(&realm);
     let work = Work::new();
     let out = work.push(&registry.addr);
     failed_with(&out, &[&realm, "token realm must be https", "--insecure"]);
@@ -461,19 +467,7 @@ fn https_to_http_redirect_is_refused() {
             "HTTP/1.1 307 Temporary Redirect\r\nLocation: {stolen}\r\nContent-Length: 0\r\n\r\n"
         ),
     )]);
-    let challenge = format!(
-        r#"Bearer realm="https://{}/token",service="hostile""#,
-        realm.addr
-    );
-    let registry = Scripted::start(
-        "127.0.0.1",
-        Box::new(move |_| {
-            respond(
-                "401 Unauthorized",
-                &[("WWW-Authenticate", challenge.clone())],
-            )
-        }),
-    );
+    let registry = bearer_registry(&format!("https://{}/token", realm.addr));
     let work = Work::new();
     let out = work.push_with(&registry.addr, &["--insecure"]);
     failed_with(
