@@ -103,7 +103,7 @@ pub struct PushArgs {
     /// Read the registry password from stdin (one line), with --username; as `docker login --password-stdin`.
     #[arg(long, requires = "username")]
     pub password_stdin: bool,
-    /// Allow plain HTTP and unverified TLS to a non-loopback registry.
+    /// Allow plain HTTP and unverified TLS to a non-loopback registry, and a plain-http token realm it names.
     #[arg(long)]
     pub insecure: bool,
     /// Directory of extra CA certificates (*.crt) and client certificates (*.cert/*.key), as in containers-certs.d.
