@@ -91,10 +91,19 @@ pub struct PushCmd {
 /// How to reach the registry, for `--push` and `push`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct PushArgs {
-    /// Registry credentials USER:PASS (default: auth.json / ~/.docker/config.json / credential helpers).
-    #[arg(long, value_name = "USER:PASS")]
+    /// Registry credentials USER:PASS. Any user of the machine can read them in the process list (/proc/PID/cmdline): prefer --creds-file, --password-stdin, or the default lookup (auth.json, $REGISTRY_AUTH_FILE, ~/.docker/config.json, credential helpers).
+    #[arg(long, value_name = "USER:PASS", conflicts_with_all = ["creds_file", "password_stdin"])]
     pub creds: Option<String>,
-    /// Allow plain HTTP and unverified TLS to a non-loopback registry.
+    /// Read registry credentials from FILE: one line, USER:PASSWORD (keep it mode 0600).
+    #[arg(long, value_name = "FILE", conflicts_with = "password_stdin")]
+    pub creds_file: Option<PathBuf>,
+    /// The registry user name, for --password-stdin.
+    #[arg(long, value_name = "USER", requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the registry password from stdin (one line), with --username; as `docker login --password-stdin`.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// Allow plain HTTP and unverified TLS to a non-loopback registry, and a plain-http token realm it names.
     #[arg(long)]
     pub insecure: bool,
     /// Directory of extra CA certificates (*.crt) and client certificates (*.cert/*.key), as in containers-certs.d.

@@ -183,6 +183,11 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     if push_to.is_some() && format == oci::Format::DockerArchive {
         bail!("--push needs an OCI image: use --format oci-archive or oci");
     }
+    // Read the credentials before the build too: a bad file fails fast.
+    let push_opts = push_to
+        .as_ref()
+        .map(|_| push_options(&args.push_args))
+        .transpose()?;
     let built = pipeline::build(
         &recipe,
         &resolved,
@@ -196,15 +201,22 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     for p in built.sboms.iter().chain(&built.provenance) {
         reporter.info(&format!("wrote {}", p.display()));
     }
-    match push_to {
+    match push_to.zip(push_opts) {
         None => println!("{}", built.digest),
-        Some(reference) => {
+        Some((reference, opts)) => {
             let sboms = if args.attach_sbom {
                 built.sboms.as_slice()
             } else {
                 &[]
             };
-            push(&built.output, &reference, sboms, &args.push_args, &reporter)?
+            push(
+                &built.output,
+                &reference,
+                sboms,
+                &args.push_args,
+                &opts,
+                &reporter,
+            )?
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -246,14 +258,41 @@ fn parse_reference(s: &str) -> anyhow::Result<oci::Reference> {
 fn push_cmd(args: PushCmd) -> anyhow::Result<ExitCode> {
     let reference = parse_reference(&args.reference)?;
     let reporter = Stderr::new(false);
+    let opts = push_options(&args.push)?;
     push(
         &args.image,
         &reference,
         &args.attach_sbom,
         &args.push,
+        &opts,
         &reporter,
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// How to reach the registry, with the credentials given by flag, file or stdin.
+fn push_options(args: &PushArgs) -> anyhow::Result<oci::PushOptions> {
+    use oci::auth::{CredSource, Credentials};
+    let creds = if let Some(c) = &args.creds {
+        Some((Credentials::from_flag(c)?, CredSource::Flag))
+    } else if let Some(path) = &args.creds_file {
+        Some((
+            Credentials::from_file(path)?,
+            CredSource::CredsFile(path.clone()),
+        ))
+    } else if let (Some(user), true) = (&args.username, args.password_stdin) {
+        let stdin = std::io::stdin().lock();
+        Some((Credentials::from_stdin(user, stdin)?, CredSource::Stdin))
+    } else {
+        None
+    };
+    Ok(oci::PushOptions {
+        creds,
+        insecure: args.insecure,
+        cert_dir: args.cert_dir.clone(),
+        ca: args.ca.clone(),
+        ..oci::PushOptions::default()
+    })
 }
 
 /// Push `image` (and attach `sboms`), print `REGISTRY/REPO:TAG@sha256:…` on
@@ -263,17 +302,11 @@ fn push(
     reference: &oci::Reference,
     sboms: &[PathBuf],
     args: &PushArgs,
+    opts: &oci::PushOptions,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
-    let mut opts = oci::PushOptions::default();
-    if let Some(c) = &args.creds {
-        opts.creds = Some(oci::auth::Credentials::from_flag(c)?);
-    }
-    opts.insecure = args.insecure;
-    opts.cert_dir = args.cert_dir.clone();
-    opts.ca = args.ca.clone();
     reporter.step(&format!("Pushing {} to {reference}", image.display()));
-    let pushed = oci::push_attaching(image, reference, sboms, &opts, &|ev| {
+    let pushed = oci::push_attaching(image, reference, sboms, opts, &|ev| {
         reporter.info(&ev.to_string())
     })?;
     reporter.info(&format!(

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::{require_tool, run_ok};
 use minibuild::digest::Digest;
-use minibuild::oci::auth::Credentials;
+use minibuild::oci::auth::{CredSource, Credentials};
 use minibuild::oci::{
     push, Compression, Format, ImageConfig, ImageWriter, LayerOptions, PushError, PushEvent,
     PushOptions, Reference, Written,
@@ -43,6 +43,8 @@ const TOKEN_ISSUER: &str = "minibuild-test-issuer";
 /// A registry process on a free loopback port; killed on drop.
 struct Registry {
     child: Option<Child>,
+    /// 127.0.0.1, or 127.0.0.2 to stand for a registry on another host.
+    ip: &'static str,
     port: u16,
     dir: tempfile::TempDir,
     tls: bool,
@@ -51,13 +53,18 @@ struct Registry {
 impl Registry {
     /// Start a registry with `auth`; `tls`: HTTPS with a throwaway CA.
     fn start(auth: Auth, tls: bool) -> Registry {
+        Registry::start_on("127.0.0.1", auth, tls)
+    }
+
+    /// [`Registry::start`] on `ip`.
+    fn start_on(ip: &'static str, auth: Auth, tls: bool) -> Registry {
         require_tool("docker-registry");
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = free_port(ip);
         let mut config = format!(
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
              storage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: 127.0.0.1:{port}\n",
+             http:\n  addr: {ip}:{port}\n",
             dir.path().join("storage").display()
         );
         if tls {
@@ -97,6 +104,7 @@ impl Registry {
             .expect("cannot start docker-registry");
         let mut reg = Registry {
             child: Some(child),
+            ip,
             port,
             dir,
             tls,
@@ -108,7 +116,7 @@ impl Registry {
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if TcpStream::connect((self.ip, self.port)).is_ok() {
                 return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
@@ -124,7 +132,7 @@ impl Registry {
     }
 
     fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     fn reference(&self, repo_tag: &str) -> Reference {
@@ -169,12 +177,13 @@ impl Drop for Registry {
     }
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+fn free_port(ip: &str) -> u16 {
+    let l = std::net::TcpListener::bind((ip, 0)).unwrap();
     l.local_addr().unwrap().port()
 }
 
-/// A throwaway CA and a server certificate for 127.0.0.1 signed by it.
+/// A throwaway CA and a server certificate for 127.0.0.1 (and 127.0.0.2)
+/// signed by it.
 fn make_certs(dir: &Path) {
     require_tool("openssl");
     let d = |f: &str| dir.join(f).display().to_string();
@@ -211,7 +220,7 @@ fn make_certs(dir: &Path) {
     ]));
     std::fs::write(
         dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        "subjectAltName=IP:127.0.0.1,IP:127.0.0.2,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
     )
     .unwrap();
     run_ok(Command::new("openssl").args([
@@ -286,7 +295,7 @@ fn small_image(work: &Path) -> Written {
 
 fn opts(creds: Option<&str>) -> PushOptions {
     PushOptions {
-        creds: creds.map(|c| Credentials::from_flag(c).unwrap()),
+        creds: creds.map(|c| (Credentials::from_flag(c).unwrap(), CredSource::Flag)),
         // No auth files from the machine running the tests.
         auth_env: Default::default(),
         retries: 2,
@@ -315,22 +324,6 @@ impl Recorder {
 
 fn count(events: &[PushEvent], f: impl Fn(&PushEvent) -> bool) -> usize {
     events.iter().filter(|e| f(e)).count()
-}
-
-/// Hash of every file in a directory tree (or of one file).
-fn snapshot(path: &Path) -> BTreeMap<PathBuf, Digest> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        if p.is_dir() {
-            for e in std::fs::read_dir(&p).unwrap() {
-                stack.push(e.unwrap().path());
-            }
-        } else {
-            out.insert(p.clone(), Digest::sha256_of(&std::fs::read(&p).unwrap()));
-        }
-    }
-    out
 }
 
 /// Push, then check with skopeo: the digest by tag, the raw bytes, and a
@@ -367,7 +360,7 @@ fn push_layout_with_basic_auth_then_skip_existing_blobs() {
     let reg = Registry::start(Auth::Htpasswd, false);
     let work = tempfile::tempdir().unwrap();
     let written = small_image(work.path());
-    let before = snapshot(&written.path);
+    let before = common::snapshot(&written.path);
     let opts = opts(Some(&creds()));
     push_and_verify(&reg, &written, "team/app:v1", &opts);
 
@@ -396,7 +389,11 @@ fn push_layout_with_basic_auth_then_skip_existing_blobs() {
         (2, 0, 0)
     );
     assert_eq!(pushed.digest, written.digest);
-    assert_eq!(snapshot(&written.path), before, "the local image changed");
+    assert_eq!(
+        common::snapshot(&written.path),
+        before,
+        "the local image changed"
+    );
 }
 
 #[test]
@@ -519,7 +516,7 @@ fn registry_killed_mid_push_fails_and_leaves_the_image_alone() {
         &[Arch::X86_64, Arch::Aarch64],
         b"hi\n",
     );
-    let before = snapshot(&written.path);
+    let before = common::snapshot(&written.path);
     let reference = reg.borrow().reference("app:v1");
     let delays = RefCell::new(Vec::new());
     let progress = |e: PushEvent| match e {
@@ -539,7 +536,11 @@ fn registry_killed_mid_push_fails_and_leaves_the_image_alone() {
         [Duration::from_millis(20), Duration::from_millis(40)],
         "exponential backoff before giving up"
     );
-    assert_eq!(snapshot(&written.path), before, "the local image changed");
+    assert_eq!(
+        common::snapshot(&written.path),
+        before,
+        "the local image changed"
+    );
 }
 
 #[test]
@@ -1076,5 +1077,149 @@ fn attach_sbom_needs_push() {
     assert!(
         !work.path().join("cache").exists(),
         "work started before the refusal"
+    );
+}
+
+/// `minibuild push IMAGE REF` from the CLI, with no auth file of the machine
+/// running the tests (HOME is `work`).
+fn cli_push(image: &Path, reference: &str, work: &Path) -> Command {
+    let mut cmd = common::minibuild();
+    cmd.arg("push")
+        .arg(image)
+        .arg(reference)
+        .env("HOME", work)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("CI", "1");
+    cmd
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// [`cli_push`] with `--creds-file FILE`, which must fail: its stderr.
+fn failed_push(image: &Path, reference: &str, work: &Path, file: &Path) -> String {
+    let out = cli_push(image, reference, work)
+        .arg("--creds-file")
+        .arg(file)
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&out);
+    assert!(!out.status.success(), "{stderr}");
+    stderr
+}
+
+/// The password kept off the command line (where /proc/PID/cmdline shows
+/// it to every user): `--creds-file` and `--username --password-stdin`
+/// log in to the htpasswd registry; a wrong password names the file and
+/// never shows the password.
+#[test]
+fn creds_file_and_password_stdin_from_the_cli() {
+    let reg = Registry::start(Auth::Htpasswd, false);
+    let work = tempfile::tempdir().unwrap();
+    let written = small_image(work.path());
+    let reference = reg.reference("app:v1").to_string();
+    let file = work.path().join("creds");
+    std::fs::write(&file, format!("{}\n", creds())).unwrap();
+
+    let out = run_ok(
+        cli_push(&written.path, &reference, work.path())
+            .arg("--creds-file")
+            .arg(&file),
+    );
+    assert_eq!(
+        common::last_line(&out),
+        format!("{reference}@{}", written.digest)
+    );
+    let inspect = reg.skopeo("inspect", "", &[&format!("docker://{reference}")]);
+    let json: serde_json::Value = serde_json::from_slice(&inspect).unwrap();
+    assert_eq!(json["Digest"], written.digest.to_string());
+
+    let mut child = cli_push(
+        &written.path,
+        &reg.reference("app:v2").to_string(),
+        work.path(),
+    )
+    .args(["--username", USER, "--password-stdin"])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{PASS}").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        common::last_line(&out).ends_with(&written.digest.to_string()),
+        "{out:?}"
+    );
+
+    std::fs::write(&file, "ci:wrong-pw\n").unwrap();
+    let stderr = failed_push(&written.path, &reference, work.path(), &file);
+    assert!(
+        stderr.contains(&format!("--creds-file {}", file.display())) && stderr.contains("rejected"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrong-pw"), "{stderr}");
+
+    // Two sources at once is an error, before anything is sent.
+    let out = cli_push(&written.path, &reference, work.path())
+        .arg("--creds-file")
+        .arg(&file)
+        .args(["--creds", "a:b"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr_of(&out).contains("cannot be used with"), "{out:?}");
+}
+
+/// A registry that is not loopback (127.0.0.2: minibuild gives plain HTTP
+/// and its single HTTPS try only to localhost, 127.0.0.1 and ::1) fails
+/// at once on a TLS error, with the hint, instead of five retries and
+/// "stopped responding"; the same for a plain-HTTP registry reached
+/// without --insecure. With --ca, or --insecure, the pushes go through.
+#[test]
+fn tls_errors_of_a_remote_registry_are_not_retried() {
+    let work = tempfile::tempdir().unwrap();
+    let written = small_image(work.path());
+    let file = work.path().join("creds");
+    std::fs::write(&file, format!("{}\n", creds())).unwrap();
+
+    let tls = Registry::start_on("127.0.0.2", Auth::Htpasswd, true);
+    let reference = tls.reference("app:v1").to_string();
+    let stderr = failed_push(&written.path, &reference, work.path(), &file);
+    for needle in ["TLS", "certificate", "--ca", "--cert-dir", "--insecure"] {
+        assert!(stderr.contains(needle), "no `{needle}` in {stderr}");
+    }
+    assert!(
+        !stderr.contains("retry") && !stderr.contains("stopped responding"),
+        "{stderr}"
+    );
+    run_ok(
+        cli_push(&written.path, &reference, work.path())
+            .arg("--creds-file")
+            .arg(&file)
+            .arg("--ca")
+            .arg(tls.ca()),
+    );
+
+    let plain = Registry::start_on("127.0.0.2", Auth::Htpasswd, false);
+    let reference = plain.reference("app:v1").to_string();
+    let stderr = failed_push(&written.path, &reference, work.path(), &file);
+    assert!(
+        stderr.contains("plain HTTP") && stderr.contains("--insecure"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("retry"), "{stderr}");
+    run_ok(
+        cli_push(&written.path, &reference, work.path())
+            .arg("--creds-file")
+            .arg(&file)
+            .arg("--insecure"),
     );
 }

@@ -2,7 +2,8 @@
 //! registry's authentication challenge.
 //!
 //! Lookup order (the one podman/skopeo use, then docker's):
-//! 1. `--creds USER:PASS`;
+//! 1. `--creds-file FILE`, `--username USER --password-stdin` or
+//!    `--creds USER:PASS` (the last shows in the process list);
 //! 2. `$REGISTRY_AUTH_FILE`, `${XDG_RUNTIME_DIR}/containers/auth.json`,
 //!    `~/.config/containers/auth.json`, `~/.docker/config.json`; in each,
 //!    `credHelpers[registry]`, then `auths[…]` (base64 `auth` or
@@ -14,7 +15,7 @@
 //! nothing, so they cannot leak through logs or error messages.
 
 use std::fmt;
-use std::io::Write as _;
+use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -60,6 +61,46 @@ impl Credentials {
         }
     }
 
+    /// `--creds-file FILE`: `USER:PASSWORD` on the file's one line.
+    pub fn from_file(path: &Path) -> Result<Self, AuthError> {
+        let bad = |reason: String| AuthError::CredsFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_CREDENTIAL_BYTES).read_to_string(&mut text))
+            .map_err(|e| bad(format!("cannot read it: {e}")))?;
+        let line = one_line(&text).ok_or_else(|| {
+            bad(
+                "it must hold one line, USER:PASSWORD (a password cannot contain a line break)"
+                    .into(),
+            )
+        })?;
+        Credentials::from_flag(line)
+            .map_err(|_| bad("its line must be USER:PASSWORD, with a non-empty USER".into()))
+    }
+
+    /// `--username USER --password-stdin`: the password is the one line
+    /// of `input`, as with `docker login --password-stdin`.
+    pub fn from_stdin(username: &str, input: impl Read) -> Result<Self, AuthError> {
+        let mut text = String::new();
+        input
+            .take(MAX_CREDENTIAL_BYTES)
+            .read_to_string(&mut text)
+            .map_err(|e| AuthError::Stdin(format!("cannot read it: {e}")))?;
+        let password = one_line(&text)
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| AuthError::Stdin("it must hold the password, on one line".into()))?;
+        if username.is_empty() {
+            return Err(AuthError::Stdin("--username is empty".into()));
+        }
+        Ok(Credentials {
+            username: username.to_string(),
+            password: Secret::new(password),
+        })
+    }
+
     /// `Basic base64(user:pass)`.
     pub fn basic_header(&self) -> String {
         let raw = format!("{}:{}", self.username, self.password.expose());
@@ -70,10 +111,24 @@ impl Credentials {
     }
 }
 
+/// A credentials file or stdin holds a few hundred bytes; more is a mistake.
+const MAX_CREDENTIAL_BYTES: u64 = 64 * 1024;
+
+/// `text` without one trailing line break, if that leaves a single line.
+fn one_line(text: &str) -> Option<&str> {
+    let line = text
+        .strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(text);
+    (!line.contains(['\n', '\r'])).then_some(line)
+}
+
 /// Where credentials came from (for "wrong password" messages).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredSource {
     Flag,
+    CredsFile(PathBuf),
+    Stdin,
     File(PathBuf),
     Helper(String),
 }
@@ -82,6 +137,8 @@ impl fmt::Display for CredSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CredSource::Flag => f.write_str("--creds"),
+            CredSource::CredsFile(p) => write!(f, "--creds-file {}", p.display()),
+            CredSource::Stdin => f.write_str("--password-stdin"),
             CredSource::File(p) => write!(f, "{}", p.display()),
             CredSource::Helper(h) => write!(f, "docker-credential-{h}"),
         }
@@ -111,6 +168,10 @@ impl Found {
 pub enum AuthError {
     #[error("--creds must be USER:PASSWORD")]
     BadFlag,
+    #[error("--creds-file `{}`: {reason}", path.display())]
+    CredsFile { path: PathBuf, reason: String },
+    #[error("--password-stdin: {0}; pipe the password in, e.g. `printenv REGISTRY_PASSWORD | minibuild … --username USER --password-stdin`")]
+    Stdin(String),
     #[error("cannot read the auth file `{}`", path.display())]
     Read {
         path: PathBuf,
@@ -177,13 +238,13 @@ impl AuthEnv {
 pub fn lookup(
     registry: &str,
     repository: &str,
-    flag: Option<&Credentials>,
+    given: Option<&(Credentials, CredSource)>,
     env: &AuthEnv,
 ) -> Result<Found, AuthError> {
-    if let Some(c) = flag {
+    if let Some((c, source)) = given {
         return Ok(Found {
-            credentials: Some((c.clone(), CredSource::Flag)),
-            searched: vec!["--creds".into()],
+            credentials: Some((c.clone(), source.clone())),
+            searched: vec![source.to_string()],
         });
     }
     let mut found = Found::default();
@@ -458,6 +519,36 @@ mod tests {
     }
 
     #[test]
+    fn creds_file_and_stdin() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("creds");
+        std::fs::write(&file, "u:p:w\r\n").unwrap();
+        assert_eq!(Credentials::from_file(&file).unwrap(), creds("u", "p:w"));
+        std::fs::write(&file, "u:p\nextra\n").unwrap();
+        let e = Credentials::from_file(&file).unwrap_err().to_string();
+        assert!(
+            e.contains(&file.display().to_string()) && e.contains("one line"),
+            "{e}"
+        );
+        std::fs::write(&file, "nopass").unwrap();
+        let e = Credentials::from_file(&file).unwrap_err().to_string();
+        assert!(e.contains("USER:PASSWORD"), "{e}");
+        assert!(
+            !e.contains("nopass"),
+            "the file's content is not echoed: {e}"
+        );
+        let missing = dir.path().join("missing");
+        assert!(Credentials::from_file(&missing).is_err());
+
+        assert_eq!(
+            Credentials::from_stdin("u", &b"pw\n"[..]).unwrap(),
+            creds("u", "pw")
+        );
+        assert!(Credentials::from_stdin("u", &b""[..]).is_err());
+        assert!(Credentials::from_stdin("u", &b"a\nb"[..]).is_err());
+    }
+
+    #[test]
     fn auth_file_order_and_key_forms() {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("home");
@@ -512,7 +603,7 @@ mod tests {
             registry_auth_file: Some(file.clone()),
             ..AuthEnv::default()
         };
-        let flag = creds("f", "p");
+        let flag = (creds("f", "p"), CredSource::Flag);
         let f = lookup("r.example", "app", Some(&flag), &env).unwrap();
         assert_eq!(f.credentials.unwrap().1, CredSource::Flag);
         let e = lookup("r.example", "app", None, &env).unwrap_err();

@@ -31,6 +31,7 @@ pub mod json;
 pub mod layer;
 pub mod layer_cache;
 pub mod layout;
+pub mod origin;
 pub mod pgzip;
 pub mod push;
 pub mod read;

@@ -32,7 +32,7 @@ use std::time::Duration;
 use crate::digest::{Algorithm, Digest};
 
 use super::attach::{self, Attached, Sbom};
-use super::auth::{self, AuthEnv, AuthError, Credentials};
+use super::auth::{self, AuthEnv, AuthError, CredSource, Credentials};
 use super::image::{Descriptor, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
 use super::reference::Reference;
 use super::registry::{BlobSource, Client};
@@ -40,8 +40,8 @@ use super::registry::{BlobSource, Client};
 /// How to reach and authenticate to the registry.
 #[derive(Debug, Clone)]
 pub struct PushOptions {
-    /// `--creds USER:PASS`; wins over auth files.
-    pub creds: Option<Credentials>,
+    /// `--creds`, `--creds-file` or `--password-stdin`; wins over auth files.
+    pub creds: Option<(Credentials, CredSource)>,
     /// Where auth files and credential helpers are looked up.
     pub auth_env: AuthEnv,
     /// Allow plain HTTP and skip certificate verification (`--insecure`).
@@ -176,6 +176,18 @@ pub enum PushError {
     },
     #[error("TLS with registry `{registry}` failed: {reason}; for a private CA pass --ca FILE or --cert-dir DIR (or --insecure for a test registry)")]
     Tls { registry: String, reason: String },
+    #[error("registry `{registry}` answered in plain HTTP at {url}, where TLS was expected: if it really has no TLS and you trust the network to it, pass --insecure; otherwise check the host and port")]
+    PlainHttp { registry: String, url: String },
+    #[error(
+        "registry `{registry}` named {what} `{url}`, and minibuild sent nothing there: {rule}"
+    )]
+    Refused {
+        registry: String,
+        /// "the token realm", "the upload location", "a redirect to".
+        what: &'static str,
+        url: String,
+        rule: super::origin::Refusal,
+    },
     #[error("registry `{registry}` does not speak HTTP as expected: {reason}")]
     Protocol { registry: String, reason: String },
     #[error("registry `{registry}` stopped responding: {what} failed after {attempts} attempt(s): {reason}; is the registry running and reachable?")]
@@ -217,7 +229,7 @@ fn unauthorized_message(
             "registry `{registry}` rejected the user name or password (HTTP {status}; {looked}): check them, or log in again with `skopeo login {registry}`"
         ),
         (_, false) => format!(
-            "registry `{registry}` requires authentication ({looked}): pass --creds USER:PASSWORD or log in with `skopeo login {registry}`"
+            "registry `{registry}` requires authentication ({looked}): pass --creds-file FILE (a USER:PASSWORD line) or --username USER --password-stdin, or log in with `skopeo login {registry}`"
         ),
     }
 }

@@ -13,10 +13,16 @@
 //! - `PUT /v2/REPO/manifests/REF` with the manifest's own bytes and media type;
 //!   `GET` of the same URL reads one back (the referrers tag schema's index).
 //!
+//! Credentials stay in scope (`origin.rs`): the token realm is checked
+//! before the password goes to it, an upload `Location` must be on the
+//! registry's origin, and redirects are followed here (GET and HEAD only,
+//! never from https to http), with `Authorization` dropped once one leaves
+//! the origin the request was for.
+//!
 //! Connect errors, timeouts, 5xx and 429 are retried with exponential
 //! backoff; a blob upload is restarted from `POST` (the registry may have
-//! dropped the session). Everything else fails at once with the registry,
-//! the URL and the registry's own error message.
+//! dropped the session). TLS errors are not retried. Everything else fails
+//! at once with the registry, the URL and the registry's own error message.
 
 use std::io::{self, Read, Seek, SeekFrom};
 use std::net::ToSocketAddrs as _;
@@ -29,6 +35,7 @@ use ureq::Body;
 use crate::digest::Digest;
 
 use super::auth::{Challenge, Found};
+use super::origin::{self, Origin, Refusal, Scheme};
 use super::push::{PushError, PushEvent, PushOptions};
 use super::reference::Reference;
 
@@ -87,6 +94,8 @@ pub struct Client<'a> {
     reference: &'a Reference,
     /// `scheme://registry`
     base: String,
+    /// The origin of `base`: where the registry's credentials may go.
+    origin: Origin,
     creds: Found,
     auth: AuthHeader,
     opts: &'a PushOptions,
@@ -120,6 +129,12 @@ impl<'a> Client<'a> {
             agent,
             reference,
             base: format!("https://{registry}"),
+            origin: Origin::of(&format!("https://{registry}")).ok_or_else(|| {
+                PushError::Registry {
+                    registry: registry.clone(),
+                    what: "is not a valid host[:port]".into(),
+                }
+            })?,
             creds,
             auth: AuthHeader::None,
             opts,
@@ -133,6 +148,7 @@ impl<'a> Client<'a> {
                 Ok(resp) => client.ping_answer(&url, resp)?,
                 Err(https_failure) => {
                     client.base = format!("http://{registry}");
+                    client.origin.scheme = Scheme::Http;
                     match client.ping() {
                         // An HTTPS server refusing plain HTTP: the TLS error is the real one.
                         Err(PushError::Registry { .. }) => {
@@ -193,6 +209,9 @@ impl<'a> Client<'a> {
                 }
             }
             Challenge::Bearer { realm, service, .. } => {
+                // The password goes to the realm: check it first.
+                origin::check_realm(realm, &self.origin, self.opts.insecure)
+                    .map_err(|rule| self.refused("the token realm", realm, rule))?;
                 let scope = format!("repository:{}:pull,push", self.reference.repository);
                 let sep = if realm.contains('?') { '&' } else { '?' };
                 let mut url = format!("{realm}{sep}scope={}", query_escape(&scope));
@@ -488,7 +507,12 @@ impl<'a> Client<'a> {
         std::thread::sleep(delay);
     }
 
-    /// A single request; transport errors classified.
+    /// A single request, following the redirects of a GET or HEAD;
+    /// transport errors classified.
+    ///
+    /// The agent follows no redirect itself: ureq would turn a redirected
+    /// PUT or POST into a GET (a push that "succeeds" without storing
+    /// anything), and the credential rules belong here, in one place.
     fn call(
         &self,
         method: &str,
@@ -497,11 +521,56 @@ impl<'a> Client<'a> {
         body: Option<&[u8]>,
         with_auth: bool,
     ) -> Result<Response<Body>, Failure> {
+        const MAX_REDIRECTS: usize = 5;
+        let start = Origin::of(url);
+        let mut url = url.to_string();
+        let mut auth = self.auth.value().filter(|_| with_auth);
+        for _ in 0..=MAX_REDIRECTS {
+            let resp = self.call_direct(method, &url, headers, body, auth)?;
+            let follow = matches!(method, "GET" | "HEAD")
+                && matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308);
+            let location = resp.headers().get("Location").and_then(|v| v.to_str().ok());
+            let (true, Some(location)) = (follow, location) else {
+                return Ok(resp);
+            };
+            let next = origin::resolve(&url, location);
+            let to = Origin::of(&next).ok_or_else(|| {
+                Failure::Fatal(self.refused("a redirect to", &next, Refusal::NotHttp))
+            })?;
+            if to.scheme == Scheme::Http && url.starts_with("https:") {
+                return Err(Failure::Fatal(self.refused(
+                    "a redirect to",
+                    &next,
+                    Refusal::Downgrade,
+                )));
+            }
+            // A credential is for the origin it was meant for, not for
+            // wherever that origin sends the client next.
+            if start.as_ref() != Some(&to) {
+                auth = None;
+            }
+            url = next;
+        }
+        Err(Failure::Fatal(PushError::Registry {
+            registry: self.reference.registry.clone(),
+            what: format!("more than {MAX_REDIRECTS} redirects, the last to {url}"),
+        }))
+    }
+
+    /// One request to `url`, nothing followed.
+    fn call_direct(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<&[u8]>,
+        auth: Option<&str>,
+    ) -> Result<Response<Body>, Failure> {
         let mut req = ureq::http::Request::builder().method(method).uri(url);
         for (k, v) in headers {
             req = req.header(*k, v);
         }
-        if let (true, Some(v)) = (with_auth, self.auth.value()) {
+        if let Some(v) = auth {
             req = req.header("Authorization", v);
         }
         match body {
@@ -563,6 +632,24 @@ impl<'a> Client<'a> {
     fn transport(&self, url: &str, e: ureq::Error) -> Failure {
         let registry = self.reference.registry.clone();
         match e {
+            // rustls reports a failed handshake as InvalidData: a
+            // certificate problem (or a plain-HTTP answer) that no retry fixes.
+            ureq::Error::Io(io)
+                if io.kind() == io::ErrorKind::InvalidData && url.starts_with("https:") =>
+            {
+                let reason = io.to_string();
+                Failure::Fatal(if reason.contains("InvalidContentType") {
+                    PushError::PlainHttp {
+                        registry,
+                        url: url.to_string(),
+                    }
+                } else {
+                    PushError::Tls {
+                        registry,
+                        reason: format!("{url}: {reason}"),
+                    }
+                })
+            }
             ureq::Error::Io(_)
             | ureq::Error::ConnectionFailed
             | ureq::Error::Timeout(_)
@@ -600,17 +687,20 @@ impl<'a> Client<'a> {
                     what: format!("{url} answered {} without a Location header", resp.status()),
                 })
             })?;
-        Ok(
-            if loc.starts_with("http://") || loc.starts_with("https://") {
-                loc.to_string()
-            } else {
-                format!(
-                    "{}{}{loc}",
-                    self.base,
-                    if loc.starts_with('/') { "" } else { "/" }
-                )
-            },
-        )
+        let location = origin::resolve(url, loc);
+        // Every PATCH and PUT to it carries the registry's credentials.
+        origin::check_upload(&location, &self.origin)
+            .map_err(|rule| Failure::Fatal(self.refused("the upload location", &location, rule)))?;
+        Ok(location)
+    }
+
+    fn refused(&self, what: &'static str, url: &str, rule: Refusal) -> PushError {
+        PushError::Refused {
+            registry: self.reference.registry.clone(),
+            what,
+            url: url.to_string(),
+            rule,
+        }
     }
 
     fn unauthorized(&self, status: StatusCode) -> PushError {
@@ -634,10 +724,17 @@ impl<'a> Client<'a> {
             .limit(64 * 1024)
             .read_to_string()
             .unwrap_or_default();
+        // Only a GET or HEAD is redirected; a write would land elsewhere.
+        let redirect = match resp.headers().get("Location").and_then(|v| v.to_str().ok()) {
+            Some(to) if status.is_redirection() => format!(
+                " (to {to}); minibuild does not follow a redirected {method}: push to the registry that serves it directly"
+            ),
+            _ => String::new(),
+        };
         PushError::Registry {
             registry: self.reference.registry.clone(),
             what: format!(
-                "{method} {url} answered {status}{}",
+                "{method} {url} answered {status}{redirect}{}",
                 registry_message(&body)
             ),
         }

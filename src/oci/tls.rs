@@ -60,6 +60,10 @@ pub fn agent(opts: &PushOptions, registry: &str) -> Result<ureq::Agent, PushErro
     Ok(ureq::Agent::config_builder()
         .http_status_as_error(false)
         .tls_config(tls)
+        // Redirects are followed by the registry client, under its
+        // credential rules; none here (and never an Authorization header).
+        .max_redirects(0)
+        .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
         .timeout_connect(Some(Duration::from_secs(15)))
         .timeout_recv_response(Some(Duration::from_secs(300)))
         .build()

@@ -153,3 +153,22 @@ fn is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// Hash of every file in a directory tree (or of one file).
+pub fn snapshot(path: &Path) -> std::collections::BTreeMap<PathBuf, minibuild::digest::Digest> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                stack.push(e.unwrap().path());
+            }
+        } else {
+            out.insert(
+                p.clone(),
+                minibuild::digest::Digest::sha256_of(&std::fs::read(&p).unwrap()),
+            );
+        }
+    }
+    out
+}
