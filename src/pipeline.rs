@@ -27,7 +27,10 @@ use crate::signature::Keyring;
 pub const ANNOTATION_RECIPE: &str = "dev.minibuild.recipe.digest";
 /// Manifest annotation: the lock's digest, when the plan came from one.
 pub const ANNOTATION_LOCK: &str = "dev.minibuild.lock.digest";
-/// Manifest annotation prefix, one per repo: `URL revision=R gpgcheck=on|off`.
+/// Manifest annotation prefix, one per repo:
+/// `revision=R gpgcheck=on|off repo_gpgcheck=on|off`. Only what decides the
+/// content: the URL (which mirror, which path) goes to the provenance, so
+/// the same packages from any mirror give the same digest.
 pub const ANNOTATION_REPO_PREFIX: &str = "dev.minibuild.repo.";
 
 /// Settings that come from the command line, not the recipe.
@@ -1098,14 +1101,15 @@ fn image_config(
     if let Some((_, d)) = lock {
         c.annotations.insert(ANNOTATION_LOCK.into(), d.to_string());
     }
+    let on_off = |on: bool| if on { "on" } else { "off" };
     for (r, spec) in res.repos.iter().zip(&recipe.repos) {
         c.annotations.insert(
             format!("{ANNOTATION_REPO_PREFIX}{}", r.name),
             format!(
-                "{} revision={} gpgcheck={}",
-                r.baseurl,
+                "revision={} gpgcheck={} repo_gpgcheck={}",
                 r.revision,
-                if spec.gpgcheck { "on" } else { "off" }
+                on_off(spec.gpgcheck),
+                on_off(spec.repo_gpgcheck)
             ),
         );
     }

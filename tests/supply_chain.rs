@@ -190,9 +190,10 @@ fn signed_repo_builds_with_sbom_and_provenance() {
     let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
     let ann = &manifest["annotations"];
     assert_eq!(ann["dev.minibuild.recipe.digest"], recipe_sha.to_string());
+    // The repo's state and checks, not its URL (which is in the provenance only).
     let repo_ann = ann["dev.minibuild.repo.signed"].as_str().unwrap();
     assert!(
-        repo_ann.contains("revision=") && repo_ann.ends_with("gpgcheck=on"),
+        repo_ann.starts_with("revision=") && repo_ann.ends_with("gpgcheck=on repo_gpgcheck=on"),
         "{repo_ann}"
     );
 }
