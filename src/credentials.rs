@@ -114,8 +114,8 @@ pub fn netrc_lookup(text: &str, host: &str) -> Option<Credential> {
     let mut tokens = Vec::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
-        let mut words = line.split_whitespace();
-        while let Some(w) = words.next() {
+        let words = line.split_whitespace();
+        for w in words {
             if w == "macdef" {
                 // A macro runs to the next empty line.
                 for l in lines.by_ref() {
