@@ -91,7 +91,7 @@ pub enum SignatureError {
         pinned: String,
         found: String,
     },
-    #[error("{nevra}: {reason}\n  signature key id: {key_ids}; keys tried: {tried}\n  hint: import the right key with `gpgkey`, or set `gpgcheck = false` for this repo to build without the check, knowingly")]
+    #[error("{nevra}: {reason}\n  signature key id: {key_ids}; keys tried: {tried}\n  hint: import the right key with `gpgkey`, or set `gpgcheck = false` for this repo (or pass `--no-gpgcheck REPO`) to build without the check, knowingly")]
     Package {
         nevra: String,
         key_ids: String,
