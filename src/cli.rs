@@ -254,6 +254,17 @@ pub struct CommonArgs {
     #[arg(long = "baseurl", value_name = "NAME=URL", value_parser = parse_override)]
     pub baseurl: Vec<(String, String)>,
 
+    /// Build repo NAME without checking signatures (repeatable), as if the
+    /// recipe said `gpgcheck = false`: warned, and recorded in the image,
+    /// SBOM and provenance. For unsigned local mirrors such as the fixtures.
+    #[arg(long = "no-gpgcheck", value_name = "NAME")]
+    pub no_gpgcheck: Vec<String>,
+
+    /// Accept a signed repomd.xml older than the newest this cache has seen
+    /// (a rollback), e.g. after a mirror was deliberately reverted.
+    #[arg(long)]
+    pub allow_downgrade: bool,
+
     /// Cache for repo metadata and RPMs [default: $XDG_CACHE_HOME/minibuild].
     #[arg(long, env = "MINIBUILD_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,

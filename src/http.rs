@@ -238,7 +238,7 @@ fn classify(url: &str) -> Result<Target, HttpError> {
 }
 
 /// `%20` → space in `file://` URLs; invalid escapes are kept as written.
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -277,6 +277,8 @@ pub fn join(base: &str, location: &str) -> String {
 pub struct Client {
     agent: ureq::Agent,
     retry: RetryPolicy,
+    /// Repo credentials, each sent only to its own origin (see [`crate::credentials`]).
+    auth: std::sync::Arc<crate::credentials::AuthTable>,
 }
 
 impl Default for Client {
@@ -310,6 +312,22 @@ impl Client {
         Client {
             agent: ureq::Agent::new_with_config(config),
             retry,
+            auth: Default::default(),
+        }
+    }
+
+    /// This client, sending `auth`'s credentials to their origins.
+    pub fn with_auth(mut self, auth: crate::credentials::AuthTable) -> Client {
+        self.auth = std::sync::Arc::new(auth);
+        self
+    }
+
+    /// A GET for `url`, with its origin's credential when there is one.
+    fn get(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        let request = self.agent.get(url);
+        match self.auth.header_for(url) {
+            Some(value) => request.header("Authorization", &value),
+            None => request,
         }
     }
 
@@ -362,7 +380,6 @@ impl Client {
                 Target::Http => {
                     let range = format!("bytes={start}-{}", end.saturating_sub(1));
                     let response = self
-                        .agent
                         .get(url)
                         .header("Range", &range)
                         .call()
@@ -428,7 +445,6 @@ impl Client {
             }
             Target::Http => {
                 let response = self
-                    .agent
                     .get(url)
                     .call()
                     .map_err(|source| HttpError::transport(url, source))?;

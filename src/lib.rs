@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod check;
+pub mod credentials;
 pub mod digest;
 pub mod elf;
 pub mod explain;

@@ -231,7 +231,7 @@ mod tests {
 
     fn recipe(extra: &str) -> Recipe {
         let text = format!(
-            "[[repo]]\nname = \"fedora\"\nbaseurl = \"https://example.org/$basearch/\"\n[packages]\ninstall = [\"bash\", \"glibc-minimal-langpack\"]\nprefer = [\"glibc-minimal-langpack\"]\n[image]\narch = [\"x86_64\"]\n{extra}"
+            "[[repo]]\nname = \"fedora\"\nbaseurl = \"https://example.org/$basearch/\"\ngpgcheck = false\n[packages]\ninstall = [\"bash\", \"glibc-minimal-langpack\"]\nprefer = [\"glibc-minimal-langpack\"]\n[image]\narch = [\"x86_64\"]\n{extra}"
         );
         crate::recipe::parse(Path::new("/r/base.toml"), &text).unwrap()
     }

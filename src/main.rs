@@ -101,6 +101,13 @@ fn cache_cmd(cmd: CacheCmd) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The recipe, with the command line's `--no-gpgcheck` applied.
+fn load_recipe(path: &std::path::Path, common: &CommonArgs) -> anyhow::Result<Recipe> {
+    let mut recipe = recipe::load(path)?;
+    recipe.disable_gpgcheck(&common.no_gpgcheck)?;
+    Ok(recipe)
+}
+
 fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
     let cache_dir = cache_dir(&common.cache_dir)?;
     let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
@@ -123,6 +130,7 @@ fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
             .transpose()?,
         outputs: Default::default(),
         lock: None,
+        allow_downgrade: common.allow_downgrade,
     })
 }
 
@@ -158,7 +166,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let path = args.recipe.as_deref().context("no recipe given")?;
-    let recipe = recipe::load(path)?;
+    let recipe = load_recipe(path, &args.common)?;
     let mut settings = settings(&args.common)?;
     settings.strict = args.strict;
     settings.rootfs_dir = args.rootfs.clone();
@@ -338,12 +346,12 @@ fn default_output(recipe: &Recipe, format: Format) -> PathBuf {
 }
 
 fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let recipe = recipe::load(&args.recipe)?;
+    let recipe = load_recipe(&args.recipe, &args.common)?;
     let mut settings = settings(&args.common)?;
     let reporter = Stderr::new(args.common.quiet || args.json);
     let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
     let names: Vec<String> = recipe.repos.iter().map(|r| r.name.clone()).collect();
-    let client = minibuild::http::Client::new();
+    let client = minibuild::pipeline::client(&recipe, &settings)?;
     let cache = minibuild::cache::Cache::new(&settings.cache_dir);
     let mut views: Vec<explain::PlanView> = Vec::new();
     for r in &resolved {
@@ -382,7 +390,7 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn why(args: WhyArgs) -> anyhow::Result<ExitCode> {
-    let recipe = recipe::load(&args.recipe)?;
+    let recipe = load_recipe(&args.recipe, &args.common)?;
     let settings = settings(&args.common)?;
     let reporter = Stderr::new(true);
     let resolved = pipeline::resolve(&recipe, &settings, &reporter)?;
@@ -410,7 +418,7 @@ fn why(args: WhyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
-    let recipe = recipe::load(&args.recipe)?;
+    let recipe = load_recipe(&args.recipe, &args.common)?;
     let settings = settings(&args.common)?;
     let reporter = Stderr::new(args.common.quiet);
     let lock_path = Lock::path_for(&recipe.path);

@@ -27,7 +27,10 @@ use crate::signature::Keyring;
 pub const ANNOTATION_RECIPE: &str = "dev.minibuild.recipe.digest";
 /// Manifest annotation: the lock's digest, when the plan came from one.
 pub const ANNOTATION_LOCK: &str = "dev.minibuild.lock.digest";
-/// Manifest annotation prefix, one per repo: `URL revision=R gpgcheck=on|off`.
+/// Manifest annotation prefix, one per repo:
+/// `revision=R gpgcheck=on|off repo_gpgcheck=on|off`. Only what decides the
+/// content: the URL (which mirror, which path) goes to the provenance, so
+/// the same packages from any mirror give the same digest.
 pub const ANNOTATION_REPO_PREFIX: &str = "dev.minibuild.repo.";
 
 /// Settings that come from the command line, not the recipe.
@@ -49,6 +52,8 @@ pub struct Settings {
     pub outputs: SupplyChainOutputs,
     /// `(uri, sha256)` of the lock the plan was read from, for provenance.
     pub lock: Option<(String, Digest)>,
+    /// `--allow-downgrade`: accept a signed repomd.xml older than one seen before.
+    pub allow_downgrade: bool,
 }
 
 /// SBOM and provenance files a build writes (see README "Supply chain").
@@ -119,8 +124,10 @@ fn baseurl(
         .baseurl_overrides
         .get(name)
         .map_or(template, String::as_str);
+    // `user:pass@` in an override is a credential (see `client`), never part of the URL.
+    let (template, _) = crate::credentials::split_userinfo(template);
     let url = repo::substitute(
-        template,
+        &template,
         recipe.options.releasever.as_deref().unwrap_or(""),
         arch.rpm_name(),
     )
@@ -162,6 +169,72 @@ fn report_unchecked(recipe: &Recipe, reporter: &dyn Reporter) {
     }
 }
 
+/// The HTTP client for this recipe's repos, with each repo's credential
+/// bound to the origin of its baseurl (for every target arch).
+pub fn client(recipe: &Recipe, settings: &Settings) -> anyhow::Result<Client> {
+    let mut table = crate::credentials::AuthTable::default();
+    for r in &recipe.repos {
+        let from_override = settings
+            .baseurl_overrides
+            .get(&r.name)
+            .and_then(|u| crate::credentials::split_userinfo(u).1);
+        let credential = match repo_credential(recipe, r)? {
+            Some(c) => Some(c),
+            None => from_override.or_else(|| r.auth.from_url.clone()),
+        };
+        for &arch in &recipe.image.arch {
+            let url = baseurl(recipe, settings, &r.name, &r.baseurl, arch)?;
+            let credential = credential.clone().or_else(|| {
+                crate::credentials::host(&url)
+                    .and_then(|h| crate::credentials::netrc_for(&h))
+                    .map(|(c, _)| c)
+            });
+            if let Some(c) = credential {
+                table.insert(&url, c);
+            }
+        }
+    }
+    Ok(Client::new().with_auth(table))
+}
+
+/// The credential the recipe gives `repo` (`username` + `password_env`/`password_file`).
+fn repo_credential(
+    recipe: &Recipe,
+    repo: &crate::recipe::Repo,
+) -> anyhow::Result<Option<crate::credentials::Credential>> {
+    use crate::recipe::Secret;
+    let read = |secret: &Secret, what: &str| -> anyhow::Result<String> {
+        match secret {
+            Secret::Inline(v) => Ok(v.clone()),
+            Secret::Env(var) => std::env::var(var).with_context(|| {
+                format!(
+                    "repo `{}` in {}: its {what} comes from the environment variable {var}, which is not set\n  hint: export {var} (e.g. from your CI's secret store) before building",
+                    repo.name,
+                    recipe.path.display()
+                )
+            }),
+            Secret::File(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!(
+                        "repo `{}` in {}: cannot read its {what} file {}\n  hint: check password_file; the file holds the secret on its first line",
+                        repo.name,
+                        recipe.path.display(),
+                        path.display()
+                    )
+                })?;
+                Ok(text.lines().next().unwrap_or_default().to_string())
+            }
+        }
+    };
+    match (&repo.auth.username, &repo.auth.password) {
+        (Some(user), Some(password)) => Ok(Some(crate::credentials::Credential::new(
+            read(user, "username")?,
+            read(password, "password")?,
+        ))),
+        _ => Ok(None),
+    }
+}
+
 /// Every repo's keyring (index = recipe order), fetched from the recipe's
 /// `gpgkey` URLs; empty for repos that check nothing.
 pub fn keyrings(recipe: &Recipe, client: &Client) -> anyhow::Result<Vec<Keyring>> {
@@ -169,7 +242,10 @@ pub fn keyrings(recipe: &Recipe, client: &Client) -> anyhow::Result<Vec<Keyring>
         .repos
         .iter()
         .map(|r| {
-            let mut ring = Keyring::default();
+            let mut ring = Keyring {
+                allow_legacy: recipe.options.legacy_signatures,
+                ..Keyring::default()
+            };
             if !(r.gpgcheck || r.repo_gpgcheck) {
                 return Ok(ring);
             }
@@ -184,6 +260,8 @@ pub fn keyrings(recipe: &Recipe, client: &Client) -> anyhow::Result<Vec<Keyring>
                 let bytes = client
                     .read_to_vec(&key.url)
                     .with_context(|| format!("repo `{}`: cannot read its gpgkey {}", r.name, key.url))?;
+                // Plain http: only a pinned fingerprint makes the key trustworthy
+                // (the recipe refuses an unpinned one).
                 ring.add(&bytes, &key.url, key.fingerprint.as_deref())
                     .with_context(|| format!("repo `{}`", r.name))?;
             }
@@ -199,7 +277,7 @@ pub fn resolve(
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Vec<Resolved>> {
     check_overrides(recipe, settings)?;
-    let client = Client::new();
+    let client = client(recipe, settings)?;
     let cache = Cache::new(&settings.cache_dir);
     let rings = keyrings(recipe, &client)?;
     let mut out = Vec::new();
@@ -225,6 +303,15 @@ pub fn resolve(
                         let asc_url = format!("{url}.asc");
                         let sig = client.read_to_vec(&asc_url)?;
                         ring.verify_detached(bytes, &sig, &asc_url)?;
+                        // Validly signed, but maybe an old copy replayed: compare
+                        // with the newest this cache has seen for this URL.
+                        crate::repo::repomd::Freshness::check_and_record(
+                            &cache.bucket(Bucket::Repomd),
+                            &spec.name,
+                            url,
+                            bytes,
+                            settings.allow_downgrade,
+                        )?;
                         Ok(())
                     };
                 repo::load_checked(&client, &cache, &spec, LoadOptions::default(), &check)?
@@ -440,7 +527,7 @@ pub fn build(
             arches.join(", ")
         );
     }
-    let client = Client::new();
+    let client = client(recipe, settings)?;
     let cache = Cache::new(&settings.cache_dir);
     let layers = LayerCache::new(cache.bucket(Bucket::Layers));
     report_unchecked(recipe, reporter);
@@ -981,6 +1068,8 @@ fn write_supply_chain(
             source_date_epoch: per_arch.iter().map(|f| f.epoch).max().unwrap_or(0),
             repos,
             rpms,
+            legacy_signatures: recipe.options.legacy_signatures,
+            allow_downgrade: settings.allow_downgrade,
         };
         let mut bytes = serde_json::to_vec_pretty(&crate::provenance::statement(&facts))?;
         bytes.push(b'\n');
@@ -1107,14 +1196,15 @@ fn image_config(
     if let Some((_, d)) = lock {
         c.annotations.insert(ANNOTATION_LOCK.into(), d.to_string());
     }
+    let on_off = |on: bool| if on { "on" } else { "off" };
     for (r, spec) in res.repos.iter().zip(&recipe.repos) {
         c.annotations.insert(
             format!("{ANNOTATION_REPO_PREFIX}{}", r.name),
             format!(
-                "{} revision={} gpgcheck={}",
-                r.baseurl,
+                "revision={} gpgcheck={} repo_gpgcheck={}",
                 r.revision,
-                if spec.gpgcheck { "on" } else { "off" }
+                on_off(spec.gpgcheck),
+                on_off(spec.repo_gpgcheck)
             ),
         );
     }

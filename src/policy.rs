@@ -164,6 +164,7 @@ mod tests {
             repo_gpgcheck: false,
             priority: 99,
             cost: 1000,
+            auth: Default::default(),
         }
     }
 

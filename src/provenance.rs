@@ -58,6 +58,10 @@ pub struct Facts {
     pub source_date_epoch: u64,
     pub repos: Vec<RepoUse>,
     pub rpms: Vec<Rpm>,
+    /// The recipe's `legacy_signatures`: SHA-1/MD5 and v3 signatures accepted.
+    pub legacy_signatures: bool,
+    /// `--allow-downgrade`: an older signed repomd.xml than seen before was accepted.
+    pub allow_downgrade: bool,
 }
 
 fn digest_set(d: &Digest) -> Value {
@@ -125,6 +129,8 @@ pub fn statement(f: &Facts) -> Value {
                 "internalParameters": {
                     "sourceDateEpoch": f.source_date_epoch,
                     "signatureChecksOff": unchecked,
+                    "legacySignaturesAccepted": f.legacy_signatures,
+                    "repomdDowngradeAllowed": f.allow_downgrade,
                 },
                 "resolvedDependencies": deps,
             },
@@ -167,6 +173,8 @@ mod tests {
                 digest: Digest::sha256_of(b"rpm"),
                 signed_by: Some("ABCD".into()),
             }],
+            legacy_signatures: true,
+            allow_downgrade: false,
         }
     }
 
@@ -200,6 +208,9 @@ mod tests {
             s["predicate"]["buildDefinition"]["internalParameters"]["signatureChecksOff"],
             json!(["fedora"])
         );
+        let internal = &s["predicate"]["buildDefinition"]["internalParameters"];
+        assert_eq!(internal["legacySignaturesAccepted"], true);
+        assert_eq!(internal["repomdDowngradeAllowed"], false);
         assert!(!s.to_string().contains("startedOn"), "no wall-clock times");
     }
 

@@ -37,6 +37,26 @@ pub struct Recipe {
     pub accounts: Accounts,
 }
 
+impl Recipe {
+    /// `--no-gpgcheck NAME…`: turn the named repos' checks off, as if the
+    /// recipe said so (and so recorded wherever the recipe's choice is).
+    pub fn disable_gpgcheck(&mut self, names: &[String]) -> anyhow::Result<()> {
+        for name in names {
+            let Some(repo) = self.repos.iter_mut().find(|r| &r.name == name) else {
+                let known: Vec<&str> = self.repos.iter().map(|r| r.name.as_str()).collect();
+                anyhow::bail!(
+                    "--no-gpgcheck names repo `{name}`, but {} has only: {}",
+                    self.path.display(),
+                    known.join(", ")
+                );
+            };
+            repo.gpgcheck = false;
+            repo.repo_gpgcheck = false;
+        }
+        Ok(())
+    }
+}
+
 /// `[accounts]`: users and groups to create in the image (apko's shape).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Accounts {
@@ -105,6 +125,29 @@ pub struct Repo {
     pub priority: i32,
     /// dnf's cost: among equal priorities, lower is preferred (default 1000).
     pub cost: u32,
+    /// Where the mirror's username and password come from, if it needs them.
+    pub auth: RepoAuth,
+}
+
+/// A repo's credential sources (see [`crate::credentials`]); the password
+/// itself is never in the recipe, and read only when the repo is used.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RepoAuth {
+    pub username: Option<Secret>,
+    pub password: Option<Secret>,
+    /// `user:pass@` written in the baseurl, split off it (the baseurl above has none).
+    pub from_url: Option<crate::credentials::Credential>,
+}
+
+/// Where a secret value is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// Written in the recipe (only for a username).
+    Inline(String),
+    /// The named environment variable.
+    Env(String),
+    /// The file's first line (resolved against the recipe's directory).
+    File(PathBuf),
 }
 
 /// A signing key: where to get it and, optionally, the fingerprint it must have.
@@ -143,6 +186,9 @@ pub struct Options {
     pub busybox_links: bool,
     /// Paths no package installs (settles file conflicts), see [`PathPattern`].
     pub exclude_paths: Vec<PathPattern>,
+    /// Accept SHA-1/MD5 signature digests and v3 signatures, which are
+    /// refused by default (old distributions only; recorded in provenance).
+    pub legacy_signatures: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -277,6 +323,12 @@ struct RawRepo {
     priority: i32,
     #[serde(default = "default_cost")]
     cost: u32,
+    username: Option<String>,
+    username_env: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<String>,
+    /// Refused: a password does not belong in the recipe.
+    password: Option<Spanned<String>>,
 }
 
 /// `gpgkey = "URL"`, `gpgkey = { url, fingerprint }` or a list of either.
@@ -332,6 +384,7 @@ struct RawOptions {
     rpmdb: bool,
     busybox_links: bool,
     exclude_paths: Vec<String>,
+    legacy_signatures: bool,
 }
 
 impl Default for RawOptions {
@@ -348,6 +401,7 @@ impl Default for RawOptions {
             rpmdb: true,
             busybox_links: false,
             exclude_paths: Vec::new(),
+            legacy_signatures: false,
         }
     }
 }
@@ -467,23 +521,100 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             .into_iter()
             .map(|k| match k {
                 RawKey::Url(u) => GpgKey {
-                    url: resolve_location(&dir, &u),
+                    url: resolve_location(&dir, &crate::credentials::redact(&u)),
                     fingerprint: None,
                 },
                 RawKey::Pinned(p) => GpgKey {
-                    url: resolve_location(&dir, &p.url),
+                    url: resolve_location(&dir, &crate::credentials::redact(&p.url)),
                     fingerprint: Some(crate::signature::normalize_fingerprint(&p.fingerprint)),
                 },
             })
             .collect::<Vec<_>>();
+        let gpgcheck = match r.gpgcheck {
+            Some(on) => on,
+            None if gpgkeys.is_empty() => {
+                return Err(at(
+                    Some(span),
+                    format!("repo `{name}` names no gpgkey, so its package signatures cannot be checked"),
+                    Some("add gpgkey = \"URL or path\" (the distribution's signing key), or write `gpgcheck = false` to build without the check, knowingly"),
+                ));
+            }
+            None => true,
+        };
+        if (gpgcheck || r.repo_gpgcheck) && gpgkeys.is_empty() {
+            return Err(at(
+                Some(span),
+                format!("repo `{name}` checks signatures but names no gpgkey"),
+                Some("add gpgkey = \"URL or path\" to the repo, or set `gpgcheck = false` and `repo_gpgcheck = false`, knowingly"),
+            ));
+        }
+        for k in &gpgkeys {
+            if (gpgcheck || r.repo_gpgcheck)
+                && !key_transport_is_trusted(&k.url)
+                && k.fingerprint.is_none()
+            {
+                return Err(at(
+                    Some(span.clone()),
+                    format!(
+                        "repo `{name}`: gpgkey {} is fetched over plain http, so whoever sits on the path (or the mirror itself) chooses the key",
+                        crate::credentials::redact(&k.url)
+                    ),
+                    Some("use an https:// or file URL (or a path next to the recipe), or pin it: gpgkey = { url = \"…\", fingerprint = \"…\" } with the distribution's published fingerprint"),
+                ));
+            }
+        }
+        if let Some(p) = &r.password {
+            return Err(at(
+                Some(p.span()),
+                format!("repo `{name}`: a password is not written in the recipe"),
+                Some("use password_env = \"VARIABLE\" or password_file = \"path\" (mode 0600), or a `machine` entry in ~/.netrc"),
+            ));
+        }
+        let username = match (r.username, r.username_env) {
+            (Some(_), Some(_)) => {
+                return Err(at(
+                    Some(span),
+                    format!("repo `{name}` has both username and username_env"),
+                    Some("keep one of them"),
+                ))
+            }
+            (Some(u), None) => Some(Secret::Inline(u)),
+            (None, Some(v)) => Some(Secret::Env(v)),
+            (None, None) => None,
+        };
+        let password = match (r.password_env, r.password_file) {
+            (Some(_), Some(_)) => {
+                return Err(at(
+                    Some(span),
+                    format!("repo `{name}` has both password_env and password_file"),
+                    Some("keep one of them"),
+                ))
+            }
+            (Some(v), None) => Some(Secret::Env(v)),
+            (None, Some(f)) => Some(Secret::File(dir.join(f))),
+            (None, None) => None,
+        };
+        if password.is_some() != username.is_some() {
+            return Err(at(
+                Some(span),
+                format!("repo `{name}` has a username or a password, but not both"),
+                Some("give username (or username_env) together with password_env or password_file"),
+            ));
+        }
+        let (baseurl, from_url) = crate::credentials::split_userinfo(baseurl.get_ref());
         repos.push(Repo {
             name,
-            baseurl: resolve_location(&dir, baseurl.get_ref()),
-            gpgcheck: r.gpgcheck.unwrap_or(!gpgkeys.is_empty()),
+            baseurl: resolve_location(&dir, &baseurl),
+            gpgcheck,
             gpgkeys,
             repo_gpgcheck: r.repo_gpgcheck,
             priority: r.priority,
             cost: r.cost,
+            auth: RepoAuth {
+                username,
+                password,
+                from_url,
+            },
         });
     }
 
@@ -701,6 +832,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         rpmdb: o.rpmdb,
         busybox_links: o.busybox_links,
         exclude_paths,
+        legacy_signatures: o.legacy_signatures,
     };
 
     let mut copies = Vec::new();
@@ -751,6 +883,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
     })
 }
 
+/// Whether a key read from `url` comes from where the recipe's author put
+/// it: a local file, or https (TLS authenticates the server).
+fn key_transport_is_trusted(url: &str) -> bool {
+    url.starts_with("file://") || url.to_ascii_lowercase().starts_with("https://")
+}
+
 /// URLs pass through; anything else is a path, relative to the recipe's directory.
 fn resolve_location(dir: &Path, location: &str) -> String {
     if location.contains("://") {
@@ -795,6 +933,7 @@ mod tests {
 [[repo]]
 name = "fedora"
 baseurl = "https://example.org/releases/$releasever/Everything/$basearch/os/"
+gpgcheck = false
 
 [packages]
 install = ["busybox"]
@@ -828,10 +967,9 @@ releasever = 40
         assert_eq!(r.options.releasever.as_deref(), Some("40"));
         assert_eq!(r.options.langs, vec!["C"]);
         assert!(r.options.strip_setuid && !r.options.weak_deps && !r.options.docs);
-        assert!(
-            !r.repos[0].gpgcheck,
-            "no key given, so gpgcheck defaults off"
-        );
+        assert!(!r.repos[0].gpgcheck, "as written");
+        assert_eq!(r.repos[0].auth, RepoAuth::default());
+        assert!(!r.options.legacy_signatures);
         assert_eq!(r.repos[0].priority, 99);
     }
 
@@ -878,7 +1016,7 @@ releasever = 40
 
     #[test]
     fn gpgkeys_plain_and_pinned() {
-        let text = MINIMAL.replace(
+        let text = MINIMAL.replace("gpgcheck = false\n", "").replace(
             "baseurl = ",
             "gpgkey = [\"keys/a.asc\", { url = \"https://k.example/b\", fingerprint = \"ab12 cd34\" }]\nbaseurl = ",
         );
@@ -898,10 +1036,7 @@ releasever = 40
                 },
             ]
         );
-        let single = MINIMAL.replace(
-            "baseurl = ",
-            "gpgkey = \"/k.asc\"\ngpgcheck = false\nbaseurl = ",
-        );
+        let single = MINIMAL.replace("baseurl = ", "gpgkey = \"/k.asc\"\nbaseurl = ");
         let r = parse(Path::new("/x/r.toml"), &single).unwrap();
         assert!(!r.repos[0].gpgcheck, "an explicit false wins");
         assert_eq!(r.repos[0].gpgkeys[0].url, "file:///k.asc");
@@ -910,6 +1045,128 @@ releasever = 40
             "gpgkey = { url = \"/k\", fingerprnt = \"AB\" }\nbaseurl = ",
         );
         assert!(parse(Path::new("/x/r.toml"), &typo).is_err());
+    }
+
+    #[test]
+    fn signatures_fail_closed_and_keys_need_a_safe_transport() {
+        let keyless = MINIMAL.replace("gpgcheck = false\n", "");
+        let e = err(&keyless);
+        assert!(e.message.contains("repo `fedora` names no gpgkey"), "{e}");
+        assert!(
+            e.hint.as_deref().unwrap().contains("gpgcheck = false"),
+            "{e}"
+        );
+        let e = err(&keyless.replace(
+            "baseurl = ",
+            "repo_gpgcheck = true\ngpgcheck = false\nbaseurl = ",
+        ));
+        assert!(
+            e.message.contains("checks signatures but names no gpgkey"),
+            "{e}"
+        );
+
+        let plain = keyless.replace(
+            "baseurl = ",
+            "gpgkey = \"http://m.example/key\"\nbaseurl = ",
+        );
+        let e = err(&plain);
+        assert!(
+            e.message
+                .contains("repo `fedora`: gpgkey http://m.example/key is fetched over plain http"),
+            "{e}"
+        );
+        assert!(e.hint.as_deref().unwrap().contains("fingerprint"), "{e}");
+        let pinned = keyless.replace(
+            "baseurl = ",
+            "gpgkey = { url = \"http://u:pw@m.example/key\", fingerprint = \"AB\" }\nbaseurl = ",
+        );
+        let r = parse(Path::new("r.toml"), &pinned).unwrap();
+        assert_eq!(
+            r.repos[0].gpgkeys[0].url, "http://m.example/key",
+            "userinfo dropped"
+        );
+        // An unused key may come from anywhere.
+        parse(
+            Path::new("r.toml"),
+            &plain.replace("baseurl = ", "gpgcheck = false\nbaseurl = "),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn credentials_come_from_the_environment_a_file_or_the_url() {
+        let with = |lines: &str| {
+            MINIMAL.replace(
+                "gpgcheck = false\n",
+                &format!("gpgcheck = false\n{lines}\n"),
+            )
+        };
+        let r = parse(
+            Path::new("/x/r.toml"),
+            &with("username = \"alice\"\npassword_env = \"PW\""),
+        )
+        .unwrap();
+        assert_eq!(
+            r.repos[0].auth.username,
+            Some(Secret::Inline("alice".into()))
+        );
+        assert_eq!(r.repos[0].auth.password, Some(Secret::Env("PW".into())));
+        let r = parse(
+            Path::new("/x/r.toml"),
+            &with("username_env = \"U\"\npassword_file = \"secrets/pw\""),
+        )
+        .unwrap();
+        assert_eq!(r.repos[0].auth.username, Some(Secret::Env("U".into())));
+        assert_eq!(
+            r.repos[0].auth.password,
+            Some(Secret::File("/x/secrets/pw".into()))
+        );
+
+        let e = err(&with("username = \"a\"\npassword = \"hunter2\""));
+        assert!(
+            e.message
+                .contains("a password is not written in the recipe"),
+            "{e}"
+        );
+        assert!(e.hint.as_deref().unwrap().contains("password_env"), "{e}");
+        assert!(err(&with("username = \"a\"")).message.contains("not both"));
+        assert!(err(&with(
+            "username = \"a\"\nusername_env = \"U\"\npassword_env = \"P\""
+        ))
+        .message
+        .contains("both username and username_env"));
+
+        let r = parse(
+            Path::new("r.toml"),
+            &MINIMAL.replace("https://example.org", "https://bob:p%40ss@example.org"),
+        )
+        .unwrap();
+        assert!(
+            r.repos[0].baseurl.starts_with("https://example.org/"),
+            "{}",
+            r.repos[0].baseurl
+        );
+        assert_eq!(
+            r.repos[0].auth.from_url,
+            Some(crate::credentials::Credential::new("bob", "p@ss"))
+        );
+    }
+
+    #[test]
+    fn no_gpgcheck_from_the_command_line() {
+        let text = MINIMAL.replace(
+            "gpgcheck = false\n",
+            "gpgkey = \"/k\"\nrepo_gpgcheck = true\n",
+        );
+        let mut r = parse(Path::new("r.toml"), &text).unwrap();
+        assert!(r.repos[0].gpgcheck && r.repos[0].repo_gpgcheck);
+        r.disable_gpgcheck(&["fedora".into()]).unwrap();
+        assert!(!r.repos[0].gpgcheck && !r.repos[0].repo_gpgcheck);
+        let e = r
+            .disable_gpgcheck(&["updates".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`updates`") && e.contains("fedora"), "{e}");
     }
 
     #[test]
@@ -986,12 +1243,12 @@ releasever = 40
         let e = err(&format!(
             "{MINIMAL}[image]\nhealthcheck = {{ test = [\"CMD\", \"x\"], interval = \"30 seconds\" }}\n"
         ));
-        assert_eq!(e.line, 12, "{e}");
+        assert_eq!(e.line, 13, "{e}");
         assert!(e.message.contains("`30 seconds` is not a duration"), "{e}");
         let e = err(&format!(
             "{MINIMAL}[image]\nhealthcheck = {{ test = [\"curl\", \"-f\"] }}\n"
         ));
-        assert_eq!(e.line, 12, "{e}");
+        assert_eq!(e.line, 13, "{e}");
         assert!(
             e.message.contains("must start with CMD, CMD-SHELL or NONE"),
             "{e}"
@@ -1007,7 +1264,7 @@ releasever = 40
     fn bad_arch_port_and_mode() {
         let e = err(&format!("{MINIMAL}[image]\narch = [\"sparc\"]\n"));
         assert!(e.message.contains("unknown architecture `sparc`"), "{e}");
-        assert_eq!(e.line, 12);
+        assert_eq!(e.line, 13);
         let e = err(&format!("{MINIMAL}[image]\nports = [\"http\"]\n"));
         assert!(e.message.contains("invalid port"), "{e}");
         let e = err(&format!(

@@ -51,7 +51,35 @@ impl fmt::Debug for Key {
 #[derive(Debug, Clone, Default)]
 pub struct Keyring {
     pub keys: Vec<Key>,
+    /// Accept signatures over SHA-1 (or MD5) and v3 signatures, which are
+    /// refused by default (the recipe's `options.legacy_signatures`).
+    pub allow_legacy: bool,
 }
+
+/// Why a signature packet is too weak to trust by default: `None` for a
+/// v4/v6 signature over SHA-2 or SHA-3. RHEL 9's default crypto policy
+/// refuses the same; a SHA-1 collision lets one signed header stand for another.
+fn weakness(packet: &[u8]) -> Option<String> {
+    use pgp::crypto::hash::HashAlgorithm as H;
+    use pgp::packet::SignatureVersion as V;
+    let sig = match parse_detached(packet) {
+        Ok(s) => s.signature,
+        Err(_) => return Some("an unreadable (pre-v4?) signature".into()),
+    };
+    if !matches!(sig.version(), V::V4 | V::V6) {
+        return Some(format!("a {:?} signature", sig.version()));
+    }
+    match sig.hash_alg() {
+        Some(H::Sha256 | H::Sha384 | H::Sha512 | H::Sha224 | H::Sha3_256 | H::Sha3_512) => None,
+        Some(H::Md5) => Some("an MD5 signature digest".into()),
+        Some(H::Sha1) => Some("a SHA-1 signature digest".into()),
+        Some(other) => Some(format!("a {other} signature digest")),
+        None => Some("a signature without a known digest".into()),
+    }
+}
+
+/// The hint for a refused weak signature.
+const LEGACY_HINT: &str = "refused by default (weak digest or old signature format); for an old distribution whose packages are signed so, set `legacy_signatures = true` in [options], knowingly (recorded in the provenance)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
@@ -63,7 +91,7 @@ pub enum SignatureError {
         pinned: String,
         found: String,
     },
-    #[error("{nevra}: {reason}\n  signature key id: {key_ids}; keys tried: {tried}\n  hint: import the right key with `gpgkey`, or set `gpgcheck = false` for this repo to build without the check, knowingly")]
+    #[error("{nevra}: {reason}\n  signature key id: {key_ids}; keys tried: {tried}\n  hint: import the right key with `gpgkey`, or set `gpgcheck = false` for this repo (or pass `--no-gpgcheck REPO`) to build without the check, knowingly")]
     Package {
         nevra: String,
         key_ids: String,
@@ -177,6 +205,9 @@ impl Keyring {
         let meta = ::rpm::PackageMetadata::parse(&mut reader)
             .map_err(|e| fail("-".into(), format!("not a valid RPM header: {e}")))?;
         let infos = meta.signatures().unwrap_or_default();
+        let raw = meta
+            .raw_signatures()
+            .map_err(|e| fail("-".into(), format!("unreadable signature header: {e}")))?;
         let key_ids = if infos.is_empty() {
             "none".to_string()
         } else {
@@ -191,9 +222,6 @@ impl Keyring {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let raw = meta
-            .raw_signatures()
-            .map_err(|e| fail(key_ids.clone(), format!("unreadable signature header: {e}")))?;
         if raw.is_empty() {
             return Err(fail(key_ids, "the package is not signed".into()));
         }
@@ -211,7 +239,12 @@ impl Keyring {
             .map_err(|e| fail(key_ids.clone(), e.to_string()))?;
         let mut signer = None;
         let mut last = String::new();
+        let mut weak = Vec::new();
         for sig in &raw {
+            if let Some(why) = weakness(sig).filter(|_| !self.allow_legacy) {
+                weak.push(why);
+                continue;
+            }
             match self.verify(&header, sig) {
                 Ok(key) => {
                     signer = Some(key.fingerprint.clone());
@@ -221,6 +254,12 @@ impl Keyring {
             }
         }
         let Some(signer) = signer else {
+            if last.is_empty() && !weak.is_empty() {
+                return Err(fail(
+                    key_ids,
+                    format!("signed only with {}, {LEGACY_HINT}", weak.join(" and ")),
+                ));
+            }
             return Err(fail(
                 key_ids,
                 format!("no header signature verifies with the repo's keys ({last})"),
@@ -268,6 +307,9 @@ impl Keyring {
         let bytes = sig
             .to_bytes()
             .map_err(|e| fail(key_ids.clone(), e.to_string()))?;
+        if let Some(why) = weakness(&bytes).filter(|_| !self.allow_legacy) {
+            return Err(fail(key_ids, format!("signed with {why}, {LEGACY_HINT}")));
+        }
         self.verify(data, &bytes)
             .map(|k| k.fingerprint.clone())
             .map_err(|e| fail(key_ids, format!("the signature does not verify ({e})")))

@@ -12,7 +12,9 @@ fn build(recipe: &Path, out: &Path, cache: &Path, baseurl: &str) -> std::process
     run_ok(
         build_cmd(recipe, out, cache)
             .arg("--baseurl")
-            .arg(format!("fedora={baseurl}")),
+            .arg(format!("fedora={baseurl}"))
+            // The fixture repo is unsigned; the recipes name Fedora's key.
+            .args(["--no-gpgcheck", "fedora"]),
     )
 }
 
@@ -251,6 +253,7 @@ fn nginx_from_two_repos_with_xz_and_gzip_metadata() {
                 "updates=file://{}/repo-gz/$basearch/",
                 fx.display()
             ))
+            .args(["--no-gpgcheck", "fedora", "--no-gpgcheck", "updates"])
             .env("CI", "1"),
     );
     let stderr = String::from_utf8_lossy(&result.stderr);
@@ -278,7 +281,7 @@ fn copy_brings_local_files_into_the_image() {
     std::fs::write(
         &recipe_path,
         format!(
-            "[[repo]]\nname = \"fx\"\nbaseurl = \"{}\"\n[packages]\ninstall = [\"bash\"]\nprefer = [\"glibc-minimal-langpack\"]\n\
+            "[[repo]]\nname = \"fx\"\nbaseurl = \"{}\"\ngpgcheck = false\n[packages]\ninstall = [\"bash\"]\nprefer = [\"glibc-minimal-langpack\"]\n\
              [[copy]]\nsrc = \"hello.sh\"\ndest = \"/usr/local/bin/hello\"\nmode = \"0755\"\n",
             fixture_file_url()
         ),
@@ -310,7 +313,7 @@ fn file_conflicts_fail_and_exclude_paths_settles_them() {
         std::fs::write(
             &path,
             format!(
-                "[image]\nname = \"clash\"\narch = [\"x86_64\"]\n[[repo]]\nname = \"fedora\"\nbaseurl = \"{}\"\n\
+                "[image]\nname = \"clash\"\narch = [\"x86_64\"]\n[[repo]]\nname = \"fedora\"\nbaseurl = \"{}\"\ngpgcheck = false\n\
                  [packages]\ninstall = [\"clash-a\", \"clash-b\"]\n[options]\nrpmdb = false\n{extra}",
                 fixture_file_url()
             ),

@@ -11,7 +11,7 @@ fn recipe_with(dir: &Path, install: &str, options: &str) -> std::path::PathBuf {
     std::fs::write(
         &path,
         format!(
-            "[[repo]]\nname = \"fx\"\nbaseurl = \"{}\"\n[packages]\ninstall = [{install}]\nprefer = [\"glibc-minimal-langpack\", \"coreutils-single\"]\n[options]\n{options}",
+            "[[repo]]\nname = \"fx\"\nbaseurl = \"{}\"\ngpgcheck = false\n[packages]\ninstall = [{install}]\nprefer = [\"glibc-minimal-langpack\", \"coreutils-single\"]\n[options]\n{options}",
             fixture_file_url()
         ),
     )

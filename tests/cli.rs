@@ -38,7 +38,7 @@ fn missing_package_is_named_and_no_output_is_left() {
     std::fs::write(
         &recipe,
         format!(
-            "[[repo]]\nname = \"fx\"\nbaseurl = \"{}\"\n[packages]\ninstall = [\"no-such-package\"]\n",
+            "[[repo]]\nname = \"fx\"\nbaseurl = \"{}\"\ngpgcheck = false\n[packages]\ninstall = [\"no-such-package\"]\n",
             fixture_file_url()
         ),
     )
@@ -110,7 +110,8 @@ fn cache_info_and_clean_by_bucket() {
         run_ok(
             build_cmd(&recipe("busybox.toml"), &tmp.path().join(out), &cache)
                 .arg("--baseurl")
-                .arg(format!("fedora={}", fixture_file_url())),
+                .arg(format!("fedora={}", fixture_file_url()))
+                .args(["--no-gpgcheck", "fedora"]),
         )
     };
     let cache_cmd = |args: &[&str]| {

@@ -18,7 +18,7 @@ fn write_recipe(dir: &Path, install: &[&str], extra: &str) -> PathBuf {
     std::fs::write(
         &path,
         format!(
-            "[image]\narch = [\"x86_64\"]\n{extra}\n[[repo]]\nname = \"fx\"\nbaseurl = \"{}\"\n[packages]\ninstall = [{}]\nprefer = [\"glibc-minimal-langpack\", \"coreutils-single\"]\n",
+            "[image]\narch = [\"x86_64\"]\n{extra}\n[[repo]]\nname = \"fx\"\nbaseurl = \"{}\"\ngpgcheck = false\n[packages]\ninstall = [{}]\nprefer = [\"glibc-minimal-langpack\", \"coreutils-single\"]\n",
             fixture_file_url(),
             list.join(", ")
         ),

@@ -29,6 +29,7 @@ healthcheck = {{ test = ["CMD", "/usr/sbin/busybox", "true"], interval = "30s", 
 [[repo]]
 name = "fedora"
 baseurl = "{}"
+gpgcheck = false
 
 [packages]
 install = ["busybox"]

@@ -168,7 +168,7 @@ fn minibuild_set(repo: &Path, dir: &Path, s: &Scenario) -> Option<BTreeSet<Strin
     std::fs::write(
         &recipe,
         format!(
-            "[image]\narch = [\"x86_64\"]\n[[repo]]\nname = \"p\"\nbaseurl = \"file://{}\"\n[packages]\ninstall = [{}]\n[options]\nweak_deps = {}\n",
+            "[image]\narch = [\"x86_64\"]\n[[repo]]\nname = \"p\"\nbaseurl = \"file://{}\"\ngpgcheck = false\n[packages]\ninstall = [{}]\n[options]\nweak_deps = {}\n",
             repo.display(),
             list.join(", "),
             s.weak_deps

@@ -12,7 +12,7 @@ fn write_recipe(dir: &Path, install: &[&str], extra: &str) -> std::path::PathBuf
     std::fs::write(
         &path,
         format!(
-            "[image]\narch = [\"x86_64\"]\n[[repo]]\nname = \"fx\"\nbaseurl = \"{}\"\n[packages]\ninstall = [{}]\nprefer = [\"glibc-minimal-langpack\", \"coreutils-single\"]\n{extra}",
+            "[image]\narch = [\"x86_64\"]\n[[repo]]\nname = \"fx\"\nbaseurl = \"{}\"\ngpgcheck = false\n[packages]\ninstall = [{}]\nprefer = [\"glibc-minimal-langpack\", \"coreutils-single\"]\n{extra}",
             fixture_file_url(),
             list.join(", ")
         ),

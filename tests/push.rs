@@ -790,6 +790,7 @@ fn build_and_push(recipe: &Path, output: &Path, reference: &str) -> Command {
         .arg(output.parent().unwrap().join("cache"))
         .arg("--baseurl")
         .arg(format!("fedora={}", common::fixture_file_url()))
+        .args(["--no-gpgcheck", "fedora"])
         .arg("--push")
         .arg(reference)
         .arg("--creds")
@@ -1009,7 +1010,7 @@ fn multi_arch_sboms_go_to_their_platform_manifests() {
         &recipe,
         format!(
             "[image]\nname = \"busybox\"\ntag = \"1\"\narch = [\"x86_64\", \"aarch64\"]\n\
-             entrypoint = [\"/usr/sbin/busybox\"]\n\n[[repo]]\nname = \"fedora\"\nbaseurl = \"{}\"\n\n\
+             entrypoint = [\"/usr/sbin/busybox\"]\n\n[[repo]]\nname = \"fedora\"\nbaseurl = \"{}\"\ngpgcheck = false\n\n\
              [packages]\ninstall = [\"busybox\"]\n",
             common::fixture_file_url()
         ),

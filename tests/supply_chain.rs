@@ -190,9 +190,10 @@ fn signed_repo_builds_with_sbom_and_provenance() {
     let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
     let ann = &manifest["annotations"];
     assert_eq!(ann["dev.minibuild.recipe.digest"], recipe_sha.to_string());
+    // The repo's state and checks, not its URL (which is in the provenance only).
     let repo_ann = ann["dev.minibuild.repo.signed"].as_str().unwrap();
     assert!(
-        repo_ann.contains("revision=") && repo_ann.ends_with("gpgcheck=on"),
+        repo_ann.starts_with("revision=") && repo_ann.ends_with("gpgcheck=on repo_gpgcheck=on"),
         "{repo_ann}"
     );
 }
@@ -518,6 +519,30 @@ fn corpus_v4_and_v6_signatures_verify_with_their_keys_only() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("not signed"), "{e}");
+}
+
+/// Old signature formats from rpm's own test data: a v3 signature packet is
+/// refused by default, naming the opt-in; the v4 one by the same key passes.
+#[test]
+fn corpus_v3_signature_is_refused_by_default() {
+    let data = common::corpus("rpm/tests/data");
+    let mut ring = keyring(&[data.join("keys/rpm.org-rsa-2048-test.pub")]);
+    let v4 = data.join("RPMS/hello-2.0-1.x86_64-signed.rpm");
+    let v3 = data.join("RPMS/hello-2.0-1.x86_64-v3-signed.rpm");
+    ring.verify_rpm(&v4, &nevra())
+        .unwrap_or_else(|e| panic!("{}: {e}", v4.display()));
+    let e = ring.verify_rpm(&v3, &nevra()).unwrap_err().to_string();
+    assert!(
+        e.contains("V3 signature") && e.contains("legacy_signatures = true"),
+        "{e}"
+    );
+    ring.allow_legacy = true;
+    let e = ring.verify_rpm(&v3, &nevra()).err().map(|e| e.to_string());
+    assert!(
+        e.as_deref()
+            .is_none_or(|e| !e.contains("legacy_signatures")),
+        "with the opt-in, the v3 signature is at least tried: {e:?}"
+    );
 }
 
 /// Memory check on a big package: `MINIBUILD_MEASURE_RPM=PKG.rpm MINIBUILD_MEASURE_KEY=KEY.asc

@@ -55,6 +55,121 @@ impl Repomd {
     }
 }
 
+/// How new a repomd.xml is: its `<revision>` (when a number, as createrepo
+/// writes it) and its newest `<data>` timestamp. Used against rollback: a
+/// mirror replaying an old, validly signed repomd.xml to hold back updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Freshness {
+    pub revision: Option<u64>,
+    pub timestamp: Option<u64>,
+}
+
+/// A validly signed repomd.xml older than one seen before.
+#[derive(Debug, thiserror::Error)]
+#[error("repo `{repo}`: {url} goes back in time: {what}; a mirror may be replaying old, validly signed metadata to hold back updates\n  hint: use another mirror; if the repo was deliberately reverted, build once with --allow-downgrade (recorded in the provenance)")]
+pub struct Rollback {
+    pub repo: String,
+    pub url: String,
+    pub what: String,
+}
+
+impl Freshness {
+    pub fn of(md: &Repomd) -> Freshness {
+        Freshness {
+            revision: md.revision.trim().parse().ok(),
+            timestamp: md.data.values().filter_map(|d| d.timestamp).max(),
+        }
+    }
+
+    /// In words, how `self` (just fetched) is older than `seen`; `None` when it is not.
+    pub fn older_than(&self, seen: &Freshness) -> Option<String> {
+        let back =
+            |new: Option<u64>, old: Option<u64>| matches!((new, old), (Some(n), Some(o)) if n < o);
+        let mut what = Vec::new();
+        if back(self.revision, seen.revision) {
+            what.push(format!(
+                "revision {} is older than {} seen before",
+                self.revision.unwrap_or_default(),
+                seen.revision.unwrap_or_default()
+            ));
+        }
+        if back(self.timestamp, seen.timestamp) {
+            what.push(format!(
+                "newest timestamp {} is older than {} seen before",
+                self.timestamp.unwrap_or_default(),
+                seen.timestamp.unwrap_or_default()
+            ));
+        }
+        (!what.is_empty()).then(|| what.join(", "))
+    }
+
+    /// Field by field, the newer of the two.
+    pub fn newest(self, other: Freshness) -> Freshness {
+        Freshness {
+            revision: self.revision.max(other.revision),
+            timestamp: self.timestamp.max(other.timestamp),
+        }
+    }
+
+    fn to_text(self) -> String {
+        let n = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+        format!(
+            "revision {}\ntimestamp {}\n",
+            n(self.revision),
+            n(self.timestamp)
+        )
+    }
+
+    fn from_text(text: &str) -> Freshness {
+        let mut f = Freshness::default();
+        for line in text.lines() {
+            match line.split_once(' ') {
+                Some(("revision", v)) => f.revision = v.parse().ok(),
+                Some(("timestamp", v)) => f.timestamp = v.parse().ok(),
+                _ => {}
+            }
+        }
+        f
+    }
+
+    /// Refuse `repomd` (already signature-checked, fetched from `url`) when it
+    /// is older than the newest seen for `url` (recorded in `dir`), unless
+    /// `allow_downgrade`; then record the newest. The record is per URL: the
+    /// same URL must not go back, whatever the recipe calls it.
+    pub fn check_and_record(
+        dir: &std::path::Path,
+        repo: &str,
+        url: &str,
+        repomd: &[u8],
+        allow_downgrade: bool,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let new = Freshness::of(&parse(repomd)?);
+        let record = dir.join(format!(
+            "{}.newest",
+            &Digest::sha256_of(url.as_bytes()).hex()[..32]
+        ));
+        let seen = std::fs::read_to_string(&record)
+            .map(|t| Freshness::from_text(&t))
+            .unwrap_or_default();
+        if let Some(what) = new.older_than(&seen) {
+            if !allow_downgrade {
+                return Err(Box::new(Rollback {
+                    repo: repo.to_string(),
+                    url: url.to_string(),
+                    what,
+                }));
+            }
+        }
+        let newest = new.newest(seen);
+        if newest != seen {
+            std::fs::create_dir_all(dir)?;
+            crate::fsutil::write_atomic(&record, newest.to_text().as_bytes())
+                .map_err(|e| format!("{e:#}"))?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RepomdError {
     #[error("malformed XML at byte {position}")]
@@ -239,6 +354,49 @@ fn store(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn freshness_refuses_going_back_and_records_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = |rev: u64, ts: u64| {
+            format!(
+                "<repomd><revision>{rev}</revision><data type=\"primary\"><checksum type=\"sha256\">{}</checksum><location href=\"p.xml\"/><timestamp>{ts}</timestamp></data></repomd>",
+                "0".repeat(64)
+            )
+        };
+        let check = |xml: &str, allow| {
+            Freshness::check_and_record(
+                dir.path(),
+                "f",
+                "https://m/r/repomd.xml",
+                xml.as_bytes(),
+                allow,
+            )
+        };
+        check(&md(200, 2000), false).unwrap();
+        check(&md(200, 2000), false).unwrap();
+        let e = check(&md(100, 2000), false).unwrap_err().to_string();
+        assert!(
+            e.contains("revision 100 is older than 200") && e.contains("--allow-downgrade"),
+            "{e}"
+        );
+        let e = check(&md(300, 1000), false).unwrap_err().to_string();
+        assert!(e.contains("timestamp 1000 is older than 2000"), "{e}");
+        check(&md(100, 1000), true).unwrap();
+        // Allowing it once does not lower the mark.
+        assert!(check(&md(150, 2000), false).is_err());
+        check(&md(300, 3000), false).unwrap();
+        assert!(check(&md(200, 2000), false).is_err());
+        // Another URL has its own record.
+        Freshness::check_and_record(
+            dir.path(),
+            "f",
+            "https://other/r/repomd.xml",
+            md(1, 1).as_bytes(),
+            false,
+        )
+        .unwrap();
+    }
     use crate::digest::Algorithm;
 
     /// repomd.xml of the CentOS Stream 9 BaseOS snapshot in osbuild/images

@@ -52,7 +52,7 @@ def ms(pattern, text):
 def recipe(path, repo, install):
     path.write_text(
         '[image]\narch = ["x86_64"]\n[[repo]]\nname = "synth"\n'
-        f'baseurl = "file://{repo}"\n[packages]\ninstall = {json.dumps(install)}\n')
+        f'baseurl = "file://{repo}"\ngpgcheck = false\n[packages]\ninstall = {json.dumps(install)}\n')
 
 
 def main():
