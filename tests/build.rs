@@ -3,7 +3,9 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 use common::server::Server;
 use common::*;
@@ -271,6 +273,76 @@ fn nginx_from_two_repos_with_xz_and_gzip_metadata() {
     assert!(!rootfs.join("usr/bin/dnf").exists());
     assert!(!rootfs.join("usr/share/doc/nginx-docs").exists());
     assert!(rootfs.join("usr/share/nginx/html/index.html").is_file());
+    serves_as_unprivileged_user(&rootfs, &out);
+}
+
+/// The example recipe runs nginx as `nginx` on 8080: start it in the
+/// unpacked image as the image's own user and fetch a page.
+fn serves_as_unprivileged_user(rootfs: &Path, archive: &Path) {
+    let inspect = run_ok(
+        Command::new("skopeo")
+            .args(["inspect", "--config"])
+            .arg(format!("oci-archive:{}", archive.display())),
+    );
+    let config: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let user = config["config"]["User"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (uid, gid) = user.split_once(':').expect("image user is uid:gid");
+    assert_ne!(uid, "0", "the nginx image must not run as root: {user}");
+    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
+    assert!(
+        passwd
+            .lines()
+            .any(|l| l.starts_with(&format!("nginx:x:{uid}:{gid}:"))),
+        "{passwd}"
+    );
+    assert!(
+        is_root(),
+        "starting nginx as uid {uid} in the image needs root (chroot --userspec); run the suite as root, as CI does"
+    );
+    // A container runtime gives the image /dev and /proc (nginx logs to
+    // /dev/stdout, a link into /proc): bind the host's in a private mount namespace.
+    std::fs::create_dir_all(rootfs.join("dev")).unwrap();
+    std::fs::create_dir_all(rootfs.join("proc")).unwrap();
+    let mut nginx = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount --rbind /dev "$1/dev" && mount --rbind /proc "$1/proc" && exec chroot --userspec="$2" "$1" /usr/sbin/nginx -g 'daemon off;'"#)
+        .args(["sh"])
+        .arg(rootfs)
+        .arg(&user)
+        .env_clear()
+        .env("PATH", "/usr/bin:/usr/sbin:/bin:/sbin")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut page = None;
+    for _ in 0..100 {
+        let got = Command::new("curl")
+            .args(["-sf", "--max-time", "2", "http://127.0.0.1:8080/"])
+            .output()
+            .unwrap();
+        if got.status.success() {
+            page = Some(String::from_utf8_lossy(&got.stdout).into_owned());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // nginx's workers outlive a killed master: stop the whole process group.
+    let _ = Command::new("kill")
+        .args(["-TERM", "--", &format!("-{}", nginx.id())])
+        .status();
+    let out = nginx.wait_with_output().unwrap();
+    let page = page.unwrap_or_else(|| {
+        panic!(
+            "nginx as {user} did not serve on 8080: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(page.contains("nginx"), "{page}");
 }
 
 #[test]

@@ -142,7 +142,7 @@ pub fn run_in(rootfs: &Path, argv: &[&str]) -> Output {
     run_ok(&mut cmd)
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions; reading /proc avoids a libc dependency.
     std::fs::read_to_string("/proc/self/status")
         .ok()
