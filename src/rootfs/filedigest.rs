@@ -72,10 +72,7 @@ pub struct DigestTee {
 
 impl DigestTee {
     /// `out`, with everything written to it also hashed.
-    pub fn writer<'a, W: Write>(&'a mut self, out: W) -> impl Write + 'a
-    where
-        W: 'a,
-    {
+    pub fn writer<'a, W: Write + 'a>(&'a mut self, out: W) -> impl Write + 'a {
         Tee {
             out,
             hash: &mut *self.hash,
