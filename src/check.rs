@@ -1,5 +1,6 @@
 //! Checks a finished tree the way a reviewer would: does every program find
-//! its interpreter and libraries, is anything setuid or world-writable, did a
+//! its interpreter and libraries, is anything setuid, world-writable (only a
+//! sticky directory such as /tmp may be) or granted file capabilities, did a
 //! package manager sneak in, is there a CA bundle when TLS is expected.
 //!
 //! Runs over the [`Tree`] (paths resolved through the tree's own symlinks,

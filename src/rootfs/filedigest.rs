@@ -54,6 +54,27 @@ impl FileDigests {
         Ok(FileDigests { algo, hex })
     }
 
+    /// Whether the digests are sha256 (rpm ≥ 4.6's default), which a
+    /// staging blob computes anyway: see [`Self::check_sha256`].
+    pub fn is_sha256(&self) -> bool {
+        self.algo == 8
+    }
+
+    /// Check file `i` against an already computed sha256 (`Ok` when the
+    /// header has no sha256 digest for it).
+    pub fn check_sha256(&self, i: usize, sha256: &[u8; 32]) -> Result<(), (String, String)> {
+        match self
+            .hex
+            .get(i)
+            .filter(|h| self.is_sha256() && !h.is_empty())
+        {
+            Some(expected) if *expected != hex::encode(sha256) => {
+                Err((expected.clone(), hex::encode(sha256)))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// A hasher for file `i`, when the header has a digest minibuild can check.
     pub fn hasher_for(&self, i: usize) -> Option<DigestTee> {
         let expected = self.hex.get(i).filter(|h| !h.is_empty())?;
@@ -72,10 +93,7 @@ pub struct DigestTee {
 
 impl DigestTee {
     /// `out`, with everything written to it also hashed.
-    pub fn writer<'a, W: Write>(&'a mut self, out: W) -> impl Write + 'a
-    where
-        W: 'a,
-    {
+    pub fn writer<'a, W: Write + 'a>(&'a mut self, out: W) -> impl Write + 'a {
         Tee {
             out,
             hash: &mut *self.hash,
@@ -132,6 +150,12 @@ mod tests {
         let (expected, actual) = tee.verify().unwrap_err();
         assert_eq!(expected, hello);
         assert_ne!(actual, hello);
+        let sha_of = |data: &[u8]| -> [u8; 32] {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(data).into()
+        };
+        d.check_sha256(0, &sha_of(b"hello")).unwrap();
+        assert!(d.check_sha256(0, &sha_of(b"HELLO")).is_err());
         // No digest (a directory), or md5: nothing to check.
         assert!(d.hasher_for(1).is_none());
         assert!(digests(1, &["5d41402abc4b2a76b9719d911017c592"])

@@ -768,12 +768,24 @@ fn read_payload(
                 payload: size,
             });
         }
+        let mismatch = |(expected, actual)| UnpackError::DigestMismatch {
+            nevra: nevra.to_string(),
+            file: f.path.clone(),
+            expected,
+            actual,
+        };
         // A member with the header's size carries the file's content.
-        let mut digest = digests.hasher_for(i).filter(|_| size == f.size);
+        let carries = size == f.size;
         let needed = match links.get(&f.dev_ino) {
             Some(members) => size > 0 && members.iter().any(|&m| skips[m].is_none()),
             None => skips[i].is_none(),
         };
+        // A staging blob is hashed with sha256 anyway: with sha256 file
+        // digests, a kept file is not hashed a second time.
+        let blob_hash_is_digest = needed && digests.is_sha256();
+        let mut digest = digests
+            .hasher_for(i)
+            .filter(|_| carries && !blob_hash_is_digest);
         if needed {
             let err = |source| UnpackError::Staging {
                 nevra: nevra.to_string(),
@@ -787,6 +799,9 @@ fn read_payload(
             }
             .map_err(payload_err)?;
             let blob = w.finish().map_err(err)?;
+            if carries {
+                digests.check_sha256(i, &blob.sha256).map_err(mismatch)?;
+            }
             staging.record(&blob);
             contents.insert(i, blob);
         } else if let Some(d) = &mut digest {
@@ -794,13 +809,7 @@ fn read_payload(
                 .map_err(payload_err)?;
         }
         if let Some(d) = digest {
-            d.verify()
-                .map_err(|(expected, actual)| UnpackError::DigestMismatch {
-                    nevra: nevra.to_string(),
-                    file: f.path.clone(),
-                    expected,
-                    actual,
-                })?;
+            d.verify().map_err(mismatch)?;
         }
     }
     if let Some(i) = (0..files.len()).find(|&i| !seen[i] && files[i].flags & RPMFILE_GHOST == 0) {
