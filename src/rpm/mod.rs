@@ -4,6 +4,7 @@ mod arch;
 mod dep;
 mod evr;
 pub mod header;
+pub mod metadata;
 mod nevra;
 
 pub use arch::Arch;
