@@ -238,6 +238,9 @@ pub fn resolve(
                 index.revision,
                 started.elapsed().as_secs_f64() * 1e3
             ));
+            for note in &index.notes {
+                reporter.warn(note);
+            }
             indexes.push(index);
         }
         let (mut packages, mut caps) = repo::merge(&mut indexes);
@@ -549,10 +552,14 @@ fn fetch_rpms(
         .iter()
         .map(|p| (&p.package, res.repos[p.package.repo].baseurl.as_str()))
         .collect();
-    let rpms = fetch::fetch(client, cache, &requests, jobs, &|ev| {
-        if let fetch::FetchEvent::Progress { bytes, .. } = ev {
-            progress.inc(bytes)
-        }
+    let rpms = fetch::fetch(client, cache, &requests, jobs, &|ev| match ev {
+        fetch::FetchEvent::Progress { bytes, .. } => progress.inc(bytes),
+        fetch::FetchEvent::Dropped { package, path, .. } => reporter.warn(&format!(
+            "cache entry {} of {} did not match its checksum: dropped, downloading it again",
+            path.display(),
+            package.nevra
+        )),
+        _ => {}
     })?;
     progress.finish(&format!("{} in the cache", human_bytes(total)));
     Ok(rpms)
@@ -831,6 +838,7 @@ fn write_image(
         human_bytes(layer.uncompressed_size),
         match origin {
             Origin::Cached => "; same tar as an earlier build, compressed blob reused",
+            Origin::Replaced => "; the cached blob was damaged: dropped and compressed again",
             Origin::Compressed => "",
         }
     ));

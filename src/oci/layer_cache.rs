@@ -62,6 +62,8 @@ pub enum Origin {
     Compressed,
     /// Copied from the cache.
     Cached,
+    /// The cached entry was damaged: dropped, and compressed again.
+    Replaced,
 }
 
 impl LayerCache {
@@ -85,12 +87,14 @@ impl LayerCache {
         }
         let (diff_id, uncompressed_size) = tar_digest(tree, opts)?;
         let stem = self.stem(&diff_id, opts);
+        let mut origin = Origin::Compressed;
         if let Some(meta) = self.lookup(&stem) {
             if meta.uncompressed_size == uncompressed_size {
                 if let Some(info) = self.copy_out(&stem, &meta, diff_id.clone(), opts, blob_dir)? {
                     return Ok((info, Origin::Cached));
                 }
             }
+            origin = Origin::Replaced;
         }
         let info = write_layer(tree, opts, blob_dir)?;
         if info.diff_id != diff_id {
@@ -106,7 +110,7 @@ impl LayerCache {
         }
         // Best effort: a read-only or full cache must not fail the build.
         let _ = self.store(&stem, &info);
-        Ok((info, Origin::Compressed))
+        Ok((info, origin))
     }
 
     /// `<codec>-<diff_id hex>`: the entry's file name without extension.
@@ -273,7 +277,7 @@ mod tests {
 
         let again = tempfile::tempdir().unwrap();
         let (info, origin) = cache.write_layer(tree, &o, again.path()).unwrap();
-        assert_eq!(origin, Origin::Compressed);
+        assert_eq!(origin, Origin::Replaced);
         assert_eq!(info.digest, want.digest);
         assert_eq!(
             Digest::sha256_of(&fs::read(&info.path_of_blob).unwrap()),
