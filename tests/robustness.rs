@@ -52,14 +52,20 @@ fn one_package_repo(dir: &Path, name: &str, rpm: &[u8]) {
         sum = sha256_hex(rpm),
         size = rpm.len(),
     );
-    fs::write(dir.join("repodata/primary.xml"), &primary).unwrap();
+    write_repodata(dir, primary.as_bytes());
+}
+
+/// repodata/ in `dir` with `primary` as its primary.xml, checksummed.
+fn write_repodata(dir: &Path, primary: &[u8]) {
+    fs::create_dir_all(dir.join("repodata")).unwrap();
+    fs::write(dir.join("repodata/primary.xml"), primary).unwrap();
     let repomd = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <repomd xmlns="http://linux.duke.edu/metadata/repo"><revision>1</revision>
 <data type="primary"><checksum type="sha256">{}</checksum><location href="repodata/primary.xml"/><size>{}</size></data>
 </repomd>
 "#,
-        sha256_hex(primary.as_bytes()),
+        sha256_hex(primary),
         primary.len()
     );
     fs::write(dir.join("repodata/repomd.xml"), repomd).unwrap();
@@ -477,4 +483,40 @@ fn after_sigkill_the_next_build_sweeps_only_its_own_stale_debris() {
         }
     }
     canary.check();
+}
+
+/// Issue 13.6: an empty or non-XML primary (with a matching checksum: a
+/// broken mirror, not a transfer error) said "no package provides victim",
+/// blaming the recipe. Now the whole message, as the user sees it.
+#[test]
+fn an_empty_or_html_primary_is_named_not_reported_as_a_missing_package() {
+    for primary in ["", "<html><body>502 Bad Gateway</body></html>\n"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        write_repodata(&repo, primary.as_bytes());
+        let recipe = write_recipe(tmp.path(), "victim");
+        let url = format!("file://{}/", repo.display());
+        let plan = minibuild()
+            .args(["plan", "--cache-dir"])
+            .arg(tmp.path().join("cache"))
+            .arg(&recipe)
+            .args(["--baseurl", &format!("hostile={url}")])
+            .env("CI", "1")
+            .output()
+            .unwrap();
+        assert_eq!(plan.status.code(), Some(1));
+        let err = stderr(&plan).replace(&tmp.path().display().to_string(), "<tmp>");
+        let error: Vec<&str> = err
+            .lines()
+            .skip_while(|l| !l.starts_with("error:"))
+            .collect();
+        assert_eq!(
+            error,
+            [
+                format!("error: repo `hostile`: cannot parse primary metadata from file://<tmp>/repo/repodata/primary.xml (cached as <tmp>/cache/v1/repodata/{}-primary.xml)", sha256_hex(primary.as_bytes())),
+                format!("  caused by: not a primary.xml: {} bytes without a <metadata> element (an empty file, or HTML or text instead of XML); if the checksum matched, report the mirror, else run `minibuild cache clean --only repodata`", primary.len()),
+            ],
+            "{err}"
+        );
+    }
 }
