@@ -405,7 +405,7 @@ mod tests {
     #[test]
     fn cells_wider_than_a_format_width_are_padded_by_hand() {
         let long = "r".repeat(70_000);
-        let mut v = view(&plan(), "x86_64", &[long.clone()]);
+        let mut v = view(&plan(), "x86_64", std::slice::from_ref(&long));
         v.packages[0].evr = "1".repeat(66_000);
         let t = table(&v);
         let lines: Vec<&str> = t.lines().collect();

@@ -160,7 +160,7 @@ fn a_header_offset_past_its_store_is_an_error_in_plan_and_build_not_a_panic() {
     one_package_repo(&repo, "victim", &rpm_with_offset_past_the_store());
     let server = Server::serve(&repo);
     let recipe = write_recipe(tmp.path(), "victim");
-    let baseurl = format!("hostile={}", format!("{}/", server.url));
+    let baseurl = format!("hostile={}/", server.url);
     let cache = tmp.path().join("cache");
 
     let plan = minibuild()
