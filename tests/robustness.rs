@@ -520,3 +520,43 @@ fn an_empty_or_html_primary_is_named_not_reported_as_a_missing_package() {
         );
     }
 }
+
+/// Two builds at once on one cache, writing beside each other: each one's
+/// sweep must leave the other's live staging alone, and both succeed with
+/// the same digest and leave nothing behind.
+#[test]
+fn concurrent_builds_on_one_cache_and_one_output_dir_both_succeed() {
+    let ws = Workspace::new();
+    let start = |name: &str| {
+        build_cmd(
+            &recipe("distroless-base.toml"),
+            &ws.out().join(name),
+            &ws.cache(),
+        )
+        .args(["--baseurl", &format!("fedora={}", fixture_file_url())])
+        .env("TMPDIR", ws.tmpdir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    let (a, b) = (start("a.tar"), start("b.tar"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert!(b.status.success(), "{}", stderr(&b));
+    assert_eq!(digest_of(&a), digest_of(&b));
+    let mut left: Vec<String> = ws.debris();
+    // The outputs: the images and their SBOM and provenance.
+    let outputs: Vec<String> = ["a.tar", "b.tar"]
+        .iter()
+        .flat_map(|i| {
+            [
+                i.to_string(),
+                format!("{i}.spdx.json"),
+                format!("{i}.intoto.json"),
+            ]
+        })
+        .collect();
+    left.retain(|n| !outputs.contains(n));
+    assert_eq!(left, Vec::<String>::new());
+}
