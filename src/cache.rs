@@ -151,22 +151,37 @@ impl Usage {
     }
 }
 
+/// What [`verify_entry`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    Missing,
+    Valid,
+    /// It was there but did not hash to the expected digest, and is gone.
+    Dropped,
+}
+
+impl Entry {
+    pub fn is_valid(self) -> bool {
+        self == Entry::Valid
+    }
+}
+
 /// Whether `path` exists and hashes to `expected`. A file that does not
 /// match (truncated, corrupted, left by a crash) is deleted so the caller
 /// fetches it again.
-pub fn verify_entry(path: &Path, expected: &Digest) -> io::Result<bool> {
+pub fn verify_entry(path: &Path, expected: &Digest) -> io::Result<Entry> {
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Entry::Missing),
         Err(e) => return Err(e),
     };
     let actual = Digest::of_reader(expected.algo(), io::BufReader::with_capacity(1 << 16, file))?;
     if &actual == expected {
-        return Ok(true);
+        return Ok(Entry::Valid);
     }
     match std::fs::remove_file(path) {
-        Ok(()) => Ok(false),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Ok(()) => Ok(Entry::Dropped),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Entry::Dropped),
         Err(e) => Err(e),
     }
 }

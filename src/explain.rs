@@ -124,11 +124,11 @@ pub fn table(view: &PlanView) -> String {
         for (i, (cell, w)) in cells.iter().zip(width).enumerate() {
             // Sizes are right-aligned, the last column is not padded.
             if i == 4 || i == 5 {
-                l.push_str(&format!("{cell:>w$}  "));
+                pad(&mut l, cell, w, Align::Right);
             } else if i == cells.len() - 1 {
                 l.push_str(cell);
             } else {
-                l.push_str(&format!("{cell:<w$}  "));
+                pad(&mut l, cell, w, Align::Left);
             }
         }
         out.push_str(l.trim_end());
@@ -152,7 +152,11 @@ pub fn table(view: &PlanView) -> String {
         .collect();
     if !with.is_empty() {
         out.push_str("Scriptlets not run (minibuild runs none):\n");
-        let w = with.iter().map(|r| r.name.len()).max().unwrap_or(0);
+        let w = with
+            .iter()
+            .map(|r| r.name.chars().count())
+            .max()
+            .unwrap_or(0);
         for r in with {
             let parts: Vec<String> = r
                 .scriptlets
@@ -166,7 +170,10 @@ pub fn table(view: &PlanView) -> String {
                     }
                 })
                 .collect();
-            out.push_str(&format!("  {:<w$}  {}\n", r.name, parts.join(", ")));
+            out.push_str("  ");
+            pad(&mut out, &r.name, w, Align::Left);
+            out.push_str(&parts.join(", "));
+            out.push('\n');
         }
     }
     let unknown: Vec<&str> = view
@@ -229,6 +236,29 @@ pub fn why(plan: &Plan, name: &str) -> Vec<Vec<String>> {
         chains.push(chain);
     }
     chains
+}
+
+enum Align {
+    Left,
+    Right,
+}
+
+/// `cell` padded to `width` characters, then two spaces. By hand: `format!`
+/// takes a width only up to 65,535 and panics past it, and a repo name or
+/// version from metadata can be longer.
+fn pad(out: &mut String, cell: &str, width: usize, align: Align) {
+    let fill = " ".repeat(width.saturating_sub(cell.chars().count()));
+    match align {
+        Align::Left => {
+            out.push_str(cell);
+            out.push_str(&fill);
+        }
+        Align::Right => {
+            out.push_str(&fill);
+            out.push_str(cell);
+        }
+    }
+    out.push_str("  ");
 }
 
 #[cfg(test)]
@@ -368,5 +398,39 @@ mod tests {
         assert_eq!(json["packages"][0]["scriptlets"][0]["kind"], "%pre");
         assert_eq!(json["packages"][1]["scriptlets"], serde_json::json!([]));
         assert!(json["packages"][2]["scriptlets"].is_null());
+    }
+
+    /// `format!` panics on a width over 65,535; a cell that long comes from
+    /// metadata (a repo name, a version) and must print as it is.
+    #[test]
+    fn cells_wider_than_a_format_width_are_padded_by_hand() {
+        let long = "r".repeat(70_000);
+        let mut v = view(&plan(), "x86_64", std::slice::from_ref(&long));
+        v.packages[0].evr = "1".repeat(66_000);
+        let t = table(&v);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[1].contains(&long) && lines[1].contains(&v.packages[0].evr));
+        // Columns still line up: every row's Arch column starts at the same place.
+        let arch_at = |k: usize| {
+            let arch = format!("  {}  ", v.packages[k].arch);
+            lines[k + 1].find(&arch).unwrap()
+        };
+        assert_eq!(arch_at(0), arch_at(1));
+        let mut named = view(&plan(), "x86_64", &["fedora".to_string()]);
+        named.packages[0].name = "n".repeat(65_536);
+        with_scriptlets(
+            &mut named,
+            vec![
+                Some(vec![ScriptletView {
+                    kind: "%post".into(),
+                    interpreter: vec![],
+                    effects: vec![],
+                }]),
+                Some(vec![]),
+                Some(vec![]),
+                Some(vec![]),
+            ],
+        );
+        assert!(table(&named).contains(&format!("  {}  %post", named.packages[0].name)));
     }
 }

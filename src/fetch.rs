@@ -12,7 +12,7 @@
 //! stops the others from starting new downloads. Progress is reported through
 //! a callback, never printed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -45,6 +45,13 @@ pub enum FetchEvent<'a> {
         index: usize,
         package: &'a Package,
         discarded: u64,
+    },
+    /// The cached copy at `path` did not match its checksum and was
+    /// deleted; the package is downloaded again.
+    Dropped {
+        index: usize,
+        package: &'a Package,
+        path: &'a Path,
     },
     /// The package is in the cache and verified.
     Finished {
@@ -164,12 +171,20 @@ fn fetch_one(
         package,
         total: package.download_size,
     });
-    let cached =
+    let entry =
         cache::verify_entry(&dest, &package.checksum).map_err(|source| FetchError::Cache {
             nevra: nevra(),
             path: dest.clone(),
             source,
         })?;
+    if entry == cache::Entry::Dropped {
+        progress(FetchEvent::Dropped {
+            index,
+            package,
+            path: &dest,
+        });
+    }
+    let cached = entry.is_valid();
     if !cached {
         let url = http::join(baseurl, &package.location);
         // primary.xml writes 0 when it does not know the size.
@@ -281,6 +296,7 @@ mod tests {
                 FetchEvent::Restarted {
                     index, discarded, ..
                 } => (index, "restarted", discarded),
+                FetchEvent::Dropped { index, .. } => (index, "dropped", 0),
                 FetchEvent::Finished { index, cached, .. } => {
                     (index, if cached { "cached" } else { "downloaded" }, 0)
                 }
@@ -379,6 +395,7 @@ mod tests {
         let log = Log::new();
         let again = fetch(&client(), &cache, &input, 2, &|e| log.record(e)).unwrap();
         assert_eq!(log.count("downloaded"), 2);
+        assert_eq!(log.count("dropped"), 2, "each damaged entry is reported");
         for ((p, content), path) in pkgs.iter().zip(&again) {
             assert_eq!(&std::fs::read(path).unwrap(), content);
             assert_eq!(server.hits(&p.location), 2);

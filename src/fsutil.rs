@@ -5,15 +5,15 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
+/// Name start of [`write_atomic`]'s temp files (see temporaries.rs).
+pub const TEMP_PREFIX: &str = ".minibuild-";
+
 /// Write `data` to `path` atomically: a temp file in the same directory,
 /// fsynced, then renamed over `path`. Readers see the old file or the new one,
 /// never a half-written one, and a failure leaves no temp file behind.
 pub fn write_atomic(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     let dir = parent_dir(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".minibuild-")
-        .permissions(umask_file_mode())
-        .tempfile_in(dir)
+    let mut tmp = crate::temporaries::file_in(dir, TEMP_PREFIX, umask_file_mode())
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     tmp.write_all(data)
         .and_then(|()| tmp.as_file().sync_all())

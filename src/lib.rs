@@ -29,5 +29,6 @@ pub mod rpmdb;
 pub mod sbom;
 pub mod scriptlets;
 pub mod signature;
+pub mod temporaries;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -28,6 +28,8 @@ use minibuild::report::{human_bytes, Reporter, Stderr};
 use minibuild::{explain, oci};
 
 fn main() -> ExitCode {
+    // Before any thread starts (see temporaries.rs).
+    minibuild::temporaries::remove_on_interrupt();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

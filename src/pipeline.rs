@@ -325,6 +325,9 @@ pub fn resolve(
                 index.revision,
                 started.elapsed().as_secs_f64() * 1e3
             ));
+            for note in &index.notes {
+                reporter.warn(note);
+            }
             indexes.push(index);
         }
         let (mut packages, mut caps) = repo::merge(&mut indexes);
@@ -512,6 +515,11 @@ pub fn build(
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Built> {
     // Refuse what cannot work before any download.
+    check_epoch(settings.source_date_epoch, "SOURCE_DATE_EPOCH")?;
+    check_epoch(
+        recipe.options.source_date_epoch,
+        &format!("{}: source_date_epoch", recipe.path.display()),
+    )?;
     let arches: Vec<&str> = resolved.iter().map(|r| r.arch.rpm_name()).collect();
     if format == Format::DockerArchive && resolved.len() > 1 {
         bail!(
@@ -527,6 +535,7 @@ pub fn build(
             arches.join(", ")
         );
     }
+    sweep_debris(output, settings, reporter);
     let client = client(recipe, settings)?;
     let cache = Cache::new(&settings.cache_dir);
     let layers = LayerCache::new(cache.bucket(Bucket::Layers));
@@ -540,10 +549,17 @@ pub fn build(
         let rpms = fetch_rpms(&client, &cache, res, settings.jobs, reporter)?;
         let signers = verify_signatures(recipe, &rings, res, &rpms, reporter)?;
         // The tree's file contents live in staging blobs until the layer is written.
-        let staging = tempfile::Builder::new()
-            .prefix("minibuild-rootfs-")
-            .tempdir()
-            .context("cannot create a staging directory")?;
+        let staging = crate::temporaries::dir_in(
+            &std::env::temp_dir(),
+            STAGING_PREFIX,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .with_context(|| {
+            format!(
+                "cannot create a staging directory in {}\n  hint: set TMPDIR to a writable directory with room for the unpacked packages",
+                std::env::temp_dir().display()
+            )
+        })?;
         let mut stage = rootfs::Staging::new(staging.path())?;
         let unpacked = unpack_all(recipe, res, &rpms, &mut stage, reporter)?;
         let mut tree = unpacked.tree;
@@ -589,6 +605,10 @@ pub fn build(
             epoch,
         });
     }
+    // From the image's rename to the provenance's, an interrupt waits: the
+    // outputs are replaced as a set. (A SIGKILL can still fall between
+    // them; the SBOM and provenance name the image digest they describe.)
+    let _commit = crate::temporaries::commit_section();
     let written = writer.commit(format, &recipe.image.tag)?;
     let mut built = Built {
         digest: written.digest,
@@ -605,6 +625,53 @@ pub fn build(
         &mut built,
     )?;
     Ok(built)
+}
+
+/// The first second of the year 10000: an RFC 3339 `created` has four
+/// year digits, and skopeo/containerd refuse a fifth.
+const EPOCH_LIMIT: u64 = 253_402_300_800;
+
+/// Refuse an epoch whose `created` image tools cannot parse.
+fn check_epoch(epoch: Option<u64>, from: &str) -> anyhow::Result<()> {
+    match epoch {
+        Some(e) if e >= EPOCH_LIMIT => bail!(
+            "{from} = {e} is after 9999-12-31T23:59:59Z, which an image's `created` cannot express (RFC 3339 has four year digits)\n  hint: give seconds since 1970 (`date +%s`), not milliseconds"
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Name start of the per-arch staging directories in `$TMPDIR`.
+const STAGING_PREFIX: &str = "minibuild-rootfs-";
+
+/// Remove what killed builds left beside the outputs and in `$TMPDIR`:
+/// only our own temporaries whose process is gone (see temporaries.rs).
+fn sweep_debris(output: &Path, settings: &Settings, reporter: &dyn Reporter) {
+    use crate::fsutil::{parent_dir, TEMP_PREFIX};
+    use crate::oci::{archive::ARCHIVE_PREFIX, layout::STAGING_PREFIX as OCI_PREFIX};
+    let mut dirs: BTreeMap<PathBuf, Vec<&str>> = BTreeMap::new();
+    dirs.insert(std::env::temp_dir(), vec![STAGING_PREFIX]);
+    let outputs = [
+        Some(output),
+        settings.outputs.sbom.as_deref(),
+        settings.outputs.provenance.as_deref(),
+    ];
+    for path in outputs.into_iter().flatten() {
+        let bases = dirs.entry(parent_dir(path).to_path_buf()).or_default();
+        for base in [OCI_PREFIX, ARCHIVE_PREFIX, TEMP_PREFIX] {
+            if !bases.contains(&base) {
+                bases.push(base);
+            }
+        }
+    }
+    for (dir, bases) in dirs {
+        for path in crate::temporaries::sweep(&dir, &bases) {
+            reporter.info(&format!(
+                "removed {}, left by an interrupted build",
+                path.display()
+            ));
+        }
+    }
 }
 
 /// Download (or find in the cache) every RPM of the plan; paths in plan order.
@@ -636,10 +703,14 @@ fn fetch_rpms(
         .iter()
         .map(|p| (&p.package, res.repos[p.package.repo].baseurl.as_str()))
         .collect();
-    let rpms = fetch::fetch(client, cache, &requests, jobs, &|ev| {
-        if let fetch::FetchEvent::Progress { bytes, .. } = ev {
-            progress.inc(bytes)
-        }
+    let rpms = fetch::fetch(client, cache, &requests, jobs, &|ev| match ev {
+        fetch::FetchEvent::Progress { bytes, .. } => progress.inc(bytes),
+        fetch::FetchEvent::Dropped { package, path, .. } => reporter.warn(&format!(
+            "cache entry {} of {} did not match its checksum: dropped, downloading it again",
+            path.display(),
+            package.nevra
+        )),
+        _ => {}
     })?;
     progress.finish(&format!("{} in the cache", human_bytes(total)));
     // The checksum proves the bytes; the header proves they are the package chosen.
@@ -699,7 +770,12 @@ fn unpack_all(
     let headers: Vec<Package> = rpms
         .iter()
         .zip(&res.plan.packages)
-        .map(|(path, p)| crate::rpm::header::with_header_deps(path, &p.package))
+        .map(|(path, p)| {
+            crate::rpm::header::with_header_deps(path, &p.package).with_context(|| {
+                let url = crate::http::join(&res.repos[p.package.repo].baseurl, &p.package.location);
+                format!("{url} is damaged or not an RPM; if it passed its checksum, report the repository")
+            })
+        })
         .collect::<anyhow::Result<_>>()?;
     let refs: Vec<&Package> = headers.iter().collect();
     let order = order::install_order(&refs);

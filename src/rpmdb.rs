@@ -249,7 +249,7 @@ pub fn write_db(db: &Path, rpms: &[PathBuf]) -> Result<(), RpmdbError> {
             path: path.clone(),
             source,
         })?;
-        let meta = rpm::PackageMetadata::parse(&mut BufReader::new(file)).map_err(|e| {
+        let meta = crate::rpm::metadata::read_metadata(&mut BufReader::new(file)).map_err(|e| {
             RpmdbError::Malformed {
                 path: path.clone(),
                 what: e.to_string(),

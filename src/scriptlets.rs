@@ -136,7 +136,8 @@ pub struct ScriptletView {
 
 /// The scriptlets in the header `bytes` (lead + signature + header).
 pub fn from_header(bytes: &[u8]) -> anyhow::Result<Vec<ScriptletView>> {
-    let meta = ::rpm::PackageMetadata::parse(&mut &bytes[..]).context("not a valid RPM header")?;
+    let meta =
+        crate::rpm::metadata::read_metadata(&mut &bytes[..]).context("not a valid RPM header")?;
     let has_sysusers = meta
         .get_file_paths()
         .unwrap_or_default()
@@ -176,7 +177,13 @@ pub fn for_packages(
                 let cached = crate::fetch::cache_path(cache, package);
                 let result = read_header(client, &cached, package, baseurl)
                     .and_then(|bytes| from_header(&bytes))
-                    .with_context(|| format!("cannot read the header of {}", package.nevra));
+                    .with_context(|| {
+                        format!(
+                            "cannot read the header of {} ({}); the file is damaged or not an RPM: report the mirror",
+                            package.nevra,
+                            http::join(baseurl, &package.location)
+                        )
+                    });
                 results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
             });
         }

@@ -202,7 +202,7 @@ impl Keyring {
         let file = std::fs::File::open(path)
             .map_err(|e| fail("-".into(), format!("cannot open {}: {e}", path.display())))?;
         let mut reader = BufReader::new(file);
-        let meta = ::rpm::PackageMetadata::parse(&mut reader)
+        let meta = crate::rpm::metadata::read_metadata(&mut reader)
             .map_err(|e| fail("-".into(), format!("not a valid RPM header: {e}")))?;
         let infos = meta.signatures().unwrap_or_default();
         let raw = meta

@@ -24,6 +24,9 @@ use super::layer::{Compression, LayerInfo};
 use super::layout::ImageInfo;
 use super::tarball::{TarKind, TarMeta, TarWriter};
 use super::OciError;
+
+/// Name start of the archive being written beside the output (see temporaries.rs).
+pub const ARCHIVE_PREFIX: &str = ".minibuild-archive-";
 use crate::fsutil::parent_dir;
 
 /// Where an archive entry's content comes from.
@@ -85,10 +88,7 @@ pub fn write_docker_archive(
 
 fn write_tar_file(entries: &[(String, Source)], dest: &Path, mtime: u64) -> Result<(), OciError> {
     let parent = parent_dir(dest);
-    let tmp = tempfile::Builder::new()
-        .prefix(".minibuild-archive-")
-        .permissions(crate::fsutil::umask_file_mode())
-        .tempfile_in(parent)
+    let tmp = crate::temporaries::file_in(parent, ARCHIVE_PREFIX, crate::fsutil::umask_file_mode())
         .map_err(|e| OciError::io("create a temp file in", parent, e))?;
     let file = tmp
         .as_file()

@@ -31,6 +31,9 @@ use super::layer::{write_layer, LayerInfo, LayerOptions};
 use super::layer_cache::{LayerCache, Origin};
 use super::OciError;
 
+/// Name start of the staging layout beside the output (see temporaries.rs).
+pub const STAGING_PREFIX: &str = ".minibuild-oci-";
+
 /// How the finished image is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
@@ -105,11 +108,9 @@ impl ImageWriter {
     /// Start an image that [`commit`](Self::commit) will write to `dest`.
     pub fn new(dest: &Path) -> Result<Self, OciError> {
         let parent = parent_dir(dest);
-        let staging = tempfile::Builder::new()
-            .prefix(".minibuild-oci-")
-            .permissions(crate::fsutil::umask_dir_mode())
-            .tempdir_in(parent)
-            .map_err(|e| OciError::io("create a staging directory in", parent, e))?;
+        let staging =
+            crate::temporaries::dir_in(parent, STAGING_PREFIX, crate::fsutil::umask_dir_mode())
+                .map_err(|e| OciError::io("create a staging directory in", parent, e))?;
         let blob_dir = staging.path().join("blobs").join("sha256");
         fs::create_dir_all(&blob_dir).map_err(|e| OciError::io("create", &blob_dir, e))?;
         Ok(ImageWriter {
@@ -354,6 +355,15 @@ fn replace_dir(staging: tempfile::TempDir, dest: &Path) -> Result<(), OciError> 
                     path: dest.to_path_buf(),
                 });
             }
+            // Swap the two layouts in one step where the filesystem can:
+            // a kill between two renames would leave no image at `dest`.
+            let staged = staging.path();
+            if exchange(staged, dest).is_ok() {
+                // `staged` now holds the old layout.
+                let old = staging.keep();
+                return fs::remove_dir_all(&old)
+                    .map_err(|e| OciError::io("remove the old layout", &old, e));
+            }
             // Move the old layout aside under a fresh name beside it.
             let aside = tempfile::Builder::new()
                 .prefix(".minibuild-old-")
@@ -377,6 +387,30 @@ fn replace_dir(staging: tempfile::TempDir, dest: &Path) -> Result<(), OciError> 
         fs::remove_dir_all(&aside).map_err(|e| OciError::io("remove the old layout", &aside, e))?;
     }
     Ok(())
+}
+
+/// Swap `a` and `b` atomically (Linux `renameat2(RENAME_EXCHANGE)`; fails
+/// on filesystems without it, and the caller falls back to two renames).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: two NUL-terminated paths, both relative to the cwd.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]

@@ -108,6 +108,8 @@ pub struct RepoIndex {
     pub packages: Vec<Package>,
     /// Who provides what among `packages` (positions into it).
     pub caps: CapIndex,
+    /// Things worth a line to the user (a damaged cache entry rebuilt).
+    pub notes: Vec<String>,
 }
 
 /// One repository to load: plain data the CLI builds from the recipe.
@@ -358,7 +360,15 @@ pub fn load_checked(
     // it was written from a verified primary, so the primary is not even
     // needed then.
     let parsed_path = parsed::path_for(&path);
-    let (packages, caps) = match parsed::read(&parsed_path, spec.index) {
+    let mut notes = Vec::new();
+    let cached = parsed::read(&parsed_path, spec.index).unwrap_or_else(|unusable| {
+        notes.push(format!(
+            "cache entry {} {unusable}; rebuilding it from the primary",
+            parsed_path.display()
+        ));
+        None
+    });
+    let (packages, caps) = match cached {
         Some(parsed) => parsed,
         None => {
             fetch_data(client, cache, spec, &baseurl, primary, "primary", options)?;
@@ -383,6 +393,7 @@ pub fn load_checked(
         repomd_digest: Digest::sha256_of(&repomd_bytes),
         packages,
         caps,
+        notes,
     })
 }
 
@@ -428,7 +439,9 @@ fn fetch_data(
     };
     let (expected, path) = data_path(cache, spec, baseurl, data, kind)?;
     let url = http::join(baseurl, &data.location);
-    let cached = cache::verify_entry(&path, &expected).map_err(|e| cache_err(path.clone(), e))?;
+    let cached = cache::verify_entry(&path, &expected)
+        .map_err(|e| cache_err(path.clone(), e))?
+        .is_valid();
     if !cached {
         if options.offline {
             return Err(RepoError::NotCached {

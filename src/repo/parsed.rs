@@ -13,11 +13,21 @@
 //!
 //! ```text
 //! MAGIC
-//! u64 package count, u64 chunk count, u64 index length   (little-endian)
-//! per chunk: u64 offset, u64 length, u64 package count
+//! u64 package count, u64 chunk count, u64 index length,
+//! u64 CRC-32 of the three counts, the chunk table and the index  (little-endian)
+//! per chunk: u64 offset, u64 length, u64 package count, u64 CRC-32 of its bytes
 //! the capability index (CapIndex::to_bytes)
 //! the chunks: a string table and packages each (see `codec.rs`)
 //! ```
+//!
+//! The checksums are there because the decoder alone cannot tell every
+//! flipped byte from a valid encoding: a changed version digit or string id
+//! decodes fine into a different, wrong package, and the cache must never
+//! change an answer. The cache is not a trust boundary (whoever can write it
+//! can write the checksum too), so a fast CRC (`crc32fast`, several GB/s,
+//! a few ms for a Fedora-sized entry) is enough to catch damage; sha256
+//! would add about 0.2 s to every warm load of 100 MB. Each chunk is checked
+//! by the thread that decodes it.
 //!
 //! The packages are cut into
 //! chunks of [`CHUNK`] so that a load holds one chunk of encoded bytes per
@@ -39,7 +49,7 @@ use super::{codec, CapIndex, Package};
 
 /// Header of every entry: format number and crate version.
 const MAGIC: &[u8] = concat!(
-    "minibuild-parsed-primary/4/",
+    "minibuild-parsed-primary/5/",
     env!("CARGO_PKG_VERSION"),
     "\n"
 )
@@ -58,6 +68,20 @@ struct Chunk {
     offset: u64,
     len: u64,
     count: u64,
+    crc: u32,
+}
+
+/// Bytes per chunk table row.
+const ROW: u64 = 32;
+
+/// Why an entry that exists cannot be used; the caller rebuilds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unusable(pub &'static str);
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
 }
 
 /// Where the parsed copy of the primary cached at `primary` lives.
@@ -80,32 +104,60 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
 }
 
 /// The cached packages, with `repo` set to `repo`, and their capability
-/// index; `None` when there is no entry or it cannot be decoded (stale
-/// format, truncated, corrupt).
-pub fn read(path: &Path, repo: usize) -> Option<(Vec<Package>, CapIndex)> {
-    let file = File::open(path).ok()?;
-    let file_len = file.metadata().ok()?.len();
-    let mut head = vec![0; MAGIC.len() + 24];
-    file.read_exact_at(&mut head, 0).ok()?;
-    let fields = head.strip_prefix(MAGIC)?;
-    let total = usize::try_from(u64_at(fields, 0)?).ok()?;
-    let n_chunks = u64_at(fields, 8)?;
-    let index_len = u64_at(fields, 16)?;
+/// index; `Ok(None)` when there is no entry, [`Unusable`] when there is one
+/// that must not be used (another format, truncated, checksum mismatch,
+/// does not decode).
+pub fn read(path: &Path, repo: usize) -> Result<Option<(Vec<Package>, CapIndex)>, Unusable> {
+    let Ok(file) = File::open(path) else {
+        return Ok(None);
+    };
+    let file_len = file
+        .metadata()
+        .map_err(|_| Unusable("cannot be read"))?
+        .len();
+    let mut head = vec![0; MAGIC.len() + 32];
+    file.read_exact_at(&mut head, 0)
+        .map_err(|_| Unusable("is truncated"))?;
+    let fields = head
+        .strip_prefix(MAGIC)
+        .ok_or(Unusable("was written by another minibuild version"))?;
+    let truncated = Unusable("is truncated or its sizes are damaged");
+    let field = |at| u64_at(fields, at).ok_or(truncated.clone());
+    let total = usize::try_from(field(0)?).map_err(|_| truncated.clone())?;
+    let n_chunks = field(8)?;
+    let index_len = field(16)?;
+    let meta_crc = field(24)?;
     // Sizes come from the file: check them against its length before
     // allocating anything by them.
-    let table_len = n_chunks.checked_mul(24)?;
-    let index_at = (head.len() as u64).checked_add(table_len)?;
-    if index_at.checked_add(index_len)? > file_len {
-        return None;
+    let table_len = n_chunks.checked_mul(ROW).ok_or(truncated.clone())?;
+    let index_at = (head.len() as u64)
+        .checked_add(table_len)
+        .ok_or(truncated.clone())?;
+    if index_at
+        .checked_add(index_len)
+        .is_none_or(|end| end > file_len)
+    {
+        return Err(truncated);
     }
-    let mut table = vec![0; table_len as usize];
-    file.read_exact_at(&mut table, head.len() as u64).ok()?;
+    let mut meta = vec![0; (table_len + index_len) as usize];
+    file.read_exact_at(&mut meta, head.len() as u64)
+        .map_err(|_| truncated.clone())?;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&fields[..24]);
+    crc.update(&meta);
+    if u64::from(crc.finalize()) != meta_crc {
+        return Err(Unusable(
+            "has a damaged chunk table or capability index (checksum mismatch)",
+        ));
+    }
+    let (table, index) = meta.split_at(table_len as usize);
     let chunks: Vec<Chunk> = table
-        .chunks_exact(24)
+        .chunks_exact(ROW as usize)
         .map(|t| Chunk {
-            offset: u64_at(t, 0).expect("24 bytes"),
-            len: u64_at(t, 8).expect("24 bytes"),
-            count: u64_at(t, 16).expect("24 bytes"),
+            offset: u64_at(t, 0).expect("32 bytes"),
+            len: u64_at(t, 8).expect("32 bytes"),
+            count: u64_at(t, 16).expect("32 bytes"),
+            crc: u64_at(t, 24).expect("32 bytes") as u32,
         })
         .collect();
     let in_file = |c: &Chunk| {
@@ -113,19 +165,18 @@ pub fn read(path: &Path, repo: usize) -> Option<(Vec<Package>, CapIndex)> {
             .checked_add(c.len)
             .is_some_and(|end| end <= file_len)
     };
-    let counted: u64 = chunks.iter().map(|c| c.count).sum();
-    if !chunks.iter().all(in_file) || counted != total as u64 {
-        return None;
+    let counted = chunks.iter().try_fold(0u64, |a, c| a.checked_add(c.count));
+    if !chunks.iter().all(in_file) || counted != Some(total as u64) {
+        return Err(truncated);
     }
-    let mut index = vec![0; index_len as usize];
-    file.read_exact_at(&mut index, index_at).ok()?;
-    let caps = CapIndex::from_bytes(&index)?;
-    drop(index);
+    let undecodable = Unusable("does not decode");
+    let caps = CapIndex::from_bytes(index).ok_or(undecodable.clone())?;
+    drop(meta);
     if caps.len() != total {
-        return None;
+        return Err(undecodable);
     }
     let packages = decode_parallel(&file, &chunks, total, repo)?;
-    Some((packages, caps))
+    Ok(Some((packages, caps)))
 }
 
 /// Decode `chunks` on up to [`MAX_THREADS`] threads, each taking a
@@ -138,7 +189,7 @@ fn decode_parallel(
     chunks: &[Chunk],
     total: usize,
     repo: usize,
-) -> Option<Vec<Package>> {
+) -> Result<Vec<Package>, Unusable> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, MAX_THREADS)
@@ -156,22 +207,26 @@ fn decode_parallel(
         jobs.push((run, mine));
         free = rest;
     }
-    let ok = std::thread::scope(|s| {
+    let outcome = std::thread::scope(|s| {
         let mut jobs = jobs.into_iter();
         let first = jobs.next();
         let handles: Vec<_> = jobs
             .map(|(run, out)| s.spawn(move || decode_run(file, run, repo, out)))
             .collect();
-        let mine = first.is_none_or(|(run, out)| decode_run(file, run, repo, out).is_some());
+        let mine = first.map_or(Ok(()), |(run, out)| decode_run(file, run, repo, out));
         // Join every thread, even after a failure.
-        let theirs = handles
-            .into_iter()
-            .fold(true, |ok, h| ok & matches!(h.join(), Ok(Some(()))));
-        mine && theirs
+        handles.into_iter().fold(mine, |outcome, h| {
+            let theirs = h.join().unwrap_or(Err(Unusable("does not decode")));
+            outcome.and(theirs)
+        })
     });
+    outcome?;
     // Every slot is filled when every run succeeded; `collect` reuses the
     // allocation (`Option<Package>` is the size of `Package`).
-    ok.then(|| slots.into_iter().collect())?
+    slots
+        .into_iter()
+        .collect::<Option<_>>()
+        .ok_or(Unusable("does not decode"))
 }
 
 fn decode_run(
@@ -179,23 +234,29 @@ fn decode_run(
     run: &[Chunk],
     repo: usize,
     mut out: &mut [Option<Package>],
-) -> Option<()> {
+) -> Result<(), Unusable> {
+    let undecodable = Unusable("does not decode");
     let mut buf = Vec::new();
     for c in run {
         buf.clear();
-        buf.resize(usize::try_from(c.len).ok()?, 0);
-        file.read_exact_at(&mut buf, c.offset).ok()?;
-        let count = usize::try_from(c.count).ok()?;
+        buf.resize(usize::try_from(c.len).map_err(|_| undecodable.clone())?, 0);
+        file.read_exact_at(&mut buf, c.offset)
+            .map_err(|_| Unusable("is truncated"))?;
+        if crc32fast::hash(&buf) != c.crc {
+            return Err(Unusable("has a damaged chunk (checksum mismatch)"));
+        }
+        let count = usize::try_from(c.count).map_err(|_| undecodable.clone())?;
         let (mine, rest) = std::mem::take(&mut out).split_at_mut(count);
         let mut slots = mine.iter_mut();
         codec::decode(&buf, count, repo, |p| {
             if let Some(slot) = slots.next() {
                 *slot = Some(p);
             }
-        })?;
+        })
+        .ok_or(undecodable.clone())?;
         out = rest;
     }
-    Some(())
+    Ok(())
 }
 
 /// Store `packages` and their capability index at `path` atomically.
@@ -205,18 +266,27 @@ pub fn write(path: &Path, packages: &[Package], caps: &CapIndex) -> std::io::Res
         .map(|c| (codec::encode(c), c.len()))
         .collect();
     let index = caps.to_bytes();
-    let mut bytes = MAGIC.to_vec();
+    let mut counts = Vec::with_capacity(24);
     for n in [packages.len(), chunks.len(), index.len()] {
-        bytes.extend_from_slice(&(n as u64).to_le_bytes());
+        counts.extend_from_slice(&(n as u64).to_le_bytes());
     }
-    let mut offset = (bytes.len() + 24 * chunks.len() + index.len()) as u64;
+    let mut meta = Vec::with_capacity(ROW as usize * chunks.len() + index.len());
+    let mut offset = (MAGIC.len() + 32) as u64 + ROW * chunks.len() as u64 + index.len() as u64;
     for (c, count) in &chunks {
-        for n in [offset, c.len() as u64, *count as u64] {
-            bytes.extend_from_slice(&n.to_le_bytes());
+        let crc = u64::from(crc32fast::hash(c));
+        for n in [offset, c.len() as u64, *count as u64, crc] {
+            meta.extend_from_slice(&n.to_le_bytes());
         }
         offset += c.len() as u64;
     }
-    bytes.extend_from_slice(&index);
+    meta.extend_from_slice(&index);
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&counts);
+    crc.update(&meta);
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend_from_slice(&counts);
+    bytes.extend_from_slice(&u64::from(crc.finalize()).to_le_bytes());
+    bytes.extend_from_slice(&meta);
     for (c, _) in &chunks {
         bytes.extend_from_slice(c);
     }
@@ -249,13 +319,13 @@ mod tests {
         let primary = dir.path().join("abc-primary.xml.zst");
         let path = path_for(&primary);
         assert_eq!(path, dir.path().join("abc-primary.parsed"));
-        assert_eq!(read(&path, 0), None);
+        assert_eq!(read(&path, 0), Ok(None));
         // Several chunks, the last one partial, so that several threads
         // decode and the runs are joined in order.
         let pkgs = packages(CHUNK * 3 + 7);
         let caps = CapIndex::build(&pkgs);
         write(&path, &pkgs, &caps).unwrap();
-        let (back, back_caps) = read(&path, 3).unwrap();
+        let (back, back_caps) = read(&path, 3).unwrap().unwrap();
         assert_eq!(back_caps, caps);
         assert_eq!(back.len(), pkgs.len());
         assert!(back.iter().all(|p| p.repo == 3));
@@ -267,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn a_chunk_table_that_miscounts_reads_as_missing() {
+    fn a_chunk_table_that_miscounts_is_unusable() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m-primary.parsed");
         let pkgs = packages(CHUNK * 2 + 5);
@@ -276,16 +346,25 @@ mod tests {
         // Move one package from the last chunk's count to the first's: the
         // total still matches, so each thread gets its slots, but the first
         // chunk no longer decodes to its count.
-        let table = MAGIC.len() + 24;
-        let count_at = |k: usize| table + 24 * k + 16;
+        let table = MAGIC.len() + 32;
+        let count_at = |k: usize| table + ROW as usize * k + 16;
         let bump = |bytes: &mut Vec<u8>, at: usize, by: i64| {
             let v = u64_at(bytes, at).unwrap() as i64 + by;
             bytes[at..at + 8].copy_from_slice(&(v as u64).to_le_bytes());
         };
         bump(&mut bytes, count_at(0), 1);
         bump(&mut bytes, count_at(2), -1);
+        // With a checksum that matches, so the decoder's own check is the
+        // one tested.
+        let meta_end =
+            table + ROW as usize * 3 + u64_at(&bytes, MAGIC.len() + 16).unwrap() as usize;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&bytes[MAGIC.len()..MAGIC.len() + 24]);
+        crc.update(&bytes[table..meta_end]);
+        let sum = u64::from(crc.finalize()).to_le_bytes();
+        bytes[MAGIC.len() + 24..MAGIC.len() + 32].copy_from_slice(&sum);
         std::fs::write(&path, &bytes).unwrap();
-        assert_eq!(read(&path, 0), None);
+        assert_eq!(read(&path, 0), Err(Unusable("does not decode")));
     }
 
     #[test]
@@ -293,27 +372,43 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e-primary.parsed");
         write(&path, &[], &CapIndex::build(&[])).unwrap();
-        let (back, caps) = read(&path, 0).unwrap();
+        let (back, caps) = read(&path, 0).unwrap().unwrap();
         assert!(back.is_empty() && caps.is_empty());
     }
 
+    /// Every byte of an entry, flipped two ways: never a wrong answer, always
+    /// a refusal (before the checksums, a flipped version digit decoded into
+    /// a different package).
     #[test]
-    fn corrupt_or_foreign_entries_read_as_missing() {
+    fn any_flipped_byte_truncation_or_foreign_format_is_unusable() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x-primary.parsed");
         let pkgs = packages(3);
         write(&path, &pkgs, &CapIndex::build(&pkgs)).unwrap();
         let good = std::fs::read(&path).unwrap();
+        for at in 0..good.len() {
+            for mask in [0x01, 0xff] {
+                let mut flipped = good.clone();
+                flipped[at] ^= mask;
+                std::fs::write(&path, &flipped).unwrap();
+                assert!(
+                    read(&path, 0).is_err(),
+                    "byte {at} ^ {mask:#x} was not noticed"
+                );
+            }
+        }
         std::fs::write(&path, &good[..good.len() - 5]).unwrap();
-        assert_eq!(read(&path, 0), None, "truncated");
-        let mut flipped = good.clone();
-        let last = flipped.len() - 40;
-        flipped[last] ^= 0xff;
-        std::fs::write(&path, &flipped).unwrap();
-        assert_ne!(read(&path, 0).map(|r| r.0), Some(pkgs.clone()), "corrupt");
+        assert_eq!(
+            read(&path, 0),
+            Err(Unusable("is truncated or its sizes are damaged"))
+        );
         let mut other = b"minibuild-parsed-primary/3/0.0.0\n".to_vec();
         other.extend_from_slice(&good[MAGIC.len()..]);
         std::fs::write(&path, other).unwrap();
-        assert_eq!(read(&path, 0), None, "other format");
+        assert_eq!(
+            read(&path, 0),
+            Err(Unusable("was written by another minibuild version")),
+            "other format"
+        );
     }
 }

@@ -40,6 +40,8 @@ pub enum PrimaryError {
         position: u64,
         message: String,
     },
+    #[error("not a primary.xml: {0} bytes without a <metadata> element (an empty file, or HTML or text instead of XML); if the checksum matched, report the mirror, else run `minibuild cache clean --only repodata`")]
+    NoMetadata(u64),
     #[error("package `{package}` (primary.xml byte {position}) has an unusable checksum")]
     Checksum {
         package: String,
@@ -382,6 +384,9 @@ pub fn parse(input: impl BufRead, repo: usize) -> Result<Vec<Package>, PrimaryEr
     let mut field: Option<Field> = None;
     let mut deps: Option<DepList> = None;
     let mut text = String::new();
+    // An empty or non-XML file parses to no packages at all; the resolver
+    // would then report "nothing provides X", blaming the recipe.
+    let mut saw_metadata = false;
 
     loop {
         let event = reader
@@ -419,6 +424,7 @@ pub fn parse(input: impl BufRead, repo: usize) -> Result<Vec<Package>, PrimaryEr
                     continue;
                 }
                 if local == "metadata" {
+                    saw_metadata = true;
                     // `packages="N"` sizes the vector once instead of ~17 regrowths.
                     let mut n = 0usize;
                     let _ = Attrs { e }.each(|k, v| {
@@ -501,6 +507,9 @@ pub fn parse(input: impl BufRead, repo: usize) -> Result<Vec<Package>, PrimaryEr
                             "primary.xml ends inside this package (truncated file?)".into(),
                         ),
                     ));
+                }
+                if !saw_metadata {
+                    return Err(PrimaryError::NoMetadata(reader.buffer_position()));
                 }
                 break;
             }
@@ -716,6 +725,14 @@ mod tests {
             <location href="a.rpm"/></package>"#);
         let err = parse(sha1.as_bytes(), 0).unwrap_err();
         assert!(matches!(err, PrimaryError::Checksum { .. }), "{err:?}");
+
+        for not_primary in ["", "<html><body>502 Bad Gateway</body></html>", "Moved\n"] {
+            let err = parse(not_primary.as_bytes(), 0).unwrap_err();
+            assert!(
+                matches!(err, PrimaryError::NoMetadata(_)),
+                "{not_primary:?}: {err:?}"
+            );
+        }
 
         let truncated = &doc(FULL)[..1500];
         let err = parse(truncated.as_bytes(), 0).unwrap_err();

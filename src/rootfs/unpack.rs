@@ -141,7 +141,7 @@ pub enum UnpackError {
     Header {
         path: PathBuf,
         #[source]
-        source: rpm::Error,
+        source: crate::rpm::metadata::HeaderError,
     },
     #[error("{path} has a malformed header: {what}")]
     Malformed { path: PathBuf, what: String },
@@ -291,10 +291,11 @@ pub fn unpack(
         source,
     })?;
     let mut reader = BufReader::with_capacity(256 * 1024, file);
-    let meta = rpm::PackageMetadata::parse(&mut reader).map_err(|source| UnpackError::Header {
-        path: rpm_path.to_path_buf(),
-        source,
-    })?;
+    let meta =
+        crate::rpm::metadata::read_metadata(&mut reader).map_err(|source| UnpackError::Header {
+            path: rpm_path.to_path_buf(),
+            source,
+        })?;
     if meta.is_source_package() {
         return Err(UnpackError::SourcePackage {
             path: rpm_path.to_path_buf(),

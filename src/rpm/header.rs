@@ -18,7 +18,7 @@ use crate::repo::Package;
 /// read from a lock carries only identities and checksums).
 pub fn with_header_deps(path: &Path, pkg: &Package) -> anyhow::Result<Package> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let meta = ::rpm::PackageMetadata::parse(&mut BufReader::new(file))
+    let meta = super::metadata::read_metadata(&mut BufReader::new(file))
         .with_context(|| format!("{}: not a valid RPM header ({})", path.display(), pkg.nevra))?;
     let deps = |v: Vec<::rpm::Dependency>| v.into_iter().map(convert).collect::<Vec<Dep>>();
     let mut out = pkg.clone();

@@ -5,6 +5,7 @@ mod dep;
 mod evr;
 pub mod header;
 pub mod identity;
+pub mod metadata;
 mod nevra;
 
 pub use arch::Arch;
