@@ -123,6 +123,17 @@ fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
             .transpose()?,
         outputs: Default::default(),
         lock: None,
+        net: minibuild::http::ClientOptions {
+            timeouts: minibuild::http::Timeouts {
+                idle: std::time::Duration::from_secs(common.timeout.max(1)),
+                ..Default::default()
+            },
+            tls: minibuild::http::TlsTrust {
+                ca: common.tls.ca.clone(),
+                cert_dir: common.tls.cert_dir.clone(),
+            },
+            fence: Default::default(),
+        },
     })
 }
 
@@ -204,7 +215,14 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
             } else {
                 &[]
             };
-            push(&built.output, &reference, sboms, &args.push_args, &reporter)?
+            push(
+                &built.output,
+                &reference,
+                sboms,
+                &args.push_args,
+                &args.common.tls,
+                &reporter,
+            )?
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -251,6 +269,7 @@ fn push_cmd(args: PushCmd) -> anyhow::Result<ExitCode> {
         &reference,
         &args.attach_sbom,
         &args.push,
+        &args.tls,
         &reporter,
     )?;
     Ok(ExitCode::SUCCESS)
@@ -263,6 +282,7 @@ fn push(
     reference: &oci::Reference,
     sboms: &[PathBuf],
     args: &PushArgs,
+    tls: &cli::TlsArgs,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
     let mut opts = oci::PushOptions::default();
@@ -270,8 +290,8 @@ fn push(
         opts.creds = Some(oci::auth::Credentials::from_flag(c)?);
     }
     opts.insecure = args.insecure;
-    opts.cert_dir = args.cert_dir.clone();
-    opts.ca = args.ca.clone();
+    opts.cert_dir = tls.cert_dir.clone();
+    opts.ca = tls.ca.clone();
     reporter.step(&format!("Pushing {} to {reference}", image.display()));
     let pushed = oci::push_attaching(image, reference, sboms, &opts, &|ev| {
         reporter.info(&ev.to_string())
@@ -310,7 +330,7 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let reporter = Stderr::new(args.common.quiet || args.json);
     let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
     let names: Vec<String> = recipe.repos.iter().map(|r| r.name.clone()).collect();
-    let client = minibuild::http::Client::new();
+    let client = pipeline::client(&settings)?;
     let cache = minibuild::cache::Cache::new(&settings.cache_dir);
     let mut views: Vec<explain::PlanView> = Vec::new();
     for r in &resolved {

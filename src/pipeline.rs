@@ -49,6 +49,21 @@ pub struct Settings {
     pub outputs: SupplyChainOutputs,
     /// `(uri, sha256)` of the lock the plan was read from, for provenance.
     pub lock: Option<(String, Digest)>,
+    /// Timeouts and TLS trust for mirrors (`--timeout`, `--ca`, `--cert-dir`).
+    pub net: crate::http::ClientOptions,
+}
+
+/// The one HTTP client of a run: `settings.net`, fenced by the policy's
+/// allow-list on every URL it fetches.
+pub fn client(settings: &Settings) -> anyhow::Result<Client> {
+    let mut options = settings.net.clone();
+    if let Some(policy) = &settings.policy {
+        options.fence = policy.fence();
+    }
+    Ok(Client::with_options(
+        crate::http::RetryPolicy::default(),
+        &options,
+    )?)
 }
 
 /// SBOM and provenance files a build writes (see README "Supply chain").
@@ -181,7 +196,10 @@ pub fn keyrings(recipe: &Recipe, client: &Client) -> anyhow::Result<Vec<Keyring>
                 );
             }
             for key in &r.gpgkeys {
+                // The recipe names its keys; `signing_keys` governs them,
+                // not the repo allow-list.
                 let bytes = client
+                    .unfenced()
                     .read_to_vec(&key.url)
                     .with_context(|| format!("repo `{}`: cannot read its gpgkey {}", r.name, key.url))?;
                 ring.add(&bytes, &key.url, key.fingerprint.as_deref())
@@ -199,7 +217,7 @@ pub fn resolve(
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Vec<Resolved>> {
     check_overrides(recipe, settings)?;
-    let client = Client::new();
+    let client = client(settings)?;
     let cache = Cache::new(&settings.cache_dir);
     let rings = keyrings(recipe, &client)?;
     let mut out = Vec::new();
@@ -440,7 +458,7 @@ pub fn build(
             arches.join(", ")
         );
     }
-    let client = Client::new();
+    let client = client(settings)?;
     let cache = Cache::new(&settings.cache_dir);
     let layers = LayerCache::new(cache.bucket(Bucket::Layers));
     report_unchecked(recipe, reporter);
