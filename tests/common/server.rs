@@ -60,18 +60,7 @@ impl Drop for Server {
 
 fn handle(conn: TcpStream, root: &Path, ranges: &AtomicUsize) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let mut range = None;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
-            break;
-        }
-        if let Some(r) = parse_range(&header) {
-            range = Some(r);
-        }
-    }
+    let (request_line, range) = read_request(&mut reader)?;
     let mut conn = conn;
     let path = request_line.split_whitespace().nth(1).unwrap_or("/");
     match local_path(root, path).and_then(|p| std::fs::read(p).ok()) {
@@ -99,6 +88,26 @@ fn handle(conn: TcpStream, root: &Path, ranges: &AtomicUsize) -> std::io::Result
         None => conn
             .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
     }
+}
+
+/// The request line and the `Range` asked for, if any.
+#[allow(clippy::type_complexity)]
+fn read_request(
+    reader: &mut impl BufRead,
+) -> std::io::Result<(String, Option<(usize, Option<usize>)>)> {
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut range = None;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
+            break;
+        }
+        if let Some(r) = parse_range(&header) {
+            range = Some(r);
+        }
+    }
+    Ok((request_line, range))
 }
 
 /// `Range: bytes=A-B` (or `A-`) as (A, B).
@@ -223,18 +232,7 @@ fn answer(
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut conn = conn;
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let mut range = None;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
-            break;
-        }
-        if let Some(r) = parse_range(&header) {
-            range = Some(r);
-        }
-    }
+    let (request_line, range) = read_request(&mut reader)?;
     let path = request_line
         .split_whitespace()
         .nth(1)
