@@ -18,7 +18,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, Hasher};
-use crate::http::{Client, HttpError, Retryable};
+use crate::http::{Bound, Client, HttpError, Retryable};
 
 /// The layout version of everything below the root.
 const VERSION: &str = "v1";
@@ -228,10 +228,20 @@ pub enum Transfer {
     Restart(u64),
 }
 
+/// The most a download may bring when the metadata declares no size (a
+/// lock or primary.xml with `size package="0"`): larger than any real RPM or
+/// metadata file, small enough that an endless body stops.
+pub const UNDECLARED_MAX: u64 = 4 << 30;
+
+/// Room left free on the cache filesystem besides the download itself.
+const FREE_MARGIN: u64 = 64 << 20;
+
 /// Download `url` to `dest`, hashing on the way, and move it into place only
-/// if it matches `expected` (and `expected_size`, when known). The temp file
-/// lives beside `dest`, so the final rename is atomic; on any failure it is
-/// removed. Transient network failures restart the download.
+/// if it matches `expected` (and `expected_size`, when known). The body is
+/// cut off past `expected_size` (else past [`UNDECLARED_MAX`]), and the
+/// cache filesystem must have room for it first. The temp file lives beside
+/// `dest`, so the final rename is atomic; on any failure it is removed.
+/// Transient network failures restart the download.
 pub fn download_verified(
     client: &Client,
     url: &str,
@@ -246,6 +256,16 @@ pub fn download_verified(
         source,
     };
     std::fs::create_dir_all(dir).map_err(io_err)?;
+    let bound = match expected_size {
+        Some(n) => Bound::new(n, "the checksummed metadata declares for it"),
+        None => Bound::new(UNDECLARED_MAX, "allowed when the metadata declares no size"),
+    };
+    if let Some(need) = expected_size {
+        ensure_free_space(dir, need, url).map_err(|source| EntryError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
     let mut received = 0u64;
     let tmp = client.retrying(|| {
         if received > 0 {
@@ -256,7 +276,7 @@ pub fn download_verified(
             .prefix(".partial-")
             .tempfile_in(dir)
             .map_err(io_err)?;
-        let mut body = client.open_once(url)?;
+        let mut body = client.open_once(url, bound)?;
         let mut hasher = Hasher::new(expected.algo(), BufWriter::with_capacity(1 << 16, tmp));
         let mut chunk = vec![0u8; 1 << 16];
         loop {
@@ -269,10 +289,6 @@ pub fn download_verified(
             hasher.write_all(&chunk[..n]).map_err(io_err)?;
             received += n as u64;
             on_transfer(Transfer::Bytes(n as u64));
-            // A server sending more than announced is wrong; stop early.
-            if expected_size.is_some_and(|max| received > max) {
-                break;
-            }
         }
         let (actual, actual_size, writer) = hasher.finish();
         let size_ok = expected_size.is_none_or(|n| n == actual_size);
@@ -291,6 +307,40 @@ pub fn download_verified(
     tmp.as_file().sync_all().map_err(io_err)?;
     tmp.persist(dest).map_err(|e| io_err(e.error))?;
     Ok(())
+}
+
+/// Fail unless the filesystem of `dir` has `need` bytes plus a margin free,
+/// saying how much is needed and where.
+fn ensure_free_space(dir: &Path, need: u64, url: &str) -> io::Result<()> {
+    let free = free_bytes(dir)?;
+    let want = need.saturating_add(FREE_MARGIN);
+    if free < want {
+        return Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!(
+                "{url} is {need} bytes, but only {free} bytes are free on the cache filesystem ({} needed with a {} MiB margin); free space or pick another --cache-dir",
+                want,
+                FREE_MARGIN >> 20
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Bytes available to an unprivileged user on the filesystem of `dir`.
+fn free_bytes(dir: &Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: an all-zero statvfs is a valid value of this plain C struct.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and outlives the call; `st` is a
+    // valid, writable statvfs.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    #[allow(clippy::unnecessary_cast)] // the field types differ between targets
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
 fn default_root_from(xdg: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {

@@ -86,6 +86,19 @@ pub struct PushCmd {
     pub attach_sbom: Vec<PathBuf>,
     #[command(flatten)]
     pub push: PushArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// Extra TLS trust, for repos and registries alike.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TlsArgs {
+    /// Directory of extra CA certificates (*.crt) and client certificates (*.cert/*.key), as in containers-certs.d; used for repos and the registry.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// An extra CA certificate (PEM) to trust, for repos and the registry (added to the system's).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
 }
 
 /// How to reach the registry, for `--push` and `push`.
@@ -106,12 +119,6 @@ pub struct PushArgs {
     /// Allow plain HTTP and unverified TLS to a non-loopback registry, and a plain-http token realm it names.
     #[arg(long)]
     pub insecure: bool,
-    /// Directory of extra CA certificates (*.crt) and client certificates (*.cert/*.key), as in containers-certs.d.
-    #[arg(long, value_name = "DIR")]
-    pub cert_dir: Option<PathBuf>,
-    /// An extra CA certificate (PEM) to trust.
-    #[arg(long, value_name = "FILE")]
-    pub ca: Option<PathBuf>,
     /// Write the pushed digest to PATH.
     #[arg(long, value_name = "PATH")]
     pub digestfile: Option<PathBuf>,
@@ -272,6 +279,18 @@ pub struct CommonArgs {
     /// Parallel downloads.
     #[arg(short, long, default_value_t = 6)]
     pub jobs: usize,
+
+    /// Seconds a repo server may take to connect, to answer, or stay silent mid-transfer; a whole transfer may take this plus its size at 64 KiB/s.
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "MINIBUILD_TIMEOUT",
+        default_value_t = 30
+    )]
+    pub timeout: u64,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
 
     /// Only messages that need attention on stderr.
     #[arg(short, long)]

@@ -18,7 +18,8 @@ use std::sync::Mutex;
 
 use crate::cache::{self, Bucket, Cache, EntryError, Transfer};
 use crate::digest::Digest;
-use crate::http::{self, Client, HttpError};
+use crate::http::{Client, HttpError};
+use crate::location;
 use crate::repo::Package;
 
 /// Parallel downloads when the caller has no opinion: enough to hide latency
@@ -186,7 +187,13 @@ fn fetch_one(
     }
     let cached = entry.is_valid();
     if !cached {
-        let url = http::join(baseurl, &package.location);
+        // The metadata chose the location: it must stay under the repo's
+        // base, or keep its scheme when absolute (xml:base).
+        let url =
+            location::resolve(baseurl, &package.location).map_err(|e| FetchError::Download {
+                nevra: nevra(),
+                source: HttpError::Refused(e),
+            })?;
         // primary.xml writes 0 when it does not know the size.
         let expected_size = Some(package.download_size).filter(|&n| n > 0);
         cache::download_verified(

@@ -1,10 +1,19 @@
 //! One door for reading bytes by location: `file://` URLs, plain paths and
 //! `http(s)://` URLs, all opened as a streaming reader.
 //!
-//! A [`Client`] wraps a `ureq` agent (rustls with the platform verifier, so
-//! the system's trust store decides) plus a [`RetryPolicy`]. There is no
-//! global state: the CLI builds one client and hands it to each stage, and the
-//! registry push reuses its agent via [`Client::agent`].
+//! A [`Client`] wraps a `ureq` agent (rustls; the system's trust store plus
+//! any `--ca`/`--cert-dir` CAs, see [`TlsTrust`]) plus a [`RetryPolicy`].
+//! There is no global state: the CLI builds one client and hands it to each
+//! stage.
+//!
+//! Mirrors are not trusted, so every request is fenced and bounded:
+//! - the policy's allow-list ([`Fence`]) is checked on every URL fetched,
+//!   redirect targets included; redirects are followed here, one hop at a
+//!   time, never from https to http and never to `file://`;
+//! - every read has a byte bound (the size the checksummed metadata declares,
+//!   or a hard cap for small files) and a deadline scaled by that bound, on
+//!   top of connect and idle timeouts ([`Timeouts`]);
+//! - a local location must be a regular file (a FIFO would block forever).
 //!
 //! Retries: [`Client::open`] retries the *request* (connect errors, timeouts,
 //! HTTP 5xx, 408 and 429) with exponential backoff. A failure while reading
@@ -15,11 +24,20 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::location::{self, Fence, LocationError};
 
 /// Sent with every request so mirror operators can see who is asking.
 pub const USER_AGENT: &str = concat!("minibuild/", env!("CARGO_PKG_VERSION"));
+
+/// Hard cap on a small file read whole into memory: repomd.xml, its `.asc`,
+/// a gpgkey (real ones are a few KiB).
+pub const SMALL_FILE_MAX: u64 = 4 << 20;
+
+/// Redirect hops followed per request.
+const MAX_REDIRECTS: u32 = 8;
 
 /// How often and how patiently to retry transient failures.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +67,53 @@ impl RetryPolicy {
             .saturating_mul(factor)
             .min(self.max_backoff)
     }
+}
+
+/// How long a request may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Connecting, waiting for the response head, and the longest silence
+    /// while reading a body (`--timeout`).
+    pub idle: Duration,
+    /// The slowest average rate tolerated over a whole body, in bytes per
+    /// second: a request must end within `idle + bound / min_rate`, so a
+    /// server trickling one byte per second is cut off.
+    pub min_rate: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            idle: Duration::from_secs(30),
+            min_rate: 64 << 10,
+        }
+    }
+}
+
+impl Timeouts {
+    /// The overall deadline for a transfer of at most `bound` bytes.
+    pub fn deadline(&self, bound: u64) -> Duration {
+        self.idle
+            .saturating_add(Duration::from_secs(bound / self.min_rate.max(1)))
+    }
+}
+
+/// Extra trust for TLS: `--ca FILE` and `--cert-dir DIR` (`*.crt` CAs and a
+/// `*.cert` + `*.key` client certificate, as in containers' `certs.d`).
+/// They add to the system's roots, never replace them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsTrust {
+    pub ca: Option<PathBuf>,
+    pub cert_dir: Option<PathBuf>,
+}
+
+/// Everything a [`Client`] is configured with besides retries.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    pub timeouts: Timeouts,
+    pub tls: TlsTrust,
+    /// The policy's allow-list, checked on every URL fetched.
+    pub fence: Fence,
 }
 
 /// A failure to open or read a location; the message names the location and
@@ -81,8 +146,27 @@ pub enum HttpError {
         #[source]
         source: io::Error,
     },
+    #[error("{} is a {kind}, not a regular file; a repo location must name a file\n  hint: check the repo's metadata and the path", path.display())]
+    NotAFile { path: PathBuf, kind: &'static str },
     #[error("`{url}` is neither a local path, a file:// URL nor an http(s):// URL")]
     UnsupportedScheme { url: String },
+    #[error("refused to fetch {0}")]
+    Refused(#[from] LocationError),
+    #[error("{url} sends more than {limit} bytes, the most {why}; stopped reading\n  hint: the mirror may be mid-sync, or serving a wrong or hostile file; try again later, or report it and use another mirror")]
+    TooLarge {
+        url: String,
+        limit: u64,
+        why: &'static str,
+    },
+    #[error("{url} did not finish within {}s (deadline for {bound} bytes at the slowest rate allowed, {} bytes/s, after a {}s start)\n  hint: the mirror is too slow or stalling; raise --timeout or use another mirror", deadline.as_secs(), timeouts.min_rate, timeouts.idle.as_secs())]
+    Deadline {
+        url: String,
+        deadline: Duration,
+        bound: u64,
+        timeouts: Timeouts,
+    },
+    #[error("{url} redirects more than {MAX_REDIRECTS} times\n  hint: the mirror is misconfigured; use another mirror")]
+    TooManyRedirects { url: String },
 }
 
 fn tries(attempts: u32) -> String {
@@ -103,14 +187,30 @@ fn status_hint(status: u16) -> &'static str {
     }
 }
 
+/// A TLS failure: a handshake or certificate error, which ureq reports as
+/// `Tls`/`Rustls` or as an `Io` error wrapping the rustls error. Trying
+/// again cannot fix it.
+fn is_tls_failure(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => true,
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+        _ => false,
+    }
+}
+
 fn transport_hint(e: &ureq::Error) -> &'static str {
+    if is_tls_failure(e) {
+        return "the TLS handshake failed; check the system's CA certificates and the server name, or trust a private CA with --ca FILE or --cert-dir DIR";
+    }
     match e {
         ureq::Error::HostNotFound => "the host name does not resolve; check the URL and DNS",
-        ureq::Error::ConnectionFailed | ureq::Error::Timeout(_) => {
-            "the server is unreachable; check the network, proxy (https_proxy) and the URL"
+        ureq::Error::Timeout(_) => {
+            "the server did not answer in time; check the network and the URL, or raise --timeout"
         }
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => {
-            "the TLS handshake failed; check the system's CA certificates and the server name"
+        ureq::Error::ConnectionFailed => {
+            "the server is unreachable; check the network, proxy (https_proxy) and the URL"
         }
         _ => "check the URL and the network",
     }
@@ -118,26 +218,36 @@ fn transport_hint(e: &ureq::Error) -> &'static str {
 
 impl HttpError {
     /// Whether trying again might succeed: 5xx/408/429, connection and
-    /// timeout failures, and streams cut short. Not 404, not local files.
+    /// timeout failures, and streams cut short. Not 404, not local files,
+    /// not a refusal, a bound or a deadline crossed (the mirror would do
+    /// the same again).
     pub fn is_transient(&self) -> bool {
         match self {
             HttpError::Status { status, .. } => {
                 matches!(status, 408 | 429) || (500..=599).contains(status)
             }
-            HttpError::Transport { source, .. } => matches!(
-                source,
-                ureq::Error::Timeout(_)
-                    | ureq::Error::ConnectionFailed
-                    | ureq::Error::Io(_)
-                    | ureq::Error::Protocol(_)
-                    | ureq::Error::BodyStalled
-            ),
+            HttpError::Transport { source, .. } => {
+                !is_tls_failure(source)
+                    && matches!(
+                        source,
+                        ureq::Error::Timeout(_)
+                            | ureq::Error::ConnectionFailed
+                            | ureq::Error::Io(_)
+                            | ureq::Error::Protocol(_)
+                            | ureq::Error::BodyStalled
+                    )
+            }
             HttpError::Read { .. } => true,
-            HttpError::File { .. } | HttpError::UnsupportedScheme { .. } => false,
+            HttpError::File { .. }
+            | HttpError::NotAFile { .. }
+            | HttpError::UnsupportedScheme { .. }
+            | HttpError::Refused(_)
+            | HttpError::TooLarge { .. }
+            | HttpError::Deadline { .. }
+            | HttpError::TooManyRedirects { .. } => false,
         }
     }
 
-    /// An error from reading an opened body (which only yields `io::Error`).
     /// A failed request (first attempt).
     pub fn transport(url: &str, source: ureq::Error) -> HttpError {
         HttpError::Transport {
@@ -147,7 +257,32 @@ impl HttpError {
         }
     }
 
+    /// An error from reading an opened body (which only yields `io::Error`):
+    /// a crossed bound or deadline keeps its own kind.
     pub fn read(url: &str, source: io::Error) -> HttpError {
+        if source
+            .get_ref()
+            .is_some_and(|e| e.downcast_ref::<Crossed>().is_some())
+        {
+            let inner = source.into_inner().expect("checked above");
+            return match *inner.downcast::<Crossed>().expect("checked above") {
+                Crossed::Limit { limit, why } => HttpError::TooLarge {
+                    url: url.to_string(),
+                    limit,
+                    why,
+                },
+                Crossed::Deadline {
+                    deadline,
+                    bound,
+                    timeouts,
+                } => HttpError::Deadline {
+                    url: url.to_string(),
+                    deadline,
+                    bound,
+                    timeouts,
+                },
+            };
+        }
         HttpError::Read {
             url: url.to_string(),
             attempts: 1,
@@ -174,8 +309,91 @@ impl Retryable for HttpError {
             HttpError::Status { attempts, .. }
             | HttpError::Transport { attempts, .. }
             | HttpError::Read { attempts, .. } => *attempts = n,
-            HttpError::File { .. } | HttpError::UnsupportedScheme { .. } => {}
+            _ => {}
         }
+    }
+}
+
+/// How many bytes a read may bring, and why that many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    pub bytes: u64,
+    /// For the message: "repomd.xml declares", "allowed for a small file"…
+    pub why: &'static str,
+}
+
+impl Bound {
+    /// At most `bytes`, because `why`.
+    pub const fn new(bytes: u64, why: &'static str) -> Bound {
+        Bound { bytes, why }
+    }
+
+    /// The cap on small files read whole.
+    pub const SMALL_FILE: Bound = Bound::new(SMALL_FILE_MAX, "allowed for a small file");
+}
+
+/// A bound or deadline crossed mid-body; carried inside an `io::Error`
+/// and turned back into [`HttpError`] by [`HttpError::read`].
+#[derive(Debug)]
+enum Crossed {
+    Limit {
+        limit: u64,
+        why: &'static str,
+    },
+    Deadline {
+        deadline: Duration,
+        bound: u64,
+        timeouts: Timeouts,
+    },
+}
+
+impl fmt::Display for Crossed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Crossed::Limit { limit, why } => write!(f, "more than {limit} bytes ({why})"),
+            Crossed::Deadline { deadline, .. } => {
+                write!(f, "not finished within {}s", deadline.as_secs())
+            }
+        }
+    }
+}
+
+impl std::error::Error for Crossed {}
+
+/// A body reader that fails past `limit` bytes or after `deadline`.
+struct Guarded<R> {
+    inner: R,
+    read: u64,
+    bound: Bound,
+    started: Instant,
+    deadline: Duration,
+    /// The bytes the deadline was scaled for.
+    expected: u64,
+    timeouts: Timeouts,
+}
+
+impl<R: Read> Read for Guarded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.started.elapsed() > self.deadline {
+            return Err(io::Error::other(Crossed::Deadline {
+                deadline: self.deadline,
+                bound: self.expected,
+                timeouts: self.timeouts,
+            }));
+        }
+        // Ask for one byte more than allowed, to tell "exactly at the
+        // bound" from "past it".
+        let room = (self.bound.bytes - self.read.min(self.bound.bytes)).saturating_add(1);
+        let want = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.read += n as u64;
+        if self.read > self.bound.bytes {
+            return Err(io::Error::other(Crossed::Limit {
+                limit: self.bound.bytes,
+                why: self.bound.why,
+            }));
+        }
+        Ok(n)
     }
 }
 
@@ -224,7 +442,7 @@ fn classify(url: &str) -> Result<Target, HttpError> {
                 url: url.to_string(),
             });
         }
-        return Ok(Target::File(PathBuf::from(percent_decode(path))));
+        return Ok(Target::File(PathBuf::from(location::decode(path))));
     }
     if url.starts_with("http://") || url.starts_with("https://") {
         return Ok(Target::Http);
@@ -257,8 +475,43 @@ pub(crate) fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Open a local location as a regular file, without blocking on a FIFO
+/// (`O_NONBLOCK`) and refusing anything else (a directory, a device).
+fn open_regular(path: &Path) -> Result<File, HttpError> {
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+    let file_err = |source| HttpError::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(file_err)?;
+    let kind = file.metadata().map_err(file_err)?.file_type();
+    let name = if kind.is_file() {
+        return Ok(file);
+    } else if kind.is_dir() {
+        "directory"
+    } else if kind.is_fifo() {
+        "FIFO"
+    } else if kind.is_socket() {
+        "socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "device"
+    } else {
+        "special file"
+    };
+    Err(HttpError::NotAFile {
+        path: path.to_path_buf(),
+        kind: name,
+    })
+}
+
 /// Join a location relative to a base ending in `/`. A location that is
-/// itself absolute (`xml:base` in primary.xml makes those) wins.
+/// itself absolute (`xml:base` in primary.xml makes those) wins. For
+/// display and provenance only: what is fetched goes through
+/// [`location::resolve`], which also fences it.
 pub fn join(base: &str, location: &str) -> String {
     if location.contains("://") {
         return location.to_string();
@@ -279,6 +532,8 @@ pub struct Client {
     retry: RetryPolicy,
     /// Repo credentials, each sent only to its own origin (see [`crate::credentials`]).
     auth: std::sync::Arc<crate::credentials::AuthTable>,
+    timeouts: Timeouts,
+    fence: Fence,
 }
 
 impl Default for Client {
@@ -287,15 +542,28 @@ impl Default for Client {
     }
 }
 
+/// A `--ca`/`--cert-dir` file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use {} for TLS: {reason}\n  hint: give --ca a PEM file of CA certificates, --cert-dir a directory of *.crt (and *.cert/*.key)", path.display())]
+pub struct TrustError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
 impl Client {
     pub fn new() -> Client {
         Client::with_retry(RetryPolicy::default())
     }
 
     pub fn with_retry(retry: RetryPolicy) -> Client {
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-            .build();
+        Client::with_options(retry, &ClientOptions::default())
+            .expect("no trust files to read, nothing can fail")
+    }
+
+    /// A client with these timeouts, TLS trust and fence.
+    pub fn with_options(retry: RetryPolicy, options: &ClientOptions) -> Result<Client, TrustError> {
+        let tls = tls_config(&options.tls, false)?;
+        let t = options.timeouts;
         let config = ureq::Agent::config_builder()
             .user_agent(USER_AGENT)
             // We verify bytes against checksums of the file as stored; a
@@ -303,17 +571,20 @@ impl Client {
             .accept_encoding("identity")
             // Status codes are classified here (retry 5xx, not 404).
             .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            // No total body limit (RPMs can be large), but a stalled read fails.
-            .timeout_per_read(Some(Duration::from_secs(60)))
+            // Redirects are followed by `get`, which checks each hop.
+            .max_redirects(0)
+            .timeout_connect(Some(t.idle))
+            .timeout_recv_response(Some(t.idle))
+            .timeout_per_read(Some(t.idle))
             .tls_config(tls)
             .build();
-        Client {
+        Ok(Client {
             agent: ureq::Agent::new_with_config(config),
             retry,
             auth: Default::default(),
-        }
+            timeouts: t,
+            fence: options.fence.clone(),
+        })
     }
 
     /// This client, sending `auth`'s credentials to their origins.
@@ -322,18 +593,18 @@ impl Client {
         self
     }
 
-    /// A GET for `url`, with its origin's credential when there is one.
-    fn get(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
-        let request = self.agent.get(url);
-        match self.auth.header_for(url) {
-            Some(value) => request.header("Authorization", &value),
-            None => request,
+    /// The same client without the policy fence, for URLs the recipe names
+    /// itself rather than a mirror (gpgkey files: `signing_keys` governs those).
+    pub fn unfenced(&self) -> Client {
+        Client {
+            fence: Fence::default(),
+            ..self.clone()
         }
     }
 
-    /// The underlying agent, for requests other than plain GETs (registry
-    /// push). It is configured with `http_status_as_error(false)`: callers
-    /// check the status themselves, and can reuse [`Client::retrying`].
+    /// The underlying agent, for requests other than plain GETs. It is
+    /// configured with `http_status_as_error(false)` and follows no
+    /// redirects: callers check the status themselves.
     pub fn agent(&self) -> &ureq::Agent {
         &self.agent
     }
@@ -342,17 +613,23 @@ impl Client {
         &self.retry
     }
 
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
     /// Open `url` (a `file://` URL, a plain path or an `http(s)://` URL) for
-    /// reading, retrying transient failures of the request.
-    pub fn open(&self, url: &str) -> Result<Body, HttpError> {
-        self.retrying(|| self.open_once(url))
+    /// reading at most `bound` bytes, retrying transient failures of the
+    /// request.
+    pub fn open(&self, url: &str, bound: Bound) -> Result<Body, HttpError> {
+        self.retrying(|| self.open_once(url, bound))
     }
 
     /// Read all of `url` into memory, retrying the whole transfer on
-    /// transient failures. For small files (repomd.xml).
+    /// transient failures. For small files (repomd.xml, signatures, keys):
+    /// at most [`SMALL_FILE_MAX`] bytes.
     pub fn read_to_vec(&self, url: &str) -> Result<Vec<u8>, HttpError> {
         self.retrying(|| {
-            let mut body = self.open_once(url)?;
+            let mut body = self.open_once(url, Bound::SMALL_FILE)?;
             let mut buf = Vec::with_capacity(body.len().unwrap_or(0).min(1 << 24) as usize);
             body.read_to_end(&mut buf)
                 .map_err(|e| HttpError::read(url, e))?;
@@ -365,7 +642,9 @@ impl Client {
     /// server that ignores it and answers 200 is read only up to `end`.
     pub fn read_range(&self, url: &str, start: u64, end: u64) -> Result<Vec<u8>, HttpError> {
         let want = end.saturating_sub(start);
+        let bound = Bound::new(end, "asked for in this range read");
         self.retrying(|| {
+            self.fence.check(url)?;
             let mut buf = Vec::with_capacity(want.min(1 << 24) as usize);
             match classify(url)? {
                 Target::File(path) => {
@@ -373,30 +652,26 @@ impl Client {
                         path: path.clone(),
                         source,
                     };
-                    let mut file = File::open(&path).map_err(file_err)?;
+                    let mut file = open_regular(&path)?;
                     io::Seek::seek(&mut file, io::SeekFrom::Start(start)).map_err(file_err)?;
                     file.take(want).read_to_end(&mut buf).map_err(file_err)?;
                 }
                 Target::Http => {
                     let range = format!("bytes={start}-{}", end.saturating_sub(1));
-                    let response = self
-                        .get(url)
-                        .header("Range", &range)
-                        .call()
-                        .map_err(|source| HttpError::transport(url, source))?;
+                    let (response, final_url) = self.get(url, Some(&range))?;
                     let status = response.status().as_u16();
                     let skip = match status {
                         206 => 0,
                         200 => start,
                         _ => {
                             return Err(HttpError::Status {
-                                url: url.to_string(),
+                                url: final_url,
                                 status,
                                 attempts: 1,
                             })
                         }
                     };
-                    let mut body = response.into_body().into_reader();
+                    let mut body = self.guard(response.into_body().into_reader(), bound, None);
                     io::copy(&mut (&mut body).take(skip), &mut io::sink())
                         .map_err(|e| HttpError::read(url, e))?;
                     body.take(want)
@@ -429,42 +704,181 @@ impl Client {
         }
     }
 
-    /// One try at opening `url`, no retries.
-    pub fn open_once(&self, url: &str) -> Result<Body, HttpError> {
+    /// One try at opening `url` to read at most `bound` bytes, no retries.
+    pub fn open_once(&self, url: &str, bound: Bound) -> Result<Body, HttpError> {
+        self.fence.check(url)?;
+        let too_large = |len: u64| {
+            (len > bound.bytes).then(|| HttpError::TooLarge {
+                url: url.to_string(),
+                limit: bound.bytes,
+                why: bound.why,
+            })
+        };
         match classify(url)? {
             Target::File(path) => {
-                let file = File::open(&path).map_err(|source| HttpError::File {
-                    path: path.clone(),
-                    source,
-                })?;
+                let file = open_regular(&path)?;
                 let len = file.metadata().ok().map(|m| m.len());
+                if let Some(e) = len.and_then(too_large) {
+                    return Err(e);
+                }
                 Ok(Body {
-                    reader: Box::new(file),
+                    reader: Box::new(self.guard(file, bound, len)),
                     len,
                 })
             }
             Target::Http => {
-                let response = self
-                    .get(url)
-                    .call()
-                    .map_err(|source| HttpError::transport(url, source))?;
+                let (response, final_url) = self.get(url, None)?;
                 let status = response.status().as_u16();
                 if !(200..300).contains(&status) {
                     return Err(HttpError::Status {
-                        url: url.to_string(),
+                        url: final_url,
                         status,
                         attempts: 1,
                     });
                 }
                 let body = response.into_body();
                 let len = body.content_length();
+                if let Some(e) = len.and_then(too_large) {
+                    return Err(e);
+                }
+                let reader = body.into_reader();
                 Ok(Body {
-                    reader: Box::new(body.into_reader()),
+                    reader: Box::new(self.guard(reader, bound, len)),
                     len,
                 })
             }
         }
     }
+
+    /// `inner` bounded by `bound`, with a deadline for `announced` bytes
+    /// when the server said how many (a short file gets a short deadline).
+    fn guard<R: Read>(&self, inner: R, bound: Bound, announced: Option<u64>) -> Guarded<R> {
+        let expected = announced.map_or(bound.bytes, |n| n.min(bound.bytes));
+        Guarded {
+            inner,
+            read: 0,
+            bound,
+            started: Instant::now(),
+            deadline: self.timeouts.deadline(expected),
+            expected,
+            timeouts: self.timeouts,
+        }
+    }
+
+    /// GET `url`, following redirects one hop at a time: each target must
+    /// pass [`location::redirect`] (no downgrade, no `file://`) and the
+    /// fence. Returns the final response and its URL.
+    fn get(
+        &self,
+        url: &str,
+        range: Option<&str>,
+    ) -> Result<(ureq::http::Response<ureq::Body>, String), HttpError> {
+        let mut current = url.to_string();
+        for _ in 0..=MAX_REDIRECTS {
+            self.fence.check(&current)?;
+            let mut request = self.agent.get(&current);
+            // Looked up per hop: a redirect to another origin carries no credential.
+            if let Some(value) = self.auth.header_for(&current) {
+                request = request.header("Authorization", &value);
+            }
+            if let Some(r) = range {
+                request = request.header("Range", r);
+            }
+            let response = request
+                .call()
+                .map_err(|source| HttpError::transport(&current, source))?;
+            let status = response.status().as_u16();
+            if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+                return Ok((response, current));
+            }
+            let Some(target) = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+            else {
+                return Ok((response, current));
+            };
+            current = location::redirect(&current, target)?;
+        }
+        Err(HttpError::TooManyRedirects {
+            url: url.to_string(),
+        })
+    }
+}
+
+/// The rustls configuration for mirrors and registries alike: the platform
+/// verifier, or, with extra CAs, the system's roots plus those; `insecure`
+/// (registries only, `--insecure`) turns verification off.
+pub fn tls_config(trust: &TlsTrust, insecure: bool) -> Result<ureq::tls::TlsConfig, TrustError> {
+    use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+    let mut extra: Vec<Certificate<'static>> = Vec::new();
+    let mut client_cert = None;
+    if let Some(file) = &trust.ca {
+        extra.extend(read_certs(file)?);
+    }
+    if let Some(dir) = &trust.cert_dir {
+        let unreadable = |path: &Path, e: io::Error| TrustError {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let entries = std::fs::read_dir(dir).map_err(|e| unreadable(dir, e))?;
+        let mut names: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        names.sort();
+        for path in &names {
+            match path.extension().and_then(|e| e.to_str()) {
+                Some("crt") => extra.extend(read_certs(path)?),
+                Some("cert") => {
+                    let key_path = path.with_extension("key");
+                    let chain = read_certs(path)?;
+                    let pem = std::fs::read(&key_path).map_err(|e| unreadable(&key_path, e))?;
+                    let key = PrivateKey::from_pem(&pem).map_err(|e| TrustError {
+                        path: key_path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                    client_cert = Some(ClientCert::new_with_certs(&chain, key));
+                }
+                _ => {}
+            }
+        }
+    }
+    let roots = if extra.is_empty() {
+        RootCerts::PlatformVerifier
+    } else {
+        let mut all = extra;
+        let native = rustls_native_certs::load_native_certs();
+        all.extend(
+            native
+                .certs
+                .into_iter()
+                .map(|c| Certificate::from_der(c.as_ref()).to_owned()),
+        );
+        RootCerts::new_with_certs(&all)
+    };
+    Ok(TlsConfig::builder()
+        .root_certs(roots)
+        .client_cert(client_cert)
+        .disable_verification(insecure)
+        .build())
+}
+
+fn read_certs(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, TrustError> {
+    let pem = std::fs::read(path).map_err(|e| TrustError {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(TrustError {
+            path: path.to_path_buf(),
+            reason: "holds no PEM certificate".into(),
+        });
+    }
+    Ok(certs)
 }
 
 /// A tiny HTTP/1.1 file server on 127.0.0.1 for tests, with fault injection.
@@ -665,8 +1079,8 @@ mod tests {
 
     #[test]
     fn percent_decode_keeps_invalid_escapes() {
-        assert_eq!(percent_decode("/a%2"), "/a%2");
-        assert_eq!(percent_decode("/a%zz%41"), "/a%zzA");
+        assert_eq!(location::decode("/a%2"), "/a%2");
+        assert_eq!(location::decode("/a%zz%41"), "/a%zzA");
     }
 
     #[test]
@@ -706,10 +1120,10 @@ mod tests {
         let c = quick_client();
         assert_eq!(c.read_to_vec(path.to_str().unwrap()).unwrap(), b"hello");
         let url = format!("file://{}", path.display());
-        assert_eq!(c.open(&url).unwrap().len(), Some(5));
+        assert_eq!(c.open(&url, Bound::SMALL_FILE).unwrap().len(), Some(5));
 
         let err = c
-            .open(dir.path().join("nope").to_str().unwrap())
+            .open(dir.path().join("nope").to_str().unwrap(), Bound::SMALL_FILE)
             .unwrap_err();
         assert!(!err.is_transient());
         assert!(err.to_string().contains("nope"), "{err}");
@@ -753,7 +1167,9 @@ mod tests {
     #[test]
     fn does_not_retry_404() {
         let s = Server::start();
-        let err = quick_client().open(&s.url("missing")).unwrap_err();
+        let err = quick_client()
+            .open(&s.url("missing"), Bound::SMALL_FILE)
+            .unwrap_err();
         assert!(matches!(
             err,
             HttpError::Status {
@@ -789,7 +1205,7 @@ mod tests {
             .unwrap()
             .port();
         let url = format!("http://127.0.0.1:{port}/x");
-        let err = quick_client().open(&url).unwrap_err();
+        let err = quick_client().open(&url, Bound::SMALL_FILE).unwrap_err();
         assert!(err.is_transient(), "{err:?}");
         assert!(err.to_string().contains(&url), "{err}");
     }

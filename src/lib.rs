@@ -14,6 +14,7 @@ pub mod explain;
 pub mod fetch;
 pub mod fsutil;
 pub mod http;
+pub mod location;
 pub mod lock;
 pub mod oci;
 pub mod pipeline;

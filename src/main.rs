@@ -133,6 +133,17 @@ fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
         outputs: Default::default(),
         lock: None,
         allow_downgrade: common.allow_downgrade,
+        net: minibuild::http::ClientOptions {
+            timeouts: minibuild::http::Timeouts {
+                idle: std::time::Duration::from_secs(common.timeout.max(1)),
+                ..Default::default()
+            },
+            tls: minibuild::http::TlsTrust {
+                ca: common.tls.ca.clone(),
+                cert_dir: common.tls.cert_dir.clone(),
+            },
+            fence: Default::default(),
+        },
     })
 }
 
@@ -196,7 +207,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     // Read the credentials before the build too: a bad file fails fast.
     let push_opts = push_to
         .as_ref()
-        .map(|_| push_options(&args.push_args))
+        .map(|_| push_options(&args.push_args, &args.common.tls))
         .transpose()?;
     let built = pipeline::build(
         &recipe,
@@ -268,7 +279,7 @@ fn parse_reference(s: &str) -> anyhow::Result<oci::Reference> {
 fn push_cmd(args: PushCmd) -> anyhow::Result<ExitCode> {
     let reference = parse_reference(&args.reference)?;
     let reporter = Stderr::new(false);
-    let opts = push_options(&args.push)?;
+    let opts = push_options(&args.push, &args.tls)?;
     push(
         &args.image,
         &reference,
@@ -281,7 +292,7 @@ fn push_cmd(args: PushCmd) -> anyhow::Result<ExitCode> {
 }
 
 /// How to reach the registry, with the credentials given by flag, file or stdin.
-fn push_options(args: &PushArgs) -> anyhow::Result<oci::PushOptions> {
+fn push_options(args: &PushArgs, tls: &cli::TlsArgs) -> anyhow::Result<oci::PushOptions> {
     use oci::auth::{CredSource, Credentials};
     let creds = if let Some(c) = &args.creds {
         Some((Credentials::from_flag(c)?, CredSource::Flag))
@@ -299,8 +310,8 @@ fn push_options(args: &PushArgs) -> anyhow::Result<oci::PushOptions> {
     Ok(oci::PushOptions {
         creds,
         insecure: args.insecure,
-        cert_dir: args.cert_dir.clone(),
-        ca: args.ca.clone(),
+        cert_dir: tls.cert_dir.clone(),
+        ca: tls.ca.clone(),
         ..oci::PushOptions::default()
     })
 }

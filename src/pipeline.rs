@@ -54,6 +54,8 @@ pub struct Settings {
     pub lock: Option<(String, Digest)>,
     /// `--allow-downgrade`: accept a signed repomd.xml older than one seen before.
     pub allow_downgrade: bool,
+    /// Timeouts and TLS trust for mirrors (`--timeout`, `--ca`, `--cert-dir`).
+    pub net: crate::http::ClientOptions,
 }
 
 /// SBOM and provenance files a build writes (see README "Supply chain").
@@ -169,9 +171,14 @@ fn report_unchecked(recipe: &Recipe, reporter: &dyn Reporter) {
     }
 }
 
-/// The HTTP client for this recipe's repos, with each repo's credential
-/// bound to the origin of its baseurl (for every target arch).
+/// The one HTTP client of a run: `settings.net`, fenced by the policy's
+/// allow-list on every URL it fetches, with each repo's credential bound to
+/// the origin of its baseurl (for every target arch).
 pub fn client(recipe: &Recipe, settings: &Settings) -> anyhow::Result<Client> {
+    let mut options = settings.net.clone();
+    if let Some(policy) = &settings.policy {
+        options.fence = policy.fence();
+    }
     let mut table = crate::credentials::AuthTable::default();
     for r in &recipe.repos {
         let from_override = settings
@@ -194,7 +201,7 @@ pub fn client(recipe: &Recipe, settings: &Settings) -> anyhow::Result<Client> {
             }
         }
     }
-    Ok(Client::new().with_auth(table))
+    Ok(Client::with_options(crate::http::RetryPolicy::default(), &options)?.with_auth(table))
 }
 
 /// The credential the recipe gives `repo` (`username` + `password_env`/`password_file`).
@@ -257,7 +264,10 @@ pub fn keyrings(recipe: &Recipe, client: &Client) -> anyhow::Result<Vec<Keyring>
                 );
             }
             for key in &r.gpgkeys {
+                // The recipe names its keys; `signing_keys` governs them,
+                // not the repo allow-list.
                 let bytes = client
+                    .unfenced()
                     .read_to_vec(&key.url)
                     .with_context(|| format!("repo `{}`: cannot read its gpgkey {}", r.name, key.url))?;
                 // Plain http: only a pinned fingerprint makes the key trustworthy

@@ -11,13 +11,19 @@
 //! require_repo_gpgcheck = true
 //! ```
 //!
-//! Prefixes match at a path boundary: `https://mirror.example.org` allows
-//! `https://mirror.example.org/x/` but not `https://mirror.example.org.evil/`.
+//! Prefixes match whole path segments after both sides are normalised
+//! ([`crate::location`]): `https://mirror.example.org` allows
+//! `https://mirror.example.org/x/` but not `https://mirror.example.org.evil/`,
+//! and `…/allowed/../evil/` or `…/allowed/%2e%2e/evil/` is `…/evil/`. The
+//! list is checked here against each repo's base URL before anything is
+//! fetched, and again by the HTTP client ([`Policy::fence`]) on every URL
+//! actually fetched: package locations, `xml:base`, redirect targets.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::location::Fence;
 use crate::recipe::Repo;
 use crate::signature::normalize_fingerprint;
 
@@ -60,12 +66,20 @@ impl Policy {
         let mut p: Policy = toml::from_str(text)
             .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message().trim_end()))?;
         p.path = path.to_path_buf();
+        Fence::new(&p.allow_repos)
+            .map_err(|e| anyhow::anyhow!("{}: allow_repos: {e}", path.display()))?;
         p.signing_keys = p
             .signing_keys
             .iter()
             .map(|k| normalize_fingerprint(k))
             .collect();
         Ok(p)
+    }
+
+    /// The allow-list as the HTTP client applies it to every URL it fetches.
+    pub fn fence(&self) -> Fence {
+        // Validated when the policy was parsed.
+        Fence::new(&self.allow_repos).unwrap_or_default()
     }
 
     /// Check one repo of the recipe, whose base URL (substituted, overridden) is `baseurl`.
@@ -76,9 +90,7 @@ impl Policy {
             rule,
             hint: hint.to_string(),
         };
-        if !self.allow_repos.is_empty()
-            && !self.allow_repos.iter().any(|p| url_has_prefix(baseurl, p))
-        {
+        if !self.fence().allows(baseurl) {
             return Err(violation(
                 format!(
                     "its URL {baseurl} is outside allow_repos ({})",
@@ -136,12 +148,10 @@ impl Policy {
     }
 }
 
-/// `url` starts with `prefix` at a path boundary.
+/// `url` lies under `prefix`, both normalised.
+#[cfg(test)]
 fn url_has_prefix(url: &str, prefix: &str) -> bool {
-    let Some(rest) = url.strip_prefix(prefix) else {
-        return false;
-    };
-    prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/')
+    Fence::new(&[prefix.to_string()]).unwrap().allows(url)
 }
 
 #[cfg(test)]
@@ -191,6 +201,18 @@ mod tests {
             "https://m.example/f"
         ));
         assert!(url_has_prefix("https://m.example/f", "https://m.example/f"));
+        assert!(!url_has_prefix(
+            "https://m.example/f/../evil/",
+            "https://m.example/f/"
+        ));
+        assert!(!url_has_prefix(
+            "file:///mirror/../outside/",
+            "file:///mirror/"
+        ));
+        assert!(url_has_prefix(
+            "https://M.example:443/%66/x/",
+            "https://m.example/f/"
+        ));
     }
 
     #[test]

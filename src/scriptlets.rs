@@ -25,7 +25,8 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::cache::Cache;
-use crate::http::{self, Client};
+use crate::http::Client;
+use crate::location;
 use crate::repo::Package;
 use crate::rootfs::effects;
 use crate::rootfs::unpack::{self, SkippedScriptlet};
@@ -37,6 +38,14 @@ pub const PREFIX: u64 = 64 * 1024;
 /// A header larger than this is refused (rpm's own limit is 256 MiB of data;
 /// real headers are a few MiB at most).
 const MAX_HEADER: u64 = 64 << 20;
+
+/// A signature header larger than this is refused: real ones hold a few
+/// digests and signatures, a few KiB. The intro's claims come from the
+/// mirror, unverified, and each one sizes the next Range read.
+const MAX_SIGNATURE: u64 = 1 << 20;
+
+/// rpm's own limit on the entries of one header (`HEADER_TAGS_MAX`).
+const MAX_ENTRIES: u64 = 0xffff;
 
 const LEAD_LEN: u64 = 96;
 const LEAD_MAGIC: [u8; 4] = [0xed, 0xab, 0xee, 0xdb];
@@ -69,11 +78,21 @@ pub fn header_end(prefix: &[u8]) -> Result<HeaderEnd, String> {
         }
         let count = u64::from(u32::from_be_bytes(intro[8..12].try_into().expect("4")));
         let size = u64::from(u32::from_be_bytes(intro[12..16].try_into().expect("4")));
+        if count > MAX_ENTRIES {
+            return Err(format!(
+                "the header at byte {at} claims {count} entries (rpm allows at most {MAX_ENTRIES})"
+            ));
+        }
         Ok(Some(16 + 16 * count + size))
     };
     let Some(sig_len) = section(LEAD_LEN)? else {
         return Ok(HeaderEnd::Need(LEAD_LEN + 16));
     };
+    if sig_len > MAX_SIGNATURE {
+        return Err(format!(
+            "signature header of {sig_len} bytes is implausibly large (at most {MAX_SIGNATURE})"
+        ));
+    }
     let header_at = LEAD_LEN + sig_len.div_ceil(8) * 8;
     let Some(header_len) = section(header_at)? else {
         return Ok(HeaderEnd::Need(header_at + 16));
@@ -92,7 +111,8 @@ pub fn read_header(
     package: &Package,
     baseurl: &str,
 ) -> anyhow::Result<Vec<u8>> {
-    let url = http::join(baseurl, &package.location);
+    let url = location::resolve(baseurl, &package.location)
+        .with_context(|| format!("refused to read the header of {}", package.nevra))?;
     let read = |start: u64, end: u64| -> anyhow::Result<Vec<u8>> {
         if let Ok(file) = File::open(cached) {
             let mut file = std::io::BufReader::new(file);
@@ -105,10 +125,22 @@ pub fn read_header(
     };
     let mut bytes = read(0, PREFIX)?;
     loop {
-        let end = match header_end(&bytes).map_err(|e| anyhow::anyhow!("{url}: {e}"))? {
+        let end = match header_end(&bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{url}: {e}\n  hint: the file is damaged or hostile; report it to the mirror"
+            )
+        })? {
             HeaderEnd::At(end) => end,
             HeaderEnd::Need(n) => n,
         };
+        // The metadata's size is checksummed with the package; a header
+        // claimed to reach past it is a lie, not a reason to read more.
+        if package.download_size > 0 && end > package.download_size {
+            anyhow::bail!(
+                "{url}: the header claims to end at byte {end}, past the package's size of {} bytes in the repo metadata\n  hint: the file is damaged or hostile; report it to the mirror",
+                package.download_size
+            );
+        }
         if end as usize <= bytes.len() {
             bytes.truncate(end as usize);
             return Ok(bytes);
@@ -181,7 +213,7 @@ pub fn for_packages(
                         format!(
                             "cannot read the header of {} ({}); the file is damaged or not an RPM: report the mirror",
                             package.nevra,
-                            http::join(baseurl, &package.location)
+                            crate::http::join(baseurl, &package.location)
                         )
                     });
                 results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
@@ -222,6 +254,24 @@ mod tests {
         rpm[96 + 64] = 0;
         assert!(header_end(&rpm).unwrap_err().contains("byte 160"));
         assert!(header_end(b"#!/bin/sh\n").is_err());
+    }
+
+    #[test]
+    fn absurd_header_claims_are_refused_before_reading_them() {
+        let mut rpm = LEAD_MAGIC.to_vec();
+        rpm.resize(96, 0);
+        let mut huge_sig = rpm.clone();
+        huge_sig.extend(intro(4, u32::MAX));
+        assert!(header_end(&huge_sig)
+            .unwrap_err()
+            .contains("signature header"));
+        let mut many = rpm.clone();
+        many.extend(intro(0x10000, 16));
+        assert!(header_end(&many).unwrap_err().contains("entries"));
+        rpm.extend(intro(1, 0));
+        rpm.resize(96 + 32, 0);
+        rpm.extend(intro(3, u32::MAX));
+        assert!(header_end(&rpm).unwrap_err().contains("implausibly large"));
     }
 
     /// A real package built here: its header bytes end where the payload

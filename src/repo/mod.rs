@@ -13,6 +13,7 @@
 mod capindex;
 mod codec;
 mod decompress;
+mod expansion;
 pub mod filelists;
 mod parsed;
 pub mod primary;
@@ -29,6 +30,7 @@ use std::path::PathBuf;
 use crate::cache::{self, Bucket, Cache, EntryError};
 use crate::digest::{Digest, DigestError};
 use crate::http::{self, Client, HttpError};
+use crate::location;
 use crate::rpm::{Dep, Nevra};
 
 /// One package as described by a repository's primary metadata.
@@ -183,6 +185,13 @@ pub enum RepoError {
         path: PathBuf,
         #[source]
         source: Box<PrimaryError>,
+    },
+    #[error("repo `{repo}`: {url} expands past {limit} bytes once decompressed: {rule}; refused\n  hint: the mirror serves a wrong or hostile file; report it to the mirror or use another one")]
+    Expansion {
+        repo: String,
+        url: String,
+        limit: u64,
+        rule: String,
     },
     #[error("repo `{repo}`: cannot parse filelists metadata cached as {}", path.display())]
     Filelists {
@@ -354,7 +363,7 @@ pub fn load_checked(
     })?;
 
     // primary: content-addressed by the checksum repomd.xml gives it.
-    let primary_url = http::join(&baseurl, &primary.location);
+    let primary_url = data_url(spec, &baseurl, primary)?;
     let (_, path) = data_path(cache, spec, &baseurl, primary, "primary")?;
     // A warm run reads the parsed copy instead of the XML (see parsed.rs);
     // it was written from a verified primary, so the primary is not even
@@ -372,14 +381,15 @@ pub fn load_checked(
         Some(parsed) => parsed,
         None => {
             fetch_data(client, cache, spec, &baseurl, primary, "primary", options)?;
-            let reader = open_data(spec, &path)?;
-            let packages =
-                primary::parse(reader, spec.index).map_err(|source| RepoError::Primary {
+            let (reader, crossed) = open_data(spec, &path, primary)?;
+            let packages = primary::parse(reader, spec.index).map_err(|source| {
+                expansion_error(spec, &primary_url, &crossed).unwrap_or(RepoError::Primary {
                     repo: repo(),
                     url: primary_url.clone(),
                     path: path.clone(),
                     source: Box::new(source),
-                })?;
+                })
+            })?;
             let caps = CapIndex::build(&packages);
             parsed::write(&parsed_path, &packages, &caps).map_err(|e| cache_err(parsed_path, e))?;
             (packages, caps)
@@ -438,7 +448,7 @@ fn fetch_data(
         source,
     };
     let (expected, path) = data_path(cache, spec, baseurl, data, kind)?;
-    let url = http::join(baseurl, &data.location);
+    let url = data_url(spec, baseurl, data)?;
     let cached = cache::verify_entry(&path, &expected)
         .map_err(|e| cache_err(path.clone(), e))?
         .is_valid();
@@ -565,7 +575,8 @@ pub fn load_filelists(
         return Ok(false);
     };
     let path = fetch_data(client, cache, spec, &baseurl, data, "filelists", options)?;
-    let reader = open_data(spec, &path)?;
+    let url = data_url(spec, &baseurl, data)?;
+    let (reader, crossed) = open_data(spec, &path, data)?;
     let by_id: std::collections::HashMap<String, usize> = packages
         .iter()
         .enumerate()
@@ -577,32 +588,72 @@ pub fn load_filelists(
             packages[i].files = files;
         }
     })
-    .map_err(|source| RepoError::Filelists {
-        repo: repo(),
-        path: path.clone(),
-        source,
+    .map_err(|source| {
+        expansion_error(spec, &url, &crossed).unwrap_or(RepoError::Filelists {
+            repo: repo(),
+            path: path.clone(),
+            source,
+        })
     })?;
     Ok(true)
 }
 
-/// A cached metadata file, decompressed as its name says.
+/// Where a `<data>` file of repomd.xml is fetched from: its location must
+/// stay under the repo's base ([`location::resolve`]).
+fn data_url(spec: &RepoSpec, baseurl: &str, data: &repomd::DataFile) -> Result<String, RepoError> {
+    location::resolve(baseurl, &data.location).map_err(|e| RepoError::Fetch {
+        repo: spec.name.clone(),
+        source: HttpError::Refused(e),
+    })
+}
+
+/// What [`expansion::Expansion`] recorded as crossed, as an error naming `url`.
+fn expansion_error(
+    spec: &RepoSpec,
+    url: &str,
+    crossed: &std::sync::OnceLock<expansion::Overflow>,
+) -> Option<RepoError> {
+    crossed.get().map(|o| RepoError::Expansion {
+        repo: spec.name.clone(),
+        url: url.to_string(),
+        limit: o.limit,
+        rule: o.rule.clone(),
+    })
+}
+
+/// A cached metadata file, decompressed as its name says and bounded by
+/// what `data` declares ([`expansion`]); the cell says which bound was crossed.
+#[allow(clippy::type_complexity)]
 fn open_data(
     spec: &RepoSpec,
     path: &std::path::Path,
-) -> Result<Box<dyn BufRead + Send>, RepoError> {
+    data: &repomd::DataFile,
+) -> Result<
+    (
+        Box<dyn BufRead + Send>,
+        std::sync::Arc<std::sync::OnceLock<expansion::Overflow>>,
+    ),
+    RepoError,
+> {
     let file = std::fs::File::open(path).map_err(|source| RepoError::Cache {
         repo: spec.name.clone(),
         path: path.to_path_buf(),
         source,
     })?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    decompress(&name, BufReader::with_capacity(1 << 16, file)).map_err(|source| {
+    let plain = decompress(&name, BufReader::with_capacity(1 << 16, file)).map_err(|source| {
         RepoError::Decompress {
             repo: spec.name.clone(),
             path: path.to_path_buf(),
             source,
         }
-    })
+    })?;
+    let size = data
+        .size
+        .or_else(|| std::fs::metadata(path).ok().map(|m| m.len()));
+    let (bounded, crossed) =
+        expansion::Expansion::new(plain, expansion::limit(size, data.open_size));
+    Ok((Box::new(bounded), crossed))
 }
 
 fn repomd_cache_path(cache: &Cache, baseurl: &str) -> PathBuf {
@@ -783,10 +834,29 @@ mod tests {
         let href = "repodata/abc-primary.xml.zst";
         // repomd.xml describes a different (older) primary: a mirror mid-sync.
         let old = zstd::encode_all(&b"<metadata/>"[..], 3).unwrap();
+        // Longer than repomd.xml says: cut off at the declared size.
         server.put("r/repodata/repomd.xml", repomd(&old, href));
         server.put(&format!("r/{href}"), zst.clone());
         let cache_dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(cache_dir.path());
+        let err = load(
+            &client(),
+            &cache,
+            &spec(&server.url("r")),
+            LoadOptions::default(),
+        )
+        .unwrap_err();
+        let msg = format!("{}", std::error::Error::source(&err).unwrap());
+        assert!(
+            msg.contains(&format!("more than {} bytes", old.len())) && msg.contains("mid-sync"),
+            "{msg}"
+        );
+        // The declared size, another checksum.
+        let same_size = repomd(&old, href).replace(
+            &format!("<size>{}</size>", old.len()),
+            &format!("<size>{}</size>", zst.len()),
+        );
+        server.put("r/repodata/repomd.xml", same_size);
         let err = load(
             &client(),
             &cache,

@@ -60,24 +60,7 @@ impl Drop for Server {
 
 fn handle(conn: TcpStream, root: &Path, ranges: &AtomicUsize) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let mut range = None;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            if name.eq_ignore_ascii_case("range") {
-                range = value
-                    .trim()
-                    .strip_prefix("bytes=")
-                    .and_then(|r| r.split_once('-'))
-                    .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok())));
-            }
-        }
-    }
+    let (request_line, range) = read_request(&mut reader)?;
     let mut conn = conn;
     let path = request_line.split_whitespace().nth(1).unwrap_or("/");
     match local_path(root, path).and_then(|p| std::fs::read(p).ok()) {
@@ -107,10 +90,207 @@ fn handle(conn: TcpStream, root: &Path, ranges: &AtomicUsize) -> std::io::Result
     }
 }
 
+/// The request line and the `Range` asked for, if any.
+#[allow(clippy::type_complexity)]
+fn read_request(
+    reader: &mut impl BufRead,
+) -> std::io::Result<(String, Option<(usize, Option<usize>)>)> {
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut range = None;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
+            break;
+        }
+        if let Some(r) = parse_range(&header) {
+            range = Some(r);
+        }
+    }
+    Ok((request_line, range))
+}
+
+/// `Range: bytes=A-B` (or `A-`) as (A, B).
+fn parse_range(header: &str) -> Option<(usize, Option<usize>)> {
+    let (name, value) = header.split_once(':')?;
+    if !name.eq_ignore_ascii_case("range") {
+        return None;
+    }
+    let (a, b) = value.trim().strip_prefix("bytes=")?.split_once('-')?;
+    Some((a.parse().ok()?, b.parse().ok()))
+}
+
 fn local_path(root: &Path, url_path: &str) -> Option<PathBuf> {
     let rel = Path::new(url_path.split('?').next()?.trim_start_matches('/'));
     if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
         return None;
     }
     Some(root.join(rel))
+}
+
+/// What a [`Scripted`] server answers for one path: a mirror that misbehaves
+/// on purpose.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// 200 with these bytes (honouring a single `Range`).
+    Bytes(Vec<u8>),
+    /// 302 to this `Location`.
+    Redirect(String),
+    /// 200 with no length, then zeros until the client hangs up.
+    Endless,
+    /// 200 announcing these bytes, then one byte every `gap`.
+    Trickle(Vec<u8>, std::time::Duration),
+    /// Read the request, never answer.
+    Silent,
+}
+
+/// A loopback HTTP server that answers each path as scripted (404 for the
+/// rest), and records every request path it saw, in order.
+pub struct Scripted {
+    pub url: String,
+    pub seen: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Body bytes written, all requests together.
+    pub sent: Arc<AtomicUsize>,
+    routes: Arc<std::sync::Mutex<std::collections::BTreeMap<String, Reply>>>,
+    stop: Arc<AtomicBool>,
+    addr: std::net::SocketAddr,
+}
+
+impl Scripted {
+    pub fn start() -> Scripted {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let addr = listener.local_addr().unwrap();
+        let s = Scripted {
+            url: format!("http://{addr}"),
+            seen: Arc::default(),
+            sent: Arc::default(),
+            routes: Arc::default(),
+            stop: Arc::default(),
+            addr,
+        };
+        let (seen, sent, routes, stop) = (
+            s.seen.clone(),
+            s.sent.clone(),
+            s.routes.clone(),
+            s.stop.clone(),
+        );
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (seen, sent, routes) = (seen.clone(), sent.clone(), routes.clone());
+                thread::spawn(move || {
+                    let _ = answer(conn, &seen, &sent, &routes);
+                });
+            }
+        });
+        s
+    }
+
+    /// Answer `path` (no leading `/`) with `reply`.
+    pub fn route(&self, path: &str, reply: Reply) {
+        self.routes
+            .lock()
+            .unwrap()
+            .insert(path.trim_start_matches('/').to_string(), reply);
+    }
+
+    /// Serve every file below `dir` under `prefix/`.
+    pub fn route_dir(&self, prefix: &str, dir: &Path) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let key = format!("{}/{name}", prefix.trim_end_matches('/'));
+            if path.is_dir() {
+                self.route_dir(&key, &path);
+            } else {
+                self.route(&key, Reply::Bytes(std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+
+    /// Request paths seen so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn answer(
+    conn: TcpStream,
+    seen: &std::sync::Mutex<Vec<String>>,
+    sent: &AtomicUsize,
+    routes: &std::sync::Mutex<std::collections::BTreeMap<String, Reply>>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut conn = conn;
+    let (request_line, range) = read_request(&mut reader)?;
+    let path = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .trim_start_matches('/')
+        .to_string();
+    seen.lock().unwrap().push(path.clone());
+    let reply = routes.lock().unwrap().get(&path).cloned();
+    match reply {
+        None => conn
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+        Some(Reply::Bytes(body)) => {
+            let (status, part) = match range {
+                Some((a, b)) if a < body.len() => {
+                    let end = b.map_or(body.len(), |b| (b + 1).min(body.len()));
+                    ("206 Partial Content", &body[a..end])
+                }
+                _ => ("200 OK", &body[..]),
+            };
+            write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                part.len()
+            )?;
+            sent.fetch_add(part.len(), Ordering::SeqCst);
+            conn.write_all(part)
+        }
+        Some(Reply::Redirect(to)) => write!(
+            conn,
+            "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+        Some(Reply::Endless) => {
+            conn.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
+            let zeros = vec![0u8; 1 << 16];
+            loop {
+                conn.write_all(&zeros)?;
+                sent.fetch_add(zeros.len(), Ordering::SeqCst);
+            }
+        }
+        Some(Reply::Trickle(body, gap)) => {
+            write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )?;
+            for b in body {
+                conn.write_all(&[b])?;
+                conn.flush()?;
+                sent.fetch_add(1, Ordering::SeqCst);
+                thread::sleep(gap);
+            }
+            Ok(())
+        }
+        Some(Reply::Silent) => {
+            // Hold the connection open, say nothing, until the client leaves.
+            let mut buf = [0u8; 1];
+            let _ = std::io::Read::read(&mut reader, &mut buf);
+            Ok(())
+        }
+    }
 }
