@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::recipe::Recipe;
+use crate::repo::Package;
+use crate::resolve::order::dependency_graph;
+use crate::resolve::{Plan, Reason};
 use crate::rpm::{Arch, Evr, Nevra};
 
 pub const VERSION: u32 = 1;
@@ -67,12 +70,80 @@ pub struct LockedPackage {
     pub download_size: u64,
     pub installed_size: u64,
     pub build_time: u64,
+    /// Why the resolver chose it: exactly one of `requested` (the install
+    /// text), `required_by` or `recommended_by` (a [`LockedPackage::key`]
+    /// with `dep`). All absent in locks written before reasons were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommended_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dep: Option<String>,
+    /// The locked packages this one requires, as `KEY: requirement`, sorted:
+    /// the graph `why` walks offline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
+}
+
+/// Why a locked package is in the plan, as the lock records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockedReason {
+    Requested(String),
+    Required { by: String, dep: String },
+    Recommended { by: String, dep: String },
 }
 
 impl LockedPackage {
     pub fn nevra(&self) -> Nevra {
         Nevra::new(&self.name, Evr::parse(&self.evr), &self.arch)
     }
+
+    /// `name.arch`: how the lock's `required_by` and `requires` name a
+    /// package of the same target.
+    pub fn key(&self) -> String {
+        format!("{}.{}", self.name, self.arch)
+    }
+
+    /// The recorded reason; `None` for an old lock that has none.
+    pub fn reason(&self) -> Option<LockedReason> {
+        let dep = || self.dep.clone().unwrap_or_default();
+        match (&self.requested, &self.required_by, &self.recommended_by) {
+            (Some(r), _, _) => Some(LockedReason::Requested(r.clone())),
+            (None, Some(by), _) => Some(LockedReason::Required {
+                by: by.clone(),
+                dep: dep(),
+            }),
+            (None, None, Some(by)) => Some(LockedReason::Recommended {
+                by: by.clone(),
+                dep: dep(),
+            }),
+            (None, None, None) => None,
+        }
+    }
+
+    pub fn set_reason(&mut self, reason: LockedReason) {
+        match reason {
+            LockedReason::Requested(r) => self.requested = Some(r),
+            LockedReason::Required { by, dep } => {
+                self.required_by = Some(by);
+                self.dep = Some(dep);
+            }
+            LockedReason::Recommended { by, dep } => {
+                self.recommended_by = Some(by);
+                self.dep = Some(dep);
+            }
+        }
+    }
+}
+
+/// One target's locked packages as a dependency graph, for `why` offline.
+pub struct LockedGraph<'l> {
+    pub packages: Vec<&'l LockedPackage>,
+    /// For each package, the packages it requires (indices into
+    /// `packages`) with the requirement each satisfies.
+    pub requires: Vec<BTreeMap<usize, String>>,
 }
 
 /// How a recipe differs from its lock.
@@ -209,12 +280,101 @@ impl Lock {
         })
     }
 
+    /// The dependency graph of one target, or `None` when the lock records
+    /// no reasons (written by an older minibuild).
+    pub fn graph(&self, arch: Arch, lock_path: &Path) -> anyhow::Result<Option<LockedGraph<'_>>> {
+        let packages: Vec<&LockedPackage> = self.for_target(arch).collect();
+        if packages.iter().any(|p| p.reason().is_none()) {
+            return Ok(None);
+        }
+        let index: BTreeMap<String, usize> = packages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.key(), i))
+            .collect();
+        let mut requires = Vec::new();
+        for p in &packages {
+            let mut edges = BTreeMap::new();
+            for edge in &p.requires {
+                let (key, dep) = edge.split_once(": ").unwrap_or((edge, ""));
+                let j = *index.get(key).with_context(|| {
+                    format!(
+                        "{}: {} requires `{key}`, which is not locked for {arch}\n  hint: regenerate the lock with `minibuild lock RECIPE --update`",
+                        lock_path.display(),
+                        p.nevra()
+                    )
+                })?;
+                edges.insert(j, dep.to_string());
+            }
+            requires.push(edges);
+        }
+        Ok(Some(LockedGraph { packages, requires }))
+    }
+
     /// The locked packages for one target arch, in lock order.
     pub fn for_target(&self, arch: Arch) -> impl Iterator<Item = &LockedPackage> {
         self.packages
             .iter()
             .filter(move |p| p.target == arch.rpm_name())
     }
+}
+
+/// One arch's plan as lock entries, each with its reason and the locked
+/// packages it requires, so `plan` and `why` can answer from the lock.
+pub fn entries(target: Arch, plan: &Plan, repo_names: &[String]) -> Vec<LockedPackage> {
+    let planned = &plan.packages;
+    let key = |i: usize| {
+        format!(
+            "{}.{}",
+            planned[i].package.nevra.name, planned[i].package.nevra.arch
+        )
+    };
+    let pkgs: Vec<&Package> = planned.iter().map(|p| &p.package).collect();
+    let graph = dependency_graph(&pkgs);
+    planned
+        .iter()
+        .zip(graph)
+        .map(|(p, deps)| {
+            let pkg = &p.package;
+            let mut requires: Vec<String> = deps
+                .into_iter()
+                .map(|(j, dep)| format!("{}: {dep}", key(j)))
+                .collect();
+            requires.sort();
+            let mut l = LockedPackage {
+                target: target.rpm_name().to_string(),
+                name: pkg.nevra.name.clone(),
+                evr: pkg.nevra.evr.to_string(),
+                arch: pkg.nevra.arch.clone(),
+                repo: repo_names[pkg.repo].clone(),
+                location: pkg.location.clone(),
+                checksum: pkg.checksum.clone(),
+                download_size: pkg.download_size,
+                installed_size: pkg.installed_size,
+                build_time: pkg.build_time,
+                requested: None,
+                required_by: None,
+                recommended_by: None,
+                dep: None,
+                requires,
+            };
+            match &p.reason {
+                Reason::Requested { request } => {
+                    l.set_reason(LockedReason::Requested(request.clone()))
+                }
+                Reason::Required { by, dep } => l.set_reason(LockedReason::Required {
+                    by: key(*by),
+                    dep: dep.clone(),
+                }),
+                Reason::Recommended { by, dep } => l.set_reason(LockedReason::Recommended {
+                    by: key(*by),
+                    dep: dep.clone(),
+                }),
+                Reason::Unrecorded => {}
+            }
+            l
+        })
+        .collect()
 }
 
 fn quoted(items: &[&String]) -> String {
@@ -248,6 +408,11 @@ mod tests {
             download_size: 10,
             installed_size: 20,
             build_time: 1_700_000_000,
+            requested: None,
+            required_by: None,
+            recommended_by: None,
+            dep: None,
+            requires: Vec::new(),
         }
     }
 
