@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod fsutil;
 pub mod http;
 pub mod lock;
+pub mod lock_diff;
 pub mod oci;
 pub mod pipeline;
 pub mod policy;

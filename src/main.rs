@@ -439,6 +439,17 @@ fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
         ));
         return Ok(ExitCode::SUCCESS);
     }
+    // The lock being replaced, to say what changed (unreadable: say so).
+    let previous = match lock_path.exists() {
+        false => None,
+        true => match Lock::read(&lock_path) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                reporter.warn(&format!("{e:#}; cannot say what changed"));
+                None
+            }
+        },
+    };
     let resolved = pipeline::resolve(&recipe, &settings, &reporter)?;
     let lock = pipeline::lock_of(&recipe, &resolved);
     lock.write(&lock_path)?;
@@ -447,6 +458,9 @@ fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
         lock_path.display(),
         lock.packages.len()
     ));
+    if let Some(old) = &previous {
+        print!("{}", minibuild::lock_diff::diff(old, &lock));
+    }
     println!("{}", display(&lock_path));
     Ok(ExitCode::SUCCESS)
 }

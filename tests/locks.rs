@@ -70,6 +70,19 @@ fn repo_v1(dir: &Path) -> PathBuf {
     )
 }
 
+/// v2: app 2.0 needs libx (only 1.0 now) and newdep; extra is gone.
+fn repo_v2(dir: &Path) -> PathBuf {
+    make_repo(
+        dir,
+        "repo",
+        &[
+            Pkg("app", "2.0", &["libx >= 1", "newdep"], 1500),
+            Pkg("libx", "1.0", &[], 1800),
+            Pkg("newdep", "1.0", &[], 4000),
+        ],
+    )
+}
+
 fn write_recipe(dir: &Path, repo: &Path) -> PathBuf {
     let path = dir.join("r.toml");
     std::fs::write(
@@ -106,6 +119,37 @@ fn reasons(plan_json: &str) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+#[test]
+fn lock_update_prints_what_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo_v1(tmp.path());
+    let recipe = write_recipe(tmp.path(), &repo);
+    let r = recipe.to_str().unwrap();
+    let lock_path = format!("{r}.lock");
+    // A first lock has nothing to compare with: only its path.
+    assert_eq!(
+        stdout(&mut mb(tmp.path(), &["lock", r])),
+        format!("{lock_path}\n")
+    );
+
+    repo_v2(tmp.path());
+    let out = stdout(&mut mb(tmp.path(), &["lock", r, "--update"]));
+    assert_eq!(
+        out,
+        format!(
+            "x86_64: upgraded    app-1.0-1.noarch → app-2.0-1.noarch\n\
+             x86_64: removed     extra-1.0-1.noarch\n\
+             x86_64: downgraded  libx-2.0-1.noarch → libx-1.0-1.noarch\n\
+             x86_64: added       newdep-1.0-1.noarch\n\
+             x86_64: installed size 5.9 KiB → 7.1 KiB (+1.3 KiB)\n\
+             {lock_path}\n"
+        )
+    );
+    // Re-resolving the same repo changes nothing, and says so.
+    let again = stdout(&mut mb(tmp.path(), &["lock", r, "--update"]));
+    assert_eq!(again, format!("no changes\n{lock_path}\n"));
 }
 
 #[test]
