@@ -450,6 +450,54 @@ mod tests {
     }
 
     #[test]
+    fn reasons_and_graph_round_trip_and_dangling_edges_are_named() {
+        let r = recipe("");
+        let mut lock = lock_for(&r);
+        // bash (requested) → glibc → setup
+        lock.packages[0].set_reason(LockedReason::Requested("bash".into()));
+        lock.packages[0].requires = vec!["glibc.x86_64: libc.so.6()(64bit)".into()];
+        lock.packages[1].set_reason(LockedReason::Required {
+            by: "bash.x86_64".into(),
+            dep: "libc.so.6()(64bit)".into(),
+        });
+        lock.packages[1].requires = vec!["setup.noarch: setup".into()];
+        lock.packages[2].set_reason(LockedReason::Recommended {
+            by: "glibc.x86_64".into(),
+            dep: "setup".into(),
+        });
+        let text = lock.to_toml();
+        assert!(text.contains("required_by = \"bash.x86_64\""), "{text}");
+        let back = Lock::from_toml(Path::new("x.lock"), &text).unwrap();
+        assert_eq!(back, lock);
+        let g = back
+            .graph(Arch::X86_64, Path::new("x.lock"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            g.requires[0],
+            BTreeMap::from([(1, "libc.so.6()(64bit)".into())])
+        );
+        assert_eq!(g.requires[1], BTreeMap::from([(2, "setup".into())]));
+
+        let mut dangling = back.clone();
+        dangling.packages[1].requires = vec!["zlib.x86_64: libz.so.1".into()];
+        let e = dangling
+            .graph(Arch::X86_64, Path::new("x.lock"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("x.lock: glibc-1.0-1.fc40.x86_64 requires `zlib.x86_64`"),
+            "{e}"
+        );
+        // An old lock (no reasons): no graph, and callers say so.
+        assert!(lock_for(&r)
+            .graph(Arch::X86_64, Path::new("x.lock"))
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
     fn unchanged_recipe_has_no_drift() {
         let r = recipe("");
         assert_eq!(lock_for(&r).drift(&r, Path::new("base.toml.lock")), Ok(()));

@@ -121,3 +121,62 @@ impl fmt::Display for LockDiff {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Digest;
+    use crate::lock::{LockedPackage, LockedRequest};
+
+    fn pkg(target: &str, name: &str, evr: &str, bytes: &str, size: u64) -> LockedPackage {
+        LockedPackage {
+            target: target.into(),
+            name: name.into(),
+            evr: evr.into(),
+            arch: "noarch".into(),
+            repo: "r".into(),
+            location: format!("{name}.rpm"),
+            checksum: Digest::sha256_of(bytes.as_bytes()),
+            download_size: 1,
+            installed_size: size,
+            build_time: 0,
+            requested: None,
+            required_by: None,
+            recommended_by: None,
+            dep: None,
+            requires: Vec::new(),
+        }
+    }
+
+    fn lock(packages: Vec<LockedPackage>) -> Lock {
+        let request = LockedRequest {
+            install: vec![],
+            exclude: vec![],
+            prefer: vec![],
+            weak_deps: false,
+            arch: vec![],
+        };
+        Lock::new(request, vec![], packages)
+    }
+
+    #[test]
+    fn rebuilt_and_epoch_downgrade_per_target() {
+        let old = lock(vec![
+            pkg("x86_64", "a", "1.0-1", "a1", 100),
+            pkg("aarch64", "b", "1:1.0-1", "b1", 100),
+        ]);
+        let new = lock(vec![
+            pkg("x86_64", "a", "1.0-1", "a1-rebuilt", 100),
+            // No epoch sorts below epoch 1, whatever the version says.
+            pkg("aarch64", "b", "9.0-1", "b9", 40),
+        ]);
+        assert_eq!(
+            diff(&old, &new).to_string(),
+            "aarch64: downgraded  b-1:1.0-1.noarch → b-9.0-1.noarch\n\
+             aarch64: installed size 100 B → 40 B (-60 B)\n\
+             x86_64: rebuilt     a-1.0-1.noarch (same version, new checksum)\n\
+             x86_64: installed size 100 B → 100 B (+0 B)\n"
+        );
+        assert_eq!(diff(&new, &new).to_string(), "no changes\n");
+    }
+}
