@@ -287,11 +287,7 @@ impl Lock {
         if packages.iter().any(|p| p.reason().is_none()) {
             return Ok(None);
         }
-        let index: BTreeMap<String, usize> = packages
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.key(), i))
-            .collect();
+        let index = by_key(&packages);
         let mut requires = Vec::new();
         for p in &packages {
             let mut edges = BTreeMap::new();
@@ -374,6 +370,15 @@ pub fn entries(target: Arch, plan: &Plan, repo_names: &[String]) -> Vec<LockedPa
             }
             l
         })
+        .collect()
+}
+
+/// Each package's position by its [`LockedPackage::key`].
+pub fn by_key(packages: &[&LockedPackage]) -> BTreeMap<String, usize> {
+    packages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.key(), i))
         .collect()
 }
 

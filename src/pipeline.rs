@@ -370,11 +370,7 @@ pub fn resolved_from_lock(
             })
             .collect::<anyhow::Result<_>>()?;
         let locked: Vec<&LockedPackage> = lock.for_target(arch).collect();
-        let index: BTreeMap<String, usize> = locked
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (l.key(), i))
-            .collect();
+        let index = crate::lock::by_key(&locked);
         let mut packages = Vec::new();
         for l in locked {
             let repo = recipe
