@@ -152,6 +152,8 @@ pub struct WhyArgs {
     pub recipe: PathBuf,
     pub package: String,
     #[command(flatten)]
+    pub lock: LockUse,
+    #[command(flatten)]
     pub common: CommonArgs,
 }
 

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
+use crate::lock::{LockedGraph, LockedReason};
 use crate::report::human_bytes;
 use crate::resolve::order::dependency_graph;
 use crate::resolve::{Plan, Reason};
@@ -51,6 +52,7 @@ pub fn view(plan: &Plan, target: &str, repo_names: &[String]) -> PlanView {
                 Reason::Recommended { by, dep } => {
                     format!("recommended by {} ({dep})", name_of(*by))
                 }
+                Reason::Unrecorded => "locked (reason not recorded)".to_string(),
             };
             Row {
                 name: pkg.nevra.name.clone(),
@@ -197,20 +199,47 @@ pub fn table(view: &PlanView) -> String {
 /// Empty when `name` is not in the plan.
 pub fn why(plan: &Plan, name: &str) -> Vec<Vec<String>> {
     let pkgs: Vec<&crate::repo::Package> = plan.packages.iter().map(|p| &p.package).collect();
-    let Some(target) = pkgs.iter().position(|p| p.nevra.name == name) else {
+    let names: Vec<&str> = pkgs.iter().map(|p| p.nevra.name.as_str()).collect();
+    let requested: Vec<bool> = plan
+        .packages
+        .iter()
+        .map(|p| matches!(p.reason, Reason::Requested { .. }))
+        .collect();
+    chains(&names, &requested, &dependency_graph(&pkgs), name)
+}
+
+/// [`why`] from a lock's recorded graph, without any repo metadata.
+pub fn why_locked(graph: &LockedGraph, name: &str) -> Vec<Vec<String>> {
+    let names: Vec<&str> = graph.packages.iter().map(|p| p.name.as_str()).collect();
+    let requested: Vec<bool> = graph
+        .packages
+        .iter()
+        .map(|p| matches!(p.reason(), Some(LockedReason::Requested(_))))
+        .collect();
+    chains(&names, &requested, &graph.requires, name)
+}
+
+/// Shortest chains over `requires` (package → required packages with the
+/// requirement) from every `requested` package to the one named `name`.
+fn chains(
+    names: &[&str],
+    requested: &[bool],
+    requires: &[BTreeMap<usize, String>],
+    name: &str,
+) -> Vec<Vec<String>> {
+    let Some(target) = names.iter().position(|n| *n == name) else {
         return Vec::new();
     };
-    let graph = dependency_graph(&pkgs);
     // Reverse BFS from the target: who requires whom.
-    let mut required_by: Vec<Vec<(usize, &str)>> = vec![Vec::new(); pkgs.len()];
-    for (i, deps) in graph.iter().enumerate() {
+    let mut required_by: Vec<Vec<(usize, &str)>> = vec![Vec::new(); names.len()];
+    for (i, deps) in requires.iter().enumerate() {
         for (&j, dep) in deps {
             required_by[j].push((i, dep.as_str()));
         }
     }
     let mut next: BTreeMap<usize, (usize, &str)> = BTreeMap::new();
     let mut queue = VecDeque::from([target]);
-    let mut seen = vec![false; pkgs.len()];
+    let mut seen = vec![false; names.len()];
     seen[target] = true;
     while let Some(j) = queue.pop_front() {
         for &(i, dep) in &required_by[j] {
@@ -222,15 +251,12 @@ pub fn why(plan: &Plan, name: &str) -> Vec<Vec<String>> {
         }
     }
     let mut chains = Vec::new();
-    for (i, planned) in plan.packages.iter().enumerate() {
-        if !matches!(planned.reason, Reason::Requested { .. }) || !seen[i] {
-            continue;
-        }
-        let mut chain = vec![pkgs[i].nevra.name.clone()];
+    for i in (0..names.len()).filter(|&i| requested[i] && seen[i]) {
+        let mut chain = vec![names[i].to_string()];
         let mut at = i;
         while let Some(&(j, dep)) = next.get(&at) {
             chain.push(format!("requires {dep}"));
-            chain.push(pkgs[j].nevra.name.clone());
+            chain.push(names[j].to_string());
             at = j;
         }
         chains.push(chain);

@@ -16,6 +16,7 @@ pub mod fsutil;
 pub mod http;
 pub mod location;
 pub mod lock;
+pub mod lock_diff;
 pub mod oci;
 pub mod pipeline;
 pub mod policy;

@@ -404,19 +404,35 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
 
 fn why(args: WhyArgs) -> anyhow::Result<ExitCode> {
     let recipe = load_recipe(&args.recipe, &args.common)?;
-    let settings = settings(&args.common)?;
-    let reporter = Stderr::new(true);
-    let resolved = pipeline::resolve(&recipe, &settings, &reporter)?;
+    let lock_path = Lock::path_for(&recipe.path);
+    let mut found_chains: Vec<(String, Vec<Vec<String>>)> = Vec::new();
+    if !args.lock.no_lock && lock_path.is_file() {
+        // Offline: the lock records each package's reason and requires graph.
+        let lock = Lock::read(&lock_path)?;
+        lock.drift(&recipe, &lock_path)?;
+        for &arch in &recipe.image.arch {
+            let graph = lock.graph(arch, &lock_path)?.with_context(|| {
+                format!(
+                    "{} records no dependencies (written by an older minibuild), so `why` cannot answer from it\n  hint: run `minibuild lock {} --update`, or `minibuild why --no-lock` to resolve afresh",
+                    lock_path.display(),
+                    args.recipe.display()
+                )
+            })?;
+            found_chains.push((arch.to_string(), explain::why_locked(&graph, &args.package)));
+        }
+    } else {
+        let settings = settings(&args.common)?;
+        let reporter = Stderr::new(true);
+        for r in pipeline::resolve(&recipe, &settings, &reporter)? {
+            found_chains.push((r.arch.to_string(), explain::why(&r.plan, &args.package)));
+        }
+    }
     let mut out = std::io::stdout().lock();
     let mut found = false;
-    for r in &resolved {
-        let chains = explain::why(&r.plan, &args.package);
-        if chains.is_empty() {
-            continue;
-        }
-        found = true;
+    for (arch, chains) in found_chains {
         for chain in chains {
-            writeln!(out, "{}: {}", r.arch, chain.join(" → "))?;
+            found = true;
+            writeln!(out, "{arch}: {}", chain.join(" → "))?;
         }
     }
     if !found {
@@ -444,6 +460,17 @@ fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
         ));
         return Ok(ExitCode::SUCCESS);
     }
+    // The lock being replaced, to say what changed (unreadable: say so).
+    let previous = match lock_path.exists() {
+        false => None,
+        true => match Lock::read(&lock_path) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                reporter.warn(&format!("{e:#}; cannot say what changed"));
+                None
+            }
+        },
+    };
     let resolved = pipeline::resolve(&recipe, &settings, &reporter)?;
     let lock = pipeline::lock_of(&recipe, &resolved);
     lock.write(&lock_path)?;
@@ -452,6 +479,9 @@ fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
         lock_path.display(),
         lock.packages.len()
     ));
+    if let Some(old) = &previous {
+        print!("{}", minibuild::lock_diff::diff(old, &lock));
+    }
     println!("{}", display(&lock_path));
     Ok(ExitCode::SUCCESS)
 }

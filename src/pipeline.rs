@@ -12,7 +12,7 @@ use crate::check;
 use crate::digest::Digest;
 use crate::fetch;
 use crate::http::Client;
-use crate::lock::{Lock, LockedPackage, LockedRepo, LockedRequest};
+use crate::lock::{Lock, LockedPackage, LockedReason, LockedRepo, LockedRequest};
 use crate::oci::layer_cache::{LayerCache, Origin};
 use crate::oci::{self, Compression, Format, ImageConfig, ImageWriter, LayerOptions};
 use crate::recipe::Recipe;
@@ -426,21 +426,15 @@ pub fn lock_of(recipe: &Recipe, resolved: &[Resolved]) -> Lock {
     let packages = resolved
         .iter()
         .flat_map(|res| {
-            res.plan.packages.iter().map(move |p| {
-                let pkg = &p.package;
-                LockedPackage {
-                    target: res.arch.rpm_name().to_string(),
-                    name: pkg.nevra.name.clone(),
-                    evr: pkg.nevra.evr.to_string(),
-                    arch: pkg.nevra.arch.clone(),
-                    repo: recipe.repos[pkg.repo].name.clone(),
-                    location: pkg.location.clone(),
-                    checksum: pkg.checksum.clone(),
-                    download_size: pkg.download_size,
-                    installed_size: pkg.installed_size,
-                    build_time: pkg.build_time,
-                }
-            })
+            crate::lock::entries(
+                res.arch,
+                &res.plan,
+                &recipe
+                    .repos
+                    .iter()
+                    .map(|r| r.name.clone())
+                    .collect::<Vec<_>>(),
+            )
         })
         .collect();
     Lock::new(LockedRequest::of(recipe), repos, packages)
@@ -475,8 +469,10 @@ pub fn resolved_from_lock(
                 })
             })
             .collect::<anyhow::Result<_>>()?;
+        let locked: Vec<&LockedPackage> = lock.for_target(arch).collect();
+        let index = crate::lock::by_key(&locked);
         let mut packages = Vec::new();
-        for l in lock.for_target(arch) {
+        for l in locked {
             let repo = recipe
                 .repos
                 .iter()
@@ -489,6 +485,26 @@ pub fn resolved_from_lock(
                         l.repo
                     )
                 })?;
+            let by = |key: &str| {
+                index.get(key).copied().with_context(|| {
+                    format!(
+                        "{}: {} is locked as pulled in by `{key}`, which is not locked for {arch}\n  hint: regenerate the lock with `minibuild lock {} --update`",
+                        lock_path.display(),
+                        l.nevra(),
+                        recipe.path.display()
+                    )
+                })
+            };
+            let reason = match l.reason() {
+                Some(LockedReason::Requested(request)) => Reason::Requested { request },
+                Some(LockedReason::Required { by: b, dep }) => {
+                    Reason::Required { by: by(&b)?, dep }
+                }
+                Some(LockedReason::Recommended { by: b, dep }) => {
+                    Reason::Recommended { by: by(&b)?, dep }
+                }
+                None => Reason::Unrecorded,
+            };
             packages.push(Planned {
                 package: Package {
                     download_size: l.download_size,
@@ -496,9 +512,7 @@ pub fn resolved_from_lock(
                     build_time: l.build_time,
                     ..Package::new(l.nevra(), repo, l.location.clone(), l.checksum.clone())
                 },
-                reason: Reason::Requested {
-                    request: "lock".to_string(),
-                },
+                reason,
             });
         }
         out.push(Resolved {

@@ -38,6 +38,8 @@ pub enum Reason {
     Required { by: usize, dep: String },
     /// Pulled in as a weak dependency.
     Recommended { by: usize, dep: String },
+    /// Read from a lock written before reasons were recorded.
+    Unrecorded,
 }
 
 /// One package chosen for installation.
