@@ -446,8 +446,9 @@ pub fn build(
     report_unchecked(recipe, reporter);
     let rings = keyrings(recipe, &client)?;
     let mut writer = ImageWriter::new(output)?;
+    // The writer appends the tag itself (`RepoTags: ["name:tag"]`).
+    writer.set_name(&recipe.image.name);
     let image_name = format!("{}:{}", recipe.image.name, recipe.image.tag);
-    writer.set_name(&image_name);
     let mut per_arch: Vec<ArchFacts> = Vec::new();
     for res in resolved {
         let rpms = fetch_rpms(&client, &cache, res, settings.jobs, reporter)?;
