@@ -49,6 +49,8 @@ pub struct Settings {
     pub outputs: SupplyChainOutputs,
     /// `(uri, sha256)` of the lock the plan was read from, for provenance.
     pub lock: Option<(String, Digest)>,
+    /// What may be replaced at the output path (`--force`: any file).
+    pub replace: oci::Replace,
 }
 
 /// SBOM and provenance files a build writes (see README "Supply chain").
@@ -446,6 +448,7 @@ pub fn build(
     report_unchecked(recipe, reporter);
     let rings = keyrings(recipe, &client)?;
     let mut writer = ImageWriter::new(output)?;
+    writer.set_replace(settings.replace);
     // The writer appends the tag itself (`RepoTags: ["name:tag"]`).
     writer.set_name(&recipe.image.name);
     let image_name = format!("{}:{}", recipe.image.name, recipe.image.tag);

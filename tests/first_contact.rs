@@ -1,12 +1,15 @@
 //! End to end: what a newcomer hits first (issue 15). A docker-archive that
-//! skopeo and podman load.
+//! skopeo and podman load, and `-o` that never destroys what minibuild did
+//! not write.
 
 mod common;
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::Ordering;
 
+use common::server::Server;
 use common::*;
 
 /// The busybox recipe against the fixture repo at `baseurl`, `--format format`.
@@ -20,6 +23,20 @@ fn build_recipe(recipe: &Path, out: &Path, cache: &Path, baseurl: &str, format: 
         .arg("--baseurl")
         .arg(format!("fedora={baseurl}"));
     cmd
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Names in `dir`, sorted: what a run left behind.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 #[test]
@@ -121,4 +138,141 @@ fn docker_archive_of_busybox_loads_with_skopeo_and_podman() {
         manifest[0]["Config"].as_str().unwrap(),
         "the image ID is the archive's config digest"
     );
+}
+
+/// A work dir with a canary outside it: `-o` is aimed at things that must
+/// survive, over HTTP so the test sees whether anything was fetched.
+struct Victim {
+    tmp: tempfile::TempDir,
+    server: Server,
+    canary: PathBuf,
+}
+
+impl Victim {
+    fn new() -> Victim {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join("work")).unwrap();
+        let canary = tmp.path().join("canary.txt");
+        fs::write(&canary, "precious").unwrap();
+        Victim {
+            tmp,
+            server: Server::serve(&fixtures()),
+            canary,
+        }
+    }
+
+    fn work(&self) -> PathBuf {
+        self.tmp.path().join("work")
+    }
+
+    fn build(&self, out: &Path, format: &str) -> Command {
+        self.build_recipe(&recipe("busybox.toml"), out, format)
+    }
+
+    fn build_recipe(&self, recipe: &Path, out: &Path, format: &str) -> Command {
+        build_recipe(
+            recipe,
+            out,
+            &self.tmp.path().join("cache"),
+            &format!("{}/repo/$basearch/", self.server.url),
+            format,
+        )
+    }
+
+    /// The build failed before fetching anything, naming `out` and the rule.
+    fn assert_refused(&self, result: &Output, out: &Path, rule: &str) {
+        let err = stderr(result);
+        assert!(!result.status.success(), "{err}");
+        assert!(
+            err.contains(&format!("refusing to replace `{}`", out.display())) && err.contains(rule),
+            "{err}"
+        );
+        assert!(err.contains("hint:"), "{err}");
+        assert_eq!(
+            self.server.requests.load(Ordering::SeqCst),
+            0,
+            "refused before any download: {err}"
+        );
+        assert_eq!(fs::read_to_string(&self.canary).unwrap(), "precious");
+    }
+}
+
+#[test]
+fn output_refuses_the_recipe_and_foreign_files_before_the_build() {
+    let v = Victim::new();
+    let own = v.work().join("busybox.toml");
+    fs::copy(recipe("busybox.toml"), &own).unwrap();
+    let original = fs::read(&own).unwrap();
+    // `minibuild build busybox.toml -o busybox.toml`: a slip of the shell history.
+    let result = v.build_recipe(&own, &own, "oci-archive").output().unwrap();
+    v.assert_refused(&result, &own, "not an image minibuild wrote");
+    assert!(stderr(&result).contains("--force"));
+    assert_eq!(fs::read(&own).unwrap(), original, "the recipe is intact");
+
+    // A symlink aimed at a file outside the work dir is not followed nor replaced.
+    let link = v.work().join("link.tar");
+    std::os::unix::fs::symlink(&v.canary, &link).unwrap();
+    let result = v.build(&link, "oci-archive").output().unwrap();
+    v.assert_refused(&result, &link, "not an image minibuild wrote");
+    assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
+
+    // A directory given for an archive fails now, not after the build; even with --force.
+    let dir = v.work().join("out");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("keep.txt"), "keep").unwrap();
+    for force in [false, true] {
+        let mut cmd = v.build(&dir, "docker-archive");
+        if force {
+            cmd.arg("--force");
+        }
+        let result = cmd.output().unwrap();
+        v.assert_refused(&result, &dir, "is a directory");
+    }
+    assert_eq!(fs::read_to_string(dir.join("keep.txt")).unwrap(), "keep");
+    assert_eq!(
+        listing(&v.work()),
+        ["busybox.toml", "link.tar", "out"],
+        "nothing partial left behind"
+    );
+}
+
+#[test]
+fn output_replaces_only_a_previous_output_of_the_same_format_or_with_force() {
+    let v = Victim::new();
+    let out = v.work().join("busybox.tar");
+    let first = run_ok(&mut v.build(&out, "oci-archive"));
+    // The same format again: a previous minibuild output is replaced.
+    let again = run_ok(&mut v.build(&out, "oci-archive"));
+    assert_eq!(last_line(&first), last_line(&again));
+
+    // Another format would silently change what the file is: refused.
+    let requests = v.server.requests.load(Ordering::SeqCst);
+    let before = fs::read(&out).unwrap();
+    let result = v.build(&out, "docker-archive").output().unwrap();
+    let err = stderr(&result);
+    assert!(!result.status.success());
+    assert!(
+        err.contains("it is a minibuild oci-archive and this build writes docker-archive"),
+        "{err}"
+    );
+    assert_eq!(v.server.requests.load(Ordering::SeqCst), requests);
+    assert_eq!(fs::read(&out).unwrap(), before);
+
+    // A docker-archive is recognised as ours too, and --force replaces any file.
+    let docker = v.work().join("busybox.docker.tar");
+    run_ok(&mut v.build(&docker, "docker-archive"));
+    run_ok(&mut v.build(&docker, "docker-archive"));
+    let foreign = v.work().join("notes.tar");
+    fs::write(&foreign, "not an image").unwrap();
+    run_ok(v.build(&foreign, "oci-archive").arg("--force"));
+    let mut ar = tar::Archive::new(fs::File::open(&foreign).unwrap());
+    assert!(ar
+        .entries()
+        .unwrap()
+        .any(|e| e.unwrap().path().unwrap() == Path::new("oci-layout")));
+    assert_eq!(
+        listing(&v.work()),
+        ["busybox.docker.tar", "busybox.tar", "notes.tar"]
+    );
+    assert_eq!(fs::read_to_string(&v.canary).unwrap(), "precious");
 }
