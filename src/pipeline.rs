@@ -17,7 +17,7 @@ use crate::oci::layer_cache::{LayerCache, Origin};
 use crate::oci::{self, Compression, Format, ImageConfig, ImageWriter, LayerOptions};
 use crate::recipe::Recipe;
 use crate::repo::{self, LoadOptions, Package, RepoIndex, RepoSpec};
-use crate::report::{human_bytes, Reporter};
+use crate::report::{human_bytes, FetchTally, Reporter};
 use crate::resolve::{order, priority, Plan, Planned, Reason, Request};
 use crate::rootfs::{self, Tree};
 use crate::rpm::Arch;
@@ -553,12 +553,19 @@ fn fetch_rpms(
         .iter()
         .map(|p| (&p.package, res.repos[p.package.repo].baseurl.as_str()))
         .collect();
-    let rpms = fetch::fetch(client, cache, &requests, jobs, &|ev| {
-        if let fetch::FetchEvent::Progress { bytes, .. } = ev {
-            progress.inc(bytes)
-        }
+    let tally = std::sync::Mutex::new(FetchTally::default());
+    let rpms = fetch::fetch(client, cache, &requests, jobs, &|ev| match ev {
+        fetch::FetchEvent::Progress { bytes, .. } => progress.inc(bytes),
+        fetch::FetchEvent::Finished {
+            package, cached, ..
+        } => tally
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(cached, package.download_size),
+        _ => {}
     })?;
-    progress.finish(&format!("{} in the cache", human_bytes(total)));
+    let tally = tally.into_inner().unwrap_or_else(|e| e.into_inner());
+    progress.finish(&tally.summary());
     Ok(rpms)
 }
 

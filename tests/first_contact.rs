@@ -1,6 +1,6 @@
 //! End to end: what a newcomer hits first (issue 15). A docker-archive that
-//! skopeo and podman load, and `-o` that never destroys what minibuild did
-//! not write.
+//! skopeo and podman load, `-o` that never destroys what minibuild did not
+//! write, and download progress that a CI log can follow.
 
 mod common;
 
@@ -275,4 +275,59 @@ fn output_replaces_only_a_previous_output_of_the_same_format_or_with_force() {
         ["busybox.docker.tar", "busybox.tar", "notes.tar"]
     );
     assert_eq!(fs::read_to_string(&v.canary).unwrap(), "precious");
+}
+
+/// The `Fetching` step's closing line without its timing.
+fn fetch_summary(err: &str) -> String {
+    let mut lines = err.lines().skip_while(|l| !l.contains("Fetching "));
+    lines.next().expect("a Fetching step");
+    let line = lines
+        .find(|l| l.contains(" downloaded ("))
+        .expect("a closing line");
+    let (text, timing) = line.trim().rsplit_once(" (").unwrap();
+    assert!(timing.ends_with("s)"), "{line}");
+    text.to_string()
+}
+
+#[test]
+fn slow_downloads_print_progress_and_the_summary_says_what_came_from_where() {
+    // busybox (~0.9 MiB) at 512 KiB/s: about two seconds of download.
+    let server = Server::serve_throttled(&fixtures(), Some(512 << 10));
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let url = format!("{}/repo/$basearch/", server.url);
+    let first = run_ok(
+        build(&tmp.path().join("a.tar"), &cache, &url, "oci-archive")
+            .env("MINIBUILD_PROGRESS_INTERVAL", "0.3"),
+    );
+    let err = stderr(&first);
+    let progress: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains(" of ") && l.ends_with("/s"))
+        .collect();
+    assert!(
+        progress.len() >= 2,
+        "periodic progress lines while downloading:\n{err}"
+    );
+    let rpm = fixtures().join("repo/x86_64/busybox-1.35.0-4.fc40.x86_64.rpm");
+    let size = fs::metadata(&rpm).unwrap().len();
+    let size = format!("{:.1} KiB", size as f64 / 1024.0);
+    assert!(
+        progress[0].contains(&format!(" of {size} (")),
+        "{}",
+        progress[0]
+    );
+    assert_eq!(
+        fetch_summary(&err),
+        format!("1 downloaded ({size}), 0 from the cache (0 B)")
+    );
+
+    let second = run_ok(
+        build(&tmp.path().join("b.tar"), &cache, &url, "oci-archive")
+            .env("MINIBUILD_PROGRESS_INTERVAL", "0.3"),
+    );
+    assert_eq!(
+        fetch_summary(&stderr(&second)),
+        format!("0 downloaded (0 B), 1 from the cache ({size})")
+    );
 }
