@@ -271,6 +271,7 @@ pub fn resolve(
             install: recipe.packages.install.clone(),
             exclude: recipe.packages.exclude.clone(),
             prefer: recipe.packages.prefer.clone(),
+            minimal_by_default: crate::resolve::minimal::applies(&recipe.options.langs),
             weak_deps: recipe.options.weak_deps,
             arch: Some(arch),
         };
@@ -406,7 +407,11 @@ pub fn resolved_from_lock(
         out.push(Resolved {
             arch,
             repos,
-            plan: Plan { packages },
+            // A lock keeps what was chosen, not why.
+            plan: Plan {
+                packages,
+                choices: Default::default(),
+            },
         });
     }
     Ok(out)
@@ -499,6 +504,7 @@ pub fn build(
                         reason: p.reason.clone(),
                     })
                     .collect(),
+                choices: res.plan.choices.clone(),
             },
             distro: distro_of(&tree),
             manifest_digest,

@@ -1,6 +1,7 @@
 //! End to end: what a newcomer hits first (issue 15). A docker-archive that
 //! skopeo and podman load, `-o` that never destroys what minibuild did not
-//! write, and download progress that a CI log can follow.
+//! write, download progress that a CI log can follow, and minimal providers
+//! by default.
 
 mod common;
 
@@ -329,5 +330,83 @@ fn slow_downloads_print_progress_and_the_summary_says_what_came_from_where() {
     assert_eq!(
         fetch_summary(&stderr(&second)),
         format!("0 downloaded (0 B), 1 from the cache ({size})")
+    );
+}
+
+/// `minibuild plan --json` of bash + `/usr/bin/ls` with `extra` recipe lines:
+/// each package's name and its reason.
+fn plan_reasons(dir: &Path, extra: &str) -> Vec<(String, String)> {
+    let recipe = dir.join("r.toml");
+    fs::write(
+        &recipe,
+        format!(
+            "[image]\narch = [\"x86_64\"]\n[[repo]]\nname = \"fx\"\nbaseurl = \"{}\"\n\
+             [packages]\ninstall = [\"bash\", \"/usr/bin/ls\"]\n{extra}",
+            fixture_file_url()
+        ),
+    )
+    .unwrap();
+    let out = run_ok(
+        minibuild()
+            .arg("plan")
+            .arg(&recipe)
+            .arg("--json")
+            .arg("--cache-dir")
+            .arg(dir.join("cache")),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v[0]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let s = |k: &str| p[k].as_str().unwrap().to_string();
+            (s("name"), s("reason"))
+        })
+        .collect()
+}
+
+fn reason_of<'a>(plan: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    plan.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, r)| r.as_str())
+}
+
+#[test]
+fn plan_chooses_minimal_providers_by_default_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    // No `prefer`: langs defaults to ["C"], so the minimal providers win.
+    let plan = plan_reasons(tmp.path(), "");
+    let langpack = reason_of(&plan, "glibc-minimal-langpack").expect("minimal langpack");
+    assert!(
+        langpack.ends_with("; chosen over glibc-all-langpacks: minimal provider"),
+        "{langpack}"
+    );
+    let ls = reason_of(&plan, "coreutils-single").expect("coreutils-single");
+    assert_eq!(
+        ls,
+        "requested as `/usr/bin/ls`; chosen over coreutils: minimal provider"
+    );
+    for full in ["glibc-all-langpacks", "coreutils", "coreutils-common"] {
+        assert_eq!(reason_of(&plan, full), None, "{full} in {plan:?}");
+    }
+
+    // The recipe decides: its prefer first, and plan says it was the recipe.
+    let plan = plan_reasons(tmp.path(), "prefer = [\"coreutils\"]\n");
+    assert_eq!(
+        reason_of(&plan, "coreutils"),
+        Some("requested as `/usr/bin/ls`; chosen over coreutils-single: the recipe's prefer")
+    );
+    assert!(reason_of(&plan, "glibc-minimal-langpack").is_some());
+
+    // Other languages: no built-in preference (the full langpack has their locales).
+    let plan = plan_reasons(tmp.path(), "[options]\nlangs = [\"de\"]\n");
+    assert!(
+        reason_of(&plan, "glibc-all-langpacks").is_some(),
+        "{plan:?}"
+    );
+    assert!(
+        plan.iter().all(|(_, r)| !r.contains("chosen over")),
+        "{plan:?}"
     );
 }
