@@ -180,8 +180,17 @@ pub struct BuildArgs {
     pub recipe: Option<PathBuf>,
 
     /// Where to write the image [default: NAME.oci.tar; NAME.oci with --format oci; NAME.docker.tar].
+    /// Replaces only a previous minibuild output of the same format (see --force).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+
+    /// Replace any file at the output path. Without it only a previous minibuild
+    /// output of the same format is replaced: an oci-archive holding `oci-layout`
+    /// and `index.json` whose manifest has a `dev.minibuild.*` annotation, a
+    /// docker-archive whose config history says minibuild, or a layout directory
+    /// with `oci-layout` (or an empty one). A directory is never replaced by an archive.
+    #[arg(long)]
+    pub force: bool,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::OciArchive)]

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::lock::{LockedGraph, LockedReason};
 use crate::report::human_bytes;
 use crate::resolve::order::dependency_graph;
-use crate::resolve::{Plan, Reason};
+use crate::resolve::{Choice, Plan, Reason};
 use crate::scriptlets::ScriptletView;
 
 /// One row of `minibuild plan`.
@@ -25,6 +25,9 @@ pub struct Row {
     /// Scriptlets the build will not run, from the package header; `None`
     /// when the header could not be read (see [`with_scriptlets`]).
     pub scriptlets: Option<Vec<ScriptletView>>,
+    /// Chosen among several providers by a preference (`prefer` or minimal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choice: Option<Choice>,
 }
 
 #[derive(Debug, Serialize)]
@@ -41,9 +44,10 @@ pub fn view(plan: &Plan, target: &str, repo_names: &[String]) -> PlanView {
     let packages: Vec<Row> = plan
         .packages
         .iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(i, p)| {
             let pkg = &p.package;
-            let reason = match &p.reason {
+            let mut reason = match &p.reason {
                 Reason::Requested { request } if *request == pkg.nevra.name => {
                     "requested".to_string()
                 }
@@ -54,6 +58,10 @@ pub fn view(plan: &Plan, target: &str, repo_names: &[String]) -> PlanView {
                 }
                 Reason::Unrecorded => "locked (reason not recorded)".to_string(),
             };
+            let choice = plan.choices.get(&i).cloned();
+            if let Some(c) = &choice {
+                reason = format!("{reason}; {c}");
+            }
             Row {
                 name: pkg.nevra.name.clone(),
                 evr: pkg.nevra.evr.to_string(),
@@ -68,6 +76,7 @@ pub fn view(plan: &Plan, target: &str, repo_names: &[String]) -> PlanView {
                 nevra: pkg.nevra.to_string(),
                 checksum: pkg.checksum.to_string(),
                 scriptlets: None,
+                choice,
             }
         })
         .collect();
@@ -318,6 +327,7 @@ mod tests {
             request: r.to_string(),
         };
         Plan {
+            choices: Default::default(),
             packages: vec![
                 planned(
                     "bash",

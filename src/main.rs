@@ -144,6 +144,7 @@ fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
             },
             fence: Default::default(),
         },
+        replace: Default::default(),
     })
 }
 
@@ -189,12 +190,17 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| default_output(&recipe, args.format));
     settings.outputs = supply_chain_outputs(&args.supply, &output);
-    let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
     let format = match args.format {
         Format::OciArchive => oci::Format::OciArchive,
         Format::Oci => oci::Format::Oci,
         Format::DockerArchive => oci::Format::DockerArchive,
     };
+    if args.force {
+        settings.replace = oci::Replace::AnyFile;
+    }
+    // A wrong -o fails now, not after the downloads.
+    oci::destination::check(&output, format, settings.replace)?;
+    let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
     let compression = match args.compression {
         cli::Compression::Gzip => oci::Compression::Gzip,
         cli::Compression::Zstd => oci::Compression::Zstd,

@@ -17,7 +17,7 @@ use crate::oci::layer_cache::{LayerCache, Origin};
 use crate::oci::{self, Compression, Format, ImageConfig, ImageWriter, LayerOptions};
 use crate::recipe::Recipe;
 use crate::repo::{self, LoadOptions, Package, RepoIndex, RepoSpec};
-use crate::report::{human_bytes, Reporter};
+use crate::report::{human_bytes, FetchTally, Reporter};
 use crate::resolve::{order, priority, Plan, Planned, Reason, Request};
 use crate::rootfs::{self, Tree};
 use crate::rpm::Arch;
@@ -56,6 +56,8 @@ pub struct Settings {
     pub allow_downgrade: bool,
     /// Timeouts and TLS trust for mirrors (`--timeout`, `--ca`, `--cert-dir`).
     pub net: crate::http::ClientOptions,
+    /// What may be replaced at the output path (`--force`: any file).
+    pub replace: oci::Replace,
 }
 
 /// SBOM and provenance files a build writes (see README "Supply chain").
@@ -369,6 +371,7 @@ pub fn resolve(
             install: recipe.packages.install.clone(),
             exclude: recipe.packages.exclude.clone(),
             prefer: recipe.packages.prefer.clone(),
+            minimal_by_default: crate::resolve::minimal::applies(&recipe.options.langs),
             weak_deps: recipe.options.weak_deps,
             arch: Some(arch),
         };
@@ -518,7 +521,11 @@ pub fn resolved_from_lock(
         out.push(Resolved {
             arch,
             repos,
-            plan: Plan { packages },
+            // A lock keeps what was chosen, not why.
+            plan: Plan {
+                packages,
+                choices: Default::default(),
+            },
         });
     }
     Ok(out)
@@ -566,8 +573,10 @@ pub fn build(
     report_unchecked(recipe, reporter);
     let rings = keyrings(recipe, &client)?;
     let mut writer = ImageWriter::new(output)?;
+    writer.set_replace(settings.replace);
+    // The writer appends the tag itself (`RepoTags: ["name:tag"]`).
+    writer.set_name(&recipe.image.name);
     let image_name = format!("{}:{}", recipe.image.name, recipe.image.tag);
-    writer.set_name(&image_name);
     let mut per_arch: Vec<ArchFacts> = Vec::new();
     for res in resolved {
         let rpms = fetch_rpms(&client, &cache, res, settings.jobs, reporter)?;
@@ -622,6 +631,7 @@ pub fn build(
                         reason: p.reason.clone(),
                     })
                     .collect(),
+                choices: res.plan.choices.clone(),
             },
             distro: distro_of(&tree),
             manifest_digest,
@@ -727,8 +737,15 @@ fn fetch_rpms(
         .iter()
         .map(|p| (&p.package, res.repos[p.package.repo].baseurl.as_str()))
         .collect();
+    let tally = std::sync::Mutex::new(FetchTally::default());
     let rpms = fetch::fetch(client, cache, &requests, jobs, &|ev| match ev {
         fetch::FetchEvent::Progress { bytes, .. } => progress.inc(bytes),
+        fetch::FetchEvent::Finished {
+            package, cached, ..
+        } => tally
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(cached, package.download_size),
         fetch::FetchEvent::Dropped { package, path, .. } => reporter.warn(&format!(
             "cache entry {} of {} did not match its checksum: dropped, downloading it again",
             path.display(),
@@ -736,7 +753,8 @@ fn fetch_rpms(
         )),
         _ => {}
     })?;
-    progress.finish(&format!("{} in the cache", human_bytes(total)));
+    let tally = tally.into_inner().unwrap_or_else(|e| e.into_inner());
+    progress.finish(&tally.summary());
     // The checksum proves the bytes; the header proves they are the package chosen.
     for (path, p) in rpms.iter().zip(&res.plan.packages) {
         crate::rpm::identity::check(path, &p.package.nevra)?;

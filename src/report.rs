@@ -3,7 +3,8 @@
 //!
 //! Stages call the [`Reporter`] trait; the library never prints. On a terminal
 //! the reporter draws indicatif bars; otherwise (CI logs, pipes) it writes one
-//! plain line when a step starts and one when it ends, never bars.
+//! plain line when a step starts, one every few seconds while it runs (so a
+//! long download is visibly alive) and one when it ends, never bars.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
@@ -29,23 +30,40 @@ pub trait Reporter: Sync {
     fn progress(&self, message: &str, total: u64, bytes: bool) -> Box<dyn Progress>;
 }
 
+/// Seconds between plain progress lines, unless `MINIBUILD_PROGRESS_INTERVAL` says otherwise.
+const DEFAULT_PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
+
 /// The stderr reporter used by the CLI.
 pub struct Stderr {
     fancy: bool,
     quiet: bool,
     start: Instant,
     lock: Mutex<()>,
+    /// How often a plain (non-terminal) progress prints a line.
+    interval: Duration,
 }
 
 impl Stderr {
     pub fn new(quiet: bool) -> Self {
         let fancy = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
-        Stderr {
+        let mut reporter = Stderr {
             fancy,
             quiet,
             start: Instant::now(),
             lock: Mutex::new(()),
+            interval: DEFAULT_PROGRESS_INTERVAL,
+        };
+        if let Some(v) = std::env::var_os("MINIBUILD_PROGRESS_INTERVAL") {
+            match progress_interval(&v.to_string_lossy()) {
+                Some(d) => reporter.interval = d,
+                None => reporter.warn(&format!(
+                    "MINIBUILD_PROGRESS_INTERVAL=`{}` is not a number of seconds; using {}\n  hint: e.g. MINIBUILD_PROGRESS_INTERVAL=30",
+                    v.to_string_lossy(),
+                    DEFAULT_PROGRESS_INTERVAL.as_secs()
+                )),
+            }
         }
+        reporter
     }
 
     fn line(&self, prefix: &str, message: &str) {
@@ -79,8 +97,13 @@ impl Reporter for Stderr {
         }
         self.step(message);
         if !self.fancy {
+            let now = Instant::now();
             return Box::new(Plain {
-                start: Instant::now(),
+                start: now,
+                total,
+                bytes,
+                interval: self.interval,
+                state: Mutex::new((0, now)),
             });
         }
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
@@ -101,11 +124,33 @@ impl Progress for Silent {
     fn finish(&self, _: &str) {}
 }
 
+/// `MINIBUILD_PROGRESS_INTERVAL`: seconds (fractions allowed), at least 0.1.
+fn progress_interval(s: &str) -> Option<Duration> {
+    let secs: f64 = s.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.1).then(|| Duration::from_secs_f64(secs))
+}
+
+/// Progress for logs: a line every `interval` while work is counted.
 struct Plain {
     start: Instant,
+    total: u64,
+    bytes: bool,
+    interval: Duration,
+    /// Done so far, and when the last line was printed.
+    state: Mutex<(u64, Instant)>,
 }
 impl Progress for Plain {
-    fn inc(&self, _: u64) {}
+    fn inc(&self, n: u64) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 += n;
+        let now = Instant::now();
+        if now.duration_since(state.1) < self.interval {
+            return;
+        }
+        state.1 = now;
+        let line = progress_line(state.0, self.total, self.bytes, now - self.start);
+        let _ = writeln!(std::io::stderr().lock(), "         {line}");
+    }
     fn finish(&self, message: &str) {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(
@@ -151,6 +196,55 @@ impl Reporter for Recording {
     }
 }
 
+/// A plain progress line: `3.0 MiB of 12.0 MiB (25%), 1.5 MiB/s` for bytes,
+/// `30 of 120 (25%)` for items.
+fn progress_line(done: u64, total: u64, bytes: bool, elapsed: Duration) -> String {
+    let percent = (done * 100).checked_div(total).unwrap_or(0);
+    if !bytes {
+        return format!("{done} of {total} ({percent}%)");
+    }
+    let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
+    format!(
+        "{} of {} ({percent}%), {}/s",
+        human_bytes(done),
+        human_bytes(total),
+        human_bytes(rate as u64)
+    )
+}
+
+/// What a fetch stage got from where, for its closing line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FetchTally {
+    pub downloaded: u64,
+    pub downloaded_bytes: u64,
+    pub cached: u64,
+    pub cached_bytes: u64,
+}
+
+impl FetchTally {
+    /// Count one package of `bytes`, found in the cache or downloaded.
+    pub fn add(&mut self, cached: bool, bytes: u64) {
+        if cached {
+            self.cached += 1;
+            self.cached_bytes += bytes;
+        } else {
+            self.downloaded += 1;
+            self.downloaded_bytes += bytes;
+        }
+    }
+
+    /// `2 downloaded (1.5 MiB), 3 from the cache (4.0 MiB)`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} downloaded ({}), {} from the cache ({})",
+            self.downloaded,
+            human_bytes(self.downloaded_bytes),
+            self.cached,
+            human_bytes(self.cached_bytes)
+        )
+    }
+}
+
 /// `1536` → `1.5 KiB`.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -177,6 +271,36 @@ mod tests {
         assert_eq!(human_bytes(1023), "1023 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(116 * 1024 * 1024), "116.0 MiB");
+    }
+
+    #[test]
+    fn plain_progress_lines() {
+        let s = Duration::from_secs(2);
+        assert_eq!(
+            progress_line(3 << 20, 12 << 20, true, s),
+            "3.0 MiB of 12.0 MiB (25%), 1.5 MiB/s"
+        );
+        assert_eq!(progress_line(30, 120, false, s), "30 of 120 (25%)");
+        // primary.xml may not know sizes: no division by zero.
+        assert_eq!(progress_line(5, 0, true, s), "5 B of 0 B (0%), 2 B/s");
+        assert_eq!(progress_interval("0.5"), Some(Duration::from_millis(500)));
+        for bad in ["", "x", "0", "-1", "NaN", "inf"] {
+            assert_eq!(progress_interval(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn fetch_summary_says_where_bytes_came_from() {
+        let t = FetchTally {
+            downloaded: 2,
+            downloaded_bytes: 1536 << 10,
+            cached: 3,
+            cached_bytes: 4 << 20,
+        };
+        assert_eq!(
+            t.summary(),
+            "2 downloaded (1.5 MiB), 3 from the cache (4.0 MiB)"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ FIXTURE_PKGS := rpm createrepo-c cpio gnupg binutils dpkg util-linux python3 zst
 # The tools the tests run by name, package by package: tests/check-deps.sh (run by .ci/run) proves
 # this list covers them. busybox-static: /bin/busybox for the busybox applet tests; the essential
 # packages are listed too, so that the list is the whole truth.
-TEST_PKGS := skopeo umoci crun docker-registry dnf libsolv-tools apache2-utils python3 rpm2cpio openssl \
+TEST_PKGS := skopeo umoci podman crun docker-registry dnf libsolv-tools apache2-utils python3 rpm2cpio openssl \
 	busybox-static libcap2-bin coreutils findutils gzip tar dash libc-bin
 
 # apt-install PACKAGES: install those dpkg does not report as installed.

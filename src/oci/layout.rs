@@ -22,6 +22,7 @@ use crate::rootfs::Tree;
 
 use super::archive;
 use super::config::{ImageConfig, MEDIA_TYPE_CONFIG};
+use super::destination::{self, Replace};
 use super::image::{
     index_json, manifest_json, Descriptor, Platform, ANNOTATION_REF_NAME, MEDIA_TYPE_INDEX,
     MEDIA_TYPE_MANIFEST,
@@ -56,6 +57,17 @@ impl std::str::FromStr for Format {
             other => Err(format!(
                 "unknown output format `{other}` (expected oci, oci-archive or docker-archive)"
             )),
+        }
+    }
+}
+
+impl Format {
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Oci => "oci",
+            Format::OciArchive => "oci-archive",
+            Format::DockerArchive => "docker-archive",
         }
     }
 }
@@ -97,6 +109,8 @@ pub struct ImageWriter {
     images: Vec<ImageInfo>,
     /// Repository name for docker-archive's `RepoTags`.
     name: Option<String>,
+    /// What the commit may replace at `dest`.
+    replace: Replace,
     /// Newest `created` of the images: the archive's entry mtime.
     epoch: u64,
     /// Each image's manifest annotations, in the order added: those all
@@ -119,6 +133,7 @@ impl ImageWriter {
             blob_dir,
             images: Vec::new(),
             name: None,
+            replace: Replace::default(),
             epoch: 0,
             annotations: Vec::new(),
         })
@@ -191,6 +206,12 @@ impl ImageWriter {
         self.name = Some(name.to_string());
     }
 
+    /// Let the commit replace any file at the destination (`--force`), not
+    /// only a previous minibuild output of the same format.
+    pub fn set_replace(&mut self, replace: Replace) {
+        self.replace = replace;
+    }
+
     /// Finish the layout with `tag` and write it to the destination.
     pub fn commit(self, format: Format, tag: &str) -> Result<Written, OciError> {
         if self.images.is_empty() {
@@ -245,6 +266,8 @@ impl ImageWriter {
         fs::write(&layout_path, layout).map_err(|e| OciError::io("write", &layout_path, e))?;
 
         let mut index_digest = Some(Digest::sha256_of(&index));
+        // Checked before the build too; again now, as the build took a while.
+        destination::check(&self.dest, format, self.replace)?;
         match format {
             Format::Oci => replace_dir(self.staging, &self.dest)?,
             Format::OciArchive => archive::write_oci_archive(root, &self.dest, self.epoch)?,
@@ -336,35 +359,23 @@ fn check_name(name: &str) -> Result<(), OciError> {
     }
 }
 
-/// Move the staged layout to `dest`, replacing an existing layout only now
-/// that the new one is complete. Refuses to replace anything that is not an
-/// OCI layout or an empty directory.
+/// Move the staged layout to `dest`, replacing what is there (checked by
+/// [`destination::check`]) only now that the new layout is complete.
 fn replace_dir(staging: tempfile::TempDir, dest: &Path) -> Result<(), OciError> {
     let old = match fs::symlink_metadata(dest) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(OciError::io("inspect", dest, e)),
         Ok(meta) => {
-            let replaceable = meta.is_dir()
-                && (dest.join("oci-layout").is_file()
-                    || fs::read_dir(dest)
-                        .map_err(|e| OciError::io("read", dest, e))?
-                        .next()
-                        .is_none());
-            if !replaceable {
-                return Err(OciError::RefuseToReplace {
-                    path: dest.to_path_buf(),
-                });
-            }
             // Swap the two layouts in one step where the filesystem can:
             // a kill between two renames would leave no image at `dest`.
             let staged = staging.path();
-            if exchange(staged, dest).is_ok() {
+            if meta.is_dir() && exchange(staged, dest).is_ok() {
                 // `staged` now holds the old layout.
                 let old = staging.keep();
                 return fs::remove_dir_all(&old)
                     .map_err(|e| OciError::io("remove the old layout", &old, e));
             }
-            // Move the old layout aside under a fresh name beside it.
+            // Move the old layout (or, with --force, file) aside under a fresh name beside it.
             let aside = tempfile::Builder::new()
                 .prefix(".minibuild-old-")
                 .tempdir_in(parent_dir(dest))
@@ -372,20 +383,23 @@ fn replace_dir(staging: tempfile::TempDir, dest: &Path) -> Result<(), OciError> 
                 .keep();
             fs::remove_dir(&aside).map_err(|e| OciError::io("remove", &aside, e))?;
             fs::rename(dest, &aside).map_err(|e| OciError::io("move aside", dest, e))?;
-            Some(aside)
+            Some((aside, meta.is_dir()))
         }
     };
     let staged = staging.keep();
     if let Err(e) = fs::rename(&staged, dest) {
-        if let Some(aside) = &old {
+        if let Some((aside, _)) = &old {
             let _ = fs::rename(aside, dest);
         }
         let _ = fs::remove_dir_all(&staged);
         return Err(OciError::io("move the new layout to", dest, e));
     }
-    if let Some(aside) = old {
-        fs::remove_dir_all(&aside).map_err(|e| OciError::io("remove the old layout", &aside, e))?;
+    match old {
+        Some((aside, true)) => fs::remove_dir_all(&aside),
+        Some((aside, false)) => fs::remove_file(&aside),
+        None => Ok(()),
     }
+    .map_err(|e| OciError::io("remove the old output", dest, e))?;
     Ok(())
 }
 

@@ -26,6 +26,7 @@ pub mod archive;
 pub mod attach;
 pub mod auth;
 pub mod config;
+pub mod destination;
 pub mod image;
 pub mod json;
 pub mod layer;
@@ -50,6 +51,7 @@ use std::path::{Path, PathBuf};
 
 pub use attach::{Attached, Listing};
 pub use config::{Healthcheck, HistoryEntry, ImageConfig};
+pub use destination::Replace;
 pub use image::{Descriptor, Platform};
 pub use layer::{write_layer, write_layer_with, Compression, LayerInfo, LayerOptions};
 pub use layout::{Format, ImageInfo, ImageWriter, Written};
@@ -78,12 +80,8 @@ pub enum OciError {
     },
     #[error("invalid image {field}: {reason}")]
     InvalidConfig { field: &'static str, reason: String },
-    #[error(
-        "refusing to replace `{}`: it exists and is not an OCI layout (no `oci-layout` file); \
-         choose another output path or remove it",
-        path.display()
-    )]
-    RefuseToReplace { path: PathBuf },
+    #[error("refusing to replace `{}`: {reason}", path.display())]
+    RefuseToReplace { path: PathBuf, reason: String },
 }
 
 impl OciError {

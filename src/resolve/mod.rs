@@ -3,6 +3,7 @@
 //! The solver is behind the [`Solver`] trait so that implementations can be
 //! swapped without touching the pipeline.
 
+pub mod minimal;
 pub mod rich;
 mod solver;
 #[cfg(test)]
@@ -10,6 +11,8 @@ mod tests;
 
 pub(crate) use solver::glob_match;
 pub use solver::ResolvoSolver;
+
+use std::collections::BTreeMap;
 
 use crate::repo::Package;
 use crate::rpm::{Arch, Nevra};
@@ -23,6 +26,8 @@ pub struct Request {
     pub exclude: Vec<String>,
     /// Providers to choose when several packages satisfy a dependency.
     pub prefer: Vec<String>,
+    /// After `prefer`, choose the distro family's [`minimal`] providers.
+    pub minimal_by_default: bool,
     /// Install Recommends/Supplements too (dnf's `install_weak_deps`).
     pub weak_deps: bool,
     pub arch: Option<Arch>,
@@ -54,6 +59,36 @@ pub struct Planned {
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub packages: Vec<Planned>,
+    /// Packages (by index) chosen among several providers of what pulled
+    /// them in by a preference rather than the name rules.
+    pub choices: BTreeMap<usize, Choice>,
+}
+
+/// A provider chosen over others by a preference.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Choice {
+    /// The other package names that provide the same dependency.
+    pub over: Vec<String>,
+    pub by: ChosenBy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChosenBy {
+    /// The recipe's `packages.prefer`.
+    Prefer,
+    /// The built-in [`minimal`] list.
+    Minimal,
+}
+
+impl std::fmt::Display for Choice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let why = match self.by {
+            ChosenBy::Prefer => "the recipe's prefer",
+            ChosenBy::Minimal => "minimal provider",
+        };
+        write!(f, "chosen over {}: {why}", self.over.join(", "))
+    }
 }
 
 impl Plan {

@@ -35,13 +35,14 @@
 //! Within one name, candidates are tried newest EVR first, then lower repo
 //! index, then metadata order. Among names providing a capability, resolvo
 //! tries the union's version sets in order; the order is: names matching
-//! `prefer` (in recipe order), then the name equal to the capability, then
+//! `prefer` (in recipe order), then the distro family's minimal providers
+//! (see [`super::minimal`]), then the name equal to the capability, then
 //! the lowest repo index among the name's candidates, then the shortest name,
 //! then alphabetical. Versions are not compared across different names: they
 //! are unrelated numbering schemes.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt::Display;
 
 use resolvo::utils::{Pool, VersionSet};
@@ -52,7 +53,7 @@ use resolvo::{
 };
 
 use super::rich::{self, Atom, Clause, Rich};
-use super::{Plan, Planned, Reason, Request, ResolveError, Solver};
+use super::{minimal, Choice, ChosenBy, Plan, Planned, Reason, Request, ResolveError, Solver};
 use crate::repo::{CapIndex, Package};
 use crate::rpm::{ranges_overlap, Arch, Cmp, Dep};
 
@@ -318,6 +319,14 @@ fn self_provide_matches(p: &Package, d: &Dep) -> bool {
     }
 }
 
+/// The first of `globs` matching `name`, or `usize::MAX`.
+fn position(globs: &[String], name: &str) -> usize {
+    globs
+        .iter()
+        .position(|g| glob_match(g, name))
+        .unwrap_or(usize::MAX)
+}
+
 fn base_name(atom: &Atom) -> &str {
     match atom {
         Atom::Dep(d) => &d.name,
@@ -345,6 +354,8 @@ struct Provider<'a> {
     u: Universe<'a>,
     pool: Pool<VSet, String>,
     prefer: &'a [String],
+    /// Minimal providers, tried after `prefer`.
+    minimal: Vec<String>,
     matchers: RefCell<Vec<Matcher>>,
     matcher_ids: RefCell<HashMap<Matcher, u32>>,
     /// Package index → solvable, created on first use of a name.
@@ -353,13 +364,14 @@ struct Provider<'a> {
 }
 
 impl<'a> Provider<'a> {
-    fn new(u: Universe<'a>, prefer: &'a [String]) -> Self {
+    fn new(u: Universe<'a>, prefer: &'a [String], minimal: Vec<String>) -> Self {
         let pool = Pool::new();
         let excluded_reason = pool.intern_string("it matches the recipe's packages.exclude");
         Provider {
             u,
             pool,
             prefer,
+            minimal,
             matchers: RefCell::default(),
             matcher_ids: RefCell::default(),
             solvable_of: RefCell::default(),
@@ -400,12 +412,9 @@ impl<'a> Provider<'a> {
     }
 
     /// Order of provider names, see the module docs.
-    fn name_key(&self, name: &'a str, cap: &str) -> (usize, bool, usize, usize, &'a str) {
-        let preferred = self
-            .prefer
-            .iter()
-            .position(|g| glob_match(g, name))
-            .unwrap_or(usize::MAX);
+    fn name_key(&self, name: &'a str, cap: &str) -> (usize, usize, bool, usize, usize, &'a str) {
+        let preferred = position(self.prefer, name);
+        let minimal = position(&self.minimal, name);
         let repo = self
             .u
             .named(name)
@@ -413,7 +422,18 @@ impl<'a> Provider<'a> {
             .map(|i| self.u.pkg(i).repo)
             .min()
             .unwrap_or(usize::MAX);
-        (preferred, name != cap, repo, name.len(), name)
+        (preferred, minimal, name != cap, repo, name.len(), name)
+    }
+
+    /// Why `name` would be tried before other providers, if a preference says so.
+    fn chosen_by(&self, name: &str) -> Option<ChosenBy> {
+        if position(self.prefer, name) != usize::MAX {
+            Some(ChosenBy::Prefer)
+        } else if position(&self.minimal, name) != usize::MAX {
+            Some(ChosenBy::Minimal)
+        } else {
+            None
+        }
     }
 
     /// Names that can satisfy an atom, best first. Without any provider the
@@ -788,7 +808,12 @@ impl DependencyProvider for Provider<'_> {
 fn solve(packages: &[Package], caps: &CapIndex, request: &Request) -> Result<Plan, ResolveError> {
     let arch = request.arch.or_else(Arch::host);
     let u = Universe::new(packages, caps, arch, &request.exclude);
-    let provider = Provider::new(u, &request.prefer);
+    let minimal = if request.minimal_by_default {
+        minimal::providers(|n| u.has_name(n))
+    } else {
+        Vec::new()
+    };
+    let provider = Provider::new(u, &request.prefer, minimal);
 
     let mut reqs = Vec::new();
     let mut cons = Vec::new();
@@ -925,8 +950,10 @@ fn sorted_pkgs(provider: &Provider, solution: &[SolvableId]) -> Vec<u32> {
 fn plan(provider: &Provider, chosen: &[u32], requested: &[(&str, Rich)], weak: bool) -> Plan {
     let u = &provider.u;
     let mut t = Tracer {
+        provider,
         u,
         chosen,
+        choices: BTreeMap::new(),
         pos: chosen.iter().enumerate().map(|(k, &i)| (i, k)).collect(),
         reasons: vec![None; chosen.len()],
         queue: VecDeque::new(),
@@ -995,13 +1022,18 @@ fn plan(provider: &Provider, chosen: &[u32], requested: &[(&str, Rich)], weak: b
             }),
         })
         .collect();
-    Plan { packages }
+    Plan {
+        packages,
+        choices: t.choices,
+    }
 }
 
 /// The breadth-first walk behind [`plan`].
 struct Tracer<'p, 'a> {
+    provider: &'p Provider<'a>,
     u: &'p Universe<'a>,
     chosen: &'p [u32],
+    choices: BTreeMap<usize, Choice>,
     pos: HashMap<u32, usize>,
     reasons: Vec<Option<Reason>>,
     queue: VecDeque<usize>,
@@ -1015,14 +1047,34 @@ impl Tracer<'_, '_> {
         }
     }
 
-    /// Give `reason` to every chosen package satisfying an atom of `rich`.
+    /// Give `reason` to every chosen package satisfying an atom of `rich`,
+    /// noting a preference that chose it over other providers.
     fn mark(&mut self, rich: &Rich, reason: impl Fn() -> Reason) {
         let mut atoms = Vec::new();
         rich::atoms(rich, &mut atoms);
         for a in &atoms {
-            for i in self.u.providers(a) {
-                if let Some(&k) = self.pos.get(&i) {
-                    self.set(k, &reason);
+            let providers = self.u.providers(a);
+            for &i in &providers {
+                let Some(&k) = self.pos.get(&i) else {
+                    continue;
+                };
+                if self.reasons[k].is_some() {
+                    continue;
+                }
+                self.set(k, &reason);
+                let name = self.u.pkg(i).nevra.name.as_str();
+                if let Some(by) = self.provider.chosen_by(name) {
+                    let mut over: Vec<String> = providers
+                        .iter()
+                        .filter(|&&j| !self.u.excluded[j as usize])
+                        .map(|&j| self.u.pkg(j).nevra.name.to_string())
+                        .filter(|n| n != name)
+                        .collect();
+                    over.sort();
+                    over.dedup();
+                    if !over.is_empty() {
+                        self.choices.insert(k, Choice { over, by });
+                    }
                 }
             }
         }

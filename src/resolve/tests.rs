@@ -284,6 +284,82 @@ fn conflicts_coreutils_versus_coreutils_single() {
 }
 
 #[test]
+fn minimal_providers_by_default_and_the_recipe_overrides_them() {
+    let pkgs = coreutils();
+    let mut req = request(&["bash"]);
+    req.minimal_by_default = true;
+    let plan = solve(&pkgs, &req).unwrap();
+    assert_eq!(
+        nevras(&plan),
+        ["bash-5.2-1.x86_64", "coreutils-single-9.4-1.x86_64"]
+    );
+    let choice = &plan.choices[&1];
+    assert_eq!(
+        choice.to_string(),
+        "chosen over coreutils: minimal provider"
+    );
+    assert_eq!(plan.choices.len(), 1, "bash was requested, not chosen");
+
+    // The recipe's prefer comes first, and says so.
+    req.prefer = vec!["coreutils".into()];
+    let plan = solve(&pkgs, &req).unwrap();
+    assert_eq!(
+        nevras(&plan),
+        [
+            "bash-5.2-1.x86_64",
+            "coreutils-9.4-1.x86_64",
+            "coreutils-common-9.4-1.x86_64"
+        ]
+    );
+    assert_eq!(
+        plan.choices[&1].to_string(),
+        "chosen over coreutils-single: the recipe's prefer"
+    );
+    // exclude removes the minimal one outright; no choice is left to show.
+    req.prefer.clear();
+    req.exclude = vec!["coreutils-single".into()];
+    let plan = solve(&pkgs, &req).unwrap();
+    assert!(nevras(&plan).contains(&"coreutils-9.4-1.x86_64".to_string()));
+    assert!(plan.choices.is_empty(), "{:?}", plan.choices);
+}
+
+#[test]
+fn minimal_langpack_and_curl_by_default() {
+    let mut pkgs = langpacks();
+    pkgs.extend(universe(vec![
+        P::new("app-1-1.x86_64").req("libcurl.so.4()(64bit)"),
+        P::new("libcurl-8.6-1.x86_64").prov("libcurl.so.4()(64bit)"),
+        P::new("libcurl-minimal-8.6-1.x86_64").prov("libcurl.so.4()(64bit)"),
+    ]));
+    let mut req = request(&["glibc", "app"]);
+    req.minimal_by_default = true;
+    let plan = solve(&pkgs, &req).unwrap();
+    assert_eq!(
+        nevras(&plan),
+        [
+            "app-1-1.x86_64",
+            "glibc-2.39-1.x86_64",
+            "glibc-minimal-langpack-2.39-1.x86_64",
+            "libcurl-minimal-8.6-1.x86_64"
+        ]
+    );
+    let shown: Vec<String> = plan.choices.values().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "chosen over glibc-all-langpacks: minimal provider",
+            "chosen over libcurl: minimal provider"
+        ]
+    );
+    // Off (langs other than C): the name rules as before.
+    req.minimal_by_default = false;
+    let plan = solve(&pkgs, &req).unwrap();
+    assert!(nevras(&plan).contains(&"glibc-all-langpacks-2.39-1.x86_64".to_string()));
+    assert!(nevras(&plan).contains(&"libcurl-8.6-1.x86_64".to_string()));
+    assert!(plan.choices.is_empty());
+}
+
+#[test]
 fn obsoletes_keep_the_obsoleted_package_out() {
     let pkgs = universe(vec![
         P::new("new-tools-2-1.x86_64")

@@ -101,6 +101,12 @@ pub fn unpack_archive(archive: &Path, dir: &Path) -> PathBuf {
 /// [`unpack_archive`] for the platform `arch` (an OCI name such as `arm64`)
 /// of a multi-arch image, into `dir/layout-ARCH` and `dir/bundle-ARCH`.
 pub fn unpack_archive_for(archive: &Path, dir: &Path, arch: Option<&str>) -> PathBuf {
+    unpack_image(&format!("oci-archive:{}", archive.display()), dir, arch)
+}
+
+/// [`unpack_archive_for`] from any skopeo source (`docker-archive:FILE`…);
+/// the copy stays in `dir/layout[-ARCH]` as `img`.
+pub fn unpack_image(source: &str, dir: &Path, arch: Option<&str>) -> PathBuf {
     require_tool("skopeo");
     require_tool("umoci");
     let suffix = arch.map(|a| format!("-{a}")).unwrap_or_default();
@@ -110,10 +116,7 @@ pub fn unpack_archive_for(archive: &Path, dir: &Path, arch: Option<&str>) -> Pat
     if let Some(arch) = arch {
         copy.args(["--override-arch", arch]);
     }
-    run_ok(copy.args([
-        &format!("oci-archive:{}", archive.display()),
-        &format!("oci:{}:img", layout.display()),
-    ]));
+    run_ok(copy.args([source, &format!("oci:{}:img", layout.display())]));
     let bundle = dir.join(format!("bundle{suffix}"));
     run_ok(Command::new("umoci").args([
         "unpack",

@@ -20,6 +20,12 @@ pub struct Server {
 
 impl Server {
     pub fn serve(root: &Path) -> Server {
+        Server::serve_throttled(root, None)
+    }
+
+    /// [`serve`](Self::serve), sending whole files at about `bytes_per_sec`
+    /// (in 16 KiB writes): a slow mirror.
+    pub fn serve_throttled(root: &Path, bytes_per_sec: Option<u64>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -37,7 +43,7 @@ impl Server {
                 requests2.fetch_add(1, Ordering::SeqCst);
                 let ranges = ranges2.clone();
                 thread::spawn(move || {
-                    let _ = handle(conn, &root, &ranges);
+                    let _ = handle(conn, &root, &ranges, bytes_per_sec);
                 });
             }
         });
@@ -58,7 +64,12 @@ impl Drop for Server {
     }
 }
 
-fn handle(conn: TcpStream, root: &Path, ranges: &AtomicUsize) -> std::io::Result<()> {
+fn handle(
+    conn: TcpStream,
+    root: &Path,
+    ranges: &AtomicUsize,
+    bytes_per_sec: Option<u64>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
     let (request_line, range) = read_request(&mut reader)?;
     let mut conn = conn;
@@ -83,7 +94,15 @@ fn handle(conn: TcpStream, root: &Path, ranges: &AtomicUsize) -> std::io::Result
                 "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
             )?;
-            conn.write_all(&body)
+            let Some(rate) = bytes_per_sec else {
+                return conn.write_all(&body);
+            };
+            for chunk in body.chunks(16 << 10) {
+                conn.write_all(chunk)?;
+                let secs = chunk.len() as f64 / rate as f64;
+                thread::sleep(std::time::Duration::from_secs_f64(secs));
+            }
+            Ok(())
         }
         None => conn
             .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
