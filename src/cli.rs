@@ -20,6 +20,8 @@ pub struct Cli {
     pub build: BuildArgs,
 }
 
+// Parsed once per run: boxing BuildArgs would save nothing that matters.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Resolve, download, unpack and write the image (the default command).

@@ -306,7 +306,7 @@ fn serves_as_unprivileged_user(rootfs: &Path, archive: &Path) {
     // /dev/stdout, a link into /proc): bind the host's in a private mount namespace.
     std::fs::create_dir_all(rootfs.join("dev")).unwrap();
     std::fs::create_dir_all(rootfs.join("proc")).unwrap();
-    let mut nginx = Command::new("unshare")
+    let nginx = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c"])
         .arg(r#"mount --rbind /dev "$1/dev" && mount --rbind /proc "$1/proc" && exec chroot --userspec="$2" "$1" /usr/sbin/nginx -g 'daemon off;'"#)
         .args(["sh"])
