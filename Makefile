@@ -11,12 +11,17 @@ DEMO_URL := file://$(FIXTURES)/repo/$$basearch/
 
 include tests/deps.mk
 
-.PHONY: all build demo test lint unit bench bench-resolve clean
+.PHONY: all build install demo test lint unit bench bench-resolve clean
 
 all: build
 
 build:
 	$(CARGO) build --release --locked
+
+# `make install PREFIX=~/.local` puts the binary in $(PREFIX)/bin (same as `cargo install --path .`).
+PREFIX ?= /usr/local
+install: build
+	install -D -m 0755 $(MINIBUILD) $(DESTDIR)$(PREFIX)/bin/minibuild
 
 # The main job on the built-in demo: the busybox recipe against the fixture repo.
 demo: fixtures build

@@ -280,6 +280,15 @@ pub struct CommonArgs {
     #[arg(long = "no-gpgcheck", value_name = "NAME")]
     pub no_gpgcheck: Vec<String>,
 
+    /// Leave the recipe's repo NAME out of this run (repeatable), as dnf's
+    /// `--disablerepo`: e.g. build a Fedora recipe from the release repo alone.
+    #[arg(
+        long = "disablerepo",
+        visible_alias = "disable-repo",
+        value_name = "NAME"
+    )]
+    pub disable_repo: Vec<String>,
+
     /// Accept a signed repomd.xml older than the newest this cache has seen
     /// (a rollback), e.g. after a mirror was deliberately reverted.
     #[arg(long)]

@@ -42,18 +42,41 @@ impl Recipe {
     /// recipe said so (and so recorded wherever the recipe's choice is).
     pub fn disable_gpgcheck(&mut self, names: &[String]) -> anyhow::Result<()> {
         for name in names {
-            let Some(repo) = self.repos.iter_mut().find(|r| &r.name == name) else {
-                let known: Vec<&str> = self.repos.iter().map(|r| r.name.as_str()).collect();
-                anyhow::bail!(
-                    "--no-gpgcheck names repo `{name}`, but {} has only: {}",
-                    self.path.display(),
-                    known.join(", ")
-                );
-            };
-            repo.gpgcheck = false;
-            repo.repo_gpgcheck = false;
+            let i = self.repo_index(name, "--no-gpgcheck")?;
+            self.repos[i].gpgcheck = false;
+            self.repos[i].repo_gpgcheck = false;
         }
         Ok(())
+    }
+
+    /// `--disablerepo NAME`: leave the named repos out of this run.
+    pub fn disable_repos(&mut self, names: &[String]) -> anyhow::Result<()> {
+        for name in names {
+            let i = self.repo_index(name, "--disablerepo")?;
+            self.repos.remove(i);
+        }
+        if !names.is_empty() && self.repos.is_empty() {
+            anyhow::bail!(
+                "--disablerepo leaves {} without any repo\n  hint: keep at least one, or point one elsewhere with --baseurl NAME=URL",
+                self.path.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// The index of repo `name`, or an error naming `flag` and the repos there are.
+    fn repo_index(&self, name: &str, flag: &str) -> anyhow::Result<usize> {
+        self.repos
+            .iter()
+            .position(|r| r.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.repos.iter().map(|r| r.name.as_str()).collect();
+                anyhow::anyhow!(
+                    "{flag} names repo `{name}`, but {} has only: {}",
+                    self.path.display(),
+                    known.join(", ")
+                )
+            })
     }
 }
 
@@ -1167,6 +1190,25 @@ releasever = 40
             .unwrap_err()
             .to_string();
         assert!(e.contains("`updates`") && e.contains("fedora"), "{e}");
+    }
+
+    #[test]
+    fn disablerepo_leaves_a_repo_out() {
+        let text = format!(
+            "{MINIMAL}[[repo]]\nname = \"updates\"\nbaseurl = \"file:///u/\"\ngpgcheck = false\n"
+        );
+        let mut r = parse(Path::new("r.toml"), &text).unwrap();
+        assert_eq!(r.repos.len(), 2);
+        r.disable_repos(&["updates".into()]).unwrap();
+        let names: Vec<&str> = r.repos.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["fedora"]);
+        let e = r.disable_repos(&["nope".into()]).unwrap_err().to_string();
+        assert!(
+            e.contains("--disablerepo names repo `nope`") && e.contains("fedora"),
+            "{e}"
+        );
+        let e = r.disable_repos(&["fedora".into()]).unwrap_err().to_string();
+        assert!(e.contains("without any repo"), "{e}");
     }
 
     #[test]

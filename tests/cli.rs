@@ -160,3 +160,40 @@ fn cache_info_and_clean_by_bucket() {
     cache_cmd(&["clean"]);
     assert!(!cache.join("v1/rpms").exists() && !cache.join("v1/layers").exists());
 }
+
+/// The README's one-line way to try an example recipe on the fixture repo:
+/// `--baseurl` points one repo there, `--disablerepo` leaves the other out.
+#[test]
+fn disablerepo_leaves_a_recipe_repo_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = |extra: &[&str]| {
+        minibuild()
+            .arg("plan")
+            .arg(recipe("nginx.toml"))
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache"))
+            .arg("--baseurl")
+            .arg(format!("fedora={}", fixture_file_url()))
+            .args(["--no-gpgcheck", "fedora"])
+            .args(extra)
+            .env("CI", "1")
+            .output()
+            .unwrap()
+    };
+    let ok = plan(&["--disablerepo", "updates"]);
+    let stderr = String::from_utf8_lossy(&ok.stderr);
+    assert!(ok.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("dl.fedoraproject.org") && !stderr.contains("of updates"),
+        "the disabled repo was read: {stderr}"
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("nginx"));
+
+    let bad = plan(&["--disablerepo", "updatez"]);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(
+        stderr.contains("--disablerepo names repo `updatez`") && stderr.contains("fedora, updates"),
+        "{stderr}"
+    );
+}
