@@ -22,7 +22,9 @@ fn build_recipe(recipe: &Path, out: &Path, cache: &Path, baseurl: &str, format: 
     let mut cmd = build_cmd(recipe, out, cache);
     cmd.args(["--format", format, "--no-sbom", "--no-provenance"])
         .arg("--baseurl")
-        .arg(format!("fedora={baseurl}"));
+        .arg(format!("fedora={baseurl}"))
+        // The fixture repo is unsigned.
+        .args(["--no-gpgcheck", "fedora"]);
     cmd
 }
 
@@ -340,7 +342,7 @@ fn plan_reasons(dir: &Path, extra: &str) -> Vec<(String, String)> {
     fs::write(
         &recipe,
         format!(
-            "[image]\narch = [\"x86_64\"]\n[[repo]]\nname = \"fx\"\nbaseurl = \"{}\"\n\
+            "[image]\narch = [\"x86_64\"]\n[[repo]]\nname = \"fx\"\nbaseurl = \"{}\"\ngpgcheck = false\n\
              [packages]\ninstall = [\"bash\", \"/usr/bin/ls\"]\n{extra}",
             fixture_file_url()
         ),

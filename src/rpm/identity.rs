@@ -32,7 +32,7 @@ pub enum IdentityError {
 /// The name-epoch:version-release.arch that `path`'s header carries.
 pub fn header_nevra(path: &Path) -> Result<Nevra, Box<dyn std::error::Error + Send + Sync>> {
     let mut reader = BufReader::new(File::open(path)?);
-    let meta = ::rpm::PackageMetadata::parse(&mut reader)?;
+    let meta = super::metadata::read_metadata(&mut reader)?;
     let epoch = match meta.get_epoch() {
         Ok(e) => u64::from(e),
         Err(::rpm::Error::TagNotFound(_)) => 0,
