@@ -314,25 +314,44 @@ impl fmt::Display for PayloadRule {
     }
 }
 
-/// How many decompressed bytes the payload of `h` (with `files`) may have.
-fn payload_bound(h: &Header, files: &[FileMeta]) -> Result<(u64, PayloadRule), String> {
-    let tag = [
-        IndexTag::RPMTAG_LONGARCHIVESIZE,
-        IndexTag::RPMTAG_ARCHIVESIZE,
-    ]
-    .into_iter()
-    .find(|&t| h.entry_is_present(t));
-    let (declared, rule) = match tag {
-        Some(tag) => {
-            let size = match h.get_entry_data_as_u64(tag) {
-                Ok(v) => v,
-                Err(_) => u64::from(
-                    h.get_entry_data_as_u32(tag)
-                        .map_err(|e| format!("{tag:?}: {e}"))?,
-                ),
-            };
-            (size, PayloadRule::ArchiveSize)
+/// How many decompressed bytes the payload of `meta` (with `files`) may
+/// have. rpm ≥ 4.14 keeps the archive size in the signature header
+/// (`PAYLOADSIZE`/`LONGARCHIVESIZE`), older rpm in the main header.
+fn payload_bound(
+    meta: &rpm::PackageMetadata,
+    files: &[FileMeta],
+) -> Result<(u64, PayloadRule), String> {
+    use rpm::IndexSignatureTag as Sig;
+    fn size_of<T: rpm::Tag + fmt::Debug>(
+        h: &rpm::Header<T>,
+        tags: [T; 2],
+    ) -> Result<Option<u64>, String> {
+        let Some(tag) = tags.into_iter().find(|&t| h.entry_is_present(t)) else {
+            return Ok(None);
+        };
+        match h.get_entry_data_as_u64(tag) {
+            Ok(v) => Ok(Some(v)),
+            Err(_) => h
+                .get_entry_data_as_u32(tag)
+                .map(|v| Some(u64::from(v)))
+                .map_err(|e| format!("{tag:?}: {e}")),
         }
+    }
+    let declared = match size_of(
+        &meta.header,
+        [
+            IndexTag::RPMTAG_LONGARCHIVESIZE,
+            IndexTag::RPMTAG_ARCHIVESIZE,
+        ],
+    )? {
+        Some(size) => Some(size),
+        None => size_of(
+            &meta.signature,
+            [Sig::RPMSIGTAG_LONGARCHIVESIZE, Sig::RPMSIGTAG_PAYLOADSIZE],
+        )?,
+    };
+    let (declared, rule) = match declared {
+        Some(size) => (size, PayloadRule::ArchiveSize),
         None => {
             // newc: 110-byte header, `./` + name + NUL, data, each padded to 4.
             let member = |name_len: u64, size: u64| (110 + name_len + 3 + 3) + size;
@@ -402,7 +421,7 @@ pub fn unpack(
     skip_emptied_dirs(&files, &mut skips);
     let links = hardlink_sets(&files);
 
-    let (bound, rule) = payload_bound(&meta.header, &files).map_err(malformed)?;
+    let (bound, rule) = payload_bound(&meta, &files).map_err(malformed)?;
     let payload = Box::new(Bounded::new(
         decompressor(&meta.header, reader, rpm_path)?,
         bound,
