@@ -358,6 +358,33 @@ fn join_payload(lead: &[u8], members: &[Member]) -> Vec<u8> {
     out
 }
 
+/// A work directory for one tampered package: its repo, a recipe
+/// installing it, a canary and an empty output directory.
+struct HostileRepo {
+    recipe: PathBuf,
+    canary: PathBuf,
+    out: PathBuf,
+}
+
+impl HostileRepo {
+    /// `bytes` stored under `rpm`'s file name in a new repo in `work`.
+    fn new(work: &Path, rpm: &Path, bytes: &[u8], install: &str) -> HostileRepo {
+        std::fs::create_dir(work).unwrap();
+        let bad = work.join(rpm.file_name().unwrap());
+        std::fs::write(&bad, bytes).unwrap();
+        let repo = make_repo(work, &[&bad]);
+        let canary = work.join("canary");
+        std::fs::write(&canary, CANARY).unwrap();
+        let out = work.join("out");
+        std::fs::create_dir(&out).unwrap();
+        HostileRepo {
+            recipe: recipe(work, &repo, install),
+            canary,
+            out,
+        }
+    }
+}
+
 /// With signatures off, a payload that disagrees with its own header (a
 /// member twice, a size or a content the header does not list) is refused
 /// naming the package and the file, and nothing of it lands anywhere.
@@ -424,18 +451,14 @@ fn a_payload_that_disagrees_with_its_header_is_refused() {
     ];
     for (name, tamper, needles) in cases {
         let work = tmp.path().join(name);
-        std::fs::create_dir(&work).unwrap();
         let (lead, mut members) = split_payload(&original);
         let i = members.iter().position(|m| m.name == aaaa).unwrap();
         tamper(&mut members, i);
-        let bad = work.join(rpm.file_name().unwrap());
-        std::fs::write(&bad, join_payload(&lead, &members)).unwrap();
-        let repo = make_repo(&work, &[&bad]);
-        let recipe = recipe(&work, &repo, "payload");
-        let canary = work.join("canary");
-        std::fs::write(&canary, CANARY).unwrap();
-        let out = work.join("out");
-        std::fs::create_dir(&out).unwrap();
+        let HostileRepo {
+            recipe,
+            canary,
+            out,
+        } = HostileRepo::new(&work, &rpm, &join_payload(&lead, &members), "payload");
         let res = build_cmd(&recipe, &out.join("img.oci.tar"), &work.join("cache"))
             .output()
             .unwrap();
@@ -634,20 +657,17 @@ fn a_payload_that_expands_past_its_header_is_cut_off() {
     ];
     for (name, head, needles) in cases {
         let work = tmp.path().join(name);
-        let tmpdir = work.join("tmp");
-        std::fs::create_dir_all(&tmpdir).unwrap();
         let mut bad = lead.to_vec();
         bad.extend(zstd::encode_all(&head[..], 3).unwrap());
         bad.extend_from_slice(&bomb);
         assert!(bad.len() < 256 << 10, "{name}: the hostile RPM is small");
-        let bad_path = work.join(rpm.file_name().unwrap());
-        std::fs::write(&bad_path, &bad).unwrap();
-        let repo = make_repo(&work, &[&bad_path]);
-        let recipe = recipe(&work, &repo, "bomb");
-        let canary = work.join("canary");
-        std::fs::write(&canary, CANARY).unwrap();
-        let out = work.join("out");
-        std::fs::create_dir(&out).unwrap();
+        let HostileRepo {
+            recipe,
+            canary,
+            out,
+        } = HostileRepo::new(&work, &rpm, &bad, "bomb");
+        let tmpdir = work.join("tmp");
+        std::fs::create_dir(&tmpdir).unwrap();
         let started = std::time::Instant::now();
         let (res, peak) = run_watching(
             build_cmd(&recipe, &out.join("img.oci.tar"), &work.join("cache"))
