@@ -328,7 +328,7 @@ fn ensure_free_space(dir: &Path, need: u64, url: &str) -> io::Result<()> {
 }
 
 /// Bytes available to an unprivileged user on the filesystem of `dir`.
-fn free_bytes(dir: &Path) -> io::Result<u64> {
+pub(crate) fn free_bytes(dir: &Path) -> io::Result<u64> {
     use std::os::unix::ffi::OsStrExt as _;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;

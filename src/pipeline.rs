@@ -593,6 +593,13 @@ pub fn build(
                 std::env::temp_dir().display()
             )
         })?;
+        let installed_size = res
+            .plan
+            .packages
+            .iter()
+            .map(|p| p.package.installed_size)
+            .sum();
+        rootfs::staging::ensure_room(staging.path(), installed_size)?;
         let mut stage = rootfs::Staging::new(staging.path())?;
         let unpacked = unpack_all(recipe, res, &rpms, &mut stage, reporter)?;
         let mut tree = unpacked.tree;

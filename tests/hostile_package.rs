@@ -17,6 +17,11 @@ const CANARY: &str = "canary: the host's own file\n";
 /// Build `spec` (noarch, uncompressed payload so a test can patch it) with
 /// rpmbuild in `dir`; the path of the one RPM it made.
 fn rpmbuild(dir: &Path, name: &str, spec: &str) -> PathBuf {
+    rpmbuild_with(dir, name, spec, "w0.ufdio")
+}
+
+/// [`rpmbuild`] with another `_binary_payload` (e.g. `w3.zstdio`).
+fn rpmbuild_with(dir: &Path, name: &str, spec: &str, payload: &str) -> PathBuf {
     require_tool("rpmbuild");
     let top = dir.join(format!("rpmbuild-{name}"));
     std::fs::create_dir_all(&top).unwrap();
@@ -31,7 +36,8 @@ fn rpmbuild(dir: &Path, name: &str, spec: &str) -> PathBuf {
             .arg(format!("_topdir {}", top.display()))
             .arg("--define")
             .arg(format!("_rpmdir {}", rpms.display()))
-            .args(["--define", "_binary_payload w0.ufdio"])
+            .arg("--define")
+            .arg(format!("_binary_payload {payload}"))
             .args(["--define", "_build_id_links none"])
             .args(["--define", "__os_install_post %{nil}"])
             .args(["--define", "_buildshell /bin/bash"])
@@ -352,6 +358,33 @@ fn join_payload(lead: &[u8], members: &[Member]) -> Vec<u8> {
     out
 }
 
+/// A work directory for one tampered package: its repo, a recipe
+/// installing it, a canary and an empty output directory.
+struct HostileRepo {
+    recipe: PathBuf,
+    canary: PathBuf,
+    out: PathBuf,
+}
+
+impl HostileRepo {
+    /// `bytes` stored under `rpm`'s file name in a new repo in `work`.
+    fn new(work: &Path, rpm: &Path, bytes: &[u8], install: &str) -> HostileRepo {
+        std::fs::create_dir(work).unwrap();
+        let bad = work.join(rpm.file_name().unwrap());
+        std::fs::write(&bad, bytes).unwrap();
+        let repo = make_repo(work, &[&bad]);
+        let canary = work.join("canary");
+        std::fs::write(&canary, CANARY).unwrap();
+        let out = work.join("out");
+        std::fs::create_dir(&out).unwrap();
+        HostileRepo {
+            recipe: recipe(work, &repo, install),
+            canary,
+            out,
+        }
+    }
+}
+
 /// With signatures off, a payload that disagrees with its own header (a
 /// member twice, a size or a content the header does not list) is refused
 /// naming the package and the file, and nothing of it lands anywhere.
@@ -394,7 +427,11 @@ fn a_payload_that_disagrees_with_its_header_is_refused() {
                     name: m[i].name.clone(),
                     data: b"EVIL!\n".to_vec(),
                 };
-                m.insert(m.len() - 1, evil); // before the trailer
+                // In place of bbbb (same name length and size): the archive
+                // keeps the size its header declares, so the payload bound
+                // does not fire first.
+                let j = m.iter().position(|x| x.name.ends_with("/bbbb")).unwrap();
+                m[j] = evil;
             },
             &["payload member `/usr/share/payload/aaaa` appears twice"],
         ),
@@ -414,18 +451,14 @@ fn a_payload_that_disagrees_with_its_header_is_refused() {
     ];
     for (name, tamper, needles) in cases {
         let work = tmp.path().join(name);
-        std::fs::create_dir(&work).unwrap();
         let (lead, mut members) = split_payload(&original);
         let i = members.iter().position(|m| m.name == aaaa).unwrap();
         tamper(&mut members, i);
-        let bad = work.join(rpm.file_name().unwrap());
-        std::fs::write(&bad, join_payload(&lead, &members)).unwrap();
-        let repo = make_repo(&work, &[&bad]);
-        let recipe = recipe(&work, &repo, "payload");
-        let canary = work.join("canary");
-        std::fs::write(&canary, CANARY).unwrap();
-        let out = work.join("out");
-        std::fs::create_dir(&out).unwrap();
+        let HostileRepo {
+            recipe,
+            canary,
+            out,
+        } = HostileRepo::new(&work, &rpm, &join_payload(&lead, &members), "payload");
         let res = build_cmd(&recipe, &out.join("img.oci.tar"), &work.join("cache"))
             .output()
             .unwrap();
@@ -505,4 +538,228 @@ fn a_planted_layer_cache_entry_is_detected_and_replaced() {
     assert_eq!(last_line(&third), clean);
     assert!(stderr.contains("compressed blob reused"), "{stderr}");
     assert!(!stderr.contains("layer cache: the entry"), "{stderr}");
+}
+
+/// Where the payload starts: after the 96-byte lead, the signature header
+/// (padded to 8) and the main header.
+fn payload_offset(rpm: &[u8]) -> usize {
+    let header_len = |at: usize| {
+        assert_eq!(&rpm[at..at + 3], b"\x8e\xad\xe8", "header magic at {at}");
+        let be = |i: usize| u32::from_be_bytes(rpm[i..i + 4].try_into().unwrap()) as usize;
+        16 + 16 * be(at + 8) + be(at + 12)
+    };
+    let main = (96 + header_len(96)).div_ceil(8) * 8;
+    main + header_len(main)
+}
+
+/// `n` MiB of zeros as concatenated zstd frames of 16 MiB each: a few
+/// hundred bytes per frame, compressed once.
+fn zstd_zeros(mib: usize) -> Vec<u8> {
+    let frame = zstd::encode_all(&vec![0u8; 16 << 20][..], 1).unwrap();
+    frame.repeat(mib / 16)
+}
+
+/// Total bytes of the regular files under `dir`.
+fn du(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .map(|e| e.unwrap())
+        .map(|e| {
+            let meta = e.metadata().unwrap();
+            if meta.is_dir() {
+                du(&e.path())
+            } else {
+                meta.len()
+            }
+        })
+        .sum()
+}
+
+/// Run `cmd` to its end, the largest size `dir` reached while it ran (polled).
+fn run_watching(cmd: &mut Command, dir: &Path) -> (Output, u64) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    while child.try_wait().unwrap().is_none() {
+        peak = peak.max(du(dir));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    (child.wait_with_output().unwrap(), peak)
+}
+
+/// A newc member header (mode, size, name length) for a hand-made payload.
+fn newc_header(mode: u32, size: u64, name_len: usize) -> Vec<u8> {
+    format!(
+        "070701{:08x}{mode:08x}{:08x}{:08x}{:08x}{:08x}{size:08x}{:08x}{:08x}{:08x}{:08x}{name_len:08x}{:08x}",
+        1, 0, 0, 1, 0, 0, 0, 0, 0, 0
+    )
+    .into_bytes()
+}
+
+/// With signatures off, a 1 KiB-ish zstd payload that expands to 4 GiB of
+/// zeros (behind a member that says more than the header, or past the
+/// header's archive size) is cut off at once: the error names the package
+/// and the bound, staging in $TMPDIR never grows, nothing is left behind
+/// and a canary outside is unchanged.
+#[test]
+fn a_payload_that_expands_past_its_header_is_cut_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rpm = rpmbuild_with(
+        tmp.path(),
+        "bomb",
+        &spec(
+            "bomb",
+            "mkdir -p %{buildroot}/usr/share/bomb\necho hello > %{buildroot}/usr/share/bomb/file",
+            "/usr/share/bomb",
+        ),
+        "w3.zstdio",
+    );
+    let original = std::fs::read(&rpm).unwrap();
+    let lead = &original[..payload_offset(&original)];
+    let bomb = zstd_zeros(4096);
+    let dir = "./usr/share/bomb";
+    let file = "./usr/share/bomb/file";
+    // Each case: the cpio bytes before the zeros, and what the error says.
+    let named = |mode: u32, size: u64, name: &str, nuls: usize| {
+        let mut m = newc_header(mode, size, name.len() + nuls);
+        m.extend_from_slice(name.as_bytes());
+        m.resize(m.len() + nuls, 0);
+        pad4(&mut m);
+        m
+    };
+    let cases: [(&str, Vec<u8>, &[&str]); 3] = [
+        (
+            // rpm's directory members carry no data; this one "has" 4 GiB.
+            "dir-member",
+            named(0o40755, 0xffff_fff0, dir, 1),
+            &["payload member `/usr/share/bomb` has 4294967280 bytes but the header says 0"],
+        ),
+        (
+            "file-member",
+            named(0o100644, 0xffff_fff0, file, 1),
+            &["payload member `/usr/share/bomb/file` has 4294967280 bytes but the header says 6"],
+        ),
+        (
+            // Sizes as the header says, but a name padded past the archive
+            // size the header declares, then endless zeros.
+            "past-archive-size",
+            named(0o100644, 6, file, 4000),
+            &[
+                "the decompressed payload passes",
+                "the archive size its header declares",
+            ],
+        ),
+    ];
+    for (name, head, needles) in cases {
+        let work = tmp.path().join(name);
+        let mut bad = lead.to_vec();
+        bad.extend(zstd::encode_all(&head[..], 3).unwrap());
+        bad.extend_from_slice(&bomb);
+        assert!(bad.len() < 256 << 10, "{name}: the hostile RPM is small");
+        let HostileRepo {
+            recipe,
+            canary,
+            out,
+        } = HostileRepo::new(&work, &rpm, &bad, "bomb");
+        let tmpdir = work.join("tmp");
+        std::fs::create_dir(&tmpdir).unwrap();
+        let started = std::time::Instant::now();
+        let (res, peak) = run_watching(
+            build_cmd(&recipe, &out.join("img.oci.tar"), &work.join("cache"))
+                .env("TMPDIR", &tmpdir),
+            &tmpdir,
+        );
+        let stderr = fails_with(&res, needles);
+        assert!(stderr.contains("bomb-1.0-1.noarch"), "{name}: {stderr}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{name}: took {:?}",
+            started.elapsed()
+        );
+        assert!(peak < 64 << 20, "{name}: $TMPDIR reached {peak} bytes");
+        assert_eq!(leftovers(&tmpdir, &[]), Vec::<String>::new(), "{name}");
+        assert_eq!(leftovers(&out, &[]), Vec::<String>::new(), "{name}");
+        assert_eq!(std::fs::read_to_string(&canary).unwrap(), CANARY, "{name}");
+    }
+}
+
+/// A tmpfs of `size` at `dir`, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        run_ok(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o"])
+                .arg(format!("size={size}"))
+                .arg("tmpfs")
+                .arg(dir),
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// $TMPDIR on a filesystem too small for the plan's installed size: the
+/// build stops before unpacking, saying how much is needed and free and
+/// where, with the TMPDIR hint; the same build fits a larger tmpfs.
+#[test]
+fn too_little_room_for_staging_is_refused_before_unpacking() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rpm = rpmbuild(
+        tmp.path(),
+        "roomy",
+        &spec(
+            "roomy",
+            "mkdir -p %{buildroot}/usr/share/roomy\nhead -c 4194304 /dev/zero > %{buildroot}/usr/share/roomy/data",
+            "/usr/share/roomy",
+        ),
+    );
+    let repo = make_repo(tmp.path(), &[&rpm]);
+    let recipe = recipe(tmp.path(), &repo, "roomy");
+    let canary = tmp.path().join("canary");
+    std::fs::write(&canary, CANARY).unwrap();
+
+    let small = Tmpfs::mount(&tmp.path().join("small"), "8m");
+    let out = tmp.path().join("out-small");
+    std::fs::create_dir(&out).unwrap();
+    let (res, peak) = run_watching(
+        build_cmd(&recipe, &out.join("img.oci.tar"), &tmp.path().join("cache"))
+            .env("TMPDIR", &small.0),
+        &small.0,
+    );
+    fails_with(
+        &res,
+        &[
+            &format!("not enough free space to unpack in {}", small.0.display()),
+            "20.0 MiB needed (4.0 MiB installed by the plan + 16 MiB margin)",
+            "8.0 MiB free",
+            "set TMPDIR",
+        ],
+    );
+    assert_eq!(peak, 0, "nothing was unpacked into the small tmpfs");
+    assert_eq!(leftovers(&small.0, &[]), Vec::<String>::new());
+    assert_eq!(leftovers(&out, &[]), Vec::<String>::new());
+    assert_eq!(std::fs::read_to_string(&canary).unwrap(), CANARY);
+    drop(small);
+
+    let large = Tmpfs::mount(&tmp.path().join("large"), "32m");
+    let out = tmp.path().join("out-large");
+    std::fs::create_dir(&out).unwrap();
+    run_ok(
+        build_cmd(&recipe, &out.join("img.oci.tar"), &tmp.path().join("cache"))
+            .env("TMPDIR", &large.0),
+    );
+    assert_eq!(leftovers(&large.0, &[]), Vec::<String>::new());
 }

@@ -40,6 +40,66 @@ pub enum CpioError {
     Io(#[from] io::Error),
 }
 
+/// A decompressed payload cut off at `bound` bytes: the header's archive
+/// size, so a small compressed payload cannot expand without limit (an
+/// endless member, padding or a trailer that never comes). Reading past the
+/// bound fails with a [`BoundExceeded`] error before any of it is returned.
+pub struct Bounded<R> {
+    inner: R,
+    left: u64,
+    bound: u64,
+}
+
+/// The error [`Bounded`] returns once the payload passes its bound.
+#[derive(Debug, thiserror::Error)]
+#[error("the decompressed payload exceeds {bound} bytes")]
+pub struct BoundExceeded {
+    pub bound: u64,
+}
+
+impl<R: Read> Bounded<R> {
+    pub fn new(inner: R, bound: u64) -> Self {
+        Bounded {
+            inner,
+            left: bound,
+            bound,
+        }
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            // At the bound: one more byte means the payload is larger.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other(BoundExceeded { bound: self.bound })),
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// The bound a payload error hit, if that is what it was.
+pub fn bound_exceeded(err: &CpioError) -> Option<u64> {
+    match err {
+        CpioError::Io(e) => e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<BoundExceeded>())
+            .map(|b| b.bound),
+        _ => None,
+    }
+}
+
 /// Reads members one at a time from a decompressed payload stream.
 pub struct CpioReader<R> {
     inner: R,
@@ -237,6 +297,31 @@ mod tests {
         r.copy_data(&mut out).unwrap();
         assert_eq!(out, b"abcdef");
         assert_eq!(r.next_member().unwrap(), None);
+    }
+
+    #[test]
+    fn bounded_cuts_off_at_the_bound_and_only_there() {
+        let mut archive = newc("./a", b"hello");
+        archive.extend(newc(TRAILER, b""));
+        // Exactly the archive: read to the trailer.
+        let mut r = CpioReader::new(Bounded::new(&archive[..], archive.len() as u64));
+        r.next_member().unwrap();
+        r.copy_data(&mut Vec::new()).unwrap();
+        assert_eq!(r.next_member().unwrap(), None);
+        // Trailing bytes past the bound are an error only when read.
+        let mut more = archive.clone();
+        more.extend_from_slice(&[0u8; 64]);
+        let mut b = Bounded::new(&more[..], archive.len() as u64);
+        let mut out = Vec::new();
+        let err = io::copy(&mut b, &mut out).unwrap_err();
+        assert_eq!(out, archive, "nothing past the bound is returned");
+        let err = CpioError::Io(err);
+        assert_eq!(bound_exceeded(&err), Some(archive.len() as u64));
+        // A member larger than the bound fails inside the member.
+        let mut r = CpioReader::new(Bounded::new(&archive[..], 100));
+        let err = r.next_member().unwrap_err();
+        assert_eq!(bound_exceeded(&err), Some(100));
+        assert_eq!(bound_exceeded(&CpioError::BadMagic("x".into(), 0)), None);
     }
 
     #[test]

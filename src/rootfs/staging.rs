@@ -25,6 +25,8 @@ use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 
+use crate::report::human_bytes;
+
 /// The pack file's name inside a staging directory.
 pub const PACK_NAME: &str = "pack";
 
@@ -350,9 +352,66 @@ impl BlobWriter<'_> {
     }
 }
 
+/// Room kept free beside the unpacked contents: headers' sizes round
+/// down, and the filesystem is shared with whatever else uses `$TMPDIR`.
+pub const ROOM_MARGIN: u64 = 16 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    #[error("not enough free space to unpack in {dir}: {} needed ({} installed by the plan + {} MiB margin), {} free ({need} > {free} bytes)\n  hint: set TMPDIR to a directory on a filesystem with more room, or free space there", human_bytes(*need), human_bytes(*installed), ROOM_MARGIN >> 20, human_bytes(*free))]
+    Short {
+        dir: PathBuf,
+        installed: u64,
+        need: u64,
+        free: u64,
+    },
+    #[error("cannot read the free space of {dir}")]
+    Statvfs {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Fail before anything is written unless the filesystem of `dir` has room
+/// for `installed` bytes of package contents (the plan's installed sizes)
+/// plus [`ROOM_MARGIN`].
+pub fn ensure_room(dir: &Path, installed: u64) -> Result<(), RoomError> {
+    let free = crate::cache::free_bytes(dir).map_err(|source| RoomError::Statvfs {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    let need = installed.saturating_add(ROOM_MARGIN);
+    if free < need {
+        return Err(RoomError::Short {
+            dir: dir.to_path_buf(),
+            installed,
+            need,
+            free,
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ensure_room_compares_the_plan_with_free_space() {
+        let dir = tempfile::tempdir().unwrap();
+        ensure_room(dir.path(), 0).unwrap();
+        let err = ensure_room(dir.path(), u64::MAX / 2).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+        assert!(msg.contains("set TMPDIR"), "{msg}");
+        assert!(matches!(err, RoomError::Short { installed, .. } if installed == u64::MAX / 2));
+        let missing = dir.path().join("missing");
+        assert!(matches!(
+            ensure_room(&missing, 0),
+            Err(RoomError::Statvfs { .. })
+        ));
+    }
 
     fn put(staging: &mut Staging, data: &[u8]) -> Blob {
         let mut w = staging.create_blob().unwrap();

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use rpm::IndexTag;
 
-use super::cpio::{CpioError, CpioReader, Member};
+use super::cpio::{bound_exceeded, Bounded, CpioError, CpioReader, Member};
 use super::exclude::{excluded_by, PathPattern};
 use super::filedigest::FileDigests;
 use super::staging::{Blob, Staging};
@@ -160,6 +160,13 @@ pub enum UnpackError {
         #[source]
         source: CpioError,
     },
+    #[error("{nevra} ({path}): the decompressed payload passes {bound} bytes, {rule}; stopped before writing more\n  hint: the payload was altered after the header was made, or is a decompression bomb; report the package's source and turn gpgcheck on for its repo")]
+    PayloadTooLarge {
+        nevra: String,
+        path: PathBuf,
+        bound: u64,
+        rule: PayloadRule,
+    },
     #[error("{nevra}: payload member `{member}` is not in the header's file list")]
     UnknownMember { nevra: String, member: String },
     #[error("{nevra}: `{file}` is listed in the header but missing from the payload")]
@@ -279,6 +286,88 @@ fn skip_emptied_dirs(files: &[FileMeta], skips: &mut [Option<Skip>]) {
     }
 }
 
+/// No payload expands beyond this, whatever its header declares: bigger
+/// than any distribution package, small enough that a lying header cannot
+/// fill a disk unnoticed (the free-space check sees the plan's sizes).
+pub const MAX_PAYLOAD: u64 = 64 << 30;
+
+/// Where a payload's bound comes from, for the error that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadRule {
+    /// The header's `LONGARCHIVESIZE`/`ARCHIVESIZE`: rpm's size of the
+    /// uncompressed cpio archive.
+    ArchiveSize,
+    /// No archive size tag: the most a newc archive of the header's files
+    /// (their sizes and names) can take.
+    FileList,
+    /// [`MAX_PAYLOAD`], below what the header declares.
+    HardCap,
+}
+
+impl fmt::Display for PayloadRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PayloadRule::ArchiveSize => "the archive size its header declares",
+            PayloadRule::FileList => "the most its header's file list allows",
+            PayloadRule::HardCap => "minibuild's hard cap on one package's payload",
+        })
+    }
+}
+
+/// How many decompressed bytes the payload of `meta` (with `files`) may
+/// have. rpm ≥ 4.14 keeps the archive size in the signature header
+/// (`PAYLOADSIZE`/`LONGARCHIVESIZE`), older rpm in the main header.
+fn payload_bound(
+    meta: &rpm::PackageMetadata,
+    files: &[FileMeta],
+) -> Result<(u64, PayloadRule), String> {
+    use rpm::IndexSignatureTag as Sig;
+    fn size_of<T: rpm::Tag + fmt::Debug>(
+        h: &rpm::Header<T>,
+        tags: [T; 2],
+    ) -> Result<Option<u64>, String> {
+        let Some(tag) = tags.into_iter().find(|&t| h.entry_is_present(t)) else {
+            return Ok(None);
+        };
+        match h.get_entry_data_as_u64(tag) {
+            Ok(v) => Ok(Some(v)),
+            Err(_) => h
+                .get_entry_data_as_u32(tag)
+                .map(|v| Some(u64::from(v)))
+                .map_err(|e| format!("{tag:?}: {e}")),
+        }
+    }
+    let declared = match size_of(
+        &meta.header,
+        [
+            IndexTag::RPMTAG_LONGARCHIVESIZE,
+            IndexTag::RPMTAG_ARCHIVESIZE,
+        ],
+    )? {
+        Some(size) => Some(size),
+        None => size_of(
+            &meta.signature,
+            [Sig::RPMSIGTAG_LONGARCHIVESIZE, Sig::RPMSIGTAG_PAYLOADSIZE],
+        )?,
+    };
+    let (declared, rule) = match declared {
+        Some(size) => (size, PayloadRule::ArchiveSize),
+        None => {
+            // newc: 110-byte header, `./` + name + NUL, data, each padded to 4.
+            let member = |name_len: u64, size: u64| (110 + name_len + 3 + 3) + size;
+            let sum = files.iter().fold(member(11, 0), |acc, f| {
+                acc.saturating_add(member(f.path.len() as u64 + 2, f.size))
+            });
+            (sum, PayloadRule::FileList)
+        }
+    };
+    Ok(if declared > MAX_PAYLOAD {
+        (MAX_PAYLOAD, PayloadRule::HardCap)
+    } else {
+        (declared, rule)
+    })
+}
+
 /// Unpack the RPM at `rpm_path` into `tree`, contents into `staging`.
 pub fn unpack(
     tree: &mut Tree,
@@ -332,10 +421,25 @@ pub fn unpack(
     skip_emptied_dirs(&files, &mut skips);
     let links = hardlink_sets(&files);
 
-    let payload = decompressor(&meta.header, reader, rpm_path)?;
+    let (bound, rule) = payload_bound(&meta, &files).map_err(malformed)?;
+    let payload = Box::new(Bounded::new(
+        decompressor(&meta.header, reader, rpm_path)?,
+        bound,
+    ));
     let contents = read_payload(
         payload, &files, &digests, &skips, &links, staging, &nevra, rpm_path,
-    )?;
+    )
+    .map_err(|e| match e {
+        UnpackError::Payload { source, .. } if bound_exceeded(&source).is_some() => {
+            UnpackError::PayloadTooLarge {
+                nevra: nevra.clone(),
+                path: rpm_path.to_path_buf(),
+                bound,
+                rule,
+            }
+        }
+        e => e,
+    })?;
 
     // Hardlink sets: one blob (carried by one member) and one link id for
     // the kept members.
@@ -757,17 +861,24 @@ fn read_payload(
                 file: f.path.clone(),
             });
         }
-        if f.mode & S_IFMT != S_IFREG {
-            continue; // symlink targets and modes come from the header
-        }
+        // Checked before a byte of the member is read (even to skip it):
+        // its data is what the header says it is, or nothing.
         let in_set = links.contains_key(&f.dev_ino);
-        if size != f.size && !(in_set && size == 0) {
+        let expected = match f.mode & S_IFMT {
+            S_IFREG | S_IFLNK => f.size,
+            _ => 0,
+        };
+        let allowed = size == expected || (in_set && f.mode & S_IFMT == S_IFREG && size == 0);
+        if !allowed {
             return Err(UnpackError::SizeMismatch {
                 nevra: nevra.to_string(),
                 file: f.path.clone(),
-                header: f.size,
+                header: expected,
                 payload: size,
             });
+        }
+        if f.mode & S_IFMT != S_IFREG {
+            continue; // symlink targets and modes come from the header
         }
         let mismatch = |(expected, actual)| UnpackError::DigestMismatch {
             nevra: nevra.to_string(),
