@@ -560,3 +560,94 @@ fn concurrent_builds_on_one_cache_and_one_output_dir_both_succeed() {
     left.retain(|n| !outputs.contains(n));
     assert_eq!(left, Vec::<String>::new());
 }
+
+/// A mirror serving a primary.xml with one Latin-1 byte: the error names the
+/// byte offset, the package before it, the URL and what to do, and the run
+/// changes nothing outside its cache.
+#[test]
+fn invalid_utf8_in_primary_names_the_byte_the_package_and_the_url() {
+    let tmp = tempfile::tempdir().unwrap();
+    let canary = Canary::new();
+    let repo = tmp.path().join("repo");
+    one_package_repo(&repo, "first", b"not read");
+    let mut primary = fs::read(repo.join("repodata/primary.xml")).unwrap();
+    let end = primary.len() - "</metadata>\n".len();
+    let tail = b"<package type=\"rpm\"><summary>caf\xe9</summary></package>\n</metadata>\n";
+    primary.truncate(end);
+    primary.extend_from_slice(tail);
+    let at = end + tail.iter().position(|&b| b == 0xe9).unwrap();
+    write_repodata(&repo, &primary);
+    let server = Server::serve(&repo);
+    let recipe = write_recipe(tmp.path(), "first");
+    let cache = tmp.path().join("cache");
+
+    let plan = minibuild()
+        .args(["plan", "--cache-dir"])
+        .arg(&cache)
+        .arg(&recipe)
+        .args(["--baseurl", &format!("hostile={}/", server.url)])
+        .env("CI", "1")
+        .output()
+        .unwrap();
+    let err = stderr(&plan);
+    assert_eq!(plan.status.code(), Some(1), "{err}");
+    let cached = cache.join("v1/repodata");
+    assert!(
+        err.contains(&format!(
+            "repo `hostile`: cannot parse primary metadata from {}/repodata/primary.xml (cached as {}/",
+            server.url,
+            cached.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "caused by: primary.xml is not valid UTF-8 at byte {at} (after package `first-1.0-1.x86_64`): \
+             the file is damaged\n  hint: the mirror served a damaged file; report it to the \
+             mirror, then run `minibuild cache clean --only repodata` and retry"
+        )),
+        "{err}"
+    );
+    canary.check();
+}
+
+/// Recipe mistakes found before any fetch: a misspelt gpgkey key and a
+/// Latin-1 byte, each placed at file:line:col with the rule and a hint.
+#[test]
+fn recipe_gpgkey_typo_and_non_utf8_are_placed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = write_recipe(tmp.path(), "x");
+    let text = fs::read_to_string(&recipe).unwrap().replace(
+        "gpgcheck = false\n",
+        "gpgkey = { url = \"https://k.invalid/key\", fingerprnt = \"AB\" }\n",
+    );
+    fs::write(&recipe, &text).unwrap();
+    let line = 1 + text[..text.find("gpgkey").unwrap()].matches('\n').count();
+    let out = minibuild().arg("plan").arg(&recipe).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:{line}:10: gpgkey: unknown key `fingerprnt` (expected `url` and `fingerprint`); \
+             a gpgkey is a string (URL or path), a list of them, or a table \
+             {{ url = \"…\", fingerprint = \"…\" }}\n  hint: check the spelling",
+            recipe.display()
+        )),
+        "{err}"
+    );
+
+    let mut bytes = text.into_bytes();
+    let at = bytes.windows(3).position(|w| w == b"= \"").unwrap() + 3; // name = "t"
+    bytes[at] = 0xe9;
+    fs::write(&recipe, &bytes).unwrap();
+    let out = minibuild().arg("plan").arg(&recipe).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:2:9: the recipe is not UTF-8: byte 0xe9 at offset {at}\n  hint: save the recipe as UTF-8",
+            recipe.display()
+        )),
+        "{err}"
+    );
+}
