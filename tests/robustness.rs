@@ -651,3 +651,105 @@ fn recipe_gpgkey_typo_and_non_utf8_are_placed() {
         "{err}"
     );
 }
+
+/// The owner tag of a process that has certainly exited.
+fn dead_tag() -> String {
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    let stat = fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 1..];
+    let tag = format!(
+        "{}.{}",
+        child.id(),
+        after.split_whitespace().nth(19).unwrap()
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    tag
+}
+
+/// Issue 13.3: what a SIGKILL leaves in the cache (downloads in progress,
+/// layer-cache temporaries), beside a `--rootfs` DIR and beside a lock file
+/// is swept by the next run when its owner is gone, and nothing else is:
+/// not a look-alike of a live owner (this test), not a name without an owner.
+#[test]
+fn stale_partials_rootfs_and_lock_temporaries_are_swept_only_when_their_owner_is_gone() {
+    let canary = Canary::new();
+    let ws = Workspace::new();
+    let (dead, live) = (dead_tag(), own_tag());
+    let cache = ws.cache().join("v1");
+    let side = ws.tmp.path().join("side");
+    let plant = |path: PathBuf| {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, "x").unwrap();
+        path
+    };
+    let mut swept = Vec::new();
+    let mut kept = Vec::new();
+    for bucket in ["rpms", "repodata", "repomd", "layers"] {
+        swept.push(plant(
+            cache.join(format!("{bucket}/.partial-{dead}-a1B2c3")),
+        ));
+        kept.push(plant(
+            cache.join(format!("{bucket}/.partial-{live}-a1B2c3")),
+        ));
+        kept.push(plant(cache.join(format!("{bucket}/.partial-{dead}"))));
+    }
+    swept.push(plant(
+        cache.join(format!("layers/.minibuild-{dead}-d4E5f6")),
+    ));
+    for base in [".minibuild-rootfs-", ".minibuild-rootfs-old-"] {
+        let d = side.join(format!("{base}{dead}-g7H8i9"));
+        plant(d.join("usr/bin/sh"));
+        swept.push(d);
+        let d = side.join(format!("{base}{live}-g7H8i9"));
+        plant(d.join("keep"));
+        kept.push(d);
+    }
+    kept.push(plant(side.join(".minibuild-rootfs-notes")));
+
+    let build = run_ok(
+        ws.build("oci")
+            .arg("--rootfs")
+            .arg(side.join("rootfs"))
+            .args(["--no-gpgcheck", "fedora"]),
+    );
+    assert!(side.join("rootfs/.minibuild-rootfs").is_file());
+    let err = stderr(&build);
+    for s in &swept {
+        assert!(!s.exists(), "{} stays", s.display());
+        assert!(
+            err.contains(&format!(
+                "removed {}, left by an interrupted build",
+                s.display()
+            )),
+            "{err}"
+        );
+    }
+    for k in &kept {
+        assert!(k.exists(), "{} was removed", k.display());
+    }
+
+    // `minibuild lock` writes the lock through a temporary beside it.
+    let original = recipe("distroless-base.toml");
+    let recipe = ws.tmp.path().join("r.toml");
+    fs::copy(&original, &recipe).unwrap();
+    std::os::unix::fs::symlink(
+        original.parent().unwrap().join("keys"),
+        ws.tmp.path().join("keys"),
+    )
+    .unwrap();
+    let stale = plant(ws.tmp.path().join(format!(".minibuild-{dead}-j1K2l3")));
+    let alive = plant(ws.tmp.path().join(format!(".minibuild-{live}-j1K2l3")));
+    let lock = run_ok(
+        minibuild()
+            .arg("lock")
+            .arg(&recipe)
+            .arg("--cache-dir")
+            .arg(ws.cache())
+            .args(["--baseurl", &format!("fedora={}", fixture_file_url())]),
+    );
+    assert!(!stale.exists(), "{}", stderr(&lock));
+    assert!(alive.exists());
+    assert!(ws.tmp.path().join("r.toml.lock").is_file());
+    canary.check();
+}
