@@ -753,3 +753,66 @@ fn stale_partials_rootfs_and_lock_temporaries_are_swept_only_when_their_owner_is
     assert!(ws.tmp.path().join("r.toml.lock").is_file());
     canary.check();
 }
+
+/// A tmpfs mounted for one test, unmounted however the test ends.
+struct TinyTmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl TinyTmpfs {
+    fn mount(size: &str) -> TinyTmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount tmpfs");
+        TinyTmpfs { dir }
+    }
+}
+
+impl Drop for TinyTmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Issue 13.6: a full `$TMPDIR` was reported as a "corrupt payload". It is
+/// the host's I/O error, naming the staging directory, with what to do; no
+/// package is blamed and nothing is left in `$TMPDIR` or beside the output.
+#[test]
+fn a_full_tmpdir_is_an_io_error_naming_the_directory_not_a_corrupt_package() {
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let canary = Canary::new();
+    let tmpfs = TinyTmpfs::mount("2m");
+    let ws = Workspace::new();
+    let out = ws
+        .build("oci-archive")
+        .args(["--no-gpgcheck", "fedora"])
+        .env("TMPDIR", tmpfs.dir.path())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("corrupt payload"), "{err}");
+    let staging = format!(
+        "to the staging directory {}/minibuild-rootfs-",
+        tmpfs.dir.path().display()
+    );
+    assert!(err.contains(&staging), "{err}");
+    assert!(
+        err.contains(
+            ": No space left on device (os error 28)\n  hint: free space on that filesystem, or set \
+             TMPDIR to a directory on a larger one (staging needs about the image's installed size)"
+        ),
+        "{err}"
+    );
+    assert_eq!(listing(tmpfs.dir.path()), Vec::<PathBuf>::new());
+    assert_eq!(ws.debris(), Vec::<String>::new());
+    assert!(!ws.out().join("image").exists());
+    canary.check();
+}
