@@ -788,31 +788,36 @@ fn a_full_tmpdir_is_an_io_error_naming_the_directory_not_a_corrupt_package() {
         return;
     }
     let canary = Canary::new();
-    let tmpfs = TinyTmpfs::mount("2m");
-    let ws = Workspace::new();
-    let out = ws
-        .build("oci-archive")
-        .args(["--no-gpgcheck", "fedora"])
-        .env("TMPDIR", tmpfs.dir.path())
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(!err.contains("corrupt payload"), "{err}");
-    let staging = format!(
-        "to the staging directory {}/minibuild-rootfs-",
-        tmpfs.dir.path().display()
-    );
-    assert!(err.contains(&staging), "{err}");
-    assert!(
-        err.contains(
-            ": No space left on device (os error 28)\n  hint: free space on that filesystem, or set \
-             TMPDIR to a directory on a larger one (staging needs about the image's installed size)"
-        ),
-        "{err}"
-    );
-    assert_eq!(listing(tmpfs.dir.path()), Vec::<PathBuf>::new());
-    assert_eq!(ws.debris(), Vec::<String>::new());
-    assert!(!ws.out().join("image").exists());
+    // With these fixtures, 256k fills up inside a payload copy (where the
+    // old code said "corrupt payload"), 2m on a blob's final flush.
+    for size in ["256k", "2m"] {
+        let tmpfs = TinyTmpfs::mount(size);
+        let ws = Workspace::new();
+        let out = ws
+            .build("oci-archive")
+            .args(["--no-gpgcheck", "fedora"])
+            .env("TMPDIR", tmpfs.dir.path())
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{size}: {err}");
+        assert!(!err.contains("corrupt payload"), "{size}: {err}");
+        let staging = format!(
+            "to the staging directory {}/minibuild-rootfs-",
+            tmpfs.dir.path().display()
+        );
+        assert!(err.contains(&staging), "{size}: {err}");
+        assert!(
+            err.contains(
+                ": No space left on device (os error 28)\n  hint: free space on that filesystem, \
+                 or set TMPDIR to a directory on a larger one (staging needs about the image's \
+                 installed size)"
+            ),
+            "{size}: {err}"
+        );
+        assert_eq!(listing(tmpfs.dir.path()), Vec::<PathBuf>::new(), "{size}");
+        assert_eq!(ws.debris(), Vec::<String>::new(), "{size}");
+        assert!(!ws.out().join("image").exists(), "{size}");
+    }
     canary.check();
 }
