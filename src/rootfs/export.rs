@@ -158,6 +158,9 @@ pub fn write_dir(tree: &Tree, dir: &Path) -> Result<ExportReport, ExportError> {
     fs::set_permissions(root, fs::Permissions::from_mode(0o755)).map_err(io_err(""))?;
 
     // Swap in: the old rootfs (ours, checked above) goes aside, then away.
+    // Both are recorded temporaries now: an interrupt between the renames
+    // would remove both, so it waits until DIR holds the new tree.
+    let _commit = crate::temporaries::commit_section();
     let root = tmp.keep();
     if dir.exists() {
         let old =
