@@ -23,6 +23,15 @@ use crate::http::{Bound, Client, HttpError, Retryable};
 /// The layout version of everything below the root.
 const VERSION: &str = "v1";
 
+/// Name start of a download in progress (owner-tagged, see temporaries.rs,
+/// so a killed run's partial file is swept by the next build).
+pub const PARTIAL_PREFIX: &str = ".partial-";
+
+/// Cache entries stay private to their user, as tempfile made them.
+pub fn private_file_mode() -> std::fs::Permissions {
+    std::os::unix::fs::PermissionsExt::from_mode(0o600)
+}
+
 /// A cache bucket (a directory of one kind of entry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
@@ -272,9 +281,7 @@ pub fn download_verified(
             on_transfer(Transfer::Restart(received));
             received = 0;
         }
-        let tmp = tempfile::Builder::new()
-            .prefix(".partial-")
-            .tempfile_in(dir)
+        let tmp = crate::temporaries::file_in(dir, PARTIAL_PREFIX, private_file_mode())
             .map_err(io_err)?;
         let mut body = client.open_once(url, bound)?;
         let mut hasher = Hasher::new(expected.algo(), BufWriter::with_capacity(1 << 16, tmp));

@@ -480,6 +480,7 @@ fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
     };
     let resolved = pipeline::resolve(&recipe, &settings, &reporter)?;
     let lock = pipeline::lock_of(&recipe, &resolved);
+    pipeline::sweep_beside_lock(&lock_path, &reporter);
     lock.write(&lock_path)?;
     reporter.step(&format!(
         "Wrote {} ({} packages)",

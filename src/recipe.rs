@@ -355,25 +355,100 @@ struct RawRepo {
 }
 
 /// `gpgkey = "URL"`, `gpgkey = { url, fingerprint }` or a list of either.
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// Deserialized by hand: serde's untagged enums say only "data did not
+/// match any variant of untagged enum KeyOrList" for a misspelt key.
 enum KeyOrList {
     One(RawKey),
     Many(Vec<RawKey>),
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum RawKey {
     Url(String),
     Pinned(PinnedKey),
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct PinnedKey {
     url: String,
     fingerprint: String,
+}
+
+/// The accepted forms, for every gpgkey error.
+const KEY_FORMS: &str =
+    "a string (URL or path), a list of them, or a table { url = \"…\", fingerprint = \"…\" }";
+
+impl<'de> Deserialize<'de> for KeyOrList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(KeyVisitor { in_list: false })
+    }
+}
+
+impl<'de> Deserialize<'de> for RawKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match d.deserialize_any(KeyVisitor { in_list: true })? {
+            KeyOrList::One(k) => Ok(k),
+            KeyOrList::Many(_) => unreachable!("a list inside a list is refused by visit_seq"),
+        }
+    }
+}
+
+struct KeyVisitor {
+    in_list: bool,
+}
+
+impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+    type Value = KeyOrList;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a gpgkey: {KEY_FORMS}")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<KeyOrList, E> {
+        Ok(KeyOrList::One(RawKey::Url(v.to_string())))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<KeyOrList, A::Error> {
+        if self.in_list {
+            return Err(serde::de::Error::custom(format!(
+                "gpgkey: a list inside a list; a gpgkey is {KEY_FORMS}"
+            )));
+        }
+        let mut keys = Vec::new();
+        while let Some(k) = seq.next_element::<RawKey>()? {
+            keys.push(k);
+        }
+        Ok(KeyOrList::Many(keys))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<KeyOrList, A::Error> {
+        use serde::de::Error as _;
+        let (mut url, mut fingerprint) = (None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            let slot = match key.as_str() {
+                "url" => &mut url,
+                "fingerprint" => &mut fingerprint,
+                other => {
+                    return Err(A::Error::custom(format!(
+                        "gpgkey: unknown key `{other}` (expected `url` and `fingerprint`); a gpgkey is {KEY_FORMS}"
+                    )))
+                }
+            };
+            if slot.is_some() {
+                return Err(A::Error::custom(format!("gpgkey: `{key}` given twice")));
+            }
+            *slot = Some(map.next_value::<String>()?);
+        }
+        match (url, fingerprint) {
+            (Some(url), Some(fingerprint)) => {
+                Ok(KeyOrList::One(RawKey::Pinned(PinnedKey { url, fingerprint })))
+            }
+            (None, _) => Err(A::Error::custom(format!(
+                "gpgkey: the table has no `url`; a gpgkey is {KEY_FORMS}"
+            ))),
+            (_, None) => Err(A::Error::custom(format!(
+                "gpgkey: the table has no `fingerprint`; a gpgkey is {KEY_FORMS} (or give the URL alone as a string, unpinned)"
+            ))),
+        }
+    }
 }
 
 fn default_priority() -> i32 {
@@ -448,9 +523,34 @@ struct RawCopy {
 /// Read and validate the recipe at `path`.
 pub fn load(path: &Path) -> anyhow::Result<Recipe> {
     use anyhow::Context as _;
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read recipe {}", path.display()))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read recipe {}", path.display()))?;
+    let text = utf8(path, bytes)?;
     Ok(parse(path, &text)?)
+}
+
+/// The recipe as text, or an error placing its first invalid byte.
+fn utf8(path: &Path, bytes: Vec<u8>) -> Result<String, RecipeError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bad = e.utf8_error().valid_up_to();
+        let bytes = e.into_bytes();
+        // The prefix is valid UTF-8 by definition of `valid_up_to`.
+        let before = std::str::from_utf8(&bytes[..bad]).unwrap_or_default();
+        let (line, column) = line_col(before, bad);
+        RecipeError {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: format!(
+                "the recipe is not UTF-8: byte 0x{:02x} at offset {bad}",
+                bytes[bad]
+            ),
+            hint: Some(
+                "save the recipe as UTF-8 (e.g. `iconv -f latin1 -t utf-8`); TOML files are UTF-8"
+                    .into(),
+            ),
+        }
+    })
 }
 
 /// Parse and validate recipe `text`; `path` names it in errors and anchors relative paths.
@@ -467,7 +567,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
     };
     let raw: RawRecipe = toml::from_str(text).map_err(|e| {
         let message = e.message().trim_end().to_string();
-        let hint = if message.contains("unknown field") {
+        let hint = if message.starts_with("gpgkey:") || message.contains("a gpgkey") {
+            Some("check the spelling; the fingerprint is the key's full fingerprint, as `gpg --show-keys` prints it")
+        } else if message.contains("unknown field") {
             Some("check the spelling; the recipe keys are listed in README.md")
         } else if message.contains("invalid type") {
             Some("check the value's type (a string in quotes, a list in [ ], true/false)")
@@ -1038,6 +1140,22 @@ releasever = 40
     }
 
     #[test]
+    fn non_utf8_recipe_names_line_and_column() {
+        let mut bytes = MINIMAL.as_bytes().to_vec();
+        let at = MINIMAL.find("fedora").unwrap() + 2;
+        bytes[at] = 0xe9; // `é` in Latin-1
+        let e = utf8(Path::new("/x/r.toml"), bytes).unwrap_err();
+        let line = 1 + MINIMAL[..at].matches('\n').count();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "/x/r.toml:{line}:11: the recipe is not UTF-8: byte 0xe9 at offset {at}\n  \
+                 hint: save the recipe as UTF-8 (e.g. `iconv -f latin1 -t utf-8`); TOML files are UTF-8"
+            )
+        );
+    }
+
+    #[test]
     fn gpgkeys_plain_and_pinned() {
         let text = MINIMAL.replace("gpgcheck = false\n", "").replace(
             "baseurl = ",
@@ -1067,7 +1185,25 @@ releasever = 40
             "baseurl = ",
             "gpgkey = { url = \"/k\", fingerprnt = \"AB\" }\nbaseurl = ",
         );
-        assert!(parse(Path::new("/x/r.toml"), &typo).is_err());
+        let e = parse(Path::new("/x/r.toml"), &typo).unwrap_err();
+        let line = 1 + typo[..typo.find("gpgkey").unwrap()].matches('\n').count();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "/x/r.toml:{line}:10: gpgkey: unknown key `fingerprnt` (expected `url` and \
+                 `fingerprint`); a gpgkey is a string (URL or path), a list of them, or a table \
+                 {{ url = \"…\", fingerprint = \"…\" }}\n  hint: check the spelling; the \
+                 fingerprint is the key's full fingerprint, as `gpg --show-keys` prints it"
+            )
+        );
+        let number = MINIMAL.replace("baseurl = ", "gpgkey = [\"/k\", 7]\nbaseurl = ");
+        let e = parse(Path::new("/x/r.toml"), &number).unwrap_err();
+        assert!(
+            e.message.starts_with(
+                "invalid type: integer `7`, expected a gpgkey: a string (URL or path)"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

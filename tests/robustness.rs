@@ -560,3 +560,264 @@ fn concurrent_builds_on_one_cache_and_one_output_dir_both_succeed() {
     left.retain(|n| !outputs.contains(n));
     assert_eq!(left, Vec::<String>::new());
 }
+
+/// A mirror serving a primary.xml with one Latin-1 byte: the error names the
+/// byte offset, the package before it, the URL and what to do, and the run
+/// changes nothing outside its cache.
+#[test]
+fn invalid_utf8_in_primary_names_the_byte_the_package_and_the_url() {
+    let tmp = tempfile::tempdir().unwrap();
+    let canary = Canary::new();
+    let repo = tmp.path().join("repo");
+    one_package_repo(&repo, "first", b"not read");
+    let mut primary = fs::read(repo.join("repodata/primary.xml")).unwrap();
+    let end = primary.len() - "</metadata>\n".len();
+    let tail = b"<package type=\"rpm\"><summary>caf\xe9</summary></package>\n</metadata>\n";
+    primary.truncate(end);
+    primary.extend_from_slice(tail);
+    let at = end + tail.iter().position(|&b| b == 0xe9).unwrap();
+    write_repodata(&repo, &primary);
+    let server = Server::serve(&repo);
+    let recipe = write_recipe(tmp.path(), "first");
+    let cache = tmp.path().join("cache");
+
+    let plan = minibuild()
+        .args(["plan", "--cache-dir"])
+        .arg(&cache)
+        .arg(&recipe)
+        .args(["--baseurl", &format!("hostile={}/", server.url)])
+        .env("CI", "1")
+        .output()
+        .unwrap();
+    let err = stderr(&plan);
+    assert_eq!(plan.status.code(), Some(1), "{err}");
+    let cached = cache.join("v1/repodata");
+    assert!(
+        err.contains(&format!(
+            "repo `hostile`: cannot parse primary metadata from {}/repodata/primary.xml (cached as {}/",
+            server.url,
+            cached.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "caused by: primary.xml is not valid UTF-8 at byte {at} (after package `first-1.0-1.x86_64`): \
+             the file is damaged\n  hint: the mirror served a damaged file; report it to the \
+             mirror, then run `minibuild cache clean --only repodata` and retry"
+        )),
+        "{err}"
+    );
+    canary.check();
+}
+
+/// Recipe mistakes found before any fetch: a misspelt gpgkey key and a
+/// Latin-1 byte, each placed at file:line:col with the rule and a hint.
+#[test]
+fn recipe_gpgkey_typo_and_non_utf8_are_placed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = write_recipe(tmp.path(), "x");
+    let text = fs::read_to_string(&recipe).unwrap().replace(
+        "gpgcheck = false\n",
+        "gpgkey = { url = \"https://k.invalid/key\", fingerprnt = \"AB\" }\n",
+    );
+    fs::write(&recipe, &text).unwrap();
+    let line = 1 + text[..text.find("gpgkey").unwrap()].matches('\n').count();
+    let out = minibuild().arg("plan").arg(&recipe).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:{line}:10: gpgkey: unknown key `fingerprnt` (expected `url` and `fingerprint`); \
+             a gpgkey is a string (URL or path), a list of them, or a table \
+             {{ url = \"…\", fingerprint = \"…\" }}\n  hint: check the spelling",
+            recipe.display()
+        )),
+        "{err}"
+    );
+
+    let mut bytes = text.into_bytes();
+    let at = bytes.windows(3).position(|w| w == b"= \"").unwrap() + 3; // name = "t"
+    bytes[at] = 0xe9;
+    fs::write(&recipe, &bytes).unwrap();
+    let out = minibuild().arg("plan").arg(&recipe).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:2:9: the recipe is not UTF-8: byte 0xe9 at offset {at}\n  hint: save the recipe as UTF-8",
+            recipe.display()
+        )),
+        "{err}"
+    );
+}
+
+/// The owner tag of a process that has certainly exited.
+fn dead_tag() -> String {
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    let stat = fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 1..];
+    let tag = format!(
+        "{}.{}",
+        child.id(),
+        after.split_whitespace().nth(19).unwrap()
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    tag
+}
+
+/// Issue 13.3: what a SIGKILL leaves in the cache (downloads in progress,
+/// layer-cache temporaries), beside a `--rootfs` DIR and beside a lock file
+/// is swept by the next run when its owner is gone, and nothing else is:
+/// not a look-alike of a live owner (this test), not a name without an owner.
+#[test]
+fn stale_partials_rootfs_and_lock_temporaries_are_swept_only_when_their_owner_is_gone() {
+    let canary = Canary::new();
+    let ws = Workspace::new();
+    let (dead, live) = (dead_tag(), own_tag());
+    let cache = ws.cache().join("v1");
+    let side = ws.tmp.path().join("side");
+    let plant = |path: PathBuf| {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, "x").unwrap();
+        path
+    };
+    let mut swept = Vec::new();
+    let mut kept = Vec::new();
+    for bucket in ["rpms", "repodata", "repomd", "layers"] {
+        swept.push(plant(
+            cache.join(format!("{bucket}/.partial-{dead}-a1B2c3")),
+        ));
+        kept.push(plant(
+            cache.join(format!("{bucket}/.partial-{live}-a1B2c3")),
+        ));
+        kept.push(plant(cache.join(format!("{bucket}/.partial-{dead}"))));
+    }
+    swept.push(plant(
+        cache.join(format!("layers/.minibuild-{dead}-d4E5f6")),
+    ));
+    for base in [".minibuild-rootfs-", ".minibuild-rootfs-old-"] {
+        let d = side.join(format!("{base}{dead}-g7H8i9"));
+        plant(d.join("usr/bin/sh"));
+        swept.push(d);
+        let d = side.join(format!("{base}{live}-g7H8i9"));
+        plant(d.join("keep"));
+        kept.push(d);
+    }
+    kept.push(plant(side.join(".minibuild-rootfs-notes")));
+
+    let build = run_ok(
+        ws.build("oci")
+            .arg("--rootfs")
+            .arg(side.join("rootfs"))
+            .args(["--no-gpgcheck", "fedora"]),
+    );
+    assert!(side.join("rootfs/.minibuild-rootfs").is_file());
+    let err = stderr(&build);
+    for s in &swept {
+        assert!(!s.exists(), "{} stays", s.display());
+        assert!(
+            err.contains(&format!(
+                "removed {}, left by an interrupted build",
+                s.display()
+            )),
+            "{err}"
+        );
+    }
+    for k in &kept {
+        assert!(k.exists(), "{} was removed", k.display());
+    }
+
+    // `minibuild lock` writes the lock through a temporary beside it.
+    let original = recipe("distroless-base.toml");
+    let recipe = ws.tmp.path().join("r.toml");
+    fs::copy(&original, &recipe).unwrap();
+    std::os::unix::fs::symlink(
+        original.parent().unwrap().join("keys"),
+        ws.tmp.path().join("keys"),
+    )
+    .unwrap();
+    let stale = plant(ws.tmp.path().join(format!(".minibuild-{dead}-j1K2l3")));
+    let alive = plant(ws.tmp.path().join(format!(".minibuild-{live}-j1K2l3")));
+    let lock = run_ok(
+        minibuild()
+            .arg("lock")
+            .arg(&recipe)
+            .arg("--cache-dir")
+            .arg(ws.cache())
+            .args(["--baseurl", &format!("fedora={}", fixture_file_url())]),
+    );
+    assert!(!stale.exists(), "{}", stderr(&lock));
+    assert!(alive.exists());
+    assert!(ws.tmp.path().join("r.toml.lock").is_file());
+    canary.check();
+}
+
+/// A tmpfs mounted for one test, unmounted however the test ends.
+struct TinyTmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl TinyTmpfs {
+    fn mount(size: &str) -> TinyTmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount tmpfs");
+        TinyTmpfs { dir }
+    }
+}
+
+impl Drop for TinyTmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Issue 13.6: a full `$TMPDIR` was reported as a "corrupt payload". It is
+/// the host's I/O error, naming the staging directory, with what to do; no
+/// package is blamed and nothing is left in `$TMPDIR` or beside the output.
+#[test]
+fn a_full_tmpdir_is_an_io_error_naming_the_directory_not_a_corrupt_package() {
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let canary = Canary::new();
+    // With these fixtures, 256k fills up inside a payload copy (where the
+    // old code said "corrupt payload"), 2m on a blob's final flush.
+    for size in ["256k", "2m"] {
+        let tmpfs = TinyTmpfs::mount(size);
+        let ws = Workspace::new();
+        let out = ws
+            .build("oci-archive")
+            .args(["--no-gpgcheck", "fedora"])
+            .env("TMPDIR", tmpfs.dir.path())
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{size}: {err}");
+        assert!(!err.contains("corrupt payload"), "{size}: {err}");
+        let staging = format!(
+            "to the staging directory {}/minibuild-rootfs-",
+            tmpfs.dir.path().display()
+        );
+        assert!(err.contains(&staging), "{size}: {err}");
+        assert!(
+            err.contains(
+                ": No space left on device (os error 28)\n  hint: free space on that filesystem, \
+                 or set TMPDIR to a directory on a larger one (staging needs about the image's \
+                 installed size)"
+            ),
+            "{size}: {err}"
+        );
+        assert_eq!(listing(tmpfs.dir.path()), Vec::<PathBuf>::new(), "{size}");
+        assert_eq!(ws.debris(), Vec::<String>::new(), "{size}");
+        assert!(!ws.out().join("image").exists(), "{size}");
+    }
+    canary.check();
+}

@@ -668,9 +668,11 @@ fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".partial-")
-        .tempfile_in(dir)?;
+    let mut tmp = crate::temporaries::file_in(
+        dir,
+        crate::cache::PARTIAL_PREFIX,
+        crate::cache::private_file_mode(),
+    )?;
     tmp.write_all(bytes)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())

@@ -26,6 +26,8 @@ use crate::rpm::{Cmp, Dep, Evr, Nevra};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrimaryError {
+    #[error("primary.xml is not valid UTF-8 at byte {position} ({context}): the file is damaged\n  hint: the mirror served a damaged file; report it to the mirror, then run `minibuild cache clean --only repodata` and retry")]
+    Utf8 { position: u64, context: String },
     #[error("malformed primary.xml at byte {position}{}",
         package.as_ref().map(|p| format!(" (in package `{p}`)")).unwrap_or_default())]
     Xml {
@@ -178,6 +180,9 @@ impl Draft {
     fn label(&self) -> String {
         if self.name.is_empty() {
             "<unnamed>".to_string()
+        } else if self.version.is_empty() || self.arch.is_empty() {
+            // Name read, the rest not yet: `b--.` would only confuse.
+            self.name.clone()
         } else {
             format!(
                 "{}-{}-{}.{}",
@@ -376,6 +381,37 @@ pub(super) fn push_ref(text: &mut String, r: &BytesRef<'_>) -> Result<(), String
 
 /// Parse a whole (already decompressed) primary.xml. `repo` is stored in
 /// every package: the index of the repository in the recipe's order.
+/// Places a reader error. quick-xml reports no position for a decoding
+/// error (its `error_position` stays 0), but the UTF-8 error counts the
+/// valid bytes from the start of the event, which began at `start`.
+fn where_error(
+    source: quick_xml::Error,
+    start: u64,
+    error_position: u64,
+    draft: &Option<Draft>,
+    previous: &Option<String>,
+) -> PrimaryError {
+    let package = match (draft.as_ref().map(Draft::label), previous) {
+        (Some(label), _) if label != "<unnamed>" => Some(format!("in package `{label}`")),
+        (_, Some(prev)) => Some(format!("after package `{prev}`")),
+        (Some(label), None) => Some(format!("in package `{label}`")),
+        (None, None) => None,
+    };
+    match source {
+        quick_xml::Error::Encoding(quick_xml::encoding::EncodingError::Utf8(e)) => {
+            PrimaryError::Utf8 {
+                position: start + e.valid_up_to() as u64,
+                context: package.unwrap_or_else(|| "before the first package".into()),
+            }
+        }
+        source => PrimaryError::Xml {
+            position: error_position,
+            package: draft.as_ref().map(Draft::label),
+            source,
+        },
+    }
+}
+
 pub fn parse(input: impl BufRead, repo: usize) -> Result<Vec<Package>, PrimaryError> {
     let mut reader = Reader::from_reader(input);
     let mut buf = Vec::with_capacity(64 * 1024);
@@ -388,14 +424,14 @@ pub fn parse(input: impl BufRead, repo: usize) -> Result<Vec<Package>, PrimaryEr
     // would then report "nothing provides X", blaming the recipe.
     let mut saw_metadata = false;
 
+    // The last whole package, to place an error met before the next `<name>`.
+    let mut previous: Option<String> = None;
+
     loop {
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|source| PrimaryError::Xml {
-                position: reader.error_position(),
-                package: draft.as_ref().map(Draft::label),
-                source,
-            })?;
+        let start = reader.buffer_position();
+        let event = reader.read_event_into(&mut buf).map_err(|source| {
+            where_error(source, start, reader.error_position(), &draft, &previous)
+        })?;
         let position = reader.buffer_position();
         let fail = |d: &Option<Draft>, err: AttrError| match err {
             AttrError::Xml(source) => PrimaryError::Xml {
@@ -491,7 +527,9 @@ pub fn parse(input: impl BufRead, repo: usize) -> Result<Vec<Package>, PrimaryEr
                     match local.as_ref() {
                         "package" => {
                             if let Some(d) = draft.take() {
-                                packages.push(d.finish(repo, position)?);
+                                let package = d.finish(repo, position)?;
+                                previous = Some(package.nevra.to_string());
+                                packages.push(package);
                             }
                         }
                         other if DepList::from_local_name(other).is_some() => deps = None,
@@ -737,6 +775,39 @@ mod tests {
         let truncated = &doc(FULL)[..1500];
         let err = parse(truncated.as_bytes(), 0).unwrap_err();
         assert!(err.to_string().contains("ModemManager"), "{err}");
+    }
+
+    /// A damaged byte is placed exactly, after the last whole package, or in
+    /// the package whose name is already known.
+    #[test]
+    fn invalid_utf8_names_the_byte_and_the_package() {
+        let a = format!(
+            r#"<package type="rpm"><name>a</name><arch>noarch</arch>
+            <version epoch="0" ver="1" rel="2"/><checksum type="sha256">{SHA}</checksum>
+            <location href="a.rpm"/></package>"#
+        );
+        for (tail, context) in [
+            ("<package type=\"rpm\"><summary>\u{1}", "after package `a-1-2.noarch`"),
+            ("<package type=\"rpm\"><name>b</name><summary>\u{1}", "in package `b`"),
+            (
+                "<package type=\"rpm\"><name>b</name><format><rpm:requires><rpm:entry name=\"\u{1}\"/>",
+                "in package `b`",
+            ),
+        ] {
+            let mut xml = doc(&format!("{a}\n{tail}")).into_bytes();
+            let at = xml.iter().position(|&b| b == 1).unwrap();
+            xml[at] = 0xff;
+            let err = parse(&xml[..], 0).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "primary.xml is not valid UTF-8 at byte {at} ({context}): the file is damaged\n  \
+                     hint: the mirror served a damaged file; report it to the mirror, then run \
+                     `minibuild cache clean --only repodata` and retry"
+                ),
+                "{tail}"
+            );
+        }
     }
 
     /// Every primary file in the shared corpus parses, with one package per

@@ -32,6 +32,10 @@ use super::{Kind, Tree};
 
 /// Marks a directory as a rootfs minibuild wrote (and may replace).
 pub const MARKER: &str = ".minibuild-rootfs";
+/// Name starts of the temporaries beside DIR (owner-tagged, see
+/// temporaries.rs): the tree being written, and the old one going away.
+pub const TEMP_PREFIX: &str = ".minibuild-rootfs-";
+pub const OLD_PREFIX: &str = ".minibuild-rootfs-old-";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -90,10 +94,7 @@ pub fn write_dir(tree: &Tree, dir: &Path) -> Result<ExportReport, ExportError> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let tmp = tempfile::Builder::new()
-        .prefix(".minibuild-rootfs-")
-        .permissions(fs::Permissions::from_mode(0o700))
-        .tempdir_in(&parent)
+    let tmp = crate::temporaries::dir_in(&parent, TEMP_PREFIX, fs::Permissions::from_mode(0o700))
         .map_err(io_err(""))?;
     let root = tmp.path();
     let chown = euid_is_root();
@@ -157,13 +158,15 @@ pub fn write_dir(tree: &Tree, dir: &Path) -> Result<ExportReport, ExportError> {
     fs::set_permissions(root, fs::Permissions::from_mode(0o755)).map_err(io_err(""))?;
 
     // Swap in: the old rootfs (ours, checked above) goes aside, then away.
+    // Both are recorded temporaries now: an interrupt between the renames
+    // would remove both, so it waits until DIR holds the new tree.
+    let _commit = crate::temporaries::commit_section();
     let root = tmp.keep();
     if dir.exists() {
-        let old = tempfile::Builder::new()
-            .prefix(".minibuild-rootfs-old-")
-            .tempdir_in(&parent)
-            .map_err(io_err(""))?
-            .keep();
+        let old =
+            crate::temporaries::dir_in(&parent, OLD_PREFIX, fs::Permissions::from_mode(0o700))
+                .map_err(io_err(""))?
+                .keep();
         fs::rename(dir, old.join("rootfs")).map_err(io_err(""))?;
         fs::rename(&root, dir).map_err(io_err(""))?;
         remove_tree(&old).map_err(io_err(""))?;

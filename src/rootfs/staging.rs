@@ -261,6 +261,7 @@ impl Staging {
             start,
             hasher: Sha256::new(),
             size: 0,
+            failed: None,
         })
     }
 
@@ -321,11 +322,25 @@ pub struct BlobWriter<'a> {
     start: u64,
     hasher: Sha256,
     size: u64,
+    /// The first failed write to the pack, kept for [`Self::write_error`].
+    failed: Option<io::Error>,
 }
 
 impl Write for BlobWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.out.write(buf)?;
+        let n = match self.out.write(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => {
+                // io::Error is not Clone: keep an equal copy, pass `e` on.
+                let copy = e.raw_os_error().map_or_else(
+                    || io::Error::new(e.kind(), e.to_string()),
+                    io::Error::from_raw_os_error,
+                );
+                self.failed.get_or_insert(copy);
+                return Err(e);
+            }
+        };
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)
@@ -337,6 +352,13 @@ impl Write for BlobWriter<'_> {
 }
 
 impl BlobWriter<'_> {
+    /// The error of a failed write to the pack, if one failed. A copy that
+    /// both reads a payload and writes here fails with either; this tells
+    /// a full or read-only `$TMPDIR` from a damaged package.
+    pub fn write_error(&mut self) -> Option<io::Error> {
+        self.failed.take()
+    }
+
     pub fn finish(mut self) -> io::Result<Blob> {
         self.out.flush()?;
         *self.end = self.start + self.size;
@@ -391,6 +413,15 @@ pub fn ensure_room(dir: &Path, installed: u64) -> Result<(), RoomError> {
         });
     }
     Ok(())
+}
+
+/// What to do when the staging directory cannot be written.
+pub fn write_hint(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC | libc::EDQUOT) => "free space on that filesystem, or set TMPDIR to a directory on a larger one (staging needs about the image's installed size)",
+        Some(libc::EROFS | libc::EACCES | libc::EPERM) => "set TMPDIR to a directory this user can write",
+        _ => "check that directory's filesystem, or set TMPDIR to another directory",
+    }
 }
 
 #[cfg(test)]

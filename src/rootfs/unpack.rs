@@ -187,12 +187,14 @@ pub enum UnpackError {
         expected: String,
         actual: String,
     },
-    #[error("{nevra}: cannot write `{file}` to the staging directory")]
+    /// The host's fault (full, read-only), never the package's.
+    #[error("{nevra}: cannot write `{file}` to the staging directory {}: {error}\n  hint: {}",
+        dir.display(), super::staging::write_hint(error))]
     Staging {
         nevra: String,
         file: String,
-        #[source]
-        source: io::Error,
+        dir: PathBuf,
+        error: io::Error,
     },
     #[error("{nevra}: cannot place `{file}` in the image")]
     Tree {
@@ -783,13 +785,15 @@ fn write_blob(
     nevra: &str,
     file: &str,
 ) -> Result<Blob, UnpackError> {
-    let err = |source| UnpackError::Staging {
+    let dir = staging.dir().to_path_buf();
+    let err = |error| UnpackError::Staging {
         nevra: nevra.to_string(),
         file: file.to_string(),
-        source,
+        dir: dir.clone(),
+        error,
     };
     let mut w = staging.create_blob().map_err(err)?;
-    io::copy(data, &mut w).map_err(err)?;
+    io::copy(data, &mut w).map_err(|e| err(w.write_error().unwrap_or(e)))?;
     let blob = w.finish().map_err(err)?;
     staging.record(&blob);
     Ok(blob)
@@ -899,17 +903,22 @@ fn read_payload(
             .hasher_for(i)
             .filter(|_| carries && !blob_hash_is_digest);
         if needed {
-            let err = |source| UnpackError::Staging {
+            let dir = staging.dir().to_path_buf();
+            let err = |error| UnpackError::Staging {
                 nevra: nevra.to_string(),
                 file: f.path.clone(),
-                source,
+                dir: dir.clone(),
+                error,
             };
             let mut w = staging.create_blob().map_err(err)?;
-            match &mut digest {
+            let copied = match &mut digest {
                 Some(d) => cpio.copy_data(&mut d.writer(&mut w)),
                 None => cpio.copy_data(&mut w),
+            };
+            if let Err(e) = copied {
+                // A full `$TMPDIR` is not a damaged package.
+                return Err(w.write_error().map_or_else(|| payload_err(e), err));
             }
-            .map_err(payload_err)?;
             let blob = w.finish().map_err(err)?;
             if carries {
                 digests.check_sha256(i, &blob.sha256).map_err(mismatch)?;
