@@ -792,8 +792,14 @@ fn fetch_rpms(
     let tally = tally.into_inner().unwrap_or_else(|e| e.into_inner());
     progress.finish(&tally.summary());
     // The checksum proves the bytes; the header proves they are the package chosen.
-    for (path, p) in rpms.iter().zip(&res.plan.packages) {
-        crate::rpm::identity::check(path, &p.package.nevra)?;
+    for (path, (package, base)) in rpms.iter().zip(&requests) {
+        crate::rpm::identity::check(path, &package.nevra).with_context(|| {
+            format!(
+                "{} from {}",
+                package.nevra,
+                crate::http::join(base, &package.location)
+            )
+        })?;
     }
     Ok(rpms)
 }
