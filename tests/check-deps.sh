@@ -27,6 +27,7 @@ declare -A TOOL_PACKAGES=(
   [kill]=procps
   [ldconfig]=libc-bin
   [mkfifo]=coreutils
+  [mount]=mount
   [openssl]=openssl
   [podman]=podman
   [rpm]=rpm
@@ -34,8 +35,10 @@ declare -A TOOL_PACKAGES=(
   [rpmsign]=rpm
   [sh]=dash
   [skopeo]=skopeo
+  [sleep]=coreutils
   [tar]=tar
   [umoci]=umoci
+  [umount]=mount
   [unshare]=util-linux
 )
 

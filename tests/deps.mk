@@ -17,7 +17,7 @@ FIXTURE_PKGS := rpm createrepo-c cpio gnupg binutils dpkg util-linux python3 zst
 # this list covers them. busybox-static: /bin/busybox for the busybox applet tests; the essential
 # packages are listed too, so that the list is the whole truth.
 TEST_PKGS := skopeo umoci podman crun docker-registry dnf libsolv-tools apache2-utils python3 rpm2cpio openssl \
-	busybox-static libcap2-bin coreutils findutils gzip tar dash libc-bin curl procps gpg
+	busybox-static libcap2-bin coreutils findutils gzip tar dash libc-bin curl procps gpg mount
 
 # apt-install PACKAGES: install those dpkg does not report as installed.
 define apt-install
