@@ -43,6 +43,10 @@ pub struct LockedRequest {
     pub install: Vec<String>,
     pub exclude: Vec<String>,
     pub prefer: Vec<String>,
+    /// Absent from locks written before `avoid` existed, and from locks of
+    /// recipes without it (so those stay byte-identical).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub avoid: Vec<String>,
     pub weak_deps: bool,
     pub arch: Vec<String>,
 }
@@ -163,6 +167,7 @@ impl LockedRequest {
             install: recipe.packages.install.clone(),
             exclude: recipe.packages.exclude.clone(),
             prefer: recipe.packages.prefer.clone(),
+            avoid: recipe.packages.avoid.clone(),
             weak_deps: recipe.options.weak_deps,
             arch: recipe
                 .image
@@ -254,6 +259,7 @@ impl Lock {
         compare("packages.install", &have.install, &want.install);
         compare("packages.exclude", &have.exclude, &want.exclude);
         compare("packages.prefer", &have.prefer, &want.prefer);
+        compare("packages.avoid", &have.avoid, &want.avoid);
         compare("image.arch", &have.arch, &want.arch);
         if have.weak_deps != want.weak_deps {
             changes.push(format!("options.weak_deps is now {}", want.weak_deps));
@@ -537,6 +543,29 @@ mod tests {
         assert!(msg.contains("baseurl changed"), "{msg}");
         assert!(msg.contains("hint: run `minibuild lock"), "{msg}");
         assert_eq!(err.changes.len(), 4);
+    }
+
+    #[test]
+    fn avoid_is_part_of_the_drift_check_and_old_locks_still_load() {
+        let r = recipe("");
+        let old = lock_for(&r);
+        let text = old.to_toml();
+        assert!(!text.contains("avoid"), "no avoid, no new key:\n{text}");
+        assert_eq!(Lock::from_toml(Path::new("x.lock"), &text).unwrap(), old);
+
+        let mut avoiding = recipe("");
+        avoiding.packages.avoid = vec!["coreutils-single".into()];
+        let err = old
+            .drift(&avoiding, Path::new("base.toml.lock"))
+            .unwrap_err();
+        assert_eq!(err.changes, ["packages.avoid adds `coreutils-single`"]);
+
+        let new = lock_for(&avoiding);
+        let back = Lock::from_toml(Path::new("x.lock"), &new.to_toml()).unwrap();
+        assert_eq!(back.request.avoid, ["coreutils-single"]);
+        assert_eq!(back.drift(&avoiding, Path::new("x.lock")), Ok(()));
+        let err = back.drift(&r, Path::new("x.lock")).unwrap_err();
+        assert_eq!(err.changes, ["packages.avoid drops `coreutils-single`"]);
     }
 
     #[test]

@@ -153,6 +153,7 @@ mod tests {
             install: vec![],
             exclude: vec![],
             prefer: vec![],
+            avoid: vec![],
             weak_deps: false,
             arch: vec![],
         };

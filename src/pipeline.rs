@@ -371,6 +371,7 @@ pub fn resolve(
             install: recipe.packages.install.clone(),
             exclude: recipe.packages.exclude.clone(),
             prefer: recipe.packages.prefer.clone(),
+            avoid: recipe.packages.avoid.clone(),
             minimal_by_default: crate::resolve::minimal::applies(&recipe.options.langs),
             weak_deps: recipe.options.weak_deps,
             arch: Some(arch),

@@ -188,6 +188,8 @@ pub struct Packages {
     pub install: Vec<String>,
     pub exclude: Vec<String>,
     pub prefer: Vec<String>,
+    /// Providers to pass over while another one satisfies the dependency.
+    pub avoid: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -466,6 +468,7 @@ struct RawPackages {
     exclude: Vec<String>,
     #[serde(default)]
     prefer: Vec<String>,
+    avoid: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -600,6 +603,22 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             Some("name at least one package, e.g. install = [\"busybox\"]"),
         ));
     }
+
+    let avoid = match packages.avoid {
+        None => Vec::new(),
+        Some(avoid) => {
+            let span = avoid.span();
+            let avoid = avoid.into_inner();
+            if let Some(both) = avoid.iter().find(|a| packages.prefer.contains(a)) {
+                return Err(at(
+                    Some(span),
+                    format!("`{both}` is in both packages.prefer and packages.avoid"),
+                    Some("keep it in one of them: prefer chooses it, avoid passes over it"),
+                ));
+            }
+            avoid
+        }
+    };
 
     if raw.repos.is_empty() {
         return Err(at(
@@ -995,6 +1014,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             install: packages.install.into_inner(),
             exclude: packages.exclude,
             prefer: packages.prefer,
+            avoid,
         },
         options,
         copies,
@@ -1082,6 +1102,42 @@ releasever = 40
 
     fn err(text: &str) -> RecipeError {
         parse(Path::new("r.toml"), text).expect_err("recipe should be rejected")
+    }
+
+    #[test]
+    fn avoid_is_read_and_must_not_contradict_prefer() {
+        assert!(parse(Path::new("/x/r.toml"), MINIMAL)
+            .unwrap()
+            .packages
+            .avoid
+            .is_empty());
+        let text = MINIMAL.replace(
+            "install = [\"busybox\"]",
+            "install = [\"busybox\"]\navoid = [\"coreutils-single\"]",
+        );
+        let r = parse(Path::new("/x/r.toml"), &text).unwrap();
+        assert_eq!(r.packages.avoid, ["coreutils-single"]);
+
+        let text = MINIMAL.replace(
+            "install = [\"busybox\"]",
+            "install = [\"busybox\"]\nprefer = [\"curl\"]\navoid = [\"curl\"]",
+        );
+        let e = err(&text);
+        assert!(
+            e.message
+                .contains("`curl` is in both packages.prefer and packages.avoid"),
+            "{e}"
+        );
+        assert_eq!((e.line, e.column), (10, 9), "{e}");
+        assert!(e.to_string().contains("r.toml:10:9"), "{e}");
+        assert!(e.hint.as_deref().unwrap().contains("keep it in one"), "{e}");
+
+        let e = err(&MINIMAL.replace(
+            "install = [\"busybox\"]",
+            "install = [\"busybox\"]\navoid = \"curl\"",
+        ));
+        assert!(e.message.contains("invalid type"), "{e}");
+        assert_eq!(e.line, 9, "{e}");
     }
 
     #[test]

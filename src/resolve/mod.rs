@@ -26,6 +26,10 @@ pub struct Request {
     pub exclude: Vec<String>,
     /// Providers to choose when several packages satisfy a dependency.
     pub prefer: Vec<String>,
+    /// Providers not to choose while another one satisfies the dependency
+    /// (glob `*` allowed). Weaker than `exclude`: still installed when it is
+    /// the only provider or requested by name. Overrides the [`minimal`] list.
+    pub avoid: Vec<String>,
     /// After `prefer`, choose the distro family's [`minimal`] providers.
     pub minimal_by_default: bool,
     /// Install Recommends/Supplements too (dnf's `install_weak_deps`).
@@ -79,6 +83,8 @@ pub enum ChosenBy {
     Prefer,
     /// The built-in [`minimal`] list.
     Minimal,
+    /// The recipe's `packages.avoid` ruled out the other providers.
+    Avoid,
 }
 
 impl std::fmt::Display for Choice {
@@ -86,6 +92,7 @@ impl std::fmt::Display for Choice {
         let why = match self.by {
             ChosenBy::Prefer => "the recipe's prefer",
             ChosenBy::Minimal => "minimal provider",
+            ChosenBy::Avoid => "the recipe's avoid",
         };
         write!(f, "chosen over {}: {why}", self.over.join(", "))
     }

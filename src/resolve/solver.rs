@@ -34,8 +34,9 @@
 //!
 //! Within one name, candidates are tried newest EVR first, then lower repo
 //! index, then metadata order. Among names providing a capability, resolvo
-//! tries the union's version sets in order; the order is: names matching
-//! `prefer` (in recipe order), then the distro family's minimal providers
+//! tries the union's version sets in order; the order is: names not matching
+//! `avoid` before those that do, then names matching `prefer` (in recipe
+//! order), then the distro family's minimal providers
 //! (see [`super::minimal`]), then the name equal to the capability, then
 //! the lowest repo index among the name's candidates, then the shortest name,
 //! then alphabetical. Versions are not compared across different names: they
@@ -354,6 +355,8 @@ struct Provider<'a> {
     u: Universe<'a>,
     pool: Pool<VSet, String>,
     prefer: &'a [String],
+    /// Tried last, after every other provider.
+    avoid: &'a [String],
     /// Minimal providers, tried after `prefer`.
     minimal: Vec<String>,
     matchers: RefCell<Vec<Matcher>>,
@@ -364,13 +367,19 @@ struct Provider<'a> {
 }
 
 impl<'a> Provider<'a> {
-    fn new(u: Universe<'a>, prefer: &'a [String], minimal: Vec<String>) -> Self {
+    fn new(
+        u: Universe<'a>,
+        prefer: &'a [String],
+        avoid: &'a [String],
+        minimal: Vec<String>,
+    ) -> Self {
         let pool = Pool::new();
         let excluded_reason = pool.intern_string("it matches the recipe's packages.exclude");
         Provider {
             u,
             pool,
             prefer,
+            avoid,
             minimal,
             matchers: RefCell::default(),
             matcher_ids: RefCell::default(),
@@ -412,7 +421,13 @@ impl<'a> Provider<'a> {
     }
 
     /// Order of provider names, see the module docs.
-    fn name_key(&self, name: &'a str, cap: &str) -> (usize, usize, bool, usize, usize, &'a str) {
+    #[allow(clippy::type_complexity)]
+    fn name_key(
+        &self,
+        name: &'a str,
+        cap: &str,
+    ) -> (bool, usize, usize, bool, usize, usize, &'a str) {
+        let avoided = self.avoided(name);
         let preferred = position(self.prefer, name);
         let minimal = position(&self.minimal, name);
         let repo = self
@@ -422,13 +437,31 @@ impl<'a> Provider<'a> {
             .map(|i| self.u.pkg(i).repo)
             .min()
             .unwrap_or(usize::MAX);
-        (preferred, minimal, name != cap, repo, name.len(), name)
+        (
+            avoided,
+            preferred,
+            minimal,
+            name != cap,
+            repo,
+            name.len(),
+            name,
+        )
     }
 
-    /// Why `name` would be tried before other providers, if a preference says so.
-    fn chosen_by(&self, name: &str) -> Option<ChosenBy> {
-        if position(self.prefer, name) != usize::MAX {
+    fn avoided(&self, name: &str) -> bool {
+        position(self.avoid, name) != usize::MAX
+    }
+
+    /// Why `name` would be tried before the other providers `over`, if a
+    /// preference says so. An avoided name is never chosen by preference
+    /// (`avoid` is tried last even where a `prefer` glob matches it).
+    fn chosen_by(&self, name: &str, over: &[String]) -> Option<ChosenBy> {
+        if self.avoided(name) {
+            None
+        } else if position(self.prefer, name) != usize::MAX {
             Some(ChosenBy::Prefer)
+        } else if over.iter().any(|o| self.avoided(o)) {
+            Some(ChosenBy::Avoid)
         } else if position(&self.minimal, name) != usize::MAX {
             Some(ChosenBy::Minimal)
         } else {
@@ -813,7 +846,7 @@ fn solve(packages: &[Package], caps: &CapIndex, request: &Request) -> Result<Pla
     } else {
         Vec::new()
     };
-    let provider = Provider::new(u, &request.prefer, minimal);
+    let provider = Provider::new(u, &request.prefer, &request.avoid, minimal);
 
     let mut reqs = Vec::new();
     let mut cons = Vec::new();
@@ -1063,18 +1096,19 @@ impl Tracer<'_, '_> {
                 }
                 self.set(k, &reason);
                 let name = self.u.pkg(i).nevra.name.as_str();
-                if let Some(by) = self.provider.chosen_by(name) {
-                    let mut over: Vec<String> = providers
-                        .iter()
-                        .filter(|&&j| !self.u.excluded[j as usize])
-                        .map(|&j| self.u.pkg(j).nevra.name.to_string())
-                        .filter(|n| n != name)
-                        .collect();
-                    over.sort();
-                    over.dedup();
-                    if !over.is_empty() {
-                        self.choices.insert(k, Choice { over, by });
-                    }
+                let mut over: Vec<String> = providers
+                    .iter()
+                    .filter(|&&j| !self.u.excluded[j as usize])
+                    .map(|&j| self.u.pkg(j).nevra.name.to_string())
+                    .filter(|n| n != name)
+                    .collect();
+                over.sort();
+                over.dedup();
+                if over.is_empty() {
+                    continue;
+                }
+                if let Some(by) = self.provider.chosen_by(name, &over) {
+                    self.choices.insert(k, Choice { over, by });
                 }
             }
         }

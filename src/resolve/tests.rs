@@ -252,18 +252,18 @@ fn coreutils() -> Vec<Package> {
     ])
 }
 
+/// bash with the full coreutils from [`coreutils`].
+const FULL_COREUTILS: [&str; 3] = [
+    "bash-5.2-1.x86_64",
+    "coreutils-9.4-1.x86_64",
+    "coreutils-common-9.4-1.x86_64",
+];
+
 #[test]
 fn conflicts_coreutils_versus_coreutils_single() {
     let pkgs = coreutils();
     // Default: the package named like the capability.
-    assert_eq!(
-        install(&pkgs, &["bash"]),
-        [
-            "bash-5.2-1.x86_64",
-            "coreutils-9.4-1.x86_64",
-            "coreutils-common-9.4-1.x86_64"
-        ]
-    );
+    assert_eq!(install(&pkgs, &["bash"]), FULL_COREUTILS);
     // Asking for coreutils-single makes coreutils impossible.
     assert_eq!(
         install(&pkgs, &["bash", "coreutils-single"]),
@@ -303,14 +303,7 @@ fn minimal_providers_by_default_and_the_recipe_overrides_them() {
     // The recipe's prefer comes first, and says so.
     req.prefer = vec!["coreutils".into()];
     let plan = solve(&pkgs, &req).unwrap();
-    assert_eq!(
-        nevras(&plan),
-        [
-            "bash-5.2-1.x86_64",
-            "coreutils-9.4-1.x86_64",
-            "coreutils-common-9.4-1.x86_64"
-        ]
-    );
+    assert_eq!(nevras(&plan), FULL_COREUTILS);
     assert_eq!(
         plan.choices[&1].to_string(),
         "chosen over coreutils-single: the recipe's prefer"
@@ -321,6 +314,73 @@ fn minimal_providers_by_default_and_the_recipe_overrides_them() {
     let plan = solve(&pkgs, &req).unwrap();
     assert!(nevras(&plan).contains(&"coreutils-9.4-1.x86_64".to_string()));
     assert!(plan.choices.is_empty(), "{:?}", plan.choices);
+}
+
+#[test]
+fn avoid_overrides_the_minimal_list_and_says_so() {
+    let pkgs = coreutils();
+    let mut req = request(&["bash"]);
+    req.minimal_by_default = true;
+    req.avoid = vec!["coreutils-single".into()];
+    let plan = solve(&pkgs, &req).unwrap();
+    assert_eq!(nevras(&plan), FULL_COREUTILS);
+    assert_eq!(
+        plan.choices[&1].to_string(),
+        "chosen over coreutils-single: the recipe's avoid"
+    );
+    assert_eq!(plan.choices.len(), 1, "{:?}", plan.choices);
+    // Without the minimal list the same: avoid alone moves the choice.
+    req.minimal_by_default = false;
+    req.avoid = vec!["coreutils".into()];
+    let plan = solve(&pkgs, &req).unwrap();
+    assert_eq!(
+        nevras(&plan),
+        ["bash-5.2-1.x86_64", "coreutils-single-9.4-1.x86_64"]
+    );
+    assert_eq!(
+        plan.choices[&1].to_string(),
+        "chosen over coreutils: the recipe's avoid"
+    );
+}
+
+#[test]
+fn avoid_is_weaker_than_exclude() {
+    let pkgs = coreutils();
+    // Requested by name: installed although avoided, and no choice shown.
+    let mut req = request(&["bash", "coreutils-single"]);
+    req.avoid = vec!["coreutils-single".into()];
+    let plan = solve(&pkgs, &req).unwrap();
+    assert_eq!(
+        nevras(&plan),
+        ["bash-5.2-1.x86_64", "coreutils-single-9.4-1.x86_64"]
+    );
+    assert!(plan.choices.is_empty(), "{:?}", plan.choices);
+    // The only provider left: installed although avoided.
+    let mut req = request(&["bash"]);
+    req.exclude = vec!["coreutils".into()];
+    req.avoid = vec!["coreutils-single".into()];
+    assert_eq!(
+        nevras(&solve(&pkgs, &req).unwrap()),
+        ["bash-5.2-1.x86_64", "coreutils-single-9.4-1.x86_64"]
+    );
+    // Globs, and every provider avoided: the usual order decides.
+    let mut req = request(&["glibc"]);
+    req.avoid = vec!["glibc-*".into()];
+    let plan = solve(&langpacks(), &req).unwrap();
+    assert_eq!(plan.packages.len(), 2, "{:?}", nevras(&plan));
+    assert!(plan.choices.is_empty(), "{:?}", plan.choices);
+    // An avoided name is passed over even where a prefer glob matches it.
+    req.avoid = vec!["glibc-minimal-langpack".into()];
+    req.prefer = vec!["glibc-*".into()];
+    let plan = solve(&langpacks(), &req).unwrap();
+    assert_eq!(
+        nevras(&plan),
+        ["glibc-2.39-1.x86_64", "glibc-all-langpacks-2.39-1.x86_64"]
+    );
+    assert_eq!(
+        plan.choices[&1].to_string(),
+        "chosen over glibc-minimal-langpack: the recipe's prefer"
+    );
 }
 
 #[test]
