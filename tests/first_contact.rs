@@ -375,6 +375,29 @@ fn reason_of<'a>(plan: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 #[test]
+fn plan_avoids_what_the_recipe_avoids_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    // avoid overrides the built-in minimal list.
+    let plan = plan_reasons(tmp.path(), "avoid = [\"coreutils-single\"]\n");
+    assert_eq!(
+        reason_of(&plan, "coreutils"),
+        Some("requested as `/usr/bin/ls`; chosen over coreutils-single: the recipe's avoid")
+    );
+    assert!(reason_of(&plan, "coreutils-common").is_some(), "{plan:?}");
+    assert_eq!(reason_of(&plan, "coreutils-single"), None, "{plan:?}");
+    // Only the avoided name moves: the minimal langpack is still chosen.
+    assert!(
+        reason_of(&plan, "glibc-minimal-langpack")
+            .is_some_and(|r| r.ends_with("chosen over glibc-all-langpacks: minimal provider")),
+        "{plan:?}"
+    );
+
+    // Weaker than exclude: a package requested by name is still installed.
+    let plan = plan_reasons(tmp.path(), "avoid = [\"bash\"]\n");
+    assert_eq!(reason_of(&plan, "bash"), Some("requested"), "{plan:?}");
+}
+
+#[test]
 fn plan_chooses_minimal_providers_by_default_and_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     // No `prefer`: langs defaults to ["C"], so the minimal providers win.
