@@ -114,6 +114,24 @@ pub struct ClientOptions {
     pub tls: TlsTrust,
     /// The policy's allow-list, checked on every URL fetched.
     pub fence: Fence,
+    /// Who to tell while a request waits for its answer (none: silence).
+    pub waiting: Option<WaitNotice>,
+}
+
+/// Told every `every` that a request is still waiting for the server's
+/// answer, so a log shows a stalled mirror before its timeout ends it.
+#[derive(Clone)]
+pub struct WaitNotice {
+    pub every: Duration,
+    pub tell: std::sync::Arc<dyn Fn(&str) + Send + Sync>,
+}
+
+impl fmt::Debug for WaitNotice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitNotice")
+            .field("every", &self.every)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A failure to open or read a location; the message names the location and
@@ -534,6 +552,7 @@ pub struct Client {
     auth: std::sync::Arc<crate::credentials::AuthTable>,
     timeouts: Timeouts,
     fence: Fence,
+    waiting: Option<WaitNotice>,
 }
 
 impl Default for Client {
@@ -584,6 +603,7 @@ impl Client {
             auth: Default::default(),
             timeouts: t,
             fence: options.fence.clone(),
+            waiting: options.waiting.clone(),
         })
     }
 
@@ -784,8 +804,8 @@ impl Client {
             if let Some(r) = range {
                 request = request.header("Range", r);
             }
-            let response = request
-                .call()
+            let response = self
+                .while_waiting(&current, || request.call())
                 .map_err(|source| HttpError::transport(&current, source))?;
             let status = response.status().as_u16();
             if !matches!(status, 301 | 302 | 303 | 307 | 308) {
@@ -802,6 +822,33 @@ impl Client {
         }
         Err(HttpError::TooManyRedirects {
             url: url.to_string(),
+        })
+    }
+
+    /// Run `call` (a request up to its response head), telling the
+    /// [`WaitNotice`] every interval until it returns.
+    fn while_waiting<T>(&self, url: &str, call: impl FnOnce() -> T) -> T {
+        let Some(notice) = &self.waiting else {
+            return call();
+        };
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let limit = self.timeouts.idle.as_secs();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let started = Instant::now();
+                // Disconnected (the call returned) ends the loop.
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    wait.recv_timeout(notice.every)
+                {
+                    let waited = started.elapsed().as_secs_f64();
+                    (notice.tell)(&format!(
+                        "still waiting for {url} ({waited:.1} s of {limit} s)"
+                    ));
+                }
+            });
+            let answer = call();
+            drop(done);
+            answer
         })
     }
 }
@@ -1028,6 +1075,32 @@ pub(crate) mod test_server {
 mod tests {
     use super::test_server::{Fault, Server};
     use super::*;
+
+    #[test]
+    fn a_waiting_request_is_told_every_interval_and_a_quick_one_not_at_all() {
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let heard = lines.clone();
+        let options = ClientOptions {
+            waiting: Some(WaitNotice {
+                every: Duration::from_millis(100),
+                tell: std::sync::Arc::new(move |l: &str| heard.lock().unwrap().push(l.into())),
+            }),
+            ..ClientOptions::default()
+        };
+        let c = Client::with_options(RetryPolicy::default(), &options).unwrap();
+        assert_eq!(c.while_waiting("http://m/x", || 7), 7);
+        assert!(lines.lock().unwrap().is_empty());
+        c.while_waiting("http://m/x", || {
+            std::thread::sleep(Duration::from_millis(350))
+        });
+        let lines = lines.lock().unwrap();
+        assert!((2..=4).contains(&lines.len()), "{lines:?}");
+        assert!(
+            lines[0].starts_with("still waiting for http://m/x (0.")
+                && lines[0].ends_with(" s of 30 s)"),
+            "{lines:?}"
+        );
+    }
 
     /// A server that ignores `Range` (this test server does) answers 200:
     /// the bytes before `start` are skipped and the rest cut at `end`.

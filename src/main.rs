@@ -144,6 +144,7 @@ fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
                 cert_dir: common.tls.cert_dir.clone(),
             },
             fence: Default::default(),
+            waiting: None,
         },
         replace: Default::default(),
     })
@@ -186,6 +187,7 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     settings.strict = args.strict;
     settings.rootfs_dir = args.rootfs.clone();
     let reporter = Stderr::new(args.common.quiet);
+    settings.net.waiting = reporter.waiting_notice();
     let output = args
         .output
         .clone()
@@ -369,6 +371,7 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let recipe = load_recipe(&args.recipe, &args.common)?;
     let mut settings = settings(&args.common)?;
     let reporter = Stderr::new(args.common.quiet || args.json);
+    settings.net.waiting = reporter.waiting_notice();
     let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
     let names: Vec<String> = recipe.repos.iter().map(|r| r.name.clone()).collect();
     let client = minibuild::pipeline::client(&recipe, &settings)?;
@@ -455,8 +458,9 @@ fn why(args: WhyArgs) -> anyhow::Result<ExitCode> {
 
 fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
     let recipe = load_recipe(&args.recipe, &args.common)?;
-    let settings = settings(&args.common)?;
+    let mut settings = settings(&args.common)?;
     let reporter = Stderr::new(args.common.quiet);
+    settings.net.waiting = reporter.waiting_notice();
     let lock_path = Lock::path_for(&recipe.path);
     if lock_path.exists() && !args.update {
         let existing = Lock::read(&lock_path)?;

@@ -66,6 +66,17 @@ impl Stderr {
         reporter
     }
 
+    /// Lines for requests still waiting for an answer, in logs (on a
+    /// terminal the bars show the build is alive) unless quiet.
+    pub fn waiting_notice(&self) -> Option<crate::http::WaitNotice> {
+        (!self.fancy && !self.quiet).then(|| crate::http::WaitNotice {
+            every: self.interval,
+            tell: std::sync::Arc::new(|line: &str| {
+                let _ = writeln!(std::io::stderr().lock(), "         {line}");
+            }),
+        })
+    }
+
     fn line(&self, prefix: &str, message: &str) {
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut err = std::io::stderr().lock();

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::Ordering;
 
-use common::server::Server;
+use common::server::{Reply, Scripted, Server};
 use common::*;
 
 /// The busybox recipe against the fixture repo at `baseurl`, `--format format`.
@@ -333,6 +333,51 @@ fn slow_downloads_print_progress_and_the_summary_says_what_came_from_where() {
         fetch_summary(&stderr(&second)),
         format!("0 downloaded (0 B), 1 from the cache ({size})")
     );
+}
+
+/// A mirror that accepts the connection and never answers: the log says
+/// what is being waited for, every progress interval, until the timeout.
+#[test]
+fn a_silent_mirror_is_reported_while_waiting_then_times_out() {
+    let server = Scripted::start();
+    server.route("repo/repodata/repomd.xml", Reply::Silent);
+    let tmp = tempfile::tempdir().unwrap();
+    let canary = tmp.path().join("canary.txt");
+    fs::write(&canary, "precious").unwrap();
+    let work = tmp.path().join("work");
+    fs::create_dir(&work).unwrap();
+    let out = work.join("busybox.tar");
+    let started = std::time::Instant::now();
+    let result = build(
+        &out,
+        &tmp.path().join("cache"),
+        &format!("{}/repo/", server.url),
+        "oci-archive",
+    )
+    .args(["--timeout", "3"])
+    .env("MINIBUILD_PROGRESS_INTERVAL", "0.5")
+    .output()
+    .unwrap();
+    let err = stderr(&result);
+    assert!(!result.status.success(), "{err}");
+
+    let url = format!("{}/repo/repodata/repomd.xml", server.url);
+    let waiting: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains(&format!("still waiting for {url} (")))
+        .collect();
+    assert!(!waiting.is_empty(), "no waiting line:\n{err}");
+    assert!(waiting.iter().all(|l| l.ends_with(" s of 3 s)")), "{err}");
+    // Lines every 0.5 s over 3 s per try: several, not one per try.
+    assert!(waiting.len() >= 4, "{err}");
+    // Then the timeout itself, naming the URL and the flag to raise.
+    let (_, tail) = err.rsplit_once("still waiting").unwrap();
+    let (_, tail) = tail.split_once('\n').unwrap_or_default();
+    assert!(tail.contains(&url) && tail.contains("--timeout"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+
+    assert_eq!(listing(&work), Vec::<String>::new(), "nothing left: {err}");
+    assert_eq!(fs::read_to_string(&canary).unwrap(), "precious");
 }
 
 /// `minibuild plan --json` of bash + `/usr/bin/ls` with `extra` recipe lines:
