@@ -442,6 +442,45 @@ fn plan_avoids_what_the_recipe_avoids_and_says_so() {
     assert_eq!(reason_of(&plan, "bash"), Some("requested"), "{plan:?}");
 }
 
+/// A lock written without `avoid` no longer matches once the recipe avoids
+/// something; `lock --update` records it and the plan follows it.
+#[test]
+fn avoid_is_checked_against_the_lock() {
+    let tmp = tempfile::tempdir().unwrap();
+    plan_reasons(tmp.path(), "");
+    let recipe = tmp.path().join("r.toml");
+    let lock = |extra: &[&str]| {
+        minibuild()
+            .arg("lock")
+            .arg(&recipe)
+            .args(extra)
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache"))
+            .output()
+            .unwrap()
+    };
+    let first = lock(&[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let locked = tmp.path().join("r.toml.lock");
+    assert!(!fs::read_to_string(&locked).unwrap().contains("avoid"));
+    let text = fs::read_to_string(&recipe).unwrap();
+    fs::write(&recipe, format!("{text}avoid = [\"coreutils-single\"]\n")).unwrap();
+    let drift = lock(&[]);
+    let err = stderr(&drift);
+    assert!(!drift.status.success(), "{err}");
+    assert!(
+        err.contains("packages.avoid adds `coreutils-single`"),
+        "{err}"
+    );
+    assert!(err.contains("--update"), "{err}");
+    let updated = lock(&["--update"]);
+    assert!(updated.status.success(), "{}", stderr(&updated));
+    let text = fs::read_to_string(&locked).unwrap();
+    assert!(text.contains("avoid = [\"coreutils-single\"]"), "{text}");
+    assert!(text.contains("name = \"coreutils\"\n"), "{text}");
+    assert!(!text.contains("name = \"coreutils-single\""), "{text}");
+}
+
 #[test]
 fn plan_chooses_minimal_providers_by_default_and_says_so() {
     let tmp = tempfile::tempdir().unwrap();
