@@ -58,10 +58,11 @@ FUZZ_TARGETS = rpm_header cpio primary codec recipe challenge repomd filelists l
 .PHONY: fuzz fuzz-long fuzz-seed
 fuzz: fuzz-seed
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	@for t in $(FUZZ_TARGETS); do \
+	@failed=; for t in $(FUZZ_TARGETS); do \
 		echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
-		$(CARGO) +nightly fuzz run --fuzz-dir tests/fuzz $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
-	done
+		$(CARGO) +nightly fuzz run --fuzz-dir tests/fuzz $$t -- -max_total_time=$(FUZZ_SECONDS) || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashes in$$failed (inputs in tests/fuzz/artifacts/)"; exit 1; fi
 
 fuzz-long:
 	$(MAKE) fuzz FUZZ_SECONDS=1800

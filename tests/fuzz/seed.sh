@@ -56,6 +56,39 @@ find $(sources) -name 'repomd.xml' | sort | seed repomd
 find $(sources) -name '*primary.xml*' -not -name '*.zck' -not -name '*.sqlite*' | sort | seed primary
 find $(sources) -name '*filelists.xml*' -not -name '*.zck' -not -name '*.sqlite*' | sort | seed filelists
 find "$root/recipes" "$root/tests" $(sources) -name '*.toml' -not -name 'Cargo.toml' | sort | seed recipe
+# A lock as `minibuild lock` writes it (version 2, with reasons and requires).
+mkdir -p "$corpus/lockfile"
+cat >"$corpus/lockfile/seed-v2" <<'LOCK'
+version = 2
+
+[request]
+install = ["busybox"]
+exclude = []
+prefer = []
+weak_deps = false
+arch = ["x86_64"]
+
+[[repo]]
+name = "fedora"
+baseurl = "file:///srv/repo/$basearch/"
+
+[repo.revisions]
+x86_64 = "1700000000"
+
+[[package]]
+target = "x86_64"
+name = "busybox"
+evr = "1:1.35.0-3.fc40"
+arch = "x86_64"
+repo = "fedora"
+location = "Packages/b/busybox-1.35.0-3.fc40.x86_64.rpm"
+checksum = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+download_size = 1000
+installed_size = 2000
+build_time = 1700000000
+requested = "busybox"
+requires = ["glibc-2.36-9.fc40.x86_64@x86_64: libc.so.6()(64bit)"]
+LOCK
 find "$root/recipes" "$root/tests" $(sources) -name '*.lock' -size +0 -not -name 'Cargo.lock' | sort | seed lockfile
 find $(sources) /usr/lib/sysusers.d -name '*.conf' -path '*sysusers*' 2>/dev/null | sort | seed sysusers
 # ELF files: small host binaries and libraries (read-only use).
