@@ -50,3 +50,22 @@ bench: deps-bench fixtures build
 # Resolver and metadata loading on a synthetic 75,000-package repo, next to dnf. Not part of `make test`.
 bench-resolve: deps-bench build
 	python3 tests/bench/resolve-bench.py $(MINIBUILD) --dir target/bench-resolve
+
+# Fuzz every parser of untrusted input for FUZZ_SECONDS each (issue 13 item 5).
+# Needs nightly; cargo-fuzz is installed when missing. Not part of `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = rpm_header cpio primary codec recipe challenge repomd filelists lockfile elf sysusers
+.PHONY: fuzz fuzz-long fuzz-seed
+fuzz: fuzz-seed
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	@failed=; for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
+		$(CARGO) +nightly fuzz run --fuzz-dir tests/fuzz $$t -- -max_total_time=$(FUZZ_SECONDS) || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashes in$$failed (inputs in tests/fuzz/artifacts/)"; exit 1; fi
+
+fuzz-long:
+	$(MAKE) fuzz FUZZ_SECONDS=1800
+
+fuzz-seed:
+	MINIBUILD_FIXTURES=$(FIXTURES) tests/fuzz/seed.sh

@@ -11,7 +11,9 @@
 //! is an error, never silently used.
 
 mod capindex;
-mod codec;
+// Public only for the fuzz target (tests/fuzz); not an API.
+#[doc(hidden)]
+pub mod codec;
 mod decompress;
 mod expansion;
 pub mod filelists;

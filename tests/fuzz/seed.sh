@@ -1,0 +1,115 @@
+#!/bin/sh
+# Fill corpus/<target>/ with seeds from the fixture repos and the shared
+# corpus of real RPMs and repodata. Seeds are cut to SEED_MAX bytes
+# (default 64 KiB): the fuzzer mutates small inputs faster, and every
+# parser's interesting part (lead, headers, first members, first packages)
+# is at the start. Nothing here is committed (corpus/ is in .gitignore).
+#
+#   tests/fuzz/seed.sh            # from the repository root
+#   MINIBUILD_FIXTURES=/path SHARED_CORPUS=/path tests/fuzz/seed.sh
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+fixtures=${MINIBUILD_FIXTURES:-$root/target/fixtures}
+shared=${SHARED_CORPUS:-$root/../shared/corpus}
+max=${SEED_MAX:-65536}
+per_target=${SEED_COUNT:-60}
+corpus=$here/corpus
+
+sources() { for d in "$fixtures" "$shared"; do [ -d "$d" ] && echo "$d"; done; }
+
+# seed TARGET: files named on stdin, decompressed if needed, cut to $max,
+# stored under their content hash (duplicates collapse).
+seed() {
+    mkdir -p "$corpus/$1"
+    n=0
+    while IFS= read -r f && [ "$n" -lt "$per_target" ]; do
+        case "$f" in
+        *.gz) cat="gzip -dc" ;;
+        *.xz) cat="xz -dc" ;;
+        *.bz2) cat="bzip2 -dc" ;;
+        *.zst) cat="zstd -dcq" ;;
+        *) cat="cat" ;;
+        esac
+        tmp=$corpus/.seed
+        $cat "$f" 2>/dev/null | head -c "$max" >"$tmp" || true
+        [ -s "$tmp" ] || continue
+        mv "$tmp" "$corpus/$1/$(sha256sum "$tmp" | cut -c1-16)"
+        n=$((n + 1))
+    done
+    echo "$1: $(ls "$corpus/$1" | wc -l) seeds"
+}
+
+rpms() { find $(sources) -name '*.rpm' -size -8M | sort; }
+
+rpms | seed rpm_header
+
+# Decompressed payloads (what the cpio reader sees), from small RPMs.
+mkdir -p "$corpus/cpio"
+for f in $(rpms | head -n "$per_target"); do
+    rpm2cpio "$f" 2>/dev/null | head -c "$max" >"$corpus/.seed" || true
+    [ -s "$corpus/.seed" ] && mv "$corpus/.seed" "$corpus/cpio/$(sha256sum "$corpus/.seed" | cut -c1-16)"
+done
+echo "cpio: $(ls "$corpus/cpio" | wc -l) seeds"
+
+find $(sources) -name 'repomd.xml' | sort | seed repomd
+find $(sources) -name '*primary.xml*' -not -name '*.zck' -not -name '*.sqlite*' | sort | seed primary
+find $(sources) -name '*filelists.xml*' -not -name '*.zck' -not -name '*.sqlite*' | sort | seed filelists
+find "$root/recipes" "$root/tests" $(sources) -name '*.toml' -not -name 'Cargo.toml' | sort | seed recipe
+# A lock as `minibuild lock` writes it (version 2, with reasons and requires).
+mkdir -p "$corpus/lockfile"
+cat >"$corpus/lockfile/seed-v2" <<'LOCK'
+version = 2
+
+[request]
+install = ["busybox"]
+exclude = []
+prefer = []
+weak_deps = false
+arch = ["x86_64"]
+
+[[repo]]
+name = "fedora"
+baseurl = "file:///srv/repo/$basearch/"
+
+[repo.revisions]
+x86_64 = "1700000000"
+
+[[package]]
+target = "x86_64"
+name = "busybox"
+evr = "1:1.35.0-3.fc40"
+arch = "x86_64"
+repo = "fedora"
+location = "Packages/b/busybox-1.35.0-3.fc40.x86_64.rpm"
+checksum = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+download_size = 1000
+installed_size = 2000
+build_time = 1700000000
+requested = "busybox"
+requires = ["glibc-2.36-9.fc40.x86_64@x86_64: libc.so.6()(64bit)"]
+LOCK
+find "$root/recipes" "$root/tests" $(sources) -name '*.lock' -size +0 -not -name 'Cargo.lock' | sort | seed lockfile
+find $(sources) /usr/lib/sysusers.d -name '*.conf' -path '*sysusers*' 2>/dev/null | sort | seed sysusers
+# ELF files: small host binaries and libraries (read-only use).
+find /usr/bin /usr/lib/x86_64-linux-gnu -maxdepth 1 -type f -size -200k 2>/dev/null | sort | head -n 40 | seed elf
+
+# WWW-Authenticate headers as registries send them.
+mkdir -p "$corpus/challenge"
+i=0
+for h in 'Basic realm="Registry Realm"' \
+    'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"' \
+    'Bearer realm="http://127.0.0.1:5000/token"' \
+    'bearer REALM="x", service=y, scope="repository:x:pull"'; do
+    printf '%s' "$h" >"$corpus/challenge/seed$i"
+    i=$((i + 1))
+done
+echo "challenge: $i seeds"
+
+# The parsed-metadata cache codec: a count byte, then an encoding. No
+# encoder is reachable from here, so start from tiny inputs and let
+# coverage find the format.
+mkdir -p "$corpus/codec"
+printf '\001\000' >"$corpus/codec/seed0"
+printf '\002\002\001\001' >"$corpus/codec/seed1"
+echo "codec: 2 seeds"
