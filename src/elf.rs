@@ -76,8 +76,17 @@ impl<R: Read + Seek> Reader<R> {
             ));
         }
         self.r.seek(SeekFrom::Start(at))?;
-        let mut b = vec![0; n];
-        self.r.read_exact(&mut b)?;
+        // Grow with what the file really holds: a header can claim a 4 GiB
+        // program header table (65535 × 65535), and a zeroed buffer of that
+        // size would be allocated before the short read is noticed.
+        let mut b = Vec::new();
+        (&mut self.r).take(n as u64).read_to_end(&mut b)?;
+        if b.len() < n {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "range past the end of the file",
+            ));
+        }
         Ok(b)
     }
     fn u16(&self, b: &[u8]) -> u16 {
@@ -295,6 +304,45 @@ fn cstr(b: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads like a cursor, and remembers the largest buffer it was asked to fill.
+    struct Widest<'a> {
+        inner: io::Cursor<&'a [u8]>,
+        widest: usize,
+    }
+    impl Read for Widest<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.widest = self.widest.max(buf.len());
+            self.inner.read(buf)
+        }
+    }
+    impl Seek for Widest<'_> {
+        fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    /// Found by `make fuzz` (target elf): an ELF64 header past the first
+    /// 16 KiB whose program header table claims 65535 entries of 65535 bytes.
+    #[test]
+    fn a_huge_program_header_table_is_not_allocated_before_reading() {
+        let mut file = vec![0xffu8; HEAD + 86];
+        file[..8].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
+        file[16..18].copy_from_slice(&3u16.to_le_bytes()); // ET_DYN
+        file[18..20].copy_from_slice(&0x3eu16.to_le_bytes()); // x86-64
+        file[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+        let mut r = Widest {
+            inner: io::Cursor::new(&file[..]),
+            widest: 0,
+        };
+        assert!(read(&mut r).is_err());
+        assert!(
+            r.widest <= 1 << 20,
+            "asked to fill a {}-byte buffer for a {}-byte file",
+            r.widest,
+            file.len()
+        );
+    }
 
     /// Real binaries of the machine running the tests: every Linux host has a
     /// dynamically linked /bin/sh and a libc with a SONAME.
