@@ -97,8 +97,8 @@ pub fn split_userinfo(url: &str) -> (String, Option<Credential>) {
     };
     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
     let credential = Credential::new(
-        crate::http::percent_decode(user),
-        crate::http::percent_decode(password),
+        crate::location::decode(user),
+        crate::location::decode(password),
     );
     (format!("{scheme}://{hostport}{path}"), Some(credential))
 }

@@ -473,26 +473,6 @@ fn classify(url: &str) -> Result<Target, HttpError> {
     Ok(Target::File(PathBuf::from(url)))
 }
 
-/// `%20` → space in `file://` URLs; invalid escapes are kept as written.
-pub(crate) fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(hi), Some(lo)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Open a local location as a regular file, without blocking on a FIFO
 /// (`O_NONBLOCK`) and refusing anything else (a directory, a device).
 fn open_regular(path: &Path) -> Result<File, HttpError> {
