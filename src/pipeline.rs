@@ -606,7 +606,13 @@ pub fn build(
         let mut tree = unpacked.tree;
         let installed: Vec<PathBuf> = unpacked.order.iter().map(|&i| rpms[i].clone()).collect();
         let user = finish_tree(
-            recipe, res.arch, &installed, &mut tree, &mut stage, reporter,
+            recipe,
+            res.arch,
+            &installed,
+            &unpacked.scripts,
+            &mut tree,
+            &mut stage,
+            reporter,
         )?;
         review(&tree, res, settings, reporter)?;
         if let Some(dir) = &settings.rootfs_dir {
@@ -841,6 +847,8 @@ struct Unpacked {
     headers: Vec<Package>,
     /// Plan indices in install order (providers first).
     order: Vec<usize>,
+    /// Each package's scriptlets (not run), in install order.
+    scripts: Vec<rootfs::effects::Scripts>,
 }
 
 /// Unpack every package in install order, reading each header for the
@@ -877,6 +885,7 @@ fn unpack_all(
         false,
     );
     let mut skipped_scriptlets = Vec::new();
+    let mut scripts = Vec::new();
     for &i in &order {
         let report = rootfs::unpack(&mut tree, stage, &rpms[i], &unpack_opts)
             .with_context(|| format!("cannot unpack {}", res.plan.packages[i].package.nevra))?;
@@ -887,6 +896,10 @@ fn unpack_all(
                 report.name,
                 rootfs::effects::describe(&report.scriptlets, has_sysusers)
             ));
+            scripts.push(rootfs::effects::Scripts {
+                package: report.name.clone(),
+                scriptlets: report.scriptlets.clone(),
+            });
         }
         if !report.excluded.is_empty() {
             reporter.info(&format!(
@@ -914,6 +927,7 @@ fn unpack_all(
         tree,
         headers,
         order,
+        scripts,
     })
 }
 
@@ -924,10 +938,28 @@ fn finish_tree(
     recipe: &Recipe,
     arch: Arch,
     installed: &[PathBuf],
+    scripts: &[rootfs::effects::Scripts],
     tree: &mut Tree,
     stage: &mut rootfs::Staging,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Option<String>> {
+    // What the skipped scriptlets would have left behind, before the
+    // recipe's own files (which, like a later layer, win).
+    let effects = rootfs::effects::apply(tree, stage, &rootfs::effects::Input { scripts })?;
+    for d in &effects.done {
+        let by = d
+            .package
+            .as_deref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default();
+        reporter.info(&format!("scriptlet effect, {}{by}: {}", d.pass, d.what));
+    }
+    for n in &effects.not_done {
+        reporter.warn(&format!(
+            "scriptlet effect not done, {} ({}): {}",
+            n.pass, n.package, n.why
+        ));
+    }
     // The recipe's own files, over whatever packages put there.
     for c in &recipe.copies {
         let n = rootfs::copy::copy_in(tree, stage, &c.src, &c.dest, c.mode)?;

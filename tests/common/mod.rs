@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod server;
+pub mod treediff;
 // One definition of where the shared corpus is, for unit and end-to-end tests.
 #[path = "../../src/testing.rs"]
 mod testing;

@@ -7,7 +7,7 @@
 //! systemd unit presets, tmpfiles, icon caches). The match is on command names
 //! only: a guess for the reader, never used to change the image.
 
-use super::unpack::SkippedScriptlet;
+use crate::rootfs::unpack::SkippedScriptlet;
 
 /// Effects recognised in scriptlet bodies: (command substring, description).
 const EFFECTS: &[(&[&str], &str)] = &[
