@@ -294,12 +294,17 @@ pub struct CommonArgs {
     #[arg(long)]
     pub allow_downgrade: bool,
 
+    /// Use only the cache: no network. Repo metadata comes from the last
+    /// online run, RPMs from the cache or local repos; anything missing is an error.
+    #[arg(long)]
+    pub offline: bool,
+
     /// Cache for repo metadata and RPMs [default: $XDG_CACHE_HOME/minibuild].
     #[arg(long, env = "MINIBUILD_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
 
     /// Parallel downloads.
-    #[arg(short, long, default_value_t = 6)]
+    #[arg(short, long, default_value_t = minibuild::fetch::DEFAULT_JOBS)]
     pub jobs: usize,
 
     /// Seconds a repo server may take to connect, to answer, or stay silent mid-transfer; a whole transfer may take this plus its size at 64 KiB/s.

@@ -116,6 +116,10 @@ pub struct ClientOptions {
     pub fence: Fence,
     /// Who to tell while a request waits for its answer (none: silence).
     pub waiting: Option<WaitNotice>,
+    /// `--offline`: refuse every network request (the cache and local
+    /// paths only), so a build that needs the network says so instead of
+    /// waiting on a mirror it cannot reach.
+    pub offline: bool,
 }
 
 /// Told every `every` that a request is still waiting for the server's
@@ -168,6 +172,8 @@ pub enum HttpError {
     NotAFile { path: PathBuf, kind: &'static str },
     #[error("`{url}` is neither a local path, a file:// URL nor an http(s):// URL")]
     UnsupportedScheme { url: String },
+    #[error("{url} is not in the cache and --offline forbids the network\n  hint: run once without --offline to fill the cache")]
+    Offline { url: String },
     #[error("refused to fetch {0}")]
     Refused(#[from] LocationError),
     #[error("{url} sends more than {limit} bytes, the most {why}; stopped reading\n  hint: the mirror may be mid-sync, or serving a wrong or hostile file; try again later, or report it and use another mirror")]
@@ -259,6 +265,7 @@ impl HttpError {
             HttpError::File { .. }
             | HttpError::NotAFile { .. }
             | HttpError::UnsupportedScheme { .. }
+            | HttpError::Offline { .. }
             | HttpError::Refused(_)
             | HttpError::TooLarge { .. }
             | HttpError::Deadline { .. }
@@ -533,6 +540,7 @@ pub struct Client {
     timeouts: Timeouts,
     fence: Fence,
     waiting: Option<WaitNotice>,
+    offline: bool,
 }
 
 impl Default for Client {
@@ -584,6 +592,7 @@ impl Client {
             timeouts: t,
             fence: options.fence.clone(),
             waiting: options.waiting.clone(),
+            offline: options.offline,
         })
     }
 
@@ -600,13 +609,6 @@ impl Client {
             fence: Fence::default(),
             ..self.clone()
         }
-    }
-
-    /// The underlying agent, for requests other than plain GETs. It is
-    /// configured with `http_status_as_error(false)` and follows no
-    /// redirects: callers check the status themselves.
-    pub fn agent(&self) -> &ureq::Agent {
-        &self.agent
     }
 
     pub fn retry_policy(&self) -> &RetryPolicy {
@@ -773,6 +775,11 @@ impl Client {
         url: &str,
         range: Option<&str>,
     ) -> Result<(ureq::http::Response<ureq::Body>, String), HttpError> {
+        if self.offline {
+            return Err(HttpError::Offline {
+                url: url.to_string(),
+            });
+        }
         let mut current = url.to_string();
         for _ in 0..=MAX_REDIRECTS {
             self.fence.check(&current)?;

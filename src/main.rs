@@ -145,6 +145,7 @@ fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
             },
             fence: Default::default(),
             waiting: None,
+            offline: common.offline,
         },
         replace: Default::default(),
     })

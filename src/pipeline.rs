@@ -326,9 +326,24 @@ pub fn resolve(
                         )?;
                         Ok(())
                     };
-                repo::load_checked(&client, &cache, &spec, LoadOptions::default(), &check)?
+                repo::load_checked(
+                    &client,
+                    &cache,
+                    &spec,
+                    LoadOptions {
+                        offline: settings.net.offline,
+                    },
+                    &check,
+                )?
             } else {
-                repo::load(&client, &cache, &spec, LoadOptions::default())?
+                repo::load(
+                    &client,
+                    &cache,
+                    &spec,
+                    LoadOptions {
+                        offline: settings.net.offline,
+                    },
+                )?
             };
             reporter.info(&format!(
                 "{}: {} packages, revision {} (loaded in {:.1} ms)",
@@ -358,7 +373,9 @@ pub fn resolve(
                     &client,
                     &cache,
                     &spec,
-                    LoadOptions::default(),
+                    LoadOptions {
+                        offline: settings.net.offline,
+                    },
                     &mut packages,
                 )?;
             }

@@ -2,7 +2,7 @@
 //!
 //! Parsing happens in two steps: serde reads the text into `Raw*` structs that
 //! keep source spans (unknown keys and wrong types are rejected there, with
-//! toml's own position), then [`validate`] checks what serde cannot (empty
+//! toml's own position), then [`parse`] checks what serde cannot (empty
 //! package list, missing repo, bad arch or port) and produces the plain
 //! [`Recipe`] the pipeline uses. Every error carries `file:line:column` and a hint.
 

@@ -519,3 +519,75 @@ fn plan_chooses_minimal_providers_by_default_and_says_so() {
         "{plan:?}"
     );
 }
+
+/// `--offline`: a warm cache builds the same image without one request; a
+/// cold one fails at once, naming the URL and the way out.
+#[test]
+fn offline_builds_from_the_cache_and_names_what_is_missing() {
+    let v = Victim::new();
+    let first = run_ok(&mut v.build(&v.work().join("a.tar"), "oci-archive"));
+    let requests = v.server.requests.load(Ordering::SeqCst);
+    assert!(requests > 0);
+
+    let offline = run_ok(
+        v.build(&v.work().join("b.tar"), "oci-archive")
+            .arg("--offline"),
+    );
+    assert_eq!(last_line(&offline), last_line(&first), "same image offline");
+    assert_eq!(
+        v.server.requests.load(Ordering::SeqCst),
+        requests,
+        "--offline sent no request"
+    );
+
+    // A cold cache: refused before any request, naming what to do.
+    let cold = build_recipe(
+        &recipe("busybox.toml"),
+        &v.work().join("c.tar"),
+        &v.tmp.path().join("cold-cache"),
+        &format!("{}/repo/$basearch/", v.server.url),
+        "oci-archive",
+    )
+    .arg("--offline")
+    .output()
+    .unwrap();
+    let err = stderr(&cold);
+    assert!(!cold.status.success());
+    assert!(
+        err.contains("no cached metadata") && err.contains("run once without --offline"),
+        "{err}"
+    );
+    assert_eq!(v.server.requests.load(Ordering::SeqCst), requests);
+    assert!(!v.work().join("c.tar").exists());
+
+    // Metadata cached but not the RPMs (the cache `plan` fills): the RPM's URL is named.
+    let meta_only = v.tmp.path().join("meta-cache");
+    run_ok(
+        minibuild()
+            .arg("plan")
+            .arg(recipe("busybox.toml"))
+            .arg("--cache-dir")
+            .arg(&meta_only)
+            .arg("--baseurl")
+            .arg(format!("fedora={}/repo/$basearch/", v.server.url))
+            .args(["--no-gpgcheck", "fedora"]),
+    );
+    let requests = v.server.requests.load(Ordering::SeqCst);
+    let cold_rpms = build_recipe(
+        &recipe("busybox.toml"),
+        &v.work().join("d.tar"),
+        &meta_only,
+        &format!("{}/repo/$basearch/", v.server.url),
+        "oci-archive",
+    )
+    .arg("--offline")
+    .output()
+    .unwrap();
+    let err = stderr(&cold_rpms);
+    assert!(!cold_rpms.status.success());
+    assert!(
+        err.contains(".rpm is not in the cache and --offline forbids the network"),
+        "{err}"
+    );
+    assert_eq!(v.server.requests.load(Ordering::SeqCst), requests);
+}

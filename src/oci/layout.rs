@@ -47,20 +47,6 @@ pub enum Format {
     DockerArchive,
 }
 
-impl std::str::FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "oci" => Ok(Format::Oci),
-            "oci-archive" => Ok(Format::OciArchive),
-            "docker-archive" => Ok(Format::DockerArchive),
-            other => Err(format!(
-                "unknown output format `{other}` (expected oci, oci-archive or docker-archive)"
-            )),
-        }
-    }
-}
-
 impl Format {
     /// The name `--format` takes.
     pub fn name(self) -> &'static str {
@@ -468,17 +454,6 @@ mod tests {
         );
         assert_eq!(shared_annotations(std::slice::from_ref(&a)), a);
         assert!(shared_annotations(&[]).is_empty());
-    }
-
-    #[test]
-    fn formats_parse() {
-        assert_eq!("oci".parse::<Format>(), Ok(Format::Oci));
-        assert_eq!("oci-archive".parse::<Format>(), Ok(Format::OciArchive));
-        assert_eq!(
-            "docker-archive".parse::<Format>(),
-            Ok(Format::DockerArchive)
-        );
-        assert!("tar".parse::<Format>().is_err());
     }
 
     #[test]

@@ -299,6 +299,11 @@ fn cache_name_of(digest: &Digest, location: &str, kind: &str) -> String {
     format!("{}-{kind}{suffix}", digest.hex())
 }
 
+/// Whether `baseurl` is reached over the network (not a path or `file://`).
+fn is_remote(baseurl: &str) -> bool {
+    baseurl.starts_with("http://") || baseurl.starts_with("https://")
+}
+
 /// Fetch (or read from `cache`) and parse one repository's metadata.
 pub fn load(
     client: &Client,
@@ -333,7 +338,9 @@ pub fn load_checked(
 
     // repomd.xml: from the network, remembered per base URL for --offline.
     let repomd_cached = repomd_cache_path(cache, &baseurl);
-    let repomd_bytes = if options.offline {
+    // A repo on this machine is read in place even offline: it needs no network.
+    let offline = options.offline && is_remote(&baseurl);
+    let repomd_bytes = if offline {
         std::fs::read(&repomd_cached).map_err(|_| RepoError::NotCached {
             repo: repo(),
             baseurl: baseurl.clone(),
@@ -455,7 +462,7 @@ fn fetch_data(
         .map_err(|e| cache_err(path.clone(), e))?
         .is_valid();
     if !cached {
-        if options.offline {
+        if options.offline && is_remote(baseurl) {
             return Err(RepoError::NotCached {
                 repo: repo(),
                 baseurl: baseurl.to_string(),
