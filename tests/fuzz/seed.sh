@@ -113,3 +113,21 @@ mkdir -p "$corpus/codec"
 printf '\001\000' >"$corpus/codec/seed0"
 printf '\002\002\001\001' >"$corpus/codec/seed1"
 echo "codec: 2 seeds"
+
+# A real parsed-metadata cache file and a real oci-archive, from minibuild
+# itself on the fixture repo (skipped, with a note, when no binary is built).
+bin=$(ls "$root/target/release/minibuild" "$root/target/debug/minibuild" 2>/dev/null | head -n 1 || true)
+if [ -n "$bin" ] && [ -d "$fixtures/repo" ]; then
+    work=$(mktemp -d)
+    "$bin" build "$root/recipes/busybox.toml" -o "$work/busybox.tar" --cache-dir "$work/cache" \
+        --baseurl "fedora=file://$fixtures/repo/\$basearch/" --no-gpgcheck fedora \
+        --no-sbom --no-provenance -q >/dev/null 2>&1 || true
+    find "$work/cache" -name '*.parsed' | sort | seed parsed_cache
+    # Whole archive: index.json and the manifest come after the layer in the tar.
+    saved=$max max=4194304
+    ls "$work/busybox.tar" 2>/dev/null | seed oci_image
+    max=$saved
+    rm -rf "$work"
+else
+    echo "parsed_cache, oci_image: no minibuild binary or fixtures; build first (make build fixtures)"
+fi
