@@ -34,15 +34,24 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "error: {err}");
-            for cause in err.chain().skip(1) {
-                let _ = writeln!(stderr, "  caused by: {cause}");
-            }
+            print_error(&err);
             ExitCode::FAILURE
         }
     }
 }
+
+/// `error: …` and each cause on stderr.
+fn print_error(err: &anyhow::Error) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {err}");
+    for cause in err.chain().skip(1) {
+        let _ = writeln!(stderr, "  caused by: {cause}");
+    }
+}
+
+/// `check`'s exit status when the image cannot be read at all, distinct
+/// from 1 ("read, and it has problems"), as grep and diff do.
+const CHECK_UNREADABLE: u8 = 2;
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -500,7 +509,13 @@ fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let image = oci::read::load(&args.image)?;
+    let image = match oci::read::load(&args.image) {
+        Ok(image) => image,
+        Err(err) => {
+            print_error(&err);
+            return Ok(ExitCode::from(CHECK_UNREADABLE));
+        }
+    };
     let opts = minibuild::check::CheckOptions {
         expect_ca_bundle: args.tls,
     };

@@ -135,7 +135,7 @@ fn check_reports_what_a_foreign_image_hides() {
             .unwrap();
         let out = String::from_utf8_lossy(&res.stdout);
         let err = String::from_utf8_lossy(&res.stderr);
-        assert!(!res.status.success(), "{out}{err}");
+        assert_eq!(res.status.code(), Some(1), "findings exit 1: {out}{err}");
         assert!(err.is_empty(), "findings, not an error: {err}");
         for want in [
             "linux/amd64 error: /tmp/suid: is setuid (4755)",
@@ -156,5 +156,22 @@ fn check_reports_what_a_foreign_image_hides() {
         assert!(!tmp.path().join("etc").exists());
         let left: Vec<_> = std::fs::read_dir(&private_tmp).unwrap().collect();
         assert!(left.is_empty(), "check left {left:?} in TMPDIR");
+    }
+}
+
+/// An image that cannot be read exits 2, not 1: "cannot tell" is not
+/// "has problems", so a CI gate can tell a broken pipeline from a bad image.
+#[test]
+fn an_unreadable_image_exits_2_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing.oci.tar");
+    let not_tar = tmp.path().join("notes.txt");
+    std::fs::write(&not_tar, "not an image\n").unwrap();
+    for image in [&missing, &not_tar] {
+        let res = minibuild().arg("check").arg(image).output().unwrap();
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(2), "{err}");
+        assert!(err.contains(&image.display().to_string()), "{err}");
+        assert!(res.stdout.is_empty());
     }
 }
