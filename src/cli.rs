@@ -32,6 +32,8 @@ pub enum Command {
     Why(WhyArgs),
     /// Resolve and write RECIPE.lock beside the recipe.
     Lock(LockArgs),
+    /// Copy the locked RPMs and their repos' metadata into DIR, for builds with no network.
+    Vendor(VendorArgs),
     /// Check an image (OCI layout or oci-archive): libraries present, no setuid, no package manager.
     Check(CheckArgs),
     /// Push an existing image (OCI layout or oci-archive) to a registry.
@@ -165,6 +167,15 @@ pub struct LockArgs {
     /// Re-resolve and replace an existing lock.
     #[arg(long)]
     pub update: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VendorArgs {
+    pub recipe: PathBuf,
+    /// A new or empty directory: DIR/REPO/ARCH/ gets each repo's packages and metadata.
+    pub dir: PathBuf,
     #[command(flatten)]
     pub common: CommonArgs,
 }

@@ -34,3 +34,4 @@ pub mod signature;
 pub mod temporaries;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod vendor;

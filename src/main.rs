@@ -19,7 +19,7 @@ use clap::Parser as _;
 
 use cli::{
     BuildArgs, CacheCmd, CheckArgs, Cli, Command, CommonArgs, Format, LockArgs, PlanArgs, PushArgs,
-    PushCmd, WhyArgs,
+    PushCmd, VendorArgs, WhyArgs,
 };
 use minibuild::lock::Lock;
 use minibuild::pipeline::{self, Resolved, Settings};
@@ -59,6 +59,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Plan(args)) => plan(args),
         Some(Command::Why(args)) => why(args),
         Some(Command::Lock(args)) => lock(args),
+        Some(Command::Vendor(args)) => vendor(args),
         Some(Command::Check(args)) => check(args),
         Some(Command::Push(args)) => push_cmd(args),
         Some(Command::Cache(cmd)) => cache_cmd(cmd),
@@ -463,6 +464,35 @@ fn why(args: WhyArgs) -> anyhow::Result<ExitCode> {
             args.recipe.display()
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn vendor(args: VendorArgs) -> anyhow::Result<ExitCode> {
+    let recipe = load_recipe(&args.recipe, &args.common)?;
+    let mut settings = settings(&args.common)?;
+    let reporter = Stderr::new(args.common.quiet);
+    settings.net.waiting = reporter.waiting_notice();
+    let lock_path = Lock::path_for(&recipe.path);
+    if !lock_path.is_file() {
+        bail!(
+            "{} has no lock: vendor copies exactly the locked packages\n  hint: run `minibuild lock {}` first",
+            recipe.path.display(),
+            recipe.path.display()
+        );
+    }
+    let resolved = resolve(&recipe, &mut settings, false, &reporter)?;
+    let vendored = minibuild::vendor::vendor(&recipe, &resolved, &settings, &args.dir, &reporter)?;
+    for v in &vendored {
+        reporter.step(&format!(
+            "{}/{}/{}: {} packages ({})",
+            args.dir.display(),
+            v.repo,
+            v.arch,
+            v.packages,
+            human_bytes(v.bytes)
+        ));
+    }
+    println!("{}", display(&args.dir));
     Ok(ExitCode::SUCCESS)
 }
 

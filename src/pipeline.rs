@@ -295,66 +295,8 @@ pub fn resolve(
     let mut out = Vec::new();
     for &arch in &recipe.image.arch {
         let mut indexes: Vec<RepoIndex> = Vec::new();
-        for (i, r) in recipe.repos.iter().enumerate() {
-            let spec = RepoSpec {
-                name: r.name.clone(),
-                baseurl: baseurl(recipe, settings, &r.name, &r.baseurl, arch)?,
-                index: i,
-            };
-            reporter.step(&format!(
-                "Loading metadata of {} ({arch}) from {}",
-                spec.name, spec.baseurl
-            ));
-            let started = std::time::Instant::now();
-            let index = if r.repo_gpgcheck {
-                let ring = &rings[i];
-                let check =
-                    |url: &str,
-                     bytes: &[u8]|
-                     -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-                        let asc_url = format!("{url}.asc");
-                        let sig = client.read_to_vec(&asc_url)?;
-                        ring.verify_detached(bytes, &sig, &asc_url)?;
-                        // Validly signed, but maybe an old copy replayed: compare
-                        // with the newest this cache has seen for this URL.
-                        crate::repo::repomd::Freshness::check_and_record(
-                            &cache.bucket(Bucket::Repomd),
-                            &spec.name,
-                            url,
-                            bytes,
-                            settings.allow_downgrade,
-                        )?;
-                        Ok(())
-                    };
-                repo::load_checked(
-                    &client,
-                    &cache,
-                    &spec,
-                    LoadOptions {
-                        offline: settings.net.offline,
-                    },
-                    &check,
-                )?
-            } else {
-                repo::load(
-                    &client,
-                    &cache,
-                    &spec,
-                    LoadOptions {
-                        offline: settings.net.offline,
-                    },
-                )?
-            };
-            reporter.info(&format!(
-                "{}: {} packages, revision {} (loaded in {:.1} ms)",
-                index.name,
-                index.packages.len(),
-                index.revision,
-                started.elapsed().as_secs_f64() * 1e3
-            ));
-            for note in &index.notes {
-                reporter.warn(note);
-            }
+        for i in 0..recipe.repos.len() {
+            let index = load_repo(recipe, settings, &client, &cache, &rings, i, arch, reporter)?;
             indexes.push(index);
         }
         let (mut packages, mut caps) = repo::merge(&mut indexes);
@@ -423,6 +365,80 @@ pub fn resolve(
         out.push(Resolved { arch, repos, plan });
     }
     Ok(out)
+}
+
+/// Load (or read from the cache) repo `i`'s metadata for `arch`, checking
+/// repomd.xml's signature and freshness when the repo asks for it.
+#[allow(clippy::too_many_arguments)]
+pub fn load_repo(
+    recipe: &Recipe,
+    settings: &Settings,
+    client: &Client,
+    cache: &Cache,
+    rings: &[Keyring],
+    i: usize,
+    arch: Arch,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<RepoIndex> {
+    let r = &recipe.repos[i];
+    let spec = RepoSpec {
+        name: r.name.clone(),
+        baseurl: baseurl(recipe, settings, &r.name, &r.baseurl, arch)?,
+        index: i,
+    };
+    reporter.step(&format!(
+        "Loading metadata of {} ({arch}) from {}",
+        spec.name, spec.baseurl
+    ));
+    let started = std::time::Instant::now();
+    let index = if r.repo_gpgcheck {
+        let ring = &rings[i];
+        let check =
+            |url: &str, bytes: &[u8]| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+                let asc_url = format!("{url}.asc");
+                let sig = client.read_to_vec(&asc_url)?;
+                ring.verify_detached(bytes, &sig, &asc_url)?;
+                // Validly signed, but maybe an old copy replayed: compare
+                // with the newest this cache has seen for this URL.
+                crate::repo::repomd::Freshness::check_and_record(
+                    &cache.bucket(Bucket::Repomd),
+                    &spec.name,
+                    url,
+                    bytes,
+                    settings.allow_downgrade,
+                )?;
+                Ok(())
+            };
+        repo::load_checked(
+            client,
+            cache,
+            &spec,
+            LoadOptions {
+                offline: settings.net.offline,
+            },
+            &check,
+        )?
+    } else {
+        repo::load(
+            client,
+            cache,
+            &spec,
+            LoadOptions {
+                offline: settings.net.offline,
+            },
+        )?
+    };
+    reporter.info(&format!(
+        "{}: {} packages, revision {} (loaded in {:.1} ms)",
+        index.name,
+        index.packages.len(),
+        index.revision,
+        started.elapsed().as_secs_f64() * 1e3
+    ));
+    for note in &index.notes {
+        reporter.warn(note);
+    }
+    Ok(index)
 }
 
 /// The lock for a resolution.
@@ -769,7 +785,7 @@ fn sweep_dirs(dirs: BTreeMap<PathBuf, Vec<&str>>, reporter: &dyn Reporter) {
 }
 
 /// Download (or find in the cache) every RPM of the plan; paths in plan order.
-fn fetch_rpms(
+pub fn fetch_rpms(
     client: &Client,
     cache: &Cache,
     res: &Resolved,
@@ -831,7 +847,7 @@ fn fetch_rpms(
 /// Check each RPM against its repo's keys, before anything of it is
 /// unpacked. Per package (plan order): the fingerprint that signed it, or
 /// `None` where the recipe turned checks off.
-fn verify_signatures(
+pub fn verify_signatures(
     recipe: &Recipe,
     rings: &[Keyring],
     res: &Resolved,

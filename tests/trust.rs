@@ -134,17 +134,8 @@ fn serve(conn: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) -> std::
 
 // ---------------------------------------------------------------- fixtures
 
-/// target/fixtures/signed (tests/fixtures/make-signed.sh): busybox and its
-/// three dependencies signed with a throwaway RSA key, repomd.xml.asc too.
 fn signed() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let fixtures = fixtures();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make-signed.sh");
-        run_ok(Command::new(script).arg(&fixtures));
-        fixtures.join("signed")
-    })
-    .clone()
+    signed_fixtures()
 }
 
 fn rsa_fpr() -> String {

@@ -607,6 +607,44 @@ pub fn load_filelists(
     Ok(true)
 }
 
+/// A repo's metadata as this cache holds it, for `minibuild vendor`: the
+/// repomd.xml [`load`] cached (so it must come after `load` for `spec`), and
+/// the cached, checksum-verified primary and filelists files (fetched when
+/// missing) with their `<location>`s.
+pub struct MetadataFiles {
+    pub repomd: Vec<u8>,
+    /// `(location in repomd.xml, cached file)`.
+    pub data: Vec<(String, PathBuf)>,
+}
+
+pub fn metadata_files(
+    client: &Client,
+    cache: &Cache,
+    spec: &RepoSpec,
+    options: LoadOptions,
+) -> Result<MetadataFiles, RepoError> {
+    let baseurl = normalize_baseurl(&spec.baseurl);
+    let repomd =
+        std::fs::read(repomd_cache_path(cache, &baseurl)).map_err(|_| RepoError::NotCached {
+            repo: spec.name.clone(),
+            baseurl: baseurl.clone(),
+            what: "repomd.xml",
+        })?;
+    let md = repomd::parse(&repomd).map_err(|source| RepoError::Repomd {
+        repo: spec.name.clone(),
+        url: http::join(&baseurl, "repodata/repomd.xml"),
+        source,
+    })?;
+    let mut data = Vec::new();
+    for kind in ["primary", "filelists"] {
+        if let Some(d) = md.data.get(kind) {
+            let path = fetch_data(client, cache, spec, &baseurl, d, kind, options)?;
+            data.push((d.location.clone(), path));
+        }
+    }
+    Ok(MetadataFiles { repomd, data })
+}
+
 /// Where a `<data>` file of repomd.xml is fetched from: its location must
 /// stay under the repo's base ([`location::resolve`]).
 fn data_url(spec: &RepoSpec, baseurl: &str, data: &repomd::DataFile) -> Result<String, RepoError> {

@@ -176,3 +176,17 @@ pub fn snapshot(path: &Path) -> std::collections::BTreeMap<PathBuf, minibuild::d
     }
     out
 }
+
+/// target/fixtures/signed (tests/fixtures/make-signed.sh, built on first
+/// use): busybox and its three dependencies signed with a throwaway RSA
+/// key (`rsa/`, `keys/rsa.asc`, `keys/rsa.fpr`), repomd.xml.asc too.
+pub fn signed_fixtures() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let fixtures = fixtures();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make-signed.sh");
+        run_ok(Command::new(script).arg(&fixtures));
+        fixtures.join("signed")
+    })
+    .clone()
+}
