@@ -687,9 +687,11 @@ pub fn build(
         });
     }
     // From the image's rename to the provenance's, an interrupt waits: the
-    // outputs are replaced as a set. (A SIGKILL can still fall between
-    // them; the SBOM and provenance name the image digest they describe.)
+    // outputs are replaced as a set. A SIGKILL cannot be waited for, so the
+    // previous SBOM and provenance go first: a kill in between leaves an
+    // image with its SBOM missing (visible), never beside the old one.
     let _commit = crate::temporaries::commit_section();
+    remove_stale_supply_chain(&per_arch, settings)?;
     let written = writer.commit(format, &recipe.image.tag)?;
     let mut built = Built {
         digest: written.digest,
@@ -1199,6 +1201,35 @@ fn per_arch_path(path: &Path, arch: Arch, several: bool, ext: &str) -> PathBuf {
         Some(stem) => PathBuf::from(format!("{stem}.{arch}{dotted}")),
         None => PathBuf::from(format!("{s}.{arch}")),
     }
+}
+
+/// Remove the SBOM and provenance files a previous build left where this
+/// one writes them (see the commit in [`build`]). Only files and symlinks:
+/// anything else makes the build stop before the image is replaced.
+fn remove_stale_supply_chain(per_arch: &[ArchFacts], settings: &Settings) -> anyhow::Result<()> {
+    let mut paths = Vec::new();
+    if let Some(path) = &settings.outputs.sbom {
+        let ext = settings.outputs.sbom_format.extension();
+        for facts in per_arch {
+            paths.push(per_arch_path(path, facts.arch, per_arch.len() > 1, ext));
+        }
+    }
+    paths.extend(settings.outputs.provenance.clone());
+    for path in paths {
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Ok(m) if m.is_file() || m.file_type().is_symlink() => std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove the previous {}", path.display()))?,
+            Ok(_) => bail!(
+                "{} is in the way of the SBOM/provenance: it is not a file\n  hint: move it, or choose another path with --sbom/--provenance",
+                path.display()
+            ),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot inspect {}", path.display()))
+            }
+        }
+    }
+    Ok(())
 }
 
 fn write_supply_chain(
