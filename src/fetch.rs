@@ -13,8 +13,6 @@
 //! a callback, never printed.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use crate::cache::{self, Bucket, Cache, EntryError, Transfer};
 use crate::digest::Digest;
@@ -113,32 +111,13 @@ pub fn fetch(
     jobs: usize,
     progress: &(dyn Fn(FetchEvent<'_>) + Sync),
 ) -> Result<Vec<PathBuf>, FetchError> {
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let results: Mutex<Vec<Option<Result<PathBuf, FetchError>>>> =
-        Mutex::new((0..packages.len()).map(|_| None).collect());
-    let workers = jobs.max(1).min(packages.len());
+    let results = crate::pool::map(
+        packages,
+        jobs,
+        |r: &Result<PathBuf, FetchError>| r.is_err(),
+        |index, &(package, baseurl)| fetch_one(client, cache, index, package, baseurl, progress),
+    );
 
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                if failed.load(Ordering::Relaxed) {
-                    return;
-                }
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(package, baseurl)) = packages.get(index) else {
-                    return;
-                };
-                let result = fetch_one(client, cache, index, package, baseurl, progress);
-                if result.is_err() {
-                    failed.store(true, Ordering::Relaxed);
-                }
-                results.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(result);
-            });
-        }
-    });
-
-    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     // Report the first failure in input order, so the message is stable.
     let mut paths = Vec::with_capacity(results.len());
     let mut first_error = None;
@@ -290,11 +269,11 @@ mod tests {
     }
 
     /// Records events as (index, kind, bytes) for assertions.
-    struct Log(Mutex<Vec<(usize, &'static str, u64)>>);
+    struct Log(std::sync::Mutex<Vec<(usize, &'static str, u64)>>);
 
     impl Log {
         fn new() -> Log {
-            Log(Mutex::new(Vec::new()))
+            Log(std::sync::Mutex::new(Vec::new()))
         }
         fn record(&self, e: FetchEvent<'_>) {
             let entry = match e {

@@ -20,6 +20,7 @@ pub mod lock_diff;
 pub mod oci;
 pub mod pipeline;
 pub mod policy;
+pub mod pool;
 pub mod provenance;
 pub mod recipe;
 pub mod repo;

@@ -18,8 +18,6 @@
 use std::fs::File;
 use std::io::Read as _;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -196,34 +194,24 @@ pub fn for_packages(
     packages: &[(&Package, &str)],
     jobs: usize,
 ) -> Vec<anyhow::Result<Vec<ScriptletView>>> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<anyhow::Result<Vec<ScriptletView>>>>> =
-        Mutex::new((0..packages.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..jobs.max(1).min(packages.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(package, baseurl)) = packages.get(i) else {
-                    return;
-                };
-                let cached = crate::fetch::cache_path(cache, package);
-                let result = read_header(client, &cached, package, baseurl)
-                    .and_then(|bytes| from_header(&bytes))
-                    .with_context(|| {
-                        format!(
-                            "cannot read the header of {} ({}); the file is damaged or not an RPM: report the mirror",
-                            package.nevra,
-                            crate::http::join(baseurl, &package.location)
-                        )
-                    });
-                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
+    crate::pool::map(
+        packages,
+        jobs,
+        |_| false,
+        |_, &(package, baseurl)| {
+            let cached = crate::fetch::cache_path(cache, package);
+            read_header(client, &cached, package, baseurl)
+                .and_then(|bytes| from_header(&bytes))
+                .with_context(|| {
+                    format!(
+                        "cannot read the header of {} ({}); the file is damaged or not an RPM: report the mirror",
+                        package.nevra,
+                        crate::http::join(baseurl, &package.location)
+                    )
+                })
+        },
+    )
+    .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("not read"))))
         .collect()
 }
