@@ -130,53 +130,19 @@ pub fn cert_info(der: &[u8]) -> Option<CertInfo> {
     })
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with padding.
+/// Standard base64 with padding (the `base64` crate, as the registry and
+/// repo credentials use: one implementation in the project).
 pub fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
-/// Base64 decoding that skips whitespace; `None` on any other stray byte.
+/// Base64 with whitespace skipped; `None` on anything else that is not
+/// canonical padded base64 (a damaged PEM block is dropped, not half-read).
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            c if c.is_ascii_whitespace() => continue,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
+    use base64::Engine as _;
+    let compact: String = text.split_ascii_whitespace().collect();
+    base64::engine::general_purpose::STANDARD.decode(compact).ok()
 }
 
 /// A PEM block: its label (`CERTIFICATE`, `TRUSTED CERTIFICATE`, …) and
@@ -244,6 +210,7 @@ mod tests {
         assert_eq!(base64_encode(b"fo"), "Zm8=");
         assert_eq!(base64_decode("Zm9v\n YmE=").unwrap(), b"fooba");
         assert_eq!(base64_decode("Zm9v!"), None);
+        assert_eq!(base64_decode("Zm8"), None, "unpadded: not canonical");
     }
 
     #[test]
