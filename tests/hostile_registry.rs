@@ -13,13 +13,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::Output;
-use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
+use common::server::{Handled, Request, Response};
 use minibuild::oci::{Compression, Format, ImageConfig, ImageWriter, LayerOptions};
 use minibuild::rootfs::Tree;
 use minibuild::rpm::Arch;
@@ -27,98 +26,11 @@ use minibuild::rpm::Arch;
 const USER: &str = "ci";
 const PASS: &str = "hostile-test-pw";
 
-/// One request as a scripted server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    target: String,
-    /// Every header line, as sent.
-    headers: Vec<String>,
-}
-
-impl Seen {
-    fn has_authorization(&self) -> bool {
-        self.headers
-            .iter()
-            .any(|h| h.to_ascii_lowercase().starts_with("authorization:"))
-    }
-}
-
-type Handler = dyn Fn(&Seen) -> String + Send + Sync;
-
-/// A scripted HTTP/1.1 server on `ip`: each request is answered by the
-/// handler (a whole response), with `Connection: close`, and recorded.
-struct Scripted {
-    addr: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Scripted {
-    fn start(ip: &str, handler: Box<Handler>) -> Scripted {
-        let listener = TcpListener::bind((ip, 0)).unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
-        // Serves until the test process exits.
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                if let Some(request) = read_request(&stream) {
-                    log.lock().unwrap().push(request.clone());
-                    let _ = (&stream).write_all(handler(&request).as_bytes());
-                }
-            }
-        });
-        Scripted { addr, seen }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-/// The request head, and its body read (and dropped) by Content-Length.
-fn read_request(stream: &TcpStream) -> Option<Seen> {
-    // A TLS ClientHello (minibuild tries https first on loopback): hang
-    // up, as a plain HTTP server effectively does.
-    let mut first = [0u8; 1];
-    if stream.peek(&mut first).ok()? == 0 || first[0] == 0x16 {
-        return None;
-    }
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next()?.to_string(), parts.next()?.to_string());
-    let mut headers = Vec::new();
-    let mut length = 0u64;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).ok()? == 0 || h.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = h.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
-        headers.push(h.trim_end().to_string());
-    }
-    std::io::copy(&mut reader.take(length), &mut std::io::sink()).ok()?;
-    Some(Seen {
-        method,
-        target,
-        headers,
-    })
-}
-
-fn respond(status: &str, headers: &[(&str, String)]) -> String {
-    let mut out = format!("HTTP/1.1 {status}\r\n");
-    for (k, v) in headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str("Content-Length: 2\r\nConnection: close\r\n\r\n{}");
-    out
+fn respond(status: u16, headers: &[(&str, String)]) -> Response {
+    headers
+        .iter()
+        .fold(Response::status(status), |r, (k, v)| r.header(k, v.clone()))
+        .body("{}")
 }
 
 fn basic() -> String {
@@ -131,15 +43,15 @@ fn basic() -> String {
 
 /// A registry on 127.0.0.1 that asks for the password (Basic) and answers
 /// each request that carries it with `answer(method)`.
-fn basic_auth_registry(answer: impl Fn(&str) -> String + Send + Sync + 'static) -> Scripted {
-    Scripted::start(
+fn basic_auth_registry(answer: impl Fn(&str) -> Response + Send + Sync + 'static) -> Handled {
+    Handled::start_on(
         "127.0.0.1",
-        Box::new(move |req| {
+        Box::new(move |req: &Request| {
             if req.headers.iter().any(|h| h.ends_with(&basic())) {
                 answer(&req.method)
             } else {
                 respond(
-                    "401 Unauthorized",
+                    401,
                     &[("WWW-Authenticate", r#"Basic realm="hostile""#.into())],
                 )
             }
@@ -149,24 +61,19 @@ fn basic_auth_registry(answer: impl Fn(&str) -> String + Send + Sync + 'static) 
 
 /// A registry on 127.0.0.1 that answers everything with a Bearer
 /// challenge naming `realm` (service `hostile`).
-fn bearer_registry(realm: &str) -> Scripted {
+fn bearer_registry(realm: &str) -> Handled {
     let challenge = format!(r#"Bearer realm="{realm}",service="hostile""#);
-    Scripted::start(
+    Handled::start_on(
         "127.0.0.1",
-        Box::new(move |_| {
-            respond(
-                "401 Unauthorized",
-                &[("WWW-Authenticate", challenge.clone())],
-            )
-        }),
+        Box::new(move |_: &Request| respond(401, &[("WWW-Authenticate", challenge.clone())])),
     )
 }
 
 /// The password, in clear or base64, anywhere in what `server` received.
-fn leaked(server: &Scripted) -> bool {
+fn leaked(server: &Handled) -> bool {
     let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"));
     server
-        .seen()
+        .requests()
         .iter()
         .flat_map(|s| s.headers.iter().chain([&s.target]))
         .any(|h| h.contains(PASS) || h.contains(&b64))
@@ -261,16 +168,16 @@ fn failed_with(out: &Output, needles: &[&str]) -> String {
 /// before anything is sent there.
 #[test]
 fn plain_http_token_realm_on_another_host_gets_nothing() {
-    let thief = Scripted::start(
+    let thief = Handled::start_on(
         "127.0.0.2",
-        Box::new(|_| respond("200 OK", &[("Content-Type", "application/json".into())])),
+        Box::new(|_: &Request| respond(200, &[("Content-Type", "application/json".into())])),
     );
     let realm = format!("http://{}/token", thief.addr);
     let registry = bearer_registry(&realm);
     let work = Work::new();
     let out = work.push(&registry.addr);
     failed_with(&out, &[&realm, "token realm must be https", "--insecure"]);
-    assert!(thief.seen().is_empty(), "{:?}", thief.seen());
+    assert!(thief.requests().is_empty(), "{:?}", thief.requests());
     assert!(!leaked(&registry), "the registry only ever got its 401s");
 }
 
@@ -279,13 +186,13 @@ fn plain_http_token_realm_on_another_host_gets_nothing() {
 /// there, and the push stops naming the location and the rule.
 #[test]
 fn upload_location_on_another_host_gets_nothing() {
-    let thief = Scripted::start("127.0.0.2", Box::new(|_| respond("201 Created", &[])));
+    let thief = Handled::start_on("127.0.0.2", Box::new(|_: &Request| respond(201, &[])));
     let location = format!("http://{}/v2/app/blobs/uploads/stolen", thief.addr);
     let loc = location.clone();
     let registry = basic_auth_registry(move |method| match method {
-        "HEAD" => respond("404 Not Found", &[]),
-        "POST" => respond("202 Accepted", &[("Location", loc.clone())]),
-        _ => respond("200 OK", &[]),
+        "HEAD" => respond(404, &[]),
+        "POST" => respond(202, &[("Location", loc.clone())]),
+        _ => respond(200, &[]),
     });
     let work = Work::new();
     let out = work.push(&registry.addr);
@@ -297,13 +204,13 @@ fn upload_location_on_another_host_gets_nothing() {
             "registry credentials go only to the registry",
         ],
     );
-    assert!(thief.seen().is_empty(), "{:?}", thief.seen());
+    assert!(thief.requests().is_empty(), "{:?}", thief.requests());
     // The registry did get the password: it asked for it, on its own origin.
     assert!(leaked(&registry));
 }
 
 /// The request's `Host`, to name the server itself in an answer.
-fn host_of(req: &Seen) -> String {
+fn host_of(req: &Request) -> String {
     req.headers
         .iter()
         .find_map(|h| {
@@ -320,33 +227,33 @@ fn host_of(req: &Seen) -> String {
 /// thief's 401.
 #[test]
 fn redirected_token_request_carries_no_password() {
-    let thief = Scripted::start(
+    let thief = Handled::start_on(
         "127.0.0.2",
-        Box::new(|_| {
+        Box::new(|_: &Request| {
             respond(
-                "401 Unauthorized",
+                401,
                 &[("WWW-Authenticate", r#"Basic realm="thief""#.into())],
             )
         }),
     );
     let stolen = format!("http://{}/token", thief.addr);
-    let registry = Scripted::start(
+    let registry = Handled::start_on(
         "127.0.0.1",
-        Box::new(move |req| {
+        Box::new(move |req: &Request| {
             if req.target.starts_with("/token") {
-                return respond("307 Temporary Redirect", &[("Location", stolen.clone())]);
+                return respond(307, &[("Location", stolen.clone())]);
             }
             let realm = format!("http://{}/token", host_of(req));
             let challenge = format!(r#"Bearer realm="{realm}",service="hostile""#);
-            respond("401 Unauthorized", &[("WWW-Authenticate", challenge)])
+            respond(401, &[("WWW-Authenticate", challenge)])
         }),
     );
     let work = Work::new();
     let out = work.push(&registry.addr);
     failed_with(&out, &[&registry.addr, "401"]);
-    let seen = thief.seen();
+    let seen = thief.requests();
     assert_eq!(seen.len(), 1, "the redirect was followed once: {seen:?}");
-    assert!(!seen[0].has_authorization(), "{seen:?}");
+    assert!(seen[0].header("authorization").is_none(), "{seen:?}");
     assert!(!leaked(&thief));
     // The realm on the registry's own host did get the password.
     assert!(leaked(&registry));
@@ -357,17 +264,17 @@ fn redirected_token_request_carries_no_password() {
 /// stored. Not followed: the push fails naming the status.
 #[test]
 fn redirected_manifest_put_is_not_followed() {
-    let thief = Scripted::start("127.0.0.2", Box::new(|_| respond("201 Created", &[])));
+    let thief = Handled::start_on("127.0.0.2", Box::new(|_: &Request| respond(201, &[])));
     let elsewhere = format!("http://{}/v2/app/manifests/v1", thief.addr);
     let registry = basic_auth_registry(move |method| match method {
         // Every blob is "already there".
-        "PUT" => respond("302 Found", &[("Location", elsewhere.clone())]),
-        _ => respond("200 OK", &[]),
+        "PUT" => respond(302, &[("Location", elsewhere.clone())]),
+        _ => respond(200, &[]),
     });
     let work = Work::new();
     let out = work.push(&registry.addr);
     failed_with(&out, &["PUT", "/v2/app/manifests/v1", "302"]);
-    assert!(thief.seen().is_empty(), "{:?}", thief.seen());
+    assert!(thief.requests().is_empty(), "{:?}", thief.requests());
 }
 
 /// `openssl s_server -HTTP` on 127.0.0.1 with a throwaway self-signed
@@ -454,9 +361,9 @@ impl Drop for TlsFiles {
 /// clear text and could be anyone's.
 #[test]
 fn https_to_http_redirect_is_refused() {
-    let thief = Scripted::start(
+    let thief = Handled::start_on(
         "127.0.0.2",
-        Box::new(|_| respond("200 OK", &[("Content-Type", "application/json".into())])),
+        Box::new(|_: &Request| respond(200, &[("Content-Type", "application/json".into())])),
     );
     let stolen = format!("http://{}/token", thief.addr);
     // The token request minibuild makes, as s_server names the file.
@@ -474,5 +381,5 @@ fn https_to_http_redirect_is_refused() {
         &out,
         &[&stolen, "a redirect to", "from https down to plain http"],
     );
-    assert!(thief.seen().is_empty(), "{:?}", thief.seen());
+    assert!(thief.requests().is_empty(), "{:?}", thief.requests());
 }

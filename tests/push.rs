@@ -583,6 +583,7 @@ struct TokenServer {
     cert: PathBuf,
     /// Query strings of the token requests it answered.
     requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _server: common::server::Handled,
     _dir: tempfile::TempDir,
 }
 
@@ -651,48 +652,27 @@ impl TokenServer {
         .stdout;
         let token = format!("{signing_input}.{}", b64url(&sig));
 
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let realm = format!("http://{}/token", listener.local_addr().unwrap());
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = requests.clone();
         let expected_auth = format!(
-            "authorization: basic {}",
+            "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"))
-        )
-        .to_ascii_lowercase();
-        // Serves until the test process exits.
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut buf = Vec::new();
-                let mut byte = [0u8; 1];
-                while !buf.ends_with(b"\r\n\r\n") {
-                    match std::io::Read::read(&mut stream, &mut byte) {
-                        Ok(1) => buf.push(byte[0]),
-                        _ => break,
-                    }
-                }
-                let request = String::from_utf8_lossy(&buf).to_string();
-                let line = request.lines().next().unwrap_or("").to_string();
-                let query = line.split(['?', ' ']).nth(2).unwrap_or("").to_string();
-                let authorized = request
-                    .lines()
-                    .any(|l| l.to_ascii_lowercase().trim() == expected_auth);
-                let (status, body) = if authorized {
-                    seen.lock().unwrap().push(query);
-                    ("200 OK", serde_json::json!({"token": token}).to_string())
-                } else {
-                    ("401 Unauthorized", "{}".to_string())
-                };
-                let resp = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = std::io::Write::write_all(&mut stream, resp.as_bytes());
+        );
+        let server = common::server::Handled::start(move |req| {
+            let authorized = req
+                .header("authorization")
+                .is_some_and(|a| a.eq_ignore_ascii_case(&expected_auth));
+            if !authorized {
+                return common::server::Response::status(401).body("{}");
             }
+            seen.lock().unwrap().push(req.query().to_string());
+            common::server::Response::ok(serde_json::json!({"token": token}).to_string())
+                .header("Content-Type", "application/json")
         });
+        let realm = format!("{}/token", server.url);
         TokenServer {
             realm,
+            _server: server,
             cert: dir.path().join("token.crt"),
             requests,
             _dir: dir,

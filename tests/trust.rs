@@ -10,127 +10,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
+use common::server::{Handled as Hostile, Response};
 use common::*;
-
-// ---------------------------------------------------------------- servers
-
-/// One request as the server saw it.
-#[derive(Debug, Clone)]
-struct Request {
-    path: String,
-    authorization: Option<String>,
-}
-
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn status(status: u16) -> Response {
-        Response {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
-    }
-
-    /// The file at `path` under `root`, or 404.
-    fn file(root: &Path, path: &str) -> Response {
-        let rel = Path::new(path.split('?').next().unwrap().trim_start_matches('/'));
-        if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Response::status(404);
-        }
-        match std::fs::read(root.join(rel)) {
-            Ok(body) => Response {
-                status: 200,
-                headers: Vec::new(),
-                body,
-            },
-            Err(_) => Response::status(404),
-        }
-    }
-}
-
-type Handler = dyn Fn(&Request) -> Response + Send + Sync;
-
-/// A scripted HTTP/1.1 server on 127.0.0.1:0 that logs every request.
-struct Hostile {
-    /// `http://127.0.0.1:PORT`
-    url: String,
-    port: u16,
-    log: Arc<Mutex<Vec<Request>>>,
-}
-
-impl Hostile {
-    fn start(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> Hostile {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        let port = listener.local_addr().unwrap().port();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let handler: Arc<Handler> = Arc::new(handler);
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let (handler, log) = (handler.clone(), log2.clone());
-                std::thread::spawn(move || {
-                    let _ = serve(conn, &*handler, &log);
-                });
-            }
-        });
-        Hostile {
-            url: format!("http://127.0.0.1:{port}"),
-            port,
-            log,
-        }
-    }
-
-    fn requests(&self) -> Vec<Request> {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-fn serve(conn: TcpStream, handler: &Handler, log: &Mutex<Vec<Request>>) -> std::io::Result<()> {
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let mut authorization = None;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = h.split_once(':') {
-            if name.eq_ignore_ascii_case("authorization") {
-                authorization = Some(value.trim().to_string());
-            }
-        }
-    }
-    let request = Request {
-        path,
-        authorization,
-    };
-    log.lock().unwrap().push(request.clone());
-    let r = handler(&request);
-    let mut conn = conn;
-    write!(conn, "HTTP/1.1 {} X\r\n", r.status)?;
-    for (k, v) in &r.headers {
-        write!(conn, "{k}: {v}\r\n")?;
-    }
-    write!(
-        conn,
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        r.body.len()
-    )?;
-    conn.write_all(&r.body)
-}
 
 // ---------------------------------------------------------------- fixtures
 
@@ -373,7 +258,7 @@ fn the_digest_depends_on_content_not_on_the_mirror() {
     let repo = signed().join("rsa");
     let link = w.path().join("mirror-link");
     std::os::unix::fs::symlink(&repo, &link).unwrap();
-    let server = Hostile::start(move |r| Response::file(&repo, &r.path));
+    let server = Hostile::start(move |r| Response::file(&repo, r.path()));
     let recipe = w.recipe(
         "app.toml",
         "file:///unused/$basearch/",
@@ -414,7 +299,7 @@ fn the_digest_depends_on_content_not_on_the_mirror() {
     assert!(server
         .requests()
         .iter()
-        .any(|r| r.path.ends_with("repomd.xml")));
+        .any(|r| r.path().ends_with("repomd.xml")));
     // The manifest says which repo state and checks made the image, not where it came from.
     let text = manifest_and_config(&w.path().join("m2.oci.tar"));
     assert!(
@@ -447,21 +332,13 @@ fn private_mirror(elsewhere: &Hostile) -> Hostile {
     let repo = signed().join("rsa");
     let redirect = format!("http://localhost:{}", elsewhere.port);
     Hostile::start(move |r| {
-        if r.authorization.as_deref() != Some(expected.as_str()) {
-            let mut denied = Response::status(401);
-            denied
-                .headers
-                .push(("WWW-Authenticate".into(), "Basic realm=\"private\"".into()));
-            return denied;
+        if r.header("authorization") != Some(expected.as_str()) {
+            return Response::status(401).header("WWW-Authenticate", "Basic realm=\"private\"");
         }
-        if r.path.ends_with(".rpm") {
-            let mut moved = Response::status(302);
-            moved
-                .headers
-                .push(("Location".into(), format!("{redirect}{}", r.path)));
-            return moved;
+        if r.path().ends_with(".rpm") {
+            return Response::status(302).header("Location", format!("{redirect}{}", r.path()));
         }
-        Response::file(&repo, &r.path)
+        Response::file(&repo, r.path())
     })
 }
 
@@ -472,7 +349,7 @@ fn private_mirror(elsewhere: &Hostile) -> Hostile {
 fn repo_credentials_reach_only_their_host_and_are_recorded_nowhere() {
     let w = Work::new();
     let repo = signed().join("rsa");
-    let elsewhere = Hostile::start(move |r| Response::file(&repo, &r.path));
+    let elsewhere = Hostile::start(move |r| Response::file(&repo, r.path()));
     let mirror = private_mirror(&elsewhere);
     let key = format!(
         "gpgkey = {{ url = \"{}\", fingerprint = \"{}\" }}",
@@ -554,14 +431,19 @@ fn repo_credentials_reach_only_their_host_and_are_recorded_nowhere() {
     );
 
     // The mirror got the credential; the host it redirected to never did.
-    assert!(mirror.requests().iter().any(|r| r.authorization.is_some()));
+    assert!(mirror
+        .requests()
+        .iter()
+        .any(|r| r.header("authorization").is_some()));
     let redirected = elsewhere.requests();
     assert!(
-        redirected.iter().any(|r| r.path.ends_with(".rpm")),
+        redirected.iter().any(|r| r.path().ends_with(".rpm")),
         "the packages came through the redirect"
     );
     assert!(
-        redirected.iter().all(|r| r.authorization.is_none()),
+        redirected
+            .iter()
+            .all(|r| r.header("authorization").is_none()),
         "credential sent to another host: {redirected:?}"
     );
 
@@ -611,9 +493,9 @@ fn a_gpgkey_over_plain_http_needs_a_pinned_fingerprint() {
     let root = signed();
     let mirror = Hostile::start(move |r| {
         // The attacker serves its own key where the recipe looks for one.
-        match r.path.strip_prefix("/keys/") {
-            Some(_) => Response::file(&root.join("keys"), &r.path["/keys".len()..]),
-            None => Response::file(&root.join("rsa"), &r.path),
+        match r.path().strip_prefix("/keys/") {
+            Some(_) => Response::file(&root.join("keys"), &r.path()["/keys".len()..]),
+            None => Response::file(&root.join("rsa"), r.path()),
         }
     });
     let baseurl = format!("{}/$basearch/", mirror.url);

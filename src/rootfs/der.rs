@@ -142,7 +142,9 @@ pub fn base64_encode(data: &[u8]) -> String {
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     use base64::Engine as _;
     let compact: String = text.split_ascii_whitespace().collect();
-    base64::engine::general_purpose::STANDARD.decode(compact).ok()
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()
 }
 
 /// A PEM block: its label (`CERTIFICATE`, `TRUSTED CERTIFICATE`, …) and
