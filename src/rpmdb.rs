@@ -149,12 +149,14 @@ fn header_blobs(path: &Path) -> Result<(Vec<u8>, Vec<u8>), RpmdbError> {
     Ok((sig, main))
 }
 
-/// The blob rpm would store for the package at `path` once installed (its
-/// main header plus the tags an install adds), and the added entries.
+/// The blob rpm would store for the package at `path` once installed as
+/// the `nth` package (its main header plus the tags an install adds), and
+/// the added entries.
 pub fn installed_blob(
     path: &Path,
     not_installed: &BTreeSet<usize>,
     install: &Install,
+    nth: u32,
 ) -> Result<(Vec<u8>, Vec<installed::RawEntry>), RpmdbError> {
     let (sig, main) = header_blobs(path)?;
     let main = installed::RawHeader::parse(&main).map_err(|e| RpmdbError::Malformed {
@@ -163,7 +165,7 @@ pub fn installed_blob(
     })?;
     // A signature header that does not parse only loses the signature tags.
     let sig = installed::RawHeader::parse(&sig).ok();
-    let added = installed::install_entries(&main, sig.as_ref(), not_installed, install);
+    let added = installed::install_entries(&main, sig.as_ref(), not_installed, install, nth);
     Ok((installed::append(&main, &added), added))
 }
 
@@ -306,9 +308,10 @@ pub fn write_db(
         }
     }
     let none = BTreeSet::new();
-    for path in rpms {
+    for (nth, path) in rpms.iter().enumerate() {
         let skipped = not_installed.get(path).unwrap_or(&none);
-        let (blob, added) = installed_blob(path, skipped, install)?;
+        let nth = u32::try_from(nth).unwrap_or(u32::MAX);
+        let (blob, added) = installed_blob(path, skipped, install, nth)?;
         let file = File::open(path).map_err(|source| RpmdbError::Read {
             path: path.clone(),
             source,

@@ -23,8 +23,10 @@ pub const FILE_STATE_NOT_INSTALLED: u8 = 2;
 /// Install-time values common to every package of one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Install {
-    /// INSTALLTIME and INSTALLTID: the image's SOURCE_DATE_EPOCH, so the
-    /// database is reproducible (rpm uses the clock).
+    /// INSTALLTID: the image's SOURCE_DATE_EPOCH, so the database is
+    /// reproducible. rpm given SOURCE_DATE_EPOCH does the same (lib/rpmts.c
+    /// `overrideTime`) and stamps the n-th package it adds (from 0) with
+    /// INSTALLTIME = SOURCE_DATE_EPOCH + n; so does [`install_entries`].
     pub time: u32,
     /// INSTALLCOLOR: rpm's `%_transaction_color` for the image's arch.
     pub color: u32,
@@ -179,14 +181,15 @@ fn alignment(kind: u32) -> usize {
     }
 }
 
-/// The entries an install adds to `main`, from `sig` (the package's
-/// signature header) and `install`, sorted by tag. `not_installed` are the
-/// header's file indices left out on purpose.
+/// The entries an install adds to `main`, the `nth` package added (from
+/// 0), from `sig` (the package's signature header) and `install`, sorted by
+/// tag. `not_installed` are the header's file indices left out on purpose.
 pub fn install_entries(
     main: &RawHeader,
     sig: Option<&RawHeader>,
     not_installed: &BTreeSet<usize>,
     install: &Install,
+    nth: u32,
 ) -> Vec<RawEntry> {
     let mut added = Vec::new();
     if let Some(sig) = sig {
@@ -237,7 +240,7 @@ pub fn install_entries(
         data: v.to_be_bytes().to_vec(),
     };
     added.push(int32(TAG_INSTALLTID, install.time));
-    added.push(int32(TAG_INSTALLTIME, install.time));
+    added.push(int32(TAG_INSTALLTIME, install.time.saturating_add(nth)));
     added.push(int32(TAG_INSTALLCOLOR, install.color));
     // Added entries sort by tag (`offsetCmp`); on import, an added entry
     // replaces a region entry with the same tag.
