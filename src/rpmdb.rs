@@ -432,7 +432,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rpms = [build_rpm(dir.path(), "b"), build_rpm(dir.path(), "a")];
         let db = dir.path().join("rpmdb.sqlite");
-        write_db(&db, &rpms).unwrap();
+        let install = Install {
+            time: 1_700_000_000,
+            color: installed::TRANSACTION_COLOR_64,
+            big_endian: false,
+        };
+        let skipped = NotInstalled::from([(rpms[1].clone(), BTreeSet::from([0]))]);
+        write_db(&db, &rpms, &skipped, &install).unwrap();
         let conn = Connection::open(&db).unwrap();
         let hnums: Vec<i64> = conn
             .prepare("SELECT hnum FROM Packages ORDER BY hnum")
@@ -475,6 +481,70 @@ mod tests {
             )
             .unwrap();
         assert_eq!(tables, 1 + INDEXES.len() as i64);
+
+        // The install-time indexes: the transaction id in native (here
+        // little-endian) bytes, one row per package.
+        let tids: Vec<(Vec<u8>, i64)> = conn
+            .prepare("SELECT key, hnum FROM Installtid ORDER BY hnum")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let tid = 1_700_000_000u32.to_le_bytes().to_vec();
+        assert_eq!(tids, [(tid.clone(), 1), (tid, 2)]);
+        let sha1: String = conn
+            .query_row("SELECT key FROM Sha1header WHERE hnum = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(sha1.len(), 40, "{sha1}");
+
+        // Each blob carries its file states: a's only file was left out.
+        let states = |hnum: i64| {
+            let blob: Vec<u8> = conn
+                .query_row("SELECT blob FROM Packages WHERE hnum = ?1", [hnum], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            installed::RawHeader::parse(&blob)
+                .unwrap()
+                .get(installed::TAG_FILESTATES)
+                .unwrap()
+                .data
+        };
+        assert_eq!(states(1), [installed::FILE_STATE_NORMAL]);
+        assert_eq!(states(2), [installed::FILE_STATE_NOT_INSTALLED]);
+    }
+
+    #[test]
+    fn installed_blob_keeps_the_region_and_appends_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = build_rpm(dir.path(), "hello");
+        let main = header_blob(&path).unwrap();
+        let install = Install {
+            time: 1_700_000_000,
+            color: 3,
+            big_endian: false,
+        };
+        let (blob, added) = installed_blob(&path, &BTreeSet::new(), &install, 2).unwrap();
+        let il = u32::from_be_bytes(main[0..4].try_into().unwrap()) as usize;
+        let new_il = u32::from_be_bytes(blob[0..4].try_into().unwrap()) as usize;
+        assert_eq!(new_il, il + added.len());
+        // Index entries and data of the package's header, unchanged.
+        assert_eq!(blob[8..8 + 16 * il], main[8..8 + 16 * il]);
+        let data = &main[8 + 16 * il..];
+        let at = 8 + 16 * new_il;
+        assert_eq!(&blob[at..at + data.len()], data);
+        let h = installed::RawHeader::parse(&blob).unwrap();
+        let int = |tag| u32::from_be_bytes(h.get(tag).unwrap().data.try_into().unwrap());
+        assert_eq!(int(installed::TAG_INSTALLTID), 1_700_000_000);
+        assert_eq!(int(installed::TAG_INSTALLTIME), 1_700_000_002, "third package");
+        assert_eq!(int(installed::TAG_INSTALLCOLOR), 3);
+        // The signature header's digests, under their main-header tags.
+        assert!(h.has(installed::TAG_SHA1HEADER) || h.has(273), "{added:?}");
+        // The package's own tags read as before.
+        assert_eq!(h.get(1000).unwrap().data, b"hello\0");
     }
 
     #[test]

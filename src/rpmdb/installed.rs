@@ -268,3 +268,137 @@ pub fn append(main: &RawHeader, added: &[RawEntry]) -> Vec<u8> {
     out.extend_from_slice(&data);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(tag: u32, kind: u32, count: u32, data: &[u8]) -> RawEntry {
+        RawEntry {
+            tag,
+            kind,
+            count,
+            data: data.to_vec(),
+        }
+    }
+
+    /// A header holding HEADERI18NTABLE `C` and then `entries`.
+    fn header(entries: &[RawEntry]) -> Vec<u8> {
+        let mut base = Vec::new();
+        for w in [1u32, 2, 100, RPM_STRING_ARRAY_TYPE, 0, 1] {
+            base.extend_from_slice(&w.to_be_bytes());
+        }
+        base.extend_from_slice(b"C\0");
+        append(&RawHeader::parse(&base).unwrap(), entries)
+    }
+
+    const INSTALL: Install = Install {
+        time: 100,
+        color: TRANSACTION_COLOR_64,
+        big_endian: false,
+    };
+
+    #[test]
+    fn parse_refuses_what_is_not_a_header_without_panicking() {
+        let good = header(&[entry(TAG_PREFIXES, RPM_STRING_ARRAY_TYPE, 1, b"/opt\0")]);
+        for len in 0..good.len() {
+            assert!(RawHeader::parse(&good[..len]).is_err(), "{len} bytes");
+        }
+        assert!(RawHeader::parse(&good).is_ok());
+        let mut zero = good.clone();
+        zero[0..4].fill(0);
+        assert!(RawHeader::parse(&zero).is_err(), "no entries");
+        // An entry pointing past the data, or whose strings never end, is
+        // simply absent.
+        let mut wild = good.clone();
+        wild[8 + 16 + 8..8 + 16 + 12].copy_from_slice(&1000u32.to_be_bytes());
+        assert_eq!(RawHeader::parse(&wild).unwrap().get(TAG_PREFIXES), None);
+        let mut endless = good.clone();
+        *endless.last_mut().unwrap() = b'x';
+        assert_eq!(RawHeader::parse(&endless).unwrap().get(TAG_PREFIXES), None);
+    }
+
+    #[test]
+    fn appended_entries_are_aligned_to_their_type() {
+        let blob = header(&[
+            entry(1, RPM_CHAR_TYPE, 3, b"abc"),
+            entry(2, RPM_INT32_TYPE, 1, &7u32.to_be_bytes()),
+            entry(3, RPM_BIN_TYPE, 1, b"z"),
+            entry(4, RPM_INT64_TYPE, 1, &9u64.to_be_bytes()),
+        ]);
+        let h = RawHeader::parse(&blob).unwrap();
+        let offset = |i: usize| h.info(i).2;
+        // `C\0` takes 2 bytes; then 3 chars; then an int32 at 8.
+        assert_eq!([offset(1), offset(2), offset(3), offset(4)], [2, 8, 12, 16]);
+        assert_eq!(h.get(2).unwrap().data, 7u32.to_be_bytes());
+        assert_eq!(h.get(4).unwrap().data, 9u64.to_be_bytes());
+    }
+
+    #[test]
+    fn file_states_mark_what_was_left_out() {
+        let names = b"a\0b\0c\0";
+        let main = header(&[entry(TAG_BASENAMES, RPM_STRING_ARRAY_TYPE, 3, names)]);
+        let main = RawHeader::parse(&main).unwrap();
+        let added = install_entries(&main, None, &BTreeSet::from([1]), &INSTALL, 4);
+        let states = added.iter().find(|e| e.tag == TAG_FILESTATES).unwrap();
+        assert_eq!(
+            states.data,
+            [FILE_STATE_NORMAL, FILE_STATE_NOT_INSTALLED, FILE_STATE_NORMAL]
+        );
+        assert_eq!(states.count, 3);
+        let time = added.iter().find(|e| e.tag == TAG_INSTALLTIME).unwrap();
+        assert_eq!(time.data, 104u32.to_be_bytes(), "the fifth package added");
+        let tags: Vec<u32> = added.iter().map(|e| e.tag).collect();
+        assert_eq!(
+            tags,
+            [TAG_INSTALLTIME, TAG_FILESTATES, TAG_INSTALLCOLOR, TAG_INSTALLTID],
+            "sorted by tag"
+        );
+        // A package without files gets no FILESTATES, as in rpm.
+        let empty = header(&[]);
+        let added = install_entries(
+            &RawHeader::parse(&empty).unwrap(),
+            None,
+            &BTreeSet::new(),
+            &INSTALL,
+            0,
+        );
+        assert!(added.iter().all(|e| e.tag != TAG_FILESTATES));
+    }
+
+    #[test]
+    fn signature_tags_are_merged_as_rpm_merges_them() {
+        let md5 = [7u8; 16];
+        let sig = header(&[
+            entry(TAG_SHA1HEADER, RPM_STRING_TYPE, 1, b"ab12\0"),
+            entry(1000, RPM_INT32_TYPE, 1, &5u32.to_be_bytes()),
+            entry(1004, RPM_BIN_TYPE, 16, &md5),
+            // Wrong type for PAYLOADSIZE: rpm refuses it, it stays out.
+            entry(1007, RPM_STRING_TYPE, 1, b"9\0"),
+            // Already in the main header: the main header's stands.
+            entry(271, RPM_INT64_TYPE, 1, &1u64.to_be_bytes()),
+        ]);
+        let main = header(&[
+            entry(271, RPM_INT64_TYPE, 1, &2u64.to_be_bytes()),
+            entry(TAG_PREFIXES, RPM_STRING_ARRAY_TYPE, 1, b"/opt\0"),
+        ]);
+        let (main, sig) = (
+            RawHeader::parse(&main).unwrap(),
+            RawHeader::parse(&sig).unwrap(),
+        );
+        let added = install_entries(&main, Some(&sig), &BTreeSet::new(), &INSTALL, 0);
+        let get = |tag| added.iter().find(|e| e.tag == tag).map(|e| e.data.clone());
+        assert_eq!(get(TAG_SIGMD5), Some(md5.to_vec()));
+        assert_eq!(get(257), Some(5u32.to_be_bytes().to_vec()), "SIGSIZE");
+        assert_eq!(get(TAG_SHA1HEADER), Some(b"ab12\0".to_vec()));
+        assert_eq!(get(1046), None);
+        assert_eq!(get(271), None);
+        // A relocatable package installed in place: INSTPREFIXES = PREFIXES.
+        assert_eq!(get(TAG_INSTPREFIXES), Some(b"/opt\0".to_vec()));
+        // The merged header reads back.
+        let blob = append(&main, &added);
+        let h = RawHeader::parse(&blob).unwrap();
+        assert_eq!(h.get(TAG_SIGMD5).unwrap().data, md5);
+        assert_eq!(h.get(271).unwrap().data, 2u64.to_be_bytes());
+    }
+}
