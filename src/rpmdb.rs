@@ -252,10 +252,7 @@ fn transient_require(flags: u32) -> bool {
 
 /// Rows of the BLOB-keyed tables for the tags an install added, as
 /// rpm's `td2key` keys them (integers in the image's native byte order).
-fn install_rows(
-    added: &[installed::RawEntry],
-    install: &Install,
-) -> Vec<(&'static str, Vec<u8>)> {
+fn install_rows(added: &[installed::RawEntry], install: &Install) -> Vec<(&'static str, Vec<u8>)> {
     let mut rows = Vec::new();
     for e in added {
         match e.tag {
@@ -539,7 +536,11 @@ mod tests {
         let h = installed::RawHeader::parse(&blob).unwrap();
         let int = |tag| u32::from_be_bytes(h.get(tag).unwrap().data.try_into().unwrap());
         assert_eq!(int(installed::TAG_INSTALLTID), 1_700_000_000);
-        assert_eq!(int(installed::TAG_INSTALLTIME), 1_700_000_002, "third package");
+        assert_eq!(
+            int(installed::TAG_INSTALLTIME),
+            1_700_000_002,
+            "third package"
+        );
         assert_eq!(int(installed::TAG_INSTALLCOLOR), 3);
         // The signature header's digests, under their main-header tags.
         assert!(h.has(installed::TAG_SHA1HEADER) || h.has(273), "{added:?}");

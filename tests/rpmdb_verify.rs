@@ -135,7 +135,10 @@ fn rpm_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// The rule that explains `line` of `rpm -V package`, if any.
 fn rule_for(root: &Path, package: &str, line: &str) -> Option<Rule> {
     if let Some(path) = line.strip_prefix("missing") {
-        let path = path.trim_start().trim_start_matches(|c: char| c.is_ascii_lowercase()).trim();
+        let path = path
+            .trim_start()
+            .trim_start_matches(|c: char| c.is_ascii_lowercase())
+            .trim();
         return (PACKAGE_MANAGERS.contains(&package) && !root.join(&path[1..]).exists())
             .then_some(Rule::PackageManagerRemoved);
     }
@@ -143,7 +146,10 @@ fn rule_for(root: &Path, package: &str, line: &str) -> Option<Rule> {
     if flags != ".M......." {
         return None;
     }
-    let path = rest.trim_start().trim_start_matches(|c: char| c.is_ascii_lowercase()).trim();
+    let path = rest
+        .trim_start()
+        .trim_start_matches(|c: char| c.is_ascii_lowercase())
+        .trim();
     let modes = stdout(&run_ok(rpm_in(root).args([
         "-q",
         package,
@@ -170,10 +176,11 @@ fn rpm_verify_reports_only_what_minibuild_changed() {
     let (root, _) = build(tmp.path());
 
     // rpm reads the database: every package is there.
-    let names: BTreeSet<String> = stdout(&run_ok(rpm_in(&root).args(["-qa", "--qf", "%{NAME}\\n"])))
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let names: BTreeSet<String> =
+        stdout(&run_ok(rpm_in(&root).args(["-qa", "--qf", "%{NAME}\\n"])))
+            .lines()
+            .map(str::to_string)
+            .collect();
     for p in PACKAGES.iter().filter(|p| !PACKAGE_MANAGERS.contains(p)) {
         assert!(names.contains(*p), "{p} not in rpm -qa: {names:?}");
     }
@@ -186,7 +193,8 @@ fn rpm_verify_reports_only_what_minibuild_changed() {
     let mut unexplained = Vec::new();
     let mut lines = 0;
     for name in &names {
-        for line in run_ok_or_status(rpm_in(&root).args(["-V", name]).args(verify_flags())).lines() {
+        for line in run_ok_or_status(rpm_in(&root).args(["-V", name]).args(verify_flags())).lines()
+        {
             lines += 1;
             match rule_for(&root, name, line) {
                 Some(rule) => *used.entry(rule).or_default() += 1,
@@ -221,7 +229,10 @@ fn rpm_verify_reports_only_what_minibuild_changed() {
     for (path, why) in [
         ("/usr/share/doc/bash/NEWS.gz", "docs = false"),
         ("/usr/share/doc/bash", "emptied by docs = false"),
-        ("/usr/share/locale/de/LC_MESSAGES/bash.mo", "langs = [\"C\"]"),
+        (
+            "/usr/share/locale/de/LC_MESSAGES/bash.mo",
+            "langs = [\"C\"]",
+        ),
         (EXCLUDED, "exclude_paths"),
     ] {
         assert!(
@@ -318,7 +329,9 @@ fn stored_headers_match_what_rpm_install_writes() {
             return cmd;
         }
         let mut c = Command::new("unshare");
-        c.arg("--map-root-user").arg(cmd.get_program()).args(cmd.get_args());
+        c.arg("--map-root-user")
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
         c
     };
     run_ok(&mut as_root({
@@ -329,10 +342,22 @@ fn stored_headers_match_what_rpm_install_writes() {
     run_ok(
         as_root({
             let mut c = rpm_in(&theirs);
-            c.args(["-i", "--nodeps", "--noscripts", "--notriggers", "--nosignature"])
-                .args(["--nodocs", "--define", "_install_langs C", "--define", "_db_backend sqlite"])
-                .args(["--excludepath", EXCLUDED])
-                .args(&rpms);
+            c.args([
+                "-i",
+                "--nodeps",
+                "--noscripts",
+                "--notriggers",
+                "--nosignature",
+            ])
+            .args([
+                "--nodocs",
+                "--define",
+                "_install_langs C",
+                "--define",
+                "_db_backend sqlite",
+            ])
+            .args(["--excludepath", EXCLUDED])
+            .args(&rpms);
             c
         })
         .env("SOURCE_DATE_EPOCH", EPOCH),

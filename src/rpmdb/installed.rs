@@ -120,7 +120,9 @@ impl<'a> RawHeader<'a> {
     /// `(tag, type, offset, count)` of index entry `i`.
     fn info(&self, i: usize) -> (u32, u32, usize, u32) {
         let at = 8 + 16 * i;
-        let w = |k: usize| u32::from_be_bytes(self.blob[at + 4 * k..at + 4 * k + 4].try_into().unwrap());
+        let w = |k: usize| {
+            u32::from_be_bytes(self.blob[at + 4 * k..at + 4 * k + 4].try_into().unwrap())
+        };
         (w(0), w(1), w(2) as usize, w(3))
     }
 
@@ -343,7 +345,11 @@ mod tests {
         let states = added.iter().find(|e| e.tag == TAG_FILESTATES).unwrap();
         assert_eq!(
             states.data,
-            [FILE_STATE_NORMAL, FILE_STATE_NOT_INSTALLED, FILE_STATE_NORMAL]
+            [
+                FILE_STATE_NORMAL,
+                FILE_STATE_NOT_INSTALLED,
+                FILE_STATE_NORMAL
+            ]
         );
         assert_eq!(states.count, 3);
         let time = added.iter().find(|e| e.tag == TAG_INSTALLTIME).unwrap();
@@ -351,7 +357,12 @@ mod tests {
         let tags: Vec<u32> = added.iter().map(|e| e.tag).collect();
         assert_eq!(
             tags,
-            [TAG_INSTALLTIME, TAG_FILESTATES, TAG_INSTALLCOLOR, TAG_INSTALLTID],
+            [
+                TAG_INSTALLTIME,
+                TAG_FILESTATES,
+                TAG_INSTALLCOLOR,
+                TAG_INSTALLTID
+            ],
             "sorted by tag"
         );
         // A package without files gets no FILESTATES, as in rpm.
