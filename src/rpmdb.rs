@@ -549,6 +549,28 @@ mod tests {
     }
 
     #[test]
+    fn install_index_keys_use_the_image_byte_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = header_blob(&build_rpm(dir.path(), "x")).unwrap();
+        let install = |big_endian| Install {
+            time: 0x0102_0304,
+            color: 3,
+            big_endian,
+        };
+        let added = installed::install_entries(
+            &installed::RawHeader::parse(&main).unwrap(),
+            None,
+            &BTreeSet::new(),
+            &install(false),
+            0,
+        );
+        let rows = |big_endian| install_rows(&added, &install(big_endian));
+        // s390x's rpm looks the transaction id up by its native bytes.
+        assert_eq!(rows(true), [("Installtid", vec![1, 2, 3, 4])]);
+        assert_eq!(rows(false), [("Installtid", vec![4, 3, 2, 1])]);
+    }
+
+    #[test]
     fn transient_requires_match_rpm() {
         assert!(transient_require(1 << 9)); // %pre
         assert!(transient_require(1 << 24)); // rpmlib()
