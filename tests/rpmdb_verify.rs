@@ -336,7 +336,7 @@ fn stored_headers_match_what_rpm_install_writes() {
     };
     run_ok(&mut as_root({
         let mut c = rpm_in(&theirs);
-        c.arg("--initdb");
+        c.args(["--initdb", "--define", "_db_backend sqlite"]);
         c
     }));
     run_ok(

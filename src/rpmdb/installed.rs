@@ -11,6 +11,12 @@
 //! index entries and data unchanged, then the added entries sorted by tag,
 //! each aligned to its type's size; rpm verifies SHA1HEADER/SHA256HEADER
 //! against the unchanged region when it reads the database.
+//!
+//! File states other than normal and not-installed are not produced:
+//! REPLACED needs `--replacefiles` and WRONGCOLOR a multilib pair sharing a
+//! path, and minibuild refuses differing files on one path; NETSHARED needs
+//! `%_netsharedpath`. rpm ≥ 6 also merges SHA3-256 and OpenPGP signature
+//! tags; the list here is rpm 4.16–4.20's.
 
 use std::collections::BTreeSet;
 
@@ -130,9 +136,11 @@ impl<'a> RawHeader<'a> {
         (0..self.il).any(|i| self.info(i).0 == tag)
     }
 
-    /// The entry for `tag` with its data, if present and well formed.
+    /// The entry for `tag` with its data, if present and well formed; the
+    /// last one, as an entry appended after the region replaces the
+    /// region's own on import.
     pub fn get(&self, tag: u32) -> Option<RawEntry> {
-        let i = (0..self.il).find(|&i| self.info(i).0 == tag)?;
+        let i = (0..self.il).rev().find(|&i| self.info(i).0 == tag)?;
         let (tag, kind, offset, count) = self.info(i);
         let len = data_len(kind, count, self.data().get(offset..)?)?;
         Some(RawEntry {
