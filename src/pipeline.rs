@@ -605,7 +605,7 @@ pub fn build(
         let unpacked = unpack_all(recipe, res, &rpms, &mut stage, reporter)?;
         let mut tree = unpacked.tree;
         let installed: Vec<PathBuf> = unpacked.order.iter().map(|&i| rpms[i].clone()).collect();
-        let rpmdb = Rpmdb {
+        let rpmdb = RpmdbInput {
             installed: &installed,
             not_installed: &unpacked.not_installed,
             install: crate::rpmdb::Install {
@@ -946,7 +946,7 @@ fn unpack_all(
 }
 
 /// What the image's rpm database is written from.
-struct Rpmdb<'a> {
+struct RpmdbInput<'a> {
     /// RPM paths in install order.
     installed: &'a [PathBuf],
     not_installed: &'a crate::rpmdb::NotInstalled,
@@ -959,7 +959,7 @@ struct Rpmdb<'a> {
 fn finish_tree(
     recipe: &Recipe,
     arch: Arch,
-    rpmdb: &Rpmdb,
+    rpmdb: &RpmdbInput,
     scripts: &[rootfs::effects::Scripts],
     tree: &mut Tree,
     stage: &mut rootfs::Staging,
@@ -1053,13 +1053,8 @@ fn finish_tree(
     // After hardening (which drops rpm's own var/lib/rpm): the database
     // scanners read to see the packages.
     if recipe.options.rpmdb {
-        crate::rpmdb::add_to_tree(
-            tree,
-            stage,
-            rpmdb.installed,
-            rpmdb.not_installed,
-            &rpmdb.install,
-        )
+        let (rpms, skipped) = (rpmdb.installed, rpmdb.not_installed);
+        crate::rpmdb::add_to_tree(tree, stage, rpms, skipped, &rpmdb.install)
             .context("cannot write the image's rpm database (set `rpmdb = false` in [options] to leave it out)")?;
     }
     rootfs::assign_ids(tree)?;
