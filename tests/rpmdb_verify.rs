@@ -139,8 +139,9 @@ fn rule_for(root: &Path, package: &str, line: &str) -> Option<Rule> {
             .trim_start()
             .trim_start_matches(|c: char| c.is_ascii_lowercase())
             .trim();
-        return (PACKAGE_MANAGERS.contains(&package) && !root.join(&path[1..]).exists())
-            .then_some(Rule::PackageManagerRemoved);
+        return (PACKAGE_MANAGERS.contains(&package)
+            && !root.join(path.trim_start_matches('/')).exists())
+        .then_some(Rule::PackageManagerRemoved);
     }
     let (flags, rest) = line.split_at(9.min(line.len()));
     if flags != ".M......." {
@@ -161,7 +162,7 @@ fn rule_for(root: &Path, package: &str, line: &str) -> Option<Rule> {
         (p == path).then(|| u32::from_str_radix(mode, 8).ok())?
     })?;
     use std::os::unix::fs::PermissionsExt;
-    let image_mode = std::fs::symlink_metadata(root.join(&path[1..]))
+    let image_mode = std::fs::symlink_metadata(root.join(path.trim_start_matches('/')))
         .ok()?
         .permissions()
         .mode();
