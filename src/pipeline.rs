@@ -638,10 +638,19 @@ pub fn build(
         let unpacked = unpack_all(recipe, res, &rpms, &mut stage, reporter)?;
         let mut tree = unpacked.tree;
         let installed: Vec<PathBuf> = unpacked.order.iter().map(|&i| rpms[i].clone()).collect();
+        let rpmdb = RpmdbInput {
+            installed: &installed,
+            not_installed: &unpacked.not_installed,
+            install: crate::rpmdb::Install {
+                time: u32::try_from(image_epoch(recipe, res, settings)).unwrap_or(u32::MAX),
+                color: crate::rpmdb::installed::TRANSACTION_COLOR_64,
+                big_endian: res.arch == crate::rpm::Arch::S390x,
+            },
+        };
         let user = finish_tree(
             recipe,
             res.arch,
-            &installed,
+            &rpmdb,
             &unpacked.scripts,
             &mut tree,
             &mut stage,
@@ -884,6 +893,8 @@ struct Unpacked {
     order: Vec<usize>,
     /// Each package's scriptlets (not run), in install order.
     scripts: Vec<rootfs::effects::Scripts>,
+    /// Per RPM path: header file indices left out on purpose, for the rpmdb.
+    not_installed: crate::rpmdb::NotInstalled,
 }
 
 /// Unpack every package in install order, reading each header for the
@@ -921,9 +932,11 @@ fn unpack_all(
     );
     let mut skipped_scriptlets = Vec::new();
     let mut scripts = Vec::new();
+    let mut not_installed = crate::rpmdb::NotInstalled::new();
     for &i in &order {
-        let report = rootfs::unpack(&mut tree, stage, &rpms[i], &unpack_opts)
+        let mut report = rootfs::unpack(&mut tree, stage, &rpms[i], &unpack_opts)
             .with_context(|| format!("cannot unpack {}", res.plan.packages[i].package.nevra))?;
+        not_installed.insert(rpms[i].clone(), std::mem::take(&mut report.not_installed));
         if !report.scriptlets.is_empty() {
             let has_sysusers = rootfs::accounts::ships_sysusers(&tree, &report.name);
             skipped_scriptlets.push(format!(
@@ -963,16 +976,25 @@ fn unpack_all(
         headers,
         order,
         scripts,
+        not_installed,
     })
 }
 
+/// What the image's rpm database is written from.
+struct RpmdbInput<'a> {
+    /// RPM paths in install order.
+    installed: &'a [PathBuf],
+    not_installed: &'a crate::rpmdb::NotInstalled,
+    install: crate::rpmdb::Install,
+}
+
 /// Everything after the payloads: the recipe's files, hardening, accounts,
-/// the rpm database (`installed`: RPM paths in install order), numeric ids,
-/// and what scriptlets would have generated. Returns the image's `User`.
+/// the rpm database, numeric ids, and what scriptlets would have
+/// generated. Returns the image's `User`.
 fn finish_tree(
     recipe: &Recipe,
     arch: Arch,
-    installed: &[PathBuf],
+    rpmdb: &RpmdbInput,
     scripts: &[rootfs::effects::Scripts],
     tree: &mut Tree,
     stage: &mut rootfs::Staging,
@@ -1066,7 +1088,8 @@ fn finish_tree(
     // After hardening (which drops rpm's own var/lib/rpm): the database
     // scanners read to see the packages.
     if recipe.options.rpmdb {
-        crate::rpmdb::add_to_tree(tree, stage, installed)
+        let (rpms, skipped) = (rpmdb.installed, rpmdb.not_installed);
+        crate::rpmdb::add_to_tree(tree, stage, rpms, skipped, &rpmdb.install)
             .context("cannot write the image's rpm database (set `rpmdb = false` in [options] to leave it out)")?;
     }
     rootfs::assign_ids(tree)?;
@@ -1080,6 +1103,22 @@ fn finish_tree(
     // What scriptlets would have written: the CA trust store, the linker cache.
     generate(recipe, arch, tree, stage, reporter)?;
     Ok(user)
+}
+
+/// The image's SOURCE_DATE_EPOCH: the environment's, the recipe's, or the
+/// newest build time of its packages.
+fn image_epoch(recipe: &Recipe, res: &Resolved, settings: &Settings) -> u64 {
+    settings
+        .source_date_epoch
+        .or(recipe.options.source_date_epoch)
+        .unwrap_or_else(|| {
+            res.plan
+                .packages
+                .iter()
+                .map(|p| p.package.build_time)
+                .max()
+                .unwrap_or(0)
+        })
 }
 
 /// Review the result like a person would: warnings, or an error under `--strict`.
@@ -1121,17 +1160,7 @@ fn write_image(
     settings: &Settings,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<(Digest, u64)> {
-    let epoch = settings
-        .source_date_epoch
-        .or(recipe.options.source_date_epoch)
-        .unwrap_or_else(|| {
-            res.plan
-                .packages
-                .iter()
-                .map(|p| p.package.build_time)
-                .max()
-                .unwrap_or(0)
-        });
+    let epoch = image_epoch(recipe, res, settings);
     let mut config = image_config(recipe, res, epoch, settings.lock.as_ref());
     config.user = user;
     reporter.step(&format!("Writing the {} layer", res.arch));

@@ -5,19 +5,20 @@
 //! reading this database, not by running rpm. Its layout: `Packages(hnum
 //! INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)`, one row per
 //! package in install order, where the blob is the package's main header
-//! exactly as in the .rpm file minus the 8-byte magic (the immutable region
-//! rpm itself stores); plus one index table per indexed tag, `(key, hnum,
-//! idx)`, with `key` TEXT for string tags and BLOB otherwise, filled as
-//! rpm's `tag2index` does (install-only requires left out, trigger names
-//! once, file triggers indexed by their trigger index). Tags only an install
-//! adds (INSTALLTID) or only the signature header has (SIGMD5, SHA1HEADER)
-//! are absent, so their tables stay empty; rich dependencies are indexed as
-//! written, without rpm's extra rows for their parts.
+//! as in the .rpm file minus the 8-byte magic, with what an install appends
+//! after its immutable region ([`installed`]: signature tags, file states,
+//! install time and color), so `rpm -V` verifies the image; plus one index
+//! table per indexed tag, `(key, hnum, idx)`, with `key` TEXT for string
+//! tags and BLOB otherwise, filled as rpm's `tag2index` does (install-only
+//! requires left out, trigger names once, file triggers indexed by their
+//! trigger index). Rich dependencies are indexed as written, without rpm's
+//! extra rows for their parts.
 //!
 //! The database is built in a temporary file and copied into a staging
 //! blob; the tree gets `var/lib/rpm/rpmdb.sqlite` pointing at it. This runs
 //! after hardening, which removes rpm's own `var/lib/rpm`.
 
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,13 @@ use rusqlite::{params, Connection};
 
 use crate::rootfs::tree::implied_dir;
 use crate::rootfs::{Entry, Kind, Staging, Tree};
+
+pub mod installed;
+pub use installed::Install;
+
+/// Header file indices (per RPM path) that the build left out on purpose:
+/// docs, other languages, `exclude_paths` (rpm's "not installed" state).
+pub type NotInstalled = HashMap<PathBuf, BTreeSet<usize>>;
 
 /// Where the database goes in the image (rpm's `%_dbpath` on RHEL/Alma/
 /// Rocky; Fedora's `/usr/lib/sysimage/rpm` is reached through its symlink).
@@ -99,13 +107,19 @@ const LEAD_SIZE: u64 = 96;
 /// The main header of the .rpm at `path` as rpm stores it in its database:
 /// index count, data length, index entries and data (no magic).
 pub fn header_blob(path: &Path) -> Result<Vec<u8>, RpmdbError> {
+    Ok(header_blobs(path)?.1)
+}
+
+/// The signature and main headers of the .rpm at `path`, each without its
+/// magic (the signature header without its padding).
+fn header_blobs(path: &Path) -> Result<(Vec<u8>, Vec<u8>), RpmdbError> {
     let read_err = |source| RpmdbError::Read {
         path: path.to_path_buf(),
         source,
     };
     let mut f = BufReader::new(File::open(path).map_err(read_err)?);
-    let mut intro = [0u8; 16];
-    let mut read_intro = |f: &mut BufReader<File>, at: u64| -> Result<(u32, u32), RpmdbError> {
+    let mut read_at = |at: u64| -> Result<Vec<u8>, RpmdbError> {
+        let mut intro = [0u8; 16];
         f.seek(SeekFrom::Start(at)).map_err(read_err)?;
         f.read_exact(&mut intro).map_err(read_err)?;
         if intro[..8] != HEADER_MAGIC {
@@ -122,18 +136,37 @@ pub fn header_blob(path: &Path) -> Result<Vec<u8>, RpmdbError> {
                 what: format!("implausible header size ({il} entries, {dl} bytes)"),
             });
         }
-        Ok((il, dl))
+        let mut blob = Vec::with_capacity(8 + 16 * il as usize + dl as usize);
+        blob.extend_from_slice(&intro[8..16]);
+        blob.resize(8 + 16 * il as usize + dl as usize, 0);
+        f.read_exact(&mut blob[8..]).map_err(read_err)?;
+        Ok(blob)
     };
-    let (il, dl) = read_intro(&mut f, LEAD_SIZE)?;
-    // The signature header is padded to 8 bytes.
-    let sig_len = 16 + 16 * u64::from(il) + u64::from(dl);
-    let main_at = LEAD_SIZE + sig_len.div_ceil(8) * 8;
-    let (il, dl) = read_intro(&mut f, main_at)?;
-    let mut blob = Vec::with_capacity(8 + 16 * il as usize + dl as usize);
-    blob.extend_from_slice(&intro[8..16]);
-    blob.resize(8 + 16 * il as usize + dl as usize, 0);
-    f.read_exact(&mut blob[8..]).map_err(read_err)?;
-    Ok(blob)
+    let sig = read_at(LEAD_SIZE)?;
+    // The signature header (magic included) is padded to 8 bytes.
+    let main_at = LEAD_SIZE + (sig.len() as u64 + 8).div_ceil(8) * 8;
+    let main = read_at(main_at)?;
+    Ok((sig, main))
+}
+
+/// The blob rpm would store for the package at `path` once installed as
+/// the `nth` package (its main header plus the tags an install adds), and
+/// the added entries.
+pub fn installed_blob(
+    path: &Path,
+    not_installed: &BTreeSet<usize>,
+    install: &Install,
+    nth: u32,
+) -> Result<(Vec<u8>, Vec<installed::RawEntry>), RpmdbError> {
+    let (sig, main) = header_blobs(path)?;
+    let main = installed::RawHeader::parse(&main).map_err(|e| RpmdbError::Malformed {
+        path: path.to_path_buf(),
+        what: format!("main header: {e}"),
+    })?;
+    // A signature header that does not parse only loses the signature tags.
+    let sig = installed::RawHeader::parse(&sig).ok();
+    let added = installed::install_entries(&main, sig.as_ref(), not_installed, install, nth);
+    Ok((installed::append(&main, &added), added))
 }
 
 /// `(table, key, idx)` rows for one header, as rpm's `tag2index` makes them.
@@ -217,8 +250,36 @@ fn transient_require(flags: u32) -> bool {
     flags & not_pre(INSTALL_ONLY) != 0 && flags & not_pre(ERASE_ONLY) == 0 && flags & META == 0
 }
 
-/// Write the database for `rpms` (in install order) to `db`.
-pub fn write_db(db: &Path, rpms: &[PathBuf]) -> Result<(), RpmdbError> {
+/// Rows of the BLOB-keyed tables for the tags an install added, as
+/// rpm's `td2key` keys them (integers in the image's native byte order).
+fn install_rows(added: &[installed::RawEntry], install: &Install) -> Vec<(&'static str, Vec<u8>)> {
+    let mut rows = Vec::new();
+    for e in added {
+        match e.tag {
+            installed::TAG_INSTALLTID => {
+                let tid = install.time;
+                let key = if install.big_endian {
+                    tid.to_be_bytes()
+                } else {
+                    tid.to_le_bytes()
+                };
+                rows.push(("Installtid", key.to_vec()));
+            }
+            installed::TAG_SIGMD5 => rows.push(("Sigmd5", e.data.clone())),
+            _ => {}
+        }
+    }
+    rows
+}
+
+/// Write the database for `rpms` (in install order) to `db`; the files of
+/// `not_installed` get rpm's "not installed" state.
+pub fn write_db(
+    db: &Path,
+    rpms: &[PathBuf],
+    not_installed: &NotInstalled,
+    install: &Install,
+) -> Result<(), RpmdbError> {
     let mut conn = Connection::open(db)?;
     let tx = conn.transaction()?;
     tx.execute_batch(
@@ -243,8 +304,11 @@ pub fn write_db(db: &Path, rpms: &[PathBuf]) -> Result<(), RpmdbError> {
             ))?;
         }
     }
-    for path in rpms {
-        let blob = header_blob(path)?;
+    let none = BTreeSet::new();
+    for (nth, path) in rpms.iter().enumerate() {
+        let skipped = not_installed.get(path).unwrap_or(&none);
+        let nth = u32::try_from(nth).unwrap_or(u32::MAX);
+        let (blob, added) = installed_blob(path, skipped, install, nth)?;
         let file = File::open(path).map_err(|source| RpmdbError::Read {
             path: path.clone(),
             source,
@@ -263,6 +327,20 @@ pub fn write_db(db: &Path, rpms: &[PathBuf]) -> Result<(), RpmdbError> {
                 params![key, hnum, idx],
             )?;
         }
+        for (table, key) in install_rows(&added, install) {
+            tx.execute(
+                &format!("INSERT INTO '{table}' (key, hnum, idx) VALUES (?1, ?2, 0)"),
+                params![key, hnum],
+            )?;
+        }
+        // SHA1HEADER is a string: a TEXT key without its NUL.
+        if let Some(e) = added.iter().find(|e| e.tag == installed::TAG_SHA1HEADER) {
+            let hex = String::from_utf8_lossy(e.data.strip_suffix(&[0]).unwrap_or(&e.data));
+            tx.execute(
+                "INSERT INTO 'Sha1header' (key, hnum, idx) VALUES (?1, ?2, 0)",
+                params![hex.as_ref(), hnum],
+            )?;
+        }
     }
     tx.commit()?;
     conn.close().map_err(|(_, e)| e)?;
@@ -274,10 +352,12 @@ pub fn add_to_tree(
     tree: &mut Tree,
     staging: &mut Staging,
     rpms: &[PathBuf],
+    not_installed: &NotInstalled,
+    install: &Install,
 ) -> Result<(), RpmdbError> {
     let tmp = tempfile::tempdir().map_err(RpmdbError::Staging)?;
     let db = tmp.path().join("rpmdb.sqlite");
-    write_db(&db, rpms)?;
+    write_db(&db, rpms, not_installed, install)?;
     let mut w = staging.create_blob().map_err(RpmdbError::Staging)?;
     io::copy(&mut File::open(&db).map_err(RpmdbError::Staging)?, &mut w)
         .map_err(RpmdbError::Staging)?;
@@ -349,7 +429,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rpms = [build_rpm(dir.path(), "b"), build_rpm(dir.path(), "a")];
         let db = dir.path().join("rpmdb.sqlite");
-        write_db(&db, &rpms).unwrap();
+        let install = Install {
+            time: 1_700_000_000,
+            color: installed::TRANSACTION_COLOR_64,
+            big_endian: false,
+        };
+        let skipped = NotInstalled::from([(rpms[1].clone(), BTreeSet::from([0]))]);
+        write_db(&db, &rpms, &skipped, &install).unwrap();
         let conn = Connection::open(&db).unwrap();
         let hnums: Vec<i64> = conn
             .prepare("SELECT hnum FROM Packages ORDER BY hnum")
@@ -392,6 +478,96 @@ mod tests {
             )
             .unwrap();
         assert_eq!(tables, 1 + INDEXES.len() as i64);
+
+        // The install-time indexes: the transaction id in native (here
+        // little-endian) bytes, one row per package.
+        let tids: Vec<(Vec<u8>, i64)> = conn
+            .prepare("SELECT key, hnum FROM Installtid ORDER BY hnum")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let tid = 1_700_000_000u32.to_le_bytes().to_vec();
+        assert_eq!(tids, [(tid.clone(), 1), (tid, 2)]);
+        let sha1: String = conn
+            .query_row("SELECT key FROM Sha1header WHERE hnum = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(sha1.len(), 40, "{sha1}");
+
+        // Each blob carries its file states: a's only file was left out.
+        let states = |hnum: i64| {
+            let blob: Vec<u8> = conn
+                .query_row("SELECT blob FROM Packages WHERE hnum = ?1", [hnum], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            installed::RawHeader::parse(&blob)
+                .unwrap()
+                .get(installed::TAG_FILESTATES)
+                .unwrap()
+                .data
+        };
+        assert_eq!(states(1), [installed::FILE_STATE_NORMAL]);
+        assert_eq!(states(2), [installed::FILE_STATE_NOT_INSTALLED]);
+    }
+
+    #[test]
+    fn installed_blob_keeps_the_region_and_appends_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = build_rpm(dir.path(), "hello");
+        let main = header_blob(&path).unwrap();
+        let install = Install {
+            time: 1_700_000_000,
+            color: 3,
+            big_endian: false,
+        };
+        let (blob, added) = installed_blob(&path, &BTreeSet::new(), &install, 2).unwrap();
+        let il = u32::from_be_bytes(main[0..4].try_into().unwrap()) as usize;
+        let new_il = u32::from_be_bytes(blob[0..4].try_into().unwrap()) as usize;
+        assert_eq!(new_il, il + added.len());
+        // Index entries and data of the package's header, unchanged.
+        assert_eq!(blob[8..8 + 16 * il], main[8..8 + 16 * il]);
+        let data = &main[8 + 16 * il..];
+        let at = 8 + 16 * new_il;
+        assert_eq!(&blob[at..at + data.len()], data);
+        let h = installed::RawHeader::parse(&blob).unwrap();
+        let int = |tag| u32::from_be_bytes(h.get(tag).unwrap().data.try_into().unwrap());
+        assert_eq!(int(installed::TAG_INSTALLTID), 1_700_000_000);
+        assert_eq!(
+            int(installed::TAG_INSTALLTIME),
+            1_700_000_002,
+            "third package"
+        );
+        assert_eq!(int(installed::TAG_INSTALLCOLOR), 3);
+        // The signature header's digests, under their main-header tags.
+        assert!(h.has(installed::TAG_SHA1HEADER) || h.has(273), "{added:?}");
+        // The package's own tags read as before.
+        assert_eq!(h.get(1000).unwrap().data, b"hello\0");
+    }
+
+    #[test]
+    fn install_index_keys_use_the_image_byte_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = header_blob(&build_rpm(dir.path(), "x")).unwrap();
+        let install = |big_endian| Install {
+            time: 0x0102_0304,
+            color: 3,
+            big_endian,
+        };
+        let added = installed::install_entries(
+            &installed::RawHeader::parse(&main).unwrap(),
+            None,
+            &BTreeSet::new(),
+            &install(false),
+            0,
+        );
+        let rows = |big_endian| install_rows(&added, &install(big_endian));
+        // s390x's rpm looks the transaction id up by its native bytes.
+        assert_eq!(rows(true), [("Installtid", vec![1, 2, 3, 4])]);
+        assert_eq!(rows(false), [("Installtid", vec![4, 3, 2, 1])]);
     }
 
     #[test]

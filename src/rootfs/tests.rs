@@ -238,6 +238,9 @@ fn check_basic(env: &Env, report: &super::PackageReport) {
         ),
         (1, 2, 1)
     );
+    // The doc and the two other-language files are "not installed" in the
+    // rpmdb; the ghost and the device node are not (rpm installs those).
+    assert_eq!(report.not_installed.len(), 3, "{:?}", report.not_installed);
     let caps = &env.entry("usr/bin/ping").xattrs["security.capability"];
     assert_eq!(caps[..8], [1, 0, 0, 2, 0, 0x20, 0, 0]);
     let kinds: Vec<_> = report.scriptlets.iter().map(|s| s.kind).collect();
@@ -499,6 +502,9 @@ fn exclude_paths_settle_a_conflict_and_write_neither_copy() {
     let rb = env.install(&mut b, &opts).unwrap();
     assert_eq!(ra.excluded, ["/etc/shared.conf"]);
     assert_eq!(rb.excluded, ["/etc/shared.conf", "/lib/x/data"]);
+    // By header index (files sorted by path): rpm's --excludepath state.
+    assert_eq!(ra.not_installed, [1].into());
+    assert_eq!(rb.not_installed, [0, 1].into());
     assert!(!env.tree.entries.contains_key("etc/shared.conf"));
     assert!(!env.tree.entries.contains_key("usr/lib/x/data"));
     assert_eq!(env.content("etc/a.conf"), b"a");

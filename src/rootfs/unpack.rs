@@ -15,7 +15,7 @@
 //! archive (rpm's `rpmfiArchiveReadHeader`); all kept members share that
 //! blob and a `link_id`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -122,6 +122,10 @@ pub struct PackageReport {
     pub skipped_ghosts: usize,
     /// Header paths left out by `exclude_paths`.
     pub excluded: Vec<String>,
+    /// Header file indices left out on purpose (docs, languages,
+    /// `exclude_paths`, directories they emptied): rpm's "not installed"
+    /// state in the image's rpmdb.
+    pub not_installed: BTreeSet<usize>,
     /// Paths placed in the tree (including identical duplicates).
     pub installed: usize,
     /// Directories whose metadata from this package lost to an earlier
@@ -465,6 +469,9 @@ pub fn unpack(
     }
 
     for (i, f) in files.iter().enumerate() {
+        if matches!(skips[i], Some(Skip::Doc | Skip::Lang | Skip::Excluded)) {
+            report.not_installed.insert(i);
+        }
         match skips[i] {
             Some(Skip::Doc) => report.skipped_docs += 1,
             Some(Skip::Lang) => report.skipped_langs += 1,
