@@ -604,7 +604,11 @@ pub fn build(
         let mut stage = rootfs::Staging::new(staging.path())?;
         let unpacked = unpack_all(recipe, res, &rpms, &mut stage, reporter)?;
         let mut tree = unpacked.tree;
-        let installed: Vec<PathBuf> = unpacked.order.iter().map(|&i| rpms[i].clone()).collect();
+        let installed: Vec<(&Path, &Package)> = unpacked
+            .order
+            .iter()
+            .map(|&i| (rpms[i].as_path(), &unpacked.headers[i]))
+            .collect();
         let user = finish_tree(
             recipe,
             res.arch,
@@ -612,6 +616,7 @@ pub fn build(
             &unpacked.scripts,
             &mut tree,
             &mut stage,
+            settings.strict,
             reporter,
         )?;
         review(&tree, res, settings, reporter)?;
@@ -932,15 +937,19 @@ fn unpack_all(
 }
 
 /// Everything after the payloads: the recipe's files, hardening, accounts,
-/// the rpm database (`installed`: RPM paths in install order), numeric ids,
-/// and what scriptlets would have generated. Returns the image's `User`.
+/// the rpm database (`installed`: RPM paths and headers in install order),
+/// numeric ids, and what scriptlets would have generated. Returns the
+/// image's `User`. `strict` makes requirements broken by removing the
+/// package manager an error.
+#[allow(clippy::too_many_arguments)]
 fn finish_tree(
     recipe: &Recipe,
     arch: Arch,
-    installed: &[PathBuf],
+    installed: &[(&Path, &Package)],
     scripts: &[rootfs::effects::Scripts],
     tree: &mut Tree,
     stage: &mut rootfs::Staging,
+    strict: bool,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Option<String>> {
     // What the skipped scriptlets would have left behind, before the
@@ -982,29 +991,21 @@ fn finish_tree(
     }
 
     // Harden: no package manager, no setuid/setgid.
+    let names: Vec<&str> = installed.iter().map(|(_, p)| &*p.nevra.name).collect();
     let hardened = rootfs::harden(
         tree,
         &rootfs::HardenOptions {
             strip_setuid: recipe.options.strip_setuid,
             keep_package_manager: recipe.options.package_manager,
         },
+        &names,
     )?;
     for (path, mode) in &hardened.setuid_stripped {
         reporter.info(&format!(
             "cleared setuid/setgid on /{path} (was {mode:04o})"
         ));
     }
-    if !hardened.removed_packages.is_empty() {
-        let names: Vec<&str> = hardened
-            .removed_packages
-            .iter()
-            .map(String::as_str)
-            .collect();
-        reporter.info(&format!(
-            "left out the package manager: {}",
-            names.join(", ")
-        ));
-    }
+    report_package_manager_removal(&hardened, installed, strict, reporter)?;
     // Accounts from sysusers.d and the recipe, before owner names become ids.
     let accounts = [
         rootfs::accounts::sysusers_request(tree)?,
@@ -1031,7 +1032,14 @@ fn finish_tree(
     // After hardening (which drops rpm's own var/lib/rpm): the database
     // scanners read to see the packages.
     if recipe.options.rpmdb {
-        crate::rpmdb::add_to_tree(tree, stage, installed)
+        // Only what is in the image: a removed package in the database
+        // would make scanners report software that is not there.
+        let kept: Vec<PathBuf> = installed
+            .iter()
+            .filter(|(_, p)| !hardened.removed_packages.contains(&*p.nevra.name))
+            .map(|(rpm, _)| rpm.to_path_buf())
+            .collect();
+        crate::rpmdb::add_to_tree(tree, stage, &kept)
             .context("cannot write the image's rpm database (set `rpmdb = false` in [options] to leave it out)")?;
     }
     rootfs::assign_ids(tree)?;
@@ -1045,6 +1053,58 @@ fn finish_tree(
     // What scriptlets would have written: the CA trust store, the linker cache.
     generate(recipe, arch, tree, stage, reporter)?;
     Ok(user)
+}
+
+/// Say what removing the package manager did: the packages removed, the
+/// symlinks of other packages left dangling, and the requirements of kept
+/// packages that only a removed package provided (an error under `strict`).
+fn report_package_manager_removal(
+    hardened: &rootfs::HardenReport,
+    installed: &[(&Path, &Package)],
+    strict: bool,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<()> {
+    if hardened.removed_packages.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = hardened
+        .removed_packages
+        .iter()
+        .map(String::as_str)
+        .collect();
+    reporter.info(&format!(
+        "removed the package manager: {} ({} paths; set `package_manager = true` in [options] to keep it)",
+        names.join(", "),
+        hardened.removed.len()
+    ));
+    for dir in &hardened.kept_dirs {
+        reporter.info(&format!(
+            "kept /{dir}: a removed package's directory that still holds other packages' paths"
+        ));
+    }
+    for (path, target, package) in &hardened.dangling {
+        reporter.warn(&format!(
+            "/{path} ({}) → {target} dangles: its target went with the package manager",
+            package.as_deref().unwrap_or("no package")
+        ));
+    }
+    let packages: Vec<&Package> = installed.iter().map(|(_, p)| *p).collect();
+    let broken = rootfs::harden::broken_requires(&packages, &hardened.removed_packages);
+    for b in &broken {
+        reporter.warn(&format!(
+            "{} requires `{}`, which only the removed package-manager package {} provided",
+            b.package,
+            b.requires,
+            b.removed.join(", ")
+        ));
+    }
+    if strict && !broken.is_empty() {
+        bail!(
+            "{} requirement(s) of packages in the image are left broken by removing the package manager (listed above) and --strict is set\n  hint: set `package_manager = true` in [options] to keep it, or leave out the packages that need it",
+            broken.len()
+        );
+    }
+    Ok(())
 }
 
 /// Review the result like a person would: warnings, or an error under `--strict`.

@@ -317,7 +317,12 @@ fn harden_strips_setuid_and_ids_come_from_image_passwd() {
     env.install(&mut basic_package("basic"), &UnpackOptions::default())
         .unwrap();
 
-    let report = harden(&mut env.tree, &HardenOptions::default()).unwrap();
+    let report = harden(
+        &mut env.tree,
+        &HardenOptions::default(),
+        &["setup", "basic"],
+    )
+    .unwrap();
     assert_eq!(
         report.setuid_stripped,
         [("usr/bin/hello".to_string(), 0o4755)]
