@@ -381,7 +381,14 @@ pub fn resolve(
             recipe.packages.install.join(", ")
         ));
         let started = std::time::Instant::now();
-        let plan = crate::resolve::ResolvoSolver.solve_indexed(&packages, &caps, &request)?;
+        let solve = |r: &Request| crate::resolve::ResolvoSolver.solve_indexed(&packages, &caps, r);
+        let mut plan = solve(&request)?;
+        if !recipe.options.package_manager {
+            plan = crate::resolve::leave_out::leave_out_package_manager(plan, &request, solve);
+        }
+        for l in &plan.left_out {
+            reporter.info(&format!("left out {}: {}", l.name, l.why));
+        }
         reporter.info(&format!(
             "Resolved in {:.1} ms",
             started.elapsed().as_secs_f64() * 1e3
@@ -526,6 +533,7 @@ pub fn resolved_from_lock(
             plan: Plan {
                 packages,
                 choices: Default::default(),
+                left_out: Vec::new(),
             },
         });
     }
@@ -651,6 +659,7 @@ pub fn build(
                     })
                     .collect(),
                 choices: res.plan.choices.clone(),
+                left_out: res.plan.left_out.clone(),
             },
             distro: distro_of(&tree),
             manifest_digest,
