@@ -13,11 +13,13 @@ use std::process::{Command, Output};
 
 use common::*;
 
-/// A noarch package: name, Requires, Provides, `%install` body, `%files`.
+/// A noarch package: name, Requires, Provides, Recommends, `%install`
+/// body, `%files`.
 struct Spec {
     name: &'static str,
     requires: &'static [&'static str],
     provides: &'static [&'static str],
+    recommends: &'static [&'static str],
     install: &'static str,
     files: &'static str,
 }
@@ -27,6 +29,7 @@ const MARINER: &[Spec] = &[
         name: "filesystem",
         requires: &[],
         provides: &[],
+        recommends: &[],
         install: "mkdir -p %{buildroot}/usr/bin %{buildroot}/usr/lib %{buildroot}/etc %{buildroot}/var/lib %{buildroot}/var/cache",
         files: "%dir /usr\n%dir /usr/bin\n%dir /usr/lib\n%dir /etc\n%dir /var\n%dir /var/lib\n%dir /var/cache",
     },
@@ -34,6 +37,7 @@ const MARINER: &[Spec] = &[
         name: "rpm-libs",
         requires: &["filesystem"],
         provides: &["librpm.so.9()(64bit)"],
+        recommends: &[],
         install: "mkdir -p %{buildroot}/usr/lib\necho librpm > %{buildroot}/usr/lib/librpm.so.9\nln -s librpm.so.9 %{buildroot}/usr/lib/librpm.so",
         files: "/usr/lib/librpm.so.9\n/usr/lib/librpm.so",
     },
@@ -41,6 +45,7 @@ const MARINER: &[Spec] = &[
         name: "rpm",
         requires: &["rpm-libs"],
         provides: &[],
+        recommends: &[],
         install: "mkdir -p %{buildroot}/usr/bin %{buildroot}/usr/lib/rpm/macros.d %{buildroot}/var/lib/rpm\necho rpm > %{buildroot}/usr/bin/rpm\necho rc > %{buildroot}/usr/lib/rpm/rpmrc",
         files: "/usr/bin/rpm\n%dir /usr/lib/rpm\n%dir /usr/lib/rpm/macros.d\n/usr/lib/rpm/rpmrc\n%dir /var/lib/rpm",
     },
@@ -48,6 +53,7 @@ const MARINER: &[Spec] = &[
         name: "pkgconf",
         requires: &["filesystem"],
         provides: &[],
+        recommends: &[],
         install: "mkdir -p %{buildroot}/usr/bin %{buildroot}/usr/lib/rpm/macros.d\necho pkgconf > %{buildroot}/usr/bin/pkgconf\necho '%%pkgconfig_personalitydir /usr/share/pkgconfig/personality.d' > %{buildroot}/usr/lib/rpm/macros.d/macros.pkgconf",
         files: "/usr/bin/pkgconf\n/usr/lib/rpm/macros.d/macros.pkgconf",
     },
@@ -55,6 +61,7 @@ const MARINER: &[Spec] = &[
         name: "mariner-rpm-macros",
         requires: &["filesystem"],
         provides: &[],
+        recommends: &[],
         install: "mkdir -p %{buildroot}/usr/lib/rpm/mariner\necho '%%vendor Microsoft' > %{buildroot}/usr/lib/rpm/mariner/macros",
         files: "%dir /usr/lib/rpm\n%dir /usr/lib/rpm/mariner\n/usr/lib/rpm/mariner/macros",
     },
@@ -62,6 +69,7 @@ const MARINER: &[Spec] = &[
         name: "tdnf-cli-libs",
         requires: &["filesystem"],
         provides: &[],
+        recommends: &[],
         install: "mkdir -p %{buildroot}/usr/lib\necho cli > %{buildroot}/usr/lib/libtdnfcli.so.3",
         files: "/usr/lib/libtdnfcli.so.3",
     },
@@ -69,14 +77,25 @@ const MARINER: &[Spec] = &[
         name: "tdnf",
         requires: &["tdnf-cli-libs", "rpm-libs"],
         provides: &["yum"],
+        recommends: &[],
         install: "mkdir -p %{buildroot}/usr/bin %{buildroot}/usr/lib %{buildroot}/etc/tdnf %{buildroot}/var/cache/tdnf\necho tdnf > %{buildroot}/usr/bin/tdnf\nln -s tdnf %{buildroot}/usr/bin/yum\necho lib > %{buildroot}/usr/lib/libtdnf.so.3\necho '[main]' > %{buildroot}/etc/tdnf/tdnf.conf",
         files: "/usr/bin/tdnf\n/usr/bin/yum\n/usr/lib/libtdnf.so.3\n%dir /etc/tdnf\n%config(noreplace) /etc/tdnf/tdnf.conf\n%dir /var/cache/tdnf",
+    },
+    // Would bring the package manager in through a weak dependency.
+    Spec {
+        name: "mariner-release",
+        requires: &["filesystem"],
+        provides: &[],
+        recommends: &["tdnf"],
+        install: "mkdir -p %{buildroot}/etc\necho 'CBL-Mariner 2.0' > %{buildroot}/etc/mariner-release",
+        files: "/etc/mariner-release",
     },
     // Kept, but needs librpm; its compat symlink points into rpm-libs.
     Spec {
         name: "createrepo_c-libs",
         requires: &["librpm.so.9()(64bit)"],
         provides: &[],
+        recommends: &[],
         install: "mkdir -p %{buildroot}/usr/lib\necho cr > %{buildroot}/usr/lib/libcreaterepo_c.so.0\nln -s librpm.so.9 %{buildroot}/usr/lib/librpm-compat.so",
         files: "/usr/lib/libcreaterepo_c.so.0\n/usr/lib/librpm-compat.so",
     },
@@ -96,6 +115,7 @@ fn make_repo(dir: &Path, specs: &[Spec]) -> PathBuf {
             .iter()
             .map(|r| format!("Requires: {r}\n"))
             .chain(s.provides.iter().map(|p| format!("Provides: {p}\n")))
+            .chain(s.recommends.iter().map(|p| format!("Recommends: {p}\n")))
             .collect();
         let spec = top.join(format!("{}.spec", s.name));
         std::fs::write(
@@ -299,4 +319,82 @@ fn package_manager_true_keeps_everything() {
     for pm in ["rpm", "rpm-libs", "tdnf", "tdnf-cli-libs"] {
         assert!(names.contains(pm), "{pm} in {names:?}");
     }
+}
+
+#[test]
+fn resolution_leaves_out_what_nothing_requested_needs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = make_repo(tmp.path(), MARINER);
+    let recipe = write_recipe(
+        tmp.path(),
+        &repo,
+        &["mariner-release", "createrepo_c-libs"],
+        "\n[options]\nweak_deps = true\n",
+    );
+    let out = run_ok(
+        minibuild()
+            .arg("plan")
+            .arg(&recipe)
+            .arg("--json")
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache")),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: BTreeSet<&str> = v[0]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    // rpm-libs stays: createrepo_c-libs, which was requested, needs it.
+    assert_eq!(
+        names,
+        [
+            "createrepo_c-libs",
+            "filesystem",
+            "mariner-release",
+            "rpm-libs"
+        ]
+        .into()
+    );
+    let left: Vec<(&str, &str)> = v[0]["left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["name"].as_str().unwrap(), l["why"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            (
+                "tdnf",
+                "package manager, recommended by mariner-release (tdnf); nothing requested needs it"
+            ),
+            (
+                "tdnf-cli-libs",
+                "package manager, required by tdnf (tdnf-cli-libs); nothing requested needs it"
+            ),
+        ]
+    );
+
+    // The build removes what stayed, and says what that breaks.
+    let (out, image) = build(tmp.path(), &recipe, false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("left out tdnf: package manager"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("removed the package manager: rpm-libs"),
+        "{stderr}"
+    );
+    let rootfs = unpack_archive(&image, tmp.path());
+    assert!(!exists(&rootfs, "usr/lib/librpm.so.9"));
+    assert_eq!(
+        rpmdb_names(&rootfs),
+        ["createrepo_c-libs", "filesystem", "mariner-release"]
+            .map(String::from)
+            .into()
+    );
 }
