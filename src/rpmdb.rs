@@ -16,7 +16,9 @@
 //!
 //! The database is built in a temporary file and copied into a staging
 //! blob; the tree gets `var/lib/rpm/rpmdb.sqlite` pointing at it. This runs
-//! after hardening, which removes rpm's own `var/lib/rpm`.
+//! after hardening, which removes rpm's own `var/lib/rpm`, and is given only
+//! the packages still in the image (not the package manager's, which
+//! hardening removed), so scanners report only what is there.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
@@ -269,7 +271,8 @@ pub fn write_db(db: &Path, rpms: &[PathBuf]) -> Result<(), RpmdbError> {
     Ok(())
 }
 
-/// Build the database for `rpms` and place it at [`DB_PATH`] in the tree.
+/// Build the database for `rpms` (the packages in the image, in install
+/// order) and place it at [`DB_PATH`] in the tree.
 pub fn add_to_tree(
     tree: &mut Tree,
     staging: &mut Staging,

@@ -459,6 +459,12 @@ fn conflicting_files_between_packages_are_errors() {
     // its duplicate blob is given back (it was the pack's tail).
     env.install(&mut same, &UnpackOptions::default()).unwrap();
     assert_eq!(env.staging.pack_len(), 3, "only `one` once");
+    // Both own it: removing `a` alone (the package manager) must keep it.
+    assert_eq!(env.entry("etc/shared.conf").package.as_deref(), Some("a"));
+    assert_eq!(
+        env.tree.co_owners["etc/shared.conf"],
+        ["same".to_string()].into()
+    );
     let err = env.install(&mut b, &UnpackOptions::default()).unwrap_err();
     match &err {
         UnpackError::Tree { nevra, source, .. } => {
