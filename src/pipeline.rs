@@ -2,7 +2,7 @@
 //! pipeline. Each stage gets plain data and returns plain data; this module
 //! passes it along and tells the [`Reporter`] what is happening.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
@@ -617,7 +617,7 @@ pub fn build(
             .iter()
             .map(|&i| (rpms[i].as_path(), &unpacked.headers[i]))
             .collect();
-        let user = finish_tree(
+        let (user, removed) = finish_tree(
             recipe,
             res.arch,
             &installed,
@@ -665,6 +665,7 @@ pub fn build(
             manifest_digest,
             signers,
             epoch,
+            removed,
         });
     }
     // From the image's rename to the provenance's, an interrupt waits: the
@@ -948,8 +949,9 @@ fn unpack_all(
 /// Everything after the payloads: the recipe's files, hardening, accounts,
 /// the rpm database (`installed`: RPM paths and headers in install order),
 /// numeric ids, and what scriptlets would have generated. Returns the
-/// image's `User`. `strict` makes requirements broken by removing the
-/// package manager an error.
+/// image's `User` and the packages removed with the package manager.
+/// `strict` makes requirements broken by removing the package manager an
+/// error.
 #[allow(clippy::too_many_arguments)]
 fn finish_tree(
     recipe: &Recipe,
@@ -960,7 +962,7 @@ fn finish_tree(
     stage: &mut rootfs::Staging,
     strict: bool,
     reporter: &dyn Reporter,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<(Option<String>, BTreeSet<String>)> {
     // What the skipped scriptlets would have left behind, before the
     // recipe's own files (which, like a later layer, win).
     let effects = rootfs::effects::apply(tree, stage, &rootfs::effects::Input { scripts })?;
@@ -1061,7 +1063,7 @@ fn finish_tree(
 
     // What scriptlets would have written: the CA trust store, the linker cache.
     generate(recipe, arch, tree, stage, reporter)?;
-    Ok(user)
+    Ok((user, hardened.removed_packages))
 }
 
 /// Say what removing the package manager did: the packages removed, the
@@ -1206,6 +1208,10 @@ struct ArchFacts {
     /// Per package (plan order): the fingerprint that signed it.
     signers: Vec<Option<String>>,
     epoch: u64,
+    /// Packages installed and then removed with the package manager: not
+    /// in the image, so not in its SBOM (the provenance still lists their
+    /// RPMs, which were inputs).
+    removed: BTreeSet<String>,
 }
 
 /// The image's own `os-release` (`etc/os-release`, else `usr/lib/os-release`),
@@ -1270,9 +1276,20 @@ fn write_supply_chain(
                 created: oci::config::rfc3339(facts.epoch),
                 baseurls: res.repos.iter().map(|r| r.baseurl.clone()).collect(),
             };
+            // What the image holds: not the removed package manager.
+            let in_image = Plan {
+                packages: facts
+                    .plan
+                    .packages
+                    .iter()
+                    .filter(|p| !facts.removed.contains(&p.package.nevra.name))
+                    .cloned()
+                    .collect(),
+                ..Plan::default()
+            };
             let mut doc = match format {
-                SbomFormat::Spdx => crate::sbom::spdx(&facts.plan, &subject),
-                SbomFormat::CycloneDx => crate::sbom::cyclonedx(&facts.plan, &subject),
+                SbomFormat::Spdx => crate::sbom::spdx(&in_image, &subject),
+                SbomFormat::CycloneDx => crate::sbom::cyclonedx(&in_image, &subject),
             };
             match format {
                 SbomFormat::Spdx => doc["creationInfo"]["comment"] = note.clone().into(),

@@ -261,6 +261,15 @@ fn removes_package_manager_packages_whole_and_from_the_rpmdb() {
     .map(String::from)
     .into();
     assert_eq!(names, want);
+    // And from the SBOM (packages[0] is the image itself).
+    let sbom: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("img.oci.tar.spdx.json")).unwrap())
+            .unwrap();
+    let in_sbom: BTreeSet<String> = sbom["packages"].as_array().unwrap()[1..]
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(in_sbom, want);
 }
 
 #[test]
