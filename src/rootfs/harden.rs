@@ -197,9 +197,11 @@ pub struct BrokenRequire {
     pub removed: Vec<String>,
 }
 
-/// Requirements of kept `packages` that only removed packages satisfy (by
-/// their Provides, file requirements by the files the headers list). rpm's
-/// own `rpmlib(...)` requirements and rich dependencies are not checked.
+/// Requirements of kept `packages` that only removed packages satisfy: by
+/// their Provides, and file requirements by `Package::files` (the paths
+/// primary.xml lists: binaries and /etc; empty in a build from a lock).
+/// rpm's own `rpmlib(...)` requirements and rich dependencies are not
+/// checked.
 pub fn broken_requires(packages: &[&Package], removed: &BTreeSet<String>) -> Vec<BrokenRequire> {
     let (gone, kept): (Vec<&Package>, Vec<&Package>) = packages
         .iter()
