@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::elf;
-use crate::rootfs::harden::PACKAGE_MANAGER_PATHS;
+use crate::package_manager::STATE_PATHS;
 use crate::rootfs::{Entry, Kind, Tree};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -95,11 +95,9 @@ pub fn check(tree: &Tree, opts: &CheckOptions) -> Vec<Finding> {
             }
         }
     }
-    // The executables of hardening's list: their presence means a package
+    // The package manager's commands: their presence means a package
     // manager is in the image (its data, such as the kept rpmdb, does not).
-    let executables = PACKAGE_MANAGER_PATHS
-        .iter()
-        .filter(|p| p.starts_with("usr/bin/"));
+    let executables = STATE_PATHS.iter().filter(|p| p.starts_with("usr/bin/"));
     for pm in executables {
         if tree.entries.contains_key(*pm) {
             push(

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::lock::{LockedGraph, LockedReason};
 use crate::report::human_bytes;
 use crate::resolve::order::dependency_graph;
-use crate::resolve::{Choice, Plan, Reason};
+use crate::resolve::{Choice, LeftOut, Plan, Reason};
 use crate::scriptlets::ScriptletView;
 
 /// One row of `minibuild plan`.
@@ -36,6 +36,9 @@ pub struct PlanView {
     pub packages: Vec<Row>,
     pub download_size: u64,
     pub installed_size: u64,
+    /// Packages a resolution without the package manager left out, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<LeftOut>,
 }
 
 /// Rows for a plan; `repo_names[i]` names repo index `i`.
@@ -85,6 +88,7 @@ pub fn view(plan: &Plan, target: &str, repo_names: &[String]) -> PlanView {
         download_size: packages.iter().map(|r| r.download_size).sum(),
         installed_size: packages.iter().map(|r| r.installed_size).sum(),
         packages,
+        left_out: plan.left_out.clone(),
     }
 }
 
@@ -156,6 +160,21 @@ pub fn table(view: &PlanView) -> String {
         human_bytes(view.download_size),
         human_bytes(view.installed_size)
     ));
+    if !view.left_out.is_empty() {
+        out.push_str("Left out with the package manager (`package_manager = true` keeps it):\n");
+        let w = view
+            .left_out
+            .iter()
+            .map(|l| l.name.chars().count())
+            .max()
+            .unwrap_or(0);
+        for l in &view.left_out {
+            out.push_str("  ");
+            pad(&mut out, &l.name, w + 2, Align::Left);
+            out.push_str(&l.why);
+            out.push('\n');
+        }
+    }
     let with: Vec<&Row> = view
         .packages
         .iter()
@@ -328,6 +347,7 @@ mod tests {
         };
         Plan {
             choices: Default::default(),
+            left_out: Vec::new(),
             packages: vec![
                 planned(
                     "bash",

@@ -18,6 +18,7 @@ pub mod location;
 pub mod lock;
 pub mod lock_diff;
 pub mod oci;
+pub mod package_manager;
 pub mod pipeline;
 pub mod policy;
 pub mod pool;

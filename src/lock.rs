@@ -48,6 +48,11 @@ pub struct LockedRequest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub avoid: Vec<String>,
     pub weak_deps: bool,
+    /// `package_manager = true` keeps the package manager in the resolution
+    /// (see resolve::leave_out). Absent when false, so locks of recipes
+    /// without it stay byte-identical.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub package_manager: bool,
     pub arch: Vec<String>,
 }
 
@@ -169,6 +174,7 @@ impl LockedRequest {
             prefer: recipe.packages.prefer.clone(),
             avoid: recipe.packages.avoid.clone(),
             weak_deps: recipe.options.weak_deps,
+            package_manager: recipe.options.package_manager,
             arch: recipe
                 .image
                 .arch
@@ -263,6 +269,13 @@ impl Lock {
         compare("image.arch", &have.arch, &want.arch);
         if have.weak_deps != want.weak_deps {
             changes.push(format!("options.weak_deps is now {}", want.weak_deps));
+        }
+        // It decides whether resolution leaves the package manager out.
+        if have.package_manager != want.package_manager {
+            changes.push(format!(
+                "options.package_manager is now {}",
+                want.package_manager
+            ));
         }
         for repo in &recipe.repos {
             match self.repos.iter().find(|r| r.name == repo.name) {
@@ -543,6 +556,23 @@ mod tests {
         assert!(msg.contains("baseurl changed"), "{msg}");
         assert!(msg.contains("hint: run `minibuild lock"), "{msg}");
         assert_eq!(err.changes.len(), 4);
+    }
+
+    #[test]
+    fn package_manager_is_part_of_the_drift_check_and_absent_when_false() {
+        let r = recipe("");
+        let old = lock_for(&r);
+        let text = old.to_toml();
+        assert!(!text.contains("package_manager"), "no new key:\n{text}");
+        let keeping = recipe("[options]\npackage_manager = true\n");
+        let err = old
+            .drift(&keeping, Path::new("base.toml.lock"))
+            .unwrap_err();
+        assert_eq!(err.changes, ["options.package_manager is now true"]);
+        let new = lock_for(&keeping);
+        let back = Lock::from_toml(Path::new("x.lock"), &new.to_toml()).unwrap();
+        assert!(back.request.package_manager);
+        assert_eq!(back.drift(&keeping, Path::new("x.lock")), Ok(()));
     }
 
     #[test]

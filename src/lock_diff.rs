@@ -155,6 +155,7 @@ mod tests {
             prefer: vec![],
             avoid: vec![],
             weak_deps: false,
+            package_manager: false,
             arch: vec![],
         };
         Lock::new(request, vec![], packages)

@@ -2,7 +2,7 @@
 //! pipeline. Each stage gets plain data and returns plain data; this module
 //! passes it along and tells the [`Reporter`] what is happening.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
@@ -340,7 +340,14 @@ pub fn resolve(
             recipe.packages.install.join(", ")
         ));
         let started = std::time::Instant::now();
-        let plan = crate::resolve::ResolvoSolver.solve_indexed(&packages, &caps, &request)?;
+        let solve = |r: &Request| crate::resolve::ResolvoSolver.solve_indexed(&packages, &caps, r);
+        let mut plan = solve(&request)?;
+        if !recipe.options.package_manager {
+            plan = crate::resolve::leave_out::leave_out_package_manager(plan, &request, solve);
+        }
+        for l in &plan.left_out {
+            reporter.info(&format!("left out {}: {}", l.name, l.why));
+        }
         reporter.info(&format!(
             "Resolved in {:.1} ms",
             started.elapsed().as_secs_f64() * 1e3
@@ -559,6 +566,7 @@ pub fn resolved_from_lock(
             plan: Plan {
                 packages,
                 choices: Default::default(),
+                left_out: Vec::new(),
             },
         });
     }
@@ -637,7 +645,11 @@ pub fn build(
         let mut stage = rootfs::Staging::new(staging.path())?;
         let unpacked = unpack_all(recipe, res, &rpms, &mut stage, reporter)?;
         let mut tree = unpacked.tree;
-        let installed: Vec<PathBuf> = unpacked.order.iter().map(|&i| rpms[i].clone()).collect();
+        let installed: Vec<(&Path, &Package)> = unpacked
+            .order
+            .iter()
+            .map(|&i| (rpms[i].as_path(), &unpacked.headers[i]))
+            .collect();
         let rpmdb = RpmdbInput {
             installed: &installed,
             not_installed: &unpacked.not_installed,
@@ -647,13 +659,14 @@ pub fn build(
                 big_endian: res.arch == crate::rpm::Arch::S390x,
             },
         };
-        let user = finish_tree(
+        let (user, removed) = finish_tree(
             recipe,
             res.arch,
             &rpmdb,
             &unpacked.scripts,
             &mut tree,
             &mut stage,
+            settings.strict,
             reporter,
         )?;
         review(&tree, res, settings, reporter)?;
@@ -688,11 +701,13 @@ pub fn build(
                     })
                     .collect(),
                 choices: res.plan.choices.clone(),
+                left_out: res.plan.left_out.clone(),
             },
             distro: distro_of(&tree),
             manifest_digest,
             signers,
             epoch,
+            removed,
         });
     }
     // From the image's rename to the provenance's, an interrupt waits: the
@@ -982,15 +997,19 @@ fn unpack_all(
 
 /// What the image's rpm database is written from.
 struct RpmdbInput<'a> {
-    /// RPM paths in install order.
-    installed: &'a [PathBuf],
+    /// RPM paths and their headers, in install order.
+    installed: &'a [(&'a Path, &'a Package)],
     not_installed: &'a crate::rpmdb::NotInstalled,
     install: crate::rpmdb::Install,
 }
 
 /// Everything after the payloads: the recipe's files, hardening, accounts,
-/// the rpm database, numeric ids, and what scriptlets would have
-/// generated. Returns the image's `User`.
+/// the rpm database (`rpmdb.installed`: RPM paths and headers in install
+/// order), numeric ids, and what scriptlets would have generated. Returns
+/// the image's `User` and the packages removed with the package manager.
+/// `strict` makes requirements broken by removing the package manager an
+/// error.
+#[allow(clippy::too_many_arguments)]
 fn finish_tree(
     recipe: &Recipe,
     arch: Arch,
@@ -998,8 +1017,9 @@ fn finish_tree(
     scripts: &[rootfs::effects::Scripts],
     tree: &mut Tree,
     stage: &mut rootfs::Staging,
+    strict: bool,
     reporter: &dyn Reporter,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<(Option<String>, BTreeSet<String>)> {
     // What the skipped scriptlets would have left behind, before the
     // recipe's own files (which, like a later layer, win).
     let effects = rootfs::effects::apply(tree, stage, &rootfs::effects::Input { scripts })?;
@@ -1039,29 +1059,25 @@ fn finish_tree(
     }
 
     // Harden: no package manager, no setuid/setgid.
+    let names: Vec<&str> = rpmdb
+        .installed
+        .iter()
+        .map(|(_, p)| &*p.nevra.name)
+        .collect();
     let hardened = rootfs::harden(
         tree,
         &rootfs::HardenOptions {
             strip_setuid: recipe.options.strip_setuid,
             keep_package_manager: recipe.options.package_manager,
         },
+        &names,
     )?;
     for (path, mode) in &hardened.setuid_stripped {
         reporter.info(&format!(
             "cleared setuid/setgid on /{path} (was {mode:04o})"
         ));
     }
-    if !hardened.removed_packages.is_empty() {
-        let names: Vec<&str> = hardened
-            .removed_packages
-            .iter()
-            .map(String::as_str)
-            .collect();
-        reporter.info(&format!(
-            "left out the package manager: {}",
-            names.join(", ")
-        ));
-    }
+    report_package_manager_removal(&hardened, rpmdb.installed, strict, reporter)?;
     // Accounts from sysusers.d and the recipe, before owner names become ids.
     let accounts = [
         rootfs::accounts::sysusers_request(tree)?,
@@ -1088,8 +1104,15 @@ fn finish_tree(
     // After hardening (which drops rpm's own var/lib/rpm): the database
     // scanners read to see the packages.
     if recipe.options.rpmdb {
-        let (rpms, skipped) = (rpmdb.installed, rpmdb.not_installed);
-        crate::rpmdb::add_to_tree(tree, stage, rpms, skipped, &rpmdb.install)
+        // Only what is in the image: a removed package in the database
+        // would make scanners report software that is not there.
+        let kept: Vec<PathBuf> = rpmdb
+            .installed
+            .iter()
+            .filter(|(_, p)| !hardened.removed_packages.contains(&*p.nevra.name))
+            .map(|(rpm, _)| rpm.to_path_buf())
+            .collect();
+        crate::rpmdb::add_to_tree(tree, stage, &kept, rpmdb.not_installed, &rpmdb.install)
             .context("cannot write the image's rpm database (set `rpmdb = false` in [options] to leave it out)")?;
     }
     rootfs::assign_ids(tree)?;
@@ -1102,7 +1125,59 @@ fn finish_tree(
 
     // What scriptlets would have written: the CA trust store, the linker cache.
     generate(recipe, arch, tree, stage, reporter)?;
-    Ok(user)
+    Ok((user, hardened.removed_packages))
+}
+
+/// Say what removing the package manager did: the packages removed, the
+/// symlinks of other packages left dangling, and the requirements of kept
+/// packages that only a removed package provided (an error under `strict`).
+fn report_package_manager_removal(
+    hardened: &rootfs::HardenReport,
+    installed: &[(&Path, &Package)],
+    strict: bool,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<()> {
+    if hardened.removed_packages.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = hardened
+        .removed_packages
+        .iter()
+        .map(String::as_str)
+        .collect();
+    reporter.info(&format!(
+        "removed the package manager: {} ({} paths; set `package_manager = true` in [options] to keep it)",
+        names.join(", "),
+        hardened.removed.len()
+    ));
+    for dir in &hardened.kept_dirs {
+        reporter.info(&format!(
+            "kept /{dir}: a removed package's directory that still holds other packages' paths"
+        ));
+    }
+    for (path, target, package) in &hardened.dangling {
+        reporter.warn(&format!(
+            "/{path} ({}) → {target} dangles: its target went with the package manager",
+            package.as_deref().unwrap_or("no package")
+        ));
+    }
+    let packages: Vec<&Package> = installed.iter().map(|(_, p)| *p).collect();
+    let broken = rootfs::harden::broken_requires(&packages, &hardened.removed_packages);
+    for b in &broken {
+        reporter.warn(&format!(
+            "{} requires `{}`, which only the removed package-manager package {} provided",
+            b.package,
+            b.requires,
+            b.removed.join(", ")
+        ));
+    }
+    if strict && !broken.is_empty() {
+        bail!(
+            "{} requirement(s) of packages in the image are left broken by removing the package manager (listed above) and --strict is set\n  hint: set `package_manager = true` in [options] to keep it, or leave out the packages that need it",
+            broken.len()
+        );
+    }
+    Ok(())
 }
 
 /// The image's SOURCE_DATE_EPOCH: the environment's, the recipe's, or the
@@ -1201,6 +1276,10 @@ struct ArchFacts {
     /// Per package (plan order): the fingerprint that signed it.
     signers: Vec<Option<String>>,
     epoch: u64,
+    /// Packages installed and then removed with the package manager: not
+    /// in the image, so not in its SBOM (the provenance still lists their
+    /// RPMs, which were inputs).
+    removed: BTreeSet<String>,
 }
 
 /// The image's own `os-release` (`etc/os-release`, else `usr/lib/os-release`),
@@ -1294,9 +1373,20 @@ fn write_supply_chain(
                 created: oci::config::rfc3339(facts.epoch),
                 baseurls: res.repos.iter().map(|r| r.baseurl.clone()).collect(),
             };
+            // What the image holds: not the removed package manager.
+            let in_image = Plan {
+                packages: facts
+                    .plan
+                    .packages
+                    .iter()
+                    .filter(|p| !facts.removed.contains(&p.package.nevra.name))
+                    .cloned()
+                    .collect(),
+                ..Plan::default()
+            };
             let mut doc = match format {
-                SbomFormat::Spdx => crate::sbom::spdx(&facts.plan, &subject),
-                SbomFormat::CycloneDx => crate::sbom::cyclonedx(&facts.plan, &subject),
+                SbomFormat::Spdx => crate::sbom::spdx(&in_image, &subject),
+                SbomFormat::CycloneDx => crate::sbom::cyclonedx(&in_image, &subject),
             };
             match format {
                 SbomFormat::Spdx => doc["creationInfo"]["comment"] = note.clone().into(),

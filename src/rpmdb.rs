@@ -16,7 +16,9 @@
 //!
 //! The database is built in a temporary file and copied into a staging
 //! blob; the tree gets `var/lib/rpm/rpmdb.sqlite` pointing at it. This runs
-//! after hardening, which removes rpm's own `var/lib/rpm`.
+//! after hardening, which removes rpm's own `var/lib/rpm`, and is given only
+//! the packages still in the image (not the package manager's, which
+//! hardening removed), so scanners report only what is there.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
@@ -347,7 +349,8 @@ pub fn write_db(
     Ok(())
 }
 
-/// Build the database for `rpms` and place it at [`DB_PATH`] in the tree.
+/// Build the database for `rpms` (the packages in the image, in install
+/// order) and place it at [`DB_PATH`] in the tree.
 pub fn add_to_tree(
     tree: &mut Tree,
     staging: &mut Staging,

@@ -397,6 +397,7 @@ mod tests {
     fn plan() -> Plan {
         Plan {
             choices: Default::default(),
+            left_out: Vec::new(),
             packages: vec![
                 pkg("bash", "5.2.26-3.fc40", "GPL-3.0-or-later", &["glibc"]),
                 pkg("glibc", "2:2.39-2.fc40", "LGPLv2+ and GPLv2+", &[]),

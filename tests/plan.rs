@@ -21,7 +21,7 @@ fn write_recipe(dir: &Path, install: &[&str], extra: &str) -> std::path::PathBuf
     path
 }
 
-fn plan_names(recipe: &Path, cache: &Path) -> Vec<String> {
+fn plan_json(recipe: &Path, cache: &Path) -> serde_json::Value {
     let out = run_ok(
         minibuild()
             .arg("plan")
@@ -30,7 +30,14 @@ fn plan_names(recipe: &Path, cache: &Path) -> Vec<String> {
             .arg("--cache-dir")
             .arg(cache),
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn plan_names(recipe: &Path, cache: &Path) -> Vec<String> {
+    names_of(&plan_json(recipe, cache))
+}
+
+fn names_of(v: &serde_json::Value) -> Vec<String> {
     v[0]["packages"]
         .as_array()
         .unwrap()
@@ -69,13 +76,63 @@ fn plan_picks_minimal_providers_and_skips_weak_deps() {
     sorted.sort();
     assert_eq!(names, sorted, "plan is sorted by name");
 
-    // With weak deps on, basesystem's Recommends brings in the package manager.
+    // With weak deps on, basesystem's Recommends would bring in the package
+    // manager: the plan leaves it out and says why.
     let recipe = write_recipe(tmp.path(), &["bash"], "[options]\nweak_deps = true\n");
-    let names = plan_names(&recipe, &tmp.path().join("cache"));
+    let json = plan_json(&recipe, &tmp.path().join("cache"));
+    let names = names_of(&json);
+    assert!(
+        !names.contains(&"dnf".to_string()) && !names.contains(&"rpm".to_string()),
+        "{names:?}"
+    );
+    let left: Vec<(String, String)> = json[0]["left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["name"].as_str().unwrap().to_string(),
+                l["why"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        left.contains(&(
+            "dnf".to_string(),
+            "package manager, recommended by basesystem (dnf); nothing requested needs it"
+                .to_string()
+        )),
+        "{left:?}"
+    );
+    assert!(left.iter().any(|(n, _)| n == "rpm"), "{left:?}");
+    let table = run_ok(
+        minibuild()
+            .arg("plan")
+            .arg(&recipe)
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache")),
+    );
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains(
+            "Left out with the package manager (`package_manager = true` keeps it):\n  dnf "
+        ),
+        "{text}"
+    );
+
+    // `package_manager = true` keeps it in the plan.
+    let recipe = write_recipe(
+        tmp.path(),
+        &["bash"],
+        "[options]\nweak_deps = true\npackage_manager = true\n",
+    );
+    let json = plan_json(&recipe, &tmp.path().join("cache"));
+    let names = names_of(&json);
     assert!(
         names.contains(&"dnf".to_string()) && names.contains(&"rpm".to_string()),
         "{names:?}"
     );
+    assert!(json[0].get("left_out").is_none(), "{json}");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! The solver is behind the [`Solver`] trait so that implementations can be
 //! swapped without touching the pipeline.
 
+pub mod leave_out;
 pub mod minimal;
 pub mod rich;
 mod solver;
@@ -66,6 +67,16 @@ pub struct Plan {
     /// Packages (by index) chosen among several providers of what pulled
     /// them in by a preference rather than the name rules.
     pub choices: BTreeMap<usize, Choice>,
+    /// Packages a resolution without the package manager left out (see
+    /// [`leave_out`]); not recorded in locks.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A package the full resolution had and the plan leaves out.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeftOut {
+    pub name: String,
+    pub why: String,
 }
 
 /// A provider chosen over others by a preference.

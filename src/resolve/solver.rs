@@ -1058,6 +1058,7 @@ fn plan(provider: &Provider, chosen: &[u32], requested: &[(&str, Rich)], weak: b
     Plan {
         packages,
         choices: t.choices,
+        left_out: Vec::new(),
     }
 }
 

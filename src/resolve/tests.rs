@@ -837,3 +837,106 @@ fn a_request_for_an_obsoleted_name_takes_the_successor() {
     assert_eq!(install(&pkgs, &["oldname"]), ["newname-2.0-1.noarch"]);
     assert_eq!(install(&pkgs, &["kept"]), ["kept-3.0-1.noarch"]);
 }
+
+/// Fedora-shaped: basesystem recommends dnf, which brings rpm, rpm-libs and
+/// python3; `app` needs librpm; `yum` is provided by dnf and by tdnf.
+fn package_manager_universe() -> Vec<Package> {
+    universe(vec![
+        P::new("basesystem-11-1.noarch").recommends("dnf"),
+        P::new("dnf-4.19-1.noarch").req("rpm").req("python3"),
+        P::new("python3-3.12-1.x86_64"),
+        P::new("rpm-4.19-1.x86_64").req("rpm-libs"),
+        P::new("rpm-libs-4.19-1.x86_64").prov("librpm.so.9()(64bit)"),
+        P::new("app-1-1.x86_64").req("librpm.so.9()(64bit)"),
+        P::new("bash-5.2-1.x86_64"),
+    ])
+}
+
+fn without_package_manager(pkgs: &[Package], req: &Request) -> Plan {
+    let full = solve(pkgs, req).unwrap();
+    leave_out::leave_out_package_manager(full, req, |r| solve(pkgs, r))
+}
+
+#[test]
+fn package_manager_left_out_where_nothing_requested_needs_it() {
+    let pkgs = package_manager_universe();
+    let mut req = request(&["basesystem", "bash"]);
+    req.weak_deps = true;
+    assert_eq!(solve(&pkgs, &req).unwrap().packages.len(), 6);
+    let plan = without_package_manager(&pkgs, &req);
+    assert_eq!(
+        nevras(&plan),
+        ["basesystem-11-1.noarch", "bash-5.2-1.x86_64"]
+    );
+    let left: Vec<(&str, &str)> = plan
+        .left_out
+        .iter()
+        .map(|l| (l.name.as_str(), l.why.as_str()))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            (
+                "dnf",
+                "package manager, recommended by basesystem (dnf); nothing requested needs it"
+            ),
+            (
+                "python3",
+                "required by dnf (python3); not needed once the package manager is left out"
+            ),
+            (
+                "rpm",
+                "package manager, required by dnf (rpm); nothing requested needs it"
+            ),
+            (
+                "rpm-libs",
+                "package manager, required by rpm (rpm-libs); nothing requested needs it"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn package_manager_needed_by_a_request_stays_and_the_rest_goes() {
+    let pkgs = package_manager_universe();
+    // app needs rpm-libs: rpm-libs stays, dnf and rpm still go.
+    let mut req = request(&["basesystem", "app"]);
+    req.weak_deps = true;
+    let plan = without_package_manager(&pkgs, &req);
+    assert_eq!(
+        nevras(&plan),
+        [
+            "app-1-1.x86_64",
+            "basesystem-11-1.noarch",
+            "rpm-libs-4.19-1.x86_64"
+        ]
+    );
+    let left: Vec<&str> = plan.left_out.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(left, ["dnf", "python3", "rpm"]);
+
+    // Requested by name: kept (hardening removes it after unpacking).
+    let req = request(&["rpm"]);
+    let plan = without_package_manager(&pkgs, &req);
+    assert_eq!(
+        nevras(&plan),
+        ["rpm-4.19-1.x86_64", "rpm-libs-4.19-1.x86_64"]
+    );
+    assert!(plan.left_out.is_empty());
+}
+
+#[test]
+fn package_manager_provider_passed_over_for_another() {
+    let pkgs = universe(vec![
+        P::new("tool-1-1.noarch").req("installer"),
+        P::new("dnf-4.19-1.noarch").prov("installer"),
+        P::new("zinstaller-1-1.noarch").prov("installer"),
+    ]);
+    let req = request(&["tool"]);
+    assert_eq!(
+        nevras(&solve(&pkgs, &req).unwrap()),
+        ["dnf-4.19-1.noarch", "tool-1-1.noarch"]
+    );
+    let plan = without_package_manager(&pkgs, &req);
+    assert_eq!(nevras(&plan), ["tool-1-1.noarch", "zinstaller-1-1.noarch"]);
+    assert_eq!(plan.left_out[0].name, "dnf");
+}

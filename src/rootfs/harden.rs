@@ -9,60 +9,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
-use super::{BlobRef, Kind, Tree};
-
-/// Packages making up the package manager (Fedora/RHEL/openSUSE names).
-pub const PACKAGE_MANAGER_PACKAGES: &[&str] = &[
-    "rpm",
-    "rpm-libs",
-    "rpm-build-libs",
-    "rpm-sign-libs",
-    "rpm-sequoia",
-    "python3-rpm",
-    "dnf",
-    "dnf-data",
-    "python3-dnf",
-    "libdnf",
-    "python3-libdnf",
-    "python3-hawkey",
-    "dnf5",
-    "libdnf5",
-    "yum",
-    "microdnf",
-    "librepo",
-    "libsolv",
-    "zypper",
-    "libzypp",
-];
-
-/// Package-manager data and tools, removed by path whoever owns them
-/// (another package's macros in `usr/lib/rpm` are package-manager data too).
-pub const PACKAGE_MANAGER_PATHS: &[&str] = &[
-    "var/lib/rpm",
-    "var/lib/dnf",
-    "var/lib/yum",
-    "var/cache/dnf",
-    "var/cache/yum",
-    "var/log/dnf.log",
-    "var/log/dnf.librepo.log",
-    "var/log/dnf.rpm.log",
-    "var/log/hawkey.log",
-    "etc/dnf",
-    "etc/yum",
-    "etc/yum.conf",
-    "etc/yum.repos.d",
-    "etc/rpm",
-    "usr/lib/rpm",
-    "usr/lib/sysimage/rpm",
-    "usr/lib/sysimage/dnf",
-    "usr/bin/rpm",
-    "usr/bin/dnf",
-    "usr/bin/dnf-3",
-    "usr/bin/dnf5",
-    "usr/bin/yum",
-    "usr/bin/microdnf",
-    "usr/bin/zypper",
-];
+use super::{BlobRef, Entry, Kind, Tree};
+use crate::package_manager::{is_package_manager, STATE_PATHS};
+use crate::repo::Package;
+use crate::rpm::Dep;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HardenOptions {
@@ -87,15 +37,26 @@ pub struct HardenReport {
     pub setuid_stripped: Vec<(String, u32)>,
     /// Paths removed as part of the package manager.
     pub removed: Vec<String>,
-    /// Package-manager packages that had at least one path removed.
+    /// Installed package-manager packages, removed as whole packages (the
+    /// rpmdb leaves them out too).
     pub removed_packages: BTreeSet<String>,
+    /// Directories of removed packages kept because other paths are in them.
+    pub kept_dirs: Vec<String>,
+    /// Symlinks not of a removed package that resolved before the removal
+    /// and no longer do: `(path, target, package)`. Reported, not removed.
+    pub dangling: Vec<(String, String, Option<String>)>,
 }
 
-/// Apply `opts` to `tree`; infallible today, `Result` for future steps.
-pub fn harden(tree: &mut Tree, opts: &HardenOptions) -> Result<HardenReport, HardenError> {
+/// Apply `opts` to `tree`, whose packages are `installed` (names).
+/// Infallible today, `Result` for future steps.
+pub fn harden(
+    tree: &mut Tree,
+    opts: &HardenOptions,
+    installed: &[&str],
+) -> Result<HardenReport, HardenError> {
     let mut report = HardenReport::default();
     if !opts.keep_package_manager {
-        remove_package_manager(tree, &mut report);
+        remove_package_manager(tree, installed, &mut report);
     }
     if opts.strip_setuid {
         report.setuid_stripped = strip_setuid(tree);
@@ -121,49 +82,158 @@ fn under(path: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
-fn remove_package_manager(tree: &mut Tree, report: &mut HardenReport) {
-    let pm_package = |p: &Option<String>| {
-        p.as_deref()
-            .is_some_and(|p| PACKAGE_MANAGER_PACKAGES.contains(&p) || p.starts_with("rpm-plugin-"))
+/// Remove the installed package-manager packages as whole packages: the
+/// paths their headers list (the tree records each path's package), never
+/// a path a kept package also owns, and a directory of theirs only once
+/// nothing else is in it. The run-time state paths ([`STATE_PATHS`]) go
+/// too where no kept package owns them.
+fn remove_package_manager(tree: &mut Tree, installed: &[&str], report: &mut HardenReport) {
+    let removed: BTreeSet<String> = installed
+        .iter()
+        .filter(|n| is_package_manager(n))
+        .map(|n| n.to_string())
+        .collect();
+    if removed.is_empty() && !tree.entries.keys().any(|p| is_state(p)) {
+        return;
+    }
+    // The first owner that stays, if any: the entry's package or another
+    // package that installed the same directory or identical file.
+    let kept_owner = |path: &str, e: &Entry| -> Option<String> {
+        e.package
+            .iter()
+            .chain(tree.co_owners.get(path).into_iter().flatten())
+            .find(|p| !removed.contains(*p))
+            .cloned()
     };
-    let doomed: BTreeSet<String> = tree
+    let mut doomed: BTreeSet<String> = tree
         .entries
         .iter()
         .filter(|(path, e)| {
-            PACKAGE_MANAGER_PATHS.iter().any(|pm| under(path, pm)) || pm_package(&e.package)
+            let by_package = e.package.as_ref().is_some_and(|p| removed.contains(p));
+            (by_package || is_state(path)) && kept_owner(path, e).is_none()
         })
         .map(|(path, _)| path.clone())
         .collect();
-    // A directory of a package-manager package that still holds other
-    // packages' paths stays, orphaned (e.g. one it shares with them).
-    let keeps_children = |dir: &str| {
-        let prefix = format!("{dir}/");
-        tree.entries
-            .range(prefix.clone()..)
-            .take_while(|(p, _)| p.starts_with(&prefix))
-            .any(|(p, _)| !doomed.contains(p))
-    };
-    let mut orphaned = Vec::new();
+    // Parents the tree implied for removed paths (no package, no other
+    // child) go with them.
+    let mut implied: BTreeSet<String> = BTreeSet::new();
     for path in &doomed {
-        let e = &tree.entries[path];
-        let by_path = PACKAGE_MANAGER_PATHS.iter().any(|pm| under(path, pm));
-        if e.kind == Kind::Dir && !by_path && keeps_children(path) {
-            orphaned.push(path.clone());
-            continue;
+        let mut p = path.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            match tree.entries.get(parent) {
+                Some(e) if e.kind == Kind::Dir && kept_owner(parent, e).is_none() => {
+                    implied.insert(parent.to_string());
+                }
+                _ => break,
+            }
+            p = parent;
         }
-        if let Some(p) = e.package.as_ref().filter(|_| pm_package(&e.package)) {
-            report.removed_packages.insert(p.clone());
-        }
-        report.removed.push(path.clone());
     }
-    for path in &report.removed {
+    doomed.extend(implied);
+    // Deepest first (a child sorts after its parent): a directory still
+    // holding a kept path stays, and so keeps its own parents.
+    let dirs: Vec<String> = doomed
+        .iter()
+        .rev()
+        .filter(|p| tree.entries[*p].kind == Kind::Dir)
+        .cloned()
+        .collect();
+    for dir in dirs {
+        let holds_kept = tree.children(&dir).any(|(name, _)| {
+            let child = format!("{dir}/{name}");
+            !doomed.contains(&child)
+        });
+        if holds_kept {
+            doomed.remove(&dir);
+            if tree.entries[&dir].package.is_some() {
+                report.kept_dirs.push(dir);
+            }
+        }
+    }
+    let symlinks_before: Vec<String> = tree
+        .entries
+        .iter()
+        .filter(|(p, e)| matches!(e.kind, Kind::Symlink { .. }) && !doomed.contains(*p))
+        .map(|(p, _)| p.clone())
+        .filter(|p| tree.follow(p).is_some())
+        .collect();
+    for path in &doomed {
         tree.entries.remove(path);
+        tree.co_owners.remove(path);
     }
-    for path in orphaned {
-        if let Some(e) = tree.entries.get_mut(&path) {
+    for dir in &report.kept_dirs {
+        if let Some(e) = tree.entries.get_mut(dir) {
             e.package = None;
         }
     }
+    for path in symlinks_before {
+        if tree.follow(&path).is_none() {
+            let e = &tree.entries[&path];
+            if let Kind::Symlink { target } = &e.kind {
+                report
+                    .dangling
+                    .push((path.clone(), target.clone(), e.package.clone()));
+            }
+        }
+    }
+    report.kept_dirs.sort();
+    report.removed = doomed.into_iter().collect();
+    report.removed_packages = removed;
+}
+
+fn is_state(path: &str) -> bool {
+    STATE_PATHS.iter().any(|s| under(path, s))
+}
+
+/// A requirement of a package staying in the image that only a removed
+/// package provided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenRequire {
+    /// The package that stays.
+    pub package: String,
+    /// Its requirement, as written.
+    pub requires: String,
+    /// The removed package(s) that provided it.
+    pub removed: Vec<String>,
+}
+
+/// Requirements of kept `packages` that only removed packages satisfy: by
+/// their Provides, and file requirements by `Package::files` (the paths
+/// primary.xml lists: binaries and /etc; empty in a build from a lock).
+/// rpm's own `rpmlib(...)` requirements and rich dependencies are not
+/// checked.
+pub fn broken_requires(packages: &[&Package], removed: &BTreeSet<String>) -> Vec<BrokenRequire> {
+    let (gone, kept): (Vec<&Package>, Vec<&Package>) = packages
+        .iter()
+        .partition(|p| removed.contains(p.nevra.name.as_str()));
+    let provides = |p: &Package, dep: &Dep| {
+        if dep.is_file() {
+            p.files.iter().any(|f| *f == *dep.name)
+        } else {
+            p.provides.iter().any(|pr| dep.is_satisfied_by(pr))
+        }
+    };
+    let mut out = Vec::new();
+    for k in &kept {
+        for dep in &k.requires {
+            if dep.is_rpmlib() || dep.is_rich() {
+                continue;
+            }
+            let by: Vec<String> = gone
+                .iter()
+                .filter(|g| provides(g, dep))
+                .map(|g| g.nevra.name.to_string())
+                .collect();
+            if !by.is_empty() && !kept.iter().any(|o| provides(o, dep)) {
+                out.push(BrokenRequire {
+                    package: k.nevra.name.to_string(),
+                    requires: dep.to_string(),
+                    removed: by,
+                });
+            }
+        }
+    }
+    out
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -302,55 +372,220 @@ mod tests {
         assert_eq!(tree.entries["var/tmp"].mode, 0o3777);
     }
 
-    #[test]
-    fn removes_package_manager_by_package_and_path() {
+    fn dir(pkg: Option<&str>) -> Entry {
+        Entry {
+            package: pkg.map(str::to_string),
+            ..implied_dir()
+        }
+    }
+
+    fn link(target: &str, pkg: &str) -> Entry {
+        Entry {
+            kind: Kind::Symlink {
+                target: target.to_string(),
+            },
+            mode: 0o777,
+            package: Some(pkg.to_string()),
+            ..implied_dir()
+        }
+    }
+
+    /// A Mariner-shaped tree: rpm owns /usr/lib/rpm, pkgconf puts its
+    /// macros there, tdnf and its library, a kept symlink into rpm-libs.
+    fn mariner_tree() -> Tree {
         let mut tree = Tree::default();
-        let mut shared = implied_dir();
-        shared.package = Some("rpm".into());
-        tree.entries.insert("usr/share/shared".into(), shared);
-        tree.entries
-            .insert("usr/share/shared/x".into(), file(0o644, "other"));
-        tree.entries
-            .insert("usr/bin/rpm".into(), file(0o755, "rpm"));
-        tree.entries
-            .insert("usr/lib64/librpm.so.9".into(), file(0o755, "rpm-libs"));
-        tree.entries.insert(
-            "usr/lib/rpm/macros.d/macros.systemd".into(),
-            file(0o644, "systemd-rpm-macros"),
+        let mut add = |p: &str, e: Entry| {
+            tree.entries.insert(p.to_string(), e);
+        };
+        add("usr", dir(Some("filesystem")));
+        add("usr/bin", dir(Some("filesystem")));
+        add("usr/lib", dir(Some("filesystem")));
+        add("usr/bin/rpm", file(0o755, "rpm"));
+        add("usr/bin/bash", file(0o755, "bash"));
+        add("usr/bin/tdnf", file(0o755, "tdnf"));
+        add("usr/bin/yum", link("tdnf", "tdnf"));
+        add("usr/lib/libtdnf.so.3", file(0o755, "tdnf"));
+        add("usr/lib/libtdnfcli.so.3", file(0o755, "tdnf-cli-libs"));
+        add("usr/lib/librpm.so.9", file(0o755, "rpm-libs"));
+        add("usr/lib/librpm.so", link("librpm.so.9", "rpm-libs"));
+        add("usr/lib/libcompat.so", link("librpm.so.9", "compat"));
+        add("usr/lib/rpm", dir(Some("rpm")));
+        add("usr/lib/rpm/rpmrc", file(0o644, "rpm"));
+        add("usr/lib/rpm/macros.d", dir(Some("rpm")));
+        add(
+            "usr/lib/rpm/macros.d/macros.pkgconf",
+            file(0o644, "pkgconf"),
         );
-        tree.entries.insert("var/lib/rpm".into(), implied_dir());
-        tree.entries
-            .insert("var/lib/rpmstate".into(), implied_dir());
-        tree.entries
-            .insert("usr/bin/bash".into(), file(0o755, "bash"));
-        let report = harden(&mut tree, &HardenOptions::default()).unwrap();
+        // A directory tdnf installed whose parent only the tree implied.
+        add("var", dir(None));
+        add("var/cache", dir(None));
+        add("var/cache/tdnf", dir(Some("tdnf")));
+        // rpm's runtime state, owned by no package.
+        add("var/lib", dir(None));
+        add("var/lib/rpm", dir(None));
+        add("var/lib/rpm/rpmdb.sqlite", file(0o644, "rpm"));
+        add("var/lib/rpmstate", dir(None));
+        // /etc/tdnf shared by tdnf and a kept package.
+        add("etc", dir(Some("filesystem")));
+        add("etc/tdnf", dir(Some("tdnf")));
+        tree.co_owners
+            .entry("etc/tdnf".into())
+            .or_default()
+            .insert("mariner-release".into());
+        tree
+    }
+
+    const INSTALLED: &[&str] = &[
+        "filesystem",
+        "bash",
+        "rpm",
+        "rpm-libs",
+        "tdnf",
+        "tdnf-cli-libs",
+        "pkgconf",
+        "compat",
+        "mariner-release",
+        "libsolv",
+    ];
+
+    #[test]
+    fn removes_package_manager_packages_whole_and_nothing_else() {
+        let mut tree = mariner_tree();
+        let report = harden(&mut tree, &HardenOptions::default(), INSTALLED).unwrap();
         assert_eq!(
             report.removed,
             [
                 "usr/bin/rpm",
-                "usr/lib/rpm/macros.d/macros.systemd",
-                "usr/lib64/librpm.so.9",
-                "var/lib/rpm"
+                "usr/bin/tdnf",
+                "usr/bin/yum",
+                "usr/lib/librpm.so",
+                "usr/lib/librpm.so.9",
+                "usr/lib/libtdnf.so.3",
+                "usr/lib/libtdnfcli.so.3",
+                "usr/lib/rpm/rpmrc",
+                "var/cache",
+                "var/cache/tdnf",
+                "var/lib/rpm",
+                "var/lib/rpm/rpmdb.sqlite",
             ]
         );
+        // Every installed package-manager package, even one with no paths.
         assert_eq!(
-            report.removed_packages.into_iter().collect::<Vec<_>>(),
-            ["rpm", "rpm-libs"]
+            report.removed_packages.iter().collect::<Vec<_>>(),
+            ["libsolv", "rpm", "rpm-libs", "tdnf", "tdnf-cli-libs"]
         );
-        // Kept: other packages' files, a prefix-alike path, the shared dir (orphaned).
-        assert!(tree.entries.contains_key("usr/bin/bash"));
+        // Another package's file in rpm's directory stays, and so does the
+        // directory (no longer owned by a package that is gone).
+        assert!(tree
+            .entries
+            .contains_key("usr/lib/rpm/macros.d/macros.pkgconf"));
+        assert_eq!(report.kept_dirs, ["usr/lib/rpm", "usr/lib/rpm/macros.d"]);
+        assert_eq!(tree.entries["usr/lib/rpm"].package, None);
+        // A directory another package also owns stays with its package.
+        assert!(tree.entries.contains_key("etc/tdnf"));
+        // An implied directory still holding something stays.
         assert!(tree.entries.contains_key("var/lib/rpmstate"));
-        assert_eq!(tree.entries["usr/share/shared"].package, None);
+        assert!(tree.entries.contains_key("var"));
+        assert!(tree.entries.contains_key("usr/bin/bash"));
+        // A kept package's symlink into rpm-libs is reported, not removed.
+        assert_eq!(
+            report.dangling,
+            [(
+                "usr/lib/libcompat.so".to_string(),
+                "librpm.so.9".to_string(),
+                Some("compat".to_string())
+            )]
+        );
+        assert!(tree.entries.contains_key("usr/lib/libcompat.so"));
+    }
 
-        let mut kept = Tree::default();
-        kept.entries
-            .insert("usr/bin/rpm".into(), file(0o755, "rpm"));
+    #[test]
+    fn state_paths_owned_by_a_kept_package_stay() {
+        let mut tree = Tree::default();
+        tree.entries.insert("var".into(), dir(None));
+        tree.entries.insert("var/lib".into(), dir(None));
+        tree.entries
+            .insert("var/lib/rpm".into(), dir(Some("filesystem")));
+        tree.entries.insert("var/lib/dnf".into(), dir(None));
+        tree.entries
+            .insert("usr/bin/rpm".into(), link("busybox", "busybox"));
+        let report = harden(
+            &mut tree,
+            &HardenOptions::default(),
+            &["filesystem", "busybox"],
+        )
+        .unwrap();
+        assert_eq!(report.removed, ["var/lib/dnf"]);
+        assert!(report.removed_packages.is_empty());
+        assert!(tree.entries.contains_key("var/lib/rpm"));
+        assert!(tree.entries.contains_key("usr/bin/rpm"));
+    }
+
+    #[test]
+    fn package_manager_true_keeps_everything() {
+        let mut tree = mariner_tree();
+        let before = tree.entries.clone();
         let opts = HardenOptions {
             keep_package_manager: true,
             strip_setuid: true,
         };
-        assert!(harden(&mut kept, &opts).unwrap().removed.is_empty());
-        assert!(kept.entries.contains_key("usr/bin/rpm"));
+        let report = harden(&mut tree, &opts, INSTALLED).unwrap();
+        assert!(report.removed.is_empty() && report.removed_packages.is_empty());
+        assert_eq!(tree.entries, before);
+    }
+
+    fn package(name: &str, provides: &[&str], requires: &[&str]) -> Package {
+        use crate::rpm::{Evr, Nevra};
+        let mut p = Package::new(
+            Nevra {
+                name: name.into(),
+                evr: Evr::parse("1.0-1"),
+                arch: "x86_64".into(),
+            },
+            0,
+            String::new(),
+            crate::digest::Digest::sha256_of(b""),
+        );
+        p.provides = provides.iter().map(|d| Dep::any(*d)).collect();
+        p.requires = requires.iter().map(|d| Dep::any(*d)).collect();
+        p
+    }
+
+    #[test]
+    fn names_requirements_only_removed_packages_provided() {
+        let rpm_libs = package("rpm-libs", &["rpm-libs", "librpm.so.9()(64bit)"], &[]);
+        let mut rpm = package("rpm", &["rpm"], &["rpm-libs"]);
+        rpm.files = vec!["/usr/bin/rpm".into()];
+        let tools = package(
+            "createrepo_c-libs",
+            &["createrepo_c-libs"],
+            &[
+                "librpm.so.9()(64bit)",
+                "libc.so.6",
+                "rpmlib(PayloadIsZstd)",
+                "/usr/bin/rpm",
+            ],
+        );
+        let libc = package("glibc", &["libc.so.6"], &[]);
+        let removed: BTreeSet<String> = ["rpm".to_string(), "rpm-libs".to_string()].into();
+        let broken = broken_requires(&[&rpm_libs, &rpm, &tools, &libc], &removed);
+        assert_eq!(
+            broken,
+            [
+                BrokenRequire {
+                    package: "createrepo_c-libs".into(),
+                    requires: "librpm.so.9()(64bit)".into(),
+                    removed: vec!["rpm-libs".into()],
+                },
+                BrokenRequire {
+                    package: "createrepo_c-libs".into(),
+                    requires: "/usr/bin/rpm".into(),
+                    removed: vec!["rpm".into()],
+                },
+            ]
+        );
+        // A removed package's own requirements are not the image's problem.
+        assert!(broken_requires(&[&rpm_libs, &rpm], &removed).is_empty());
     }
 
     #[test]

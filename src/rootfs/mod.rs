@@ -22,7 +22,7 @@
 //! - [`exclude`]: `exclude_paths` patterns, applied while unpacking.
 //! - [`busybox`]: busybox's applet symlinks, read from its ELF tables.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub mod accounts;
 pub mod busybox;
@@ -92,4 +92,8 @@ pub struct Entry {
 #[derive(Debug, Default)]
 pub struct Tree {
     pub entries: BTreeMap<String, Entry>,
+    /// Packages that also own a path whose entry names another package
+    /// (a shared directory, an identical file): removing one owner must
+    /// not remove what another still owns.
+    pub co_owners: BTreeMap<String, BTreeSet<String>>,
 }

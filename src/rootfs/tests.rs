@@ -320,7 +320,12 @@ fn harden_strips_setuid_and_ids_come_from_image_passwd() {
     env.install(&mut basic_package("basic"), &UnpackOptions::default())
         .unwrap();
 
-    let report = harden(&mut env.tree, &HardenOptions::default()).unwrap();
+    let report = harden(
+        &mut env.tree,
+        &HardenOptions::default(),
+        &["setup", "basic"],
+    )
+    .unwrap();
     assert_eq!(
         report.setuid_stripped,
         [("usr/bin/hello".to_string(), 0o4755)]
@@ -457,6 +462,12 @@ fn conflicting_files_between_packages_are_errors() {
     // its duplicate blob is given back (it was the pack's tail).
     env.install(&mut same, &UnpackOptions::default()).unwrap();
     assert_eq!(env.staging.pack_len(), 3, "only `one` once");
+    // Both own it: removing `a` alone (the package manager) must keep it.
+    assert_eq!(env.entry("etc/shared.conf").package.as_deref(), Some("a"));
+    assert_eq!(
+        env.tree.co_owners["etc/shared.conf"],
+        ["same".to_string()].into()
+    );
     let err = env.install(&mut b, &UnpackOptions::default()).unwrap_err();
     match &err {
         UnpackError::Tree { nevra, source, .. } => {

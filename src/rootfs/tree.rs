@@ -277,6 +277,13 @@ impl Tree {
             (Kind::Fifo, Kind::Fifo) => Inserted::Identical,
             _ => return Err(conflict("different file types")),
         };
+        let shared = matches!(outcome, Inserted::Identical | Inserted::KeptExistingDir);
+        if shared && !same_package {
+            if let Some(p) = entry.package {
+                self.co_owners.entry(path).or_default().insert(p);
+                return Ok(outcome);
+            }
+        }
         if outcome == Inserted::Placed {
             self.entries.insert(path, entry);
         }
