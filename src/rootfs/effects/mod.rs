@@ -20,6 +20,8 @@ use super::unpack::SkippedScriptlet;
 use super::Tree;
 
 pub mod classify;
+pub mod links;
+pub mod shell;
 
 pub use classify::{describe, effects, notes};
 
@@ -80,7 +82,7 @@ pub struct EffectError {
 pub type Pass = fn(&mut Tree, &mut Staging, &Input<'_>, &mut Report) -> Result<(), EffectError>;
 
 /// The passes, in the order they run.
-pub const PASSES: &[(&str, Pass)] = &[];
+pub const PASSES: &[(&str, Pass)] = &[(links::NAME, links::pass)];
 
 /// Run every pass of [`PASSES`] in order.
 pub fn apply(
