@@ -19,6 +19,7 @@ use super::staging::Staging;
 use super::unpack::SkippedScriptlet;
 use super::Tree;
 
+pub mod alternatives;
 pub mod classify;
 pub mod links;
 pub mod shell;
@@ -82,7 +83,10 @@ pub struct EffectError {
 pub type Pass = fn(&mut Tree, &mut Staging, &Input<'_>, &mut Report) -> Result<(), EffectError>;
 
 /// The passes, in the order they run.
-pub const PASSES: &[(&str, Pass)] = &[(links::NAME, links::pass)];
+pub const PASSES: &[(&str, Pass)] = &[
+    (alternatives::NAME, alternatives::pass),
+    (links::NAME, links::pass),
+];
 
 /// Run every pass of [`PASSES`] in order.
 pub fn apply(
