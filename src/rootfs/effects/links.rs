@@ -261,6 +261,10 @@ pub fn apply_op(tree: &mut Tree, op: &Op, mtime: u64) -> Result<Option<String>, 
                 // `ln -s` without -f fails on an existing name.
                 return Ok(None);
             }
+            if !parent_is_dir(tree, &at) {
+                // symlink(2) does not create parents.
+                return Ok(None);
+            }
             let (at, placed) = put_symlink(tree, &link, target, mtime)?;
             Ok((placed == Placed::Created).then(|| format!("/{at} → {target}")))
         }
@@ -274,11 +278,8 @@ pub fn apply_op(tree: &mut Tree, op: &Op, mtime: u64) -> Result<Option<String>, 
             }
             if !parents {
                 let at = tree.resolve(path).map_err(|e| tree_msg(path, e))?;
-                let parent = at.rsplit_once('/').map(|(p, _)| p);
-                if let Some(p) = parent {
-                    if !matches!(tree.follow(p), Some((_, e)) if e.kind == Kind::Dir) {
-                        return Ok(None);
-                    }
+                if !parent_is_dir(tree, &at) {
+                    return Ok(None);
                 }
                 if tree.entries.contains_key(&at) {
                     return Ok(None);
@@ -287,6 +288,15 @@ pub fn apply_op(tree: &mut Tree, op: &Op, mtime: u64) -> Result<Option<String>, 
             let (at, placed) = put_dir(tree, path, *mode, mtime)?;
             Ok((placed == Placed::Created).then(|| format!("/{at}/ (mode {mode:o})")))
         }
+    }
+}
+
+/// Whether the parent of the resolved image path `at` is a directory (the
+/// root always is).
+fn parent_is_dir(tree: &Tree, at: &str) -> bool {
+    match at.rsplit_once('/') {
+        None => true,
+        Some((p, _)) => matches!(tree.follow(p), Some((_, e)) if e.kind == Kind::Dir),
     }
 }
 
@@ -568,6 +578,33 @@ pub fn scriptlet(tree: &mut Tree, s: &SkippedScriptlet, mtime: u64, done: &mut V
             },
         };
     };
+    if s.kind == ScriptletKind::PreTrans {
+        // %pretrans runs before anything is unpacked: on a first install
+        // it sees an empty root, where only top-level names can be made.
+        let mut empty = Tree::default();
+        let mut made = Vec::new();
+        let found = read(&mut empty, s, &kind, args, mtime, &mut made);
+        for (path, entry) in empty.entries {
+            if let std::collections::btree_map::Entry::Vacant(v) = tree.entries.entry(path) {
+                v.insert(entry);
+            }
+        }
+        done.extend(made);
+        return found;
+    }
+    read(tree, s, &kind, args, mtime, done)
+}
+
+/// Read `s` against `tree`.
+fn read(
+    tree: &mut Tree,
+    s: &SkippedScriptlet,
+    kind: &str,
+    args: &[&str],
+    mtime: u64,
+    done: &mut Vec<String>,
+) -> Found {
+    let kind = kind.to_string();
     if is_lua(s) {
         return lua(&s.body, &kind, tree, mtime, done);
     }
@@ -710,18 +747,24 @@ mod tests {
         for d in ["var", "run", "run/lock"] {
             dir(&mut tree, d);
         }
+        // As %pretrans on a first install it sees an empty root: symlink(2)
+        // fails without /var, as it does under rpm.
         let mut done = vec![];
         let f = scriptlet(&mut tree, &lua_s(ScriptletKind::PreTrans, SUSE_FILESYSTEM_PRETRANS), 0, &mut done);
         assert!(f.not_done.is_empty(), "{:?}", f.not_done);
+        assert!(done.is_empty() && !tree.entries.contains_key("var/run"));
+        // The same body where /var exists: the guards pass and the links are made.
+        let f = scriptlet(&mut tree, &lua_s(ScriptletKind::PostIn, SUSE_FILESYSTEM_PRETRANS), 0, &mut done);
+        assert!(f.not_done.is_empty(), "{:?}", f.not_done);
         assert_eq!(link(&tree, "var/run").as_deref(), Some("/run"));
         assert_eq!(link(&tree, "var/lock").as_deref(), Some("/run/lock"));
-        // When the payload already made /var/run a directory, the guard keeps it,
-        // and renaming it away is not emulated.
+        // When /var/run is a directory, the guard keeps it, and renaming it
+        // away is not emulated.
         let mut tree = Tree::default();
         for d in ["var", "var/run", "run"] {
             dir(&mut tree, d);
         }
-        let f = scriptlet(&mut tree, &lua_s(ScriptletKind::PreTrans, SUSE_FILESYSTEM_PRETRANS), 0, &mut vec![]);
+        let f = scriptlet(&mut tree, &lua_s(ScriptletKind::PostIn, SUSE_FILESYSTEM_PRETRANS), 0, &mut vec![]);
         assert!(tree.entries["var/run"].kind == Kind::Dir);
         assert!(!f.not_done.is_empty());
     }
@@ -757,6 +800,7 @@ mod tests {
                 ..implied_dir()
             },
         );
+        dir(&mut tree, "host");
         let op = &parse_ln(&["-sf", "t", "/var/x"]).unwrap()[0];
         apply_op(&mut tree, op, 0).unwrap();
         assert!(tree.entries.contains_key("host/x"));
