@@ -26,7 +26,7 @@ use super::shell::{self, Command, Host, Status};
 use super::{Done, EffectError, Input, NotDone, Report};
 use crate::rootfs::generated::{newest_mtime, put_file};
 use crate::rootfs::staging::Staging;
-use crate::rootfs::unpack::ScriptletKind;
+use crate::rootfs::unpack::{ScriptletKind, SkippedScriptlet};
 use crate::rootfs::{Kind, Tree};
 
 pub const NAME: &str = "alternatives";
@@ -359,6 +359,29 @@ impl Host for AltHost<'_> {
                 Status::Unknown
             }
         }
+    }
+}
+
+/// For the classifier: `Some(true)` when a shell scriptlet's
+/// `alternatives` commands are all emulated, `Some(false)` when one is not,
+/// `None` when it has none (or is not a shell scriptlet).
+pub fn classify(s: &SkippedScriptlet) -> Option<bool> {
+    let args = shell::install_args(s.kind)?;
+    if !is_shell(s) {
+        return None;
+    }
+    let tree = Tree::default();
+    let mut host = AltHost {
+        tree: &tree,
+        kind: s.kind.to_string(),
+        installs: vec![],
+        not_done: vec![],
+    };
+    shell::run(&s.body, args, &mut host);
+    if !host.not_done.is_empty() {
+        Some(false)
+    } else {
+        (!host.installs.is_empty()).then_some(true)
     }
 }
 

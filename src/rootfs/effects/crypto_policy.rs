@@ -41,8 +41,17 @@ pub struct Shape {
 
 /// Whether `s` is crypto-policies' back-end %post, and its shape.
 pub fn recognise(package: &str, s: &SkippedScriptlet) -> Option<Shape> {
+    if package != PACKAGE {
+        return None;
+    }
+    recognise_body(s)
+}
+
+/// [`recognise`] by the scriptlet alone (for `plan`, which names no
+/// package to the classifier).
+pub fn recognise_body(s: &SkippedScriptlet) -> Option<Shape> {
     let lua = s.interpreter.first().is_some_and(|i| i == "<lua>");
-    if package != PACKAGE || s.kind != ScriptletKind::PostIn || !lua {
+    if s.kind != ScriptletKind::PostIn || !lua {
         return None;
     }
     let body = &s.body;
