@@ -45,7 +45,11 @@ enum Rule {
     SetuidStripped,
 }
 
-fn rule_for(path: &str, a: Option<&common::treediff::Node>, b: Option<&common::treediff::Node>) -> Option<Rule> {
+fn rule_for(
+    path: &str,
+    a: Option<&common::treediff::Node>,
+    b: Option<&common::treediff::Node>,
+) -> Option<Rule> {
     const STATE: [&str; 8] = [
         "root/.rpmdb",
         "etc/dnf",
@@ -75,12 +79,20 @@ fn rule_for(path: &str, a: Option<&common::treediff::Node>, b: Option<&common::t
 
 #[test]
 fn scriptlet_links_match_dnf_installroot() {
-    assert!(is_root(), "this test installs with dnf --installroot and must run as root");
+    assert!(
+        is_root(),
+        "this test installs with dnf --installroot and must run as root"
+    );
     require_tool("dnf");
     require_tool("rpmbuild");
     require_tool("createrepo_c");
     let tmp = tempfile::tempdir().unwrap();
-    let mut specs = vec![cracklib(), azure_filesystem_debug(), suse_var_run(), crypto_policies()];
+    let mut specs = vec![
+        cracklib(),
+        azure_filesystem_debug(),
+        suse_var_run(),
+        crypto_policies(),
+    ];
     let alternatives = std::env::var_os("MINIBUILD_CHKCONFIG_SRC").map(PathBuf::from);
     match &alternatives {
         Some(src) => {
@@ -102,11 +114,22 @@ fn scriptlet_links_match_dnf_installroot() {
     let fixture = format!("file://{}/repo/x86_64/", fixtures().display());
     run_ok(
         Command::new("dnf")
-            .args(["-y", "-q", "--releasever=40", "--setopt=install_weak_deps=False", "--nodocs"])
+            .args([
+                "-y",
+                "-q",
+                "--releasever=40",
+                "--setopt=install_weak_deps=False",
+                "--nodocs",
+            ])
             .arg(format!("--installroot={}", dnf_root.display()))
             .arg(format!("--repofrompath=fx,{fixture}"))
             .arg(format!("--repofrompath=fx2,file://{}/", repo.display()))
-            .args(["--repo=fx", "--repo=fx2", "--setopt=fx.gpgcheck=0", "--setopt=fx2.gpgcheck=0"])
+            .args([
+                "--repo=fx",
+                "--repo=fx2",
+                "--setopt=fx.gpgcheck=0",
+                "--setopt=fx2.gpgcheck=0",
+            ])
             .arg("install")
             .args(&install),
     );
@@ -127,7 +150,8 @@ fn scriptlet_links_match_dnf_installroot() {
     .unwrap();
     let archive = tmp.path().join("image.oci.tar");
     let out = run_ok(&mut build_cmd(&recipe, &archive, &tmp.path().join("cache")));
-    let log = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let log =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
 
     let theirs = walk(&dnf_root);
     let ours = layer(&archive);
@@ -138,11 +162,22 @@ fn scriptlet_links_match_dnf_installroot() {
         .map(|e| format!("usr/share/cracklib/pw_dict.{e}"))
         .collect();
     expected.extend(
-        ["lib64", "usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "usr/.dwz"]
-            .iter()
-            .map(|l| format!("usr/lib/debug/{l}")),
+        [
+            "lib64",
+            "usr/bin",
+            "usr/sbin",
+            "usr/lib",
+            "usr/lib64",
+            "usr/.dwz",
+        ]
+        .iter()
+        .map(|l| format!("usr/lib/debug/{l}")),
     );
-    expected.extend(CRYPTO_BACK_ENDS.iter().map(|b| format!("etc/crypto-policies/back-ends/{b}.config")));
+    expected.extend(
+        CRYPTO_BACK_ENDS
+            .iter()
+            .map(|b| format!("etc/crypto-policies/back-ends/{b}.config")),
+    );
     // The Azure Linux loop does not skip `.` and `..`: `.config → DEFAULT/..`.
     expected.extend([
         "etc/crypto-policies/back-ends/.config".into(),
@@ -158,13 +193,22 @@ fn scriptlet_links_match_dnf_installroot() {
     }
     for p in &expected {
         assert!(theirs.contains_key(p), "dnf's scriptlets did not make /{p}");
-        assert_eq!(theirs.get(p), ours.get(p), "/{p} differs (left dnf, right minibuild)\n{log}");
+        assert_eq!(
+            theirs.get(p),
+            ours.get(p),
+            "/{p} differs (left dnf, right minibuild)\n{log}"
+        );
     }
     // The %pretrans ran on an empty root and made nothing: /var/run and
     // /var/lock are whatever the packages ship, on both sides.
     for p in ["var/run", "var/lock"] {
         assert_eq!(theirs.get(p), ours.get(p), "/{p}");
-        assert!(ours.get(p).is_none_or(|n| n.content != "/run" && n.content != "/run/lock"), "/{p}: {:?}", ours.get(p));
+        assert!(
+            ours.get(p)
+                .is_none_or(|n| n.content != "/run" && n.content != "/run/lock"),
+            "/{p}: {:?}",
+            ours.get(p)
+        );
     }
 
     // And nothing else differs, but for the named rules.
@@ -178,7 +222,9 @@ fn scriptlet_links_match_dnf_installroot() {
         }
         match rule_for(path, a, b) {
             Some(r) => *used.entry(r).or_default() += 1,
-            None => unexplained.push(format!("/{path}\n    dnf:       {a:?}\n    minibuild: {b:?}")),
+            None => unexplained.push(format!(
+                "/{path}\n    dnf:       {a:?}\n    minibuild: {b:?}"
+            )),
         }
     }
     assert!(
@@ -189,7 +235,13 @@ fn scriptlet_links_match_dnf_installroot() {
     );
     assert!(used.contains_key(&Rule::PackageManagerState), "{used:?}");
     // The build report says what each pass did.
-    for pass in ["scriptlet effect, links (cracklib)", "scriptlet effect, crypto policy (crypto-policies)"] {
-        assert!(log.contains(pass), "no `{pass}` in the build output:\n{log}");
+    for pass in [
+        "scriptlet effect, links (cracklib)",
+        "scriptlet effect, crypto policy (crypto-policies)",
+    ] {
+        assert!(
+            log.contains(pass),
+            "no `{pass}` in the build output:\n{log}"
+        );
     }
 }

@@ -6,7 +6,6 @@
 
 mod common;
 
-
 use common::scriptlet_specs::*;
 use common::*;
 
@@ -88,7 +87,10 @@ fn plan_names_each_scriptlet_effect_and_whether_it_is_done() {
         pkg("libfixture")[0],
         serde_json::json!({"kind": "%post", "interpreter": ["/usr/sbin/ldconfig"], "effects": ["linker cache, written natively"]})
     );
-    assert_eq!(pkg("crypto-policies")[0]["interpreter"], serde_json::json!(["<lua>"]));
+    assert_eq!(
+        pkg("crypto-policies")[0]["interpreter"],
+        serde_json::json!(["<lua>"])
+    );
     assert_eq!(pkg("glibc-trigger")[0]["kind"], "%transfiletrigger");
     // Headers only: nothing downloaded.
     let rpms = tmp.path().join("cache/v1/rpms");

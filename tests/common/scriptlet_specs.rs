@@ -14,7 +14,8 @@ pub struct Spec {
     pub body: String,
 }
 
-const HEADER: &str = "Version: 1.0\nRelease: 1\nSummary: scriptlet effect fixture\nLicense: MIT\nAutoReqProv: no\n";
+const HEADER: &str =
+    "Version: 1.0\nRelease: 1\nSummary: scriptlet effect fixture\nLicense: MIT\nAutoReqProv: no\n";
 
 pub fn cracklib() -> Spec {
     Spec {
@@ -71,7 +72,17 @@ pub fn suse_var_run() -> Spec {
 }
 
 pub const CRYPTO_BACK_ENDS: [&str; 11] = [
-    "bind", "gnutls", "java", "krb5", "libreswan", "libssh", "nss", "openssh", "opensshserver", "opensslcnf", "openssl",
+    "bind",
+    "gnutls",
+    "java",
+    "krb5",
+    "libreswan",
+    "libssh",
+    "nss",
+    "openssh",
+    "opensshserver",
+    "opensslcnf",
+    "openssl",
 ];
 
 pub fn crypto_policies() -> Spec {
@@ -192,4 +203,3 @@ pub fn build_repo(dir: &Path, specs: &[Spec]) -> PathBuf {
     );
     repo
 }
-

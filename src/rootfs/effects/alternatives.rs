@@ -98,7 +98,10 @@ pub fn parse(args: &[&str], tool: Tool) -> Result<Request, String> {
     let three = |it: &mut dyn Iterator<Item = &str>, what: &str| -> Result<[String; 3], String> {
         let mut v = [String::new(), String::new(), String::new()];
         for slot in &mut v {
-            *slot = it.next().ok_or(format!("{what} needs LINK NAME PATH"))?.to_string();
+            *slot = it
+                .next()
+                .ok_or(format!("{what} needs LINK NAME PATH"))?
+                .to_string();
         }
         Ok(v)
     };
@@ -129,9 +132,7 @@ pub fn parse(args: &[&str], tool: Tool) -> Result<Request, String> {
                 initscript = Some(it.next().ok_or("--initscript needs a service")?.to_string())
             }
             "--verbose" | "--quiet" => {}
-            "--display" | "--list" | "--query" | "--get-selections" => {
-                return Ok(Request::Nothing)
-            }
+            "--display" | "--list" | "--query" | "--get-selections" => return Ok(Request::Nothing),
             other => return Err(format!("`{other}` is not emulated")),
         }
     }
@@ -333,22 +334,26 @@ impl Host for AltHost<'_> {
         let at = format!("{} line {}: `{}`", self.kind, cmd.line, cmd.text);
         let tool = tool_for(self.tree, name);
         let Some(words) = cmd.literal() else {
-            self.not_done
-                .push(format!("{at}: a word depends on a variable minibuild cannot resolve"));
+            self.not_done.push(format!(
+                "{at}: a word depends on a variable minibuild cannot resolve"
+            ));
             return Status::Unknown;
         };
         match parse(&words[1..], tool) {
             Ok(Request::Nothing) => Status::Success,
             Ok(Request::Install(_)) if !certain => {
-                self.not_done
-                    .push(format!("{at}: runs under a condition minibuild cannot decide"));
+                self.not_done.push(format!(
+                    "{at}: runs under a condition minibuild cannot decide"
+                ));
                 Status::Unknown
             }
             Ok(Request::Install(i)) => {
                 if tool == Tool::Dpkg && file_test(self.tree, "-e", &i.path) != Some(true) {
                     // dpkg refuses: "alternative path … doesn't exist".
-                    self.not_done
-                        .push(format!("{at}: {} is not in the image (update-alternatives refuses)", i.path));
+                    self.not_done.push(format!(
+                        "{at}: {} is not in the image (update-alternatives refuses)",
+                        i.path
+                    ));
                     return Status::Failure;
                 }
                 self.installs.push((tool, i));
@@ -407,7 +412,9 @@ pub fn pass(
             let Some(args) = shell::install_args(s.kind) else {
                 if matches!(
                     s.kind,
-                    ScriptletKind::Trigger | ScriptletKind::FileTrigger | ScriptletKind::TransFileTrigger
+                    ScriptletKind::Trigger
+                        | ScriptletKind::FileTrigger
+                        | ScriptletKind::TransFileTrigger
                 ) && s.body.contains("--install")
                 {
                     report.not_done.push(not_done(format!(
@@ -419,9 +426,10 @@ pub fn pass(
                 continue;
             };
             if !is_shell(s) {
-                report
-                    .not_done
-                    .push(not_done(format!("{}: alternatives from a lua scriptlet are not emulated", s.kind)));
+                report.not_done.push(not_done(format!(
+                    "{}: alternatives from a lua scriptlet are not emulated",
+                    s.kind
+                )));
                 continue;
             }
             let mut host = AltHost {
@@ -431,7 +439,9 @@ pub fn pass(
                 not_done: vec![],
             };
             shell::run(&s.body, args, &mut host);
-            report.not_done.extend(host.not_done.into_iter().map(not_done));
+            report
+                .not_done
+                .extend(host.not_done.into_iter().map(not_done));
             for (tool, i) in host.installs {
                 let key = (tool.admin_dir(), i.name.clone());
                 let (group, _) = groups
@@ -453,7 +463,15 @@ pub fn pass(
             source: None,
         };
         let state_path = format!("{admin}/{name}");
-        put_file(tree, stage, &state_path, group.state().as_bytes(), 0o644, mtime).map_err(|e| EffectError {
+        put_file(
+            tree,
+            stage,
+            &state_path,
+            group.state().as_bytes(),
+            0o644,
+            mtime,
+        )
+        .map_err(|e| EffectError {
             pass: NAME,
             message: format!("cannot write {state_path}"),
             source: Some(Box::new(e)),
@@ -464,14 +482,19 @@ pub fn pass(
         };
         for l in remove {
             if let Ok(at) = tree.resolve(&l) {
-                if matches!(tree.entries.get(&at).map(|e| &e.kind), Some(Kind::Symlink { .. })) {
+                if matches!(
+                    tree.entries.get(&at).map(|e| &e.kind),
+                    Some(Kind::Symlink { .. })
+                ) {
                     tree.entries.remove(&at);
                 }
             }
         }
         let mut made = Vec::new();
         for (link, target) in make {
-            let at = tree.resolve(&link).map_err(|e| err(format!("{link}: {e}")))?;
+            let at = tree
+                .resolve(&link)
+                .map_err(|e| err(format!("{link}: {e}")))?;
             if matches!(tree.entries.get(&at).map(|e| &e.kind), Some(k) if !matches!(k, Kind::Symlink { .. }))
             {
                 // Both tools leave a real file where the link would go.
@@ -529,15 +552,18 @@ mod tests {
         let [(Tool::Chkconfig, i)] = found.as_slice() else {
             panic!("{found:?}")
         };
-        let mut g = Group::new(Tool::Chkconfig, &i);
-        g.install(&i).unwrap();
+        let mut g = Group::new(Tool::Chkconfig, i);
+        g.install(i).unwrap();
         assert_eq!(
             g.state(),
             "auto\n/usr/lib64/libnssckbi.so\n\n/usr/lib64/pkcs11/p11-kit-trust.so\n30\n"
         );
         // Constructed (not from a spec): a follower-less choice, then one
         // with a follower and a family, to pin the follower and family lines.
-        let bfd = install("alternatives --install /usr/bin/ld ld /usr/bin/ld.bfd 50", Tool::Chkconfig);
+        let bfd = install(
+            "alternatives --install /usr/bin/ld ld /usr/bin/ld.bfd 50",
+            Tool::Chkconfig,
+        );
         let gold = install(
             "alternatives --install /usr/bin/ld ld /usr/bin/ld.gold 30 --follower /usr/share/man/man1/ld.1.gz ld.1.gz /usr/share/man/man1/ld.gold.1.gz --family gnu",
             Tool::Chkconfig,
@@ -550,22 +576,43 @@ mod tests {
             "auto\n/usr/bin/ld\nld.1.gz\n/usr/share/man/man1/ld.1.gz\n\n/usr/bin/ld.bfd\n50\n\n/usr/bin/ld.gold\n@gnu@30\n/usr/share/man/man1/ld.gold.1.gz\n"
         );
         let (make, remove) = g.links(&|_| true);
-        assert_eq!(make[1], ("/etc/alternatives/ld".into(), "/usr/bin/ld.bfd".into()));
-        assert_eq!(remove, ["/usr/share/man/man1/ld.1.gz", "/etc/alternatives/ld.1.gz"]);
+        assert_eq!(
+            make[1],
+            ("/etc/alternatives/ld".into(), "/usr/bin/ld.bfd".into())
+        );
+        assert_eq!(
+            remove,
+            ["/usr/share/man/man1/ld.1.gz", "/etc/alternatives/ld.1.gz"]
+        );
         // A tie keeps the first; a strictly higher priority wins.
-        let tie = install("alternatives --install /usr/bin/ld ld /usr/bin/ld.lld 50", Tool::Chkconfig);
+        let tie = install(
+            "alternatives --install /usr/bin/ld ld /usr/bin/ld.lld 50",
+            Tool::Chkconfig,
+        );
         g.install(&tie).unwrap();
         assert_eq!(g.links(&|_| true).0[1].1, "/usr/bin/ld.bfd");
-        let hi = install("alternatives --install /usr/bin/ld ld /usr/bin/ld.mold 010", Tool::Chkconfig);
-        assert_eq!(hi.priority, 8, "chkconfig reads priorities with strtol base 0");
-        let wrong = install("alternatives --install /bin/ld ld /usr/bin/x 1", Tool::Chkconfig);
+        let hi = install(
+            "alternatives --install /usr/bin/ld ld /usr/bin/ld.mold 010",
+            Tool::Chkconfig,
+        );
+        assert_eq!(
+            hi.priority, 8,
+            "chkconfig reads priorities with strtol base 0"
+        );
+        let wrong = install(
+            "alternatives --install /bin/ld ld /usr/bin/x 1",
+            Tool::Chkconfig,
+        );
         assert!(g.install(&wrong).unwrap_err().contains("primary link"));
     }
 
     #[test]
     fn dpkg_state_matches_alternative_save() {
         // /var/lib/rpm/alternatives/ld as found on openSUSE Leap 42.3 (quoted in saltstack salt's alternatives test).
-        let i = install("update-alternatives --install /usr/bin/ld ld /usr/bin/ld.bfd 2", Tool::Dpkg);
+        let i = install(
+            "update-alternatives --install /usr/bin/ld ld /usr/bin/ld.bfd 2",
+            Tool::Dpkg,
+        );
         let mut g = Group::new(Tool::Dpkg, &i);
         g.install(&i).unwrap();
         assert_eq!(g.state(), "auto\n/usr/bin/ld\n\n/usr/bin/ld.bfd\n2\n\n");
@@ -586,7 +633,9 @@ mod tests {
         let (make, remove) = g.links(&|p| p != "/usr/bin/a-a");
         assert_eq!(make.len(), 2);
         assert!(remove.contains(&"/etc/alternatives/a".to_string()));
-        assert!(parse(&["--set", "x", "/usr/bin/x-a"], Tool::Dpkg).unwrap_err().contains("--set"));
+        assert!(parse(&["--set", "x", "/usr/bin/x-a"], Tool::Dpkg)
+            .unwrap_err()
+            .contains("--set"));
         assert!(parse(&["--install", "/a", "a", "/b", "high"], Tool::Dpkg).is_err());
     }
 }

@@ -53,7 +53,7 @@ fn program(s: &SkippedScriptlet) -> Option<&str> {
 fn links_effect(s: &SkippedScriptlet) -> Option<bool> {
     let mut scratch = Tree::default();
     let found = links::scriptlet(&mut scratch, s, 0, &mut Vec::new());
-    (!found.ops.is_empty() || !found.not_done.is_empty()).then(|| found.not_done.is_empty())
+    (!found.ops.is_empty() || !found.not_done.is_empty()).then_some(found.not_done.is_empty())
 }
 
 /// What one skipped scriptlet would have done and whether minibuild did
@@ -218,7 +218,10 @@ mod tests {
         };
         assert_eq!(notes(&tr, false), ["symlinks/directories, not done"]);
         // Removal scriptlets do nothing on install, but their commands are named.
-        let un = s(ScriptletKind::PostUn, "alternatives --remove ld /usr/bin/ld.bfd");
+        let un = s(
+            ScriptletKind::PostUn,
+            "alternatives --remove ld /usr/bin/ld.bfd",
+        );
         assert!(notes(&un, false).is_empty());
     }
 }

@@ -127,13 +127,9 @@ pub fn pass(
     let Some(p) = input.scripts.iter().find(|p| p.package == PACKAGE) else {
         return Ok(());
     };
-    let shape = p
-        .scriptlets
-        .iter()
-        .find_map(|s| recognise(&p.package, s));
+    let shape = p.scriptlets.iter().find_map(|s| recognise(&p.package, s));
     let Some(shape) = shape else {
-        if p
-            .scriptlets
+        if p.scriptlets
             .iter()
             .any(|s| s.body.contains("crypto-policies/back-ends"))
         {
@@ -156,7 +152,10 @@ pub fn pass(
         source: None,
     };
     // io.open(…, "w") fails when the directory is missing; the package ships both.
-    for f in ["/etc/crypto-policies/config", "/etc/crypto-policies/state/current"] {
+    for f in [
+        "/etc/crypto-policies/config",
+        "/etc/crypto-policies/state/current",
+    ] {
         let parent = f.rsplit_once('/').map_or("/", |(d, _)| d);
         if matches!(tree.follow(parent), Some((_, e)) if e.kind == Kind::Dir) {
             put_file(tree, stage, f, b"DEFAULT\n", 0o644, mtime).map_err(|e| EffectError {
@@ -178,7 +177,10 @@ pub fn pass(
     }
     for u in &shape.unlinked {
         if let Ok(at) = tree.resolve(u) {
-            if matches!(tree.entries.get(&at).map(|e| &e.kind), Some(Kind::Symlink { .. })) {
+            if matches!(
+                tree.entries.get(&at).map(|e| &e.kind),
+                Some(Kind::Symlink { .. })
+            ) {
                 tree.entries.remove(&at);
                 made.retain(|m| m != u);
             }
@@ -233,7 +235,12 @@ mod tests {
         ] {
             t.entries.insert(d.into(), implied_dir());
         }
-        for f in ["openssl.txt", "opensslcnf.txt", "libreswan.txt", "openssl_fips.txt"] {
+        for f in [
+            "openssl.txt",
+            "opensslcnf.txt",
+            "libreswan.txt",
+            "openssl_fips.txt",
+        ] {
             t.entries.insert(
                 format!("usr/share/crypto-policies/DEFAULT/{f}"),
                 Entry {
@@ -257,7 +264,13 @@ mod tests {
         );
         let l = links(&tree(), &shape);
         assert_eq!(l[0].0, "/etc/crypto-policies/back-ends/.config");
-        assert_eq!(l[1], ("/etc/crypto-policies/back-ends/.config".into(), "/usr/share/crypto-policies/DEFAULT/..".into()));
+        assert_eq!(
+            l[1],
+            (
+                "/etc/crypto-policies/back-ends/.config".into(),
+                "/usr/share/crypto-policies/DEFAULT/..".into()
+            )
+        );
         assert!(l.contains(&(
             "/etc/crypto-policies/back-ends/openssl_fips.config".into(),
             "/usr/share/crypto-policies/DEFAULT/openssl_fips.txt".into()
@@ -274,7 +287,10 @@ mod tests {
         ) + SUSE_TAIL;
         let shape = recognise("crypto-policies", &post(&body)).unwrap();
         assert!(shape.skips_dots);
-        assert_eq!(shape.unlinked, ["/etc/crypto-policies/back-ends/libreswan.config"]);
+        assert_eq!(
+            shape.unlinked,
+            ["/etc/crypto-policies/back-ends/libreswan.config"]
+        );
         assert_eq!(links(&tree(), &shape).len(), 4);
     }
 }

@@ -176,7 +176,9 @@ pub fn parse_ln(args: &[&str]) -> Result<Vec<Op>, String> {
                 into_dir: !no_deref,
             }]);
         }
-        (None, [_]) => return Err("ln with one operand links into the working directory; not emulated".into()),
+        (None, [_]) => {
+            return Err("ln with one operand links into the working directory; not emulated".into())
+        }
         (None, r) if r.len() > 2 => {
             let (d, t) = r.split_last().expect("len > 2");
             (t.to_vec(), Some(d.to_string()))
@@ -188,7 +190,11 @@ pub fn parse_ln(args: &[&str]) -> Result<Vec<Op>, String> {
         .iter()
         .map(|t| Op::Symlink {
             target: t.to_string(),
-            link: format!("{}/{}", dir.trim_end_matches('/'), t.rsplit('/').next().unwrap_or(t)),
+            link: format!(
+                "{}/{}",
+                dir.trim_end_matches('/'),
+                t.rsplit('/').next().unwrap_or(t)
+            ),
             force,
             into_dir: false,
         })
@@ -249,11 +255,17 @@ pub fn apply_op(tree: &mut Tree, op: &Op, mtime: u64) -> Result<Option<String>, 
             into_dir,
         } => {
             if !link.starts_with('/') {
-                return Err(format!("link name {link} is relative to the working directory"));
+                return Err(format!(
+                    "link name {link} is relative to the working directory"
+                ));
             }
             let mut link = link.clone();
             if *into_dir && matches!(tree.follow(&link), Some((_, e)) if e.kind == Kind::Dir) {
-                let base = target.trim_end_matches('/').rsplit('/').next().unwrap_or(target);
+                let base = target
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(target);
                 link = format!("{}/{base}", link.trim_end_matches('/'));
             }
             let at = tree.resolve(&link).map_err(|e| tree_msg(&link, e))?;
@@ -274,7 +286,9 @@ pub fn apply_op(tree: &mut Tree, op: &Op, mtime: u64) -> Result<Option<String>, 
             mode,
         } => {
             if !path.starts_with('/') {
-                return Err(format!("directory {path} is relative to the working directory"));
+                return Err(format!(
+                    "directory {path} is relative to the working directory"
+                ));
             }
             if !parents {
                 let at = tree.resolve(path).map_err(|e| tree_msg(path, e))?;
@@ -307,6 +321,9 @@ pub struct Found {
     pub not_done: Vec<String>,
 }
 
+/// `parse_ln` or `parse_mkdir`.
+type Parser = fn(&[&str]) -> Result<Vec<Op>, String>;
+
 struct ShHost<'t> {
     tree: &'t mut Tree,
     mtime: u64,
@@ -321,22 +338,22 @@ impl Host for ShHost<'_> {
     }
 
     fn run(&mut self, cmd: &Command, certain: bool) -> Status {
-        let (name, parse): (&str, fn(&[&str]) -> Result<Vec<Op>, String>) = match cmd.name() {
-            Some("ln") => ("ln", parse_ln),
-            Some("mkdir") => ("mkdir", parse_mkdir),
+        let parse: Parser = match cmd.name() {
+            Some("ln") => parse_ln,
+            Some("mkdir") => parse_mkdir,
             _ => return Status::Unknown,
         };
         let at = format!("{} line {}: `{}`", self.kind, cmd.line, cmd.text);
         if !certain {
-            self.found
-                .not_done
-                .push(format!("{at}: runs under a condition minibuild cannot decide"));
+            self.found.not_done.push(format!(
+                "{at}: runs under a condition minibuild cannot decide"
+            ));
             return Status::Unknown;
         }
         let Some(words) = cmd.literal() else {
-            self.found
-                .not_done
-                .push(format!("{at}: a word depends on a variable minibuild cannot resolve"));
+            self.found.not_done.push(format!(
+                "{at}: a word depends on a variable minibuild cannot resolve"
+            ));
             return Status::Unknown;
         };
         let ops = match parse(&words[1..]) {
@@ -359,7 +376,6 @@ impl Host for ShHost<'_> {
             }
             self.found.ops.push(op);
         }
-        let _ = name;
         if ok {
             Status::Success
         } else {
@@ -389,7 +405,7 @@ fn lua_string(s: &str) -> Option<(String, &str)> {
 }
 
 /// `f("a", "b")` → the literal arguments, if all are string literals.
-fn lua_call<'a>(line: &'a str, func: &str) -> Option<Option<Vec<String>>> {
+fn lua_call(line: &str, func: &str) -> Option<Option<Vec<String>>> {
     let rest = line.strip_prefix(func)?.trim_start().strip_prefix('(')?;
     let mut args = Vec::new();
     let mut rest = rest.trim_start();
@@ -501,13 +517,15 @@ fn lua(body: &str, kind: &str, tree: &mut Tree, mtime: u64, done: &mut Vec<Strin
                 found.ops.push(op);
             }
             Some(_) if dead => {}
-            Some(_) => found
-                .not_done
-                .push(format!("{at}: runs under a condition minibuild cannot decide")),
+            Some(_) => found.not_done.push(format!(
+                "{at}: runs under a condition minibuild cannot decide"
+            )),
             None => {
                 let harmless = line == "return 0"
                     || line.starts_with("print(")
-                    || line.starts_with("local ") && !line.contains('{') && !line.contains("function");
+                    || line.starts_with("local ")
+                        && !line.contains('{')
+                        && !line.contains("function");
                 let opens = ["if ", "for ", "while ", "function ", "repeat", "do"]
                     .iter()
                     .any(|k| line.starts_with(k))
@@ -522,10 +540,13 @@ fn lua(body: &str, kind: &str, tree: &mut Tree, mtime: u64, done: &mut Vec<Strin
                 } else if !harmless && !dead && line.starts_with("os.") {
                     // os.remove/os.rename/os.execute on the live tree: not emulated.
                     if line.starts_with("os.remove") || line.starts_with("os.rename") {
-                        if let Some(Some(args)) = lua_call(line, "os.remove").or(lua_call(line, "os.rename")) {
-                            if args.first().is_some_and(|p| file_test(tree, "-e", p) == Some(false)
-                                && file_test(tree, "-L", p) == Some(false))
-                            {
+                        if let Some(Some(args)) =
+                            lua_call(line, "os.remove").or(lua_call(line, "os.rename"))
+                        {
+                            if args.first().is_some_and(|p| {
+                                file_test(tree, "-e", p) == Some(false)
+                                    && file_test(tree, "-L", p) == Some(false)
+                            }) {
                                 // Removing or renaming what is not there: nothing happens.
                                 continue;
                             }
@@ -550,15 +571,17 @@ pub fn is_lua(s: &SkippedScriptlet) -> bool {
 pub fn is_shell(s: &SkippedScriptlet) -> bool {
     match s.interpreter.first().map(String::as_str) {
         None => true,
-        Some(i) => matches!(
-            i.rsplit('/').next(),
-            Some("sh" | "bash" | "dash")
-        ),
+        Some(i) => matches!(i.rsplit('/').next(), Some("sh" | "bash" | "dash")),
     }
 }
 
 /// Read one scriptlet for links, applying what it does to `tree`.
-pub fn scriptlet(tree: &mut Tree, s: &SkippedScriptlet, mtime: u64, done: &mut Vec<String>) -> Found {
+pub fn scriptlet(
+    tree: &mut Tree,
+    s: &SkippedScriptlet,
+    mtime: u64,
+    done: &mut Vec<String>,
+) -> Found {
     let kind = s.kind.to_string();
     let Some(args) = shell::install_args(s.kind) else {
         let triggered = matches!(
@@ -572,7 +595,10 @@ pub fn scriptlet(tree: &mut Tree, s: &SkippedScriptlet, mtime: u64, done: &mut V
         return Found {
             ops: vec![],
             not_done: if triggered && mentions {
-                vec![format!("{kind} on {}: triggers are not emulated", s.triggered_by.join(", "))]
+                vec![format!(
+                    "{kind} on {}: triggers are not emulated",
+                    s.triggered_by.join(", ")
+                )]
             } else {
                 vec![]
             },
@@ -644,11 +670,13 @@ pub fn pass(
                 package: Some(p.package.clone()),
                 what,
             }));
-            report.not_done.extend(found.not_done.into_iter().map(|why| NotDone {
-                pass: NAME,
-                package: p.package.clone(),
-                why,
-            }));
+            report
+                .not_done
+                .extend(found.not_done.into_iter().map(|why| NotDone {
+                    pass: NAME,
+                    package: p.package.clone(),
+                    why,
+                }));
         }
     }
     Ok(())
@@ -704,7 +732,12 @@ mod tests {
             dir(&mut tree, d);
         }
         let mut done = vec![];
-        let f = scriptlet(&mut tree, &sh(ScriptletKind::PostIn, CRACKLIB_POST), 0, &mut done);
+        let f = scriptlet(
+            &mut tree,
+            &sh(ScriptletKind::PostIn, CRACKLIB_POST),
+            0,
+            &mut done,
+        );
         assert_eq!(f.not_done, Vec::<String>::new());
         for ext in ["hwm", "pwd", "pwi"] {
             assert_eq!(
@@ -719,8 +752,14 @@ mod tests {
             ..sh(ScriptletKind::Trigger, CRACKLIB_TRIGGERIN)
         };
         let f = scriptlet(&mut tree, &t, 0, &mut done);
-        assert_eq!(f.not_done, ["%trigger on cracklib-dicts: triggers are not emulated"]);
-        assert_eq!(link(&tree, "usr/share/cracklib/pw_dict.pwd").as_deref(), Some("empty.pwd"));
+        assert_eq!(
+            f.not_done,
+            ["%trigger on cracklib-dicts: triggers are not emulated"]
+        );
+        assert_eq!(
+            link(&tree, "usr/share/cracklib/pw_dict.pwd").as_deref(),
+            Some("empty.pwd")
+        );
     }
 
     #[test]
@@ -730,14 +769,27 @@ mod tests {
             dir(&mut tree, d);
         }
         let mut done = vec![];
-        let f = scriptlet(&mut tree, &lua_s(ScriptletKind::PostIn, MARINER_FILESYSTEM_POST), 0, &mut done);
+        let f = scriptlet(
+            &mut tree,
+            &lua_s(ScriptletKind::PostIn, MARINER_FILESYSTEM_POST),
+            0,
+            &mut done,
+        );
         assert!(f.not_done.is_empty(), "{:?}", f.not_done);
         assert_eq!(done.len(), 6);
         assert_eq!(link(&tree, "usr/lib/debug/lib64").as_deref(), Some("lib"));
-        assert_eq!(link(&tree, "usr/lib/debug/usr/.dwz").as_deref(), Some("../.dwz"));
+        assert_eq!(
+            link(&tree, "usr/lib/debug/usr/.dwz").as_deref(),
+            Some("../.dwz")
+        );
         // posix.symlink does not replace: a second run changes nothing.
         let mut again = vec![];
-        scriptlet(&mut tree, &lua_s(ScriptletKind::PostIn, MARINER_FILESYSTEM_POST), 0, &mut again);
+        scriptlet(
+            &mut tree,
+            &lua_s(ScriptletKind::PostIn, MARINER_FILESYSTEM_POST),
+            0,
+            &mut again,
+        );
         assert!(again.is_empty());
     }
 
@@ -750,11 +802,21 @@ mod tests {
         // As %pretrans on a first install it sees an empty root: symlink(2)
         // fails without /var, as it does under rpm.
         let mut done = vec![];
-        let f = scriptlet(&mut tree, &lua_s(ScriptletKind::PreTrans, SUSE_FILESYSTEM_PRETRANS), 0, &mut done);
+        let f = scriptlet(
+            &mut tree,
+            &lua_s(ScriptletKind::PreTrans, SUSE_FILESYSTEM_PRETRANS),
+            0,
+            &mut done,
+        );
         assert!(f.not_done.is_empty(), "{:?}", f.not_done);
         assert!(done.is_empty() && !tree.entries.contains_key("var/run"));
         // The same body where /var exists: the guards pass and the links are made.
-        let f = scriptlet(&mut tree, &lua_s(ScriptletKind::PostIn, SUSE_FILESYSTEM_PRETRANS), 0, &mut done);
+        let f = scriptlet(
+            &mut tree,
+            &lua_s(ScriptletKind::PostIn, SUSE_FILESYSTEM_PRETRANS),
+            0,
+            &mut done,
+        );
         assert!(f.not_done.is_empty(), "{:?}", f.not_done);
         assert_eq!(link(&tree, "var/run").as_deref(), Some("/run"));
         assert_eq!(link(&tree, "var/lock").as_deref(), Some("/run/lock"));
@@ -764,7 +826,12 @@ mod tests {
         for d in ["var", "var/run", "run"] {
             dir(&mut tree, d);
         }
-        let f = scriptlet(&mut tree, &lua_s(ScriptletKind::PostIn, SUSE_FILESYSTEM_PRETRANS), 0, &mut vec![]);
+        let f = scriptlet(
+            &mut tree,
+            &lua_s(ScriptletKind::PostIn, SUSE_FILESYSTEM_PRETRANS),
+            0,
+            &mut vec![],
+        );
         assert!(tree.entries["var/run"].kind == Kind::Dir);
         assert!(!f.not_done.is_empty());
     }
@@ -788,7 +855,10 @@ mod tests {
         // Without -n, a directory receives the link inside it.
         let op = &parse_ln(&["-sf", "/usr/share/zoneinfo/UTC", "/etc"]).unwrap()[0];
         apply_op(&mut tree, op, 0).unwrap();
-        assert_eq!(link(&tree, "etc/UTC").as_deref(), Some("/usr/share/zoneinfo/UTC"));
+        assert_eq!(
+            link(&tree, "etc/UTC").as_deref(),
+            Some("/usr/share/zoneinfo/UTC")
+        );
         // -s without -f keeps what is there.
         let op = &parse_ln(&["-s", "x", "/etc/UTC"]).unwrap()[0];
         assert_eq!(apply_op(&mut tree, op, 0).unwrap(), None);
@@ -796,7 +866,9 @@ mod tests {
         tree.entries.insert(
             "var".into(),
             Entry {
-                kind: Kind::Symlink { target: "/../../host".into() },
+                kind: Kind::Symlink {
+                    target: "/../../host".into(),
+                },
                 ..implied_dir()
             },
         );
@@ -830,7 +902,12 @@ mod tests {
         assert!(f.not_done[0].contains("%post line 2"), "{}", f.not_done[0]);
         assert!(f.not_done[1].contains("cannot decide"));
         // Removal scriptlets do nothing on install.
-        let f = scriptlet(&mut tree, &sh(ScriptletKind::PostUn, "ln -sf a /d"), 0, &mut done);
+        let f = scriptlet(
+            &mut tree,
+            &sh(ScriptletKind::PostUn, "ln -sf a /d"),
+            0,
+            &mut done,
+        );
         assert!(f.not_done.is_empty() && !tree.entries.contains_key("d"));
     }
 }

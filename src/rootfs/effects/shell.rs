@@ -580,10 +580,7 @@ impl Reader<'_> {
 
     /// `test` / `[ ]` arguments.
     fn test(&self, args: &[Option<String>]) -> Option<bool> {
-        let args: Vec<&str> = args
-            .iter()
-            .map(|a| a.as_deref())
-            .collect::<Option<_>>()?;
+        let args: Vec<&str> = args.iter().map(|a| a.as_deref()).collect::<Option<_>>()?;
         eval_test(&args, &|op, p| self.host.file_test(op, p))
     }
 }
@@ -679,11 +676,17 @@ mod tests {
             log(body),
             [
                 ("/sbin/ldconfig".into(), true),
-                ("ln -sf empty.hwm /usr/share/cracklib/pw_dict.hwm".into(), true)
+                (
+                    "ln -sf empty.hwm /usr/share/cracklib/pw_dict.hwm".into(),
+                    true
+                )
             ]
         );
         assert_eq!(log("[ $1 = 2 ] || exit 0\nln -s a b"), []);
-        assert_eq!(log("[ -e /yes ] || ln -s a /yes; [ -e /no ] || ln -s a /no"), [("ln -s a /no".into(), true)]);
+        assert_eq!(
+            log("[ -e /yes ] || ln -s a /yes; [ -e /no ] || ln -s a /no"),
+            [("ln -s a /no".into(), true)]
+        );
         assert_eq!(log("test -e /no && ln -s a b"), []);
     }
 
@@ -725,7 +728,10 @@ mod tests {
         assert_eq!(eval_test(&["a", "!=", "a"], &no), Some(false));
         assert_eq!(eval_test(&["-z", ""], &no), Some(true));
         assert_eq!(eval_test(&["-e", "/x"], &no), None);
-        assert_eq!(eval_test(&["1", "=", "1", "-o", "-e", "/x"], &no), Some(true));
+        assert_eq!(
+            eval_test(&["1", "=", "1", "-o", "-e", "/x"], &no),
+            Some(true)
+        );
         assert_eq!(eval_test(&["!", "1", "=", "2"], &no), Some(true));
     }
 }
