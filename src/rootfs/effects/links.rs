@@ -451,6 +451,23 @@ fn lua_guard(line: &str) -> Option<(bool, String, &'static str)> {
     None
 }
 
+/// `line` without a `--` comment outside string literals.
+fn strip_lua_comment(line: &str) -> &str {
+    let mut quote = None;
+    let mut prev = '\0';
+    for (i, c) in line.char_indices() {
+        match quote {
+            Some(q) if c == q && prev != '\\' => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == '-' && prev == '-' => return &line[..i - 1],
+            None => {}
+        }
+        prev = c;
+    }
+    line
+}
+
 /// Read a lua body line by line: top-level `posix.symlink`/`posix.mkdir`
 /// calls with literal arguments, inside `if [not] posix.stat(…) then … end`
 /// guards; anything else that could change control flow makes the rest
@@ -461,7 +478,7 @@ fn lua(body: &str, kind: &str, tree: &mut Tree, mtime: u64, done: &mut Vec<Strin
     let mut guards: Vec<Option<bool>> = Vec::new();
     let mut lost = false;
     for (n, raw) in body.lines().enumerate() {
-        let line = raw.split("--").next().unwrap_or("").trim();
+        let line = strip_lua_comment(raw).trim();
         if line.is_empty() {
             continue;
         }

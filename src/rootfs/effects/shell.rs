@@ -722,6 +722,52 @@ mod tests {
     }
 
     #[test]
+    fn malformed_bodies_do_not_panic() {
+        for body in [
+            "'unterminated",
+            "\"$",
+            "${",
+            "${x",
+            "if",
+            "fi fi then",
+            "[ ]",
+            "[",
+            "\\",
+            "`",
+            "ln -s",
+            "((",
+            "a >",
+            "2>&",
+            "<<EOF\nln -s a b\nEOF",
+            "elif else",
+            "x=1 x=2 ln -s $x y",
+            "! ! !",
+            "&&||;|&",
+            "exit",
+            "[ a -eq ]",
+            "test -x",
+            "$(",
+            "\u{1F600}",
+            "$#",
+        ] {
+            log(body);
+        }
+        assert!(crate::rootfs::effects::links::scriptlet(
+            &mut crate::rootfs::Tree::default(),
+            &crate::rootfs::unpack::SkippedScriptlet {
+                kind: crate::rootfs::unpack::ScriptletKind::PostIn,
+                interpreter: vec!["<lua>".into()],
+                body: "posix.symlink(\"a\nposix.mkdir('\u{e9}\\\nif not posix.stat(\"x\") then\n--\"\nend end end\n".into(),
+                triggered_by: vec![],
+            },
+            0,
+            &mut vec![],
+        )
+        .ops
+        .is_empty());
+    }
+
+    #[test]
     fn test_forms() {
         let no = |_: &str, _: &str| None;
         assert_eq!(eval_test(&["1", "-eq", "1"], &no), Some(true));
