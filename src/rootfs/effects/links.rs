@@ -101,7 +101,8 @@ pub fn file_test(tree: &Tree, op: &str, path: &str) -> Option<bool> {
     let lexical = tree.resolve(path).ok();
     let followed = tree.follow(path).map(|(_, e)| e.kind.clone());
     Some(match op {
-        "-e" => followed.is_some(),
+        // Scriptlets run as root: what exists is readable and writable.
+        "-e" | "-r" | "-w" => followed.is_some(),
         "lstat" => lexical.is_some_and(|p| tree.entries.contains_key(&p)),
         "-f" => matches!(followed, Some(Kind::File { .. })),
         "-d" => matches!(followed, Some(Kind::Dir)),

@@ -150,7 +150,12 @@ impl Lexer<'_> {
             '&' => return Some(two(self, '&', "&&", "&")),
             '|' => return Some(two(self, '|', "||", "|")),
             '(' | ')' | '{' | '}' if self.chars.peek().is_none_or(|c| " \t\n;".contains(*c)) => {
-                return Some(Tok::Op(if matches!(c, '(' | '{') { "(" } else { ")" }));
+                return Some(Tok::Op(match c {
+                    '(' => "(",
+                    ')' => ")",
+                    '{' => "{",
+                    _ => "}",
+                }));
             }
             _ => {}
         }
@@ -405,8 +410,17 @@ impl Reader<'_> {
             _ => None,
         };
         let mut toks = toks;
-        // Keywords that open or continue an `if` may be followed by a command.
-        while let Some(k) = toks.first().and_then(|(t, _)| keyword(t)) {
+        // Keywords that open or continue an `if`, and the `}` closing a
+        // group, may be followed by a command.
+        loop {
+            if matches!(toks.first(), Some((Tok::Op("}"), _))) {
+                self.frames.pop();
+                toks = &toks[1..];
+                continue;
+            }
+            let Some(k) = toks.first().and_then(|(t, _)| keyword(t)) else {
+                break;
+            };
             match k.as_str() {
                 "if" => {
                     let outer = self.live();
@@ -449,10 +463,57 @@ impl Reader<'_> {
         if toks.is_empty() {
             return;
         }
-        if toks.iter().any(|(t, _)| matches!(t, Tok::Op("(" | ")"))) {
+        // `A || { B`: open the group, then read B inside it.
+        if let Some(p) = toks.iter().position(|(t, _)| *t == Tok::Op("{")) {
+            if p + 1 < toks.len() {
+                self.list(&toks[..p + 1]);
+                self.list(&toks[p + 1..]);
+                return;
+            }
+        }
+        // `A || {` / `A && {` / `{`: a group that runs as A's status says.
+        if let Some(((Tok::Op("{"), _), before)) = toks.split_last() {
+            let live = self.live();
+            let runs = match before.split_last() {
+                None => live,
+                Some(((Tok::Op(op @ ("&&" | "||")), _), cond)) => {
+                    let status = self.and_or(cond);
+                    and(
+                        live,
+                        if *op == "&&" {
+                            status
+                        } else {
+                            status.map(|s| !s)
+                        },
+                    )
+                }
+                Some(_) => {
+                    self.lost = true;
+                    return;
+                }
+            };
+            self.frames.push(Frame {
+                outer: live,
+                taken: false,
+                now: runs,
+                maybe_taken: false,
+                in_cond: false,
+            });
+            return;
+        }
+        if toks
+            .iter()
+            .any(|(t, _)| matches!(t, Tok::Op("(" | ")" | "{" | "}")))
+        {
             self.lost = true;
             return;
         }
+        self.and_or(toks);
+    }
+
+    /// Evaluate `a && b || c` (no keywords); its status. In an `if`
+    /// condition, the status decides the branch.
+    fn and_or(&mut self, toks: &[(Tok, usize)]) -> Option<bool> {
         let in_cond = self.frames.last().is_some_and(|f| f.in_cond);
         let live = self.live();
         // Evaluate `a && b || c` left to right.
@@ -494,6 +555,7 @@ impl Reader<'_> {
                 f.now = f.branch(status);
             }
         }
+        status
     }
 
     /// One simple command (redirections dropped), if it runs; its status.
@@ -645,7 +707,11 @@ mod tests {
 
     impl Host for Log {
         fn file_test(&self, op: &str, path: &str) -> Option<bool> {
-            (op == "-e" || op == "-L").then_some(path == "/yes")
+            match op {
+                "-e" | "-L" => Some(path == "/yes"),
+                "-w" | "-d" => Some(path == "/var" || path == "/yes"),
+                _ => None,
+            }
         }
         fn run(&mut self, cmd: &Command, certain: bool) -> Status {
             let words: Vec<String> = cmd
@@ -718,6 +784,27 @@ mod tests {
         assert_eq!(
             log("# note\nmkdir -p \\\n  /a/b # trailing\n"),
             [("mkdir -p /a/b".into(), true)]
+        );
+    }
+
+    #[test]
+    fn brace_groups() {
+        // systemd.spec %post (microsoft/azurelinux SPECS/systemd), its
+        // control flow with the comments left out and %{_localstatedir} expanded.
+        let body = "systemd-machine-id-setup &>/dev/null || :\n\nsystemctl daemon-reexec &>/dev/null || {\n  if [ $1 -gt 1 ] && [ -d /run/systemd/system ] ; then\n    kill -TERM 1 &>/dev/null || :\n  fi\n}\n\n[ $1 -eq 1 ] || exit 0\n\n[ -w /var ] && mkdir -p /var/log/journal\n\n[ -w /var ] && journalctl --update-catalog || :\nsystemd-sysusers || :\n";
+        let got = log(body);
+        assert!(
+            got.contains(&("mkdir -p /var/log/journal".to_string(), true)),
+            "{got:?}"
+        );
+        assert!(!got.iter().any(|(c, _)| c.starts_with("kill")), "{got:?}");
+        assert_eq!(
+            log("true || { ln -s a b; }\nln -s c d"),
+            [("ln -s c d".into(), true)]
+        );
+        assert_eq!(
+            log("false || {\nln -s a b\n}"),
+            [("ln -s a b".into(), true)]
         );
     }
 
