@@ -478,6 +478,8 @@ fn lua(body: &str, kind: &str, tree: &mut Tree, mtime: u64, done: &mut Vec<Strin
     // Guard stack: Some(run?) per open `if`, None for an undecided block.
     let mut guards: Vec<Option<bool>> = Vec::new();
     let mut lost = false;
+    // `st = posix.stat("P")`: the variable and its path, for `st.type` guards.
+    let mut stat_var: Option<(String, String)> = None;
     for (n, raw) in body.lines().enumerate() {
         let line = strip_lua_comment(raw).trim();
         if line.is_empty() {
@@ -489,6 +491,45 @@ fn lua(body: &str, kind: &str, tree: &mut Tree, mtime: u64, done: &mut Vec<Strin
         if let Some((negated, path, op)) = lua_guard(line) {
             let exists = file_test(tree, op, &path);
             guards.push(exists.map(|e| e != negated));
+            continue;
+        }
+        if let Some((var, call)) = line.trim_start_matches("local ").split_once(" = ") {
+            if let Some(Some(args)) = lua_call(call, "posix.stat") {
+                if let [p] = args.as_slice() {
+                    stat_var = Some((var.to_string(), p.clone()));
+                    continue;
+                }
+            }
+        }
+        if let Some(cond) = line
+            .strip_prefix("if ")
+            .and_then(|l| l.strip_suffix(" then"))
+        {
+            // `if st and st.type == "link" then` after `st = posix.stat("P")`.
+            if let Some((var, path)) = &stat_var {
+                if cond == format!("{var} and {var}.type == \"link\"") {
+                    guards.push(file_test(tree, "-L", path));
+                    continue;
+                }
+            }
+            // `if "x86_64" == "riscv64" then`: a macro already expanded.
+            if let Some((a, b)) = cond.split_once(" == ") {
+                if let (Some((a, ra)), Some((b, rb))) = (lua_string(a), lua_string(b)) {
+                    if ra.trim().is_empty() && rb.trim().is_empty() {
+                        guards.push(Some(a == b));
+                        continue;
+                    }
+                }
+            }
+        }
+        if line.starts_with("posix.chmod") {
+            // %pretrans: the package's payload sets the modes of its own
+            // paths right after; elsewhere a mode change is not emulated.
+            if !dead && kind != "%pretrans" {
+                found
+                    .not_done
+                    .push(format!("{at}: posix.chmod is not emulated"));
+            }
             continue;
         }
         if line == "end" {
@@ -742,6 +783,43 @@ mod tests {
     /// The /var/run and /var/lock part of openSUSE filesystem.spec's
     /// pretrans.lua (bmwiedemann/openSUSE packages/f/filesystem/filesystem.spec).
     const SUSE_FILESYSTEM_PRETRANS: &str = "os.remove (\"/usr/include/X11\")\nos.remove (\"/usr/lib/X11\")\nif not posix.readlink(\"/var/run\") then\n   os.rename(\"/var/run\",\"/var/run.rpmsave.tmpx\")\nend\nif not posix.readlink(\"/var/lock\") then\n   os.rename(\"/var/lock\",\"/var/lock.rpmsave.tmpx\")\nend\nif not posix.stat(\"/var/run\") then\n  posix.symlink(\"/run\",\"/var/run\")\nend\nif not posix.stat(\"/var/lock\") then\n  posix.symlink(\"/run/lock\",\"/var/lock\")\nend\nif posix.stat(\"/var/run.rpmsave.tmpx\") then\n  os.execute(\"mv /var/run.rpmsave.tmpx/* /var/run\")\n  os.remove(\"/var/run.rpmsave.tmpx\")\nend\n";
+
+    /// filesystem.spec %pretrans (Fedora rpms/filesystem, as mirrored in
+    /// major/fedora-rpm-specs), on x86_64 with merged sbin: %{_lib} expanded.
+    const FEDORA_FILESYSTEM_PRETRANS: &str = "--# If we are running in pretrans in a fresh root, there is no /usr and\n--# symlinks.\nposix.mkdir(\"/usr\")\nposix.mkdir(\"/usr/bin\")\nposix.mkdir(\"/usr/lib\")\nposix.mkdir(\"/usr/lib/debug\")\nposix.mkdir(\"/usr/lib/debug/usr/\")\nposix.mkdir(\"/usr/lib/debug/usr/bin\")\nposix.mkdir(\"/usr/lib/debug/usr/lib\")\nposix.mkdir(\"/usr/lib/debug/usr/lib64\")\nposix.mkdir(\"/usr/lib64\")\nposix.mkdir(\"/usr/local\")\nposix.mkdir(\"/usr/local/bin\")\nposix.symlink(\"usr/bin\", \"/bin\")\nposix.symlink(\"usr/sbin\", \"/sbin\")\nposix.symlink(\"usr/lib\", \"/lib\")\nposix.symlink(\"usr/bin\", \"/usr/lib/debug/bin\")\nposix.symlink(\"usr/lib\", \"/usr/lib/debug/lib\")\nposix.symlink(\"usr/lib64\", \"/usr/lib/debug/lib64\")\nposix.symlink(\"../.dwz\", \"/usr/lib/debug/usr/.dwz\")\nposix.symlink(\"usr/sbin\", \"/usr/lib/debug/sbin\")\nposix.symlink(\"usr/lib64\", \"/lib64\")\nif \"x86_64\" == \"riscv64\" then\n  posix.symlink(\".\", \"/usr/lib64/lp64d\")\nend\nposix.mkdir(\"/run\")\nposix.mkdir(\"/proc\")\nposix.mkdir(\"/sys\")\nposix.chmod(\"/proc\", 0555)\nposix.chmod(\"/sys\", 0555)\nst = posix.stat(\"/media\")\nif st and st.type == \"link\" then\n  os.remove(\"/media\")\nend\nposix.mkdir(\"/var\")\nposix.symlink(\"../run\", \"/var/run\")\nposix.symlink(\"../run/lock\", \"/var/lock\")\n\nposix.symlink(\"bin\", \"/usr/sbin\")\nposix.symlink(\"bin\", \"/usr/lib/debug/usr/sbin\")\nposix.symlink(\"bin\", \"/usr/local/sbin\")\n";
+
+    #[test]
+    fn fedora_filesystem_pretrans_on_an_empty_root() {
+        let mut tree = Tree::default();
+        // The payload already placed /bin as a symlink: the pretrans does not win.
+        tree.entries.insert(
+            "bin".into(),
+            Entry {
+                kind: Kind::Symlink {
+                    target: "usr/bin".into(),
+                },
+                ..implied_dir()
+            },
+        );
+        let mut done = vec![];
+        let f = scriptlet(
+            &mut tree,
+            &lua_s(ScriptletKind::PreTrans, FEDORA_FILESYSTEM_PRETRANS),
+            0,
+            &mut done,
+        );
+        assert!(f.not_done.is_empty(), "{:?}", f.not_done);
+        assert_eq!(link(&tree, "var/run").as_deref(), Some("../run"));
+        assert_eq!(link(&tree, "usr/sbin").as_deref(), Some("bin"));
+        assert_eq!(
+            link(&tree, "usr/lib/debug/usr/.dwz").as_deref(),
+            Some("../.dwz")
+        );
+        assert!(!tree.entries.contains_key("usr/lib64/lp64d"));
+        assert_eq!(tree.entries["proc"].kind, Kind::Dir);
+        // /run/lock is not there: the link dangles, as under rpm.
+        assert_eq!(link(&tree, "var/lock").as_deref(), Some("../run/lock"));
+    }
 
     #[test]
     fn cracklib_post_links_the_empty_dict() {
