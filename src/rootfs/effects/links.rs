@@ -512,6 +512,14 @@ fn lua(body: &str, kind: &str, tree: &mut Tree, mtime: u64, done: &mut Vec<Strin
                     continue;
                 }
             }
+            // `if arg[2] == 2 then`: rpm's lua scriptlets get `$1` as arg[2],
+            // which is 1 on a first install.
+            if let Some(n) = cond.strip_prefix("arg[2] == ") {
+                if let Ok(n) = n.trim().parse::<i64>() {
+                    guards.push(Some(n == 1));
+                    continue;
+                }
+            }
             // `if "x86_64" == "riscv64" then`: a macro already expanded.
             if let Some((a, b)) = cond.split_once(" == ") {
                 if let (Some((a, ra)), Some((b, rb))) = (lua_string(a), lua_string(b)) {
@@ -816,6 +824,15 @@ mod tests {
             Some("../.dwz")
         );
         assert!(!tree.entries.contains_key("usr/lib64/lp64d"));
+        // Fedora crypto-policies.spec %pretrans: its upgrade-only block is skipped.
+        let upgrade = "if arg[2] == 2 then\n    posix.unlink(\"/var/lib/rpm-state/x\")\n    posix.mkdir(\"/var/lib/x\")\nend\n";
+        let f = scriptlet(
+            &mut tree,
+            &lua_s(ScriptletKind::PreTrans, upgrade),
+            0,
+            &mut vec![],
+        );
+        assert!(f.not_done.is_empty() && f.ops.is_empty(), "{f:?}");
         assert_eq!(tree.entries["proc"].kind, Kind::Dir);
         // /run/lock is not there: the link dangles, as under rpm.
         assert_eq!(link(&tree, "var/lock").as_deref(), Some("../run/lock"));
