@@ -307,7 +307,7 @@ mod tests {
                 ScriptletView {
                     kind: "%post".into(),
                     interpreter: vec![],
-                    effects: vec!["ldconfig, written natively".into()],
+                    effects: vec!["linker cache, written natively".into()],
                 },
             ]
         );

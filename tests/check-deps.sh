@@ -20,6 +20,7 @@ declare -A TOOL_PACKAGES=(
   [dnf]=dnf
   [docker-registry]=docker-registry
   [find]=findutils
+  [gcc]=gcc
   [getcap]=libcap2-bin
   [gpg]=gpg
   [gzip]=gzip

@@ -15,9 +15,10 @@ APT_INSTALL = $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -
 FIXTURE_PKGS := rpm createrepo-c cpio gnupg binutils dpkg util-linux python3 zstd xz-utils
 # The tools the tests run by name, package by package: tests/check-deps.sh (run by .ci/run) proves
 # this list covers them. busybox-static: /bin/busybox for the busybox applet tests; the essential
-# packages are listed too, so that the list is the whole truth.
+# packages are listed too, so that the list is the whole truth. gcc, libc6-dev: diff_dnf_links builds
+# chkconfig's alternatives statically when MINIBUILD_CHKCONFIG_SRC names its source.
 TEST_PKGS := skopeo umoci podman crun docker-registry dnf libsolv-tools apache2-utils python3 rpm2cpio openssl \
-	busybox-static libcap2-bin coreutils findutils gzip tar dash libc-bin curl procps gpg mount
+	busybox-static libcap2-bin coreutils findutils gzip tar dash libc-bin curl procps gpg mount gcc libc6-dev
 
 # apt-install PACKAGES: install those dpkg does not report as installed.
 define apt-install

@@ -3,6 +3,7 @@
 //! umoci, chroot) that prove an image is valid and runs.
 #![allow(dead_code)]
 
+pub mod scriptlet_specs;
 pub mod server;
 pub mod treediff;
 // One definition of where the shared corpus is, for unit and end-to-end tests.

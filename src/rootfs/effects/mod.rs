@@ -14,12 +14,20 @@
 //! say what is missing instead of leaving it silent.
 //!
 //! - [`classify`]: the kinds of effect a body has, by command name (report only).
+//! - [`alternatives`]: `alternatives --install` / `update-alternatives --install`.
+//! - [`links`]: `ln -s`, `mkdir`, lua `posix.symlink` / `posix.mkdir`.
+//! - [`crypto_policy`]: crypto-policies' DEFAULT back-end links.
+//! - [`shell`]: the `/bin/sh` subset the passes read scriptlets with.
 
 use super::staging::Staging;
 use super::unpack::SkippedScriptlet;
 use super::Tree;
 
+pub mod alternatives;
 pub mod classify;
+pub mod crypto_policy;
+pub mod links;
+pub mod shell;
 
 pub use classify::{describe, effects, notes};
 
@@ -80,7 +88,11 @@ pub struct EffectError {
 pub type Pass = fn(&mut Tree, &mut Staging, &Input<'_>, &mut Report) -> Result<(), EffectError>;
 
 /// The passes, in the order they run.
-pub const PASSES: &[(&str, Pass)] = &[];
+pub const PASSES: &[(&str, Pass)] = &[
+    (alternatives::NAME, alternatives::pass),
+    (links::NAME, links::pass),
+    (crypto_policy::NAME, crypto_policy::pass),
+];
 
 /// Run every pass of [`PASSES`] in order.
 pub fn apply(
