@@ -182,8 +182,13 @@ fn remove_package_manager(tree: &mut Tree, installed: &[&str], report: &mut Hard
 }
 
 fn is_state(path: &str) -> bool {
-    STATE_PATHS.iter().any(|s| under(path, s))
+    STATE_PATHS.iter().any(|s| under(path, s)) && !KEPT_STATE.iter().any(|k| under(path, k))
 }
+
+/// Under a state path, but not the package manager's: openSUSE's
+/// update-alternatives keeps its state in `var/lib/rpm/alternatives`
+/// (dpkg's tool as SUSE builds it), written by the alternatives pass.
+const KEPT_STATE: &[&str] = &["var/lib/rpm/alternatives"];
 
 /// A requirement of a package staying in the image that only a removed
 /// package provided.
@@ -497,6 +502,34 @@ mod tests {
             )]
         );
         assert!(tree.entries.contains_key("usr/lib/libcompat.so"));
+    }
+
+    #[test]
+    fn suse_alternatives_state_under_var_lib_rpm_stays() {
+        let mut tree = Tree::default();
+        let generated = |mode| Entry {
+            package: None,
+            ..file(mode, "x")
+        };
+        tree.entries.insert("var/lib/rpm".into(), dir(None));
+        tree.entries
+            .insert("var/lib/rpm/rpmdb.sqlite".into(), generated(0o644));
+        tree.entries
+            .insert("var/lib/rpm/alternatives".into(), dir(None));
+        tree.entries.insert(
+            "var/lib/rpm/alternatives/libnssckbi.so.x86_64".into(),
+            generated(0o644),
+        );
+        harden(
+            &mut tree,
+            &HardenOptions::default(),
+            &["rpm", "p11-kit-trust"],
+        )
+        .unwrap();
+        assert!(!tree.entries.contains_key("var/lib/rpm/rpmdb.sqlite"));
+        assert!(tree
+            .entries
+            .contains_key("var/lib/rpm/alternatives/libnssckbi.so.x86_64"));
     }
 
     #[test]
