@@ -14,12 +14,22 @@
 //! say what is missing instead of leaving it silent.
 //!
 //! - [`classify`]: the kinds of effect a body has, by command name (report only).
+//! - [`accounts`]: users and groups from `useradd`/`groupadd`/`usermod`,
+//!   SUSE's sysusers heredocs and lua, and every sysusers.d file.
+//! - [`shells`]: `/etc/shells` lines shells' `%post` add.
+//! - [`shadow`]: `/etc/shadow` and `/etc/gshadow` as `pwconv`/`grpconv` make them.
+//! - [`shell`], [`account_commands`]: reading shell and lua bodies.
 
 use super::staging::Staging;
 use super::unpack::SkippedScriptlet;
 use super::Tree;
 
+pub mod account_commands;
+pub mod accounts;
 pub mod classify;
+pub mod shadow;
+pub mod shell;
+pub mod shells;
 
 pub use classify::{describe, effects, notes};
 
@@ -80,7 +90,11 @@ pub struct EffectError {
 pub type Pass = fn(&mut Tree, &mut Staging, &Input<'_>, &mut Report) -> Result<(), EffectError>;
 
 /// The passes, in the order they run.
-pub const PASSES: &[(&str, Pass)] = &[];
+pub const PASSES: &[(&str, Pass)] = &[
+    (accounts::NAME, accounts::pass),
+    (shells::NAME, shells::pass),
+    (shadow::NAME, shadow::pass),
+];
 
 /// Run every pass of [`PASSES`] in order.
 pub fn apply(
