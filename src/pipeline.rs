@@ -612,6 +612,7 @@ pub fn build(
             &unpacked.scripts,
             &mut tree,
             &mut stage,
+            settings.strict,
             reporter,
         )?;
         review(&tree, res, settings, reporter)?;
@@ -941,6 +942,7 @@ fn finish_tree(
     scripts: &[rootfs::effects::Scripts],
     tree: &mut Tree,
     stage: &mut rootfs::Staging,
+    strict: bool,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Option<String>> {
     // What the skipped scriptlets would have left behind, before the
@@ -1034,7 +1036,17 @@ fn finish_tree(
         crate::rpmdb::add_to_tree(tree, stage, installed)
             .context("cannot write the image's rpm database (set `rpmdb = false` in [options] to leave it out)")?;
     }
-    rootfs::assign_ids(tree)?;
+    // Owners the image does not know: root, as rpm does; named in the
+    // report, refused under --strict.
+    let unknown = rootfs::assign_ids(tree)?;
+    if strict && !unknown.is_empty() {
+        return Err(rootfs::HardenError::UnknownOwners(unknown).into());
+    }
+    for line in &unknown {
+        reporter.warn(&format!(
+            "owner not in the image's /etc/passwd or /etc/group, using root:{line}"
+        ));
+    }
     let user = recipe
         .image
         .user

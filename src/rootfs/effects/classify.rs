@@ -11,7 +11,7 @@ use crate::rootfs::unpack::SkippedScriptlet;
 
 /// Effects recognised in scriptlet bodies: (command substring, description).
 const EFFECTS: &[(&[&str], &str)] = &[
-    (&["useradd", "groupadd", "sysusers"], "accounts"),
+    (&["useradd", "groupadd", "usermod", "sysusers"], "accounts"),
     (&["alternatives"], "alternatives"),
     (
         &["systemctl", "systemd-update-helper", "preset"],
@@ -22,6 +22,8 @@ const EFFECTS: &[(&[&str], &str)] = &[
     (&["update-ca-trust"], "CA trust"),
     (&["gtk-update-icon-cache", "glib-compile-schemas"], "caches"),
     (&["install-info"], "info index"),
+    (&["/etc/shells", "add-shell"], "shells"),
+    (&["pwconv", "grpconv"], "shadow"),
 ];
 
 /// The kinds of effect `body` has, in [`EFFECTS`] order.
@@ -42,6 +44,21 @@ pub fn notes(s: &SkippedScriptlet, has_sysusers: bool) -> Vec<String> {
         .iter()
         .map(|&e| match e {
             "accounts" if has_sysusers => "accounts, done from sysusers.d".to_string(),
+            // The accounts, shells and shadow passes emulate these.
+            "accounts"
+                if super::accounts::runs_on_install(s.kind)
+                    && super::accounts::fully_recognised(&s.body, &s.interpreter) =>
+            {
+                "accounts, done from scriptlet".to_string()
+            }
+            "shells"
+                if super::accounts::runs_on_install(s.kind)
+                    && super::shells::added(&s.body, super::accounts::is_lua(&s.interpreter))
+                        .is_some_and(|p| !p.is_empty()) =>
+            {
+                "shells, done from scriptlet".to_string()
+            }
+            "shadow" => "shadow, written natively".to_string(),
             // The pipeline writes these itself (rootfs::generated).
             "ldconfig" | "CA trust" => format!("{e}, written natively"),
             e => format!("{e}, not done"),
@@ -99,7 +116,21 @@ mod tests {
             describe(&[pre.clone(), post.clone()], true),
             "%pre: accounts, done from sysusers.d; %post: systemd units, not done"
         );
-        assert_eq!(describe(&[pre], false), "%pre: accounts, not done");
+        assert_eq!(
+            describe(&[pre.clone()], false),
+            "%pre: accounts, done from scriptlet"
+        );
+        let odd = s(ScriptletKind::PreIn, "useradd -r $NAME");
+        assert_eq!(describe(&[odd], false), "%pre: accounts, not done");
+        let bash = s(
+            ScriptletKind::PostIn,
+            "grep -q '^/bin/bash$' /etc/shells || echo /bin/bash >> /etc/shells",
+        );
+        let shadow = s(ScriptletKind::PostIn, "/usr/sbin/pwconv\n/usr/sbin/grpconv");
+        assert_eq!(
+            describe(&[bash, shadow], false),
+            "%post: shells, done from scriptlet; %post: shadow, written natively"
+        );
         assert_eq!(
             describe(&[alt, lua], false),
             "%post: alternatives, not done; %posttrans"
