@@ -16,11 +16,13 @@
 //! One deliberate difference: the last-change day is left empty rather
 //! than set to the build day, so the image stays reproducible (an empty
 //! field only means password aging is off). New files are mode 0400, as
-//! shadow's commonio creates them.
+//! shadow's commonio creates them; a `chmod MODE /etc/shadow` in the
+//! package's own scriptlets (Azure Linux: `chmod 000`) is applied after.
 
 use std::collections::BTreeSet;
 
-use super::accounts::created_user;
+use super::accounts::{created_user, runs_on_install};
+use super::shell;
 use super::{Done, EffectError, Input, Report};
 use crate::rootfs::accounts as files;
 use crate::rootfs::staging::Staging;
@@ -134,7 +136,7 @@ pub fn convert(
 pub fn pass(
     tree: &mut Tree,
     stage: &mut Staging,
-    _input: &Input<'_>,
+    input: &Input<'_>,
     report: &mut Report,
 ) -> Result<(), EffectError> {
     let Some(package) = tree
@@ -189,7 +191,41 @@ pub fn pass(
             });
         }
     }
+    let bodies = input
+        .scripts
+        .iter()
+        .filter(|s| s.package == package)
+        .flat_map(|s| &s.scriptlets)
+        .filter(|s| runs_on_install(s.kind))
+        .map(|s| s.body.as_str());
+    for (path, mode) in bodies.flat_map(chmods) {
+        let resolved = tree.resolve(&path).unwrap_or(path);
+        if let Some(e) = tree.entries.get_mut(&resolved) {
+            e.mode = mode;
+            report.done.push(Done {
+                pass: NAME,
+                package: Some(package.clone()),
+                what: format!("chmod {mode:03o} /{resolved}"),
+            });
+        }
+    }
     Ok(())
+}
+
+/// `chmod OCTAL /etc/shadow` (or gshadow) commands in `body`, as
+/// (tree path, mode).
+pub fn chmods(body: &str) -> Vec<(String, u32)> {
+    shell::commands(body)
+        .iter()
+        .filter(|c| c.name() == "chmod" && !c.words.iter().any(|w| w.expands))
+        .filter_map(|c| match c.words.as_slice() {
+            [_, mode, path] if path.text == "/etc/shadow" || path.text == "/etc/gshadow" => {
+                let mode = u32::from_str_radix(&mode.text, 8).ok()?;
+                Some((path.text[1..].to_string(), mode & 0o7777))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -221,6 +257,15 @@ mod tests {
         assert_eq!(db, "root:x:0:0::/root:/bin/sh\nkept:x:5:5::/:/bin/sh\n");
         assert_eq!(new, "kept:!!:19000:0:99999:7:::\nroot:$6$abc:1::::::\n");
         assert_eq!(Aging::from_login_defs("PASS_MAX_DAYS -1\n"), Aging::default());
+    }
+
+    #[test]
+    fn azure_linux_shadow_utils_post_chmod() {
+        // microsoft/azurelinux SPECS/shadow-utils/shadow-utils.spec %post
+        // (%{_sbindir} = /usr/sbin, %{_sysconfdir} = /etc).
+        let body = "/usr/sbin/pwconv\n/usr/sbin/grpconv\nchmod 000 /etc/shadow\n";
+        assert_eq!(chmods(body), [("etc/shadow".to_string(), 0)]);
+        assert!(chmods("chmod u+w /etc/shadow\nchmod 600 /etc/motd").is_empty());
     }
 
     #[test]
