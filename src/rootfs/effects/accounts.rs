@@ -191,13 +191,19 @@ fn note_names(req: &Request, package: &str, asked_by: &mut BTreeMap<String, Stri
     }
 }
 
-/// The user a [`Done`] of this pass created, if it is a user (the shadow
-/// pass gives these useradd's `!` instead of pwconv's copy of `x`).
-pub fn created_user(d: &Done) -> Option<&str> {
+/// What a [`Done`] of this pass created: `(is_group, name, id)` (the
+/// shadow pass gives these the tools' `!` instead of pwconv's copy of `x`).
+pub fn created(d: &Done) -> Option<(bool, &str, u32)> {
     if d.pass != NAME {
         return None;
     }
-    d.what.strip_prefix("user ")?.split(' ').next()
+    let (is_group, rest) = match d.what.strip_prefix("user ") {
+        Some(rest) => (false, rest),
+        None => (true, d.what.strip_prefix("group ")?),
+    };
+    let (name, rest) = rest.split_once(" (")?;
+    let id = rest.split([':', ')']).next()?.parse().ok()?;
+    Some((is_group, name, id))
 }
 
 /// Whether every account command of `body` is emulated: `plan` says

@@ -10,18 +10,19 @@
 //! `/etc/login.defs` (`PASS_MIN_DAYS`, `PASS_MAX_DAYS`, `PASS_WARN_AGE`;
 //! empty without it), and its passwd field becomes `x`; shadow entries
 //! without a passwd entry go. `grpconv.c` does the same for groups with an
-//! empty administrator list. Accounts the accounts pass created get
-//! useradd's `!` instead, as useradd writes them after pwconv has run.
+//! empty administrator list. Accounts the accounts pass created get what
+//! useradd and groupadd write, as they run after pwconv: `!`, and for a
+//! user no aging when it is a system account (uid below 1000, `-r`).
 //!
 //! One deliberate difference: the last-change day is left empty rather
 //! than set to the build day, so the image stays reproducible (an empty
-//! field only means password aging is off). New files are mode 0400, as
-//! shadow's commonio creates them; a `chmod MODE /etc/shadow` in the
+//! field only means password aging is off). New files are mode 0440, as
+//! shadow's commonio creates them (seen with Debian 12's pwconv); a `chmod MODE /etc/shadow` in the
 //! package's own scriptlets (Azure Linux: `chmod 000`) is applied after.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::accounts::{created_user, runs_on_install};
+use super::accounts::{created, runs_on_install};
 use super::shell;
 use super::{Done, EffectError, Input, Report};
 use crate::rootfs::accounts as files;
@@ -63,12 +64,12 @@ impl Aging {
 
 /// pwconv (or grpconv, `group = true`) over `db` and the current shadow
 /// text: returns the new db text and the new shadow text. `created`
-/// accounts get `!` when they have no shadow entry.
+/// accounts (name → id) get `!` when they have no shadow entry.
 pub fn convert(
     db: &str,
     shadow: Option<&str>,
     aging: &Aging,
-    created: &BTreeSet<String>,
+    created: &BTreeMap<String, u32>,
     group: bool,
 ) -> (String, String) {
     let shadow_lines: Vec<&str> = shadow.map(|s| s.lines().collect()).unwrap_or_default();
@@ -88,10 +89,13 @@ pub fn convert(
         let existing = shadow_lines.iter().find(|l| name_of(l) == name);
         let pw = fields[1];
         if existing.is_none() || pw != "x" {
-            let pw = if existing.is_none() && pw == "x" && created.contains(&name) {
-                "!"
-            } else {
-                pw
+            let made = created.get(&name).filter(|_| existing.is_none() && pw == "x");
+            let pw = if made.is_some() { "!" } else { pw };
+            // useradd -r leaves a system account without aging.
+            let no_aging = Aging::default();
+            let aging = match made {
+                Some(&id) if id < 1000 => &no_aging,
+                _ => aging,
             };
             let entry = match (existing, group) {
                 (Some(e), _) => {
@@ -158,12 +162,18 @@ pub fn pass(
             .map_err(|e| err("shadow", e))?
             .unwrap_or_default(),
     );
-    let created: BTreeSet<String> = report
+    let made: Vec<(bool, String, u32)> = report
         .done
         .iter()
-        .filter_map(created_user)
-        .map(str::to_string)
+        .filter_map(created)
+        .map(|(g, n, id)| (g, n.to_string(), id))
         .collect();
+    let made_by = |group: bool| -> BTreeMap<String, u32> {
+        made.iter()
+            .filter(|(g, _, _)| *g == group)
+            .map(|(_, n, id)| (n.clone(), *id))
+            .collect()
+    };
     for (db_path, shadow_path, group) in [
         ("etc/passwd", "etc/shadow", false),
         ("etc/group", "etc/gshadow", true),
@@ -172,13 +182,14 @@ pub fn pass(
             continue;
         };
         let shadow = files::read_text(tree, shadow_path).map_err(|e| err(shadow_path, e))?;
-        let (new_db, new_shadow) = convert(&db, shadow.as_deref(), &aging, &created, group);
+        let (new_db, new_shadow) =
+            convert(&db, shadow.as_deref(), &aging, &made_by(group), group);
         if new_db != db {
             files::write_text(tree, stage, db_path, &new_db, 0o644)
                 .map_err(|e| err(db_path, e))?;
         }
         if shadow.as_deref() != Some(new_shadow.as_str()) {
-            files::write_text(tree, stage, shadow_path, &new_shadow, 0o400)
+            files::write_text(tree, stage, shadow_path, &new_shadow, 0o440)
                 .map_err(|e| err(shadow_path, e))?;
             report.done.push(Done {
                 pass: NAME,
@@ -240,12 +251,14 @@ mod tests {
             "# comment\nPASS_MAX_DAYS\t99999\nPASS_MIN_DAYS\t0\nPASS_WARN_AGE\t7\n",
         );
         let passwd = "root:x:0:0:root:/root:/bin/bash\nbin:x:1:1:bin:/dev/null:/bin/false\nsvc:x:999:999::/:/sbin/nologin\n";
-        let created = BTreeSet::from(["svc".to_string()]);
-        let (db, shadow) = convert(passwd, None, &aging, &created, false);
+        let created = BTreeMap::from([("svc".to_string(), 999), ("app".to_string(), 1000)]);
+        let passwd = format!("{passwd}app:x:1000:1000::/home/app:/bin/sh\n");
+        let (db, shadow) = convert(&passwd, None, &aging, &created, false);
         assert_eq!(db, passwd);
+        // pwconv copies `x`; useradd's system account has no aging.
         assert_eq!(
             shadow,
-            "root:x::0:99999:7:::\nbin:x::0:99999:7:::\nsvc:!::0:99999:7:::\n"
+            "root:x::0:99999:7:::\nbin:x::0:99999:7:::\nsvc:!:::::::\napp:!::0:99999:7:::\n"
         );
     }
 
@@ -253,7 +266,7 @@ mod tests {
     fn pwconv_moves_passwords_keeps_and_drops_entries() {
         let passwd = "root:$6$abc:0:0::/root:/bin/sh\nkept:x:5:5::/:/bin/sh\n";
         let shadow = "kept:!!:19000:0:99999:7:::\nroot:old:1::::::\ngone:!:::::::\n";
-        let (db, new) = convert(passwd, Some(shadow), &Aging::default(), &BTreeSet::new(), false);
+        let (db, new) = convert(passwd, Some(shadow), &Aging::default(), &BTreeMap::new(), false);
         assert_eq!(db, "root:x:0:0::/root:/bin/sh\nkept:x:5:5::/:/bin/sh\n");
         assert_eq!(new, "kept:!!:19000:0:99999:7:::\nroot:$6$abc:1::::::\n");
         assert_eq!(Aging::from_login_defs("PASS_MAX_DAYS -1\n"), Aging::default());
@@ -271,8 +284,10 @@ mod tests {
     #[test]
     fn grpconv_copies_members() {
         let group = "root:x:0:\nwheel:x:10:alice,bob\n";
-        let (db, gshadow) = convert(group, None, &Aging::default(), &BTreeSet::new(), true);
+        let made = BTreeMap::from([("app".to_string(), 999)]);
+        let group = format!("{group}app:x:999:\n");
+        let (db, gshadow) = convert(&group, None, &Aging::default(), &made, true);
         assert_eq!(db, group);
-        assert_eq!(gshadow, "root:x::\nwheel:x::alice,bob\n");
+        assert_eq!(gshadow, "root:x::\nwheel:x::alice,bob\napp:!::\n");
     }
 }
