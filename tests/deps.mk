@@ -14,10 +14,12 @@ APT_INSTALL = $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -
 
 FIXTURE_PKGS := rpm createrepo-c cpio gnupg binutils dpkg util-linux python3 zstd xz-utils
 # The tools the tests run by name, package by package: tests/check-deps.sh (run by .ci/run) proves
-# this list covers them. busybox-static: /bin/busybox for the busybox applet tests; the essential
+# this list covers them. busybox-static: /bin/busybox for the busybox applet tests; passwd and login:
+# the real useradd/groupadd/usermod/pwconv/grpconv (with their libraries), /etc/default/useradd and
+# /etc/login.defs that tests/diff_dnf_accounts.rs packages as the fixture shadow-utils; the essential
 # packages are listed too, so that the list is the whole truth.
 TEST_PKGS := skopeo umoci podman crun docker-registry dnf libsolv-tools apache2-utils python3 rpm2cpio openssl \
-	busybox-static libcap2-bin coreutils findutils gzip tar dash libc-bin curl procps gpg mount
+	busybox-static libcap2-bin coreutils findutils gzip tar dash libc-bin curl procps gpg mount passwd login
 
 # apt-install PACKAGES: install those dpkg does not report as installed.
 define apt-install

@@ -153,7 +153,11 @@ fn build(dir: &Path, repo: &Path, spec: &Spec) {
 /// Where the host keeps `lib` (Debian's multiarch directory).
 fn host_lib(lib: &str) -> PathBuf {
     let p = Path::new("/lib/x86_64-linux-gnu").join(lib);
-    assert!(p.exists(), "{} missing on the host (passwd's libraries)", p.display());
+    assert!(
+        p.exists(),
+        "{} missing on the host (passwd's libraries)",
+        p.display()
+    );
     std::fs::canonicalize(p).unwrap()
 }
 
@@ -286,7 +290,10 @@ fn line_rule(path: &str, theirs: &str, ours: &str) -> Option<Rule> {
 
 #[test]
 fn account_effects_match_dnf_running_the_scriptlets() {
-    assert!(is_root(), "this test runs dnf's scriptlets in a chroot: run it as root");
+    assert!(
+        is_root(),
+        "this test runs dnf's scriptlets in a chroot: run it as root"
+    );
     require_tool("dnf");
     require_tool("rpmbuild");
     require_tool("createrepo_c");
@@ -395,7 +402,10 @@ fn account_effects_match_dnf_running_the_scriptlets() {
         unexplained.join("\n")
     );
     for r in [Rule::LastChangeDay, Rule::ToolLeftovers] {
-        assert!(used.contains_key(&r), "rule {r:?} explained nothing: {used:?}");
+        assert!(
+            used.contains_key(&r),
+            "rule {r:?} explained nothing: {used:?}"
+        );
     }
 
     // The accounts exist with the owners rpm gave the files.
@@ -415,10 +425,14 @@ fn account_effects_match_dnf_running_the_scriptlets() {
     );
 
     // --strict refuses the unknown owner.
-    let strict = build_cmd(&recipe, &tmp.path().join("strict.tar"), &tmp.path().join("cache"))
-        .arg("--strict")
-        .output()
-        .unwrap();
+    let strict = build_cmd(
+        &recipe,
+        &tmp.path().join("strict.tar"),
+        &tmp.path().join("cache"),
+    )
+    .arg("--strict")
+    .output()
+    .unwrap();
     assert!(!strict.status.success());
     let err = String::from_utf8_lossy(&strict.stderr);
     assert!(err.contains("/srv/ghost/file (ghost-owned)"), "{err}");

@@ -127,7 +127,10 @@ fn command(cmd: &Command) -> Result<Option<AccountOp>, String> {
             Some(text) => Ok(Some(AccountOp::Sysusers(text.clone()))),
             // Without inline lines it reads the package's sysusers.d file,
             // which the accounts pass reads anyway.
-            None if args.iter().all(|a| !a.starts_with('-') || a.starts_with("--root")) => {
+            None if args
+                .iter()
+                .all(|a| !a.starts_with('-') || a.starts_with("--root")) =>
+            {
                 Ok(None)
             }
             None => Err(format!("{}: options not emulated", cmd.name())),
@@ -389,7 +392,10 @@ pub fn lua_strings(body: &str) -> Vec<(String, String)> {
     let lines: Vec<&str> = body.lines().collect();
     let line_of = |pos: usize| {
         let n = body[..pos].matches('\n').count();
-        lines.get(n).map(|l| l.trim().to_string()).unwrap_or_default()
+        lines
+            .get(n)
+            .map(|l| l.trim().to_string())
+            .unwrap_or_default()
     };
     let b = body.as_bytes();
     let mut i = 0;
@@ -499,8 +505,10 @@ usermod -a -G frrvty frr\n";
                 system: true
             }
         );
-        assert!(matches!(&ops[2], AccountOp::User { name, home: Some(h), .. }
-            if name == "frr" && h == "/var/run/frr"));
+        assert!(
+            matches!(&ops[2], AccountOp::User { name, home: Some(h), .. }
+            if name == "frr" && h == "/var/run/frr")
+        );
         assert_eq!(
             ops[3],
             AccountOp::Member {
@@ -509,7 +517,10 @@ usermod -a -G frrvty frr\n";
             }
         );
         // The combined form Fedora's tapauth-style specs use.
-        let (ops, _) = parse("usermod -aG tapauthd-clients tapauthd 2>/dev/null || true", false);
+        let (ops, _) = parse(
+            "usermod -aG tapauthd-clients tapauthd 2>/dev/null || true",
+            false,
+        );
         assert_eq!(
             ops,
             [AccountOp::Member {
@@ -625,7 +636,10 @@ rpm.execute(\"/usr/sbin/groupadd\", \"-r\", \"trusted\")\n";
         );
         assert_eq!(unknown[1].line, "useradd -r $USER");
         // Bodies without account commands are not ours at all.
-        assert_eq!(parse("/sbin/ldconfig\nsystemctl preset x", false), (vec![], vec![]));
+        assert_eq!(
+            parse("/sbin/ldconfig\nsystemctl preset x", false),
+            (vec![], vec![])
+        );
         assert!(!mentions_accounts("/sbin/ldconfig"));
         assert!(mentions_accounts("getent passwd x || useradd x"));
     }

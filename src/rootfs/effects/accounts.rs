@@ -122,7 +122,11 @@ pub fn pass(
         if accounts::ships_sysusers(tree, &scripts.package) {
             continue;
         }
-        for s in scripts.scriptlets.iter().filter(|s| runs_on_install(s.kind)) {
+        for s in scripts
+            .scriptlets
+            .iter()
+            .filter(|s| runs_on_install(s.kind))
+        {
             let (ops, unknown) = account_commands::parse(&s.body, is_lua(&s.interpreter));
             for u in unknown {
                 report.not_done.push(NotDone {
@@ -211,4 +215,130 @@ pub fn created(d: &Done) -> Option<(bool, &str, u32)> {
 pub fn fully_recognised(body: &str, interpreter: &[String]) -> bool {
     let (ops, unknown) = account_commands::parse(body, is_lua(interpreter));
     !ops.is_empty() && unknown.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+    use crate::rootfs::effects::Scripts;
+    use crate::rootfs::tree::implied_dir;
+    use crate::rootfs::unpack::SkippedScriptlet;
+    use crate::rootfs::{Entry, Kind};
+
+    fn tree_with(stage: &mut Staging, files: &[(&str, &str, &str)]) -> Tree {
+        let mut tree = Tree::default();
+        for (path, package, text) in files {
+            let mut w = stage.create_blob().unwrap();
+            w.write_all(text.as_bytes()).unwrap();
+            let blob = w.finish().unwrap();
+            tree.ensure_parents(path);
+            tree.entries.insert(
+                path.to_string(),
+                Entry {
+                    kind: Kind::File {
+                        blob: blob.blob,
+                        size: blob.size,
+                        link_id: None,
+                    },
+                    mode: 0o644,
+                    package: Some(package.to_string()),
+                    ..implied_dir()
+                },
+            );
+        }
+        tree
+    }
+
+    fn pre(package: &str, body: &str) -> Scripts {
+        Scripts {
+            package: package.into(),
+            scriptlets: vec![SkippedScriptlet {
+                kind: ScriptletKind::PreIn,
+                interpreter: vec!["/bin/sh".into()],
+                body: body.into(),
+                triggered_by: vec![],
+            }],
+        }
+    }
+
+    #[test]
+    fn scriptlets_and_sysusers_share_the_allocator_in_install_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut stage = Staging::new(dir.path().join("s")).unwrap();
+        let mut tree = tree_with(
+            &mut stage,
+            &[
+                ("etc/passwd", "setup", "root:x:0:0:root:/root:/bin/bash\n"),
+                ("etc/group", "setup", "root:x:0:\nusers:x:100:\n"),
+                (
+                    "etc/default/useradd",
+                    "shadow-utils",
+                    "GROUP=100\nSHELL=/bin/sh\n",
+                ),
+                (
+                    "usr/lib/sysusers.d/nginx.conf",
+                    "nginx",
+                    "u nginx - \"Nginx\" /var/lib/nginx\n",
+                ),
+            ],
+        );
+        let scripts = [
+            // Its sysusers.d file wins: this line is never read.
+            pre("nginx", "useradd -r -u 5 -s /bin/false nginx"),
+            // microsoft/azurelinux SPECS/frr/frr.spec %pre.
+            pre(
+                "frr",
+                "getent group 'frrvty' >/dev/null || groupadd -r 'frrvty' || :\n\
+                 getent group 'frr' >/dev/null || groupadd -r 'frr' || :\n\
+                 getent passwd 'frr' >/dev/null || \\\n  useradd -r -g 'frr' -d '/var/run/frr' -s '/sbin/nologin' -c 'FRRouting routing suite' 'frr' || :\n\
+                 usermod -a -G frrvty frr\n",
+            ),
+            pre("app", "useradd -c App app\nuseradd -m -r homed\n"),
+        ];
+        let mut report = Report::default();
+        pass(
+            &mut tree,
+            &mut stage,
+            &Input { scripts: &scripts },
+            &mut report,
+        )
+        .unwrap();
+        let passwd = accounts::read_text(&tree, "etc/passwd").unwrap().unwrap();
+        assert_eq!(
+            passwd,
+            "root:x:0:0:root:/root:/bin/bash\n\
+             nginx:x:999:999:Nginx:/var/lib/nginx:/usr/sbin/nologin\n\
+             frr:x:998:997:FRRouting routing suite:/var/run/frr:/sbin/nologin\n\
+             app:x:1000:1000:App:/home/app:/bin/sh\n"
+        );
+        let group = accounts::read_text(&tree, "etc/group").unwrap().unwrap();
+        assert!(
+            group.ends_with("frrvty:x:998:frr\nfrr:x:997:\napp:x:1000:\n"),
+            "{group}"
+        );
+        let done: Vec<String> = report
+            .done
+            .iter()
+            .map(|d| format!("{:?} {}", d.package, d.what))
+            .collect();
+        assert!(
+            done.contains(&"None user nginx (999:999), from sysusers.d".to_string()),
+            "{done:?}"
+        );
+        assert!(done.contains(&"Some(\"frr\") group frrvty (998), done from scriptlet".to_string()));
+        assert_eq!(
+            created(&report.done[report.done.len() - 1]),
+            Some((false, "app", 1000))
+        );
+        assert_eq!(
+            report.not_done,
+            [NotDone {
+                pass: NAME,
+                package: "app".into(),
+                why: "%pre: `useradd -m -r homed`: useradd -m: creating the home directory is not emulated".into(),
+            }]
+        );
+    }
 }

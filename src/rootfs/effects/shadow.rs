@@ -89,7 +89,9 @@ pub fn convert(
         let existing = shadow_lines.iter().find(|l| name_of(l) == name);
         let pw = fields[1];
         if existing.is_none() || pw != "x" {
-            let made = created.get(&name).filter(|_| existing.is_none() && pw == "x");
+            let made = created
+                .get(&name)
+                .filter(|_| existing.is_none() && pw == "x");
             let pw = if made.is_some() { "!" } else { pw };
             // useradd -r leaves a system account without aging.
             let no_aging = Aging::default();
@@ -105,10 +107,9 @@ pub fn convert(
                     }
                     f.join(":")
                 }
-                (None, false) => format!(
-                    "{name}:{pw}::{}:{}:{}:::",
-                    aging.min, aging.max, aging.warn
-                ),
+                (None, false) => {
+                    format!("{name}:{pw}::{}:{}:{}:::", aging.min, aging.max, aging.warn)
+                }
                 (None, true) => format!("{name}:{pw}::{}", fields.get(3).unwrap_or(&"")),
             };
             updated.push((name, entry));
@@ -182,11 +183,9 @@ pub fn pass(
             continue;
         };
         let shadow = files::read_text(tree, shadow_path).map_err(|e| err(shadow_path, e))?;
-        let (new_db, new_shadow) =
-            convert(&db, shadow.as_deref(), &aging, &made_by(group), group);
+        let (new_db, new_shadow) = convert(&db, shadow.as_deref(), &aging, &made_by(group), group);
         if new_db != db {
-            files::write_text(tree, stage, db_path, &new_db, 0o644)
-                .map_err(|e| err(db_path, e))?;
+            files::write_text(tree, stage, db_path, &new_db, 0o644).map_err(|e| err(db_path, e))?;
         }
         if shadow.as_deref() != Some(new_shadow.as_str()) {
             files::write_text(tree, stage, shadow_path, &new_shadow, 0o440)
@@ -266,10 +265,19 @@ mod tests {
     fn pwconv_moves_passwords_keeps_and_drops_entries() {
         let passwd = "root:$6$abc:0:0::/root:/bin/sh\nkept:x:5:5::/:/bin/sh\n";
         let shadow = "kept:!!:19000:0:99999:7:::\nroot:old:1::::::\ngone:!:::::::\n";
-        let (db, new) = convert(passwd, Some(shadow), &Aging::default(), &BTreeMap::new(), false);
+        let (db, new) = convert(
+            passwd,
+            Some(shadow),
+            &Aging::default(),
+            &BTreeMap::new(),
+            false,
+        );
         assert_eq!(db, "root:x:0:0::/root:/bin/sh\nkept:x:5:5::/:/bin/sh\n");
         assert_eq!(new, "kept:!!:19000:0:99999:7:::\nroot:$6$abc:1::::::\n");
-        assert_eq!(Aging::from_login_defs("PASS_MAX_DAYS -1\n"), Aging::default());
+        assert_eq!(
+            Aging::from_login_defs("PASS_MAX_DAYS -1\n"),
+            Aging::default()
+        );
     }
 
     #[test]

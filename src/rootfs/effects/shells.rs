@@ -45,9 +45,7 @@ pub fn added(body: &str, lua: bool) -> Option<Vec<String>> {
         let words: Vec<&str> = cmd.words.iter().map(|w| w.text.as_str()).collect();
         let expands = cmd.words.iter().any(|w| w.expands);
         match cmd.name() {
-            "echo" if to_shells && !expands && words.len() == 2 => {
-                paths.push(words[1].to_string())
-            }
+            "echo" if to_shells && !expands && words.len() == 2 => paths.push(words[1].to_string()),
             "add-shell" if !expands => paths.extend(words[1..].iter().map(|w| w.to_string())),
             // Reading it (the `grep -q` guard) changes nothing.
             "grep" | "cat" | "test" | "[" => {}
@@ -70,7 +68,11 @@ pub fn pass(
 ) -> Result<(), EffectError> {
     let mut wanted: Vec<(String, String)> = Vec::new();
     for scripts in input.scripts {
-        for s in scripts.scriptlets.iter().filter(|s| runs_on_install(s.kind)) {
+        for s in scripts
+            .scriptlets
+            .iter()
+            .filter(|s| runs_on_install(s.kind))
+        {
             match added(&s.body, is_lua(&s.interpreter)) {
                 Some(paths) => {
                     wanted.extend(paths.into_iter().map(|p| (scripts.package.clone(), p)))
@@ -91,7 +93,9 @@ pub fn pass(
         message: "cannot update /etc/shells".into(),
         source: Some(Box::new(e)),
     };
-    let mut text = files::read_text(tree, "etc/shells").map_err(err)?.unwrap_or_default();
+    let mut text = files::read_text(tree, "etc/shells")
+        .map_err(err)?
+        .unwrap_or_default();
     let mut changed = false;
     for (package, path) in wanted {
         if text.lines().any(|l| l.trim() == path) {
@@ -155,7 +159,10 @@ f = io.open('/etc/shells', 'a+')\nif f then\n  local shells = nl..f:read('*all')
         let body = "if [ \"$1\" = 1 ]; then\n  if [ ! -f /etc/shells ] ; then\n    echo \"/usr/bin/zsh\" > /etc/shells\n    echo \"/bin/zsh\" >> /etc/shells\n  else\n\
     grep -q \"^/usr/bin/zsh$\" /etc/shells || echo \"/usr/bin/zsh\" >> /etc/shells\n\
     grep -q \"^/bin/zsh$\" /etc/shells || echo \"/bin/zsh\" >> /etc/shells\n  fi\nfi\n";
-        assert_eq!(added(body, false).unwrap()[..2], ["/usr/bin/zsh", "/bin/zsh"]);
+        assert_eq!(
+            added(body, false).unwrap()[..2],
+            ["/usr/bin/zsh", "/bin/zsh"]
+        );
         assert_eq!(
             added("add-shell /bin/dash /usr/bin/dash", false).unwrap(),
             ["/bin/dash", "/usr/bin/dash"]
