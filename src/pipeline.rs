@@ -935,6 +935,7 @@ fn unpack_all(
 /// Everything after the payloads: the recipe's files, hardening, accounts,
 /// the rpm database (`installed`: RPM paths in install order), numeric ids,
 /// and what scriptlets would have generated. Returns the image's `User`.
+#[allow(clippy::too_many_arguments)]
 fn finish_tree(
     recipe: &Recipe,
     arch: Arch,

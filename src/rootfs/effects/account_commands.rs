@@ -141,7 +141,7 @@ fn command(cmd: &Command) -> Result<Option<AccountOp>, String> {
 
 /// Expand combined short options (`-aG` → `-a -G`, `-u74` → `-u 74`) given
 /// which letters take a value.
-fn expand<'a>(args: &[&'a str], takes_value: &str) -> Vec<String> {
+fn expand(args: &[&str], takes_value: &str) -> Vec<String> {
     let mut out = Vec::new();
     for a in args {
         if a.len() > 2 && a.starts_with('-') && !a.starts_with("--") {

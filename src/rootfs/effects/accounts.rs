@@ -57,8 +57,8 @@ fn useradd_defaults(tree: &Tree) -> (String, String) {
         .unwrap_or_default();
     let get = |key: &str, default: &str| {
         text.lines()
-            .filter_map(|l| l.trim().strip_prefix(key)?.strip_prefix('='))
-            .last()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix('='))
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| default.to_string())

@@ -117,7 +117,7 @@ mod tests {
             "%pre: accounts, done from sysusers.d; %post: systemd units, not done"
         );
         assert_eq!(
-            describe(&[pre.clone()], false),
+            describe(std::slice::from_ref(&pre), false),
             "%pre: accounts, done from scriptlet"
         );
         let odd = s(ScriptletKind::PreIn, "useradd -r $NAME");

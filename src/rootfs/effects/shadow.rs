@@ -46,11 +46,11 @@ impl Aging {
     pub fn from_login_defs(text: &str) -> Aging {
         let get = |key: &str| {
             text.lines()
-                .filter_map(|l| {
+                .rev()
+                .find_map(|l| {
                     let mut f = l.split_whitespace();
                     (f.next() == Some(key)).then(|| f.next().unwrap_or("").to_string())
                 })
-                .last()
                 .filter(|v| v.parse::<i64>().is_ok_and(|n| n >= 0))
                 .unwrap_or_default()
         };
