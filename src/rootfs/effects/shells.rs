@@ -7,6 +7,8 @@
 //!   || echo PATH >> /etc/shells` (and `echo PATH > /etc/shells` when the
 //!   file is missing).
 //! - Debian-style `add-shell PATH…` (SUSE packages call it too).
+//! - Azure Linux ksh: `for s in /bin/ksh …; do … echo "$s" >> /etc/shells`
+//!   (the loop's words stand in for `$s`).
 //!
 //! Each path is appended in the order the scriptlets name it, once.
 
@@ -37,6 +39,8 @@ pub fn added(body: &str, lua: bool) -> Option<Vec<String>> {
     }
     let mut paths = Vec::new();
     let mut other_use = false;
+    // The innermost `for VAR in WORDS` seen: `$VAR` is each of WORDS.
+    let mut loop_var: Option<(String, Vec<String>)> = None;
     for cmd in shell::commands(body) {
         let to_shells = cmd
             .redirects
@@ -44,8 +48,26 @@ pub fn added(body: &str, lua: bool) -> Option<Vec<String>> {
             .any(|(op, target)| (op == ">" || op == ">>") && target == SHELLS);
         let words: Vec<&str> = cmd.words.iter().map(|w| w.text.as_str()).collect();
         let expands = cmd.words.iter().any(|w| w.expands);
+        let loop_values = |w: &str| {
+            let (var, values) = loop_var.as_ref()?;
+            let name = w.strip_prefix('$')?;
+            let name = name
+                .strip_prefix('{')
+                .and_then(|n| n.strip_suffix('}'))
+                .unwrap_or(name);
+            (name == var).then(|| values.clone())
+        };
         match cmd.name() {
+            "for" if words.get(2) == Some(&"in") && !expands => {
+                loop_var = Some((
+                    words[1].to_string(),
+                    words[3..].iter().map(|w| w.to_string()).collect(),
+                ));
+            }
             "echo" if to_shells && !expands && words.len() == 2 => paths.push(words[1].to_string()),
+            "echo" if to_shells && words.len() == 2 && loop_values(words[1]).is_some() => {
+                paths.extend(loop_values(words[1]).unwrap_or_default())
+            }
             "add-shell" if !expands => paths.extend(words[1..].iter().map(|w| w.to_string())),
             // Reading it (the `grep -q` guard) changes nothing.
             "grep" | "cat" | "test" | "[" => {}
@@ -168,6 +190,12 @@ f = io.open('/etc/shells', 'a+')\nif f then\n  local shells = nl..f:read('*all')
             ["/bin/dash", "/usr/bin/dash"]
         );
         assert_eq!(added("sed -i '/^\\/bin\\/x$/d' /etc/shells", false), None);
+        // microsoft/azurelinux SPECS/ksh/ksh.spec %post (its /etc/shells part).
+        let ksh = "for s in /bin/ksh /bin/rksh /usr/bin/ksh /usr/bin/rksh\ndo\n  if [ ! -f /etc/shells ]; then\n        echo \"$s\" > /etc/shells\n  else\n        if ! grep -q '^'\"$s\"'$' /etc/shells ; then\n                echo \"$s\" >> /etc/shells\n        fi\n  fi\ndone\n";
+        assert_eq!(
+            added(ksh, false).unwrap()[..4],
+            ["/bin/ksh", "/bin/rksh", "/usr/bin/ksh", "/usr/bin/rksh"]
+        );
         assert_eq!(added("echo $SHELL >> /etc/shells", false), None);
     }
 }
