@@ -3,7 +3,7 @@
 //! The forms real packages use:
 //! - Fedora/RHEL bash: a lua `%post` that opens `/etc/shells` with `a+`
 //!   and writes `/bin/sh` and `/bin/bash` when missing.
-//! - Azure Linux bash, Fedora zsh/tcsh/dash: `grep -q '^PATH$' /etc/shells
+//! - Azure Linux bash, zsh and tcsh: `grep -q '^PATH$' /etc/shells
 //!   || echo PATH >> /etc/shells` (and `echo PATH > /etc/shells` when the
 //!   file is missing).
 //! - Debian-style `add-shell PATH…` (SUSE packages call it too).
@@ -147,7 +147,8 @@ mod tests {
 
     #[test]
     fn fedora_bash_lua_post() {
-        // Fedora/RHEL bash.spec `%post -p <lua>` (as `rpm -q --scripts bash` prints it).
+        // Fedora/RHEL bash.spec `%post -p <lua>`, as `rpm -q --scripts bash`
+        // prints it on CentOS/RHEL 7 (quoted in public write-ups of rpm -q).
         let body = "nl        = '\\n'\nsh        = '/bin/sh'..nl\nbash      = '/bin/bash'..nl\n\
 f = io.open('/etc/shells', 'a+')\nif f then\n  local shells = nl..f:read('*all')..nl\n\
   if not shells:find(nl..sh) then f:write(sh) end\n\
@@ -177,7 +178,7 @@ f = io.open('/etc/shells', 'a+')\nif f then\n  local shells = nl..f:read('*all')
 
     #[test]
     fn zsh_style_overwrite_and_add_shell_and_unknown() {
-        // Fedora zsh.spec %post (%{_bindir} = /usr/bin).
+        // microsoft/azurelinux SPECS/zsh/zsh.spec %post (%{_bindir} = /usr/bin).
         let body = "if [ \"$1\" = 1 ]; then\n  if [ ! -f /etc/shells ] ; then\n    echo \"/usr/bin/zsh\" > /etc/shells\n    echo \"/bin/zsh\" >> /etc/shells\n  else\n\
     grep -q \"^/usr/bin/zsh$\" /etc/shells || echo \"/usr/bin/zsh\" >> /etc/shells\n\
     grep -q \"^/bin/zsh$\" /etc/shells || echo \"/bin/zsh\" >> /etc/shells\n  fi\nfi\n";
