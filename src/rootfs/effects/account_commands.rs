@@ -9,8 +9,11 @@
 //!   (with `if ! getent passwd ID` for a fixed uid).
 //! - openSUSE: `%sysusers_generate_pre`, which sysuser-tools expands into
 //!   `/usr/sbin/sysusers2shadow NAME.conf <<"EOF"` followed by the
-//!   package's sysusers.d lines; and lua scriptlets that write
-//!   `/etc/passwd` and `/etc/group` lines themselves.
+//!   package's sysusers.d lines. Issue 14 reports lua `%pre`s too
+//!   (system-user-root); their real bodies are not in the sources searched,
+//!   so lua is read in the general forms: `/etc/passwd` and `/etc/group`
+//!   lines written through `io.open`, and the commands above run through
+//!   `os.execute` or `rpm.execute`.
 //!
 //! The `getent` guards need no emulation: an account whose name exists is
 //! never changed ([`crate::rootfs::accounts`]), which is what they ensure.
@@ -575,6 +578,8 @@ getent passwd USERNAME >/dev/null || \\\n    useradd -r -g GROUPNAME -d HOMEDIR 
 
     #[test]
     fn lua_passwd_and_group_lines_and_rpm_execute() {
+        // A constructed body in the general lua forms (see the module
+        // comment: no real SUSE lua account body was found to copy).
         let body = "if not posix.access(\"/etc/passwd\") then\n\
   local f = io.open(\"/etc/passwd\", \"w\")\n\
   f:write(\"root:x:0:0:root:/root:/bin/bash\\n\")\n\
