@@ -1007,8 +1007,8 @@ struct RpmdbInput<'a> {
 /// the rpm database (`rpmdb.installed`: RPM paths and headers in install
 /// order), numeric ids, and what scriptlets would have generated. Returns
 /// the image's `User` and the packages removed with the package manager.
-/// `strict` makes requirements broken by removing the package manager an
-/// error.
+/// `strict` makes requirements broken by removing the package manager, and
+/// owners the image does not know, errors.
 #[allow(clippy::too_many_arguments)]
 fn finish_tree(
     recipe: &Recipe,
@@ -1115,7 +1115,17 @@ fn finish_tree(
         crate::rpmdb::add_to_tree(tree, stage, &kept, rpmdb.not_installed, &rpmdb.install)
             .context("cannot write the image's rpm database (set `rpmdb = false` in [options] to leave it out)")?;
     }
-    rootfs::assign_ids(tree)?;
+    // Owners the image does not know: root, as rpm does; named in the
+    // report, refused under --strict.
+    let unknown = rootfs::assign_ids(tree)?;
+    if strict && !unknown.is_empty() {
+        return Err(rootfs::HardenError::UnknownOwners(unknown).into());
+    }
+    for line in &unknown {
+        reporter.warn(&format!(
+            "owner not in the image's /etc/passwd or /etc/group, using root:{line}"
+        ));
+    }
     let user = recipe
         .image
         .user

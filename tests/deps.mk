@@ -14,11 +14,14 @@ APT_INSTALL = $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -
 
 FIXTURE_PKGS := rpm createrepo-c cpio gnupg binutils dpkg util-linux python3 zstd xz-utils
 # The tools the tests run by name, package by package: tests/check-deps.sh (run by .ci/run) proves
-# this list covers them. busybox-static: /bin/busybox for the busybox applet tests; the essential
-# packages are listed too, so that the list is the whole truth. gcc, libc6-dev: diff_dnf_links builds
-# chkconfig's alternatives statically when MINIBUILD_CHKCONFIG_SRC names its source.
+# this list covers them. busybox-static: /bin/busybox for the busybox applet tests; passwd and login:
+# the real useradd/groupadd/usermod/pwconv/grpconv (with their libraries), /etc/default/useradd and
+# /etc/login.defs that tests/diff_dnf_accounts.rs packages as the fixture shadow-utils; gcc, libc6-dev:
+# diff_dnf_links builds chkconfig's alternatives statically when MINIBUILD_CHKCONFIG_SRC names its
+# source; the essential packages are listed too, so that the list is the whole truth.
 TEST_PKGS := skopeo umoci podman crun docker-registry dnf libsolv-tools apache2-utils python3 rpm2cpio openssl \
-	busybox-static libcap2-bin coreutils findutils gzip tar dash libc-bin curl procps gpg mount gcc libc6-dev
+	busybox-static libcap2-bin coreutils findutils gzip tar dash libc-bin curl procps gpg mount gcc libc6-dev \
+	passwd login
 
 # apt-install PACKAGES: install those dpkg does not report as installed.
 define apt-install

@@ -115,8 +115,14 @@ fn sysusers_account_owns_its_files_by_numeric_id() {
          [[accounts.users]]\nname = \"app\"\nuid = 1500\nshell = \"/bin/sh\"\n",
     );
     let (layout, stderr) = build_layout(&recipe, tmp.path(), &[]);
+    // sysusers.d accounts come from the accounts pass (with the
+    // scriptlets'), the recipe's after it, through the same allocator.
     assert!(
-        stderr.contains("accounts created: users nginx (999:999), app (1500:1500)"),
+        stderr.contains("scriptlet effect, accounts: user nginx (999:999), from sysusers.d"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("accounts created: users app (1500:1500)"),
         "{stderr}"
     );
     let files = layer(&layout);

@@ -100,6 +100,10 @@ pub struct Request {
     pub range: (u32, u32),
     /// Allocate from the top of the range down (sysusers) or bottom up.
     pub downward: bool,
+    /// An explicit id that is taken falls back to an allocated one
+    /// (sysusers, and scriptlets whose guards make useradd's failure
+    /// harmless) instead of failing the build (the recipe's ids are exact).
+    pub fallback: bool,
     /// Where the request came from, for messages.
     pub source: String,
 }
@@ -112,6 +116,7 @@ impl Request {
             members: Vec::new(),
             range,
             downward,
+            fallback: downward,
             source: source.to_string(),
         }
     }
@@ -516,7 +521,7 @@ fn allocate(
 }
 
 /// An explicit id, or `None` when taken and the source allows falling back
-/// to an automatic one (sysusers does; the recipe's ids are meant exactly).
+/// to an automatic one (see [`Request::fallback`]).
 fn explicit(
     req: &Request,
     db: &Db,
@@ -526,7 +531,7 @@ fn explicit(
 ) -> Result<Option<u32>, AccountsError> {
     match db.by_id.get(&id) {
         None => Ok(Some(id)),
-        Some(_) if req.downward => Ok(None),
+        Some(_) if req.fallback => Ok(None),
         Some(other) => Err(AccountsError::IdTaken {
             source_name: req.source.clone(),
             what,
@@ -653,10 +658,27 @@ fn process(
 
 /// Read `path`'s account database from the tree (`None` when absent).
 fn read_db(tree: &Tree, path: &str) -> Result<Option<Db>, AccountsError> {
+    Ok(read_text(tree, path)?.map(|text| Db::parse(&text)))
+}
+
+/// Write `db` to a new blob and point `path`'s entry at it (creating the
+/// entry, 0644 root:root, when the image had no such file).
+fn write_db(
+    tree: &mut Tree,
+    staging: &mut Staging,
+    path: &str,
+    db: &Db,
+) -> Result<(), AccountsError> {
+    write_text(tree, staging, path, &db.text(), 0o644)
+}
+
+/// The text of the tree's regular file `path` (following symlinks), `None`
+/// when absent.
+pub fn read_text(tree: &Tree, path: &str) -> Result<Option<String>, AccountsError> {
     let resolved = tree.resolve(path).unwrap_or_else(|_| path.to_string());
     match tree.entries.get(&resolved).map(|e| &e.kind) {
         None => Ok(None),
-        Some(Kind::File { blob, .. }) => Ok(Some(Db::parse(&read_blob(path, blob)?))),
+        Some(Kind::File { blob, .. }) => read_blob(path, blob).map(Some),
         Some(other) => Err(AccountsError::NotAFile {
             path: path.to_string(),
             kind: match other {
@@ -668,20 +690,21 @@ fn read_db(tree: &Tree, path: &str) -> Result<Option<Db>, AccountsError> {
     }
 }
 
-/// Write `db` to a new blob and point `path`'s entry at it (creating the
-/// entry, 0644 root:root, when the image had no such file).
-fn write_db(
+/// Point `path`'s entry at a new blob holding `text`, keeping the entry's
+/// metadata; a new entry is root:root with `mode`.
+pub fn write_text(
     tree: &mut Tree,
     staging: &mut Staging,
     path: &str,
-    db: &Db,
+    text: &str,
+    mode: u32,
 ) -> Result<(), AccountsError> {
     let write_err = |source| AccountsError::Write {
         path: path.to_string(),
         source,
     };
     let mut w = staging.create_blob().map_err(write_err)?;
-    w.write_all(db.text().as_bytes()).map_err(write_err)?;
+    w.write_all(text.as_bytes()).map_err(write_err)?;
     let blob = w.finish().map_err(write_err)?;
     staging.record(&blob);
     let resolved = tree.resolve(path).unwrap_or_else(|_| path.to_string());
@@ -698,7 +721,7 @@ fn write_db(
                 resolved,
                 Entry {
                     kind,
-                    mode: 0o644,
+                    mode,
                     ..implied_dir()
                 },
             );

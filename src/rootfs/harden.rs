@@ -253,8 +253,9 @@ pub enum HardenError {
     #[error("/{path} in the image is not a regular file; cannot look up users and groups")]
     AccountsNotFile { path: &'static str },
     #[error(
-        "{} path(s) are owned by users or groups missing from the image's /etc/passwd or /etc/group:\n{}\n\
-         add them (sysusers.d, the recipe's users) or install the package that creates them",
+        "{} path(s) are owned by users or groups missing from the image's /etc/passwd or /etc/group \
+         (rpm would use root; --strict refuses):\n{}\n\
+         hint: add them (sysusers.d, the recipe's [accounts]) or install the package that creates them",
         .0.len(),
         .0.join("\n")
     )]
@@ -296,21 +297,23 @@ fn read_accounts(tree: &Tree, path: &'static str) -> Result<BTreeMap<String, u32
 }
 
 /// Fill `uid`/`gid` of every entry from its user and group names, using
-/// the image's own `etc/passwd` and `etc/group`. `root` is always 0. Names
-/// the image does not know are an error listing every such path, owner and
-/// package: silently mapping them to root would hand files to root.
-pub fn assign_ids(tree: &mut Tree) -> Result<(), HardenError> {
+/// the image's own `etc/passwd` and `etc/group`. `root` is always 0. A name
+/// the image does not know falls back to root (0), as rpm does ("user X
+/// does not exist - using root"); each such path is returned as
+/// `  /PATH (PACKAGE): unknown user `X``, for the build report to warn
+/// about (and `--strict` to refuse, see [`HardenError::UnknownOwners`]).
+pub fn assign_ids(tree: &mut Tree) -> Result<Vec<String>, HardenError> {
     let mut users = read_accounts(tree, "etc/passwd")?;
     let mut groups = read_accounts(tree, "etc/group")?;
     users.insert("root".to_string(), 0);
     groups.insert("root".to_string(), 0);
     let mut unknown = Vec::new();
     for (path, e) in tree.entries.iter_mut() {
-        let uid = users.get(&e.user);
-        let gid = groups.get(&e.group);
-        if let (Some(&uid), Some(&gid)) = (uid, gid) {
-            e.uid = uid;
-            e.gid = gid;
+        let uid = users.get(&e.user).copied();
+        let gid = groups.get(&e.group).copied();
+        e.uid = uid.unwrap_or(0);
+        e.gid = gid.unwrap_or(0);
+        if uid.is_some() && gid.is_some() {
             continue;
         }
         let mut missing = Vec::new();
@@ -326,11 +329,7 @@ pub fn assign_ids(tree: &mut Tree) -> Result<(), HardenError> {
             missing.join(" and ")
         ));
     }
-    if unknown.is_empty() {
-        Ok(())
-    } else {
-        Err(HardenError::UnknownOwners(unknown))
-    }
+    Ok(unknown)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::rootfs::Tree;
 
 /// Effects recognised by command name: (needles, description).
 const EFFECTS: &[(&[&str], &str)] = &[
-    (&["useradd", "groupadd", "sysusers"], "accounts"),
+    (&["useradd", "groupadd", "usermod", "sysusers"], "accounts"),
     (
         &["systemctl", "systemd-update-helper", "preset"],
         "systemd units",
@@ -23,10 +23,10 @@ const EFFECTS: &[(&[&str], &str)] = &[
     (&["tmpfiles"], "tmpfiles"),
     (&["ldconfig"], "linker cache"),
     (&["update-ca-trust"], "CA trust"),
-    (&["/etc/shells", "add-shell", "remove-shell"], "/etc/shells"),
-    (&["pwconv", "grpconv"], "shadow files"),
     (&["gtk-update-icon-cache", "glib-compile-schemas"], "caches"),
     (&["install-info"], "info index"),
+    (&["/etc/shells", "add-shell", "remove-shell"], "shells"),
+    (&["pwconv", "grpconv"], "shadow"),
 ];
 
 /// The kinds of effect `body` has by command name, in [`EFFECTS`] order.
@@ -95,6 +95,21 @@ pub fn notes(s: &SkippedScriptlet, has_sysusers: bool) -> Vec<String> {
     for e in effects(&s.body) {
         out.push(match e {
             "accounts" if has_sysusers => "accounts, done from sysusers.d".to_string(),
+            // The accounts, shells and shadow passes emulate these.
+            "accounts"
+                if super::accounts::runs_on_install(s.kind)
+                    && super::accounts::fully_recognised(&s.body, &s.interpreter) =>
+            {
+                "accounts, done from scriptlet".to_string()
+            }
+            "shells"
+                if super::accounts::runs_on_install(s.kind)
+                    && super::shells::added(&s.body, super::accounts::is_lua(&s.interpreter))
+                        .is_some_and(|p| !p.is_empty()) =>
+            {
+                "shells, done from scriptlet".to_string()
+            }
+            "shadow" => "shadow, written natively".to_string(),
             // The pipeline writes these itself (rootfs::generated, ldcache, trust).
             "linker cache" | "CA trust" => format!("{e}, written natively"),
             e => format!("{e}, not done"),
@@ -159,7 +174,21 @@ mod tests {
             describe(&[pre.clone(), post.clone()], true),
             "%pre: accounts, done from sysusers.d; %post: systemd units, not done"
         );
-        assert_eq!(describe(&[pre], false), "%pre: accounts, not done");
+        assert_eq!(
+            describe(std::slice::from_ref(&pre), false),
+            "%pre: accounts, done from scriptlet"
+        );
+        let odd = s(ScriptletKind::PreIn, "useradd -r $NAME");
+        assert_eq!(describe(&[odd], false), "%pre: accounts, not done");
+        let bash = s(
+            ScriptletKind::PostIn,
+            "grep -q '^/bin/bash$' /etc/shells || echo /bin/bash >> /etc/shells",
+        );
+        let shadow = s(ScriptletKind::PostIn, "/usr/sbin/pwconv\n/usr/sbin/grpconv");
+        assert_eq!(
+            describe(&[bash, shadow], false),
+            "%post: shells, done from scriptlet; %post: shadow, written natively"
+        );
         assert_eq!(
             describe(&[alt, lua], false),
             "%post: alternatives, emulated; %posttrans"

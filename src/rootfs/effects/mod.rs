@@ -14,20 +14,33 @@
 //! say what is missing instead of leaving it silent.
 //!
 //! - [`classify`]: the kinds of effect a body has, by command name (report only).
+//! - [`accounts`]: users and groups from `useradd`/`groupadd`/`usermod`,
+//!   SUSE's sysusers heredocs and lua, and every sysusers.d file.
 //! - [`alternatives`]: `alternatives --install` / `update-alternatives --install`.
 //! - [`links`]: `ln -s`, `mkdir`, lua `posix.symlink` / `posix.mkdir`.
+//! - [`shells`]: `/etc/shells` lines shells' `%post` add.
+//! - [`shadow`]: `/etc/shadow` and `/etc/gshadow` as `pwconv`/`grpconv` make them.
 //! - [`crypto_policy`]: crypto-policies' DEFAULT back-end links.
-//! - [`shell`]: the `/bin/sh` subset the passes read scriptlets with.
+//! - [`shell`]: the `/bin/sh` subset the link and alternatives passes read
+//!   scriptlets with (conditions decided against the tree);
+//!   [`words`] and [`account_commands`]: the flatter reading the account and
+//!   shells passes use (redirections and here-documents kept). Two readers
+//!   from two parallel branches; folding them into one is left for later.
 
 use super::staging::Staging;
 use super::unpack::SkippedScriptlet;
 use super::Tree;
 
+pub mod account_commands;
+pub mod accounts;
 pub mod alternatives;
 pub mod classify;
 pub mod crypto_policy;
 pub mod links;
+pub mod shadow;
 pub mod shell;
+pub mod shells;
+pub mod words;
 
 pub use classify::{describe, effects, notes};
 
@@ -89,8 +102,11 @@ pub type Pass = fn(&mut Tree, &mut Staging, &Input<'_>, &mut Report) -> Result<(
 
 /// The passes, in the order they run.
 pub const PASSES: &[(&str, Pass)] = &[
+    (accounts::NAME, accounts::pass),
     (alternatives::NAME, alternatives::pass),
     (links::NAME, links::pass),
+    (shells::NAME, shells::pass),
+    (shadow::NAME, shadow::pass),
     (crypto_policy::NAME, crypto_policy::pass),
 ];
 
