@@ -20,7 +20,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use minibuild::oci::{Compression, Format, Healthcheck, HistoryEntry, ImageConfig, ImageWriter};
@@ -317,4 +317,200 @@ fn fixed_trees_give_the_pinned_digests() {
     );
     got.push(("every-kind zstd x86_64+aarch64 index".into(), index));
     assert_golden("GOLDEN", GOLDEN, &got);
+}
+
+/// The fixture build's manifest digest. Moves whenever the rootfs changes
+/// (rpmdb, accounts, scriptlet effects…) or the fixture RPMs do: see
+/// [`FIXTURE_RPMS`] and the module docs; the failure prints the new value.
+const FIXTURE_BUILD_DIGEST: &str =
+    "sha256:0496a024b6f2a5ed191a410e1f6d47b6957a363dc366e0e05cec39376c82bce4";
+
+/// What the fixture build installs, `NAME-EVR SHA256` per line: the build's
+/// inputs. Only busybox wraps a Debian package (busybox-static), so a Debian
+/// point release rarely moves it; when it does, the digest moves with it
+/// and the failure says that the inputs changed, not minibuild.
+const FIXTURE_RPMS: &str = "\
+basesystem-11-20.fc40 ed2a4725a98af9af57508811d67118ece46377063422feba8c71772e03dd98c9\n\
+busybox-1:1.35.0-4.fc40 effc0b7659414ff140fa2c7633ce44b6ba250a014b8c1685e49506e73ebbc344\n\
+filesystem-3.18-8.fc40 2758f7d06f005d402ef0f91c07fd1de9521cf90a96cb08671600e2b8dab551f7\n\
+setup-2.14.5-2.fc40 ca17a197f9ca2ddc84d12de187cbd4df10abd4f2448eafa9173ca66464e04dcc\n\
+";
+
+/// The fixed recipe: busybox with its applet links, on setup, filesystem
+/// and basesystem (so passwd/group, the `/bin → usr/bin` symlinks, a
+/// name-resolved user, a recipe account and a 4-package rpmdb are in it).
+/// The baseurl is a placeholder that each build overrides with `--baseurl`,
+/// so the recipe's digest (an annotation) is the same wherever the
+/// repository is.
+const FIXTURE_RECIPE: &str = r#"
+[image]
+name = "golden"
+tag = "1"
+arch = ["x86_64"]
+entrypoint = ["/usr/sbin/busybox"]
+cmd = ["sh"]
+user = "app"
+env = { LANG = "C.UTF-8" }
+
+[[repo]]
+name = "fixture"
+baseurl = "file:///overridden-by-the-test/$basearch/"
+gpgcheck = false
+
+[packages]
+install = ["busybox", "basesystem"]
+
+[options]
+busybox_links = true
+source_date_epoch = 1700000000
+
+[[accounts.users]]
+name = "app"
+"#;
+
+/// One end-to-end build of [`FIXTURE_RECIPE`] in `work` from `baseurl`,
+/// run through `sh -c "PREFIX minibuild …"` so the umask, user and
+/// environment can differ; returns the
+/// digest and the installed RPMs as the SBOM lists them.
+fn fixture_build(
+    work: &Path,
+    baseurl: &str,
+    prefix: &str,
+    env: &[(&str, &str)],
+) -> (String, String) {
+    std::fs::create_dir_all(work).unwrap();
+    let recipe = work.join("golden.toml");
+    std::fs::write(&recipe, FIXTURE_RECIPE).unwrap();
+    let out = work.join("golden.oci.tar");
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("{prefix} \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_minibuild"))
+        .arg("build")
+        .arg(&recipe)
+        .arg("-o")
+        .arg(&out)
+        .arg("--cache-dir")
+        .arg(work.join("cache"))
+        .arg("--baseurl")
+        .arg(format!("fixture={baseurl}"))
+        .current_dir(work)
+        .env("CI", "1")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .envs(env.iter().copied());
+    let result = common::run_ok(&mut cmd);
+    let sbom: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.join("golden.oci.tar.spdx.json")).unwrap())
+            .unwrap();
+    let mut rpms: Vec<String> = sbom["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["externalRefs"].is_array())
+        .map(|p| {
+            format!(
+                "{}-{} {}",
+                p["name"].as_str().unwrap(),
+                p["versionInfo"].as_str().unwrap(),
+                p["checksums"][0]["checksumValue"].as_str().unwrap()
+            )
+        })
+        .collect();
+    rpms.sort();
+    (common::last_line(&result), rpms.join("\n"))
+}
+
+#[test]
+fn fixture_build_gives_the_pinned_digest_from_any_path_mirror_and_user() {
+    let fixtures = common::fixtures();
+    let tmp = tempfile::tempdir().unwrap();
+    // Readable by the unprivileged build below.
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let linked = tmp.path().join("elsewhere");
+    std::os::unix::fs::symlink(&fixtures, &linked).unwrap();
+    let server = common::server::Server::serve(&fixtures);
+
+    let mut builds: Vec<(&str, (String, String))> = vec![
+        (
+            "file path",
+            fixture_build(
+                &tmp.path().join("a"),
+                &format!("file://{}/repo/$basearch/", fixtures.display()),
+                "exec",
+                &[],
+            ),
+        ),
+        (
+            "symlinked path, umask 077, other TZ/locale/HOME",
+            fixture_build(
+                &tmp.path().join("b/deeper/dir"),
+                &format!("file://{}/repo/$basearch/", linked.display()),
+                "umask 077; exec",
+                &[
+                    ("TZ", "Pacific/Chatham"),
+                    ("LC_ALL", "C.UTF-8"),
+                    ("HOME", "/nonexistent"),
+                ],
+            ),
+        ),
+        (
+            "HTTP mirror",
+            fixture_build(
+                &tmp.path().join("c"),
+                &format!("{}/repo/$basearch/", server.url),
+                "exec",
+                &[],
+            ),
+        ),
+    ];
+    if common::is_root() {
+        // Another user: ids and names of the builder must not leak in.
+        let work = tmp.path().join("d");
+        std::fs::create_dir_all(&work).unwrap();
+        std::fs::set_permissions(&work, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .unwrap();
+        common::require_tool("setpriv");
+        builds.push((
+            "as nobody",
+            fixture_build(
+                &work,
+                &format!("{}/repo/$basearch/", server.url),
+                "exec setpriv --reuid=65534 --regid=65534 --clear-groups",
+                &[("USER", "nobody"), ("HOME", "/nonexistent")],
+            ),
+        ));
+    }
+    let (first, (digest, rpms)) = &builds[0];
+    for (how, got) in &builds[1..] {
+        assert_eq!(
+            (&got.0, &got.1),
+            (digest, rpms),
+            "the build from a {how} differs from the one from a {first}"
+        );
+    }
+
+    let rpm_lines: String = rpms.lines().map(|l| format!("{l}\\n\\\n")).collect();
+    let update = format!(
+        "replace in tests/golden.rs:\n\n\
+         const FIXTURE_BUILD_DIGEST: &str = {digest:?};\n\n\
+         const FIXTURE_RPMS: &str = \"\\\n{rpm_lines}\";\n"
+    );
+    let pinned_rpms = FIXTURE_RPMS.trim();
+    assert!(
+        rpms == pinned_rpms,
+        "the fixture RPMs differ from those the golden digest was taken with: the inputs \
+         changed (a Debian point release of busybox-static, or a change to tests/fixtures), \
+         not necessarily minibuild.\npinned:\n{pinned_rpms}\nnow:\n{rpms}\n\
+         Check the change, then {update}"
+    );
+    assert!(
+        digest == FIXTURE_BUILD_DIGEST,
+        "the fixture build's digest moved with the same input RPMs: {FIXTURE_BUILD_DIGEST} → {digest}.\n\
+         Expected when the rootfs changes on purpose (rpmdb, accounts, scriptlet effects…); \
+         say so in the commit message and in the README's changelog line, and {update}"
+    );
 }
