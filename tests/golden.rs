@@ -458,6 +458,15 @@ fn fixture_build_gives_the_pinned_digest_from_any_path_mirror_and_user() {
             ),
         ),
         (
+            "file path again, warm cache (parsed metadata, RPMs and the compressed layer reused)",
+            fixture_build(
+                &tmp.path().join("a"),
+                &format!("file://{}/repo/$basearch/", fixtures.display()),
+                "exec",
+                &[],
+            ),
+        ),
+        (
             "HTTP mirror",
             fixture_build(
                 &tmp.path().join("c"),
