@@ -320,8 +320,9 @@ fn fixed_trees_give_the_pinned_digests() {
 }
 
 /// The fixture build's manifest digest. Moves whenever the rootfs changes
-/// (rpmdb, accounts, scriptlet effects…) or the fixture RPMs do: see
-/// [`FIXTURE_RPMS`] and the module docs; the failure prints the new value.
+/// (rpmdb, accounts, scriptlet effects…), the fixture RPMs do (see
+/// [`FIXTURE_RPMS`]), or the crate version does (the image history says
+/// `minibuild 0.1.0: install …`); the failure prints the new value.
 const FIXTURE_BUILD_DIGEST: &str =
     "sha256:0496a024b6f2a5ed191a410e1f6d47b6957a363dc366e0e05cec39376c82bce4";
 
@@ -370,8 +371,8 @@ name = "app"
 
 /// One end-to-end build of [`FIXTURE_RECIPE`] in `work` from `baseurl`,
 /// run through `sh -c "PREFIX minibuild …"` so the umask, user and
-/// environment can differ; returns the
-/// digest and the installed RPMs as the SBOM lists them.
+/// environment can differ; returns the digest and the installed RPMs as the
+/// SBOM lists them.
 fn fixture_build(
     work: &Path,
     baseurl: &str,
