@@ -374,6 +374,7 @@ name = "app"
 /// environment can differ; returns the digest and the installed RPMs as the
 /// SBOM lists them.
 fn fixture_build(
+    binary: &Path,
     work: &Path,
     baseurl: &str,
     prefix: &str,
@@ -386,7 +387,7 @@ fn fixture_build(
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(format!("{prefix} \"$0\" \"$@\""))
-        .arg(env!("CARGO_BIN_EXE_minibuild"))
+        .arg(binary)
         .arg("build")
         .arg(&recipe)
         .arg("-o")
@@ -434,11 +435,13 @@ fn fixture_build_gives_the_pinned_digest_from_any_path_mirror_and_user() {
     let linked = tmp.path().join("elsewhere");
     std::os::unix::fs::symlink(&fixtures, &linked).unwrap();
     let server = common::server::Server::serve(&fixtures);
+    let own = Path::new(env!("CARGO_BIN_EXE_minibuild"));
 
     let mut builds: Vec<(&str, (String, String))> = vec![
         (
             "file path",
             fixture_build(
+                own,
                 &tmp.path().join("a"),
                 &format!("file://{}/repo/$basearch/", fixtures.display()),
                 "exec",
@@ -448,6 +451,7 @@ fn fixture_build_gives_the_pinned_digest_from_any_path_mirror_and_user() {
         (
             "symlinked path, umask 077, other TZ/locale/HOME",
             fixture_build(
+                own,
                 &tmp.path().join("b/deeper/dir"),
                 &format!("file://{}/repo/$basearch/", linked.display()),
                 "umask 077; exec",
@@ -461,6 +465,7 @@ fn fixture_build_gives_the_pinned_digest_from_any_path_mirror_and_user() {
         (
             "file path again, warm cache (parsed metadata, RPMs and the compressed layer reused)",
             fixture_build(
+                own,
                 &tmp.path().join("a"),
                 &format!("file://{}/repo/$basearch/", fixtures.display()),
                 "exec",
@@ -470,6 +475,7 @@ fn fixture_build_gives_the_pinned_digest_from_any_path_mirror_and_user() {
         (
             "HTTP mirror",
             fixture_build(
+                own,
                 &tmp.path().join("c"),
                 &format!("{}/repo/$basearch/", server.url),
                 "exec",
@@ -484,9 +490,13 @@ fn fixture_build_gives_the_pinned_digest_from_any_path_mirror_and_user() {
         std::fs::set_permissions(&work, std::os::unix::fs::PermissionsExt::from_mode(0o777))
             .unwrap();
         common::require_tool("setpriv");
+        // A copy of the binary that nobody can run wherever the checkout is.
+        let copy = tmp.path().join("minibuild");
+        std::fs::copy(own, &copy).unwrap();
         builds.push((
             "as nobody",
             fixture_build(
+                &copy,
                 &work,
                 &format!("{}/repo/$basearch/", server.url),
                 "exec setpriv --reuid=65534 --regid=65534 --clear-groups",
