@@ -34,6 +34,7 @@ declare -A TOOL_PACKAGES=(
   [rpm]=rpm
   [rpmbuild]=rpm
   [rpmsign]=rpm
+  [setpriv]=util-linux
   [sh]=dash
   [skopeo]=skopeo
   [sleep]=coreutils

@@ -16,9 +16,9 @@
 //! worker gives the same bytes as eight; tests check that.
 //!
 //! The bytes also depend on the deflate implementation: flate2's zlib-rs
-//! backend (enabled through the rpm crate), pinned by Cargo.lock. Switching
+//! backend, chosen in Cargo.toml and pinned by Cargo.lock. Switching
 //! backends would change every gzip layer digest, as changing
-//! [`CHUNK_SIZE`] or the level would.
+//! [`CHUNK_SIZE`] or the level would; tests/golden.rs pins them.
 //!
 //! Cost: each chunk starts with an empty window (pigz primes it with the
 //! previous chunk's last 32 KiB; keeping chunks fully independent is

@@ -283,6 +283,43 @@ fn conflicts_coreutils_versus_coreutils_single() {
     assert!(explanation.contains("coreutils-single"), "{explanation}");
 }
 
+/// openSUSE's shape (coreutils.spec, busybox-links.spec): a script needs
+/// `/usr/bin/ls`, which coreutils, coreutils-single and busybox-coreutils
+/// all ship. The built-in list takes coreutils-single, never the busybox
+/// applets, whose name sorts first.
+#[test]
+fn opensuse_minimal_provider_is_coreutils_single_not_busybox_applets() {
+    let pkgs = universe(vec![
+        P::new("app-1-1.x86_64").req("/usr/bin/ls"),
+        P::new("coreutils-9.4-1.x86_64")
+            .file("/usr/bin/ls")
+            .conflicts("coreutils-single"),
+        P::new("coreutils-single-9.4-1.x86_64")
+            .file("/usr/bin/ls")
+            .prov("coreutils = 9.4-1")
+            .conflicts("coreutils"),
+        P::new("busybox-1.36-1.x86_64"),
+        P::new("busybox-coreutils-1.36-1.noarch")
+            .file("/usr/bin/ls")
+            .req("busybox = 1.36")
+            .conflicts("coreutils"),
+    ]);
+    let mut req = request(&["app"]);
+    req.minimal_by_default = true;
+    let plan = solve(&pkgs, &req).unwrap();
+    assert_eq!(
+        nevras(&plan),
+        ["app-1-1.x86_64", "coreutils-single-9.4-1.x86_64"]
+    );
+    assert!(
+        plan.choices
+            .values()
+            .any(|c| c.to_string().ends_with(": minimal provider")),
+        "{:?}",
+        plan.choices
+    );
+}
+
 #[test]
 fn minimal_providers_by_default_and_the_recipe_overrides_them() {
     let pkgs = coreutils();

@@ -7,6 +7,11 @@ served on 127.0.0.1:
   - the classic approach: `dnf --installroot=ROOT --setopt=install_weak_deps=False
     --nodocs install …`, then ROOT tarred and gzipped into an OCI layer;
   - rootfs bytes, compressed layer bytes and file counts of both results;
+  - the installed size on the same request: the packages each side chose
+    (count, the sum of their RPM installed sizes, the names only one side
+    has) and the bytes of each tree, side by side (issue 15 item 4: the
+    built-in minimal providers against dnf's choice, `nginx-bare` being the
+    nginx recipe asking for `nginx` alone, without `prefer`);
   - the ratios minibuild/classic.
 
 Prints a table and writes JSON (default tests/bench/results.json; the
@@ -26,21 +31,26 @@ import tarfile
 import tempfile
 import threading
 import time
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# name, recipe, packages the classic approach installs (the recipe's install list)
+# name, recipe, the request both sides install (the recipe's install list), and
+# whether minibuild builds the recipe reduced to that request (install = the
+# request, no `prefer`): then only the built-in minimal providers choose.
 CASES = [
-    ("busybox", "recipes/busybox.toml", ["busybox"]),
+    ("busybox", "recipes/busybox.toml", ["busybox"], False),
     ("distroless-base", "recipes/distroless-base.toml",
-     ["glibc", "bash", "coreutils-single", "glibc-minimal-langpack"]),
-    ("nginx", "recipes/nginx.toml", ["nginx", "glibc-minimal-langpack", "coreutils-single"]),
+     ["glibc", "bash", "coreutils-single", "glibc-minimal-langpack"], False),
+    ("nginx", "recipes/nginx.toml", ["nginx", "glibc-minimal-langpack", "coreutils-single"], False),
+    ("nginx-bare", "recipes/nginx.toml", ["nginx"], True),
 ]
 
 # What the classic result carries that an image does not need; the issue
-# compares against the classic rootfs minus these.
-CLASSIC_DROP = ["var/lib/rpm", "var/lib/dnf", "var/cache", "var/log"]
+# compares against the classic rootfs minus these. Debian's rpm (which dnf
+# uses here) keeps its database in ~/.rpmdb, so root/.rpmdb in the installroot.
+CLASSIC_DROP = ["var/lib/rpm", "root/.rpmdb", "var/lib/dnf", "var/cache", "var/log"]
 
 
 def serve(directory):
@@ -104,6 +114,62 @@ def layer_stats(layout):
     return files, size, layer["size"]
 
 
+def bare_recipe(tmp, recipe, request):
+    """The recipe with `install = request` and no `prefer`, in tmp beside
+    links to everything else in its directory (keys, copied files)."""
+    src = ROOT / recipe
+    d = tmp / "recipe"
+    d.mkdir()
+    for other in src.parent.iterdir():
+        if other != src:
+            (d / other.name).symlink_to(other)
+    lines = []
+    for line in src.read_text().splitlines():
+        key = line.split("=")[0].strip()
+        if key == "prefer":
+            continue
+        if key == "install":
+            line = "install = " + json.dumps(request)
+        lines.append(line)
+    out = d / src.name
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def planned(binary, recipe, url, cache):
+    """(name, installed size) of each package `minibuild plan` chooses."""
+    proc = subprocess.run(
+        [binary, "plan", str(recipe), "--json", "--no-lock", "--cache-dir", str(cache)] + repo_args(url, recipe),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "CI": "1"})
+    if proc.returncode != 0:
+        sys.exit(f"minibuild plan {recipe} failed:\n{proc.stderr[-3000:]}")
+    return {p["name"]: p["installed_size"] for p in json.loads(proc.stdout)[0]["packages"]}
+
+
+def rpm_installed(root):
+    """(name, installed size) of each package dnf put in root, from its rpmdb."""
+    proc = subprocess.run(
+        ["rpm", "--root", str(root), "-qa", "--qf", "%{NAME} %{SIZE}\\n"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        sys.exit(f"rpm -qa in {root} failed:\n{proc.stderr[-3000:]}")
+    return {name: int(size) for name, size in (line.split() for line in proc.stdout.splitlines())}
+
+
+def installed(minibuild_pkgs, minibuild_tree, classic_pkgs, classic_tree):
+    """The same request's installed size on both sides."""
+    return {
+        "minibuild_packages": len(minibuild_pkgs),
+        "minibuild_rpm_installed_bytes": sum(minibuild_pkgs.values()),
+        "minibuild_tree_bytes": minibuild_tree,
+        "dnf_packages": len(classic_pkgs),
+        "dnf_rpm_installed_bytes": sum(classic_pkgs.values()),
+        "dnf_tree_bytes": classic_tree,
+        "only_minibuild": sorted(set(minibuild_pkgs) - set(classic_pkgs)),
+        "only_dnf": sorted(set(classic_pkgs) - set(minibuild_pkgs)),
+    }
+
+
 def classic(tmp, url, packages):
     """dnf --installroot, then tar+gzip of the root as one OCI layer."""
     root = tmp / "classic-root"
@@ -133,17 +199,24 @@ def classic(tmp, url, packages):
         "rootfs_files": files,
         "rootfs_bytes_without_rpmdb": size_img,
         "layer_bytes": layer.stat().st_size,
+        "packages": rpm_installed(root),
     }
+
+
+def repo_args(url, recipe):
+    """The example recipe's `fedora` repo on the unsigned fixture, its `updates` repo left out."""
+    argv = ["--baseurl", f"fedora={url}/repo/$basearch/", "--no-gpgcheck", "fedora"]
+    if any(r["name"] == "updates" for r in tomllib.loads(recipe.read_text())["repo"]):
+        argv += ["--disablerepo", "updates"]
+    return argv
 
 
 def minibuild(binary, tmp, url, recipe, cache, tag):
     out = tmp / f"mb-{tag}.oci"
     argv = [
-        binary, "build", str(ROOT / recipe), "--format", "oci", "-o", str(out), "--cache-dir", str(cache),
-        "--baseurl", f"fedora={url}/repo/$basearch/", "--no-lock", "-q",
-    ]
-    if "nginx" in recipe:
-        argv += ["--baseurl", f"updates={url}/repo/$basearch/"]
+        binary, "build", str(recipe), "--format", "oci", "-o", str(out), "--cache-dir", str(cache),
+        "--no-lock", "-q",
+    ] + repo_args(url, recipe)
     t, stdout = timed(argv, env={**os.environ, "CI": "1"})
     files, size, compressed = layer_stats(out)
     t.update({"rootfs_bytes": size, "rootfs_files": files, "layer_bytes": compressed,
@@ -168,15 +241,21 @@ def main():
     server, url = serve(Path(args.fixtures))
     results = {"machine": {"nproc": os.cpu_count()}, "cases": {}}
     try:
-        for name, recipe, packages in CASES:
+        for name, recipe, packages, bare in CASES:
             with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as d:
                 tmp = Path(d)
                 cache = tmp / "cache"
+                recipe = bare_recipe(tmp, recipe, packages) if bare else ROOT / recipe
                 cold = minibuild(args.minibuild, tmp, url, recipe, cache, "cold")
                 warm = minibuild(args.minibuild, tmp, url, recipe, cache, "warm")
                 assert cold["digest"] == warm["digest"], "cold and warm builds differ"
                 cl = classic(tmp, url, packages)
+                classic_pkgs = cl.pop("packages")
+                mb_pkgs = planned(args.minibuild, recipe, url, cache)
                 results["cases"][name] = {
+                    "request": packages,
+                    "installed": installed(mb_pkgs, cold["rootfs_bytes"], classic_pkgs,
+                                           cl["rootfs_bytes_without_rpmdb"]),
                     "minibuild_cold": cold,
                     "minibuild_warm": warm,
                     "classic": cl,
@@ -215,6 +294,20 @@ def print_table(results):
         rt = c["ratios"]
         print(f"{name:16} {'ratios':15} cold {rt['cold_wall_speedup']}x faster, warm {rt['warm_wall_speedup']}x faster, "
               f"rootfs {rt['rootfs_bytes']}, layer {rt['layer_bytes']}, rss {rt['cold_peak_rss']}")
+    print("\ninstalled size, same request (weak deps off, nodocs): packages, sum of their RPM installed sizes, "
+          "tree bytes\n(minibuild: the image as shipped, its rpmdb included; dnf: the installroot less its rpmdb, "
+          "dnf state, caches and logs)")
+    header = f"{'case':16} {'request':54} {'minibuild':>22} {'dnf --installroot':>22}"
+    print(header)
+    print("-" * len(header))
+    for name, c in results["cases"].items():
+        i = c["installed"]
+        side = lambda who: (f"{i[who + '_packages']:3} {mib(i[who + '_rpm_installed_bytes']):>8} "
+                            f"{mib(i[who + '_tree_bytes']):>8}")
+        print(f"{name:16} {' '.join(c['request']):54} {side('minibuild'):>22} {side('dnf'):>22}")
+        if i["only_minibuild"] or i["only_dnf"]:
+            print(f"{'':16}   only minibuild: {' '.join(i['only_minibuild']) or '-'};"
+                  f" only dnf: {' '.join(i['only_dnf']) or '-'}")
 
 
 if __name__ == "__main__":
