@@ -324,7 +324,7 @@ fn fixed_trees_give_the_pinned_digests() {
 /// [`FIXTURE_RPMS`]), or the crate version does (the image history says
 /// `minibuild 0.1.0: install …`); the failure prints the new value.
 const FIXTURE_BUILD_DIGEST: &str =
-    "sha256:0496a024b6f2a5ed191a410e1f6d47b6957a363dc366e0e05cec39376c82bce4";
+    "sha256:307c7ab6fab140390ed32e91bf80110c35cb8567ff47ae4b5de8cc013396b361";
 
 /// What the fixture build installs, `NAME-EVR SHA256` per line: the build's
 /// inputs. Only busybox wraps a Debian package (busybox-static), so a Debian
