@@ -114,6 +114,26 @@ printf '\001\000' >"$corpus/codec/seed0"
 printf '\002\002\001\001' >"$corpus/codec/seed1"
 echo "codec: 2 seeds"
 
+# Scriptlet bodies: what real RPMs carry (rpm -qp --scripts: every
+# scriptlet with its "(using INTERPRETER)" line), one RPM's per seed.
+mkdir -p "$corpus/scriptlet"
+for f in $(rpms); do
+    rpm -qp --scripts --triggers "$f" 2>/dev/null | head -c "$max" >"$corpus/.seed" || true
+    [ -s "$corpus/.seed" ] && mv "$corpus/.seed" "$corpus/scriptlet/$(sha256sum "$corpus/.seed" | cut -c1-16)"
+done
+rm -f "$corpus/.seed"
+# And shapes from real specs the fixture RPMs lack (Fedora/Azure Linux).
+printf '%s\n' 'getent group tss >/dev/null || groupadd -f -g 59 -r tss' \
+    'if ! getent passwd tss >/dev/null ; then useradd -r -u 59 -g tss -d /dev/null -s /sbin/nologin -c "Account used for TPM access" tss ; fi' \
+    >"$corpus/scriptlet/useradd"
+printf '%s\n' '/usr/sbin/update-alternatives --install %{_libdir}/libnssckbi.so %{alt_ckbi} %{_libdir}/pkcs11/p11-kit-trust.so 30' \
+    >"$corpus/scriptlet/alternatives"
+printf '%s\n' "nl = '\\n'" "sh = '/bin/sh'..nl" "f = io.open('/etc/shells', 'a+')" 'if f then' '  local shells = nl..f:read("*all")..nl' '  if not shells:find(nl..sh) then f:write(sh) end' '  f:close()' 'end' \
+    >"$corpus/scriptlet/shells-lua"
+printf '%s\n' '[ $1 = 1 ] || exit 0' 'ln -sf empty.hwm /usr/share/cracklib/pw_dict.hwm' 'mkdir -p -m 0755 /var/log/journal' \
+    >"$corpus/scriptlet/links"
+echo "scriptlet: $(ls "$corpus/scriptlet" | wc -l) seeds"
+
 # A real parsed-metadata cache file and a real oci-archive, from minibuild
 # itself on the fixture repo (skipped, with a note, when no binary is built).
 bin=$(ls "$root/target/release/minibuild" "$root/target/debug/minibuild" 2>/dev/null | head -n 1 || true)
