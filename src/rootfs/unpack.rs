@@ -26,6 +26,7 @@ use rpm::IndexTag;
 use super::cpio::{bound_exceeded, Bounded, CpioError, CpioReader, Member};
 use super::exclude::{excluded_by, PathPattern};
 use super::filedigest::FileDigests;
+use super::payload::Compressor;
 use super::staging::{Blob, Staging};
 use super::tree::{Inserted, TreeError};
 use super::{caps, Entry, Kind, Tree};
@@ -147,7 +148,7 @@ pub enum UnpackError {
     Malformed { path: PathBuf, what: String },
     #[error("{path} is a source RPM; only binary RPMs can be installed")]
     SourcePackage { path: PathBuf },
-    #[error("{path}: payload {what} `{value}` is not supported (minibuild reads cpio with zstd, xz, lzma, gzip or no compression)")]
+    #[error("{path}: payload {what} `{value}` is not supported (minibuild reads cpio compressed with {}, as rpm does)\n  hint: rpmbuild writes only these; the package was made by another tool, or its header is damaged", super::payload::SUPPORTED)]
     Unsupported {
         path: PathBuf,
         what: &'static str,
@@ -746,37 +747,27 @@ fn decompressor<'a>(
         }
     }
     let compressor = match h.get_entry_data_as_string(IndexTag::RPMTAG_PAYLOADCOMPRESSOR) {
-        Ok(c) => c.to_string(),
-        // No tag: rpm assumes gzip; an uncompressed archive is recognizable.
+        Ok(c) => Compressor::from_tag(c).ok_or_else(|| unsupported("compressor", c))?,
+        // No tag: rpm assumes gzip, whose reader passes an uncompressed
+        // archive through; recognize that one by its cpio magic.
         Err(_) => {
             let head = reader.fill_buf().map_err(|source| UnpackError::Open {
                 path: rpm_path.to_path_buf(),
                 source,
             })?;
             if head.starts_with(b"0707") {
-                "none"
+                Compressor::None
             } else {
-                "gzip"
+                Compressor::Gzip
             }
-            .to_string()
         }
     };
-    let open_err = |source| UnpackError::Open {
-        path: rpm_path.to_path_buf(),
-        source,
-    };
-    Ok(match compressor.as_str() {
-        "zstd" => Box::new(zstd::stream::read::Decoder::with_buffer(reader).map_err(open_err)?),
-        "xz" => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(reader)),
-        "lzma" => {
-            let stream = liblzma::stream::Stream::new_lzma_decoder(u64::MAX)
-                .map_err(|e| open_err(io::Error::other(e)))?;
-            Box::new(liblzma::bufread::XzDecoder::new_stream(reader, stream))
-        }
-        "gzip" => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
-        "none" | "identity" | "" => Box::new(reader),
-        other => return Err(unsupported("compressor", other)),
-    })
+    compressor
+        .decoder(reader)
+        .map_err(|source| UnpackError::Open {
+            path: rpm_path.to_path_buf(),
+            source,
+        })
 }
 
 fn write_blob(
