@@ -357,9 +357,9 @@ fn payload_bound(
         )?,
     };
     let (declared, rule) = match declared {
-        // rpm 4.11.90 (the 4.12 pre-release) left the trailer member out of
-        // the size (createrepo_c's test package Rimmer-1.0.2-2: 420 declared,
-        // 544 read, rpm and rpm2archive install it); rpm never bounds by it.
+        // Room for the trailer member: createrepo_c's test package
+        // Rimmer-1.0.2-2 (rpm 4.11.90) declares 420 bytes and carries 544,
+        // the 124 of the trailer; rpm never bounds by the size and installs it.
         Some(size) => (size.saturating_add(NEWC_TRAILER), PayloadRule::ArchiveSize),
         None => {
             // newc: 110-byte header, `./` + name + NUL, data, each padded to 4.
