@@ -37,6 +37,7 @@ pub mod filedigest;
 pub mod generated;
 pub mod harden;
 pub mod ldcache;
+pub mod payload;
 pub mod staging;
 pub mod tree;
 pub mod trust;

@@ -52,6 +52,19 @@ for f in $(rpms | head -n "$per_target"); do
 done
 echo "cpio: $(ls "$corpus/cpio" | wc -l) seeds"
 
+# Those payloads compressed each way rpm writes, behind the byte that picks
+# the decoder (its index in rootfs::payload::Compressor::ALL).
+mkdir -p "$corpus/payload"
+for f in "$corpus"/cpio/*; do
+    i=0
+    for cmd in cat "gzip -9c" "bzip2 -9c" "xz -6c" "xz --format=lzma -6c" "zstd -19cq"; do
+        { printf "\\$(printf %03o "$i")"; $cmd <"$f"; } >"$corpus/.seed" 2>/dev/null || true
+        [ -s "$corpus/.seed" ] && mv "$corpus/.seed" "$corpus/payload/$(sha256sum "$corpus/.seed" | cut -c1-16)"
+        i=$((i + 1))
+    done
+done
+echo "payload: $(ls "$corpus/payload" | wc -l) seeds"
+
 find $(sources) -name 'repomd.xml' | sort | seed repomd
 find $(sources) -name '*primary.xml*' -not -name '*.zck' -not -name '*.sqlite*' | sort | seed primary
 find $(sources) -name '*filelists.xml*' -not -name '*.zck' -not -name '*.sqlite*' | sort | seed filelists
