@@ -837,3 +837,31 @@ fn a_request_for_an_obsoleted_name_takes_the_successor() {
     assert_eq!(install(&pkgs, &["oldname"]), ["newname-2.0-1.noarch"]);
     assert_eq!(install(&pkgs, &["kept"]), ["kept-3.0-1.noarch"]);
 }
+
+/// The shape from the synthetic repo (issue 17): `pkg-19000` requires
+/// `(pkg-00262 or pkg-00040)` and, through `libfoo`, `pkg-00262` anyway.
+/// The or-dep alone would pick `pkg-00040` (the name rules); since `pkg-00262`
+/// is in the transaction regardless, `pkg-00040` (and what only it needs)
+/// must not be installed.
+#[test]
+fn an_alternative_already_installed_meets_an_or_dependency() {
+    let pkgs = universe(vec![
+        P::new("pkg-19000-1-1.x86_64")
+            .req("(pkg-00262 or pkg-00040)")
+            .req("libfoo.so.1()(64bit)"),
+        P::new("pkg-00262-1-1.x86_64").prov("lib00262.so.1()(64bit)"),
+        P::new("pkg-00040-1-1.x86_64").req("pkg-00007"),
+        P::new("pkg-00007-1-1.x86_64"),
+        P::new("pkg-01000-1-1.x86_64")
+            .prov("libfoo.so.1()(64bit)")
+            .req("lib00262.so.1()(64bit)"),
+    ]);
+    assert_eq!(
+        install(&pkgs, &["pkg-19000"]),
+        [
+            "pkg-00262-1-1.x86_64",
+            "pkg-01000-1-1.x86_64",
+            "pkg-19000-1-1.x86_64"
+        ]
+    );
+}
