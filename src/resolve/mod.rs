@@ -4,6 +4,7 @@
 //! swapped without touching the pipeline.
 
 pub mod minimal;
+pub mod prune;
 pub mod rich;
 mod solver;
 #[cfg(test)]

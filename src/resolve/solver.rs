@@ -29,6 +29,11 @@
 //!   the solver re-runs with these as soft requirements (skipped when they
 //!   conflict), until nothing new appears. `Suggests`/`Enhances` are never
 //!   installed.
+//! - Superfluous packages: resolvo may pick `A` for `(A or B)` before `B` is
+//!   pulled in by something else, and keep both. After solving, [`prune`]
+//!   removes every package the others (and the requests) can do without,
+//!   which is what libsolv gets by preferring alternatives already in the
+//!   transaction.
 //!
 //! # Choosing among providers (dnf-like, deterministic)
 //!
@@ -53,6 +58,7 @@ use resolvo::{
     SolverCache, StringId, UnsolvableOrCancelled, VersionSetId, VersionSetUnionId,
 };
 
+use super::prune;
 use super::rich::{self, Atom, Clause, Rich};
 use super::{minimal, Choice, ChosenBy, Plan, Planned, Reason, Request, ResolveError, Solver};
 use crate::repo::{CapIndex, Package};
@@ -939,8 +945,8 @@ fn solve(packages: &[Package], caps: &CapIndex, request: &Request) -> Result<Pla
         Ok(s) => s,
         Err(e) => return Err(unsolvable(e, &solver)),
     };
+    let mut soft: Vec<u32> = Vec::new();
     if request.weak_deps {
-        let mut soft: Vec<u32> = Vec::new();
         let mut known: HashSet<u32> = HashSet::new();
         loop {
             let chosen: Vec<u32> = sorted_pkgs(solver.provider(), &solution);
@@ -963,7 +969,119 @@ fn solve(packages: &[Package], caps: &CapIndex, request: &Request) -> Result<Pla
     }
     let provider = solver.provider();
     let chosen = sorted_pkgs(provider, &solution);
+    let chosen = without_superfluous(provider, chosen, &requested, &soft);
     Ok(plan(provider, &chosen, &requested, request.weak_deps))
+}
+
+/// [`prune`] applied to a solution: what stays whatever its dependencies is
+/// what was requested by name (or its obsoleting successor), what a
+/// preference chose (`prefer`, the minimal list: the recipe asked for them),
+/// and what the weak-deps passes added.
+fn without_superfluous(
+    provider: &Provider,
+    chosen: Vec<u32>,
+    requested: &[(&str, Rich)],
+    soft: &[u32],
+) -> Vec<u32> {
+    let u = &provider.u;
+    let pos: HashMap<u32, usize> = chosen.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+    let mut atom_ids: HashMap<Atom, u32> = HashMap::new();
+    let mut input = prune::Input {
+        keep: vec![false; chosen.len()],
+        ..Default::default()
+    };
+    let mut intern = |atom: &Atom, input: &mut prune::Input| -> u32 {
+        if let Some(&id) = atom_ids.get(atom) {
+            return id;
+        }
+        let id = input.satisfiers.len() as u32;
+        let held: Vec<usize> = u
+            .with_cap(base_name(atom))
+            .filter_map(|i| pos.get(&i).copied().filter(|_| u.satisfies(i, atom)))
+            .collect();
+        input.satisfiers.push(held);
+        atom_ids.insert(atom.clone(), id);
+        id
+    };
+    // Mirrors `Provider::encode`: `rpmlib(…)` is always held, and clauses
+    // with no positive atom cannot be broken by removing a package.
+    let mut add = |owner: Option<usize>, c: &Clause, input: &mut prune::Input| {
+        let rpmlib = |a: &Atom| matches!(a, Atom::Dep(d) if d.is_rpmlib());
+        if c.pos.is_empty() || c.pos.iter().any(rpmlib) {
+            return;
+        }
+        let pos = c.pos.iter().map(|a| intern(a, input)).collect();
+        let neg = c
+            .neg
+            .iter()
+            .filter(|a| !rpmlib(a))
+            .map(|a| intern(a, input))
+            .collect();
+        input.clauses.push(prune::Clause { owner, pos, neg });
+    };
+    for (k, &i) in chosen.iter().enumerate() {
+        let p = u.pkg(i);
+        for (list, negated) in [(&p.requires, false), (&p.conflicts, true)] {
+            for dep in list.iter().filter(|d| !d.is_rpmlib()) {
+                // A dependency that does not parse made the package
+                // uninstallable (see `get_dependencies`), so it is not here.
+                let Ok(rich) = rich::parse_dep(dep) else {
+                    continue;
+                };
+                for c in rich::clauses(&rich, negated).unwrap_or_default() {
+                    add(Some(k), &c, &mut input);
+                }
+            }
+        }
+    }
+    for (_, rich) in requested {
+        match rich {
+            Rich::Simple(d) if u.has_name(&d.name) => {
+                let named = Matcher::Named(d.clone());
+                for (k, &i) in chosen.iter().enumerate() {
+                    let p = u.pkg(i);
+                    if u.matches(i, &named) || p.obsoletes.iter().any(|o| o.name == d.name) {
+                        input.keep[k] = true;
+                    }
+                }
+            }
+            _ => {
+                for c in rich::clauses(rich, false).unwrap_or_default() {
+                    add(None, &c, &mut input);
+                }
+            }
+        }
+    }
+    for (k, &i) in chosen.iter().enumerate() {
+        let name = u.pkg(i).nevra.name.as_str();
+        let preferred = !provider.avoided(name)
+            && (position(provider.prefer, name) != usize::MAX
+                || position(&provider.minimal, name) != usize::MAX);
+        if preferred || soft.contains(&i) {
+            input.keep[k] = true;
+        }
+    }
+    // Removal is tried in the reverse of the name rules: avoided names
+    // first, then longer names, then reverse alphabetical; so of two
+    // interchangeable packages the one the solver would pick stays.
+    let mut order: Vec<usize> = (0..chosen.len()).collect();
+    order.sort_by_cached_key(|&k| {
+        let nevra = &u.pkg(chosen[k]).nevra;
+        let name = nevra.name.as_str();
+        (
+            !provider.avoided(name),
+            std::cmp::Reverse(name.len()),
+            std::cmp::Reverse(name),
+            k,
+        )
+    });
+    input.order = order;
+    let stays = prune::prune(&input);
+    chosen
+        .into_iter()
+        .zip(stays)
+        .filter_map(|(i, s)| s.then_some(i))
+        .collect()
 }
 
 /// Package indices of a solution, in plan order (name, arch).
