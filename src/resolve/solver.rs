@@ -42,7 +42,9 @@
 //! tries the union's version sets in order; the order is: names not matching
 //! `avoid` before those that do, then names matching `prefer` (in recipe
 //! order), then the distro family's minimal providers
-//! (see [`super::minimal`]), then the name equal to the capability, then
+//! (see [`super::minimal`]), then names the requiring package itself
+//! Recommends or Suggests (libsolv's rule, see `Provider::hinted_by`), then
+//! the name equal to the capability, then
 //! the lowest repo index among the name's candidates, then the shortest name,
 //! then alphabetical. Versions are not compared across different names: they
 //! are unrelated numbering schemes.
@@ -432,7 +434,8 @@ impl<'a> Provider<'a> {
         &self,
         name: &'a str,
         cap: &str,
-    ) -> (bool, usize, usize, bool, usize, usize, &'a str) {
+        owner: Option<u32>,
+    ) -> (bool, usize, usize, bool, bool, usize, usize, &'a str) {
         let avoided = self.avoided(name);
         let preferred = position(self.prefer, name);
         let minimal = position(&self.minimal, name);
@@ -447,11 +450,32 @@ impl<'a> Provider<'a> {
             avoided,
             preferred,
             minimal,
+            !owner.is_some_and(|o| self.hinted_by(o, name)),
             name != cap,
             repo,
             name.len(),
             name,
         )
+    }
+
+    /// Whether package `owner` Recommends or Suggests a package named
+    /// `name`: libsolv (and so dnf) chooses such a provider first, even with
+    /// weak deps off (policy.c: `prune_to_recommended`, `prefer_suggested`),
+    /// e.g. glibc's `Suggests: glibc-minimal-langpack` for its
+    /// `Requires: glibc-langpack`. libsolv looks at every package already
+    /// decided; this looks at the requiring package only.
+    fn hinted_by(&self, owner: u32, name: &str) -> bool {
+        let p = self.u.pkg(owner);
+        p.recommends.iter().chain(&p.suggests).any(|dep| {
+            let Ok(rich) = rich::parse_dep(dep) else {
+                return false;
+            };
+            let mut atoms = Vec::new();
+            rich::atoms(&rich, &mut atoms);
+            atoms
+                .iter()
+                .any(|a| self.u.named(name).any(|i| self.u.satisfies(i, a)))
+        })
     }
 
     fn avoided(&self, name: &str) -> bool {
@@ -479,7 +503,7 @@ impl<'a> Provider<'a> {
     /// names that provide the capability at other versions are used (so the
     /// explanation lists what was rejected), else a virtual name with no
     /// candidates.
-    fn names_for(&self, atom: &Atom, real_only: bool) -> Vec<NameId> {
+    fn names_for(&self, atom: &Atom, real_only: bool, owner: Option<u32>) -> Vec<NameId> {
         let mut providers = self.u.providers(atom);
         if providers.is_empty() && !real_only {
             let cap = base_name(atom);
@@ -499,7 +523,7 @@ impl<'a> Provider<'a> {
         names.sort_unstable();
         names.dedup();
         let cap = base_name(atom);
-        names.sort_by_cached_key(|n| self.name_key(n, cap));
+        names.sort_by_cached_key(|n| self.name_key(n, cap, owner));
         if names.is_empty() && !real_only {
             return vec![self.pool.intern_package_name(atom.to_string())];
         }
@@ -509,10 +533,10 @@ impl<'a> Provider<'a> {
             .collect()
     }
 
-    fn requirement(&self, pos: &[Atom]) -> Requirement {
+    fn requirement(&self, pos: &[Atom], owner: Option<u32>) -> Requirement {
         let mut sets: Vec<VersionSetId> = Vec::new();
         for atom in pos {
-            for name in self.names_for(atom, false) {
+            for name in self.names_for(atom, false, owner) {
                 let vs = self.vset(name, Matcher::Provides(atom.clone()), false);
                 if !sets.contains(&vs) {
                     sets.push(vs);
@@ -534,7 +558,7 @@ impl<'a> Provider<'a> {
         let mut all: Option<ConditionId> = None;
         for atom in neg {
             let mut any: Option<ConditionId> = None;
-            for name in self.names_for(atom, true) {
+            for name in self.names_for(atom, true, None) {
                 let vs = self.vset(name, Matcher::Provides(atom.clone()), false);
                 let c = self.pool.intern_condition(Condition::Requirement(vs));
                 any = Some(match any {
@@ -557,9 +581,10 @@ impl<'a> Provider<'a> {
         Some(all)
     }
 
+    /// `owner`: the package whose dependency this is (`None`: a request).
     fn encode(
         &self,
-        own_name: Option<&str>,
+        owner: Option<u32>,
         clause: &Clause,
         reqs: &mut Vec<ConditionalRequirement>,
         cons: &mut Vec<VersionSetId>,
@@ -571,10 +596,11 @@ impl<'a> Provider<'a> {
             return;
         }
         let neg: Vec<Atom> = clause.neg.iter().filter(|a| !rpmlib(a)).cloned().collect();
+        let own_name = owner.map(|o| self.u.pkg(o).nevra.name.as_str());
         if clause.pos.is_empty() {
             // Only `¬X` has a resolvo form (see module docs).
             if let [atom] = neg.as_slice() {
-                for name in self.names_for(atom, true) {
+                for name in self.names_for(atom, true, None) {
                     if Some(self.pool.resolve_package_name(name).as_str()) != own_name {
                         cons.push(self.vset(name, Matcher::Provides(atom.clone()), true));
                     }
@@ -587,13 +613,12 @@ impl<'a> Provider<'a> {
         };
         reqs.push(ConditionalRequirement {
             condition,
-            requirement: self.requirement(&clause.pos),
+            requirement: self.requirement(&clause.pos, owner),
         });
     }
 
     fn dependencies(&self, i: u32) -> Result<KnownDependencies, String> {
         let p = self.u.pkg(i);
-        let own = Some(p.nevra.name.as_str());
         let mut deps = KnownDependencies::default();
         let lists = [(&p.requires, false), (&p.conflicts, true)];
         for (list, negated) in lists {
@@ -602,7 +627,7 @@ impl<'a> Provider<'a> {
                 let clauses = rich::clauses(&rich, negated)
                     .map_err(|e| format!("dependency `{dep}`: {e}"))?;
                 for c in &clauses {
-                    self.encode(own, c, &mut deps.requirements, &mut deps.constrains);
+                    self.encode(Some(i), c, &mut deps.requirements, &mut deps.constrains);
                 }
             }
         }
@@ -618,7 +643,7 @@ impl<'a> Provider<'a> {
 
     /// The best installable package for an atom not held by `chosen`.
     fn best_for(&self, atom: &Atom, chosen_names: &HashSet<&str>) -> Option<u32> {
-        for name in self.names_for(atom, true) {
+        for name in self.names_for(atom, true, None) {
             let name = self.pool.resolve_package_name(name).as_str();
             if chosen_names.contains(name) {
                 continue;

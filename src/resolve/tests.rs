@@ -865,3 +865,31 @@ fn an_alternative_already_installed_meets_an_or_dependency() {
         ]
     );
 }
+
+/// libsolv (and so dnf) chooses, among providers, one the requiring package
+/// Recommends or Suggests, weak deps on or off: glibc `Requires:
+/// glibc-langpack` and `Suggests: glibc-minimal-langpack` gives the minimal
+/// langpack, not the first by name (CentOS Stream 9 repodata in the corpus).
+#[test]
+fn a_provider_the_requiring_package_suggests_comes_first() {
+    let pkgs = universe(vec![
+        P::new("glibc-2.34-21.x86_64")
+            .req("glibc-langpack = 2.34-21")
+            .suggests("glibc-minimal-langpack = 2.34-21"),
+        P::new("glibc-langpack-aa-2.34-21.x86_64").prov("glibc-langpack = 2.34-21"),
+        P::new("glibc-minimal-langpack-2.34-21.x86_64").prov("glibc-langpack = 2.34-21"),
+        P::new("app-1-1.x86_64").req("glibc-langpack"),
+    ]);
+    assert_eq!(
+        install(&pkgs, &["glibc"]),
+        [
+            "glibc-2.34-21.x86_64",
+            "glibc-minimal-langpack-2.34-21.x86_64"
+        ]
+    );
+    // Without the hint, the name rules decide (shorter name first).
+    assert_eq!(
+        install(&pkgs, &["app"]),
+        ["app-1-1.x86_64", "glibc-langpack-aa-2.34-21.x86_64"]
+    );
+}
