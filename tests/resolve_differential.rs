@@ -79,10 +79,15 @@ fn name_of(i: usize) -> String {
 }
 
 fn entry(name: &str, flags: Option<(&str, &str, &str)>) -> String {
-    let name = name.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let name = name
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
     match flags {
         None => format!(r#"<rpm:entry name="{name}"/>"#),
-        Some((f, e, v)) => format!(r#"<rpm:entry name="{name}" flags="{f}" epoch="{e}" ver="{v}"/>"#),
+        Some((f, e, v)) => {
+            format!(r#"<rpm:entry name="{name}" flags="{f}" epoch="{e}" ver="{v}"/>"#)
+        }
     }
 }
 
@@ -121,7 +126,11 @@ fn synthetic_repo(dir: &Path, n: usize, seed: u64) {
         }
         let mut requires = Vec::new();
         if i > 20 {
-            let k = if i >= CORE { 3 + rng.below(6) } else { 1 + rng.below(3) };
+            let k = if i >= CORE {
+                3 + rng.below(6)
+            } else {
+                1 + rng.below(3)
+            };
             for _ in 0..k {
                 let j = pick(&mut rng, i);
                 requires.push(entry(&format!("lib{j:05}.so.1()(64bit)"), None));
@@ -140,7 +149,10 @@ fn synthetic_repo(dir: &Path, n: usize, seed: u64) {
             }
             if i % 20 == 5 {
                 let j = rng.below(i / 20) * 20;
-                requires.push(entry(&format!("python3dist(mod{j})"), Some(("GE", "0", "1.0"))));
+                requires.push(entry(
+                    &format!("python3dist(mod{j})"),
+                    Some(("GE", "0", "1.0")),
+                ));
             }
             let j = rng.below(15);
             requires.push(entry(&name_of(j), Some(("GE", "0", "0.1"))));
@@ -171,7 +183,10 @@ fn synthetic_repo(dir: &Path, n: usize, seed: u64) {
                 provides.push(entry(&format!("lib{:05}.so.1()(64bit)", i - 1), None));
             }
             if i % 20 == 0 {
-                provides.push(entry(&format!("python3dist(mod{i})"), Some(("EQ", "0", ver))));
+                provides.push(entry(
+                    &format!("python3dist(mod{i})"),
+                    Some(("EQ", "0", ver)),
+                ));
             }
             let _ = evr;
             count += 1;
@@ -234,8 +249,8 @@ fn load(dir: &Path) -> Vec<Package> {
         }
     };
     let prim = data("primary").unwrap_or_else(|| panic!("no primary.xml in {}", dir.display()));
-    let mut pkgs = primary::parse(open(&prim), 0)
-        .unwrap_or_else(|e| panic!("{}: {e}", prim.display()));
+    let mut pkgs =
+        primary::parse(open(&prim), 0).unwrap_or_else(|e| panic!("{}: {e}", prim.display()));
     if let Some(fl) = data("filelists") {
         let by_id: std::collections::HashMap<String, usize> = pkgs
             .iter()
@@ -258,9 +273,7 @@ fn minibuild_solve(pkgs: &[Package], caps: &CapIndex, names: &[String]) -> Outco
         arch: Some(Arch::X86_64),
         ..Request::default()
     };
-    let plan = ResolvoSolver
-        .solve_indexed(pkgs, caps, &request)
-        .ok()?;
+    let plan = ResolvoSolver.solve_indexed(pkgs, caps, &request).ok()?;
     Some(plan.nevras().map(|n| n.to_string()).collect())
 }
 
@@ -380,8 +393,10 @@ fn compare(dir: &Path, repo: &Path, requests: &[Vec<String>]) -> (String, usize)
                 let _ = writeln!(
                     report,
                     "  minibuild {}, libsolv {}",
-                    a.as_ref().map_or("unsolvable".into(), |s| format!("{} packages", s.len())),
-                    b.as_ref().map_or("unsolvable".into(), |s| format!("{} packages", s.len()))
+                    a.as_ref()
+                        .map_or("unsolvable".into(), |s| format!("{} packages", s.len())),
+                    b.as_ref()
+                        .map_or("unsolvable".into(), |s| format!("{} packages", s.len()))
                 );
             }
         }
