@@ -173,9 +173,10 @@ fn synthetic_repo(dir: &Path, n: usize, seed: u64) {
             obsoletes.push(entry(&name_of(i - 1), None));
         }
         for (ver, rel) in versions {
-            let evr = (epoch, *ver, *rel);
             let mut provides = vec![
-                entry(&name, Some(("EQ", evr.0, &format!("{ver}-{rel}")))),
+                format!(
+                    r#"<rpm:entry name="{name}" flags="EQ" epoch="{epoch}" ver="{ver}" rel="{rel}"/>"#
+                ),
                 entry(&format!("lib{i:05}.so.1()(64bit)"), None),
             ];
             // Another package's soname as well: several providers.
@@ -188,12 +189,10 @@ fn synthetic_repo(dir: &Path, n: usize, seed: u64) {
                     Some(("EQ", "0", ver)),
                 ));
             }
-            let _ = evr;
             count += 1;
-            let _ = write!(
+            let _ = writeln!(
                 xml,
-                r#"<package type="rpm"><name>{name}</name><arch>x86_64</arch><version epoch="{epoch}" ver="{ver}" rel="{rel}"/><checksum type="sha256" pkgid="YES">{:064x}</checksum><summary>s</summary><description>d</description><packager>p</packager><url>u</url><time file="1" build="1"/><size package="1000" installed="2000" archive="2000"/><location href="Packages/{name}-{ver}-{rel}.x86_64.rpm"/><format><rpm:license>MIT</rpm:license><rpm:sourcerpm>{name}-{ver}-{rel}.src.rpm</rpm:sourcerpm><rpm:header-range start="1" end="2"/><rpm:provides>{}</rpm:provides><rpm:requires>{}</rpm:requires>{}{}</format></package>
-"#,
+                r#"<package type="rpm"><name>{name}</name><arch>x86_64</arch><version epoch="{epoch}" ver="{ver}" rel="{rel}"/><checksum type="sha256" pkgid="YES">{:064x}</checksum><summary>s</summary><description>d</description><packager>p</packager><url>u</url><time file="1" build="1"/><size package="1000" installed="2000" archive="2000"/><location href="Packages/{name}-{ver}-{rel}.x86_64.rpm"/><format><rpm:license>MIT</rpm:license><rpm:sourcerpm>{name}-{ver}-{rel}.src.rpm</rpm:sourcerpm><rpm:header-range start="1" end="2"/><rpm:provides>{}</rpm:provides><rpm:requires>{}</rpm:requires>{}{}</format></package>"#,
                 count,
                 provides.concat(),
                 requires.concat(),
