@@ -5,6 +5,7 @@
 
 pub mod leave_out;
 pub mod minimal;
+pub mod prune;
 pub mod rich;
 mod solver;
 #[cfg(test)]

@@ -29,6 +29,11 @@
 //!   the solver re-runs with these as soft requirements (skipped when they
 //!   conflict), until nothing new appears. `Suggests`/`Enhances` are never
 //!   installed.
+//! - Superfluous packages: resolvo may pick `A` for `(A or B)` before `B` is
+//!   pulled in by something else, and keep both. After solving, [`prune`]
+//!   removes every package the others (and the requests) can do without,
+//!   which is what libsolv gets by preferring alternatives already in the
+//!   transaction.
 //!
 //! # Choosing among providers (dnf-like, deterministic)
 //!
@@ -37,7 +42,9 @@
 //! tries the union's version sets in order; the order is: names not matching
 //! `avoid` before those that do, then names matching `prefer` (in recipe
 //! order), then the distro family's minimal providers
-//! (see [`super::minimal`]), then the name equal to the capability, then
+//! (see [`super::minimal`]), then names the requiring package itself
+//! Recommends or Suggests (libsolv's rule, see `Provider::hinted_by`), then
+//! the name equal to the capability, then
 //! the lowest repo index among the name's candidates, then the shortest name,
 //! then alphabetical. Versions are not compared across different names: they
 //! are unrelated numbering schemes.
@@ -53,6 +60,7 @@ use resolvo::{
     SolverCache, StringId, UnsolvableOrCancelled, VersionSetId, VersionSetUnionId,
 };
 
+use super::prune;
 use super::rich::{self, Atom, Clause, Rich};
 use super::{minimal, Choice, ChosenBy, Plan, Planned, Reason, Request, ResolveError, Solver};
 use crate::repo::{CapIndex, Package};
@@ -426,7 +434,8 @@ impl<'a> Provider<'a> {
         &self,
         name: &'a str,
         cap: &str,
-    ) -> (bool, usize, usize, bool, usize, usize, &'a str) {
+        owner: Option<u32>,
+    ) -> (bool, usize, usize, bool, bool, usize, usize, &'a str) {
         let avoided = self.avoided(name);
         let preferred = position(self.prefer, name);
         let minimal = position(&self.minimal, name);
@@ -441,11 +450,32 @@ impl<'a> Provider<'a> {
             avoided,
             preferred,
             minimal,
+            !owner.is_some_and(|o| self.hinted_by(o, name)),
             name != cap,
             repo,
             name.len(),
             name,
         )
+    }
+
+    /// Whether package `owner` Recommends or Suggests a package named
+    /// `name`: libsolv (and so dnf) chooses such a provider first, even with
+    /// weak deps off (policy.c: `prune_to_recommended`, `prefer_suggested`),
+    /// e.g. glibc's `Suggests: glibc-minimal-langpack` for its
+    /// `Requires: glibc-langpack`. libsolv looks at every package already
+    /// decided; this looks at the requiring package only.
+    fn hinted_by(&self, owner: u32, name: &str) -> bool {
+        let p = self.u.pkg(owner);
+        p.recommends.iter().chain(&p.suggests).any(|dep| {
+            let Ok(rich) = rich::parse_dep(dep) else {
+                return false;
+            };
+            let mut atoms = Vec::new();
+            rich::atoms(&rich, &mut atoms);
+            atoms
+                .iter()
+                .any(|a| self.u.named(name).any(|i| self.u.satisfies(i, a)))
+        })
     }
 
     fn avoided(&self, name: &str) -> bool {
@@ -473,7 +503,7 @@ impl<'a> Provider<'a> {
     /// names that provide the capability at other versions are used (so the
     /// explanation lists what was rejected), else a virtual name with no
     /// candidates.
-    fn names_for(&self, atom: &Atom, real_only: bool) -> Vec<NameId> {
+    fn names_for(&self, atom: &Atom, real_only: bool, owner: Option<u32>) -> Vec<NameId> {
         let mut providers = self.u.providers(atom);
         if providers.is_empty() && !real_only {
             let cap = base_name(atom);
@@ -493,7 +523,7 @@ impl<'a> Provider<'a> {
         names.sort_unstable();
         names.dedup();
         let cap = base_name(atom);
-        names.sort_by_cached_key(|n| self.name_key(n, cap));
+        names.sort_by_cached_key(|n| self.name_key(n, cap, owner));
         if names.is_empty() && !real_only {
             return vec![self.pool.intern_package_name(atom.to_string())];
         }
@@ -503,10 +533,10 @@ impl<'a> Provider<'a> {
             .collect()
     }
 
-    fn requirement(&self, pos: &[Atom]) -> Requirement {
+    fn requirement(&self, pos: &[Atom], owner: Option<u32>) -> Requirement {
         let mut sets: Vec<VersionSetId> = Vec::new();
         for atom in pos {
-            for name in self.names_for(atom, false) {
+            for name in self.names_for(atom, false, owner) {
                 let vs = self.vset(name, Matcher::Provides(atom.clone()), false);
                 if !sets.contains(&vs) {
                     sets.push(vs);
@@ -528,7 +558,7 @@ impl<'a> Provider<'a> {
         let mut all: Option<ConditionId> = None;
         for atom in neg {
             let mut any: Option<ConditionId> = None;
-            for name in self.names_for(atom, true) {
+            for name in self.names_for(atom, true, None) {
                 let vs = self.vset(name, Matcher::Provides(atom.clone()), false);
                 let c = self.pool.intern_condition(Condition::Requirement(vs));
                 any = Some(match any {
@@ -551,9 +581,10 @@ impl<'a> Provider<'a> {
         Some(all)
     }
 
+    /// `owner`: the package whose dependency this is (`None`: a request).
     fn encode(
         &self,
-        own_name: Option<&str>,
+        owner: Option<u32>,
         clause: &Clause,
         reqs: &mut Vec<ConditionalRequirement>,
         cons: &mut Vec<VersionSetId>,
@@ -565,10 +596,11 @@ impl<'a> Provider<'a> {
             return;
         }
         let neg: Vec<Atom> = clause.neg.iter().filter(|a| !rpmlib(a)).cloned().collect();
+        let own_name = owner.map(|o| self.u.pkg(o).nevra.name.as_str());
         if clause.pos.is_empty() {
             // Only `¬X` has a resolvo form (see module docs).
             if let [atom] = neg.as_slice() {
-                for name in self.names_for(atom, true) {
+                for name in self.names_for(atom, true, None) {
                     if Some(self.pool.resolve_package_name(name).as_str()) != own_name {
                         cons.push(self.vset(name, Matcher::Provides(atom.clone()), true));
                     }
@@ -581,13 +613,12 @@ impl<'a> Provider<'a> {
         };
         reqs.push(ConditionalRequirement {
             condition,
-            requirement: self.requirement(&clause.pos),
+            requirement: self.requirement(&clause.pos, owner),
         });
     }
 
     fn dependencies(&self, i: u32) -> Result<KnownDependencies, String> {
         let p = self.u.pkg(i);
-        let own = Some(p.nevra.name.as_str());
         let mut deps = KnownDependencies::default();
         let lists = [(&p.requires, false), (&p.conflicts, true)];
         for (list, negated) in lists {
@@ -596,7 +627,7 @@ impl<'a> Provider<'a> {
                 let clauses = rich::clauses(&rich, negated)
                     .map_err(|e| format!("dependency `{dep}`: {e}"))?;
                 for c in &clauses {
-                    self.encode(own, c, &mut deps.requirements, &mut deps.constrains);
+                    self.encode(Some(i), c, &mut deps.requirements, &mut deps.constrains);
                 }
             }
         }
@@ -612,7 +643,7 @@ impl<'a> Provider<'a> {
 
     /// The best installable package for an atom not held by `chosen`.
     fn best_for(&self, atom: &Atom, chosen_names: &HashSet<&str>) -> Option<u32> {
-        for name in self.names_for(atom, true) {
+        for name in self.names_for(atom, true, None) {
             let name = self.pool.resolve_package_name(name).as_str();
             if chosen_names.contains(name) {
                 continue;
@@ -939,8 +970,8 @@ fn solve(packages: &[Package], caps: &CapIndex, request: &Request) -> Result<Pla
         Ok(s) => s,
         Err(e) => return Err(unsolvable(e, &solver)),
     };
+    let mut soft: Vec<u32> = Vec::new();
     if request.weak_deps {
-        let mut soft: Vec<u32> = Vec::new();
         let mut known: HashSet<u32> = HashSet::new();
         loop {
             let chosen: Vec<u32> = sorted_pkgs(solver.provider(), &solution);
@@ -963,7 +994,119 @@ fn solve(packages: &[Package], caps: &CapIndex, request: &Request) -> Result<Pla
     }
     let provider = solver.provider();
     let chosen = sorted_pkgs(provider, &solution);
+    let chosen = without_superfluous(provider, chosen, &requested, &soft);
     Ok(plan(provider, &chosen, &requested, request.weak_deps))
+}
+
+/// [`prune`] applied to a solution: what stays whatever its dependencies is
+/// what was requested by name (or its obsoleting successor), what a
+/// preference chose (`prefer`, the minimal list: the recipe asked for them),
+/// and what the weak-deps passes added.
+fn without_superfluous(
+    provider: &Provider,
+    chosen: Vec<u32>,
+    requested: &[(&str, Rich)],
+    soft: &[u32],
+) -> Vec<u32> {
+    let u = &provider.u;
+    let pos: HashMap<u32, usize> = chosen.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+    let mut atom_ids: HashMap<Atom, u32> = HashMap::new();
+    let mut input = prune::Input {
+        keep: vec![false; chosen.len()],
+        ..Default::default()
+    };
+    let mut intern = |atom: &Atom, input: &mut prune::Input| -> u32 {
+        if let Some(&id) = atom_ids.get(atom) {
+            return id;
+        }
+        let id = input.satisfiers.len() as u32;
+        let held: Vec<usize> = u
+            .with_cap(base_name(atom))
+            .filter_map(|i| pos.get(&i).copied().filter(|_| u.satisfies(i, atom)))
+            .collect();
+        input.satisfiers.push(held);
+        atom_ids.insert(atom.clone(), id);
+        id
+    };
+    // Mirrors `Provider::encode`: `rpmlib(…)` is always held, and clauses
+    // with no positive atom cannot be broken by removing a package.
+    let mut add = |owner: Option<usize>, c: &Clause, input: &mut prune::Input| {
+        let rpmlib = |a: &Atom| matches!(a, Atom::Dep(d) if d.is_rpmlib());
+        if c.pos.is_empty() || c.pos.iter().any(rpmlib) {
+            return;
+        }
+        let pos = c.pos.iter().map(|a| intern(a, input)).collect();
+        let neg = c
+            .neg
+            .iter()
+            .filter(|a| !rpmlib(a))
+            .map(|a| intern(a, input))
+            .collect();
+        input.clauses.push(prune::Clause { owner, pos, neg });
+    };
+    for (k, &i) in chosen.iter().enumerate() {
+        let p = u.pkg(i);
+        for (list, negated) in [(&p.requires, false), (&p.conflicts, true)] {
+            for dep in list.iter().filter(|d| !d.is_rpmlib()) {
+                // A dependency that does not parse made the package
+                // uninstallable (see `get_dependencies`), so it is not here.
+                let Ok(rich) = rich::parse_dep(dep) else {
+                    continue;
+                };
+                for c in rich::clauses(&rich, negated).unwrap_or_default() {
+                    add(Some(k), &c, &mut input);
+                }
+            }
+        }
+    }
+    for (_, rich) in requested {
+        match rich {
+            Rich::Simple(d) if u.has_name(&d.name) => {
+                let named = Matcher::Named(d.clone());
+                for (k, &i) in chosen.iter().enumerate() {
+                    let p = u.pkg(i);
+                    if u.matches(i, &named) || p.obsoletes.iter().any(|o| o.name == d.name) {
+                        input.keep[k] = true;
+                    }
+                }
+            }
+            _ => {
+                for c in rich::clauses(rich, false).unwrap_or_default() {
+                    add(None, &c, &mut input);
+                }
+            }
+        }
+    }
+    for (k, &i) in chosen.iter().enumerate() {
+        let name = u.pkg(i).nevra.name.as_str();
+        let preferred = !provider.avoided(name)
+            && (position(provider.prefer, name) != usize::MAX
+                || position(&provider.minimal, name) != usize::MAX);
+        if preferred || soft.contains(&i) {
+            input.keep[k] = true;
+        }
+    }
+    // Removal is tried in the reverse of the name rules: avoided names
+    // first, then longer names, then reverse alphabetical; so of two
+    // interchangeable packages the one the solver would pick stays.
+    let mut order: Vec<usize> = (0..chosen.len()).collect();
+    order.sort_by_cached_key(|&k| {
+        let nevra = &u.pkg(chosen[k]).nevra;
+        let name = nevra.name.as_str();
+        (
+            !provider.avoided(name),
+            std::cmp::Reverse(name.len()),
+            std::cmp::Reverse(name),
+            k,
+        )
+    });
+    input.order = order;
+    let stays = prune::prune(&input);
+    chosen
+        .into_iter()
+        .zip(stays)
+        .filter_map(|(i, s)| s.then_some(i))
+        .collect()
 }
 
 /// Package indices of a solution, in plan order (name, arch).

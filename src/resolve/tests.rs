@@ -977,3 +977,59 @@ fn package_manager_provider_passed_over_for_another() {
     assert_eq!(nevras(&plan), ["tool-1-1.noarch", "zinstaller-1-1.noarch"]);
     assert_eq!(plan.left_out[0].name, "dnf");
 }
+
+/// The shape from the synthetic repo (issue 17): `pkg-19000` requires
+/// `(pkg-00262 or pkg-00040)` and, through `libfoo`, `pkg-00262` anyway.
+/// The or-dep alone would pick `pkg-00040` (the name rules); since `pkg-00262`
+/// is in the transaction regardless, `pkg-00040` (and what only it needs)
+/// must not be installed.
+#[test]
+fn an_alternative_already_installed_meets_an_or_dependency() {
+    let pkgs = universe(vec![
+        P::new("pkg-19000-1-1.x86_64")
+            .req("(pkg-00262 or pkg-00040)")
+            .req("libfoo.so.1()(64bit)"),
+        P::new("pkg-00262-1-1.x86_64").prov("lib00262.so.1()(64bit)"),
+        P::new("pkg-00040-1-1.x86_64").req("pkg-00007"),
+        P::new("pkg-00007-1-1.x86_64"),
+        P::new("pkg-01000-1-1.x86_64")
+            .prov("libfoo.so.1()(64bit)")
+            .req("lib00262.so.1()(64bit)"),
+    ]);
+    assert_eq!(
+        install(&pkgs, &["pkg-19000"]),
+        [
+            "pkg-00262-1-1.x86_64",
+            "pkg-01000-1-1.x86_64",
+            "pkg-19000-1-1.x86_64"
+        ]
+    );
+}
+
+/// libsolv (and so dnf) chooses, among providers, one the requiring package
+/// Recommends or Suggests, weak deps on or off: glibc `Requires:
+/// glibc-langpack` and `Suggests: glibc-minimal-langpack` gives the minimal
+/// langpack, not the first by name (CentOS Stream 9 repodata in the corpus).
+#[test]
+fn a_provider_the_requiring_package_suggests_comes_first() {
+    let pkgs = universe(vec![
+        P::new("glibc-2.34-21.x86_64")
+            .req("glibc-langpack = 2.34-21")
+            .suggests("glibc-minimal-langpack = 2.34-21"),
+        P::new("glibc-langpack-aa-2.34-21.x86_64").prov("glibc-langpack = 2.34-21"),
+        P::new("glibc-minimal-langpack-2.34-21.x86_64").prov("glibc-langpack = 2.34-21"),
+        P::new("app-1-1.x86_64").req("glibc-langpack"),
+    ]);
+    assert_eq!(
+        install(&pkgs, &["glibc"]),
+        [
+            "glibc-2.34-21.x86_64",
+            "glibc-minimal-langpack-2.34-21.x86_64"
+        ]
+    );
+    // Without the hint, the name rules decide (shorter name first).
+    assert_eq!(
+        install(&pkgs, &["app"]),
+        ["app-1-1.x86_64", "glibc-langpack-aa-2.34-21.x86_64"]
+    );
+}

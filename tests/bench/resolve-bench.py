@@ -15,10 +15,15 @@ prints:
 The timings come from the "loaded in"/"Resolved in" lines `minibuild plan` prints on stderr.
 Targets (issue): warm load < 100 ms, resolve < 50 ms, RSS < 300 MB, cold parse ≥ 5× faster
 than dnf's first metadata load. Not part of `make test` (`make bench-resolve`).
+
+Then the long differential run against libsolv's testsolv (tests/resolve_differential.rs, issue
+17): DIFF_SEEDS random requests of up to 30 names on this repo, and as many on the small synthetic
+repo and the corpus repodata; it prints the agreement figures and fails on any difference.
 """
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -60,6 +65,7 @@ def main():
     ap.add_argument("minibuild")
     ap.add_argument("--dir", default="target/bench-resolve")
     ap.add_argument("--packages", type=int, default=75000)
+    ap.add_argument("--diff-seeds", type=int, default=1000)
     a = ap.parse_args()
     d = Path(a.dir).resolve()
     repo = d / "repo"
@@ -116,6 +122,18 @@ def main():
     print(f"{'':22} {'minibuild':28} {'dnf':44} note")
     for r in rows:
         print(f"{r[0]:22} {r[1]:28} {r[2]:44} {r[3]}")
+
+    print(f"\ndifferential against testsolv, {a.diff_seeds} requests per repo (tests/resolve_differential.rs):",
+          flush=True)
+    env = dict(os.environ, MINIBUILD_DIFF_REPO=str(repo), MINIBUILD_DIFF_SEEDS=str(a.diff_seeds))
+    p = subprocess.run(["cargo", "test", "--release", "--locked", "--test", "resolve_differential", "--",
+                        "--include-ignored", "--nocapture", "--test-threads", "1"],
+                       env=env, capture_output=True, text=True)
+    for line in p.stderr.splitlines() + p.stdout.splitlines():
+        if "requests on" in line or line.startswith(("request ", "  only", "  minibuild")):
+            print(line)
+    if p.returncode != 0:
+        sys.exit(f"differential run failed:\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}")
 
 
 if __name__ == "__main__":
