@@ -17,6 +17,9 @@ pub mod codec;
 mod decompress;
 mod expansion;
 pub mod filelists;
+pub mod metalink;
+pub mod mirrorlist;
+pub mod mirrors;
 mod parsed;
 pub mod primary;
 pub mod repomd;
@@ -114,6 +117,8 @@ pub struct RepoIndex {
     pub caps: CapIndex,
     /// Things worth a line to the user (a damaged cache entry rebuilt).
     pub notes: Vec<String>,
+    /// The metalink or mirrorlist `baseurl` was picked from (provenance).
+    pub via: Option<String>,
 }
 
 /// One repository to load: plain data the CLI builds from the recipe.
@@ -172,6 +177,19 @@ pub enum RepoError {
         repo: String,
         baseurl: String,
         what: &'static str,
+    },
+    #[error("repo `{repo}`: cannot use its {kind} {url}: {why}\n  hint: check the {kind} URL (and $releasever/$basearch in it), or name a mirror with --baseurl {repo}=URL")]
+    MirrorDocument {
+        repo: String,
+        kind: &'static str,
+        url: String,
+        why: String,
+    },
+    #[error("repo `{repo}`: no mirror from {via} serves usable metadata; tried:{}\n  hint: the mirrors may be mid-sync (try again later), or name a good one with --baseurl {repo}=URL", tried.iter().map(|(m, why)| format!("\n    {m}: {why}")).collect::<String>())]
+    NoMirror {
+        repo: String,
+        via: String,
+        tried: Vec<(String, String)>,
     },
     #[error("repo `{repo}`: cannot read {}", path.display())]
     Decompress {
@@ -413,6 +431,7 @@ pub fn load_checked(
         packages,
         caps,
         notes,
+        via: None,
     })
 }
 
