@@ -23,6 +23,7 @@ pub mod policy;
 pub mod provenance;
 pub mod recipe;
 pub mod repo;
+pub mod repofile;
 pub mod report;
 pub mod resolve;
 pub mod rootfs;

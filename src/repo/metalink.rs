@@ -135,7 +135,10 @@ pub fn parse(xml: &[u8]) -> Result<Metalink, MetalinkError> {
                     _ => "",
                 });
             }
-            Event::End(e) => match (e.local_name().as_ref(), std::mem::replace(&mut text, Text::None)) {
+            Event::End(e) => match (
+                e.local_name().as_ref(),
+                std::mem::replace(&mut text, Text::None),
+            ) {
                 ("hash", Text::Hash(kind)) => {
                     if let Some(set) = sets.last_mut() {
                         set.push((kind, value.trim().to_string()));
@@ -196,11 +199,13 @@ pub fn parse(xml: &[u8]) -> Result<Metalink, MetalinkError> {
 
 /// The strongest hash of one `<verification>` set that minibuild computes.
 fn strongest(set: &[(String, String)]) -> Option<Digest> {
-    [Algorithm::Sha512, Algorithm::Sha256].iter().find_map(|&algo| {
-        set.iter()
-            .filter(|(kind, _)| kind.parse::<Algorithm>().ok() == Some(algo))
-            .find_map(|(_, hex)| Digest::new(algo, &hex.to_ascii_lowercase()).ok())
-    })
+    [Algorithm::Sha512, Algorithm::Sha256]
+        .iter()
+        .find_map(|&algo| {
+            set.iter()
+                .filter(|(kind, _)| kind.parse::<Algorithm>().ok() == Some(algo))
+                .find_map(|(_, hex)| Digest::new(algo, &hex.to_ascii_lowercase()).ok())
+        })
 }
 
 fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
@@ -288,11 +293,17 @@ mod tests {
     fn the_strongest_hash_of_a_set_decides() {
         let sha512 = Digest::of_reader(Algorithm::Sha512, &b"x"[..]).unwrap();
         let set = vec![
-            ("sha256".to_string(), Digest::sha256_of(b"other").hex().to_string()),
+            (
+                "sha256".to_string(),
+                Digest::sha256_of(b"other").hex().to_string(),
+            ),
             ("sha512".to_string(), sha512.hex().to_uppercase()),
         ];
         assert_eq!(strongest(&set), Some(sha512));
-        let weak = vec![("md5".to_string(), "0c5b64d395d5364633df7c8e97a07fd6".to_string())];
+        let weak = vec![(
+            "md5".to_string(),
+            "0c5b64d395d5364633df7c8e97a07fd6".to_string(),
+        )];
         assert_eq!(strongest(&weak), None);
     }
 

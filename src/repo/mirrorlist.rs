@@ -71,7 +71,10 @@ mod tests {
             e.to_string(),
             "the mirrorlist names no http(s) mirror (passed over: line 1: <html>; line 2: <body>Service Unavailable</body>)"
         );
-        assert_eq!(parse("# nothing\n"), Err(EmptyMirrorlist { skipped: vec![] }));
+        assert_eq!(
+            parse("# nothing\n"),
+            Err(EmptyMirrorlist { skipped: vec![] })
+        );
         assert!(parse("").is_err());
     }
 

@@ -110,9 +110,7 @@ pub fn candidates(
         }
         let mut mirrors = Vec::new();
         for m in &list.mirrors {
-            mirrors.push(
-                substitute(m).map_err(|e| bad(url, "mirrorlist", e.to_string()))?,
-            );
+            mirrors.push(substitute(m).map_err(|e| bad(url, "mirrorlist", e.to_string()))?);
         }
         push_new(&mut out.mirrors, mirrors.into_iter());
         out.via.get_or_insert_with(|| url.clone());
@@ -144,12 +142,10 @@ fn document(
             what: kind,
         });
     }
-    client
-        .read_to_vec(url)
-        .map_err(|source| RepoError::Fetch {
-            repo: repo.to_string(),
-            source,
-        })
+    client.read_to_vec(url).map_err(|source| RepoError::Fetch {
+        repo: repo.to_string(),
+        source,
+    })
 }
 
 /// Keep a document that parsed, for `--offline`.
@@ -218,9 +214,9 @@ pub fn load(
             Ok(mut found) => {
                 found.notes.extend(candidates.notes.iter().cloned());
                 for (url, why) in &tried {
-                    found.notes.push(format!(
-                        "repo `{repo}`: mirror {url} passed over: {why}"
-                    ));
+                    found
+                        .notes
+                        .push(format!("repo `{repo}`: mirror {url} passed over: {why}"));
                 }
                 found.via = candidates.via.clone();
                 return Ok(found);
