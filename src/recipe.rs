@@ -1360,6 +1360,142 @@ releasever = 40
     }
 
     #[test]
+    fn metalink_and_mirrorlist_are_sources_of_their_own() {
+        let text = MINIMAL.replace(
+            "baseurl = \"https://example.org/releases/$releasever/Everything/$basearch/os/\"",
+            "metalink = \"https://mirrors.example/metalink?repo=fedora-$releasever&arch=$basearch\"\nmirrorlist = \"https://mirrors.example/list\"",
+        );
+        let r = parse(Path::new("/x/r.toml"), &text).unwrap();
+        let repo = &r.repos[0];
+        assert_eq!(repo.baseurl, "");
+        assert_eq!(
+            repo.metalink.as_deref(),
+            Some("https://mirrors.example/metalink?repo=fedora-$releasever&arch=$basearch")
+        );
+        assert_eq!(repo.origin(), repo.metalink.as_deref().unwrap());
+        assert_eq!(repo.templates().count(), 2);
+        // $releasever in a metalink needs options.releasever like a baseurl.
+        let e = err(&text.replace("[options]\nreleasever = 40\n", ""));
+        assert!(e.message.contains("uses $releasever"), "{e}");
+    }
+
+    /// A recipe taking its repos from `repo_text` (written as `dir/f.repo`).
+    fn with_repo_file(dir: &Path, repo_text: &str, entry: &str) -> Result<Recipe, RecipeError> {
+        std::fs::write(dir.join("f.repo"), repo_text).unwrap();
+        let text = format!(
+            "[[repo]]\nfrom = \"f.repo\"\n{entry}\n[packages]\ninstall = [\"busybox\"]\n[options]\nreleasever = 40\n"
+        );
+        parse(&dir.join("r.toml"), &text)
+    }
+
+    const REPO_FILE: &str = "[fedora]\nname=Fedora\nmetalink=https://m.example/metalink?repo=fedora-$releasever&arch=$basearch\ngpgcheck=1\ngpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-fedora-$releasever-$basearch\ncountme=1\n\n[updates]\nbaseurl=https://a.example/$contentdir/$releasever/ https://b.example/$releasever/\ngpgcheck=0\npriority=10\ncost=50\n\n[testing]\nbaseurl=https://t.example/\ngpgcheck=0\nenabled=0\n";
+
+    #[test]
+    fn repo_files_give_their_enabled_sections() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = with_repo_file(dir.path(), REPO_FILE, "vars = { contentdir = \"pub\" }").unwrap();
+        let names: Vec<&str> = r.repos.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["fedora", "updates"]);
+        let (fedora, updates) = (&r.repos[0], &r.repos[1]);
+        assert!(fedora.gpgcheck && !fedora.repo_gpgcheck);
+        assert_eq!(
+            fedora.gpgkeys[0].url,
+            "file:///etc/pki/rpm-gpg/RPM-GPG-KEY-fedora-$releasever-$basearch"
+        );
+        assert_eq!(updates.baseurl, "https://a.example/pub/$releasever/");
+        assert_eq!(updates.more_baseurls, ["https://b.example/$releasever/"]);
+        assert_eq!((updates.priority, updates.cost), (10, 50));
+        let f = dir.path().join("f.repo");
+        assert_eq!(
+            r.warnings,
+            [
+                format!("{}:14: [testing] is disabled (enabled=0); left out", f.display()),
+                format!(
+                    "{}:6: [fedora] countme is ignored: it tunes dnf's downloads and caches, which work differently here (see --timeout)",
+                    f.display()
+                ),
+            ]
+        );
+
+        // One section, renamed; a disabled one picked by name is used, said so.
+        let r =
+            with_repo_file(dir.path(), REPO_FILE, "section = \"testing\"\nname = \"t\"").unwrap();
+        assert_eq!(r.repos.len(), 1);
+        assert_eq!(
+            (r.repos[0].name.as_str(), r.repos[0].baseurl.as_str()),
+            ("t", "https://t.example/")
+        );
+        assert!(
+            r.warnings[0].contains("[testing] has enabled=0, but"),
+            "{:?}",
+            r.warnings
+        );
+    }
+
+    #[test]
+    fn repo_file_errors_name_the_file_line_and_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f.repo");
+        // $contentdir without vars.
+        let e = with_repo_file(dir.path(), REPO_FILE, "").unwrap_err();
+        assert_eq!((e.path.as_path(), e.line), (f.as_path(), 9));
+        assert!(
+            e.message
+                .contains("[updates] baseurl: unknown variable `$contentdir`"),
+            "{e}"
+        );
+        // A section that checks signatures without a key: the recipe's rule, at the section.
+        let e = with_repo_file(dir.path(), "\n[x]\nbaseurl=https://x/\n", "").unwrap_err();
+        assert_eq!((e.path.as_path(), e.line), (f.as_path(), 2));
+        assert!(
+            e.message.starts_with("[x]: repo `x` names no gpgkey"),
+            "{e}"
+        );
+        let e = with_repo_file(
+            dir.path(),
+            "[x]\nbaseurl=https://x/\ngpgcheck=0\n",
+            "gpgcheck = false",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("also sets `gpgcheck`"), "{e}");
+        assert!(e.path.ends_with("r.toml"));
+        let e = with_repo_file(
+            dir.path(),
+            "[x]\nbaseurl=https://x/\ngpgcheck=0\n",
+            "section = \"y\"",
+        )
+        .unwrap_err();
+        assert!(e.message.ends_with("has no section [y]; it has: x"), "{e}");
+        let e = with_repo_file(dir.path(), "[x]\nbaseurl=https://x/\nenabled=0\n", "").unwrap_err();
+        assert!(e.message.ends_with("has no enabled section"), "{e}");
+        let e = with_repo_file(
+            dir.path(),
+            "[x]\nbaseurl=https://x/\ngpgcheck=0\n",
+            "name = \"n\"",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("no `section` is picked"), "{e}");
+        std::fs::remove_file(&f).unwrap();
+        let text = "[[repo]]\nfrom = \"missing.repo\"\n[packages]\ninstall = [\"a\"]\n";
+        let e = parse(&dir.path().join("r.toml"), text).unwrap_err();
+        assert_eq!((e.line, e.column), (2, 8));
+        assert!(
+            e.message.starts_with("cannot read ") && e.message.contains("missing.repo"),
+            "{e}"
+        );
+        let e = err("[[repo]]\nname = \"a\"\nsection = \"b\"\nbaseurl = \"/r\"\ngpgcheck = false\n[packages]\ninstall = [\"a\"]\n");
+        assert!(e.message.contains("has no `from`"), "{e}");
+        // Two sources of the same name.
+        let e = with_repo_file(
+            dir.path(),
+            "[fedora]\nbaseurl=https://x/\ngpgcheck=0\n",
+            "[[repo]]\nname = \"fedora\"\nbaseurl = \"/r\"\ngpgcheck = false",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("repo `fedora` is defined twice"), "{e}");
+    }
+
+    #[test]
     fn avoid_is_read_and_must_not_contradict_prefer() {
         assert!(parse(Path::new("/x/r.toml"), MINIMAL)
             .unwrap()
