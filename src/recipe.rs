@@ -1251,6 +1251,9 @@ fn from_repo_file(
     let file_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut out = Vec::new();
     for s in picked {
+        if let Some(e) = &s.unresolved {
+            return Err(in_file(e.line, e.message.clone(), e.hint.clone()));
+        }
         for (line, key, why) in &s.ignored {
             warnings.push(format!(
                 "{shown}:{line}: [{}] {key} is ignored: {why}",

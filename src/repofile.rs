@@ -30,6 +30,9 @@ pub struct Section {
     pub cost: Option<u32>,
     /// Options minibuild ignores: `(line, key, why)`.
     pub ignored: Vec<(usize, String, &'static str)>,
+    /// The first unknown variable in a URL: an error once the section is
+    /// used, not before (a disabled section may name a variable never set).
+    pub unresolved: Option<RepoFileError>,
 }
 
 /// A problem at a line of the file.
@@ -225,6 +228,15 @@ fn section(
             }
             Ok(items.into_iter().next())
         };
+        if matches!(
+            key.as_str(),
+            "baseurl" | "metalink" | "mirrorlist" | "gpgkey"
+        ) {
+            if let Err(e) = expand(&value) {
+                s.unresolved.get_or_insert(e);
+                continue;
+            }
+        }
         match key.as_str() {
             "name" => {}
             "type" if matches!(value.as_str(), "rpm-md" | "rpm" | "yum" | "") => {}
@@ -385,7 +397,10 @@ enabled=0
     #[test]
     fn errors_name_the_line_section_and_key() {
         let e = |text: &str| parse(text, &BTreeMap::new()).unwrap_err();
-        let u = e("[a]\nbaseurl=https://m/$contentdir/\n");
+        let u = parse("[a]\nbaseurl=https://m/$contentdir/\n", &BTreeMap::new()).unwrap()[0]
+            .unresolved
+            .clone()
+            .unwrap();
         assert_eq!(u.line, 2);
         assert_eq!(u.message, "[a] baseurl: unknown variable `$contentdir`");
         assert!(u.hint.unwrap().contains("vars = { contentdir"));
