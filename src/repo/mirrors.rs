@@ -274,3 +274,176 @@ pub fn pick(
         tried,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::test_server::{Fault, Server};
+    use crate::repo::tests::{client, repomd, PRIMARY};
+
+    const HREF: &str = "repodata/p-primary.xml";
+
+    /// Serve the test repo under `prefix/`; returns its repomd.xml bytes.
+    fn serve_repo(server: &Server, prefix: &str) -> Vec<u8> {
+        let md = repomd(PRIMARY.as_bytes(), HREF).into_bytes();
+        server.put(&format!("{prefix}/repodata/repomd.xml"), md.clone());
+        server.put(&format!("{prefix}/{HREF}"), PRIMARY);
+        md
+    }
+
+    fn metalink_doc(mirrors: &[String], hash: &Digest) -> String {
+        let urls: String = mirrors
+            .iter()
+            .map(|m| format!("<url protocol=\"http\">{m}repodata/repomd.xml</url>"))
+            .collect();
+        format!(
+            "<metalink><files><file name=\"repomd.xml\"><verification><hash type=\"sha256\">{}</hash></verification><resources>{urls}</resources></file></files></metalink>",
+            hash.hex()
+        )
+    }
+
+    fn no_vars(m: &str) -> Result<String, crate::repo::SubstituteError> {
+        Ok(m.to_string())
+    }
+
+    fn ok(_: &str, _: &[u8]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(())
+    }
+
+    #[test]
+    fn mirrorlist_falls_back_past_5xx_and_a_bad_primary() {
+        let server = Server::start();
+        serve_repo(&server, "a");
+        server.fault("a/repodata/repomd.xml", Some(Fault::Unavailable(100)));
+        serve_repo(&server, "b");
+        server.fault(&format!("b/{HREF}"), Some(Fault::Corrupt));
+        serve_repo(&server, "c");
+        let list = format!(
+            "# three mirrors\n{}\n{}\n{}\n",
+            server.url("a"),
+            server.url("b/"),
+            server.url("c")
+        );
+        server.put("list", list);
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(cache_dir.path());
+        let sources = Sources {
+            mirrorlist: Some(server.url("list")),
+            ..Sources::default()
+        };
+        let opts = LoadOptions::default();
+        let found = candidates(&client(), &cache, "fedora", &sources, opts, &no_vars).unwrap();
+        assert_eq!(
+            found.mirrors,
+            [server.url("a/"), server.url("b/"), server.url("c/")]
+        );
+        let index = load(&client(), &cache, "fedora", 0, &found, opts, &ok).unwrap();
+        assert_eq!(index.baseurl, server.url("c/"));
+        assert_eq!(index.via, Some(server.url("list")));
+        assert_eq!(index.packages.len(), 2);
+        let notes = index.notes.join("\n");
+        assert!(
+            notes.contains(&format!("mirror {} passed over", server.url("a/")))
+                && notes.contains("503"),
+            "{notes}"
+        );
+        assert!(
+            notes.contains(&format!("mirror {} passed over", server.url("b/")))
+                && notes.contains("mid-sync"),
+            "{notes}"
+        );
+    }
+
+    #[test]
+    fn offline_reaches_the_mirror_of_the_cached_metalink() {
+        let server = Server::start();
+        let md = serve_repo(&server, "good");
+        let doc = metalink_doc(&[server.url("good/")], &Digest::sha256_of(&md));
+        server.put("ml", doc);
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(cache_dir.path());
+        let sources = Sources {
+            metalink: Some(server.url("ml")),
+            ..Sources::default()
+        };
+        let online = LoadOptions::default();
+        let found = candidates(&client(), &cache, "f", &sources, online, &no_vars).unwrap();
+        let first = load(&client(), &cache, "f", 0, &found, online, &ok).unwrap();
+        let offline = LoadOptions { offline: true };
+        let found = candidates(&client(), &cache, "f", &sources, offline, &no_vars).unwrap();
+        let second = load(&client(), &cache, "f", 0, &found, offline, &ok).unwrap();
+        assert_eq!(first, second);
+        assert_eq!(server.hits("ml"), 1);
+        let empty = tempfile::tempdir().unwrap();
+        let e = candidates(
+            &client(),
+            &Cache::new(empty.path()),
+            "f",
+            &sources,
+            offline,
+            &no_vars,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                RepoError::NotCached {
+                    what: "metalink",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn pick_skips_a_mirror_the_metalink_refuses() {
+        let server = Server::start();
+        let md = serve_repo(&server, "good");
+        server.put("stale/repodata/repomd.xml", "<repomd/>");
+        let doc = metalink_doc(
+            &[server.url("stale/"), server.url("good/")],
+            &Digest::sha256_of(&md),
+        );
+        server.put("ml", doc);
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(cache_dir.path());
+        let sources = Sources {
+            metalink: Some(server.url("ml")),
+            ..Sources::default()
+        };
+        let opts = LoadOptions::default();
+        let found = candidates(&client(), &cache, "f", &sources, opts, &no_vars).unwrap();
+        assert_eq!(
+            pick(&client(), "f", &found, opts, &ok).unwrap(),
+            server.url("good/")
+        );
+        assert_eq!(server.hits("stale/repodata/repomd.xml"), 1);
+
+        server.put(
+            "ml",
+            metalink_doc(&[server.url("stale/")], &Digest::sha256_of(b"x")),
+        );
+        let found = candidates(&client(), &cache, "f", &sources, opts, &no_vars).unwrap();
+        let e = pick(&client(), "f", &found, opts, &ok)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!(
+                "no mirror from {} serves usable metadata",
+                server.url("ml")
+            )) && e.contains("matches none of the 1 hash(es)"),
+            "{e}"
+        );
+        // A metalink that is not one is named with what is wrong.
+        server.put("ml", "<html>busy</html>");
+        let e = candidates(&client(), &cache, "f", &sources, opts, &no_vars).unwrap_err();
+        assert!(
+            e.to_string().starts_with(&format!(
+                "repo `f`: cannot use its metalink {}: not a metalink document",
+                server.url("ml")
+            )),
+            "{e}"
+        );
+    }
+}

@@ -714,7 +714,7 @@ mod tests {
     use std::io::Write;
     use std::time::Duration;
 
-    fn client() -> Client {
+    pub(super) fn client() -> Client {
         Client::with_retry(RetryPolicy {
             attempts: 2,
             initial_backoff: Duration::from_millis(5),
@@ -722,7 +722,7 @@ mod tests {
         })
     }
 
-    const PRIMARY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+    pub(super) const PRIMARY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="2">
 <package type="rpm"><name>bash</name><arch>x86_64</arch>
   <version epoch="0" ver="5.2.26" rel="3.fc40"/>
@@ -736,7 +736,7 @@ mod tests {
 </metadata>
 "#;
 
-    fn repomd(primary_file: &[u8], href: &str) -> String {
+    pub(super) fn repomd(primary_file: &[u8], href: &str) -> String {
         let d = Digest::sha256_of(primary_file);
         format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
