@@ -157,6 +157,45 @@ fn metalink_refuses_a_stale_mirror_and_uses_a_verified_one() {
     );
     assert_eq!(last_line(&via), last_line(&direct));
     assert!(last_line(&via).starts_with("sha256:"));
+
+    // Locked: the build reads no metadata, but still fetches only from a
+    // mirror whose repomd.xml the metalink vouches for.
+    run_ok(
+        common::minibuild()
+            .arg("lock")
+            .arg(&recipe)
+            .arg("--cache-dir")
+            .arg(tmp.path().join("cache-lock")),
+    );
+    let lock = std::fs::read_to_string(tmp.path().join("r.toml.lock")).unwrap();
+    assert!(
+        lock.contains(&format!(
+            "baseurl = \"{}/mm/metalink?repo=fedora-$releasever&arch=$basearch\"",
+            server.url
+        )),
+        "{lock}"
+    );
+    let before = server.requests().len();
+    let locked = build(&recipe, tmp.path(), "locked", &[]);
+    let requests = server.requests()[before..].to_vec();
+    assert!(
+        requests.iter().all(|r| !r.contains("primary")),
+        "a locked build reads no package metadata: {requests:?}"
+    );
+    assert!(
+        requests.iter().filter(|r| r.starts_with("stale/")).count() == 1
+            && requests
+                .iter()
+                .any(|r| r.starts_with("good/") && r.ends_with(".rpm")),
+        "{requests:?}"
+    );
+    let locked_direct = build(
+        &recipe,
+        tmp.path(),
+        "locked-direct",
+        &["--baseurl", &format!("fedora={good}")],
+    );
+    assert_eq!(last_line(&locked), last_line(&locked_direct));
 }
 
 #[test]
