@@ -406,3 +406,55 @@ fn repo_file_with_sections_and_variables() {
         "{log}"
     );
 }
+
+#[test]
+fn mirrors_from_a_metalink_stay_inside_the_policy_fence() {
+    let server = mirrors();
+    let good = format!("{}/good/40/x86_64/", server.url);
+    // The best mirror is valid (its repomd.xml matches) but outside the policy.
+    server.route_dir("elsewhere/40/x86_64", &fixtures().join("repo/x86_64"));
+    let elsewhere = format!("{}/elsewhere/40/x86_64/", server.url);
+    server.route(
+        "mm/metalink",
+        Reply::Bytes(metalink(
+            &[(&elsewhere, 100), (&good, 90)],
+            [&repomd_digest(), &repomd_digest()],
+        )),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = write_recipe(
+        tmp.path(),
+        &format!(
+            "[[repo]]\nname = \"fedora\"\nmetalink = \"{}/mm/metalink\"\ngpgcheck = false\n",
+            server.url
+        ),
+    );
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "allow_repos = [\"{}/mm/\", \"{}/good/\"]\n",
+            server.url, server.url
+        ),
+    )
+    .unwrap();
+    let policy_arg = policy.to_str().unwrap();
+    let fenced = build(&recipe, tmp.path(), "fenced", &["--policy", policy_arg]);
+    let log = stderr(&fenced);
+    assert!(
+        log.contains(&format!("mirror {elsewhere} passed over")),
+        "{log}"
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| !r.starts_with("elsewhere/")),
+        "the fence refuses before any request: {:?}",
+        server.requests()
+    );
+    assert_eq!(
+        provenance_repo(tmp.path(), "fenced", "fedora")["uri"],
+        format!("{good}repodata/repomd.xml")
+    );
+}
