@@ -204,12 +204,15 @@ pub fn load(
 ) -> Result<RepoIndex, RepoError> {
     let verify = verified(candidates, check);
     let mut tried: Vec<(String, String)> = Vec::new();
-    for mirror in &candidates.mirrors {
+    let once = client.without_retry();
+    for (n, mirror) in candidates.mirrors.iter().enumerate() {
         let spec = RepoSpec {
             name: repo.to_string(),
             baseurl: mirror.clone(),
             index,
         };
+        let last = n + 1 == candidates.mirrors.len();
+        let client = if last { client } else { &once };
         match load_checked(client, cache, &spec, options, &verify) {
             Ok(mut found) => {
                 found.notes.extend(candidates.notes.iter().cloned());
@@ -254,7 +257,13 @@ pub fn pick(
     }
     let verify = verified(candidates, check);
     let mut tried = Vec::new();
-    for mirror in &candidates.mirrors {
+    let once = client.without_retry();
+    for (n, mirror) in candidates.mirrors.iter().enumerate() {
+        let client = if n + 1 == candidates.mirrors.len() {
+            client
+        } else {
+            &once
+        };
         let url = crate::http::join(mirror, "repodata/repomd.xml");
         let outcome = client
             .read_to_vec(&url)
@@ -341,6 +350,8 @@ mod tests {
         assert_eq!(index.baseurl, server.url("c/"));
         assert_eq!(index.via, Some(server.url("list")));
         assert_eq!(index.packages.len(), 2);
+        // With mirrors left to try, a failing one is not retried.
+        assert_eq!(server.hits("a/repodata/repomd.xml"), 1);
         let notes = index.notes.join("\n");
         assert!(
             notes.contains(&format!("mirror {} passed over", server.url("a/")))
