@@ -1204,8 +1204,14 @@ fn from_repo_file(
         message,
         hint,
     };
+    // dnf's own way to set a variable, DNF_VAR_name, then the recipe's `vars`
+    // (which win: the recipe is what is reviewed and versioned).
+    let mut vars: BTreeMap<String, String> = std::env::vars()
+        .filter_map(|(k, v)| Some((k.strip_prefix("DNF_VAR_")?.to_string(), v)))
+        .collect();
+    vars.extend(r.vars.clone());
     let sections =
-        crate::repofile::parse(&text, &r.vars).map_err(|e| in_file(e.line, e.message, e.hint))?;
+        crate::repofile::parse(&text, &vars).map_err(|e| in_file(e.line, e.message, e.hint))?;
     let shown = file.display();
     let picked: Vec<&crate::repofile::Section> = match &r.section {
         Some(want) => {

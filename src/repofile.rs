@@ -4,9 +4,10 @@
 //! Read as libdnf reads them: `[id]` sections of `key = value` lines, `#`
 //! and `;` comments, indented lines continuing the previous value, lists
 //! (baseurl, gpgkey) split on whitespace and commas, booleans as
-//! 1/0/yes/no/true/false/on/off. Variables the recipe defines (`vars`) are
-//! expanded here; `$releasever`, `$basearch`, `$arch` and
-//! `$releasever_major`/`_minor` are left for the per-arch substitution.
+//! 1/0/yes/no/true/false/on/off. Variables the caller passes (the recipe's
+//! `vars`, `DNF_VAR_*` from the environment) are expanded here;
+//! `$releasever`, `$basearch`, `$arch` and `$releasever_major`/`_minor` are
+//! left for the per-arch substitution.
 //! Options minibuild does not act on are returned, so the caller can say so.
 //!
 //! Pure: text in, data out; no input makes it panic.
@@ -207,7 +208,7 @@ fn section(
                 at(
                     format!("unknown variable `${name}`"),
                     &format!(
-                        "define it in the recipe's [[repo]]: vars = {{ {name} = \"…\" }} (known without it: $releasever, $basearch, $arch)"
+                        "define it in the recipe's [[repo]]: vars = {{ {name} = \"…\" }}, or export DNF_VAR_{name} (known without it: $releasever, $basearch, $arch)"
                     ),
                 )
             })

@@ -80,7 +80,9 @@ fn build(recipe: &Path, dir: &Path, label: &str, extra: &[&str]) -> Output {
         build_cmd(recipe, &out, &dir.join(format!("cache-{label}")))
             .arg("--provenance")
             .arg(dir.join(format!("{label}.intoto.json")))
-            .args(extra),
+            .args(extra)
+            // dnf's variable `$stream`, for the .repo file test.
+            .env("DNF_VAR_stream", "40"),
     )
 }
 
@@ -338,7 +340,7 @@ fn repo_file_with_sections_and_variables() {
              \n\
              [updates]\n\
              name=Fedora $releasever - $basearch - Updates\n\
-             mirrorlist={url}/mirrorlist/${{contentdir}}-$releasever\n\
+             mirrorlist={url}/mirrorlist/${{contentdir}}-$stream\n\
              gpgcheck=0\n\
              priority=50\n\
              \n\

@@ -9,6 +9,10 @@
 //! so a warm run re-downloads nothing but repomd.xml; every use re-hashes the
 //! cached file, and a checksum that does not match what repomd.xml promised
 //! is an error, never silently used.
+//!
+//! A repo reached through a metalink or mirrorlist is loaded by
+//! [`mirrors::load`], which runs [`load_checked`] on one mirror after
+//! another ([`metalink`] and [`mirrorlist`] read the documents).
 
 mod capindex;
 // Public only for the fuzz target (tests/fuzz); not an API.
