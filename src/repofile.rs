@@ -66,8 +66,8 @@ const LATE: &[&str] = &[
 fn ignored_why(key: &str) -> &'static str {
     match key {
         "skip_if_unavailable" => "a repo that cannot be read always fails the build",
+        "countme" => "minibuild sends no usage count to mirrors",
         "metadata_expire"
-        | "countme"
         | "fastestmirror"
         | "max_parallel_downloads"
         | "deltarpm"
