@@ -611,6 +611,18 @@ impl Client {
         }
     }
 
+    /// The same client trying each request once: for a mirror with others
+    /// left to try, moving on beats waiting out backoffs (as librepo does).
+    pub fn without_retry(&self) -> Client {
+        Client {
+            retry: RetryPolicy {
+                attempts: 1,
+                ..self.retry.clone()
+            },
+            ..self.clone()
+        }
+    }
+
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.retry
     }

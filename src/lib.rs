@@ -25,6 +25,7 @@ pub mod pool;
 pub mod provenance;
 pub mod recipe;
 pub mod repo;
+pub mod repofile;
 pub mod report;
 pub mod resolve;
 pub mod rootfs;

@@ -60,7 +60,8 @@ pub struct LockedRequest {
 #[serde(deny_unknown_fields)]
 pub struct LockedRepo {
     pub name: String,
-    /// The recipe's baseurl, unsubstituted.
+    /// The recipe's baseurl (its metalink or mirrorlist URL when it has
+    /// none), unsubstituted: see [`crate::recipe::Repo::origin`].
     pub baseurl: String,
     /// repomd.xml revision per target arch at lock time (provenance only).
     #[serde(default)]
@@ -280,9 +281,11 @@ impl Lock {
         for repo in &recipe.repos {
             match self.repos.iter().find(|r| r.name == repo.name) {
                 None => changes.push(format!("repo `{}` is new", repo.name)),
-                Some(r) if r.baseurl != repo.baseurl => changes.push(format!(
+                Some(r) if r.baseurl != repo.origin() => changes.push(format!(
                     "repo `{}` baseurl changed from {} to {}",
-                    repo.name, r.baseurl, repo.baseurl
+                    repo.name,
+                    r.baseurl,
+                    repo.origin()
                 )),
                 Some(_) => {}
             }

@@ -116,6 +116,10 @@ fn cache_cmd(cmd: CacheCmd) -> anyhow::Result<ExitCode> {
 /// The recipe, with the command line's `--no-gpgcheck` applied.
 fn load_recipe(path: &std::path::Path, common: &CommonArgs) -> anyhow::Result<Recipe> {
     let mut recipe = recipe::load(path)?;
+    let reporter = Stderr::new(common.quiet);
+    for w in &recipe.warnings {
+        reporter.warn(w);
+    }
     recipe.disable_repos(&common.disable_repo)?;
     recipe.disable_gpgcheck(&common.no_gpgcheck)?;
     Ok(recipe)

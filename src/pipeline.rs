@@ -104,6 +104,8 @@ pub struct RepoRef {
     pub revision: String,
     /// sha256 of repomd.xml when it was read (not when built from a lock).
     pub repomd_digest: Option<Digest>,
+    /// The metalink or mirrorlist `baseurl` was picked from.
+    pub via: Option<String>,
 }
 
 /// The finished image.
@@ -139,6 +141,50 @@ fn baseurl(
     Ok(repo::normalize_baseurl(&url))
 }
 
+/// Where `repo`'s metadata may come from on `arch`, substituted: its base
+/// URLs, metalink and mirrorlist, or only the `--baseurl` override.
+fn sources(
+    recipe: &Recipe,
+    settings: &Settings,
+    repo: &crate::recipe::Repo,
+    arch: Arch,
+) -> anyhow::Result<repo::mirrors::Sources> {
+    let url = |template: &str| baseurl(recipe, settings, &repo.name, template, arch);
+    if settings.baseurl_overrides.contains_key(&repo.name) {
+        return Ok(repo::mirrors::Sources {
+            baseurls: vec![url("")?],
+            ..Default::default()
+        });
+    }
+    // A metalink or mirrorlist URL is a document, not a directory: no `/` added.
+    let document = |template: &String| {
+        repo::substitute(
+            template,
+            recipe.options.releasever.as_deref().unwrap_or(""),
+            arch.rpm_name(),
+        )
+        .with_context(|| format!("repo `{}` in {}", repo.name, recipe.path.display()))
+    };
+    Ok(repo::mirrors::Sources {
+        baseurls: std::iter::once(&repo.baseurl)
+            .filter(|b| !b.is_empty())
+            .chain(&repo.more_baseurls)
+            .map(|b| url(b))
+            .collect::<anyhow::Result<_>>()?,
+        metalink: repo.metalink.as_ref().map(document).transpose()?,
+        mirrorlist: repo.mirrorlist.as_ref().map(document).transpose()?,
+    })
+}
+
+/// Every URL of `sources`, for the policy and the credential table.
+fn source_urls(sources: &repo::mirrors::Sources) -> impl Iterator<Item = &String> {
+    sources
+        .baseurls
+        .iter()
+        .chain(&sources.metalink)
+        .chain(&sources.mirrorlist)
+}
+
 fn check_overrides(recipe: &Recipe, settings: &Settings) -> anyhow::Result<()> {
     for name in settings.baseurl_overrides.keys() {
         if !recipe.repos.iter().any(|r| &r.name == name) {
@@ -153,7 +199,10 @@ fn check_overrides(recipe: &Recipe, settings: &Settings) -> anyhow::Result<()> {
     if let Some(policy) = &settings.policy {
         for r in &recipe.repos {
             for &arch in &recipe.image.arch {
-                policy.check(r, &baseurl(recipe, settings, &r.name, &r.baseurl, arch)?)?;
+                // Mirrors a metalink names are held to the fence by the client.
+                for url in source_urls(&sources(recipe, settings, r, arch)?) {
+                    policy.check(r, url)?;
+                }
             }
         }
     }
@@ -192,14 +241,15 @@ pub fn client(recipe: &Recipe, settings: &Settings) -> anyhow::Result<Client> {
             None => from_override.or_else(|| r.auth.from_url.clone()),
         };
         for &arch in &recipe.image.arch {
-            let url = baseurl(recipe, settings, &r.name, &r.baseurl, arch)?;
-            let credential = credential.clone().or_else(|| {
-                crate::credentials::host(&url)
-                    .and_then(|h| crate::credentials::netrc_for(&h))
-                    .map(|(c, _)| c)
-            });
-            if let Some(c) = credential {
-                table.insert(&url, c);
+            for url in source_urls(&sources(recipe, settings, r, arch)?) {
+                let credential = credential.clone().or_else(|| {
+                    crate::credentials::host(url)
+                        .and_then(|h| crate::credentials::netrc_for(&h))
+                        .map(|(c, _)| c)
+                });
+                if let Some(c) = credential {
+                    table.insert(url, c);
+                }
             }
         }
     }
@@ -305,9 +355,10 @@ pub fn resolve(
         let requests = recipe.packages.install.iter().map(String::as_str);
         if repo::unmet_file_deps(&packages, &caps, requests) {
             for (i, r) in recipe.repos.iter().enumerate() {
+                // The mirror the metadata came from: the file lists must match it.
                 let spec = RepoSpec {
                     name: r.name.clone(),
-                    baseurl: baseurl(recipe, settings, &r.name, &r.baseurl, arch)?,
+                    baseurl: indexes[i].baseurl.clone(),
                     index: i,
                 };
                 reporter.step(&format!("Loading file lists of {} ({arch})", spec.name));
@@ -367,6 +418,7 @@ pub fn resolve(
                 baseurl: i.baseurl,
                 revision: i.revision,
                 repomd_digest: Some(i.repomd_digest),
+                via: i.via,
             })
             .collect();
         out.push(Resolved { arch, repos, plan });
@@ -388,53 +440,54 @@ pub fn load_repo(
     reporter: &dyn Reporter,
 ) -> anyhow::Result<RepoIndex> {
     let r = &recipe.repos[i];
-    let spec = RepoSpec {
-        name: r.name.clone(),
-        baseurl: baseurl(recipe, settings, &r.name, &r.baseurl, arch)?,
-        index: i,
+    let options = LoadOptions {
+        offline: settings.net.offline,
     };
+    let releasever = recipe.options.releasever.as_deref().unwrap_or("");
+    let candidates = repo::mirrors::candidates(
+        client,
+        cache,
+        &r.name,
+        &sources(recipe, settings, r, arch)?,
+        options,
+        &|m| repo::substitute(m, releasever, arch.rpm_name()),
+    )?;
     reporter.step(&format!(
         "Loading metadata of {} ({arch}) from {}",
-        spec.name, spec.baseurl
+        r.name,
+        candidates
+            .via
+            .as_deref()
+            .or(candidates.mirrors.first().map(String::as_str))
+            .unwrap_or_default()
     ));
     let started = std::time::Instant::now();
-    let index = if r.repo_gpgcheck {
-        let ring = &rings[i];
-        let check =
-            |url: &str, bytes: &[u8]| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-                let asc_url = format!("{url}.asc");
-                let sig = client.read_to_vec(&asc_url)?;
-                ring.verify_detached(bytes, &sig, &asc_url)?;
-                // Validly signed, but maybe an old copy replayed: compare
-                // with the newest this cache has seen for this URL.
-                crate::repo::repomd::Freshness::check_and_record(
-                    &cache.bucket(Bucket::Repomd),
-                    &spec.name,
-                    url,
-                    bytes,
-                    settings.allow_downgrade,
-                )?;
-                Ok(())
-            };
-        repo::load_checked(
-            client,
-            cache,
-            &spec,
-            LoadOptions {
-                offline: settings.net.offline,
-            },
-            &check,
-        )?
-    } else {
-        repo::load(
-            client,
-            cache,
-            &spec,
-            LoadOptions {
-                offline: settings.net.offline,
-            },
-        )?
+    let ring = &rings[i];
+    let check = |url: &str, bytes: &[u8]| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if !r.repo_gpgcheck {
+            return Ok(());
+        }
+        let asc_url = format!("{url}.asc");
+        let sig = client.read_to_vec(&asc_url)?;
+        ring.verify_detached(bytes, &sig, &asc_url)?;
+        // Validly signed, but maybe an old copy replayed: compare
+        // with the newest this cache has seen for this URL.
+        crate::repo::repomd::Freshness::check_and_record(
+            &cache.bucket(Bucket::Repomd),
+            &r.name,
+            url,
+            bytes,
+            settings.allow_downgrade,
+        )?;
+        Ok(())
     };
+    let index = repo::mirrors::load(client, cache, &r.name, i, &candidates, options, &check)?;
+    if let Some(via) = &index.via {
+        reporter.info(&format!(
+            "{}: mirror {} (from {via})",
+            index.name, index.baseurl
+        ));
+    }
     reporter.info(&format!(
         "{}: {} packages, revision {} (loaded in {:.1} ms)",
         index.name,
@@ -455,7 +508,7 @@ pub fn lock_of(recipe: &Recipe, resolved: &[Resolved]) -> Lock {
         .iter()
         .map(|r| LockedRepo {
             name: r.name.clone(),
-            baseurl: r.baseurl.clone(),
+            baseurl: r.origin().to_string(),
             revisions: resolved
                 .iter()
                 .filter_map(|res| {
@@ -495,14 +548,52 @@ pub fn resolved_from_lock(
     check_overrides(recipe, settings)?;
     lock.drift(recipe, lock_path)?;
     let mut out = Vec::new();
+    // Built only when a repo must pick among mirrors.
+    let mut client_once: Option<Client> = None;
+    let cache = Cache::new(&settings.cache_dir);
     for &arch in &recipe.image.arch {
         let repos: Vec<RepoRef> = recipe
             .repos
             .iter()
             .map(|r| {
+                let sources = sources(recipe, settings, r, arch)?;
+                let (url, via) = match (
+                    &sources.baseurls[..],
+                    &sources.metalink,
+                    &sources.mirrorlist,
+                ) {
+                    ([one], None, None) => (one.clone(), None),
+                    _ => {
+                        let client = match client_once.take() {
+                            Some(c) => c,
+                            None => client(recipe, settings)?,
+                        };
+                        let options = LoadOptions {
+                            offline: settings.net.offline,
+                        };
+                        let releasever = recipe.options.releasever.as_deref().unwrap_or("");
+                        let candidates = repo::mirrors::candidates(
+                            &client,
+                            &cache,
+                            &r.name,
+                            &sources,
+                            options,
+                            &|m| repo::substitute(m, releasever, arch.rpm_name()),
+                        )?;
+                        let picked = repo::mirrors::pick(
+                            &client,
+                            &r.name,
+                            &candidates,
+                            options,
+                            &|_, _| Ok(()),
+                        )?;
+                        client_once = Some(client);
+                        (picked, candidates.via)
+                    }
+                };
                 Ok(RepoRef {
                     name: r.name.clone(),
-                    baseurl: baseurl(recipe, settings, &r.name, &r.baseurl, arch)?,
+                    baseurl: url,
                     revision: lock
                         .repos
                         .iter()
@@ -510,6 +601,7 @@ pub fn resolved_from_lock(
                         .and_then(|l| l.revisions.get(arch.rpm_name()).cloned())
                         .unwrap_or_default(),
                     repomd_digest: None,
+                    via,
                 })
             })
             .collect::<anyhow::Result<_>>()?;
@@ -1423,6 +1515,7 @@ fn write_supply_chain(
                     name: r.name.clone(),
                     arch: facts.arch.rpm_name().to_string(),
                     baseurl: r.baseurl.clone(),
+                    via: r.via.clone(),
                     revision: r.revision.clone(),
                     repomd_digest: r.repomd_digest.clone(),
                     gpgcheck: spec.gpgcheck,

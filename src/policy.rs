@@ -163,6 +163,9 @@ mod tests {
         Repo {
             name: "fedora".into(),
             baseurl: String::new(),
+            more_baseurls: vec![],
+            metalink: None,
+            mirrorlist: None,
             gpgkeys: keys
                 .iter()
                 .map(|(u, f)| GpgKey {

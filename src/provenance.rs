@@ -21,8 +21,10 @@ pub const BUILD_TYPE: &str = "https://minibuild.dev/build/v1";
 pub struct RepoUse {
     pub name: String,
     pub arch: String,
-    /// Substituted base URL.
+    /// Substituted base URL (the mirror used).
     pub baseurl: String,
+    /// The metalink or mirrorlist the mirror was picked from.
+    pub via: Option<String>,
     /// `<revision>` of repomd.xml (from the lock when built from one).
     pub revision: String,
     /// sha256 of repomd.xml, when it was read in this build.
@@ -92,6 +94,9 @@ pub fn statement(f: &Facts) -> Value {
         if let Some(d) = &r.repomd_digest {
             dep["digest"] = digest_set(d);
         }
+        if let Some(via) = &r.via {
+            dep["annotations"]["mirrorSource"] = json!(via);
+        }
         deps.push(dep);
     }
     for p in &f.rpms {
@@ -160,6 +165,7 @@ mod tests {
                 name: "fedora".into(),
                 arch: "x86_64".into(),
                 baseurl: "https://m/f/".into(),
+                via: None,
                 revision: "1712".into(),
                 repomd_digest: None,
                 gpgcheck: false,

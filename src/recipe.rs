@@ -35,6 +35,9 @@ pub struct Recipe {
     /// against the recipe's directory, added to the image's trust store.
     pub certificates: Vec<PathBuf>,
     pub accounts: Accounts,
+    /// What the recipe asks for that minibuild leaves aside (ignored `.repo`
+    /// options, disabled sections), one line each, for the user to see.
+    pub warnings: Vec<String>,
 }
 
 impl Recipe {
@@ -139,8 +142,15 @@ pub struct Image {
 pub struct Repo {
     pub name: String,
     /// As written (after resolving a relative path to `file://`), `$releasever`
-    /// and `$basearch` still unsubstituted.
+    /// and `$basearch` still unsubstituted; empty when the repo is reached
+    /// only through `metalink` or `mirrorlist`.
     pub baseurl: String,
+    /// Further base URLs (a `.repo` file's baseurl list), tried after `baseurl`.
+    pub more_baseurls: Vec<String>,
+    /// MirrorManager metalink URL: mirrors, and the hashes their repomd.xml must match.
+    pub metalink: Option<String>,
+    /// URL of a plain list of mirrors' base URLs.
+    pub mirrorlist: Option<String>,
     pub gpgkeys: Vec<GpgKey>,
     pub gpgcheck: bool,
     pub repo_gpgcheck: bool,
@@ -150,6 +160,22 @@ pub struct Repo {
     pub cost: u32,
     /// Where the mirror's username and password come from, if it needs them.
     pub auth: RepoAuth,
+}
+
+impl Repo {
+    /// Every URL template the repo names: base URLs, metalink, mirrorlist.
+    pub fn templates(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.baseurl.as_str())
+            .filter(|b| !b.is_empty())
+            .chain(self.more_baseurls.iter().map(String::as_str))
+            .chain(self.metalink.as_deref())
+            .chain(self.mirrorlist.as_deref())
+    }
+
+    /// The first of them: what the lock records as the repo's origin.
+    pub fn origin(&self) -> &str {
+        self.templates().next().unwrap_or_default()
+    }
 }
 
 /// A repo's credential sources (see [`crate::credentials`]); the password
@@ -336,18 +362,22 @@ enum StringOrList {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRepo {
-    name: Spanned<String>,
+    name: Option<Spanned<String>>,
+    /// A dnf `.repo` file (relative to the recipe) whose sections are the repos.
+    from: Option<Spanned<String>>,
+    /// With `from`: take only this section.
+    section: Option<Spanned<String>>,
+    /// With `from`: values for the file's own `$variables`.
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
     baseurl: Option<Spanned<String>>,
     metalink: Option<Spanned<String>>,
     mirrorlist: Option<Spanned<String>>,
     gpgkey: Option<KeyOrList>,
     gpgcheck: Option<bool>,
-    #[serde(default)]
-    repo_gpgcheck: bool,
-    #[serde(default = "default_priority")]
-    priority: i32,
-    #[serde(default = "default_cost")]
-    cost: u32,
+    repo_gpgcheck: Option<bool>,
+    priority: Option<i32>,
+    cost: Option<u32>,
     username: Option<String>,
     username_env: Option<String>,
     password_env: Option<String>,
@@ -453,12 +483,10 @@ impl<'de> serde::de::Visitor<'de> for KeyVisitor {
     }
 }
 
-fn default_priority() -> i32 {
-    99
-}
-fn default_cost() -> u32 {
-    1000
-}
+/// dnf's default priority: lower wins.
+const DEFAULT_PRIORITY: i32 = 99;
+/// dnf's default cost: among equal priorities, lower is preferred.
+const DEFAULT_COST: u32 = 1000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -627,139 +655,25 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             Some("add a [[repo]] table with `name` and `baseurl`"),
         ));
     }
-    let mut repos = Vec::new();
+    let mut repos: Vec<Repo> = Vec::new();
+    let mut warnings = Vec::new();
     for spanned in raw.repos {
         let span = spanned.span();
         let r = spanned.into_inner();
-        let name = r.name.get_ref().trim().to_string();
-        if name.is_empty() {
-            return Err(at(Some(r.name.span()), "repo name is empty".into(), None));
-        }
-        if repos.iter().any(|x: &Repo| x.name == name) {
-            return Err(at(
-                Some(r.name.span()),
-                format!("repo `{name}` is defined twice"),
-                Some("give each [[repo]] a distinct name"),
-            ));
-        }
-        if let Some(m) = r.metalink.as_ref().or(r.mirrorlist.as_ref()) {
-            return Err(at(
-                Some(m.span()),
-                format!("repo `{name}`: metalink/mirrorlist are not supported yet"),
-                Some("use `baseurl` with a mirror's URL; pin it for reproducible builds"),
-            ));
-        }
-        let Some(baseurl) = r.baseurl else {
-            return Err(at(
-                Some(span),
-                format!("repo `{name}` has no baseurl"),
-                Some("add baseurl = \"https://…/$releasever/…/$basearch/os/\" or a local path"),
-            ));
+        let found = match &r.from {
+            Some(from) => from_repo_file(path, &dir, from, &r, &at, &mut warnings)?,
+            None => vec![recipe_repo(&dir, span, r, &at)?],
         };
-        let gpgkeys: Vec<RawKey> = match r.gpgkey {
-            None => vec![],
-            Some(KeyOrList::One(k)) => vec![k],
-            Some(KeyOrList::Many(ks)) => ks,
-        };
-        let gpgkeys = gpgkeys
-            .into_iter()
-            .map(|k| match k {
-                RawKey::Url(u) => GpgKey {
-                    url: resolve_location(&dir, &crate::credentials::redact(&u)),
-                    fingerprint: None,
-                },
-                RawKey::Pinned(p) => GpgKey {
-                    url: resolve_location(&dir, &crate::credentials::redact(&p.url)),
-                    fingerprint: Some(crate::signature::normalize_fingerprint(&p.fingerprint)),
-                },
-            })
-            .collect::<Vec<_>>();
-        let gpgcheck = match r.gpgcheck {
-            Some(on) => on,
-            None if gpgkeys.is_empty() => {
+        for repo in found {
+            if repos.iter().any(|x| x.name == repo.name) {
                 return Err(at(
-                    Some(span),
-                    format!("repo `{name}` names no gpgkey, so its package signatures cannot be checked"),
-                    Some("add gpgkey = \"URL or path\" (the distribution's signing key), or write `gpgcheck = false` to build without the check, knowingly"),
+                    None,
+                    format!("repo `{}` is defined twice", repo.name),
+                    Some("give each [[repo]] (and each .repo section taken) a distinct name"),
                 ));
             }
-            None => true,
-        };
-        if (gpgcheck || r.repo_gpgcheck) && gpgkeys.is_empty() {
-            return Err(at(
-                Some(span),
-                format!("repo `{name}` checks signatures but names no gpgkey"),
-                Some("add gpgkey = \"URL or path\" to the repo, or set `gpgcheck = false` and `repo_gpgcheck = false`, knowingly"),
-            ));
+            repos.push(repo);
         }
-        for k in &gpgkeys {
-            if (gpgcheck || r.repo_gpgcheck)
-                && !key_transport_is_trusted(&k.url)
-                && k.fingerprint.is_none()
-            {
-                return Err(at(
-                    Some(span.clone()),
-                    format!(
-                        "repo `{name}`: gpgkey {} is fetched over plain http, so whoever sits on the path (or the mirror itself) chooses the key",
-                        crate::credentials::redact(&k.url)
-                    ),
-                    Some("use an https:// or file URL (or a path next to the recipe), or pin it: gpgkey = { url = \"…\", fingerprint = \"…\" } with the distribution's published fingerprint"),
-                ));
-            }
-        }
-        if let Some(p) = &r.password {
-            return Err(at(
-                Some(p.span()),
-                format!("repo `{name}`: a password is not written in the recipe"),
-                Some("use password_env = \"VARIABLE\" or password_file = \"path\" (mode 0600), or a `machine` entry in ~/.netrc"),
-            ));
-        }
-        let username = match (r.username, r.username_env) {
-            (Some(_), Some(_)) => {
-                return Err(at(
-                    Some(span),
-                    format!("repo `{name}` has both username and username_env"),
-                    Some("keep one of them"),
-                ))
-            }
-            (Some(u), None) => Some(Secret::Inline(u)),
-            (None, Some(v)) => Some(Secret::Env(v)),
-            (None, None) => None,
-        };
-        let password = match (r.password_env, r.password_file) {
-            (Some(_), Some(_)) => {
-                return Err(at(
-                    Some(span),
-                    format!("repo `{name}` has both password_env and password_file"),
-                    Some("keep one of them"),
-                ))
-            }
-            (Some(v), None) => Some(Secret::Env(v)),
-            (None, Some(f)) => Some(Secret::File(dir.join(f))),
-            (None, None) => None,
-        };
-        if password.is_some() != username.is_some() {
-            return Err(at(
-                Some(span),
-                format!("repo `{name}` has a username or a password, but not both"),
-                Some("give username (or username_env) together with password_env or password_file"),
-            ));
-        }
-        let (baseurl, from_url) = crate::credentials::split_userinfo(baseurl.get_ref());
-        repos.push(Repo {
-            name,
-            baseurl: resolve_location(&dir, &baseurl),
-            gpgcheck,
-            gpgkeys,
-            repo_gpgcheck: r.repo_gpgcheck,
-            priority: r.priority,
-            cost: r.cost,
-            auth: RepoAuth {
-                username,
-                password,
-                from_url,
-            },
-        });
     }
 
     let img = raw.image;
@@ -940,7 +854,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         StringOrInt::I(i) => i.to_string(),
     });
     if releasever.is_none() {
-        if let Some(r) = repos.iter().find(|r| r.baseurl.contains("releasever")) {
+        if let Some(r) = repos
+            .iter()
+            .find(|r| r.templates().any(|t| t.contains("releasever")))
+        {
             return Err(at(
                 None,
                 format!(
@@ -1019,6 +936,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         options,
         copies,
         accounts,
+        warnings,
         certificates: raw
             .certificates
             .additional
@@ -1032,6 +950,352 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
 /// it: a local file, or https (TLS authenticates the server).
 fn key_transport_is_trusted(url: &str) -> bool {
     url.starts_with("file://") || url.to_ascii_lowercase().starts_with("https://")
+}
+
+/// Builds a [`RecipeError`] at a span of the recipe text.
+type At<'a> = dyn Fn(Option<Range<usize>>, String, Option<&str>) -> RecipeError + 'a;
+
+/// A repo before the checks every repo gets, wherever it was written.
+struct Draft {
+    name: String,
+    baseurls: Vec<String>,
+    metalink: Option<String>,
+    mirrorlist: Option<String>,
+    gpgkeys: Vec<GpgKey>,
+    gpgcheck: Option<bool>,
+    repo_gpgcheck: bool,
+    priority: i32,
+    cost: u32,
+    auth: RepoAuth,
+}
+
+/// The checks every repo gets: a source to read, signature checks that
+/// fail closed, keys over a transport that cannot swap them. `err` places
+/// the problem (a span of the recipe, a line of a .repo file).
+fn finish_repo(d: Draft, err: &dyn Fn(String, &str) -> RecipeError) -> Result<Repo, RecipeError> {
+    let name = &d.name;
+    if d.baseurls.is_empty() && d.metalink.is_none() && d.mirrorlist.is_none() {
+        return Err(err(
+            format!("repo `{name}` has no baseurl"),
+            "add baseurl = \"https://…/$releasever/…/$basearch/os/\" or a local path (or metalink/mirrorlist = \"URL\")",
+        ));
+    }
+    let gpgcheck = match d.gpgcheck {
+        Some(on) => on,
+        None if d.gpgkeys.is_empty() => {
+            return Err(err(
+                format!("repo `{name}` names no gpgkey, so its package signatures cannot be checked"),
+                "add gpgkey = \"URL or path\" (the distribution's signing key), or write `gpgcheck = false` to build without the check, knowingly",
+            ));
+        }
+        None => true,
+    };
+    if (gpgcheck || d.repo_gpgcheck) && d.gpgkeys.is_empty() {
+        return Err(err(
+            format!("repo `{name}` checks signatures but names no gpgkey"),
+            "add gpgkey = \"URL or path\" to the repo, or set `gpgcheck = false` and `repo_gpgcheck = false`, knowingly",
+        ));
+    }
+    for k in &d.gpgkeys {
+        if (gpgcheck || d.repo_gpgcheck)
+            && !key_transport_is_trusted(&k.url)
+            && k.fingerprint.is_none()
+        {
+            return Err(err(
+                format!(
+                    "repo `{name}`: gpgkey {} is fetched over plain http, so whoever sits on the path (or the mirror itself) chooses the key",
+                    crate::credentials::redact(&k.url)
+                ),
+                "use an https:// or file URL (or a path next to the recipe), or pin it: gpgkey = { url = \"…\", fingerprint = \"…\" } with the distribution's published fingerprint",
+            ));
+        }
+    }
+    let mut baseurls = d.baseurls.into_iter();
+    Ok(Repo {
+        name: d.name,
+        baseurl: baseurls.next().unwrap_or_default(),
+        more_baseurls: baseurls.collect(),
+        metalink: d.metalink,
+        mirrorlist: d.mirrorlist,
+        gpgcheck,
+        gpgkeys: d.gpgkeys,
+        repo_gpgcheck: d.repo_gpgcheck,
+        priority: d.priority,
+        cost: d.cost,
+        auth: d.auth,
+    })
+}
+
+/// A `[[repo]]` written out in the recipe.
+fn recipe_repo(
+    dir: &Path,
+    span: Range<usize>,
+    r: RawRepo,
+    at: &At<'_>,
+) -> Result<Repo, RecipeError> {
+    if let Some(s) = &r.section {
+        return Err(at(
+            Some(s.span()),
+            "`section` picks a section of a .repo file, but this [[repo]] has no `from`".into(),
+            Some("add from = \"file.repo\", or remove `section`"),
+        ));
+    }
+    if !r.vars.is_empty() {
+        return Err(at(
+            Some(span),
+            "`vars` fills the variables of a .repo file, but this [[repo]] has no `from`".into(),
+            Some("add from = \"file.repo\", or remove `vars`"),
+        ));
+    }
+    let Some(name) = r.name else {
+        return Err(at(
+            Some(span),
+            "a [[repo]] has no name".into(),
+            Some(
+                "add name = \"…\" (or from = \"file.repo\" to take the repos of a dnf .repo file)",
+            ),
+        ));
+    };
+    let name_span = name.span();
+    let name = name.get_ref().trim().to_string();
+    if name.is_empty() {
+        return Err(at(Some(name_span), "repo name is empty".into(), None));
+    }
+    let gpgkeys: Vec<RawKey> = match r.gpgkey {
+        None => vec![],
+        Some(KeyOrList::One(k)) => vec![k],
+        Some(KeyOrList::Many(ks)) => ks,
+    };
+    let gpgkeys = gpgkeys
+        .into_iter()
+        .map(|k| match k {
+            RawKey::Url(u) => GpgKey {
+                url: resolve_location(dir, &crate::credentials::redact(&u)),
+                fingerprint: None,
+            },
+            RawKey::Pinned(p) => GpgKey {
+                url: resolve_location(dir, &crate::credentials::redact(&p.url)),
+                fingerprint: Some(crate::signature::normalize_fingerprint(&p.fingerprint)),
+            },
+        })
+        .collect::<Vec<_>>();
+    if let Some(p) = &r.password {
+        return Err(at(
+            Some(p.span()),
+            format!("repo `{name}`: a password is not written in the recipe"),
+            Some("use password_env = \"VARIABLE\" or password_file = \"path\" (mode 0600), or a `machine` entry in ~/.netrc"),
+        ));
+    }
+    let username = match (r.username, r.username_env) {
+        (Some(_), Some(_)) => {
+            return Err(at(
+                Some(span),
+                format!("repo `{name}` has both username and username_env"),
+                Some("keep one of them"),
+            ))
+        }
+        (Some(u), None) => Some(Secret::Inline(u)),
+        (None, Some(v)) => Some(Secret::Env(v)),
+        (None, None) => None,
+    };
+    let password = match (r.password_env, r.password_file) {
+        (Some(_), Some(_)) => {
+            return Err(at(
+                Some(span),
+                format!("repo `{name}` has both password_env and password_file"),
+                Some("keep one of them"),
+            ))
+        }
+        (Some(v), None) => Some(Secret::Env(v)),
+        (None, Some(f)) => Some(Secret::File(dir.join(f))),
+        (None, None) => None,
+    };
+    if password.is_some() != username.is_some() {
+        return Err(at(
+            Some(span),
+            format!("repo `{name}` has a username or a password, but not both"),
+            Some("give username (or username_env) together with password_env or password_file"),
+        ));
+    }
+    let (baseurl, from_url) = match &r.baseurl {
+        Some(b) => {
+            let (b, cred) = crate::credentials::split_userinfo(b.get_ref());
+            (Some(resolve_location(dir, &b)), cred)
+        }
+        None => (None, None),
+    };
+    let draft = Draft {
+        name,
+        baseurls: baseurl.into_iter().collect(),
+        metalink: r.metalink.map(|m| resolve_location(dir, m.get_ref())),
+        mirrorlist: r.mirrorlist.map(|m| resolve_location(dir, m.get_ref())),
+        gpgkeys,
+        gpgcheck: r.gpgcheck,
+        repo_gpgcheck: r.repo_gpgcheck.unwrap_or(false),
+        priority: r.priority.unwrap_or(DEFAULT_PRIORITY),
+        cost: r.cost.unwrap_or(DEFAULT_COST),
+        auth: RepoAuth {
+            username,
+            password,
+            from_url,
+        },
+    };
+    finish_repo(draft, &|message, hint| {
+        at(Some(span.clone()), message, Some(hint))
+    })
+}
+
+/// `[[repo]] from = "file.repo"`: the file's enabled sections (or the one
+/// `section` names) as repos. Ignored options and disabled sections go to
+/// `warnings`; errors name the .repo file, line and section.
+fn from_repo_file(
+    recipe_path: &Path,
+    dir: &Path,
+    from: &Spanned<String>,
+    r: &RawRepo,
+    at: &At<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Repo>, RecipeError> {
+    let only_with_file = [
+        ("baseurl", r.baseurl.is_some()),
+        ("metalink", r.metalink.is_some()),
+        ("mirrorlist", r.mirrorlist.is_some()),
+        ("gpgkey", r.gpgkey.is_some()),
+        ("gpgcheck", r.gpgcheck.is_some()),
+        ("repo_gpgcheck", r.repo_gpgcheck.is_some()),
+        ("priority", r.priority.is_some()),
+        ("cost", r.cost.is_some()),
+        ("username", r.username.is_some() || r.username_env.is_some()),
+        (
+            "password",
+            r.password.is_some() || r.password_env.is_some() || r.password_file.is_some(),
+        ),
+    ];
+    if let Some((key, _)) = only_with_file.iter().find(|(_, set)| *set) {
+        return Err(at(
+            Some(from.span()),
+            format!(
+                "a [[repo]] with `from` takes its settings from {}, but this one also sets `{key}`",
+                from.get_ref()
+            ),
+            Some("set it in the .repo file, or write the repo out in the recipe instead of `from`"),
+        ));
+    }
+    if r.name.is_some() && r.section.is_none() {
+        return Err(at(
+            Some(from.span()),
+            "`name` with `from` renames one section, but no `section` is picked".into(),
+            Some("add section = \"…\" naming the .repo section, or remove `name` (the section ids are the names)"),
+        ));
+    }
+    let file = dir.join(from.get_ref());
+    let text = std::fs::read(&file).map_err(|e| {
+        at(
+            Some(from.span()),
+            format!("cannot read {}: {e}", file.display()),
+            Some("`from` is a dnf .repo file, relative to the recipe's directory"),
+        )
+    })?;
+    let text = String::from_utf8_lossy(&text);
+    let in_file = |line: usize, message: String, hint: Option<String>| RecipeError {
+        path: file.clone(),
+        line,
+        column: 1,
+        message,
+        hint,
+    };
+    // dnf's own way to set a variable, DNF_VAR_name, then the recipe's `vars`
+    // (which win: the recipe is what is reviewed and versioned).
+    let mut vars: BTreeMap<String, String> = std::env::vars()
+        .filter_map(|(k, v)| Some((k.strip_prefix("DNF_VAR_")?.to_string(), v)))
+        .collect();
+    vars.extend(r.vars.clone());
+    let sections =
+        crate::repofile::parse(&text, &vars).map_err(|e| in_file(e.line, e.message, e.hint))?;
+    let shown = file.display();
+    let picked: Vec<&crate::repofile::Section> = match &r.section {
+        Some(want) => {
+            let Some(s) = sections.iter().find(|s| &s.id == want.get_ref()) else {
+                let ids: Vec<&str> = sections.iter().map(|s| s.id.as_str()).collect();
+                return Err(at(
+                    Some(want.span()),
+                    format!(
+                        "{shown} has no section [{}]; it has: {}",
+                        want.get_ref(),
+                        ids.join(", ")
+                    ),
+                    Some("check the spelling of `section`"),
+                ));
+            };
+            if !s.enabled {
+                warnings.push(format!(
+                    "{shown}:{}: [{}] has enabled=0, but {} picks it by `section`; using it",
+                    s.line,
+                    s.id,
+                    recipe_path.display()
+                ));
+            }
+            vec![s]
+        }
+        None => {
+            for s in sections.iter().filter(|s| !s.enabled) {
+                warnings.push(format!(
+                    "{shown}:{}: [{}] is disabled (enabled=0); left out",
+                    s.line, s.id
+                ));
+            }
+            sections.iter().filter(|s| s.enabled).collect()
+        }
+    };
+    if picked.is_empty() {
+        return Err(at(
+            Some(from.span()),
+            format!("{shown} has no enabled section"),
+            Some("pick one with section = \"…\", or set enabled=1 in the file"),
+        ));
+    }
+    let file_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut out = Vec::new();
+    for s in picked {
+        if let Some(e) = &s.unresolved {
+            return Err(in_file(e.line, e.message.clone(), e.hint.clone()));
+        }
+        for (line, key, why) in &s.ignored {
+            warnings.push(format!(
+                "{shown}:{line}: [{}] {key} is ignored: {why}",
+                s.id
+            ));
+        }
+        let name = match (&r.name, &r.section) {
+            (Some(n), Some(_)) => n.get_ref().trim().to_string(),
+            _ => s.id.clone(),
+        };
+        let resolve = |u: &String| resolve_location(&file_dir, u);
+        let draft = Draft {
+            name,
+            baseurls: s.baseurls.iter().map(resolve).collect(),
+            metalink: s.metalink.as_ref().map(resolve),
+            mirrorlist: s.mirrorlist.as_ref().map(resolve),
+            gpgkeys: s
+                .gpgkeys
+                .iter()
+                .map(|k| GpgKey {
+                    url: resolve(k),
+                    fingerprint: None,
+                })
+                .collect(),
+            gpgcheck: s.gpgcheck,
+            repo_gpgcheck: s.repo_gpgcheck.unwrap_or(false),
+            priority: s.priority.unwrap_or(DEFAULT_PRIORITY),
+            cost: s.cost.unwrap_or(DEFAULT_COST),
+            auth: RepoAuth::default(),
+        };
+        let id = s.id.clone();
+        out.push(finish_repo(draft, &|message, hint| {
+            in_file(s.line, format!("[{id}]: {message}"), Some(hint.to_string()))
+        })?);
+    }
+    Ok(out)
 }
 
 /// URLs pass through; anything else is a path, relative to the recipe's directory.
@@ -1102,6 +1366,145 @@ releasever = 40
 
     fn err(text: &str) -> RecipeError {
         parse(Path::new("r.toml"), text).expect_err("recipe should be rejected")
+    }
+
+    #[test]
+    fn metalink_and_mirrorlist_are_sources_of_their_own() {
+        let text = MINIMAL.replace(
+            "baseurl = \"https://example.org/releases/$releasever/Everything/$basearch/os/\"",
+            "metalink = \"https://mirrors.example/metalink?repo=fedora-$releasever&arch=$basearch\"\nmirrorlist = \"https://mirrors.example/list\"",
+        );
+        let r = parse(Path::new("/x/r.toml"), &text).unwrap();
+        let repo = &r.repos[0];
+        assert_eq!(repo.baseurl, "");
+        assert_eq!(
+            repo.metalink.as_deref(),
+            Some("https://mirrors.example/metalink?repo=fedora-$releasever&arch=$basearch")
+        );
+        assert_eq!(repo.origin(), repo.metalink.as_deref().unwrap());
+        assert_eq!(repo.templates().count(), 2);
+        // $releasever in a metalink needs options.releasever like a baseurl.
+        let e = err(&text.replace("[options]\nreleasever = 40\n", ""));
+        assert!(e.message.contains("uses $releasever"), "{e}");
+    }
+
+    /// A recipe taking its repos from `repo_text` (written as `dir/f.repo`).
+    fn with_repo_file(dir: &Path, repo_text: &str, entry: &str) -> Result<Recipe, RecipeError> {
+        std::fs::write(dir.join("f.repo"), repo_text).unwrap();
+        let text = format!(
+            "[[repo]]\nfrom = \"f.repo\"\n{entry}\n[packages]\ninstall = [\"busybox\"]\n[options]\nreleasever = 40\n"
+        );
+        parse(&dir.join("r.toml"), &text)
+    }
+
+    const REPO_FILE: &str = "[fedora]\nname=Fedora\nmetalink=https://m.example/metalink?repo=fedora-$releasever&arch=$basearch\ngpgcheck=1\ngpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-fedora-$releasever-$basearch\ncountme=1\n\n[updates]\nbaseurl=https://a.example/$contentdir/$releasever/ https://b.example/$releasever/\ngpgcheck=0\npriority=10\ncost=50\n\n[testing]\nbaseurl=https://t.example/\ngpgcheck=0\nenabled=0\n";
+
+    #[test]
+    fn repo_files_give_their_enabled_sections() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = with_repo_file(dir.path(), REPO_FILE, "vars = { contentdir = \"pub\" }").unwrap();
+        let names: Vec<&str> = r.repos.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["fedora", "updates"]);
+        let (fedora, updates) = (&r.repos[0], &r.repos[1]);
+        assert!(fedora.gpgcheck && !fedora.repo_gpgcheck);
+        assert_eq!(
+            fedora.gpgkeys[0].url,
+            "file:///etc/pki/rpm-gpg/RPM-GPG-KEY-fedora-$releasever-$basearch"
+        );
+        assert_eq!(updates.baseurl, "https://a.example/pub/$releasever/");
+        assert_eq!(updates.more_baseurls, ["https://b.example/$releasever/"]);
+        assert_eq!((updates.priority, updates.cost), (10, 50));
+        let f = dir.path().join("f.repo");
+        assert_eq!(
+            r.warnings,
+            [
+                format!(
+                    "{}:14: [testing] is disabled (enabled=0); left out",
+                    f.display()
+                ),
+                format!(
+                    "{}:6: [fedora] countme is ignored: minibuild sends no usage count to mirrors",
+                    f.display()
+                ),
+            ]
+        );
+
+        // One section, renamed; a disabled one picked by name is used, said so.
+        let r =
+            with_repo_file(dir.path(), REPO_FILE, "section = \"testing\"\nname = \"t\"").unwrap();
+        assert_eq!(r.repos.len(), 1);
+        assert_eq!(
+            (r.repos[0].name.as_str(), r.repos[0].baseurl.as_str()),
+            ("t", "https://t.example/")
+        );
+        assert!(
+            r.warnings[0].contains("[testing] has enabled=0, but"),
+            "{:?}",
+            r.warnings
+        );
+    }
+
+    #[test]
+    fn repo_file_errors_name_the_file_line_and_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f.repo");
+        // $contentdir without vars.
+        let e = with_repo_file(dir.path(), REPO_FILE, "").unwrap_err();
+        assert_eq!((e.path.as_path(), e.line), (f.as_path(), 9));
+        assert!(
+            e.message
+                .contains("[updates] baseurl: unknown variable `$contentdir`"),
+            "{e}"
+        );
+        // A section that checks signatures without a key: the recipe's rule, at the section.
+        let e = with_repo_file(dir.path(), "\n[x]\nbaseurl=https://x/\n", "").unwrap_err();
+        assert_eq!((e.path.as_path(), e.line), (f.as_path(), 2));
+        assert!(
+            e.message.starts_with("[x]: repo `x` names no gpgkey"),
+            "{e}"
+        );
+        let e = with_repo_file(
+            dir.path(),
+            "[x]\nbaseurl=https://x/\ngpgcheck=0\n",
+            "gpgcheck = false",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("also sets `gpgcheck`"), "{e}");
+        assert!(e.path.ends_with("r.toml"));
+        let e = with_repo_file(
+            dir.path(),
+            "[x]\nbaseurl=https://x/\ngpgcheck=0\n",
+            "section = \"y\"",
+        )
+        .unwrap_err();
+        assert!(e.message.ends_with("has no section [y]; it has: x"), "{e}");
+        let e = with_repo_file(dir.path(), "[x]\nbaseurl=https://x/\nenabled=0\n", "").unwrap_err();
+        assert!(e.message.ends_with("has no enabled section"), "{e}");
+        let e = with_repo_file(
+            dir.path(),
+            "[x]\nbaseurl=https://x/\ngpgcheck=0\n",
+            "name = \"n\"",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("no `section` is picked"), "{e}");
+        std::fs::remove_file(&f).unwrap();
+        let text = "[[repo]]\nfrom = \"missing.repo\"\n[packages]\ninstall = [\"a\"]\n";
+        let e = parse(&dir.path().join("r.toml"), text).unwrap_err();
+        assert_eq!((e.line, e.column), (2, 8));
+        assert!(
+            e.message.starts_with("cannot read ") && e.message.contains("missing.repo"),
+            "{e}"
+        );
+        let e = err("[[repo]]\nname = \"a\"\nsection = \"b\"\nbaseurl = \"/r\"\ngpgcheck = false\n[packages]\ninstall = [\"a\"]\n");
+        assert!(e.message.contains("has no `from`"), "{e}");
+        // Two sources of the same name.
+        let e = with_repo_file(
+            dir.path(),
+            "[fedora]\nbaseurl=https://x/\ngpgcheck=0\n",
+            "[[repo]]\nname = \"fedora\"\nbaseurl = \"/r\"\ngpgcheck = false",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("repo `fedora` is defined twice"), "{e}");
     }
 
     #[test]

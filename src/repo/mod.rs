@@ -9,6 +9,10 @@
 //! so a warm run re-downloads nothing but repomd.xml; every use re-hashes the
 //! cached file, and a checksum that does not match what repomd.xml promised
 //! is an error, never silently used.
+//!
+//! A repo reached through a metalink or mirrorlist is loaded by
+//! [`mirrors::load`], which runs [`load_checked`] on one mirror after
+//! another ([`metalink`] and [`mirrorlist`] read the documents).
 
 mod capindex;
 // Public only for the fuzz target (tests/fuzz); not an API.
@@ -17,6 +21,9 @@ pub mod codec;
 mod decompress;
 mod expansion;
 pub mod filelists;
+pub mod metalink;
+pub mod mirrorlist;
+pub mod mirrors;
 mod parsed;
 pub mod primary;
 pub mod repomd;
@@ -114,6 +121,8 @@ pub struct RepoIndex {
     pub caps: CapIndex,
     /// Things worth a line to the user (a damaged cache entry rebuilt).
     pub notes: Vec<String>,
+    /// The metalink or mirrorlist `baseurl` was picked from (provenance).
+    pub via: Option<String>,
 }
 
 /// One repository to load: plain data the CLI builds from the recipe.
@@ -172,6 +181,19 @@ pub enum RepoError {
         repo: String,
         baseurl: String,
         what: &'static str,
+    },
+    #[error("repo `{repo}`: cannot use its {kind} {url}: {why}\n  hint: check the {kind} URL (and $releasever/$basearch in it), or name a mirror with --baseurl {repo}=URL")]
+    MirrorDocument {
+        repo: String,
+        kind: &'static str,
+        url: String,
+        why: String,
+    },
+    #[error("repo `{repo}`: no mirror from {via} serves usable metadata; tried:{}\n  hint: the mirrors may be mid-sync (try again later), or name a good one with --baseurl {repo}=URL", tried.iter().map(|(m, why)| format!("\n    {m}: {why}")).collect::<String>())]
+    NoMirror {
+        repo: String,
+        via: String,
+        tried: Vec<(String, String)>,
     },
     #[error("repo `{repo}`: cannot read {}", path.display())]
     Decompress {
@@ -413,6 +435,7 @@ pub fn load_checked(
         packages,
         caps,
         notes,
+        via: None,
     })
 }
 
@@ -733,7 +756,7 @@ mod tests {
     use std::io::Write;
     use std::time::Duration;
 
-    fn client() -> Client {
+    pub(super) fn client() -> Client {
         Client::with_retry(RetryPolicy {
             attempts: 2,
             initial_backoff: Duration::from_millis(5),
@@ -741,7 +764,7 @@ mod tests {
         })
     }
 
-    const PRIMARY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+    pub(super) const PRIMARY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="2">
 <package type="rpm"><name>bash</name><arch>x86_64</arch>
   <version epoch="0" ver="5.2.26" rel="3.fc40"/>
@@ -755,7 +778,7 @@ mod tests {
 </metadata>
 "#;
 
-    fn repomd(primary_file: &[u8], href: &str) -> String {
+    pub(super) fn repomd(primary_file: &[u8], href: &str) -> String {
         let d = Digest::sha256_of(primary_file);
         format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>

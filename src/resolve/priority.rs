@@ -60,8 +60,14 @@ fn keep(packages: &[Package], caps: &CapIndex, repos: &[(i32, u32)]) -> Vec<bool
             let e = best_prio.entry(p.nevra.name.as_str()).or_insert(i32::MAX);
             *e = (*e).min(prio(p));
         }
+        // The copy kept of an identical package is chosen among the
+        // best-priority repos only: otherwise a cheaper copy in a hidden
+        // repo wins, and then both are dropped.
         let mut best_copy: HashMap<String, (u32, usize)> = HashMap::new();
-        for p in &group {
+        for p in group
+            .iter()
+            .filter(|p| prio(p) == best_prio[p.nevra.name.as_str()])
+        {
             let cand = (cost(p), p.repo);
             let e = best_copy.entry(p.nevra.to_string()).or_insert(cand);
             *e = (*e).min(cand);
@@ -125,6 +131,17 @@ mod tests {
         assert_eq!(
             ids(&apply(pkgs, &[(99, 1000), (99, 1000)])),
             vec!["a-1-1.x86_64@0"]
+        );
+    }
+
+    #[test]
+    fn the_same_package_in_a_later_repo_with_better_priority_is_kept() {
+        // fedora (99) and updates (50) serving identical copies, as a
+        // .repo file with `priority=50` on updates does.
+        let pkgs = vec![pkg("busybox", "1.36-1", 0), pkg("busybox", "1.36-1", 1)];
+        assert_eq!(
+            ids(&apply(pkgs, &[(99, 1000), (50, 1000)])),
+            vec!["busybox-1.36-1.x86_64@1"]
         );
     }
 

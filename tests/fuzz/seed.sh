@@ -104,6 +104,14 @@ requires = ["glibc-2.36-9.fc40.x86_64@x86_64: libc.so.6()(64bit)"]
 LOCK
 find "$root/recipes" "$root/tests" $(sources) -name '*.lock' -size +0 -not -name 'Cargo.lock' | sort | seed lockfile
 find $(sources) /usr/lib/sysusers.d -name '*.conf' -path '*sysusers*' 2>/dev/null | sort | seed sysusers
+
+# Mirror documents and .repo files: the fixtures have none, so a few are
+# written here, plus any .repo files the host has.
+mkdir -p "$corpus/metalink" "$corpus/mirrorlist" "$corpus/repofile"
+printf '<?xml version="1.0"?>\n<metalink version="3.0" xmlns="http://www.metalinker.org/" xmlns:mm0="http://fedorahosted.org/mirrormanager"><files><file name="repomd.xml"><verification><hash type="md5">0ffcd7798421c9a6760f3e4202cc4675</hash><hash type="sha256">d4f9ad66f7c6e000d8ebf9ec92ad2c4636547853708554d93dab672bdfd98ca1</hash></verification><mm0:alternates><mm0:alternate><verification><hash type="sha512">c076ce639b0cbac02dc24dc3e32b04fbb834ffd7de6154a23cf1b61951e3b7af1eeed541cdff08410104268f799a1cae2365d17dce4bf1f080322d9d7e66a687</hash></verification></mm0:alternate></mm0:alternates><resources><url protocol="https" preference="100">https://a.example/f/repodata/repomd.xml</url><url protocol="http" preference="99">http://b.example/f/repodata/repomd.xml?x=1&amp;y=2</url><url protocol="rsync">rsync://c.example/f/repodata/repomd.xml</url></resources></file></files></metalink>\n' >"$corpus/metalink/fedora"
+printf '# mirrors\nhttps://a.example/f/$releasever/$basearch/\n\nhttp://b.example/f\nftp://c.example/\n' >"$corpus/mirrorlist/three"
+printf '[fedora]\nname=Fedora $releasever\nmetalink=https://m.example/metalink?repo=fedora-$releasever&arch=$basearch\ngpgcheck=1\ngpgkey=file:///k1, file:///k2\ncountme=1\n\n[updates]\nbaseurl=https://a.example/$contentdir/${releasever}/\n  https://b.example/\npriority=10\nenabled=0\n' >"$corpus/repofile/fedora"
+find /etc/yum.repos.d -name '*.repo' 2>/dev/null | sort | seed repofile
 # ELF files: small host binaries and libraries (read-only use).
 find /usr/bin /usr/lib/x86_64-linux-gnu -maxdepth 1 -type f -size -200k 2>/dev/null | sort | head -n 40 | seed elf
 
