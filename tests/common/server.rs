@@ -342,8 +342,9 @@ impl Scripted {
         let core = Core::start(
             "127.0.0.1",
             Arc::new(move |request, conn| {
-                let path = request.path().trim_start_matches('/');
-                let reply = table.lock().unwrap().get(path).cloned();
+                // Routes are whole targets, query included (`mm/metalink?repo=…`).
+                let target = request.target.trim_start_matches('/');
+                let reply = table.lock().unwrap().get(target).cloned();
                 match reply {
                     None => Response::status(404).write_to(conn),
                     Some(Reply::Bytes(body)) => {
@@ -415,12 +416,12 @@ impl Scripted {
         }
     }
 
-    /// Request paths seen so far (no leading `/`).
+    /// Request targets seen so far (no leading `/`, query included).
     pub fn requests(&self) -> Vec<String> {
         self.core
             .log()
             .iter()
-            .map(|r| r.path().trim_start_matches('/').to_string())
+            .map(|r| r.target.trim_start_matches('/').to_string())
             .collect()
     }
 }
