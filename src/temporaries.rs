@@ -139,7 +139,29 @@ fn remove(path: &Path) -> io::Result<bool> {
     match fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path).map(|()| true),
+        Ok(m) if m.is_dir() => {
+            // The build's other threads still run while this one cleans up,
+            // and one may create a file in the directory between
+            // remove_dir_all's last unlink and its rmdir (ENOTEMPTY, the
+            // directory left behind). Renamed first, the directory is out of
+            // their reach: paths under the old name no longer resolve. The
+            // new name keeps the owner tag, so a sweep still knows it.
+            let mut aside = path.as_os_str().to_owned();
+            aside.push("-removing");
+            let target = match fs::rename(path, &aside) {
+                Ok(()) => PathBuf::from(aside),
+                Err(_) => path.to_path_buf(),
+            };
+            let mut result = fs::remove_dir_all(&target);
+            for _ in 0..3 {
+                if result.is_ok() || !target.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                result = fs::remove_dir_all(&target);
+            }
+            result.map(|()| true)
+        }
         Ok(_) => fs::remove_file(path).map(|()| true),
     }
 }
