@@ -24,7 +24,7 @@ pub mod filelists;
 pub mod metalink;
 pub mod mirrorlist;
 pub mod mirrors;
-mod parsed;
+pub mod parsed;
 pub mod primary;
 pub mod repomd;
 
