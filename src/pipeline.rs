@@ -668,7 +668,7 @@ pub fn resolved_from_lock(
 /// Download, unpack, harden and write the image for every resolved arch.
 ///
 /// Per arch the stages are: [`fetch_rpms`] → [`verify_signatures`] →
-/// [`unpack_all`] → [`finish_tree`] → [`review`] → [`write_image`]; then the
+/// `unpack_all` → `finish_tree` → `review` → `write_image`; then the
 /// image is committed and the SBOM and provenance written beside it.
 pub fn build(
     recipe: &Recipe,

@@ -26,7 +26,7 @@
 //! the creation time taken from the SBOM, which the build derived from
 //! SOURCE_DATE_EPOCH), so attaching the same SBOM twice gives the same
 //! artifact digest and leaves one entry in the list. The HTTP side is
-//! [`attach`], on the push's [`Client`].
+//! `attach`, on the push's registry `Client`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

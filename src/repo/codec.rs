@@ -22,7 +22,7 @@
 //! one `Arc` per chunk that all its uses point at, instead of one heap copy
 //! per use (1.25 million dependencies in a Fedora-sized repo, most of them
 //! a few hundred thousand distinct names). Every package field is
-//! spelled out in [`put_package`] and [`get_package`]; the latter builds
+//! spelled out in `put_package` and `get_package`; the latter builds
 //! a struct literal (no `..`), so adding a field to [`Package`] does not
 //! compile until it is decoded here, and the round-trip test checks that
 //! it is encoded too.

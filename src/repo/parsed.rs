@@ -30,12 +30,12 @@
 //! by the thread that decodes it.
 //!
 //! The packages are cut into
-//! chunks of [`CHUNK`] so that a load holds one chunk of encoded bytes per
+//! chunks of `CHUNK` so that a load holds one chunk of encoded bytes per
 //! thread rather than the whole file (peak memory), and so that the chunks
 //! can be decoded on several threads (75,000 packages are still about a
 //! million allocations, with dependency names and versions shared). The
 //! capability index is stored too, so the resolver does not rebuild it (see
-//! `capindex.rs`). [`MAGIC`]
+//! `capindex.rs`). `MAGIC`
 //! carries a format number and the crate version, because the format is not
 //! self-describing: any change to [`Package`] must not be read with the old
 //! layout. Writes are atomic (temp file + rename); an entry that fails to

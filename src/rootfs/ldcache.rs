@@ -122,7 +122,7 @@ pub enum LdCacheError {
     Malformed(String),
 }
 
-/// What [`write`] did.
+/// What [`write()`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LdCacheReport {
     pub entries: usize,

@@ -29,7 +29,7 @@ const EFFECTS: &[(&[&str], &str)] = &[
     (&["pwconv", "grpconv"], "shadow"),
 ];
 
-/// The kinds of effect `body` has by command name, in [`EFFECTS`] order.
+/// The kinds of effect `body` has by command name, in `EFFECTS` order.
 pub fn effects(body: &str) -> Vec<&'static str> {
     EFFECTS
         .iter()
