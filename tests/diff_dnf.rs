@@ -6,9 +6,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
-use common::treediff::{layer, walk, Node};
+use common::treediff::{dnf_install, layer, walk, Node};
 use common::*;
 
 const PACKAGES: [&str; 6] = [
@@ -70,21 +69,7 @@ fn minibuild_matches_dnf_installroot() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = format!("file://{}/repo/x86_64/", fixtures().display());
     let dnf_root = tmp.path().join("dnf-root");
-    run_ok(
-        Command::new("dnf")
-            .args([
-                "-y",
-                "-q",
-                "--releasever=40",
-                "--setopt=install_weak_deps=False",
-                "--nodocs",
-            ])
-            .arg(format!("--installroot={}", dnf_root.display()))
-            .arg(format!("--repofrompath=fx,{repo}"))
-            .args(["--repo=fx", "--setopt=fx.gpgcheck=0"])
-            .arg("install")
-            .args(PACKAGES),
-    );
+    dnf_install(&dnf_root, &[("fx", repo)], &PACKAGES);
 
     let list: Vec<String> = PACKAGES.iter().map(|p| format!("\"{p}\"")).collect();
     let recipe = tmp.path().join("recipe.toml");

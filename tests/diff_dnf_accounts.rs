@@ -14,9 +14,8 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::treediff::{layer, walk};
+use common::treediff::{dnf_install, layer, walk};
 use common::*;
 
 /// An allowed difference, with why it is allowed.
@@ -134,20 +133,7 @@ fn build(dir: &Path, repo: &Path, spec: &Spec) {
         ),
     )
     .unwrap();
-    run_ok(
-        Command::new("rpmbuild")
-            .args(["-bb", "--quiet"])
-            .arg("--define")
-            .arg(format!("_topdir {}", top.display()))
-            .arg("--define")
-            .arg(format!("_rpmdir {}", repo.display()))
-            .args(["--define", "_build_id_links none"])
-            .args(["--define", "__os_install_post %{nil}"])
-            .args(["--define", "_buildshell /bin/bash"])
-            .arg(&path)
-            .env("SOURCE_DATE_EPOCH", "1700000000")
-            .env("HOME", &top),
-    );
+    run_ok(rpmbuild(&top, repo).arg(&path));
 }
 
 /// Where the host keeps `lib` (Debian's multiarch directory).
@@ -252,11 +238,7 @@ fn make_repo(dir: &Path) -> PathBuf {
     for s in &specs {
         build(dir, &repo, s);
     }
-    run_ok(
-        Command::new("createrepo_c")
-            .args(["--quiet", "--no-database"])
-            .arg(&repo),
-    );
+    createrepo(&repo);
     repo
 }
 
@@ -301,26 +283,13 @@ fn account_effects_match_dnf_running_the_scriptlets() {
     let accts = make_repo(tmp.path());
     let fixture_repo = format!("file://{}/repo/x86_64/", fixtures().display());
     let dnf_root = tmp.path().join("dnf-root");
-    run_ok(
-        Command::new("dnf")
-            .args([
-                "-y",
-                "-q",
-                "--releasever=40",
-                "--setopt=install_weak_deps=False",
-                "--nodocs",
-            ])
-            .arg(format!("--installroot={}", dnf_root.display()))
-            .arg(format!("--repofrompath=fx,{fixture_repo}"))
-            .arg(format!("--repofrompath=accts,file://{}", accts.display()))
-            .args([
-                "--repo=fx",
-                "--repo=accts",
-                "--setopt=fx.gpgcheck=0",
-                "--setopt=accts.gpgcheck=0",
-            ])
-            .arg("install")
-            .args(PACKAGES),
+    dnf_install(
+        &dnf_root,
+        &[
+            ("fx", fixture_repo.clone()),
+            ("accts", format!("file://{}", accts.display())),
+        ],
+        &PACKAGES,
     );
 
     let list: Vec<String> = PACKAGES.iter().map(|p| format!("\"{p}\"")).collect();

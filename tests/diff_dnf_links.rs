@@ -27,10 +27,9 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 
 use common::scriptlet_specs::*;
-use common::treediff::{layer, walk};
+use common::treediff::{dnf_install, layer, walk};
 use common::*;
 
 /// An allowed difference, with why it is allowed.
@@ -112,26 +111,13 @@ fn scriptlet_links_match_dnf_installroot() {
 
     let dnf_root = tmp.path().join("dnf-root");
     let fixture = format!("file://{}/repo/x86_64/", fixtures().display());
-    run_ok(
-        Command::new("dnf")
-            .args([
-                "-y",
-                "-q",
-                "--releasever=40",
-                "--setopt=install_weak_deps=False",
-                "--nodocs",
-            ])
-            .arg(format!("--installroot={}", dnf_root.display()))
-            .arg(format!("--repofrompath=fx,{fixture}"))
-            .arg(format!("--repofrompath=fx2,file://{}/", repo.display()))
-            .args([
-                "--repo=fx",
-                "--repo=fx2",
-                "--setopt=fx.gpgcheck=0",
-                "--setopt=fx2.gpgcheck=0",
-            ])
-            .arg("install")
-            .args(&install),
+    dnf_install(
+        &dnf_root,
+        &[
+            ("fx", fixture.clone()),
+            ("fx2", format!("file://{}/", repo.display())),
+        ],
+        &install,
     );
 
     let list: Vec<String> = install.iter().map(|p| format!("\"{p}\"")).collect();

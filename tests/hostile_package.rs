@@ -29,21 +29,10 @@ fn rpmbuild_with(dir: &Path, name: &str, spec: &str, payload: &str) -> PathBuf {
     std::fs::write(&spec_path, spec).unwrap();
     let rpms = top.join("rpms");
     run_ok(
-        Command::new("rpmbuild")
-            .arg("-bb")
-            .arg("--quiet")
-            .arg("--define")
-            .arg(format!("_topdir {}", top.display()))
-            .arg("--define")
-            .arg(format!("_rpmdir {}", rpms.display()))
+        common::rpmbuild(&top, &rpms)
             .arg("--define")
             .arg(format!("_binary_payload {payload}"))
-            .args(["--define", "_build_id_links none"])
-            .args(["--define", "__os_install_post %{nil}"])
-            .args(["--define", "_buildshell /bin/bash"])
-            .arg(&spec_path)
-            .env("SOURCE_DATE_EPOCH", "1700000000")
-            .env("HOME", &top),
+            .arg(&spec_path),
     );
     let rpm = rpms.join("noarch").join(format!("{name}-1.0-1.noarch.rpm"));
     assert!(rpm.is_file(), "{} not built", rpm.display());
@@ -64,11 +53,7 @@ fn make_repo(dir: &Path, rpms: &[&Path]) -> PathBuf {
     for rpm in rpms {
         std::fs::copy(rpm, repo.join(rpm.file_name().unwrap())).unwrap();
     }
-    run_ok(
-        Command::new("createrepo_c")
-            .args(["--quiet", "--no-database"])
-            .arg(&repo),
-    );
+    createrepo(&repo);
     repo
 }
 

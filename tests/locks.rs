@@ -34,26 +34,9 @@ fn make_repo(dir: &Path, name: &str, pkgs: &[Pkg]) -> PathBuf {
             ),
         )
         .unwrap();
-        run_ok(
-            Command::new("rpmbuild")
-                .args(["-bb", "--quiet"])
-                .arg("--define")
-                .arg(format!("_topdir {}", top.display()))
-                .arg("--define")
-                .arg(format!("_rpmdir {}", repo.display()))
-                .args(["--define", "_build_id_links none"])
-                .args(["--define", "__os_install_post %{nil}"])
-                .args(["--define", "_buildshell /bin/bash"])
-                .arg(&spec)
-                .env("SOURCE_DATE_EPOCH", "1700000000")
-                .env("HOME", &top),
-        );
+        run_ok(rpmbuild(&top, &repo).arg(&spec));
     }
-    run_ok(
-        Command::new("createrepo_c")
-            .args(["--quiet", "--no-database"])
-            .arg(&repo),
-    );
+    createrepo(&repo);
     repo
 }
 

@@ -76,21 +76,10 @@ fn rpmbuild(dir: &Path, payload: &str) -> PathBuf {
     std::fs::write(&spec, SPEC).unwrap();
     let rpms = top.join("rpms");
     run_ok(
-        Command::new("rpmbuild")
-            .arg("-bb")
-            .arg("--quiet")
-            .arg("--define")
-            .arg(format!("_topdir {}", top.display()))
-            .arg("--define")
-            .arg(format!("_rpmdir {}", rpms.display()))
+        common::rpmbuild(&top, &rpms)
             .arg("--define")
             .arg(format!("_binary_payload {payload}"))
-            .args(["--define", "_build_id_links none"])
-            .args(["--define", "__os_install_post %{nil}"])
-            .args(["--define", "_buildshell /bin/bash"])
-            .arg(&spec)
-            .env("SOURCE_DATE_EPOCH", "1700000000")
-            .env("HOME", &top),
+            .arg(&spec),
     );
     let rpm = rpms.join("noarch").join(format!("{NEVRA}.rpm"));
     assert!(rpm.is_file(), "{payload}: {} not built", rpm.display());
@@ -116,11 +105,7 @@ fn repo_and_recipe(dir: &Path, bytes: &[u8]) -> PathBuf {
     let repo = dir.join("repo");
     std::fs::create_dir_all(&repo).unwrap();
     std::fs::write(repo.join(format!("{NEVRA}.rpm")), bytes).unwrap();
-    run_ok(
-        Command::new("createrepo_c")
-            .args(["--quiet", "--no-database"])
-            .arg(&repo),
-    );
+    createrepo(&repo);
     let recipe = dir.join("r.toml");
     std::fs::write(
         &recipe,

@@ -191,3 +191,33 @@ pub fn signed_fixtures() -> PathBuf {
     })
     .clone()
 }
+
+/// `rpmbuild -bb` for the tests' own packages: topdir `top`, RPMs into
+/// `rpmdir`, no build-id links or post-install processing, bash for
+/// scriptlets in %install, SOURCE_DATE_EPOCH fixed. Add more `--define`s,
+/// then the spec file, and run it.
+pub fn rpmbuild(top: &Path, rpmdir: &Path) -> Command {
+    require_tool("rpmbuild");
+    let mut cmd = Command::new("rpmbuild");
+    cmd.args(["-bb", "--quiet"])
+        .arg("--define")
+        .arg(format!("_topdir {}", top.display()))
+        .arg("--define")
+        .arg(format!("_rpmdir {}", rpmdir.display()))
+        .args(["--define", "_build_id_links none"])
+        .args(["--define", "__os_install_post %{nil}"])
+        .args(["--define", "_buildshell /bin/bash"])
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env("HOME", top);
+    cmd
+}
+
+/// rpm-md metadata for the RPMs under `repo` (createrepo_c, no sqlite).
+pub fn createrepo(repo: &Path) {
+    require_tool("createrepo_c");
+    run_ok(
+        Command::new("createrepo_c")
+            .args(["--quiet", "--no-database"])
+            .arg(repo),
+    );
+}

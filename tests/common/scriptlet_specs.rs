@@ -4,9 +4,8 @@
 //! reduced to what the scriptlet touches.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use super::run_ok;
+use super::{createrepo, rpmbuild, run_ok};
 
 /// A package built for the test: its spec, and a file to put in SOURCES.
 pub struct Spec {
@@ -181,25 +180,8 @@ pub fn build_repo(dir: &Path, specs: &[Spec]) -> PathBuf {
         std::fs::create_dir_all(&top).unwrap();
         let spec = top.join(format!("{}.spec", s.name));
         std::fs::write(&spec, &s.body).unwrap();
-        run_ok(
-            Command::new("rpmbuild")
-                .args(["-bb", "--quiet"])
-                .arg("--define")
-                .arg(format!("_topdir {}", top.display()))
-                .arg("--define")
-                .arg(format!("_rpmdir {}", repo.display()))
-                .args(["--define", "_build_id_links none"])
-                .args(["--define", "__os_install_post %{nil}"])
-                .args(["--define", "_buildshell /bin/bash"])
-                .arg(&spec)
-                .env("SOURCE_DATE_EPOCH", "1700000000")
-                .env("HOME", &top),
-        );
+        run_ok(rpmbuild(&top, &repo).arg(&spec));
     }
-    run_ok(
-        Command::new("createrepo_c")
-            .args(["--quiet", "--no-database"])
-            .arg(&repo),
-    );
+    createrepo(&repo);
     repo
 }

@@ -146,3 +146,24 @@ pub fn layer(archive: &Path) -> BTreeMap<String, Node> {
     }
     out
 }
+
+/// `dnf --installroot=ROOT install PACKAGES` from `repos` (`(id, baseurl)`,
+/// unsigned fixtures), weak deps off, no docs: dnf runs the scriptlets.
+pub fn dnf_install(root: &Path, repos: &[(&str, String)], packages: &[&str]) {
+    super::require_tool("dnf");
+    let mut cmd = std::process::Command::new("dnf");
+    cmd.args([
+        "-y",
+        "-q",
+        "--releasever=40",
+        "--setopt=install_weak_deps=False",
+        "--nodocs",
+    ])
+    .arg(format!("--installroot={}", root.display()));
+    for (id, url) in repos {
+        cmd.arg(format!("--repofrompath={id},{url}"))
+            .arg(format!("--repo={id}"))
+            .arg(format!("--setopt={id}.gpgcheck=0"));
+    }
+    super::run_ok(cmd.arg("install").args(packages));
+}
