@@ -13,6 +13,7 @@ pub mod elf;
 pub mod explain;
 pub mod fetch;
 pub mod fsutil;
+pub mod glob;
 pub mod http;
 pub mod location;
 pub mod lock;

@@ -31,7 +31,7 @@
 //! `rpm-config-SUSE`, `mariner-rpm-macros`) are not the package manager:
 //! they stay, as do their files under `/usr/lib/rpm`.
 
-use crate::resolve::glob_match;
+use crate::glob::glob_match;
 
 /// Package-manager package names; `*` matches any run of characters.
 pub const PACKAGES: &[&str] = &[

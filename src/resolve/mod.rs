@@ -11,7 +11,6 @@ mod solver;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use solver::glob_match;
 pub use solver::ResolvoSolver;
 
 use std::collections::BTreeMap;

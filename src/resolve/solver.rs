@@ -63,6 +63,7 @@ use resolvo::{
 use super::prune;
 use super::rich::{self, Atom, Clause, Rich};
 use super::{minimal, Choice, ChosenBy, Plan, Planned, Reason, Request, ResolveError, Solver};
+use crate::glob::glob_match;
 use crate::repo::{CapIndex, Package};
 use crate::rpm::{ranges_overlap, Arch, Cmp, Dep};
 
@@ -122,30 +123,6 @@ struct Universe<'a> {
     excluded: Vec<bool>,
     /// Packages with `Supplements`, for the weak-deps pass.
     supplementers: Vec<u32>,
-}
-
-/// `*` matches any run of characters, `?` one character (also used for
-/// `exclude_paths` components, see `rootfs::exclude`).
-pub(crate) fn glob_match(pattern: &str, s: &str) -> bool {
-    let (p, s) = (pattern.as_bytes(), s.as_bytes());
-    let (mut pi, mut si) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, si));
-            pi += 1;
-        } else if let Some((sp, ss)) = star {
-            pi = sp + 1;
-            si = ss + 1;
-            star = Some((sp, ss + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
 }
 
 impl<'a> Universe<'a> {

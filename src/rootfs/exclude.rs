@@ -18,7 +18,7 @@ use std::fmt;
 
 // `*` and `?` matching, the same as for `[packages] exclude`; applied to
 // one component at a time, so `*` never crosses a `/`.
-use crate::resolve::glob_match as glob;
+use crate::glob::glob_match as glob;
 
 /// One validated `exclude_paths` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

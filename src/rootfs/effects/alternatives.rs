@@ -21,7 +21,8 @@
 
 use std::collections::BTreeMap;
 
-use super::links::{file_test, is_shell, put_symlink};
+use super::links::is_shell;
+use super::place::{file_test, put_symlink};
 use super::shell::{self, Command, Host, Status};
 use super::{Done, EffectError, Input, NotDone, Report};
 use crate::rootfs::generated::{newest_mtime, put_file};

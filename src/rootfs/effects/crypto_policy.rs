@@ -17,7 +17,7 @@
 //! of the machine it runs on, which for an image build is not the machine
 //! the image will run on.
 
-use super::links::put_symlink;
+use super::place::put_symlink;
 use super::{Done, EffectError, Input, NotDone, Report};
 use crate::rootfs::generated::{newest_mtime, put_file};
 use crate::rootfs::staging::Staging;

@@ -37,6 +37,7 @@ pub mod alternatives;
 pub mod classify;
 pub mod crypto_policy;
 pub mod links;
+pub mod place;
 pub mod shadow;
 pub mod shell;
 pub mod shells;
