@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
@@ -18,6 +17,37 @@ use crate::repo::Package;
 use crate::resolve::order::dependency_graph;
 use crate::resolve::{Plan, Reason};
 use crate::rpm::{Arch, Evr, Nevra};
+
+/// Why a lockfile cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{}: invalid lockfile: {message}\n  hint: regenerate it with `minibuild lock --update`",
+        path.display()
+    )]
+    Invalid { path: PathBuf, message: String },
+    #[error(
+        "{}: lockfile version {version} is not supported (this minibuild reads versions 1 to {VERSION})\n  hint: regenerate it with `minibuild lock --update`",
+        path.display()
+    )]
+    Version { path: PathBuf, version: u32 },
+    #[error(
+        "{}: {package} requires `{key}`, which is not locked for {arch}\n  hint: regenerate the lock with `minibuild lock RECIPE --update`",
+        path.display()
+    )]
+    Dangling {
+        path: PathBuf,
+        package: String,
+        key: String,
+        arch: Arch,
+    },
+}
 
 /// 2 adds each package's reason and requires graph; version 1 locks (no
 /// reasons) still load.
@@ -214,13 +244,10 @@ impl Lock {
         format!("{HEADER}{body}")
     }
 
-    pub fn from_toml(path: &Path, text: &str) -> anyhow::Result<Lock> {
-        let invalid = |e: toml::de::Error| {
-            anyhow::anyhow!(
-                "{}: invalid lockfile: {}\n  hint: regenerate it with `minibuild lock --update`",
-                path.display(),
-                e.message().trim_end()
-            )
+    pub fn from_toml(path: &Path, text: &str) -> Result<Lock, LockError> {
+        let invalid = |e: toml::de::Error| LockError::Invalid {
+            path: path.to_path_buf(),
+            message: e.message().trim_end().to_string(),
         };
         // The version first, so a newer format is named as such rather than
         // as an unknown field.
@@ -229,17 +256,20 @@ impl Lock {
             version: u32,
         }
         let version = toml::from_str::<Versioned>(text).map_err(invalid)?.version;
-        anyhow::ensure!(
-            (1..=VERSION).contains(&version),
-            "{}: lockfile version {version} is not supported (this minibuild reads versions 1 to {VERSION})\n  hint: regenerate it with `minibuild lock --update`",
-            path.display(),
-        );
+        if !(1..=VERSION).contains(&version) {
+            return Err(LockError::Version {
+                path: path.to_path_buf(),
+                version,
+            });
+        }
         toml::from_str(text).map_err(invalid)
     }
 
-    pub fn read(path: &Path) -> anyhow::Result<Lock> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+    pub fn read(path: &Path) -> Result<Lock, LockError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LockError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Lock::from_toml(path, &text)
     }
 
@@ -312,7 +342,11 @@ impl Lock {
 
     /// The dependency graph of one target, or `None` when the lock records
     /// no reasons (written by an older minibuild).
-    pub fn graph(&self, arch: Arch, lock_path: &Path) -> anyhow::Result<Option<LockedGraph<'_>>> {
+    pub fn graph(
+        &self,
+        arch: Arch,
+        lock_path: &Path,
+    ) -> Result<Option<LockedGraph<'_>>, LockError> {
         let packages: Vec<&LockedPackage> = self.for_target(arch).collect();
         if packages.iter().any(|p| p.reason().is_none()) {
             return Ok(None);
@@ -323,12 +357,11 @@ impl Lock {
             let mut edges = BTreeMap::new();
             for edge in &p.requires {
                 let (key, dep) = edge.split_once(": ").unwrap_or((edge, ""));
-                let j = *index.get(key).with_context(|| {
-                    format!(
-                        "{}: {} requires `{key}`, which is not locked for {arch}\n  hint: regenerate the lock with `minibuild lock RECIPE --update`",
-                        lock_path.display(),
-                        p.nevra()
-                    )
+                let j = *index.get(key).ok_or_else(|| LockError::Dangling {
+                    path: lock_path.to_path_buf(),
+                    package: p.nevra().to_string(),
+                    key: key.to_string(),
+                    arch,
                 })?;
                 edges.insert(j, dep.to_string());
             }

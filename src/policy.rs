@@ -54,20 +54,37 @@ pub struct Violation {
     pub hint: String,
 }
 
+/// Why a policy file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read policy {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
 impl Policy {
-    pub fn load(path: &Path) -> anyhow::Result<Policy> {
-        use anyhow::Context as _;
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read policy {}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Policy::parse(path, &text)
     }
 
-    pub fn parse(path: &Path, text: &str) -> anyhow::Result<Policy> {
-        let mut p: Policy = toml::from_str(text)
-            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message().trim_end()))?;
+    pub fn parse(path: &Path, text: &str) -> Result<Policy, PolicyError> {
+        let invalid = |message: String| PolicyError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut p: Policy =
+            toml::from_str(text).map_err(|e| invalid(e.message().trim_end().to_string()))?;
         p.path = path.to_path_buf();
-        Fence::new(&p.allow_repos)
-            .map_err(|e| anyhow::anyhow!("{}: allow_repos: {e}", path.display()))?;
+        Fence::new(&p.allow_repos).map_err(|e| invalid(format!("allow_repos: {e}")))?;
         p.signing_keys = p
             .signing_keys
             .iter()

@@ -45,15 +45,17 @@ fn every_toml_example_in_the_readme_is_valid() {
     for (line, text) in &blocks {
         let name = root.join(format!("README.md:{line}"));
         let result = if text.contains("allow_repos") || text.contains("signing_keys") {
-            minibuild::policy::Policy::parse(&name, text).map(|_| ())
+            minibuild::policy::Policy::parse(&name, text)
+                .map(|_| ())
+                .map_err(anyhow::Error::from)
         } else if text.contains("[packages]") {
             minibuild::recipe::parse(&name, text)
                 .map(|_| ())
-                .map_err(Into::into)
+                .map_err(anyhow::Error::from)
         } else {
             minibuild::recipe::parse(&name, &format!("{MINIMAL}{text}"))
                 .map(|_| ())
-                .map_err(Into::into)
+                .map_err(anyhow::Error::from)
         };
         if let Err(e) = result {
             failures.push(format!("README.md block at line {line}: {e:#}"));
