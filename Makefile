@@ -11,7 +11,7 @@ DEMO_URL := file://$(FIXTURES)/repo/$$basearch/
 
 include tests/deps.mk
 
-.PHONY: all build install demo test lint unit bench bench-resolve clean
+.PHONY: all build install demo test lint unit bench bench-resolve clean review-snapshots
 
 all: build
 
@@ -37,8 +37,25 @@ lint:
 unit:
 	$(CARGO) test --locked --lib
 
+# Snapshot tests (insta, tests/snapshots/) fail on any difference. INSTA_UPDATE=auto and
+# INSTA_FORCE_PASS=0 override whatever the shell exports (`always`, `force` or a forced pass
+# would accept changes silently): in CI (CI=true) nothing is written, elsewhere each changed
+# or new snapshot goes to a .snap.new beside it, for `make review-snapshots`.
 test: deps-test fixtures lint
-	MINIBUILD_FIXTURES=$(FIXTURES) $(CARGO) test --locked
+	MINIBUILD_FIXTURES=$(FIXTURES) INSTA_UPDATE=auto INSTA_FORCE_PASS=0 $(CARGO) test --locked
+
+# Accept or reject the .snap.new files a failed snapshot test left. With cargo-insta installed
+# (`cargo install cargo-insta`; not required), its interactive review; without it, the diffs to
+# read: then `INSTA_UPDATE=always cargo test --test NAME` accepts, and `git diff` shows what changed.
+review-snapshots:
+	@if $(CARGO) insta --version >/dev/null 2>&1; then \
+		MINIBUILD_FIXTURES=$(FIXTURES) $(CARGO) insta review; \
+	else \
+		found=; for new in $$(find tests src -name '*.snap.new' | sort); do \
+			found=1; diff -uN "$${new%.new}" "$$new" || true; \
+		done; \
+		[ -n "$$found" ] || echo "no pending snapshots (*.snap.new)"; \
+	fi
 
 clean:
 	rm -rf out target/fixtures

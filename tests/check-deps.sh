@@ -63,8 +63,16 @@ owner() {
   done
 }
 
+# Tools of the Rust toolchain that builds the tests (not Debian packages). tests/msrv.rs runs
+# rustup only when present, to check on the toolchain rust-version names if it is installed.
+declare -A TOOLCHAIN_TOOLS=([rustup]=1)
+
 failed=0
 for tool in $tools; do
+  if [ -n "${TOOLCHAIN_TOOLS[$tool]:-}" ]; then
+    tools=$(grep -vx "$tool" <<<"$tools")
+    continue
+  fi
   pkg=${TOOL_PACKAGES[$tool]:-}
   if [ -z "$pkg" ]; then
     echo "check-deps: the tests run \`$tool\`, which tests/check-deps.sh does not map to a Debian package" >&2

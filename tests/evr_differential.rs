@@ -49,7 +49,7 @@ impl Gen {
         ];
         let len = 1 + self.next() % 6;
         let mut v: String = (0..len).map(|_| self.pick(&PIECES)).collect();
-        if self.next() % 16 == 0 {
+        if self.next().is_multiple_of(16) {
             v.push('é');
         }
         v
@@ -86,7 +86,7 @@ fn pairs() -> Vec<(String, String)> {
     for _ in 0..1500 {
         let a = g.version();
         // Half the pairs share a prefix, where the interesting cases are.
-        let b = if g.next() % 2 == 0 {
+        let b = if g.next().is_multiple_of(2) {
             let cut = a
                 .char_indices()
                 .nth(a.chars().count() / 2)

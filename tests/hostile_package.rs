@@ -291,7 +291,7 @@ fn hex_field(header: &[u8], index: usize) -> usize {
 }
 
 fn pad4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }

@@ -106,7 +106,7 @@ fn synthetic_repo(dir: &Path, n: usize, seed: u64) {
     let pick = |rng: &mut Rng, i: usize| -> usize {
         if i < CORE || rng.below(5) < 4 {
             rng.low(i.min(CORE))
-        } else if i % 50 != 0 {
+        } else if !i.is_multiple_of(50) {
             i / 50 * 50 + rng.below(i % 50)
         } else {
             rng.low(CORE)

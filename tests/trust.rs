@@ -184,6 +184,17 @@ impl Work {
         self.dir.path()
     }
 
+    /// The final error of a run in this work dir, as snapshot `name`; key
+    /// fingerprints (a fresh key per run) redacted.
+    fn snapshot(&self, name: &str, out: &Output) {
+        let mut settings = snapshot::stable(&[(self.path(), "[TMP]")]);
+        settings.add_filter(r"\b[0-9A-F]{40}\b", "[FINGERPRINT]");
+        // createrepo stamps the current time: two revisions made within one
+        // second add no timestamp clause, otherwise they do.
+        settings.add_filter(r", newest timestamp \d+ is older than \d+ seen before", "");
+        settings.bind(|| insta::assert_snapshot!(name.to_string(), snapshot::error_message(out)));
+    }
+
     /// A recipe for busybox + basesystem from repo `r` with the given lines.
     fn recipe(&self, file: &str, baseurl: &str, repo_lines: &str, options: &str) -> PathBuf {
         let path = self.path().join(file);
@@ -572,6 +583,7 @@ fn a_repo_without_gpgkey_fails_closed() {
             "gpgcheck = false",
         ],
     );
+    w.snapshot("repo_without_gpgkey", &out);
     // --strict changes nothing about it, and neither does an explicit gpgcheck = true.
     let on = w.recipe("on.toml", &baseurl, "gpgcheck = true", "");
     let out = w.build(&on, "on.oci.tar", &["--strict"]).output().unwrap();
@@ -580,6 +592,7 @@ fn a_repo_without_gpgkey_fails_closed() {
         "on.oci.tar",
         &["checks signatures but names no gpgkey"],
     );
+    w.snapshot("gpgcheck_true_without_gpgkey", &out);
 
     // Written out: builds, warns, and records it.
     let off = w.recipe("off.toml", &baseurl, "gpgcheck = false", "");
@@ -615,6 +628,7 @@ fn a_repo_without_gpgkey_fails_closed() {
         .output()
         .unwrap();
     w.assert_clean_refusal(&out, "typo.oci.tar", &["--no-gpgcheck names repo `fedora`"]);
+    w.snapshot("no_gpgcheck_unknown_repo", &out);
 }
 
 /// Issue 12 Medium 9: with repo_gpgcheck, an older repomd.xml (validly
@@ -671,6 +685,7 @@ fn a_replayed_older_signed_repomd_is_refused() {
             "--allow-downgrade",
         ],
     );
+    w.snapshot("repomd_replayed_older", &out);
 
     // Knowingly: accepted, and the provenance says so.
     let out = ok(w
@@ -713,6 +728,7 @@ fn sha1_signatures_are_refused_unless_the_recipe_opts_in() {
             "hint:",
         ],
     );
+    w.snapshot("sha1_signature_refused", &out);
 
     let legacy = w.recipe("legacy.toml", &baseurl, &key, "legacy_signatures = true");
     let out = ok(w.build(&legacy, "legacy.oci.tar", &[]).output().unwrap());

@@ -712,7 +712,7 @@ mod throughput {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            if seed % 2 == 0 {
+            if seed.is_multiple_of(2) {
                 out.extend_from_slice(&x.to_le_bytes());
             } else {
                 out.extend_from_slice(format!("line {} value {}\n", x % 1000, x % 97).as_bytes());

@@ -5,6 +5,7 @@
 
 pub mod scriptlet_specs;
 pub mod server;
+pub mod snapshot;
 pub mod treediff;
 // One definition of where the shared corpus is, for unit and end-to-end tests.
 #[path = "../../src/testing.rs"]
