@@ -321,6 +321,21 @@ pub fn source(recipe_base: &str, pkg: &Package) -> (String, Package) {
     (base, copy)
 }
 
+/// [`REPO`] when the recipe has local RPMs whose signatures go unchecked.
+pub fn unchecked(recipe: &Recipe) -> Option<&'static str> {
+    let local = &recipe.packages.local;
+    (!local.files.is_empty() && !local.gpgcheck).then_some(REPO)
+}
+
+/// Say so when local RPMs are used without signature checks.
+pub fn report_unchecked(recipe: &Recipe, reporter: &dyn crate::report::Reporter) {
+    if unchecked(recipe).is_some() {
+        reporter.warn(
+            "local RPMs (packages.local): signatures are NOT checked (local_gpgcheck off); their sha256 is recorded in the lock, SBOM and provenance",
+        );
+    }
+}
+
 /// The keys local RPMs are checked with (empty when they are not checked).
 pub fn keyring(recipe: &Recipe, client: &Client) -> anyhow::Result<Keyring> {
     let local = &recipe.packages.local;

@@ -20,7 +20,7 @@ use crate::oci::Healthcheck;
 use crate::rootfs::exclude::PathPattern;
 use crate::rpm::Arch;
 
-/// The name of the synthetic repo of `[packages] local` (see `crate::local`).
+/// The name of the synthetic repo of `[packages] local` (see the `local` module).
 pub const LOCAL_REPO: &str = "@local";
 
 /// A validated recipe, with paths already resolved against the recipe's directory.
@@ -228,7 +228,7 @@ pub struct Packages {
 }
 
 /// `[packages] local`, `local_gpgcheck`, `local_gpgkey`: RPM files given
-/// by path, resolved as the top-priority repo `@local` (see [`crate::local`]).
+/// by path, resolved as the top-priority repo `@local` (see the `local` module).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Local {
     /// Paths (a `*` or `?` allowed in the file name) as written, relative
