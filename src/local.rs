@@ -94,31 +94,6 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// Whether `name` matches `pattern`, where `*` is any run of characters and
-/// `?` one character.
-fn matches(pattern: &str, name: &str) -> bool {
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    // Iterative wildcard match with backtracking to the last `*`.
-    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
-    while j < n.len() {
-        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
-            i += 1;
-            j += 1;
-        } else if i < p.len() && p[i] == '*' {
-            star = Some(i);
-            mark = j;
-            i += 1;
-        } else if let Some(s) = star {
-            i = s + 1;
-            mark += 1;
-            j = mark;
-        } else {
-            return false;
-        }
-    }
-    p[i..].iter().all(|&c| c == '*')
-}
-
 /// The recipe's local files, globs expanded (sorted), each once.
 pub fn files(recipe: &Recipe) -> anyhow::Result<Vec<LocalFile>> {
     let dir = recipe_dir(recipe);
@@ -140,7 +115,7 @@ pub fn files(recipe: &Recipe) -> anyhow::Result<Vec<LocalFile>> {
             })?;
             let mut hits: Vec<PathBuf> = listing
                 .filter_map(Result::ok)
-                .filter(|e| matches(&name, &e.file_name().to_string_lossy()))
+                .filter(|e| crate::glob::glob_match(&name, &e.file_name().to_string_lossy()))
                 .map(|e| parent.join(e.file_name()))
                 .collect();
             hits.sort();
@@ -389,17 +364,6 @@ pub fn stale<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wildcards_match_the_whole_name() {
-        assert!(matches("*.rpm", "app-1.0-1.x86_64.rpm"));
-        assert!(matches("app-*.x86_64.rpm", "app-1.0-1.x86_64.rpm"));
-        assert!(matches("app-?.0*", "app-1.0-1.x86_64.rpm"));
-        assert!(!matches("*.rpm", "app.rpm.sig"));
-        assert!(!matches("app", "app.rpm"));
-        assert!(matches("a*b*c", "aXbYbZc"));
-        assert!(!matches("a*b*c", "aXbYbZ"));
-    }
 
     #[test]
     fn paths_are_normalised_without_leaving_parents_behind() {

@@ -54,6 +54,10 @@ pub struct LockedRequest {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub package_manager: bool,
     pub arch: Vec<String>,
+    /// `packages.local` as written; absent when empty, so locks of recipes
+    /// without local RPMs stay byte-identical.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub local: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -182,6 +186,7 @@ impl LockedRequest {
                 .iter()
                 .map(|a| a.rpm_name().to_string())
                 .collect(),
+            local: recipe.packages.local.files.clone(),
         }
     }
 }
@@ -268,6 +273,15 @@ impl Lock {
         compare("packages.prefer", &have.prefer, &want.prefer);
         compare("packages.avoid", &have.avoid, &want.avoid);
         compare("image.arch", &have.arch, &want.arch);
+        compare("packages.local", &have.local, &want.local);
+        // A local RPM rebuilt since the lock is other bytes under the same path.
+        changes.extend(crate::local::stale(
+            recipe,
+            self.packages
+                .iter()
+                .filter(|p| p.repo == crate::local::REPO)
+                .map(|p| (p.location.as_str(), &p.checksum)),
+        ));
         if have.weak_deps != want.weak_deps {
             changes.push(format!("options.weak_deps is now {}", want.weak_deps));
         }

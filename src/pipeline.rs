@@ -1525,6 +1525,7 @@ fn write_supply_chain(
                 distro: facts.distro.clone(),
                 created: oci::config::rfc3339(facts.epoch),
                 baseurls: res.repos.iter().map(|r| r.baseurl.clone()).collect(),
+                local_repo: Some(recipe.repos.len()),
             };
             // What the image holds: not the removed package manager.
             let in_image = Plan {
