@@ -33,6 +33,9 @@ pub use crate::recipe::LOCAL_REPO as REPO;
 /// `(priority, cost)` of [`REPO`]: better than any repo's.
 pub const PRIORITY: (i32, u32) = (i32::MIN, 0);
 
+/// The first bytes of every .rpm file (its lead).
+const LEAD_MAGIC: [u8; 4] = [0xed, 0xab, 0xee, 0xdb];
+
 /// One local RPM file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalFile {
@@ -198,9 +201,13 @@ fn read(f: &LocalFile, repo: usize) -> anyhow::Result<Package> {
     let path = &f.path;
     let mut file =
         File::open(path).with_context(|| format!("cannot open local RPM {}", path.display()))?;
+    let mut magic = [0u8; 4];
+    let is_rpm = std::io::Read::read_exact(&mut file, &mut magic).is_ok() && magic == LEAD_MAGIC;
+    file.rewind()
+        .with_context(|| format!("cannot read local RPM {}", path.display()))?;
     let meta = match crate::rpm::metadata::read_metadata(&mut BufReader::new(&file)) {
         Ok(m) => m,
-        Err(HeaderError::NoLead) => bail!(
+        Err(HeaderError::NoLead) | Err(_) if !is_rpm => bail!(
             "local RPM {} is not an RPM file (no RPM lead at its start)\n  hint: packages.local takes binary .rpm files as rpmbuild writes them",
             path.display()
         ),
