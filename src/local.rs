@@ -53,7 +53,13 @@ pub fn recipe_dir(recipe: &Recipe) -> PathBuf {
 
 /// The base URL of [`REPO`]: the recipe's directory.
 pub fn baseurl(recipe: &Recipe) -> String {
-    format!("file://{}/", recipe_dir(recipe).display().to_string().trim_end_matches('/'))
+    format!(
+        "file://{}/",
+        recipe_dir(recipe)
+            .display()
+            .to_string()
+            .trim_end_matches('/')
+    )
 }
 
 /// The names of the repos a plan's `Package::repo` indexes: the recipe's,
@@ -283,7 +289,11 @@ fn read(f: &LocalFile, repo: usize) -> anyhow::Result<Package> {
 
 /// The names to request: every local package is installed.
 pub fn requests(index: &RepoIndex) -> Vec<String> {
-    index.packages.iter().map(|p| p.nevra.name.clone()).collect()
+    index
+        .packages
+        .iter()
+        .map(|p| p.nevra.name.clone())
+        .collect()
 }
 
 /// Where the fetch stage reads local package `pkg` from: its directory as
@@ -297,7 +307,10 @@ pub fn source(recipe_base: &str, pkg: &Package) -> (String, Package) {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let base = format!("file://{}/", parent.display().to_string().trim_end_matches('/'));
+    let base = format!(
+        "file://{}/",
+        parent.display().to_string().trim_end_matches('/')
+    );
     let mut copy = pkg.clone();
     copy.location = name;
     (base, copy)
@@ -353,8 +366,8 @@ pub fn stale<'a>(
             continue;
         }
         let path = dir.join(location);
-        let now = File::open(&path)
-            .and_then(|f| Digest::of_reader(Algorithm::Sha256, BufReader::new(f)));
+        let now =
+            File::open(&path).and_then(|f| Digest::of_reader(Algorithm::Sha256, BufReader::new(f)));
         match now {
             Err(e) => out.push(format!(
                 "local RPM {location} cannot be read ({e}); the lock has it with {digest}"
@@ -373,10 +386,64 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_header_makes_the_package_and_a_glob_finds_the_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dist = tmp.path().join("dist");
+        std::fs::create_dir(&dist).unwrap();
+        let archer = crate::testing::corpus("createrepo_c/tests/testdata/packages")
+            .join("Archer-3.4.5-6.x86_64.rpm");
+        std::fs::copy(&archer, dist.join("Archer-3.4.5-6.x86_64.rpm")).unwrap();
+        std::fs::write(dist.join("notes.txt"), "not matched").unwrap();
+        let text = "[[repo]]\nname = \"f\"\nbaseurl = \"/r\"\ngpgcheck = false\n[packages]\nlocal = [\"./dist/*.rpm\"]\nlocal_gpgcheck = false\n";
+        let recipe = crate::recipe::parse(&tmp.path().join("app.toml"), text).unwrap();
+        let index = index(&recipe, Arch::X86_64, 1).unwrap().unwrap();
+        assert_eq!(index.name, REPO);
+        assert_eq!(
+            index.baseurl,
+            format!("file://{}/", recipe_dir(&recipe).display())
+        );
+        let [p] = &index.packages[..] else {
+            panic!("{:?}", index.packages)
+        };
+        assert_eq!(p.nevra.to_string(), "Archer-2:3.4.5-6.x86_64");
+        assert_eq!(
+            (p.repo, p.location.as_str()),
+            (1, "dist/Archer-3.4.5-6.x86_64.rpm")
+        );
+        let bytes = std::fs::read(&archer).unwrap();
+        assert_eq!(p.checksum, Digest::sha256_of(&bytes));
+        assert_eq!(p.download_size, bytes.len() as u64);
+        let has = |deps: &[Dep], text: &str| deps.iter().any(|d| d.to_string() == text);
+        assert!(has(&p.provides, "barb >= 11.22.33-44"), "{:?}", p.provides);
+        assert!(has(&p.requires, "foob >= 1.0.0-1"), "{:?}", p.requires);
+        assert!(
+            has(&p.conflicts, "bbb >= 1111.2222.3333-4444"),
+            "{:?}",
+            p.conflicts
+        );
+        assert!(!p.obsoletes.is_empty() && !p.files.is_empty());
+        assert_eq!(requests(&index), ["Archer"]);
+        // Another arch's image refuses it, naming the file.
+        let e = super::index(&recipe, Arch::Aarch64, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("Archer-3.4.5-6.x86_64.rpm") && e.contains("aarch64"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn paths_are_normalised_without_leaving_parents_behind() {
-        assert_eq!(normalize(Path::new("./dist/./a.rpm")), Path::new("dist/a.rpm"));
+        assert_eq!(
+            normalize(Path::new("./dist/./a.rpm")),
+            Path::new("dist/a.rpm")
+        );
         assert_eq!(normalize(Path::new("dist/../b.rpm")), Path::new("b.rpm"));
-        assert_eq!(normalize(Path::new("../out/a.rpm")), Path::new("../out/a.rpm"));
+        assert_eq!(
+            normalize(Path::new("../out/a.rpm")),
+            Path::new("../out/a.rpm")
+        );
     }
 
     #[test]

@@ -576,6 +576,53 @@ mod tests {
     }
 
     #[test]
+    fn local_rpms_drift_by_list_and_by_content() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("app.toml");
+        let text = "[[repo]]\nname = \"fedora\"\nbaseurl = \"/r\"\ngpgcheck = false\n[packages]\nlocal = [\"dist/app.rpm\"]\nlocal_gpgcheck = false\n[image]\narch = [\"x86_64\"]\n";
+        let r = crate::recipe::parse(&path, text).unwrap();
+        std::fs::create_dir(tmp.path().join("dist")).unwrap();
+        std::fs::write(tmp.path().join("dist/app.rpm"), b"version one").unwrap();
+        let mut app = package("app", "noarch");
+        app.repo = crate::local::REPO.into();
+        app.location = "dist/app.rpm".into();
+        app.checksum = Digest::sha256_of(b"version one");
+        let fedora = LockedRepo {
+            name: "fedora".into(),
+            baseurl: r.repos[0].origin().into(),
+            revisions: BTreeMap::new(),
+        };
+        let lock = Lock::new(LockedRequest::of(&r), vec![fedora], vec![app]);
+        let text = lock.to_toml();
+        assert!(text.contains("local = [\"dist/app.rpm\"]"), "{text}");
+        let lock = Lock::from_toml(Path::new("x.lock"), &text).unwrap();
+        assert_eq!(lock.drift(&r, Path::new("app.toml.lock")), Ok(()));
+
+        std::fs::write(tmp.path().join("dist/app.rpm"), b"version two").unwrap();
+        let err = lock.drift(&r, Path::new("app.toml.lock")).unwrap_err();
+        assert_eq!(err.changes.len(), 1, "{err}");
+        assert!(
+            err.changes[0].starts_with("local RPM dist/app.rpm changed since the lock")
+                && err.changes[0].contains(&Digest::sha256_of(b"version one").to_string()),
+            "{err}"
+        );
+        std::fs::remove_file(tmp.path().join("dist/app.rpm")).unwrap();
+        let err = lock.drift(&r, Path::new("app.toml.lock")).unwrap_err();
+        assert!(err.changes[0].contains("cannot be read"), "{err}");
+
+        let mut more = r.clone();
+        more.packages.local.files.push("dist/lib.rpm".into());
+        let err = lock.drift(&more, Path::new("app.toml.lock")).unwrap_err();
+        assert!(
+            err.changes
+                .contains(&"packages.local adds `dist/lib.rpm`".to_string()),
+            "{err}"
+        );
+        // Recipes without local RPMs keep their locks byte-identical.
+        assert!(!lock_for(&recipe("")).to_toml().contains("local"));
+    }
+
+    #[test]
     fn package_manager_is_part_of_the_drift_check_and_absent_when_false() {
         let r = recipe("");
         let old = lock_for(&r);

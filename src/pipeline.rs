@@ -353,7 +353,10 @@ pub fn resolve(
             indexes.push(index);
         }
         let local = crate::local::index(recipe, arch, recipe.repos.len())?;
-        let local_requests = local.as_ref().map(crate::local::requests).unwrap_or_default();
+        let local_requests = local
+            .as_ref()
+            .map(crate::local::requests)
+            .unwrap_or_default();
         indexes.extend(local);
         let (mut packages, mut caps) = repo::merge(&mut indexes);
         // A file requirement primary.xml cannot answer: read the complete
@@ -1001,7 +1004,8 @@ pub fn local_sources(res: &Resolved) -> Vec<Option<(String, Package)>> {
         .iter()
         .map(|p| {
             let repo = res.repos.get(p.package.repo)?;
-            (repo.name == crate::local::REPO).then(|| crate::local::source(&repo.baseurl, &p.package))
+            (repo.name == crate::local::REPO)
+                .then(|| crate::local::source(&repo.baseurl, &p.package))
         })
         .collect()
 }
@@ -1023,7 +1027,10 @@ pub fn verify_signatures(
             let verified = rings[repo].verify_rpm(path, &p.package.nevra);
             Some(match crate::local::is_local(recipe, repo) {
                 true => verified.with_context(|| {
-                    format!("local RPM {} (packages.local)", p.package.location)
+                    format!(
+                        "local RPM {} (packages.local; its keys: local_gpgkey, else the repos' gpgkey; or local_gpgcheck = false or --no-gpgcheck @local, knowingly)",
+                        p.package.location
+                    )
                 })?,
                 false => verified?,
             })

@@ -1492,6 +1492,53 @@ releasever = 40
     }
 
     #[test]
+    fn local_rpms_are_checked_with_their_key_or_the_repos_keys() {
+        let dir = Path::new("/w/app.toml");
+        // Only local RPMs: `install` may be left out, and the key is local_gpgkey.
+        let text = "[[repo]]\nname = \"f\"\nbaseurl = \"/r\"\ngpgcheck = false\n[packages]\nlocal = [\"dist/*.rpm\"]\nlocal_gpgkey = \"keys/mine.asc\"\n";
+        let r = parse(dir, text).unwrap();
+        assert!(r.packages.install.is_empty());
+        assert_eq!(r.packages.local.files, ["dist/*.rpm"]);
+        assert!(r.packages.local.gpgcheck);
+        assert_eq!(r.packages.local.gpgkeys[0].url, "file:///w/keys/mine.asc");
+        // Without local_gpgkey, the repos' keys (an RPM signed like one's own repo).
+        let text = "[[repo]]\nname = \"f\"\nbaseurl = \"/r\"\ngpgkey = \"k.asc\"\n[packages]\ninstall = [\"a\"]\nlocal = [\"a.rpm\"]\n";
+        let r = parse(dir, text).unwrap();
+        assert_eq!(r.packages.local.gpgkeys[0].url, "file:///w/k.asc");
+        // No key anywhere: refused unless local_gpgcheck = false.
+        let keyless = MINIMAL.replace("install = [\"busybox\"]", "local = [\"a.rpm\"]");
+        let e = err(&keyless);
+        assert!(
+            e.message.contains("packages.local") && e.message.contains("no key"),
+            "{e}"
+        );
+        assert!(e
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("local_gpgcheck = false"));
+        let r = parse(
+            dir,
+            &keyless.replace("local = [", "local_gpgcheck = false\nlocal = ["),
+        )
+        .unwrap();
+        assert!(!r.packages.local.gpgcheck);
+        // `--no-gpgcheck @local` turns it off like a repo's.
+        let mut checked = parse(
+            dir,
+            &keyless.replace("local = [", "local_gpgkey = \"k\"\nlocal = ["),
+        )
+        .unwrap();
+        checked.disable_gpgcheck(&["@local".into()]).unwrap();
+        assert!(!checked.packages.local.gpgcheck);
+        // A URL is not a local file; nothing at all to install is still an error.
+        let e = err(&keyless.replace("\"a.rpm\"", "\"https://x/a.rpm\""));
+        assert!(e.message.contains("not a path"), "{e}");
+        let e = err(&MINIMAL.replace("install = [\"busybox\"]", ""));
+        assert_eq!(e.message, "packages.install is empty");
+    }
+
+    #[test]
     fn metalink_and_mirrorlist_are_sources_of_their_own() {
         let text = MINIMAL.replace(
             "baseurl = \"https://example.org/releases/$releasever/Everything/$basearch/os/\"",

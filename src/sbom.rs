@@ -453,9 +453,15 @@ mod tests {
         );
         // Repo packages keep the distribution's purl.
         let glibc = &doc["packages"][2]["externalRefs"][0]["referenceLocator"];
-        assert!(glibc.as_str().unwrap().starts_with("pkg:rpm/fedora/glibc@"), "{glibc}");
+        assert!(
+            glibc.as_str().unwrap().starts_with("pkg:rpm/fedora/glibc@"),
+            "{glibc}"
+        );
         let cdx = cyclonedx(&p, &subject);
-        assert!(cdx["components"][0]["purl"].as_str().unwrap().contains(&format!("checksum=sha256:{hex}")));
+        assert!(cdx["components"][0]["purl"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("checksum=sha256:{hex}")));
     }
 
     #[test]

@@ -125,7 +125,10 @@ fn a_local_rpm_goes_into_the_image_lock_and_sbom() {
     );
     assert!(entry.contains(&format!("sha256:{sum}")), "{entry}");
     assert!(entry.contains("requested = \"hello\""), "{entry}");
-    assert!(lock.contains("local = [\"dist/hello-*.noarch.rpm\"]"), "{lock}");
+    assert!(
+        lock.contains("local = [\"dist/hello-*.noarch.rpm\"]"),
+        "{lock}"
+    );
     // The repo dependency was resolved from the fixture repo.
     assert!(
         lock.split("[[package]]")
@@ -141,7 +144,11 @@ fn a_local_rpm_goes_into_the_image_lock_and_sbom() {
     assert_eq!(hello["repo"], "@local", "{hello}");
 
     let first = build(dir, &recipe, "a.oci.tar", &[]);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let digest = last_line(&first);
 
     // The local file and the repo dependency are in the layer.
@@ -191,7 +198,11 @@ fn a_local_rpm_goes_into_the_image_lock_and_sbom() {
 
     // Rebuilt, and rebuilt offline: the same image.
     let again = build(dir, &recipe, "b.oci.tar", &[]);
-    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     assert_eq!(last_line(&again), digest);
     let offline = build(dir, &recipe, "c.oci.tar", &["--offline"]);
     assert!(
@@ -204,7 +215,11 @@ fn a_local_rpm_goes_into_the_image_lock_and_sbom() {
     // the local file from disk, and gives what an online resolution gives
     // (not the locked digest: a build from a lock records the lock's digest).
     let unlocked = build(dir, &recipe, "d.oci.tar", &["--no-lock"]);
-    assert!(unlocked.status.success(), "{}", String::from_utf8_lossy(&unlocked.stderr));
+    assert!(
+        unlocked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unlocked.stderr)
+    );
     let offline_unlocked = build(dir, &recipe, "d2.oci.tar", &["--offline", "--no-lock"]);
     assert!(
         offline_unlocked.status.success(),
@@ -261,7 +276,10 @@ fn errors_name_the_local_file() {
     let dir = tmp.path();
     let plan = |local: &str| {
         let recipe = recipe(dir, &format!("local = [{local}]\nlocal_gpgcheck = false"));
-        mb(dir, &["plan", "--no-lock"]).arg(&recipe).output().unwrap()
+        mb(dir, &["plan", "--no-lock"])
+            .arg(&recipe)
+            .output()
+            .unwrap()
     };
     let good = local_rpm(dir, "hello", "1.0", "busybox", "hi");
 
@@ -275,7 +293,10 @@ fn errors_name_the_local_file() {
     );
 
     std::fs::write(dir.join("dist/notes.rpm"), "not an rpm at all\n").unwrap();
-    fails_with(&plan("\"dist/notes.rpm\""), &["dist/notes.rpm", "is not an RPM file"]);
+    fails_with(
+        &plan("\"dist/notes.rpm\""),
+        &["dist/notes.rpm", "is not an RPM file"],
+    );
 
     // A header whose first index entry points far outside its store: the
     // checked reader refuses it before the rpm crate could index with it.
@@ -294,7 +315,10 @@ fn errors_name_the_local_file() {
     // Truncated inside the header: damaged too, not a panic.
     let whole = std::fs::read(&good).unwrap();
     std::fs::write(dir.join("dist/short.rpm"), &whole[..main + 40]).unwrap();
-    fails_with(&plan("\"dist/short.rpm\""), &["dist/short.rpm", "damaged header"]);
+    fails_with(
+        &plan("\"dist/short.rpm\""),
+        &["dist/short.rpm", "damaged header"],
+    );
 
     let arm = local_rpm_for(dir, "armonly", "1.0", "", "arm", "aarch64");
     assert!(arm.is_file());
@@ -322,7 +346,8 @@ fn signing_key(dir: &Path) -> (PathBuf, String, PathBuf) {
     std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let gpg = || {
         let mut c = Command::new("gpg");
-        c.env("GNUPGHOME", &home).args(["--batch", "--quiet", "--no-tty"]);
+        c.env("GNUPGHOME", &home)
+            .args(["--batch", "--quiet", "--no-tty"]);
         c
     };
     run_ok(gpg().args([
@@ -381,13 +406,19 @@ fn local_signatures_are_checked_like_a_repos() {
     let r = recipe_with(&known);
     fails_with(
         &build(dir, &r, "bad.oci.tar", &["--no-lock"]),
-        &["local RPM dist/hello-1.0-1.noarch.rpm", &fpr[fpr.len() - 16..]],
+        &[
+            "local RPM dist/hello-1.0-1.noarch.rpm",
+            &fpr[fpr.len() - 16..],
+        ],
     );
     assert!(!dir.join("bad.oci.tar").exists());
     // No key and no local_gpgcheck = false: refused before anything is read.
     let keyless = recipe(dir, "local = [\"dist/hello-1.0-1.noarch.rpm\"]");
     fails_with(
-        &mb(dir, &["plan", "--no-lock"]).arg(&keyless).output().unwrap(),
+        &mb(dir, &["plan", "--no-lock"])
+            .arg(&keyless)
+            .output()
+            .unwrap(),
         &["packages.local", "no key", "local_gpgkey"],
     );
 
