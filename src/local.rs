@@ -171,6 +171,10 @@ pub fn index(recipe: &Recipe, arch: Arch, index: usize) -> anyhow::Result<Option
     for f in files(recipe)? {
         let pkg = read(&f, index)?;
         if !arch.accepts(&pkg.nevra.arch) {
+            // A multi-arch recipe lists each arch's build: the other target takes it.
+            if recipe.image.arch.iter().any(|a| a.accepts(&pkg.nevra.arch)) {
+                continue;
+            }
             bail!(
                 "local RPM {} is built for {}, but the image is {arch}\n  hint: build the RPM for {arch} (or noarch), or list it only in a recipe for that arch",
                 f.path.display(),
@@ -329,6 +333,29 @@ pub fn report_unchecked(recipe: &Recipe, reporter: &dyn crate::report::Reporter)
             "local RPMs (packages.local): signatures are NOT checked (local_gpgcheck off); their sha256 is recorded in the lock, SBOM and provenance",
         );
     }
+}
+
+/// How the local RPMs were taken, for the provenance's sources (`None`
+/// when the recipe has none): their directory, and whether and with which
+/// keys their signatures were checked.
+pub fn provenance(recipe: &Recipe, arch: Arch) -> Option<crate::provenance::RepoUse> {
+    let local = &recipe.packages.local;
+    (!local.files.is_empty()).then(|| crate::provenance::RepoUse {
+        name: REPO.to_string(),
+        arch: arch.rpm_name().to_string(),
+        baseurl: baseurl(recipe),
+        via: None,
+        revision: String::new(),
+        repomd_digest: None,
+        gpgcheck: local.gpgcheck,
+        repo_gpgcheck: false,
+        keys: local
+            .gpgkeys
+            .iter()
+            .filter(|_| local.gpgcheck)
+            .map(|k| k.fingerprint.clone().unwrap_or_else(|| k.url.clone()))
+            .collect(),
+    })
 }
 
 /// The keys local RPMs are checked with (empty when they are not checked).

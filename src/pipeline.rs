@@ -1586,6 +1586,7 @@ fn write_supply_chain(
                         .collect(),
                 });
             }
+            repos.extend(crate::local::provenance(recipe, facts.arch));
             for (p, signer) in facts.plan.packages.iter().zip(&facts.signers) {
                 let pkg = &p.package;
                 rpms.push(crate::provenance::Rpm {

@@ -660,8 +660,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             .iter()
             .all(|p| p.trim().is_empty())
     {
+        // Left out altogether (span 0..0): point at the [packages] table.
+        let span = Some(packages.install.span())
+            .filter(|s| !s.is_empty())
+            .unwrap_or(packages_span.clone());
         return Err(at(
-            Some(packages.install.span()),
+            Some(span),
             "packages.install is empty".into(),
             Some("name at least one package, e.g. install = [\"busybox\"]"),
         ));
@@ -700,6 +704,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             None => vec![recipe_repo(&dir, span, r, &at)?],
         };
         for repo in found {
+            if repo.name == LOCAL_REPO {
+                return Err(at(
+                    None,
+                    format!("repo name `{LOCAL_REPO}` is reserved for packages.local"),
+                    Some("give the repo another name"),
+                ));
+            }
             if repos.iter().any(|x| x.name == repo.name) {
                 return Err(at(
                     None,

@@ -196,6 +196,36 @@ fn a_local_rpm_goes_into_the_image_lock_and_sbom() {
         sbom["creationInfo"]["comment"]
     );
 
+    // The provenance has the file by URI and sha256, and says it went unchecked.
+    let prov: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("a.oci.tar.intoto.json")).unwrap()).unwrap();
+    let def = &prov["predicate"]["buildDefinition"];
+    let deps = def["resolvedDependencies"].as_array().unwrap();
+    let file = deps
+        .iter()
+        .find(|d| d["name"] == "hello-1.0-1.noarch")
+        .expect("hello in the provenance");
+    assert!(
+        file["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/dist/hello-1.0-1.noarch.rpm"),
+        "{file}"
+    );
+    assert_eq!(file["digest"]["sha256"], sum.as_str());
+    let local = deps
+        .iter()
+        .find(|d| d["name"] == "repo:@local:x86_64")
+        .expect("@local among the sources");
+    assert_eq!(local["annotations"]["gpgcheck"], false);
+    assert!(
+        def["internalParameters"]["signatureChecksOff"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("@local")),
+        "{def}"
+    );
+
     // Rebuilt, and rebuilt offline: the same image.
     let again = build(dir, &recipe, "b.oci.tar", &[]);
     assert!(
