@@ -112,7 +112,7 @@ fn a_local_rpm_goes_into_the_image_lock_and_sbom() {
     let sum = sha256_file(&rpm);
 
     // The lock names the file by its path relative to the recipe and its sha256.
-    run_ok(&mut mb(dir, &["lock"]).arg(&recipe));
+    run_ok(mb(dir, &["lock"]).arg(&recipe));
     let lock = std::fs::read_to_string(dir.join("app.toml.lock")).unwrap();
     let entry = lock
         .split("[[package]]")
@@ -137,7 +137,7 @@ fn a_local_rpm_goes_into_the_image_lock_and_sbom() {
     );
 
     // plan shows it, from @local.
-    let plan = run_ok(&mut mb(dir, &["plan", "--json"]).arg(&recipe));
+    let plan = run_ok(mb(dir, &["plan", "--json"]).arg(&recipe));
     let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
     let rows = plan[0]["packages"].as_array().unwrap();
     let hello = rows.iter().find(|r| r["name"] == "hello").unwrap();
@@ -291,7 +291,7 @@ fn a_local_package_wins_over_the_repo_package_of_its_name() {
         dir,
         "install = [\"busybox\"]\nlocal = [\"./dist/busybox-0.1-1.noarch.rpm\"]\nlocal_gpgcheck = false",
     );
-    let plan = run_ok(&mut mb(dir, &["plan", "--json", "--no-lock"]).arg(&recipe));
+    let plan = run_ok(mb(dir, &["plan", "--json", "--no-lock"]).arg(&recipe));
     let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
     let rows = plan[0]["packages"].as_array().unwrap();
     let busybox: Vec<_> = rows.iter().filter(|r| r["name"] == "busybox").collect();
