@@ -412,6 +412,10 @@ pub fn stale<'a>(
 mod tests {
     use super::*;
 
+    fn index_of(recipe: &Recipe, arch: Arch) -> RepoIndex {
+        index(recipe, arch, 1).unwrap().unwrap()
+    }
+
     #[test]
     fn a_header_makes_the_package_and_a_glob_finds_the_files() {
         let tmp = tempfile::tempdir().unwrap();
@@ -450,12 +454,25 @@ mod tests {
         );
         assert!(!p.obsoletes.is_empty() && !p.files.is_empty());
         assert_eq!(requests(&index), ["Archer"]);
-        // Another arch's image refuses it, naming the file.
-        let e = super::index(&recipe, Arch::Aarch64, 1)
+        // In a multi-arch recipe, the other arch passes it over...
+        let both = crate::recipe::parse(
+            &tmp.path().join("app.toml"),
+            &format!("{text}[image]\narch = [\"x86_64\", \"aarch64\"]\n"),
+        )
+        .unwrap();
+        assert!(index_of(&both, Arch::Aarch64).packages.is_empty());
+        assert_eq!(index_of(&both, Arch::X86_64).packages.len(), 1);
+        // ...but an image of no arch it installs on refuses it, naming the file.
+        let arm = crate::recipe::parse(
+            &tmp.path().join("app.toml"),
+            &format!("{text}[image]\narch = [\"aarch64\"]\n"),
+        )
+        .unwrap();
+        let e = super::index(&arm, Arch::Aarch64, 1)
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("Archer-3.4.5-6.x86_64.rpm") && e.contains("aarch64"),
+            e.contains("Archer-3.4.5-6.x86_64.rpm") && e.contains("built for x86_64"),
             "{e}"
         );
     }
