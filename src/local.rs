@@ -408,6 +408,25 @@ pub fn stale<'a>(
     out
 }
 
+/// The files `packages.local` names now (globs expanded) that the lock
+/// does not have (`locked` are its `@local` locations), one line each: a
+/// new RPM dropped into a globbed directory is drift too.
+pub fn unlocked<'a>(recipe: &Recipe, locked: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let locked: std::collections::BTreeSet<&str> = locked.into_iter().collect();
+    // A file that cannot be read is reported by `stale` (or by the build).
+    files(recipe)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| !locked.contains(f.location.as_str()))
+        .map(|f| {
+            format!(
+                "packages.local now also names {}, which is not locked",
+                f.location
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

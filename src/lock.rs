@@ -275,12 +275,18 @@ impl Lock {
         compare("image.arch", &have.arch, &want.arch);
         compare("packages.local", &have.local, &want.local);
         // A local RPM rebuilt since the lock is other bytes under the same path.
-        changes.extend(crate::local::stale(
-            recipe,
+        let local = || {
             self.packages
                 .iter()
                 .filter(|p| p.repo == crate::local::REPO)
-                .map(|p| (p.location.as_str(), &p.checksum)),
+        };
+        changes.extend(crate::local::stale(
+            recipe,
+            local().map(|p| (p.location.as_str(), &p.checksum)),
+        ));
+        changes.extend(crate::local::unlocked(
+            recipe,
+            local().map(|p| p.location.as_str()),
         ));
         if have.weak_deps != want.weak_deps {
             changes.push(format!("options.weak_deps is now {}", want.weak_deps));
@@ -609,6 +615,25 @@ mod tests {
         std::fs::remove_file(tmp.path().join("dist/app.rpm")).unwrap();
         let err = lock.drift(&r, Path::new("app.toml.lock")).unwrap_err();
         assert!(err.changes[0].contains("cannot be read"), "{err}");
+
+        // A new file where the lock had none.
+        std::fs::write(tmp.path().join("dist/app.rpm"), b"version one").unwrap();
+        let mut globbed = r.clone();
+        globbed.packages.local.files = vec!["dist/*.rpm".into()];
+        let mut globbed_lock = lock.clone();
+        globbed_lock.request.local = globbed.packages.local.files.clone();
+        assert_eq!(
+            globbed_lock.drift(&globbed, Path::new("app.toml.lock")),
+            Ok(())
+        );
+        std::fs::write(tmp.path().join("dist/new.rpm"), b"new").unwrap();
+        let err = globbed_lock
+            .drift(&globbed, Path::new("app.toml.lock"))
+            .unwrap_err();
+        assert_eq!(
+            err.changes,
+            ["packages.local now also names dist/new.rpm, which is not locked"]
+        );
 
         let mut more = r.clone();
         more.packages.local.files.push("dist/lib.rpm".into());
