@@ -15,6 +15,7 @@ pub mod fetch;
 pub mod fsutil;
 pub mod glob;
 pub mod http;
+pub mod local;
 pub mod location;
 pub mod lock;
 pub mod lock_diff;

@@ -84,6 +84,10 @@ pub struct LockedRequest {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub package_manager: bool,
     pub arch: Vec<String>,
+    /// `packages.local` as written; absent when empty, so locks of recipes
+    /// without local RPMs stay byte-identical.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub local: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -212,6 +216,7 @@ impl LockedRequest {
                 .iter()
                 .map(|a| a.rpm_name().to_string())
                 .collect(),
+            local: recipe.packages.local.files.clone(),
         }
     }
 }
@@ -298,6 +303,21 @@ impl Lock {
         compare("packages.prefer", &have.prefer, &want.prefer);
         compare("packages.avoid", &have.avoid, &want.avoid);
         compare("image.arch", &have.arch, &want.arch);
+        compare("packages.local", &have.local, &want.local);
+        // A local RPM rebuilt since the lock is other bytes under the same path.
+        let local = || {
+            self.packages
+                .iter()
+                .filter(|p| p.repo == crate::local::REPO)
+        };
+        changes.extend(crate::local::stale(
+            recipe,
+            local().map(|p| (p.location.as_str(), &p.checksum)),
+        ));
+        changes.extend(crate::local::unlocked(
+            recipe,
+            local().map(|p| p.location.as_str()),
+        ));
         if have.weak_deps != want.weak_deps {
             changes.push(format!("options.weak_deps is now {}", want.weak_deps));
         }
@@ -592,6 +612,72 @@ mod tests {
         assert!(msg.contains("baseurl changed"), "{msg}");
         assert!(msg.contains("hint: run `minibuild lock"), "{msg}");
         assert_eq!(err.changes.len(), 4);
+    }
+
+    #[test]
+    fn local_rpms_drift_by_list_and_by_content() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("app.toml");
+        let text = "[[repo]]\nname = \"fedora\"\nbaseurl = \"/r\"\ngpgcheck = false\n[packages]\nlocal = [\"dist/app.rpm\"]\nlocal_gpgcheck = false\n[image]\narch = [\"x86_64\"]\n";
+        let r = crate::recipe::parse(&path, text).unwrap();
+        std::fs::create_dir(tmp.path().join("dist")).unwrap();
+        std::fs::write(tmp.path().join("dist/app.rpm"), b"version one").unwrap();
+        let mut app = package("app", "noarch");
+        app.repo = crate::local::REPO.into();
+        app.location = "dist/app.rpm".into();
+        app.checksum = Digest::sha256_of(b"version one");
+        let fedora = LockedRepo {
+            name: "fedora".into(),
+            baseurl: r.repos[0].origin().into(),
+            revisions: BTreeMap::new(),
+        };
+        let lock = Lock::new(LockedRequest::of(&r), vec![fedora], vec![app]);
+        let text = lock.to_toml();
+        assert!(text.contains("local = [\"dist/app.rpm\"]"), "{text}");
+        let lock = Lock::from_toml(Path::new("x.lock"), &text).unwrap();
+        assert_eq!(lock.drift(&r, Path::new("app.toml.lock")), Ok(()));
+
+        std::fs::write(tmp.path().join("dist/app.rpm"), b"version two").unwrap();
+        let err = lock.drift(&r, Path::new("app.toml.lock")).unwrap_err();
+        assert_eq!(err.changes.len(), 1, "{err}");
+        assert!(
+            err.changes[0].starts_with("local RPM dist/app.rpm changed since the lock")
+                && err.changes[0].contains(&Digest::sha256_of(b"version one").to_string()),
+            "{err}"
+        );
+        std::fs::remove_file(tmp.path().join("dist/app.rpm")).unwrap();
+        let err = lock.drift(&r, Path::new("app.toml.lock")).unwrap_err();
+        assert!(err.changes[0].contains("cannot be read"), "{err}");
+
+        // A new file where the lock had none.
+        std::fs::write(tmp.path().join("dist/app.rpm"), b"version one").unwrap();
+        let mut globbed = r.clone();
+        globbed.packages.local.files = vec!["dist/*.rpm".into()];
+        let mut globbed_lock = lock.clone();
+        globbed_lock.request.local = globbed.packages.local.files.clone();
+        assert_eq!(
+            globbed_lock.drift(&globbed, Path::new("app.toml.lock")),
+            Ok(())
+        );
+        std::fs::write(tmp.path().join("dist/new.rpm"), b"new").unwrap();
+        let err = globbed_lock
+            .drift(&globbed, Path::new("app.toml.lock"))
+            .unwrap_err();
+        assert_eq!(
+            err.changes,
+            ["packages.local now also names dist/new.rpm, which is not locked"]
+        );
+
+        let mut more = r.clone();
+        more.packages.local.files.push("dist/lib.rpm".into());
+        let err = lock.drift(&more, Path::new("app.toml.lock")).unwrap_err();
+        assert!(
+            err.changes
+                .contains(&"packages.local adds `dist/lib.rpm`".to_string()),
+            "{err}"
+        );
+        // Recipes without local RPMs keep their locks byte-identical.
+        assert!(!lock_for(&recipe("")).to_toml().contains("local"));
     }
 
     #[test]

@@ -157,6 +157,7 @@ mod tests {
             weak_deps: false,
             package_manager: false,
             arch: vec![],
+            local: vec![],
         };
         Lock::new(request, vec![], packages)
     }

@@ -388,18 +388,23 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let reporter = Stderr::new(args.common.quiet || args.json);
     settings.net.waiting = reporter.waiting_notice();
     let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
-    let names: Vec<String> = recipe.repos.iter().map(|r| r.name.clone()).collect();
+    let names = minibuild::local::repo_names(&recipe);
     let client = minibuild::pipeline::client(&recipe, &settings)?;
     let cache = minibuild::cache::Cache::new(&settings.cache_dir);
     let mut views: Vec<explain::PlanView> = Vec::new();
     for r in &resolved {
         let mut view = explain::view(&r.plan, r.arch.rpm_name(), &names);
         // Only the headers (from the cache, or Range requests): which scriptlets will not run.
+        let local = pipeline::local_sources(r);
         let packages: Vec<(&minibuild::repo::Package, &str)> = r
             .plan
             .packages
             .iter()
-            .map(|p| (&p.package, r.repos[p.package.repo].baseurl.as_str()))
+            .zip(&local)
+            .map(|(p, local)| match local {
+                Some((base, copy)) => (copy, base.as_str()),
+                None => (&p.package, r.repos[p.package.repo].baseurl.as_str()),
+            })
             .collect();
         let read = minibuild::scriptlets::for_packages(&client, &cache, &packages, settings.jobs);
         let mut scriptlets = Vec::new();

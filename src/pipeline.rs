@@ -220,6 +220,7 @@ fn report_unchecked(recipe: &Recipe, reporter: &dyn Reporter) {
             ));
         }
     }
+    crate::local::report_unchecked(recipe, reporter);
 }
 
 /// The one HTTP client of a run: `settings.net`, fenced by the policy's
@@ -329,6 +330,8 @@ pub fn keyrings(recipe: &Recipe, client: &Client) -> anyhow::Result<Vec<Keyring>
             }
             Ok(ring)
         })
+        // Index `recipe.repos.len()`: the local RPMs' (see crate::local).
+        .chain(std::iter::once(crate::local::keyring(recipe, client)))
         .collect()
 }
 
@@ -349,6 +352,12 @@ pub fn resolve(
             let index = load_repo(recipe, settings, &client, &cache, &rings, i, arch, reporter)?;
             indexes.push(index);
         }
+        let local = crate::local::index(recipe, arch, recipe.repos.len())?;
+        let local_requests = local
+            .as_ref()
+            .map(crate::local::requests)
+            .unwrap_or_default();
+        indexes.extend(local);
         let (mut packages, mut caps) = repo::merge(&mut indexes);
         // A file requirement primary.xml cannot answer: read the complete
         // file lists (large, so only then) and resolve against those.
@@ -374,11 +383,21 @@ pub fn resolve(
             }
             caps = repo::CapIndex::build(&packages);
         }
-        let priorities: Vec<(i32, u32)> =
-            recipe.repos.iter().map(|r| (r.priority, r.cost)).collect();
+        let priorities: Vec<(i32, u32)> = recipe
+            .repos
+            .iter()
+            .map(|r| (r.priority, r.cost))
+            .chain(std::iter::once(crate::local::PRIORITY))
+            .collect();
         let packages = priority::apply_indexed(packages, &mut caps, &priorities);
         let request = Request {
-            install: recipe.packages.install.clone(),
+            install: recipe
+                .packages
+                .install
+                .iter()
+                .cloned()
+                .chain(local_requests)
+                .collect(),
             exclude: recipe.packages.exclude.clone(),
             prefer: recipe.packages.prefer.clone(),
             avoid: recipe.packages.avoid.clone(),
@@ -388,7 +407,7 @@ pub fn resolve(
         };
         reporter.step(&format!(
             "Resolving {} for {arch}",
-            recipe.packages.install.join(", ")
+            request.install.join(", ")
         ));
         let started = std::time::Instant::now();
         let solve = |r: &Request| crate::resolve::ResolvoSolver.solve_indexed(&packages, &caps, r);
@@ -523,15 +542,7 @@ pub fn lock_of(recipe: &Recipe, resolved: &[Resolved]) -> Lock {
     let packages = resolved
         .iter()
         .flat_map(|res| {
-            crate::lock::entries(
-                res.arch,
-                &res.plan,
-                &recipe
-                    .repos
-                    .iter()
-                    .map(|r| r.name.clone())
-                    .collect::<Vec<_>>(),
-            )
+            crate::lock::entries(res.arch, &res.plan, &crate::local::repo_names(recipe))
         })
         .collect();
     Lock::new(LockedRequest::of(recipe), repos, packages)
@@ -604,7 +615,11 @@ pub fn resolved_from_lock(
                     via,
                 })
             })
-            .collect::<anyhow::Result<_>>()?;
+            .collect::<anyhow::Result<Vec<RepoRef>>>()?;
+        let repos: Vec<RepoRef> = repos
+            .into_iter()
+            .chain(std::iter::once(local_repo_ref(recipe)))
+            .collect();
         let locked: Vec<&LockedPackage> = lock.for_target(arch).collect();
         let index = crate::lock::by_key(&locked);
         let mut packages = Vec::new();
@@ -613,6 +628,7 @@ pub fn resolved_from_lock(
                 .repos
                 .iter()
                 .position(|r| r.name == l.repo)
+                .or_else(|| (l.repo == crate::local::REPO).then_some(recipe.repos.len()))
                 .with_context(|| {
                     format!(
                         "{}: package {} comes from repo `{}`, which the recipe no longer has",
@@ -925,11 +941,17 @@ pub fn fetch_rpms(
         total,
         true,
     );
+    // Local RPMs are read where they are, by file name in their directory.
+    let sources = local_sources(res);
     let requests: Vec<(&Package, &str)> = res
         .plan
         .packages
         .iter()
-        .map(|p| (&p.package, res.repos[p.package.repo].baseurl.as_str()))
+        .zip(&sources)
+        .map(|(p, local)| match local {
+            Some((base, copy)) => (copy, base.as_str()),
+            None => (&p.package, res.repos[p.package.repo].baseurl.as_str()),
+        })
         .collect();
     let tally = std::sync::Mutex::new(FetchTally::default());
     let rpms = fetch::fetch(client, cache, &requests, jobs, &|ev| match ev {
@@ -962,6 +984,32 @@ pub fn fetch_rpms(
     Ok(rpms)
 }
 
+/// The `@local` entry of a resolution's repo list (always there, last, so
+/// that `Package::repo` indexes stay valid whether or not it is used).
+fn local_repo_ref(recipe: &Recipe) -> RepoRef {
+    RepoRef {
+        name: crate::local::REPO.to_string(),
+        baseurl: crate::local::baseurl(recipe),
+        revision: String::new(),
+        repomd_digest: None,
+        via: None,
+    }
+}
+
+/// Per planned package of `res`: for a local RPM, the base and package to
+/// fetch it by (see [`crate::local::source`]); `None` for a repo package.
+pub fn local_sources(res: &Resolved) -> Vec<Option<(String, Package)>> {
+    res.plan
+        .packages
+        .iter()
+        .map(|p| {
+            let repo = res.repos.get(p.package.repo)?;
+            (repo.name == crate::local::REPO)
+                .then(|| crate::local::source(&repo.baseurl, &p.package))
+        })
+        .collect()
+}
+
 /// Check each RPM against its repo's keys, before anything of it is
 /// unpacked. Per package (plan order): the fingerprint that signed it, or
 /// `None` where the recipe turned checks off.
@@ -975,8 +1023,17 @@ pub fn verify_signatures(
     let mut signers = Vec::new();
     for (path, p) in rpms.iter().zip(&res.plan.packages) {
         let repo = p.package.repo;
-        signers.push(if recipe.repos[repo].gpgcheck {
-            Some(rings[repo].verify_rpm(path, &p.package.nevra)?)
+        signers.push(if crate::local::gpgcheck(recipe, repo) {
+            let verified = rings[repo].verify_rpm(path, &p.package.nevra);
+            Some(match crate::local::is_local(recipe, repo) {
+                true => verified.with_context(|| {
+                    format!(
+                        "local RPM {} (packages.local; its keys: local_gpgkey, else the repos' gpgkey; or local_gpgcheck = false or --no-gpgcheck @local, knowingly)",
+                        p.package.location
+                    )
+                })?,
+                false => verified?,
+            })
         } else {
             None
         });
@@ -1455,6 +1512,7 @@ fn write_supply_chain(
         .iter()
         .filter(|r| !r.gpgcheck)
         .map(|r| r.name.as_str())
+        .chain(crate::local::unchecked(recipe))
         .collect();
     let note = if unchecked.is_empty() {
         "package signatures verified for every repository".to_string()
@@ -1474,6 +1532,7 @@ fn write_supply_chain(
                 distro: facts.distro.clone(),
                 created: oci::config::rfc3339(facts.epoch),
                 baseurls: res.repos.iter().map(|r| r.baseurl.clone()).collect(),
+                local_repo: Some(recipe.repos.len()),
             };
             // What the image holds: not the removed package manager.
             let in_image = Plan {
@@ -1527,6 +1586,7 @@ fn write_supply_chain(
                         .collect(),
                 });
             }
+            repos.extend(crate::local::provenance(recipe, facts.arch));
             for (p, signer) in facts.plan.packages.iter().zip(&facts.signers) {
                 let pkg = &p.package;
                 rpms.push(crate::provenance::Rpm {

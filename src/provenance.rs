@@ -83,7 +83,11 @@ pub fn statement(f: &Facts) -> Value {
     for r in &f.repos {
         let mut dep = json!({
             "name": format!("repo:{}:{}", r.name, r.arch),
-            "uri": format!("{}repodata/repomd.xml", r.baseurl),
+            // The local RPMs' synthetic repo has no metadata: its directory.
+            "uri": match r.name == crate::recipe::LOCAL_REPO {
+                true => r.baseurl.clone(),
+                false => format!("{}repodata/repomd.xml", r.baseurl),
+            },
             "annotations": {
                 "revision": r.revision,
                 "gpgcheck": r.gpgcheck,

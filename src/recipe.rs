@@ -20,6 +20,9 @@ use crate::oci::Healthcheck;
 use crate::rootfs::exclude::PathPattern;
 use crate::rpm::Arch;
 
+/// The name of the synthetic repo of `[packages] local` (see the `local` module).
+pub const LOCAL_REPO: &str = "@local";
+
 /// A validated recipe, with paths already resolved against the recipe's directory.
 #[derive(Debug, Clone)]
 pub struct Recipe {
@@ -45,6 +48,10 @@ impl Recipe {
     /// recipe said so (and so recorded wherever the recipe's choice is).
     pub fn disable_gpgcheck(&mut self, names: &[String]) -> anyhow::Result<()> {
         for name in names {
+            if name == LOCAL_REPO && !self.packages.local.files.is_empty() {
+                self.packages.local.gpgcheck = false;
+                continue;
+            }
             let i = self.repo_index(name, "--no-gpgcheck")?;
             self.repos[i].gpgcheck = false;
             self.repos[i].repo_gpgcheck = false;
@@ -216,6 +223,21 @@ pub struct Packages {
     pub prefer: Vec<String>,
     /// Providers to pass over while another one satisfies the dependency.
     pub avoid: Vec<String>,
+    /// `local`: RPM files of one's own, installed from the `@local` repo.
+    pub local: Local,
+}
+
+/// `[packages] local`, `local_gpgcheck`, `local_gpgkey`: RPM files given
+/// by path, resolved as the top-priority repo `@local` (see the `local` module).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Local {
+    /// Paths (a `*` or `?` allowed in the file name) as written, relative
+    /// to the recipe's directory.
+    pub files: Vec<String>,
+    /// On by default, as for repos.
+    pub gpgcheck: bool,
+    /// `local_gpgkey`, or else every key the recipe's repos name.
+    pub gpgkeys: Vec<GpgKey>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -488,15 +510,25 @@ const DEFAULT_PRIORITY: i32 = 99;
 /// dnf's default cost: among equal priorities, lower is preferred.
 const DEFAULT_COST: u32 = 1000;
 
+fn no_install() -> Spanned<Vec<String>> {
+    Spanned::new(0..0, Vec::new())
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPackages {
+    /// May be left out when `local` names what to install.
+    #[serde(default = "no_install")]
     install: Spanned<Vec<String>>,
     #[serde(default)]
     exclude: Vec<String>,
     #[serde(default)]
     prefer: Vec<String>,
     avoid: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    local: Vec<String>,
+    local_gpgcheck: Option<bool>,
+    local_gpgkey: Option<KeyOrList>,
 }
 
 #[derive(Deserialize)]
@@ -618,21 +650,28 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             Some("add `[packages]` with `install = [\"…\"]` naming what the image needs"),
         ));
     };
-    let packages = packages.into_inner();
-    if packages
-        .install
-        .get_ref()
-        .iter()
-        .all(|p| p.trim().is_empty())
+    let packages_span = packages.span();
+    let mut packages = packages.into_inner();
+    // Local RPMs are installed themselves: with them, `install` may be empty.
+    if packages.local.is_empty()
+        && packages
+            .install
+            .get_ref()
+            .iter()
+            .all(|p| p.trim().is_empty())
     {
+        // Left out altogether (span 0..0): point at the [packages] table.
+        let span = Some(packages.install.span())
+            .filter(|s| !s.is_empty())
+            .unwrap_or(packages_span.clone());
         return Err(at(
-            Some(packages.install.span()),
+            Some(span),
             "packages.install is empty".into(),
             Some("name at least one package, e.g. install = [\"busybox\"]"),
         ));
     }
 
-    let avoid = match packages.avoid {
+    let avoid = match packages.avoid.take() {
         None => Vec::new(),
         Some(avoid) => {
             let span = avoid.span();
@@ -665,6 +704,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             None => vec![recipe_repo(&dir, span, r, &at)?],
         };
         for repo in found {
+            if repo.name == LOCAL_REPO {
+                return Err(at(
+                    None,
+                    format!("repo name `{LOCAL_REPO}` is reserved for packages.local"),
+                    Some("give the repo another name"),
+                ));
+            }
             if repos.iter().any(|x| x.name == repo.name) {
                 return Err(at(
                     None,
@@ -675,6 +721,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             repos.push(repo);
         }
     }
+
+    let local = local_inputs(&dir, packages_span.clone(), &mut packages, &repos, &at)?;
 
     let img = raw.image;
     let arch = match img.arch {
@@ -932,6 +980,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             exclude: packages.exclude,
             prefer: packages.prefer,
             avoid,
+            local,
         },
         options,
         copies,
@@ -944,6 +993,91 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             .map(|c| dir.join(c))
             .collect(),
     })
+}
+
+/// `[packages] local` and its signature settings. Signatures are checked
+/// unless `local_gpgcheck = false`, with `local_gpgkey` or, without it, the
+/// keys of the recipe's repos (an RPM rebuilt and signed with the same key
+/// as one's own repo); no key at all fails closed, as for a repo.
+fn local_inputs(
+    dir: &Path,
+    span: Range<usize>,
+    packages: &mut RawPackages,
+    repos: &[Repo],
+    at: &At,
+) -> Result<Local, RecipeError> {
+    let files = std::mem::take(&mut packages.local);
+    let hint = "write local = [\"dist/app-1.0-1.x86_64.rpm\"], paths relative to the recipe (a `*` may stand in the file name)";
+    for f in &files {
+        if f.trim().is_empty() || f.contains("://") {
+            return Err(at(
+                Some(span),
+                format!("packages.local: `{f}` is not a path to an RPM file"),
+                Some(hint),
+            ));
+        }
+    }
+    let gpgcheck = packages.local_gpgcheck.unwrap_or(true);
+    let gpgkeys = match packages.local_gpgkey.take() {
+        Some(keys) => gpgkeys(dir, keys),
+        None => {
+            let mut all: Vec<GpgKey> = Vec::new();
+            for k in repos.iter().flat_map(|r| &r.gpgkeys) {
+                if !all.contains(k) {
+                    all.push(k.clone());
+                }
+            }
+            all
+        }
+    };
+    if files.is_empty() {
+        return Ok(Local::default());
+    }
+    if gpgcheck && gpgkeys.is_empty() {
+        return Err(at(
+            Some(span),
+            "packages.local: the local RPMs' signatures are checked (local_gpgcheck is on by default), but there is no key to check them with".into(),
+            Some("add local_gpgkey = \"path/to/RPM-GPG-KEY\" (the key your RPMs are signed with), or local_gpgcheck = false for unsigned RPMs of your own, knowingly"),
+        ));
+    }
+    if let Some(k) = gpgkeys
+        .iter()
+        .find(|k| gpgcheck && !key_transport_is_trusted(&k.url) && k.fingerprint.is_none())
+    {
+        return Err(at(
+            Some(span),
+            format!(
+                "packages.local_gpgkey {} is fetched over plain http, so whoever sits on the path chooses the key",
+                crate::credentials::redact(&k.url)
+            ),
+            Some("use an https:// or file URL (or a path next to the recipe), or pin it: { url = \"…\", fingerprint = \"…\" }"),
+        ));
+    }
+    Ok(Local {
+        files,
+        gpgcheck,
+        gpgkeys,
+    })
+}
+
+/// The keys a `gpgkey`-shaped value names, relative paths made `file://` URLs.
+fn gpgkeys(dir: &Path, keys: KeyOrList) -> Vec<GpgKey> {
+    let keys = match keys {
+        KeyOrList::One(k) => vec![k],
+        KeyOrList::Many(ks) => ks,
+    };
+    keys.into_iter()
+        .map(|k| match k {
+            RawKey::Url(u) => GpgKey {
+                url: resolve_location(dir, &crate::credentials::redact(&u)),
+                fingerprint: None,
+            },
+            RawKey::Pinned(p) => GpgKey {
+                url: resolve_location(dir, &crate::credentials::redact(&p.url)),
+                fingerprint: Some(crate::signature::normalize_fingerprint(&p.fingerprint)),
+            },
+        })
+        .collect()
 }
 
 /// Whether a key read from `url` comes from where the recipe's author put
@@ -1366,6 +1500,53 @@ releasever = 40
 
     fn err(text: &str) -> RecipeError {
         parse(Path::new("r.toml"), text).expect_err("recipe should be rejected")
+    }
+
+    #[test]
+    fn local_rpms_are_checked_with_their_key_or_the_repos_keys() {
+        let dir = Path::new("/w/app.toml");
+        // Only local RPMs: `install` may be left out, and the key is local_gpgkey.
+        let text = "[[repo]]\nname = \"f\"\nbaseurl = \"/r\"\ngpgcheck = false\n[packages]\nlocal = [\"dist/*.rpm\"]\nlocal_gpgkey = \"keys/mine.asc\"\n";
+        let r = parse(dir, text).unwrap();
+        assert!(r.packages.install.is_empty());
+        assert_eq!(r.packages.local.files, ["dist/*.rpm"]);
+        assert!(r.packages.local.gpgcheck);
+        assert_eq!(r.packages.local.gpgkeys[0].url, "file:///w/keys/mine.asc");
+        // Without local_gpgkey, the repos' keys (an RPM signed like one's own repo).
+        let text = "[[repo]]\nname = \"f\"\nbaseurl = \"/r\"\ngpgkey = \"k.asc\"\n[packages]\ninstall = [\"a\"]\nlocal = [\"a.rpm\"]\n";
+        let r = parse(dir, text).unwrap();
+        assert_eq!(r.packages.local.gpgkeys[0].url, "file:///w/k.asc");
+        // No key anywhere: refused unless local_gpgcheck = false.
+        let keyless = MINIMAL.replace("install = [\"busybox\"]", "local = [\"a.rpm\"]");
+        let e = err(&keyless);
+        assert!(
+            e.message.contains("packages.local") && e.message.contains("no key"),
+            "{e}"
+        );
+        assert!(e
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("local_gpgcheck = false"));
+        let r = parse(
+            dir,
+            &keyless.replace("local = [", "local_gpgcheck = false\nlocal = ["),
+        )
+        .unwrap();
+        assert!(!r.packages.local.gpgcheck);
+        // `--no-gpgcheck @local` turns it off like a repo's.
+        let mut checked = parse(
+            dir,
+            &keyless.replace("local = [", "local_gpgkey = \"k\"\nlocal = ["),
+        )
+        .unwrap();
+        checked.disable_gpgcheck(&["@local".into()]).unwrap();
+        assert!(!checked.packages.local.gpgcheck);
+        // A URL is not a local file; nothing at all to install is still an error.
+        let e = err(&keyless.replace("\"a.rpm\"", "\"https://x/a.rpm\""));
+        assert!(e.message.contains("not a path"), "{e}");
+        let e = err(&MINIMAL.replace("install = [\"busybox\"]", ""));
+        assert_eq!(e.message, "packages.install is empty");
     }
 
     #[test]

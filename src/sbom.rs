@@ -26,6 +26,9 @@ pub struct Subject {
     pub created: String,
     /// Repo index → substituted base URL (for download locations).
     pub baseurls: Vec<String>,
+    /// The repo index of the recipe's local RPMs (`@local`), if any: their
+    /// purls name the file and its sha256 rather than a distribution.
+    pub local_repo: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +79,27 @@ pub fn purl(pkg: &Package, distro: Option<&Distro>) -> String {
         ));
     }
     s
+}
+
+/// The purl of `pkg` in `subject`'s image: a local RPM (built by the user,
+/// not the distribution) gets the namespace `local` and the qualifiers
+/// `checksum=sha256:…` and `file_name=` (its path relative to the recipe).
+fn purl_in(pkg: &Package, distro: Option<&Distro>, subject: &Subject) -> String {
+    if subject.local_repo != Some(pkg.repo) {
+        return purl(pkg, distro);
+    }
+    let local = Distro {
+        id: "local".into(),
+        version_id: String::new(),
+    };
+    let base = purl(pkg, Some(&local));
+    let base = base.split("&distro=").next().unwrap_or(&base);
+    format!(
+        "{base}&checksum={}:{}&file_name={}",
+        pkg.checksum.algo().name(),
+        pkg.checksum.hex(),
+        enc(&pkg.location)
+    )
 }
 
 /// Percent-encode what purl components may not contain.
@@ -221,7 +245,7 @@ pub fn spdx(plan: &Plan, subject: &Subject) -> Value {
             "externalRefs": [{
                 "referenceCategory": "PACKAGE-MANAGER",
                 "referenceType": "purl",
-                "referenceLocator": purl(pkg, distro),
+                "referenceLocator": purl_in(pkg, distro, subject),
             }],
             "primaryPackagePurpose": "OPERATING-SYSTEM",
         });
@@ -282,7 +306,7 @@ pub fn spdx(plan: &Plan, subject: &Subject) -> Value {
 pub fn cyclonedx(plan: &Plan, subject: &Subject) -> Value {
     let distro = subject.distro.as_ref();
     let pkgs: Vec<&Package> = plan.packages.iter().map(|p| &p.package).collect();
-    let purls: Vec<String> = pkgs.iter().map(|p| purl(p, distro)).collect();
+    let purls: Vec<String> = pkgs.iter().map(|p| purl_in(p, distro, subject)).collect();
     let components: Vec<Value> = pkgs
         .iter()
         .zip(&purls)
@@ -391,6 +415,7 @@ mod tests {
             distro: Distro::from_os_release("NAME=\"Fedora Linux\"\nID=fedora\nVERSION_ID=40\n"),
             created: "2024-01-01T00:00:00Z".into(),
             baseurls: vec!["https://mirror.example/40/x86_64/os/".into()],
+            local_repo: None,
         }
     }
 
@@ -403,6 +428,40 @@ mod tests {
                 pkg("glibc", "2:2.39-2.fc40", "LGPLv2+ and GPLv2+", &[]),
             ],
         }
+    }
+
+    #[test]
+    fn a_local_rpm_is_named_by_its_file_and_sha256() {
+        let mut p = plan();
+        p.packages[0].package.repo = 1;
+        p.packages[0].package.location = "dist/bash-5.2.26-3.fc40.x86_64.rpm".into();
+        let subject = Subject {
+            baseurls: vec!["https://m/".into(), "file:///src/app/".into()],
+            local_repo: Some(1),
+            ..subject()
+        };
+        let hex = p.packages[0].package.checksum.hex().to_string();
+        let doc = spdx(&p, &subject);
+        let bash = &doc["packages"][1];
+        assert_eq!(
+            bash["externalRefs"][0]["referenceLocator"],
+            format!("pkg:rpm/local/bash@5.2.26-3.fc40?arch=x86_64&checksum=sha256:{hex}&file_name=dist%2Fbash-5.2.26-3.fc40.x86_64.rpm")
+        );
+        assert_eq!(
+            bash["downloadLocation"],
+            "file:///src/app/dist/bash-5.2.26-3.fc40.x86_64.rpm"
+        );
+        // Repo packages keep the distribution's purl.
+        let glibc = &doc["packages"][2]["externalRefs"][0]["referenceLocator"];
+        assert!(
+            glibc.as_str().unwrap().starts_with("pkg:rpm/fedora/glibc@"),
+            "{glibc}"
+        );
+        let cdx = cyclonedx(&p, &subject);
+        assert!(cdx["components"][0]["purl"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("checksum=sha256:{hex}")));
     }
 
     #[test]

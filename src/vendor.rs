@@ -62,7 +62,10 @@ pub fn vendor(
         pipeline::verify_signatures(recipe, &rings, res, &rpms, reporter)?;
         let mut per_repo: BTreeMap<usize, Vendored> = BTreeMap::new();
         for (p, rpm) in res.plan.packages.iter().zip(&rpms) {
-            let repo = &recipe.repos[p.package.repo];
+            // Local RPMs stay where the recipe names them; the lock has their sha256.
+            let Some(repo) = recipe.repos.get(p.package.repo) else {
+                continue;
+            };
             let base = staging.path().join(&repo.name).join(res.arch.to_string());
             let dest = place(&base, &p.package.location).with_context(|| {
                 format!(

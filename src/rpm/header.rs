@@ -43,7 +43,8 @@ pub fn with_header_deps(path: &Path, pkg: &Package) -> anyhow::Result<Package> {
     Ok(out)
 }
 
-fn convert(d: ::rpm::Dependency) -> Dep {
+/// A header dependency as the resolver reads it.
+pub(crate) fn convert(d: ::rpm::Dependency) -> Dep {
     use ::rpm::DependencyFlags as F;
     let f = d.flags & (F::LESS | F::GREATER | F::EQUAL);
     let cmp = if f == F::LESS {
