@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::elf;
+use crate::image::load::Loaded;
 use crate::package_manager::STATE_PATHS;
 use crate::rootfs::{Entry, Kind, Tree};
 
@@ -46,6 +47,20 @@ const CA_BUNDLES: &[&str] = &[
     "etc/ssl/certs/ca-certificates.crt",
     "etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
 ];
+
+/// Everything worth reporting about one platform of an image read back
+/// from disk: the tree's findings plus, as errors, the layer entries the
+/// tree could not hold; sorted.
+pub fn check_loaded(loaded: &Loaded, opts: &CheckOptions) -> Vec<Finding> {
+    let mut findings = check(&loaded.tree, opts);
+    findings.extend(loaded.skipped.iter().map(|s| Finding {
+        severity: Severity::Error,
+        path: s.path.clone(),
+        message: s.reason.clone(),
+    }));
+    findings.sort();
+    findings
+}
 
 /// Everything worth reporting about `tree`, sorted (errors last, then by path).
 pub fn check(tree: &Tree, opts: &CheckOptions) -> Vec<Finding> {
@@ -338,7 +353,7 @@ pub fn resolve(tree: &Tree, path: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    use crate::oci::test_tree::TestTree as T;
+    use crate::image::test_tree::TestTree as T;
 
     fn messages(f: &[Finding]) -> Vec<String> {
         f.iter().map(ToString::to_string).collect()

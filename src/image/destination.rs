@@ -24,9 +24,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::image::MEDIA_TYPE_INDEX;
 use super::layout::Format;
-use super::OciError;
+use super::manifest::MEDIA_TYPE_INDEX;
+use super::ImageError;
 
 /// How much of an existing destination a build may replace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,14 +48,14 @@ const MAX_JSON_MEMBER: u64 = 1 << 20;
 const MAX_MEMBERS: usize = 4096;
 
 /// Refuse `dest` unless a `format` build may replace it under `replace`.
-pub fn check(dest: &Path, format: Format, replace: Replace) -> Result<(), OciError> {
+pub fn check(dest: &Path, format: Format, replace: Replace) -> Result<(), ImageError> {
     let meta = match fs::symlink_metadata(dest) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(OciError::io("inspect", dest, e)),
+        Err(e) => return Err(ImageError::io("inspect", dest, e)),
         Ok(meta) => meta,
     };
     let refuse = |reason: String| {
-        Err(OciError::RefuseToReplace {
+        Err(ImageError::RefuseToReplace {
             path: dest.to_path_buf(),
             reason,
         })
@@ -70,7 +70,7 @@ pub fn check(dest: &Path, format: Format, replace: Replace) -> Result<(), OciErr
             ));
         }
         let empty = fs::read_dir(dest)
-            .map_err(|e| OciError::io("read", dest, e))?
+            .map_err(|e| ImageError::io("read", dest, e))?
             .next()
             .is_none();
         if empty || dest.join("oci-layout").is_file() {
@@ -210,18 +210,18 @@ mod tests {
 
     /// A minibuild-like image of `arches` written as `format` to `dest`.
     fn write_image(dest: &Path, format: Format, arches: &[crate::rpm::Arch]) {
-        let tree = crate::oci::test_tree::TestTree::sample();
-        let mut w = crate::oci::ImageWriter::new(dest).unwrap();
+        let tree = crate::image::test_tree::TestTree::sample();
+        let mut w = crate::image::ImageWriter::new(dest).unwrap();
         w.set_name("example/test");
-        let opts = crate::oci::LayerOptions {
+        let opts = crate::image::LayerOptions {
             source_date_epoch: 1,
-            compression: crate::oci::Compression::Gzip,
+            compression: crate::image::Compression::Gzip,
         };
         for &arch in arches {
-            let mut c = crate::oci::ImageConfig::new(arch, 1);
+            let mut c = crate::image::ImageConfig::new(arch, 1);
             c.annotations
                 .insert("dev.minibuild.recipe.digest".into(), "sha256:0".into());
-            c.history.push(crate::oci::HistoryEntry {
+            c.history.push(crate::image::HistoryEntry {
                 created_by: "minibuild 0.1.0: install x".into(),
                 comment: None,
                 empty_layer: false,

@@ -11,8 +11,8 @@
 //! [`ImageWriter`] drives it:
 //!
 //! ```no_run
-//! # use minibuild::oci::*;
-//! # fn f(tree: &minibuild::rootfs::Tree, config: &ImageConfig) -> Result<(), OciError> {
+//! # use minibuild::image::*;
+//! # fn f(tree: &minibuild::rootfs::Tree, config: &ImageConfig) -> Result<(), ImageError> {
 //! let mut writer = ImageWriter::new("nginx.tar".as_ref())?;
 //! let opts = LayerOptions { source_date_epoch: config.created, compression: Compression::Gzip };
 //! let layer = writer.add_layer(tree, &opts)?;
@@ -23,23 +23,17 @@
 //! ```
 
 pub mod archive;
-pub mod attach;
-pub mod auth;
 pub mod config;
 pub mod destination;
-pub mod image;
 pub mod json;
 pub mod layer;
 pub mod layer_cache;
 pub mod layout;
-pub mod origin;
+pub mod load;
+pub mod local;
+pub mod manifest;
 pub mod pgzip;
-pub mod push;
-pub mod read;
-pub mod reference;
-mod registry;
 mod tarball;
-mod tls;
 
 #[cfg(test)]
 pub(crate) mod test_tree;
@@ -49,20 +43,15 @@ mod tool_tests;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use attach::{Attached, Listing};
 pub use config::{Healthcheck, HistoryEntry, ImageConfig};
 pub use destination::Replace;
-pub use image::{Descriptor, Platform};
 pub use layer::{write_layer, write_layer_with, Compression, LayerInfo, LayerOptions};
-pub use layout::{Format, ImageInfo, ImageWriter, Written};
-pub use push::{
-    push, push_attaching, write_digestfile, write_image_refs, PushError, PushEvent, PushOptions,
-    Pushed,
-};
-pub use reference::{Reference, Target};
+pub use layout::{Format, ImageWriter, Written};
+pub use local::{BlobSource, LocalImage};
+pub use manifest::{Descriptor, ImageInfo, Platform};
 
 #[derive(Debug, thiserror::Error)]
-pub enum OciError {
+pub enum ImageError {
     #[error("failed to {what} `{}`", path.display())]
     Io {
         what: &'static str,
@@ -82,11 +71,13 @@ pub enum OciError {
     InvalidConfig { field: &'static str, reason: String },
     #[error("refusing to replace `{}`: {reason}", path.display())]
     RefuseToReplace { path: PathBuf, reason: String },
+    #[error("cannot read the image `{}`: {reason}", path.display())]
+    Read { path: PathBuf, reason: String },
 }
 
-impl OciError {
+impl ImageError {
     pub(crate) fn io(what: &'static str, path: &Path, source: io::Error) -> Self {
-        OciError::Io {
+        ImageError::Io {
             what,
             path: path.to_path_buf(),
             source,

@@ -35,10 +35,12 @@ use serde_json::{json, Value};
 
 use crate::digest::Digest;
 
-use super::image::{Descriptor, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
-use super::json::to_canonical_vec;
-use super::push::{PushError, PushEvent};
-use super::registry::{BlobSource, Client};
+use crate::image::json::to_canonical_vec;
+use crate::image::manifest::{Descriptor, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
+use crate::image::BlobSource;
+
+use super::client::Client;
+use super::{PushError, PushEvent};
 
 /// The config of an artifact with no config: the two bytes `{}`.
 pub const MEDIA_TYPE_EMPTY: &str = "application/vnd.oci.empty.v1+json";

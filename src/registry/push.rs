@@ -14,7 +14,8 @@
 //!
 //! Manifests are sent as the exact bytes stored in the layout, after
 //! checking they hash to their descriptor's digest, so the pushed digest is
-//! the one the build printed. The HTTP side is in `registry.rs`.
+//! the one the build printed. The local image is read by
+//! [`crate::image::local`]; the HTTP side is in `client.rs`.
 //!
 //! Why not `oci-client`: it can push raw manifest bytes, but it is async
 //! (reqwest + tokio + hyper, a second TLS stack and a second `sha2` in a
@@ -24,115 +25,17 @@
 //! distribution API a push needs is small enough to own.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::digest::{Algorithm, Digest};
+use crate::image::local::{Content, LocalImage, Manifest};
+use crate::image::{Descriptor, ImageError};
 
 use super::attach::{self, Attached, Sbom};
-use super::auth::{self, AuthEnv, AuthError, CredSource, Credentials};
-use super::image::{Descriptor, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
+use super::auth;
+use super::client::Client;
 use super::reference::Reference;
-use super::registry::{BlobSource, Client};
-
-/// How to reach and authenticate to the registry.
-#[derive(Debug, Clone)]
-pub struct PushOptions {
-    /// `--creds`, `--creds-file` or `--password-stdin`; wins over auth files.
-    pub creds: Option<(Credentials, CredSource)>,
-    /// Where auth files and credential helpers are looked up.
-    pub auth_env: AuthEnv,
-    /// Allow plain HTTP and skip certificate verification (`--insecure`).
-    pub insecure: bool,
-    /// `--cert-dir DIR`: `*.crt` CAs, `*.cert`/`*.key` client certificate.
-    pub cert_dir: Option<PathBuf>,
-    /// `--ca FILE`: a PEM CA bundle trusted besides the system roots.
-    pub ca: Option<PathBuf>,
-    /// Retries after a transient failure (connect error, timeout, 5xx, 429).
-    pub retries: u32,
-    /// First retry delay; doubled each retry (capped at 30 s).
-    pub backoff: Duration,
-    /// Upload blobs in `PATCH` chunks of this size; None: one `PUT`.
-    pub chunk_size: Option<u64>,
-}
-
-impl Default for PushOptions {
-    fn default() -> Self {
-        PushOptions {
-            creds: None,
-            auth_env: AuthEnv::from_env(),
-            insecure: false,
-            cert_dir: None,
-            ca: None,
-            retries: 4,
-            backoff: Duration::from_millis(500),
-            chunk_size: None,
-        }
-    }
-}
-
-/// Progress of a push, for the caller to report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PushEvent {
-    /// The registry already has this blob; not uploaded.
-    BlobSkipped {
-        digest: Digest,
-        size: u64,
-    },
-    BlobUploading {
-        digest: Digest,
-        size: u64,
-    },
-    BlobUploaded {
-        digest: Digest,
-        size: u64,
-    },
-    /// A manifest or index was stored under `reference` (a tag or digest).
-    ManifestPushed {
-        digest: Digest,
-        reference: String,
-    },
-    /// A transient failure; retrying after `delay`.
-    Retrying {
-        what: String,
-        attempt: u32,
-        delay: Duration,
-        reason: String,
-    },
-}
-
-/// One line per event, for a progress log (`push: …`).
-impl std::fmt::Display for PushEvent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PushEvent::BlobSkipped { digest, size } => {
-                write!(f, "blob {digest} ({size} bytes) already in the registry")
-            }
-            PushEvent::BlobUploading { digest, size } => {
-                write!(f, "uploading blob {digest} ({size} bytes)")
-            }
-            PushEvent::BlobUploaded { digest, .. } => write!(f, "uploaded blob {digest}"),
-            PushEvent::ManifestPushed { digest, reference } if *reference == digest.to_string() => {
-                write!(f, "pushed manifest {digest}")
-            }
-            PushEvent::ManifestPushed { digest, reference } => {
-                write!(f, "pushed {digest} as `{reference}`")
-            }
-            PushEvent::Retrying {
-                what,
-                attempt,
-                delay,
-                reason,
-            } => write!(
-                f,
-                "{what}: {reason}; retry {attempt} in {:.1}s",
-                delay.as_secs_f64()
-            ),
-        }
-    }
-}
+use super::{PushError, PushEvent, PushOptions};
 
 /// What a push did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,85 +55,6 @@ impl Pushed {
     /// `REGISTRY/REPO:TAG@sha256:…`, what the CLI prints after a push.
     pub fn pinned(&self) -> String {
         self.reference.pinned(&self.digest)
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum PushError {
-    #[error("cannot read the image `{}`: {reason}", path.display())]
-    Image { path: PathBuf, reason: String },
-    #[error("cannot read blob {digest} from `{}`", path.display())]
-    ReadBlob {
-        path: PathBuf,
-        digest: Digest,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Auth(#[from] AuthError),
-    #[error("unknown registry host `{registry}`: it does not resolve; check the name in the image reference")]
-    UnknownHost {
-        registry: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("TLS with registry `{registry}` failed: {reason}; for a private CA pass --ca FILE or --cert-dir DIR (or --insecure for a test registry)")]
-    Tls { registry: String, reason: String },
-    #[error("registry `{registry}` answered in plain HTTP at {url}, where TLS was expected: if it really has no TLS and you trust the network to it, pass --insecure; otherwise check the host and port")]
-    PlainHttp { registry: String, url: String },
-    #[error(
-        "registry `{registry}` named {what} `{url}`, and minibuild sent nothing there: {rule}"
-    )]
-    Refused {
-        registry: String,
-        /// "the token realm", "the upload location", "a redirect to".
-        what: &'static str,
-        url: String,
-        rule: super::origin::Refusal,
-    },
-    #[error("registry `{registry}` does not speak HTTP as expected: {reason}")]
-    Protocol { registry: String, reason: String },
-    #[error("registry `{registry}` stopped responding: {what} failed after {attempts} attempt(s): {reason}; is the registry running and reachable?")]
-    Unreachable {
-        registry: String,
-        what: String,
-        attempts: u32,
-        reason: String,
-    },
-    #[error("{}", unauthorized_message(registry, repository, *status, looked, *had_credentials))]
-    Unauthorized {
-        registry: String,
-        repository: String,
-        status: u16,
-        /// Where credentials came from, or where they were looked for.
-        looked: String,
-        had_credentials: bool,
-    },
-    #[error("registry `{registry}`: {what}")]
-    Registry { registry: String, what: String },
-    #[error("cannot attach the SBOM `{}`: {reason}", path.display())]
-    Sbom { path: PathBuf, reason: String },
-    #[error("the image is {actual}, but the reference pins {expected}")]
-    DigestMismatch { expected: Digest, actual: Digest },
-}
-
-fn unauthorized_message(
-    registry: &str,
-    repository: &str,
-    status: u16,
-    looked: &str,
-    had_credentials: bool,
-) -> String {
-    match (status, had_credentials) {
-        (403, _) => format!(
-            "registry `{registry}` denied push access to `{repository}` (HTTP 403; {looked}): the account may lack push rights to this repository"
-        ),
-        (_, true) => format!(
-            "registry `{registry}` rejected the user name or password (HTTP {status}; {looked}): check them, or log in again with `skopeo login {registry}`"
-        ),
-        (_, false) => format!(
-            "registry `{registry}` requires authentication ({looked}): pass --creds-file FILE (a USER:PASSWORD line) or --username USER --password-stdin, or log in with `skopeo login {registry}`"
-        ),
     }
 }
 
@@ -254,7 +78,7 @@ pub fn push_attaching(
     opts: &PushOptions,
     progress: &dyn Fn(PushEvent),
 ) -> Result<Pushed, PushError> {
-    let local = LocalImage::open(image, reference.tag())?;
+    let local = Outgoing::read(image, reference.tag())?;
     let sboms = sboms
         .iter()
         .map(|p| Sbom::read(p))
@@ -286,7 +110,8 @@ pub fn push_attaching(
         bytes_uploaded: 0,
         attached: Vec::new(),
     };
-    for (digest, size) in &local.blobs {
+    for desc in local.blobs.values() {
+        let (digest, size) = (&desc.digest, &desc.size);
         if client.blob_exists(digest)? {
             progress(PushEvent::BlobSkipped {
                 digest: digest.clone(),
@@ -295,7 +120,7 @@ pub fn push_attaching(
             pushed.blobs_skipped += 1;
             continue;
         }
-        let source = local.store.source(digest, *size)?;
+        let source = local.image.blob(desc)?;
         progress(PushEvent::BlobUploading {
             digest: digest.clone(),
             size: *size,
@@ -355,301 +180,94 @@ pub fn write_image_refs(path: &Path, pushed: &Pushed) -> anyhow::Result<()> {
     crate::fsutil::write_atomic(path, format!("{}\n", pushed.pinned()).as_bytes())
 }
 
-/// A manifest or index: its descriptor's digest and media type, its bytes.
-struct Manifest {
-    digest: Digest,
-    media_type: String,
-    bytes: Vec<u8>,
-}
-
 /// What a push sends, read from the local image.
-struct LocalImage {
-    store: Store,
-    /// Config and layer blobs, by digest, with their sizes.
-    blobs: BTreeMap<Digest, u64>,
+struct Outgoing {
+    image: LocalImage,
+    /// Config and layer blobs of every platform, by digest.
+    blobs: BTreeMap<Digest, Descriptor>,
     /// Platform manifests of an index (empty for a single manifest).
     children: Vec<Manifest>,
     top: Manifest,
 }
 
-/// Blob storage of a layout dir or of an oci-archive.
-enum Store {
-    Dir(PathBuf),
-    /// Archive path and `blobs/sha256/<hex>` → (offset, size) in it.
-    Archive(PathBuf, BTreeMap<String, (u64, u64)>),
-}
-
-impl Store {
-    fn open(image: &Path) -> Result<Store, PushError> {
-        let meta = std::fs::metadata(image).map_err(|e| image_err(image, e.to_string()))?;
-        if meta.is_dir() {
-            return Ok(Store::Dir(image.to_path_buf()));
-        }
-        let file = File::open(image).map_err(|e| image_err(image, e.to_string()))?;
-        let mut archive = tar::Archive::new(file);
-        let mut entries = BTreeMap::new();
-        let not_tar = |e: std::io::Error| {
-            image_err(
-                image,
-                format!("neither an OCI layout directory nor an oci-archive tar ({e})"),
-            )
-        };
-        for entry in archive.entries().map_err(not_tar)? {
-            let entry = entry.map_err(not_tar)?;
-            if entry.header().entry_type() != tar::EntryType::Regular {
-                continue;
-            }
-            let name = entry
-                .path()
-                .map_err(not_tar)?
-                .to_string_lossy()
-                .into_owned();
-            let name = name.trim_start_matches("./").to_string();
-            entries.insert(name, (entry.raw_file_position(), entry.size()));
-        }
-        Ok(Store::Archive(image.to_path_buf(), entries))
-    }
-
-    fn image_path(&self) -> &Path {
-        match self {
-            Store::Dir(p) | Store::Archive(p, _) => p,
-        }
-    }
-
-    /// Where `name` (a path inside the layout) is, and its size.
-    fn locate(&self, name: &str) -> Result<BlobSource, PushError> {
-        match self {
-            Store::Dir(dir) => {
-                let path = dir.join(name);
-                let size = std::fs::metadata(&path)
-                    .map_err(|e| image_err(dir, format!("{name}: {e}")))?
-                    .len();
-                Ok(BlobSource {
-                    path,
-                    offset: 0,
-                    size,
-                })
-            }
-            Store::Archive(path, entries) => {
-                let (offset, size) = entries
-                    .get(name)
-                    .ok_or_else(|| image_err(path, format!("{name} is missing")))?;
-                Ok(BlobSource {
-                    path: path.clone(),
-                    offset: *offset,
-                    size: *size,
-                })
-            }
-        }
-    }
-
-    fn source(&self, digest: &Digest, size: u64) -> Result<BlobSource, PushError> {
-        let src = self.locate(&blob_name(digest))?;
-        if src.size != size {
-            return Err(image_err(
-                self.image_path(),
-                format!(
-                    "blob {digest} is {} bytes, its descriptor says {size}",
-                    src.size
-                ),
-            ));
-        }
-        Ok(src)
-    }
-
-    /// Read a small file of the layout (index.json, manifests), at most 4 MiB.
-    fn read(&self, name: &str) -> Result<Vec<u8>, PushError> {
-        const MAX: u64 = 4 << 20;
-        let src = self.locate(name)?;
-        if src.size > MAX {
-            return Err(image_err(
-                self.image_path(),
-                format!("{name} is {} bytes, too large for a manifest", src.size),
-            ));
-        }
-        let mut f = File::open(&src.path).map_err(|e| image_err(&src.path, e.to_string()))?;
-        std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(src.offset))
-            .map_err(|e| image_err(&src.path, e.to_string()))?;
-        let mut buf = Vec::with_capacity(src.size as usize);
-        f.take(src.size)
-            .read_to_end(&mut buf)
-            .map_err(|e| image_err(&src.path, format!("{name}: {e}")))?;
-        Ok(buf)
-    }
-
-    /// A manifest blob, checked against its descriptor's digest.
-    fn manifest(&self, desc: &serde_json::Value) -> Result<Manifest, PushError> {
-        let (digest, _) = descriptor(desc).map_err(|r| image_err(self.image_path(), r))?;
-        let bytes = self.read(&blob_name(&digest))?;
-        let actual = Digest::sha256_of(&bytes);
-        if actual != digest {
-            return Err(image_err(
-                self.image_path(),
-                format!("blob {digest} is corrupt: its content hashes to {actual}"),
-            ));
-        }
-        let media_type = desc
-            .get("mediaType")
-            .and_then(|m| m.as_str())
-            .map(str::to_string)
-            .or_else(|| {
-                let json = json_of(&bytes).ok()?;
-                json.get("mediaType")?.as_str().map(str::to_string)
-            })
-            .unwrap_or_else(|| MEDIA_TYPE_MANIFEST.to_string());
-        Ok(Manifest {
-            digest,
-            media_type,
-            bytes,
-        })
-    }
-}
-
-impl LocalImage {
-    /// What an SBOM can be attached to: each platform manifest, then the
-    /// top (the index of a multi-arch image, or the one manifest).
-    fn subjects(&self) -> Vec<Descriptor> {
-        let desc =
-            |m: &Manifest| Descriptor::new(&m.media_type, m.digest.clone(), m.bytes.len() as u64);
-        self.children
-            .iter()
-            .chain(std::iter::once(&self.top))
-            .map(desc)
-            .collect()
-    }
-
-    /// Read the layout's `index.json` and walk to every blob. With several
+impl Outgoing {
+    /// Read the image's `index.json` and walk to every blob. With several
     /// tagged entries, `tag` picks one by its `ref.name` annotation.
-    fn open(image: &Path, tag: Option<&str>) -> Result<LocalImage, PushError> {
-        let store = Store::open(image)?;
-        let index = json_of(&store.read("index.json")?)
-            .map_err(|e| image_err(image, format!("index.json: {e}")))?;
-        let entries = index
-            .get("manifests")
-            .and_then(|m| m.as_array())
-            .cloned()
-            .unwrap_or_default();
-        let ref_name = |d: &serde_json::Value| {
-            d.pointer("/annotations/org.opencontainers.image.ref.name")
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
-        let top_desc = match entries.as_slice() {
-            [] => return Err(image_err(image, "index.json lists no image".into())),
-            [only] => only.clone(),
-            many => {
-                let names: Vec<String> = many.iter().filter_map(ref_name).collect();
-                many.iter()
-                    .find(|d| tag.is_some() && ref_name(d).as_deref() == tag)
-                    .cloned()
-                    .ok_or_else(|| {
-                        image_err(
-                            image,
-                            format!(
-                                "index.json lists {} images (tags: {}); push with one of those tags",
-                                many.len(),
-                                names.join(", ")
-                            ),
-                        )
-                    })?
-            }
-        };
-        let top = store.manifest(&top_desc)?;
+    fn read(path: &Path, tag: Option<&str>) -> Result<Outgoing, PushError> {
+        let image = LocalImage::open(path)?;
+        let top = image.manifest(image.select(tag)?)?;
         let mut blobs = BTreeMap::new();
         let mut children = Vec::new();
-        if is_index(&top.media_type) {
-            let idx = json_of(&top.bytes).map_err(|e| image_err(image, e))?;
-            for desc in idx
-                .get("manifests")
-                .and_then(|m| m.as_array())
-                .into_iter()
-                .flatten()
-            {
-                let m = store.manifest(desc)?;
-                if is_index(&m.media_type) {
-                    return Err(image_err(
-                        image,
-                        format!("nested index {} inside an index is not supported", m.digest),
-                    ));
+        match &top.content {
+            Content::Index { manifests } => {
+                for desc in manifests {
+                    let m = image.manifest(desc)?;
+                    if let Content::Index { .. } = m.content {
+                        return Err(unpushable(
+                            &image,
+                            format!("nested index {} inside an index is not supported", m.digest),
+                        ));
+                    }
+                    collect_blobs(&m, &mut blobs);
+                    children.push(m);
                 }
-                collect_blobs(&m, &mut blobs).map_err(|r| image_err(image, r))?;
-                children.push(m);
             }
-        } else {
-            collect_blobs(&top, &mut blobs).map_err(|r| image_err(image, r))?;
+            Content::Image { .. } => collect_blobs(&top, &mut blobs),
         }
-        Ok(LocalImage {
-            store,
+        let digests = blobs.keys().chain(children.iter().map(|m| &m.digest));
+        for d in digests.chain(std::iter::once(&top.digest)) {
+            if d.algo() != Algorithm::Sha256 {
+                return Err(unpushable(
+                    &image,
+                    format!("unsupported digest `{d}` (minibuild pushes sha256 images)"),
+                ));
+            }
+        }
+        Ok(Outgoing {
+            image,
             blobs,
             children,
             top,
         })
     }
-}
 
-fn is_index(media_type: &str) -> bool {
-    media_type == MEDIA_TYPE_INDEX
-        || media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
-}
-
-/// Config and layers of one manifest.
-fn collect_blobs(m: &Manifest, blobs: &mut BTreeMap<Digest, u64>) -> Result<(), String> {
-    let json = json_of(&m.bytes)?;
-    let config = json
-        .get("config")
-        .ok_or_else(|| format!("manifest {} has no config", m.digest))?;
-    let layers = json
-        .get("layers")
-        .and_then(|l| l.as_array())
-        .cloned()
-        .unwrap_or_default();
-    for desc in std::iter::once(config).chain(layers.iter()) {
-        let (digest, size) = descriptor(desc)?;
-        blobs.insert(digest, size);
+    /// What an SBOM can be attached to: each platform manifest, then the
+    /// top (the index of a multi-arch image, or the one manifest).
+    fn subjects(&self) -> Vec<Descriptor> {
+        self.children
+            .iter()
+            .chain(std::iter::once(&self.top))
+            .map(Manifest::descriptor)
+            .collect()
     }
-    Ok(())
 }
 
-/// `digest` and `size` of a descriptor.
-fn descriptor(desc: &serde_json::Value) -> Result<(Digest, u64), String> {
-    let raw = desc
-        .get("digest")
-        .and_then(|d| d.as_str())
-        .ok_or("a descriptor has no digest")?;
-    let digest = raw
-        .strip_prefix("sha256:")
-        .and_then(|hex| Digest::new(Algorithm::Sha256, hex).ok())
-        .ok_or_else(|| format!("unsupported digest `{raw}` (minibuild pushes sha256 images)"))?;
-    let size = desc
-        .get("size")
-        .and_then(|s| s.as_u64())
-        .ok_or_else(|| format!("descriptor {digest} has no size"))?;
-    Ok((digest, size))
+/// Config and layers of one image manifest.
+fn collect_blobs(m: &Manifest, blobs: &mut BTreeMap<Digest, Descriptor>) {
+    if let Content::Image { config, layers } = &m.content {
+        for desc in std::iter::once(config).chain(layers) {
+            blobs.insert(desc.digest.clone(), desc.clone());
+        }
+    }
 }
 
-fn blob_name(digest: &Digest) -> String {
-    format!("blobs/{}/{}", digest.algo().name(), digest.hex())
-}
-
-fn json_of(bytes: &[u8]) -> Result<serde_json::Value, String> {
-    serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))
-}
-
-fn image_err(path: &Path, reason: String) -> PushError {
-    PushError::Image {
-        path: path.to_path_buf(),
+fn unpushable(image: &LocalImage, reason: String) -> PushError {
+    PushError::Image(ImageError::Read {
+        path: image.path().to_path_buf(),
         reason,
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::test_tree::TestTree;
-    use crate::oci::{Compression, Format, ImageConfig, ImageWriter, LayerOptions};
+    use crate::image::local::blob_name;
+    use crate::image::manifest::{MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
+    use crate::image::test_tree::TestTree;
+    use crate::image::{Compression, Format, ImageConfig, ImageWriter, LayerOptions, Written};
     use crate::rpm::Arch;
 
-    fn write_image(dest: &Path, format: Format, arches: &[Arch]) -> crate::oci::Written {
+    fn write_image(dest: &Path, format: Format, arches: &[Arch]) -> Written {
         let mut t = TestTree::new();
         t.dir("etc", 0o755);
         t.file("etc/hello", 0o644, b"hello\n");
@@ -670,96 +288,58 @@ mod tests {
     }
 
     #[test]
-    fn reads_layout_and_archive_alike() {
+    fn sends_every_blob_once_and_each_platform_manifest() {
         let dir = tempfile::tempdir().unwrap();
         let arches = [Arch::X86_64, Arch::Aarch64];
         let a = write_image(&dir.path().join("img"), Format::Oci, &arches);
         let b = write_image(&dir.path().join("img.tar"), Format::OciArchive, &arches);
-        assert_eq!(a.digest, b.digest);
-        let la = LocalImage::open(&a.path, Some("v1")).unwrap();
-        let lb = LocalImage::open(&b.path, Some("v1")).unwrap();
-        assert_eq!(la.top.digest, a.digest);
-        assert_eq!(la.top.media_type, MEDIA_TYPE_INDEX);
-        assert_eq!(la.top.bytes, lb.top.bytes);
-        assert_eq!(la.children.len(), 2);
+        let oa = Outgoing::read(&a.path, Some("v1")).unwrap();
+        let ob = Outgoing::read(&b.path, Some("v1")).unwrap();
+        assert_eq!(oa.top.digest, a.digest);
+        assert_eq!(oa.top.media_type, MEDIA_TYPE_INDEX);
+        assert_eq!(oa.top.bytes, ob.top.bytes);
+        assert_eq!(oa.children.len(), 2);
         // one shared layer + two configs
-        assert_eq!(la.blobs.len(), 3);
-        assert_eq!(la.blobs, lb.blobs);
-        for (digest, size) in &lb.blobs {
-            let src = lb.store.source(digest, *size).unwrap();
-            let mut bytes = Vec::new();
-            src.open().unwrap().read_to_end(&mut bytes).unwrap();
-            assert_eq!(Digest::sha256_of(&bytes), *digest);
-        }
+        assert_eq!(oa.blobs.len(), 3);
+        assert_eq!(oa.blobs, ob.blobs);
+        let subjects: Vec<Digest> = oa.subjects().into_iter().map(|d| d.digest).collect();
+        assert_eq!(subjects.len(), 3);
+        assert_eq!(subjects[2], a.digest, "the index comes last");
+
+        let one = write_image(&dir.path().join("one"), Format::Oci, &[Arch::X86_64]);
+        let o = Outgoing::read(&one.path, None).unwrap();
+        assert_eq!(o.top.media_type, MEDIA_TYPE_MANIFEST);
+        assert!(o.children.is_empty());
+        assert_eq!(o.blobs.len(), 2);
     }
 
     #[test]
-    fn single_arch_top_is_the_manifest_and_corruption_is_caught() {
+    fn a_nested_index_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let w = write_image(&dir.path().join("img"), Format::Oci, &[Arch::X86_64]);
-        let l = LocalImage::open(&w.path, None).unwrap();
-        assert_eq!(l.top.media_type, MEDIA_TYPE_MANIFEST);
-        assert!(l.children.is_empty());
-        assert_eq!(l.blobs.len(), 2);
-        let path = w.path.join(blob_name(&w.digest));
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes.push(b' ');
-        std::fs::write(&path, bytes).unwrap();
-        let e = LocalImage::open(&w.path, None).err().unwrap();
-        assert!(e.to_string().contains("corrupt"), "{e}");
-    }
-
-    #[test]
-    fn not_an_image() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("x.tar");
-        std::fs::write(&f, b"not a tar at all, just text").unwrap();
-        let e = LocalImage::open(&f, None).err().unwrap();
-        assert!(e.to_string().contains(&f.display().to_string()), "{e}");
-    }
-
-    #[test]
-    fn unauthorized_messages_say_where_credentials_came_from() {
-        let e = PushError::Unauthorized {
-            registry: "r.example:5000".into(),
-            repository: "app".into(),
-            status: 401,
-            looked: "credentials from --creds".into(),
-            had_credentials: true,
-        };
-        let s = e.to_string();
-        assert!(
-            s.contains("r.example:5000") && s.contains("--creds") && s.contains("password"),
-            "{s}"
+        let w = write_image(
+            &dir.path().join("img"),
+            Format::Oci,
+            &[Arch::X86_64, Arch::Aarch64],
         );
-        let e = PushError::Unauthorized {
-            registry: "r.example".into(),
-            repository: "app".into(),
-            status: 401,
-            looked: "no credentials found in /h/.docker/config.json".into(),
-            had_credentials: false,
-        };
-        assert!(e.to_string().contains("/h/.docker/config.json"), "{e}");
-    }
-
-    #[test]
-    fn events_read_as_log_lines() {
-        let d = Digest::sha256_of(b"x");
-        let tagged = PushEvent::ManifestPushed {
-            digest: d.clone(),
-            reference: "v1".into(),
-        };
-        assert_eq!(tagged.to_string(), format!("pushed {d} as `v1`"));
-        let retry = PushEvent::Retrying {
-            what: "upload".into(),
-            attempt: 2,
-            delay: Duration::from_millis(1500),
-            reason: "status 503 Service Unavailable".into(),
-        };
-        assert_eq!(
-            retry.to_string(),
-            "upload: status 503 Service Unavailable; retry 2 in 1.5s"
+        // An index whose only entry is the image's own index.
+        let inner = std::fs::read(w.path.join(blob_name(&w.digest))).unwrap();
+        let outer = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{MEDIA_TYPE_INDEX}","manifests":[{{"mediaType":"{MEDIA_TYPE_INDEX}","digest":"{}","size":{}}}]}}"#,
+            w.digest,
+            inner.len()
         );
+        let outer_digest = Digest::sha256_of(outer.as_bytes());
+        std::fs::write(w.path.join(blob_name(&outer_digest)), &outer).unwrap();
+        std::fs::write(
+            w.path.join("index.json"),
+            format!(
+                r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{MEDIA_TYPE_INDEX}","digest":"{outer_digest}","size":{}}}]}}"#,
+                outer.len()
+            ),
+        )
+        .unwrap();
+        let e = Outgoing::read(&w.path, None).err().unwrap().to_string();
+        assert!(e.contains("nested index"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::push::{PushError, PushOptions};
+use super::{PushError, PushOptions};
 use crate::http::{tls_config, TlsTrust};
 
 pub fn agent(opts: &PushOptions, registry: &str) -> Result<ureq::Agent, PushError> {
