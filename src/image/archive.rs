@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
+use super::error::ImageError;
 use super::json::to_canonical_vec;
 use super::layer::{Compression, LayerInfo};
 use super::manifest::ImageInfo;
 use super::tarball::{TarKind, TarMeta, TarWriter};
-use super::ImageError;
 
 /// Name start of the archive being written beside the output (see temporaries.rs).
 pub const ARCHIVE_PREFIX: &str = ".minibuild-archive-";

@@ -14,8 +14,8 @@ use crate::rpm::Arch;
 
 pub use crate::healthcheck::Healthcheck;
 
+use super::error::ImageError;
 use super::layer::LayerInfo;
-use super::ImageError;
 
 pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 

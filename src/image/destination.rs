@@ -24,9 +24,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::layout::Format;
+use super::error::ImageError;
+use super::format::Format;
 use super::manifest::MEDIA_TYPE_INDEX;
-use super::ImageError;
 
 /// How much of an existing destination a build may replace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -31,9 +31,9 @@ use std::path::{Path, PathBuf};
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::rootfs::{Entry, Kind, Tree};
 
+use super::error::ImageError;
 use super::pgzip::ParGzWriter;
 use super::tarball::{TarKind, TarMeta, TarWriter};
-use super::ImageError;
 
 pub const MEDIA_TYPE_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const MEDIA_TYPE_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -203,7 +203,7 @@ pub(crate) fn finish_blob(
 }
 
 /// The diff_id and size of the layer's uncompressed tar for `tree`, without
-/// writing or compressing anything: what [`super::layer_cache`] keys on.
+/// writing or compressing anything: what the layer cache keys on.
 pub fn tar_digest(tree: &Tree, opts: &LayerOptions) -> Result<(Digest, u64), ImageError> {
     let entries = layer_entries(tree)?;
     let (diff_id, size, _) = write_tar(&entries, opts, std::io::sink())?;

@@ -39,11 +39,11 @@ use serde::{Deserialize, Serialize};
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::rootfs::Tree;
 
+use super::error::ImageError;
 use super::layer::{
     codec_id, finish_blob, start_blob, tar_digest, write_layer, Compression, LayerInfo,
     LayerOptions,
 };
-use super::ImageError;
 
 /// minibuild's dependency versions, which decide the compressors' code.
 const CARGO_LOCK: &str = include_str!("../../Cargo.lock");

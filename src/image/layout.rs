@@ -23,6 +23,8 @@ use crate::rootfs::Tree;
 use super::archive;
 use super::config::{ImageConfig, MEDIA_TYPE_CONFIG};
 use super::destination::{self, Replace};
+use super::error::ImageError;
+use super::format::Format;
 use super::json::to_canonical_vec;
 use super::layer::{write_layer, LayerInfo, LayerOptions};
 use super::layer_cache::{LayerCache, Origin};
@@ -30,33 +32,9 @@ use super::manifest::{
     index_json, manifest_json, Descriptor, ImageInfo, Platform, ANNOTATION_REF_NAME,
     MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
 };
-use super::ImageError;
 
 /// Name start of the staging layout beside the output (see temporaries.rs).
 pub const STAGING_PREFIX: &str = ".minibuild-oci-";
-
-/// How the finished image is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Format {
-    /// An OCI image layout directory.
-    Oci,
-    /// The same layout packed into one tar file.
-    #[default]
-    OciArchive,
-    /// The `docker save` format, for `docker load` (one architecture only).
-    DockerArchive,
-}
-
-impl Format {
-    /// The name `--format` takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Oci => "oci",
-            Format::OciArchive => "oci-archive",
-            Format::DockerArchive => "docker-archive",
-        }
-    }
-}
 
 /// What [`ImageWriter::commit`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]

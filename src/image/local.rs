@@ -21,8 +21,8 @@ use serde_json::Value;
 
 use crate::digest::Digest;
 
+use super::error::ImageError;
 use super::manifest::{Descriptor, ANNOTATION_REF_NAME, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
-use super::ImageError;
 
 /// Largest manifest or index read into memory.
 const MAX_MANIFEST: u64 = 4 << 20;

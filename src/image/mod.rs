@@ -25,6 +25,8 @@
 pub mod archive;
 pub mod config;
 pub mod destination;
+mod error;
+pub mod format;
 pub mod json;
 pub mod layer;
 pub mod layer_cache;
@@ -40,47 +42,11 @@ pub(crate) mod test_tree;
 #[cfg(test)]
 mod tool_tests;
 
-use std::io;
-use std::path::{Path, PathBuf};
-
 pub use config::{Healthcheck, HistoryEntry, ImageConfig};
 pub use destination::Replace;
+pub use error::ImageError;
+pub use format::Format;
 pub use layer::{write_layer, write_layer_with, Compression, LayerInfo, LayerOptions};
-pub use layout::{Format, ImageWriter, Written};
+pub use layout::{ImageWriter, Written};
 pub use local::{BlobSource, LocalImage};
 pub use manifest::{Descriptor, ImageInfo, Platform};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ImageError {
-    #[error("failed to {what} `{}`", path.display())]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot put `{path}` in the layer: {reason}")]
-    InvalidPath { path: String, reason: String },
-    #[error("failed to write `{path}` into the layer")]
-    Layer {
-        path: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("invalid image {field}: {reason}")]
-    InvalidConfig { field: &'static str, reason: String },
-    #[error("refusing to replace `{}`: {reason}", path.display())]
-    RefuseToReplace { path: PathBuf, reason: String },
-    #[error("cannot read the image `{}`: {reason}", path.display())]
-    Read { path: PathBuf, reason: String },
-}
-
-impl ImageError {
-    pub(crate) fn io(what: &'static str, path: &Path, source: io::Error) -> Self {
-        ImageError::Io {
-            what,
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}

@@ -40,7 +40,8 @@ use crate::image::manifest::{Descriptor, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
 use crate::image::BlobSource;
 
 use super::client::Client;
-use super::{PushError, PushEvent};
+use super::error::PushError;
+use super::event::PushEvent;
 
 /// The config of an artifact with no config: the two bytes `{}`.
 pub const MEDIA_TYPE_EMPTY: &str = "application/vnd.oci.empty.v1+json";

@@ -36,9 +36,11 @@ use crate::digest::Digest;
 use crate::image::BlobSource;
 
 use super::auth::{Challenge, Found};
+use super::error::PushError;
+use super::event::PushEvent;
+use super::options::PushOptions;
 use super::origin::{self, Origin, Refusal, Scheme};
 use super::reference::Reference;
-use super::{PushError, PushEvent, PushOptions};
 
 enum AuthHeader {
     None,

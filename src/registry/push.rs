@@ -34,8 +34,10 @@ use crate::image::{Descriptor, ImageError};
 use super::attach::{self, Attached, Sbom};
 use super::auth;
 use super::client::Client;
+use super::error::PushError;
+use super::event::PushEvent;
+use super::options::PushOptions;
 use super::reference::Reference;
-use super::{PushError, PushEvent, PushOptions};
 
 /// What a push did.
 #[derive(Debug, Clone, PartialEq, Eq)]
