@@ -1,4 +1,5 @@
-//! OCI image: deterministic layer, config, manifest, index, and their writers.
+//! OCI image: deterministic layer, config, manifest, index, their writers,
+//! and the reader of an image already on disk.
 //!
 //! The flow, for each architecture of a recipe:
 //!
@@ -21,6 +22,12 @@
 //! println!("{}", written.digest);
 //! # Ok(()) }
 //! ```
+//!
+//! Reading goes the other way: [`LocalImage`] (`local.rs`) opens a layout
+//! dir or oci-archive as typed manifests and blob locations, for a push
+//! (`crate::registry`) and for [`load`], which rebuilds each platform's
+//! tree for `minibuild check`. Nothing here knows about registries,
+//! recipes or checks.
 
 pub mod archive;
 pub mod config;

@@ -659,8 +659,9 @@ mod tests {
     fn a_registry_with_the_referrers_api_gets_no_tag() {
         let subject = manifest('a');
         let (addr, log) = referrers_api_registry(subject.digest.clone());
-        let reference: super::super::Reference = format!("{addr}/app:v1").parse().unwrap();
-        let opts = super::super::PushOptions {
+        let reference: crate::registry::reference::Reference =
+            format!("{addr}/app:v1").parse().unwrap();
+        let opts = crate::registry::options::PushOptions {
             auth_env: Default::default(),
             retries: 0,
             ..Default::default()
