@@ -30,6 +30,9 @@ const MAX_MANIFEST: u64 = 4 << 20;
 const MAX_CONFIG: u64 = 16 << 20;
 /// Indexes nested deeper than this are refused (a loop would never end).
 const MAX_INDEX_DEPTH: u32 = 4;
+/// An image archive has a few members per blob; a tar with more is refused
+/// before its listing takes much memory.
+const MAX_MEMBERS: usize = 1 << 16;
 /// Docker's name for an image index.
 const MEDIA_TYPE_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
@@ -58,6 +61,8 @@ pub struct Manifest {
     /// The exact bytes, as a push sends them.
     pub bytes: Vec<u8>,
     pub content: Content,
+    /// Its own annotations (string values only).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// What a manifest or index lists.
@@ -143,6 +148,8 @@ struct RawManifest {
     layers: Vec<RawDescriptor>,
     #[serde(default)]
     manifests: Vec<RawDescriptor>,
+    #[serde(default)]
+    annotations: BTreeMap<String, Value>,
 }
 
 impl LocalImage {
@@ -164,6 +171,11 @@ impl LocalImage {
 
     pub fn path(&self) -> &Path {
         self.store.path()
+    }
+
+    /// Whether the layout has a file `name` (e.g. `oci-layout`).
+    pub fn has_file(&self, name: &str) -> bool {
+        self.store.locate(name).is_ok()
     }
 
     /// The entries of `index.json`.
@@ -207,6 +219,7 @@ impl LocalImage {
             (named, _) => named.to_string(),
         };
         let what = format!("manifest {}", desc.digest);
+        let annotations = strings(raw.annotations);
         let list = |raws: Vec<RawDescriptor>| {
             raws.into_iter()
                 .map(|d| descriptor(d, &what))
@@ -231,6 +244,7 @@ impl LocalImage {
             media_type,
             bytes,
             content,
+            annotations,
         })
     }
 
@@ -314,7 +328,7 @@ impl Store {
             return Ok(Store::Dir(image.to_path_buf()));
         }
         let file = File::open(image).map_err(|e| read_err(image, e.to_string()))?;
-        let mut archive = tar::Archive::new(file);
+        let mut archive = tar::Archive::new(io::BufReader::new(file));
         let mut entries = BTreeMap::new();
         let not_tar = |e: io::Error| {
             read_err(
@@ -322,8 +336,15 @@ impl Store {
                 format!("neither an OCI layout directory nor an oci-archive tar ({e})"),
             )
         };
-        for entry in archive.entries().map_err(not_tar)? {
+        // Blob contents are skipped by seeking, so listing a large image is fast.
+        for entry in archive.entries_with_seek().map_err(not_tar)? {
             let entry = entry.map_err(not_tar)?;
+            if entries.len() == MAX_MEMBERS {
+                return Err(read_err(
+                    image,
+                    format!("more than {MAX_MEMBERS} files in the archive; not an image minibuild can read"),
+                ));
+            }
             if entry.header().entry_type() != tar::EntryType::Regular {
                 continue;
             }
@@ -401,12 +422,16 @@ fn descriptor(raw: RawDescriptor, within: &str) -> Result<Descriptor, String> {
         .size
         .ok_or_else(|| format!("{within}: descriptor {digest} has no size"))?;
     let mut d = Descriptor::new(raw.media_type.as_deref().unwrap_or(""), digest, size);
-    d.annotations = raw
-        .annotations
-        .into_iter()
-        .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
-        .collect();
+    d.annotations = strings(raw.annotations);
     Ok(d)
+}
+
+/// Annotations whose values are strings, as the spec has them; others are
+/// left out rather than failing a foreign image.
+fn strings(map: BTreeMap<String, Value>) -> BTreeMap<String, String> {
+    map.into_iter()
+        .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
+        .collect()
 }
 
 /// `blobs/<algorithm>/<hex>`, a blob's path inside a layout.
