@@ -386,6 +386,37 @@ mod tests {
     }
 
     #[test]
+    fn a_loaded_image_reports_what_its_tree_could_not_hold_as_errors() {
+        let mut t = T::new();
+        t.file("usr/bin/su", 0o4755, b"#!");
+        let loaded = Loaded {
+            platform: "linux/amd64".into(),
+            manifest_digest: crate::digest::Digest::sha256_of(b"m"),
+            tree: t.tree,
+            skipped: vec![crate::image::load::Skipped {
+                path: "/dev/sda".into(),
+                reason: "is a block device node (8:0, mode 0660) (layer sha256:1)".into(),
+            }],
+        };
+        let got = check_loaded(&loaded, &CheckOptions::default());
+        let errors: Vec<(&str, &str)> = got
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| (f.path.as_str(), f.message.as_str()))
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                (
+                    "/dev/sda",
+                    "is a block device node (8:0, mode 0660) (layer sha256:1)"
+                ),
+                ("/usr/bin/su", "is setuid (4755)"),
+            ]
+        );
+    }
+
+    #[test]
     fn flags_setuid_world_writable_and_package_managers() {
         let mut t = T::new();
         t.dir("tmp", 0o1777);

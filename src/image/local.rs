@@ -89,7 +89,7 @@ impl Manifest {
 }
 
 /// Whether `media_type` names an image index (OCI's or Docker's).
-pub fn is_index(media_type: &str) -> bool {
+fn is_index(media_type: &str) -> bool {
     media_type == MEDIA_TYPE_INDEX || media_type == MEDIA_TYPE_DOCKER_LIST
 }
 
@@ -435,7 +435,7 @@ fn strings(map: BTreeMap<String, Value>) -> BTreeMap<String, String> {
 }
 
 /// `blobs/<algorithm>/<hex>`, a blob's path inside a layout.
-pub fn blob_name(digest: &Digest) -> String {
+pub(crate) fn blob_name(digest: &Digest) -> String {
     format!("blobs/{}/{}", digest.algo().name(), digest.hex())
 }
 
