@@ -41,7 +41,7 @@ pub enum Bucket {
     Repomd,
     /// Downloaded .rpm files.
     Rpms,
-    /// Compressed layer blobs ([`crate::oci::layer_cache`]).
+    /// Compressed layer blobs (the image module's layer cache).
     Layers,
 }
 

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::elf;
+use crate::image::load::Loaded;
 use crate::package_manager::STATE_PATHS;
 use crate::rootfs::{Entry, Kind, Tree};
 
@@ -46,6 +47,20 @@ const CA_BUNDLES: &[&str] = &[
     "etc/ssl/certs/ca-certificates.crt",
     "etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
 ];
+
+/// Everything worth reporting about one platform of an image read back
+/// from disk: the tree's findings plus, as errors, the layer entries the
+/// tree could not hold; sorted.
+pub fn check_loaded(loaded: &Loaded, opts: &CheckOptions) -> Vec<Finding> {
+    let mut findings = check(&loaded.tree, opts);
+    findings.extend(loaded.skipped.iter().map(|s| Finding {
+        severity: Severity::Error,
+        path: s.path.clone(),
+        message: s.reason.clone(),
+    }));
+    findings.sort();
+    findings
+}
 
 /// Everything worth reporting about `tree`, sorted (errors last, then by path).
 pub fn check(tree: &Tree, opts: &CheckOptions) -> Vec<Finding> {
@@ -338,7 +353,7 @@ pub fn resolve(tree: &Tree, path: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    use crate::oci::test_tree::TestTree as T;
+    use crate::image::test_tree::TestTree as T;
 
     fn messages(f: &[Finding]) -> Vec<String> {
         f.iter().map(ToString::to_string).collect()
@@ -368,6 +383,37 @@ mod tests {
             "`..` stops at the root, and /etc is not in this tree"
         );
         assert_eq!(resolve(&t.tree, "loop"), None);
+    }
+
+    #[test]
+    fn a_loaded_image_reports_what_its_tree_could_not_hold_as_errors() {
+        let mut t = T::new();
+        t.file("usr/bin/su", 0o4755, b"#!");
+        let loaded = Loaded {
+            platform: "linux/amd64".into(),
+            manifest_digest: crate::digest::Digest::sha256_of(b"m"),
+            tree: t.tree,
+            skipped: vec![crate::image::load::Skipped {
+                path: "/dev/sda".into(),
+                reason: "is a block device node (8:0, mode 0660) (layer sha256:1)".into(),
+            }],
+        };
+        let got = check_loaded(&loaded, &CheckOptions::default());
+        let errors: Vec<(&str, &str)> = got
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| (f.path.as_str(), f.message.as_str()))
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                (
+                    "/dev/sda",
+                    "is a block device node (8:0, mode 0660) (layer sha256:1)"
+                ),
+                ("/usr/bin/su", "is setuid (4755)"),
+            ]
+        );
     }
 
     #[test]

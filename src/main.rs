@@ -25,7 +25,7 @@ use minibuild::lock::Lock;
 use minibuild::pipeline::{self, Resolved, Settings};
 use minibuild::recipe::{self, Recipe};
 use minibuild::report::{human_bytes, Reporter, Stderr};
-use minibuild::{explain, oci};
+use minibuild::{explain, image, registry};
 
 fn main() -> ExitCode {
     // Before any thread starts (see temporaries.rs).
@@ -209,23 +209,23 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| default_output(&recipe, args.format));
     settings.outputs = supply_chain_outputs(&args.supply, &output);
     let format = match args.format {
-        Format::OciArchive => oci::Format::OciArchive,
-        Format::Oci => oci::Format::Oci,
-        Format::DockerArchive => oci::Format::DockerArchive,
+        Format::OciArchive => image::Format::OciArchive,
+        Format::Oci => image::Format::Oci,
+        Format::DockerArchive => image::Format::DockerArchive,
     };
     if args.force {
-        settings.replace = oci::Replace::AnyFile;
+        settings.replace = image::Replace::AnyFile;
     }
     // A wrong -o fails now, not after the downloads.
-    oci::destination::check(&output, format, settings.replace)?;
+    image::destination::check(&output, format, settings.replace)?;
     let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
     let compression = match args.compression {
-        cli::Compression::Gzip => oci::Compression::Gzip,
-        cli::Compression::Zstd => oci::Compression::Zstd,
+        cli::Compression::Gzip => image::Compression::Gzip,
+        cli::Compression::Zstd => image::Compression::Zstd,
     };
     // Parse the push target before the build, so a typo fails fast.
     let push_to = args.push.as_deref().map(parse_reference).transpose()?;
-    if push_to.is_some() && format == oci::Format::DockerArchive {
+    if push_to.is_some() && format == image::Format::DockerArchive {
         bail!("--push needs an OCI image: use --format oci-archive or oci");
     }
     // Read the credentials before the build too: a bad file fails fast.
@@ -295,7 +295,7 @@ fn supply_chain_outputs(
     }
 }
 
-fn parse_reference(s: &str) -> anyhow::Result<oci::Reference> {
+fn parse_reference(s: &str) -> anyhow::Result<registry::Reference> {
     s.parse()
         .with_context(|| format!("invalid image reference `{s}`\n  hint: write REGISTRY/REPO:TAG, e.g. 127.0.0.1:5000/app:1.0"))
 }
@@ -316,8 +316,8 @@ fn push_cmd(args: PushCmd) -> anyhow::Result<ExitCode> {
 }
 
 /// How to reach the registry, with the credentials given by flag, file or stdin.
-fn push_options(args: &PushArgs, tls: &cli::TlsArgs) -> anyhow::Result<oci::PushOptions> {
-    use oci::auth::{CredSource, Credentials};
+fn push_options(args: &PushArgs, tls: &cli::TlsArgs) -> anyhow::Result<registry::PushOptions> {
+    use registry::auth::{CredSource, Credentials};
     let creds = if let Some(c) = &args.creds {
         Some((Credentials::from_flag(c)?, CredSource::Flag))
     } else if let Some(path) = &args.creds_file {
@@ -331,12 +331,12 @@ fn push_options(args: &PushArgs, tls: &cli::TlsArgs) -> anyhow::Result<oci::Push
     } else {
         None
     };
-    Ok(oci::PushOptions {
+    Ok(registry::PushOptions {
         creds,
         insecure: args.insecure,
         cert_dir: tls.cert_dir.clone(),
         ca: tls.ca.clone(),
-        ..oci::PushOptions::default()
+        ..registry::PushOptions::default()
     })
 }
 
@@ -344,14 +344,14 @@ fn push_options(args: &PushArgs, tls: &cli::TlsArgs) -> anyhow::Result<oci::Push
 /// stdout, write the CI files.
 fn push(
     image: &Path,
-    reference: &oci::Reference,
+    reference: &registry::Reference,
     sboms: &[PathBuf],
     args: &PushArgs,
-    opts: &oci::PushOptions,
+    opts: &registry::PushOptions,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
     reporter.step(&format!("Pushing {} to {reference}", image.display()));
-    let pushed = oci::push_attaching(image, reference, sboms, opts, &|ev| {
+    let pushed = registry::push_attaching(image, reference, sboms, opts, &|ev| {
         reporter.info(&ev.to_string())
     })?;
     reporter.info(&format!(
@@ -364,10 +364,10 @@ fn push(
         reporter.info(&a.to_string());
     }
     if let Some(p) = &args.digestfile {
-        oci::write_digestfile(p, &pushed)?;
+        registry::write_digestfile(p, &pushed)?;
     }
     if let Some(p) = &args.image_refs {
-        oci::write_image_refs(p, &pushed)?;
+        registry::write_image_refs(p, &pushed)?;
     }
     println!("{}", pushed.pinned());
     Ok(())
@@ -548,7 +548,7 @@ fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let image = match oci::read::load(&args.image) {
+    let image = match image::load::load(&args.image) {
         Ok(image) => image,
         Err(err) => {
             print_error(&err);
@@ -561,9 +561,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let mut errors = 0;
     for p in &image.platforms {
-        let mut findings = minibuild::check::check(&p.tree, &opts);
-        findings.extend(p.findings.iter().cloned());
-        findings.sort();
+        let findings = minibuild::check::check_loaded(p, &opts);
         for f in &findings {
             writeln!(out, "{} {}: {f}", p.platform, severity(f.severity))?;
         }

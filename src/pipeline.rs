@@ -12,9 +12,9 @@ use crate::check;
 use crate::digest::Digest;
 use crate::fetch;
 use crate::http::Client;
+use crate::image::layer_cache::{LayerCache, Origin};
+use crate::image::{self, Compression, Format, ImageConfig, ImageWriter, LayerOptions};
 use crate::lock::{Lock, LockedPackage, LockedReason, LockedRepo, LockedRequest};
-use crate::oci::layer_cache::{LayerCache, Origin};
-use crate::oci::{self, Compression, Format, ImageConfig, ImageWriter, LayerOptions};
 use crate::recipe::Recipe;
 use crate::repo::{self, LoadOptions, Package, RepoIndex, RepoSpec};
 use crate::report::{human_bytes, FetchTally, Reporter};
@@ -57,7 +57,7 @@ pub struct Settings {
     /// Timeouts and TLS trust for mirrors (`--timeout`, `--ca`, `--cert-dir`).
     pub net: crate::http::ClientOptions,
     /// What may be replaced at the output path (`--force`: any file).
-    pub replace: oci::Replace,
+    pub replace: image::Replace,
 }
 
 /// SBOM and provenance files a build writes (see README "Supply chain").
@@ -863,7 +863,7 @@ const STAGING_PREFIX: &str = "minibuild-rootfs-";
 /// only our own temporaries whose process is gone (see temporaries.rs).
 fn sweep_debris(output: &Path, settings: &Settings, reporter: &dyn Reporter) {
     use crate::fsutil::{parent_dir, TEMP_PREFIX};
-    use crate::oci::{archive::ARCHIVE_PREFIX, layout::STAGING_PREFIX as OCI_PREFIX};
+    use crate::image::{archive::ARCHIVE_PREFIX, layout::STAGING_PREFIX as OCI_PREFIX};
     let mut dirs: BTreeMap<PathBuf, Vec<&str>> = BTreeMap::new();
     dirs.insert(std::env::temp_dir(), vec![STAGING_PREFIX]);
     let outputs = [
@@ -1530,7 +1530,7 @@ fn write_supply_chain(
                 manifest_digest: facts.manifest_digest.clone(),
                 arch: facts.arch.rpm_name().to_string(),
                 distro: facts.distro.clone(),
-                created: oci::config::rfc3339(facts.epoch),
+                created: image::config::rfc3339(facts.epoch),
                 baseurls: res.repos.iter().map(|r| r.baseurl.clone()).collect(),
                 local_repo: Some(recipe.repos.len()),
             };
@@ -1639,7 +1639,7 @@ fn provenance_annotations(recipe: &Recipe, epoch: u64) -> BTreeMap<String, Strin
     let tag_version = (img.tag != "latest").then(|| img.tag.clone());
     let derived = [
         ("title", Some(img.name.clone())),
-        ("created", Some(oci::config::rfc3339(epoch))),
+        ("created", Some(image::config::rfc3339(epoch))),
         (
             "version",
             img.version
@@ -1748,7 +1748,7 @@ fn image_config(
         );
     }
     let nevras: Vec<String> = res.plan.nevras().map(ToString::to_string).collect();
-    c.history.push(oci::HistoryEntry {
+    c.history.push(image::HistoryEntry {
         created_by: format!(
             "minibuild {}: install {}",
             env!("CARGO_PKG_VERSION"),

@@ -15,8 +15,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::digest::Digest;
-use crate::oci::config::parse_duration;
-use crate::oci::Healthcheck;
+use crate::duration::parse_duration;
+use crate::healthcheck::Healthcheck;
 use crate::rootfs::exclude::PathPattern;
 use crate::rpm::Arch;
 

@@ -4,7 +4,7 @@
 //! their pins and their reproducibility claims. These tests pin:
 //!
 //! - the library level (the primary guard): fixed trees written through
-//!   `oci::ImageWriter` as uncompressed, gzip and zstd layers, one platform
+//!   `image::ImageWriter` as uncompressed, gzip and zstd layers, one platform
 //!   and two. Only a change to the layer, config, manifest or index writers,
 //!   or to a compressor (flate2's backend, zstd, tar), moves these.
 //! - one fixture build end to end: the binary on the fixture repository with
@@ -23,8 +23,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use minibuild::oci::{Compression, Format, Healthcheck, HistoryEntry, ImageConfig, ImageWriter};
-use minibuild::oci::{LayerInfo, LayerOptions};
+use minibuild::image::{Compression, Format, Healthcheck, HistoryEntry, ImageConfig, ImageWriter};
+use minibuild::image::{LayerInfo, LayerOptions};
 use minibuild::rootfs::{harden, BlobRef, Entry, Kind, Tree};
 use minibuild::rpm::Arch;
 

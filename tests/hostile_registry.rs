@@ -19,7 +19,7 @@ use std::process::Output;
 
 use base64::Engine as _;
 use common::server::{Handled, Request, Response};
-use minibuild::oci::{Compression, Format, ImageConfig, ImageWriter, LayerOptions};
+use minibuild::image::{Compression, Format, ImageConfig, ImageWriter, LayerOptions};
 use minibuild::rootfs::Tree;
 use minibuild::rpm::Arch;
 

@@ -14,11 +14,9 @@ use std::time::{Duration, Instant};
 
 use common::{require_tool, run_ok};
 use minibuild::digest::Digest;
-use minibuild::oci::auth::{CredSource, Credentials};
-use minibuild::oci::{
-    push, Compression, Format, ImageConfig, ImageWriter, LayerOptions, PushError, PushEvent,
-    PushOptions, Reference, Written,
-};
+use minibuild::image::{Compression, Format, ImageConfig, ImageWriter, LayerOptions, Written};
+use minibuild::registry::auth::{CredSource, Credentials};
+use minibuild::registry::{push, PushError, PushEvent, PushOptions, Reference};
 use minibuild::rootfs::{BlobRef, Entry, Kind, Tree};
 use minibuild::rpm::Arch;
 

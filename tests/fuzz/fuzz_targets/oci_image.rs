@@ -6,5 +6,5 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let path = std::env::temp_dir().join(format!("minibuild-fuzz-oci-{}.tar", std::process::id()));
     std::fs::write(&path, data).unwrap();
-    let _ = minibuild::oci::read::load(&path);
+    let _ = minibuild::image::load::load(&path);
 });

@@ -102,7 +102,7 @@ impl TestTree {
         let ping = t.file("usr/bin/ping", 0o4755, b"\x7fELF");
         ping.xattrs.insert(
             "security.capability".into(),
-            crate::oci::test_tree::CAP_NET_RAW.to_vec(),
+            crate::image::test_tree::CAP_NET_RAW.to_vec(),
         );
         t.dir("var", 0o755);
         let run = t.fifo("var/initctl");

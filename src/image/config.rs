@@ -12,8 +12,10 @@ use serde_json::{json, Map, Value};
 
 use crate::rpm::Arch;
 
+pub use crate::healthcheck::Healthcheck;
+
+use super::error::ImageError;
 use super::layer::LayerInfo;
-use super::OciError;
 
 pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
@@ -29,139 +31,6 @@ pub struct HistoryEntry {
     pub comment: Option<String>,
     /// True for steps that only changed the config (no layer).
     pub empty_layer: bool,
-}
-
-/// How the runtime checks that a container is healthy: Docker's
-/// `HEALTHCHECK`, written as `config.Healthcheck` the way Docker and Podman
-/// read it (durations in nanoseconds, zero fields left out).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Healthcheck {
-    /// `["CMD", prog, args…]`, `["CMD-SHELL", "command line"]` or `["NONE"]`.
-    pub test: Vec<String>,
-    /// Time between checks, in nanoseconds (None: the runtime's 30 s).
-    pub interval_ns: Option<u64>,
-    /// How long one check may take, in nanoseconds (None: 30 s).
-    pub timeout_ns: Option<u64>,
-    /// Grace period after start whose failures do not count (None: 0).
-    pub start_period_ns: Option<u64>,
-    /// Consecutive failures that make the container unhealthy (None: 3).
-    pub retries: Option<u32>,
-}
-
-/// Docker rejects non-zero healthcheck durations under 1 ms.
-const MIN_HEALTHCHECK_NS: u64 = 1_000_000;
-
-impl Healthcheck {
-    /// Check the shape Docker enforces; the error says what is wrong.
-    pub fn validate(&self) -> Result<(), String> {
-        match self.test.first().map(String::as_str) {
-            None => return Err("test is empty; e.g. [\"CMD\", \"/usr/bin/check\"]".into()),
-            Some("NONE") if self.test.len() != 1 => {
-                return Err("[\"NONE\"] takes no arguments".into())
-            }
-            Some("CMD") if self.test.len() < 2 => {
-                return Err("[\"CMD\", …] needs the program to run".into())
-            }
-            Some("CMD-SHELL") if self.test.len() != 2 => {
-                return Err("[\"CMD-SHELL\", …] takes exactly one command line".into())
-            }
-            Some("NONE" | "CMD" | "CMD-SHELL") => {}
-            Some(other) => {
-                return Err(format!(
-                    "test starts with `{other}`; it must start with CMD, CMD-SHELL or NONE"
-                ))
-            }
-        }
-        for (name, value) in [
-            ("interval", self.interval_ns),
-            ("timeout", self.timeout_ns),
-            ("start_period", self.start_period_ns),
-        ] {
-            if value.is_some_and(|ns| ns < MIN_HEALTHCHECK_NS) {
-                return Err(format!("{name} must be at least 1ms"));
-            }
-        }
-        Ok(())
-    }
-
-    fn to_json(&self) -> Value {
-        let mut h = Map::new();
-        h.insert("Test".into(), json!(self.test));
-        for (key, value) in [
-            ("Interval", self.interval_ns),
-            ("Timeout", self.timeout_ns),
-            ("StartPeriod", self.start_period_ns),
-        ] {
-            if let Some(ns) = value {
-                h.insert(key.into(), json!(ns));
-            }
-        }
-        if let Some(retries) = self.retries {
-            h.insert("Retries".into(), json!(retries));
-        }
-        Value::Object(h)
-    }
-}
-
-/// A Go-style duration (`30s`, `1m30s`, `500ms`, `1h`; units ns, us, µs, ms,
-/// s, m, h) in nanoseconds: what `docker run --health-interval` accepts.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let bad = || {
-        format!("`{text}` is not a duration; write a number with a unit, e.g. \"30s\", \"1m30s\", \"500ms\"")
-    };
-    if text == "0" {
-        return Ok(0);
-    }
-    let mut rest = text;
-    let mut total: u64 = 0;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let (number, tail) = rest.split_at(digits);
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let scale: u64 = match unit {
-            "ns" => 1,
-            "us" | "µs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return Err(bad()),
-        };
-        let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
-        if whole.is_empty() && frac.is_empty() {
-            return Err(bad());
-        }
-        let whole: u64 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().map_err(|_| bad())?
-        };
-        // The fraction, exactly: digits beyond nanosecond precision are dropped.
-        let mut frac_ns: u64 = 0;
-        let mut place = scale;
-        for d in frac.bytes() {
-            if !d.is_ascii_digit() {
-                return Err(bad());
-            }
-            place /= 10;
-            frac_ns += u64::from(d - b'0') * place;
-        }
-        total = whole
-            .checked_mul(scale)
-            .and_then(|n| n.checked_add(frac_ns))
-            .and_then(|n| n.checked_add(total))
-            .ok_or_else(|| format!("`{text}` is too long a duration"))?;
-        rest = tail;
-    }
-    Ok(total)
 }
 
 /// Everything about an image except its layers.
@@ -212,7 +81,7 @@ impl ImageConfig {
     }
 
     /// The config JSON for an image made of `layers` (bottom first).
-    pub fn to_json(&self, layers: &[LayerInfo]) -> Result<Value, OciError> {
+    pub fn to_json(&self, layers: &[LayerInfo]) -> Result<Value, ImageError> {
         let created = rfc3339(self.created);
         let mut config = Map::new();
         if !self.entrypoint.is_empty() {
@@ -324,12 +193,12 @@ pub fn variant(arch: Arch) -> Option<&'static str> {
     }
 }
 
-fn invalid(field: &'static str, reason: String) -> OciError {
-    OciError::InvalidConfig { field, reason }
+fn invalid(field: &'static str, reason: String) -> ImageError {
+    ImageError::InvalidConfig { field, reason }
 }
 
 /// `8080` → `8080/tcp`; `53/udp` stays; anything else is an error.
-fn normalize_port(port: &str) -> Result<String, OciError> {
+fn normalize_port(port: &str) -> Result<String, ImageError> {
     let (number, proto) = port.split_once('/').unwrap_or((port, "tcp"));
     let ok_number = number.parse::<u16>().is_ok_and(|n| n != 0);
     let ok_proto = matches!(proto, "tcp" | "udp" | "sctp");
@@ -369,7 +238,8 @@ pub fn rfc3339(epoch: u64) -> String {
 mod tests {
     use super::*;
     use crate::digest::Digest;
-    use crate::oci::json::to_canonical_vec;
+    use crate::duration::parse_duration;
+    use crate::image::json::to_canonical_vec;
 
     fn layer() -> LayerInfo {
         LayerInfo {
@@ -377,7 +247,7 @@ mod tests {
             diff_id: Digest::sha256_of(b"tar"),
             size: 2,
             uncompressed_size: 3,
-            media_type: crate::oci::layer::MEDIA_TYPE_TAR_GZIP,
+            media_type: crate::image::layer::MEDIA_TYPE_TAR_GZIP,
             path_of_blob: "unused".into(),
         }
     }
@@ -482,50 +352,22 @@ mod tests {
     }
 
     #[test]
-    fn healthcheck_shapes_docker_rejects_are_errors() {
-        let check = |test: &[&str], interval: Option<u64>| Healthcheck {
-            test: test.iter().map(|s| s.to_string()).collect(),
-            interval_ns: interval,
+    fn invalid_healthcheck_is_a_config_error() {
+        let mut c = ImageConfig::new(Arch::X86_64, 0);
+        c.healthcheck = Some(Healthcheck {
+            test: vec!["RUN".into(), "x".into()],
+            interval_ns: None,
             timeout_ns: None,
             start_period_ns: None,
             retries: None,
-        };
-        assert!(check(&["CMD-SHELL", "curl -f localhost"], None)
-            .validate()
-            .is_ok());
-        for bad in [
-            check(&[], None),
-            check(&["CMD"], None),
-            check(&["CMD-SHELL", "a", "b"], None),
-            check(&["NONE", "x"], None),
-            check(&["curl", "-f"], None),
-            check(&["CMD", "x"], Some(999_999)),
-        ] {
-            assert!(bad.validate().is_err(), "{bad:?}");
-        }
-        let mut c = ImageConfig::new(Arch::X86_64, 0);
-        c.healthcheck = Some(check(&["RUN", "x"], None));
+        });
         assert!(matches!(
             c.to_json(&[layer()]),
-            Err(OciError::InvalidConfig {
+            Err(ImageError::InvalidConfig {
                 field: "healthcheck",
                 ..
             })
         ));
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_duration("30s"), Ok(30_000_000_000));
-        assert_eq!(parse_duration("1m30s"), Ok(90_000_000_000));
-        assert_eq!(parse_duration("500ms"), Ok(500_000_000));
-        assert_eq!(parse_duration("1.5h"), Ok(5_400_000_000_000));
-        assert_eq!(parse_duration("2us"), Ok(2_000));
-        assert_eq!(parse_duration("10ns"), Ok(10));
-        assert_eq!(parse_duration("0"), Ok(0));
-        for bad in ["", "30", "s", "5x", "1..5s", "-1s", "1 s", "99999999999h"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]
@@ -534,13 +376,13 @@ mod tests {
         c.exposed_ports.insert("http".into());
         assert!(matches!(
             c.to_json(&[layer()]),
-            Err(OciError::InvalidConfig { field: "ports", .. })
+            Err(ImageError::InvalidConfig { field: "ports", .. })
         ));
         let mut c = ImageConfig::new(Arch::X86_64, 0);
         c.working_dir = Some("srv".into());
         assert!(matches!(
             c.to_json(&[layer()]),
-            Err(OciError::InvalidConfig {
+            Err(ImageError::InvalidConfig {
                 field: "workdir",
                 ..
             })
@@ -553,7 +395,7 @@ mod tests {
         });
         assert!(matches!(
             c.to_json(&[]),
-            Err(OciError::InvalidConfig {
+            Err(ImageError::InvalidConfig {
                 field: "history",
                 ..
             })

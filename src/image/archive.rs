@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
+use super::error::ImageError;
 use super::json::to_canonical_vec;
 use super::layer::{Compression, LayerInfo};
-use super::layout::ImageInfo;
+use super::manifest::ImageInfo;
 use super::tarball::{TarKind, TarMeta, TarWriter};
-use super::OciError;
 
 /// Name start of the archive being written beside the output (see temporaries.rs).
 pub const ARCHIVE_PREFIX: &str = ".minibuild-archive-";
@@ -42,7 +42,7 @@ enum Source {
 }
 
 /// Pack the OCI layout at `layout` into a tar written atomically to `dest`.
-pub fn write_oci_archive(layout: &Path, dest: &Path, mtime: u64) -> Result<(), OciError> {
+pub fn write_oci_archive(layout: &Path, dest: &Path, mtime: u64) -> Result<(), ImageError> {
     let mut entries = Vec::new();
     collect(layout, "", &mut entries)?;
     write_tar_file(&entries, dest, mtime)
@@ -56,7 +56,7 @@ pub fn write_docker_archive(
     repo_tag: &str,
     dest: &Path,
     mtime: u64,
-) -> Result<(), OciError> {
+) -> Result<(), ImageError> {
     let config_name = format!("{}.json", image.config.digest.hex());
     let layer_names: Vec<String> = image
         .layers
@@ -86,14 +86,14 @@ pub fn write_docker_archive(
     write_tar_file(&entries, dest, mtime)
 }
 
-fn write_tar_file(entries: &[(String, Source)], dest: &Path, mtime: u64) -> Result<(), OciError> {
+fn write_tar_file(entries: &[(String, Source)], dest: &Path, mtime: u64) -> Result<(), ImageError> {
     let parent = parent_dir(dest);
     let tmp = crate::temporaries::file_in(parent, ARCHIVE_PREFIX, crate::fsutil::umask_file_mode())
-        .map_err(|e| OciError::io("create a temp file in", parent, e))?;
+        .map_err(|e| ImageError::io("create a temp file in", parent, e))?;
     let file = tmp
         .as_file()
         .try_clone()
-        .map_err(|e| OciError::io("reopen", tmp.path(), e))?;
+        .map_err(|e| ImageError::io("reopen", tmp.path(), e))?;
     let mut tar = TarWriter::new(BufWriter::with_capacity(1 << 20, file));
     let no_xattrs = BTreeMap::new();
     for (name, source) in entries {
@@ -112,7 +112,7 @@ fn write_tar_file(entries: &[(String, Source)], dest: &Path, mtime: u64) -> Resu
             Source::Dir => (tmp.path(), Box::new(std::io::empty())),
             Source::File { path, size } => {
                 meta.kind = TarKind::File { size: *size };
-                let f = File::open(path).map_err(|e| OciError::io("open", path, e))?;
+                let f = File::open(path).map_err(|e| ImageError::io("open", path, e))?;
                 (path, Box::new(BufReader::with_capacity(1 << 16, f)))
             }
             Source::Bytes(bytes) => {
@@ -132,25 +132,25 @@ fn write_tar_file(entries: &[(String, Source)], dest: &Path, mtime: u64) -> Resu
             meta.mode = 0o644;
         }
         tar.append(&meta, Some(&mut data))
-            .map_err(|e| OciError::io("pack into the archive", path, e))?;
+            .map_err(|e| ImageError::io("pack into the archive", path, e))?;
     }
     let out = tar
         .finish()
-        .map_err(|e| OciError::io("write", tmp.path(), e))?;
+        .map_err(|e| ImageError::io("write", tmp.path(), e))?;
     let file = out
         .into_inner()
-        .map_err(|e| OciError::io("write", tmp.path(), e.into_error()))?;
+        .map_err(|e| ImageError::io("write", tmp.path(), e.into_error()))?;
     file.sync_all()
-        .map_err(|e| OciError::io("write", tmp.path(), e))?;
+        .map_err(|e| ImageError::io("write", tmp.path(), e))?;
     tmp.persist(dest)
-        .map_err(|e| OciError::io("rename the archive to", dest, e.error))?;
+        .map_err(|e| ImageError::io("rename the archive to", dest, e.error))?;
     Ok(())
 }
 
 /// The layer blob as a reader of its uncompressed tar.
-fn open_decompressed(layer: &LayerInfo) -> Result<Box<dyn Read>, OciError> {
+fn open_decompressed(layer: &LayerInfo) -> Result<Box<dyn Read>, ImageError> {
     let path = &layer.path_of_blob;
-    let file = File::open(path).map_err(|e| OciError::io("open", path, e))?;
+    let file = File::open(path).map_err(|e| ImageError::io("open", path, e))?;
     let file = BufReader::with_capacity(1 << 16, file);
     let compression = match layer.media_type {
         m if m == Compression::Gzip.media_type() => Compression::Gzip,
@@ -161,21 +161,21 @@ fn open_decompressed(layer: &LayerInfo) -> Result<Box<dyn Read>, OciError> {
         Compression::None => Box::new(file),
         Compression::Gzip => Box::new(flate2::bufread::GzDecoder::new(file)),
         Compression::Zstd => Box::new(
-            zstd::Decoder::with_buffer(file).map_err(|e| OciError::io("decompress", path, e))?,
+            zstd::Decoder::with_buffer(file).map_err(|e| ImageError::io("decompress", path, e))?,
         ),
     })
 }
 
 /// Every entry under `dir` as archive name and source, sorted by name with
 /// parents first.
-fn collect(dir: &Path, prefix: &str, out: &mut Vec<(String, Source)>) -> Result<(), OciError> {
+fn collect(dir: &Path, prefix: &str, out: &mut Vec<(String, Source)>) -> Result<(), ImageError> {
     let mut children = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| OciError::io("read", dir, e))? {
-        let entry = entry.map_err(|e| OciError::io("read", dir, e))?;
+    for entry in fs::read_dir(dir).map_err(|e| ImageError::io("read", dir, e))? {
+        let entry = entry.map_err(|e| ImageError::io("read", dir, e))?;
         let name = entry
             .file_name()
             .into_string()
-            .map_err(|name| OciError::InvalidPath {
+            .map_err(|name| ImageError::InvalidPath {
                 path: name.to_string_lossy().into_owned(),
                 reason: "layout file names are ASCII".into(),
             })?;
@@ -183,7 +183,7 @@ fn collect(dir: &Path, prefix: &str, out: &mut Vec<(String, Source)>) -> Result<
     }
     children.sort();
     for (name, path) in children {
-        let meta = fs::metadata(&path).map_err(|e| OciError::io("inspect", &path, e))?;
+        let meta = fs::metadata(&path).map_err(|e| ImageError::io("inspect", &path, e))?;
         if meta.is_dir() {
             let name = format!("{prefix}{name}/");
             out.push((name.clone(), Source::Dir));

@@ -23,49 +23,18 @@ use crate::rootfs::Tree;
 use super::archive;
 use super::config::{ImageConfig, MEDIA_TYPE_CONFIG};
 use super::destination::{self, Replace};
-use super::image::{
-    index_json, manifest_json, Descriptor, Platform, ANNOTATION_REF_NAME, MEDIA_TYPE_INDEX,
-    MEDIA_TYPE_MANIFEST,
-};
+use super::error::ImageError;
+use super::format::Format;
 use super::json::to_canonical_vec;
 use super::layer::{write_layer, LayerInfo, LayerOptions};
 use super::layer_cache::{LayerCache, Origin};
-use super::OciError;
+use super::manifest::{
+    index_json, manifest_json, Descriptor, ImageInfo, Platform, ANNOTATION_REF_NAME,
+    MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
+};
 
 /// Name start of the staging layout beside the output (see temporaries.rs).
 pub const STAGING_PREFIX: &str = ".minibuild-oci-";
-
-/// How the finished image is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Format {
-    /// An OCI image layout directory.
-    Oci,
-    /// The same layout packed into one tar file.
-    #[default]
-    OciArchive,
-    /// The `docker save` format, for `docker load` (one architecture only).
-    DockerArchive,
-}
-
-impl Format {
-    /// The name `--format` takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Oci => "oci",
-            Format::OciArchive => "oci-archive",
-            Format::DockerArchive => "docker-archive",
-        }
-    }
-}
-
-/// One platform's image as added to the writer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageInfo {
-    pub platform: Platform,
-    pub manifest: Descriptor,
-    pub config: Descriptor,
-    pub layers: Vec<LayerInfo>,
-}
 
 /// What [`ImageWriter::commit`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,13 +75,13 @@ pub struct ImageWriter {
 
 impl ImageWriter {
     /// Start an image that [`commit`](Self::commit) will write to `dest`.
-    pub fn new(dest: &Path) -> Result<Self, OciError> {
+    pub fn new(dest: &Path) -> Result<Self, ImageError> {
         let parent = parent_dir(dest);
         let staging =
             crate::temporaries::dir_in(parent, STAGING_PREFIX, crate::fsutil::umask_dir_mode())
-                .map_err(|e| OciError::io("create a staging directory in", parent, e))?;
+                .map_err(|e| ImageError::io("create a staging directory in", parent, e))?;
         let blob_dir = staging.path().join("blobs").join("sha256");
-        fs::create_dir_all(&blob_dir).map_err(|e| OciError::io("create", &blob_dir, e))?;
+        fs::create_dir_all(&blob_dir).map_err(|e| ImageError::io("create", &blob_dir, e))?;
         Ok(ImageWriter {
             dest: dest.to_path_buf(),
             staging,
@@ -126,7 +95,7 @@ impl ImageWriter {
     }
 
     /// Compress `tree` into a layer blob of the staged layout.
-    pub fn add_layer(&mut self, tree: &Tree, opts: &LayerOptions) -> Result<LayerInfo, OciError> {
+    pub fn add_layer(&mut self, tree: &Tree, opts: &LayerOptions) -> Result<LayerInfo, ImageError> {
         write_layer(tree, opts, &self.blob_dir)
     }
 
@@ -137,7 +106,7 @@ impl ImageWriter {
         tree: &Tree,
         opts: &LayerOptions,
         cache: &LayerCache,
-    ) -> Result<(LayerInfo, Origin), OciError> {
+    ) -> Result<(LayerInfo, Origin), ImageError> {
         cache.write_layer(tree, opts, &self.blob_dir)
     }
 
@@ -147,10 +116,10 @@ impl ImageWriter {
         &mut self,
         config: &ImageConfig,
         layers: &[LayerInfo],
-    ) -> Result<ImageInfo, OciError> {
+    ) -> Result<ImageInfo, ImageError> {
         let platform = Platform { arch: config.arch };
         if self.images.iter().any(|i| i.platform == platform) {
-            return Err(OciError::InvalidConfig {
+            return Err(ImageError::InvalidConfig {
                 field: "arch",
                 reason: format!("two images for {}", config.arch),
             });
@@ -177,11 +146,11 @@ impl ImageWriter {
         &self,
         media_type: &str,
         value: &serde_json::Value,
-    ) -> Result<Descriptor, OciError> {
+    ) -> Result<Descriptor, ImageError> {
         let bytes = to_canonical_vec(value);
         let digest = Digest::sha256_of(&bytes);
         let path = self.blob_dir.join(digest.hex());
-        fs::write(&path, &bytes).map_err(|e| OciError::io("write", &path, e))?;
+        fs::write(&path, &bytes).map_err(|e| ImageError::io("write", &path, e))?;
         Ok(Descriptor::new(media_type, digest, bytes.len() as u64))
     }
 
@@ -199,9 +168,9 @@ impl ImageWriter {
     }
 
     /// Finish the layout with `tag` and write it to the destination.
-    pub fn commit(self, format: Format, tag: &str) -> Result<Written, OciError> {
+    pub fn commit(self, format: Format, tag: &str) -> Result<Written, ImageError> {
         if self.images.is_empty() {
-            return Err(OciError::InvalidConfig {
+            return Err(ImageError::InvalidConfig {
                 field: "arch",
                 reason: "an image needs at least one architecture".into(),
             });
@@ -213,7 +182,7 @@ impl ImageWriter {
                 format!("{name}:{tag}")
             }
             (Format::DockerArchive, None) => {
-                return Err(OciError::InvalidConfig {
+                return Err(ImageError::InvalidConfig {
                     field: "name",
                     reason: "docker-archive needs the image name for its RepoTags \
                              (ImageWriter::set_name)"
@@ -223,7 +192,7 @@ impl ImageWriter {
             _ => String::new(),
         };
         if format == Format::DockerArchive && self.images.len() != 1 {
-            return Err(OciError::InvalidConfig {
+            return Err(ImageError::InvalidConfig {
                 field: "arch",
                 reason: format!(
                     "docker-archive holds one architecture, not {}; use oci or oci-archive for a multi-arch image",
@@ -246,10 +215,10 @@ impl ImageWriter {
         let index = to_canonical_vec(&index_json(&[top.clone()], &BTreeMap::new()));
         let root = self.staging.path();
         let index_path = root.join("index.json");
-        fs::write(&index_path, &index).map_err(|e| OciError::io("write", &index_path, e))?;
+        fs::write(&index_path, &index).map_err(|e| ImageError::io("write", &index_path, e))?;
         let layout_path = root.join("oci-layout");
         let layout = to_canonical_vec(&json!({"imageLayoutVersion": "1.0.0"}));
-        fs::write(&layout_path, layout).map_err(|e| OciError::io("write", &layout_path, e))?;
+        fs::write(&layout_path, layout).map_err(|e| ImageError::io("write", &layout_path, e))?;
 
         let mut index_digest = Some(Digest::sha256_of(&index));
         // Checked before the build too; again now, as the build took a while.
@@ -293,7 +262,7 @@ fn shared_annotations(all: &[BTreeMap<String, String>]) -> BTreeMap<String, Stri
 
 /// A tag as OCI allows it in `ref.name` for our purposes:
 /// `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
-fn check_tag(tag: &str) -> Result<(), OciError> {
+fn check_tag(tag: &str) -> Result<(), ImageError> {
     let ok = !tag.is_empty()
         && tag.len() <= 128
         && !tag.starts_with(['.', '-'])
@@ -303,7 +272,7 @@ fn check_tag(tag: &str) -> Result<(), OciError> {
     if ok {
         Ok(())
     } else {
-        Err(OciError::InvalidConfig {
+        Err(ImageError::InvalidConfig {
             field: "tag",
             reason: format!(
                 "`{tag}` is not a valid tag (letters, digits, `.`, `_`, `-`; at most 128; not starting with `.` or `-`)"
@@ -315,7 +284,7 @@ fn check_tag(tag: &str) -> Result<(), OciError> {
 /// A repository name as docker accepts it: lowercase path components
 /// (`[a-z0-9]` with single `.`, `_`, `-` inside) separated by `/`, an
 /// optional registry host first.
-fn check_name(name: &str) -> Result<(), OciError> {
+fn check_name(name: &str) -> Result<(), ImageError> {
     let (host, path) = match name.split_once('/') {
         Some((h, rest)) if h.contains(['.', ':']) || h == "localhost" => (Some(h), rest),
         _ => (None, name),
@@ -336,7 +305,7 @@ fn check_name(name: &str) -> Result<(), OciError> {
     if host_ok && path.split('/').all(component_ok) {
         Ok(())
     } else {
-        Err(OciError::InvalidConfig {
+        Err(ImageError::InvalidConfig {
             field: "name",
             reason: format!(
                 "`{name}` is not a valid image name (lowercase letters, digits, `.`, `_`, `-`, components separated by `/`)"
@@ -347,10 +316,10 @@ fn check_name(name: &str) -> Result<(), OciError> {
 
 /// Move the staged layout to `dest`, replacing what is there (checked by
 /// [`destination::check`]) only now that the new layout is complete.
-fn replace_dir(staging: tempfile::TempDir, dest: &Path) -> Result<(), OciError> {
+fn replace_dir(staging: tempfile::TempDir, dest: &Path) -> Result<(), ImageError> {
     let old = match fs::symlink_metadata(dest) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(OciError::io("inspect", dest, e)),
+        Err(e) => return Err(ImageError::io("inspect", dest, e)),
         Ok(meta) => {
             // Swap the two layouts in one step where the filesystem can:
             // a kill between two renames would leave no image at `dest`.
@@ -359,16 +328,16 @@ fn replace_dir(staging: tempfile::TempDir, dest: &Path) -> Result<(), OciError> 
                 // `staged` now holds the old layout.
                 let old = staging.keep();
                 return fs::remove_dir_all(&old)
-                    .map_err(|e| OciError::io("remove the old layout", &old, e));
+                    .map_err(|e| ImageError::io("remove the old layout", &old, e));
             }
             // Move the old layout (or, with --force, file) aside under a fresh name beside it.
             let aside = tempfile::Builder::new()
                 .prefix(".minibuild-old-")
                 .tempdir_in(parent_dir(dest))
-                .map_err(|e| OciError::io("create a temp name beside", dest, e))?
+                .map_err(|e| ImageError::io("create a temp name beside", dest, e))?
                 .keep();
-            fs::remove_dir(&aside).map_err(|e| OciError::io("remove", &aside, e))?;
-            fs::rename(dest, &aside).map_err(|e| OciError::io("move aside", dest, e))?;
+            fs::remove_dir(&aside).map_err(|e| ImageError::io("remove", &aside, e))?;
+            fs::rename(dest, &aside).map_err(|e| ImageError::io("move aside", dest, e))?;
             Some((aside, meta.is_dir()))
         }
     };
@@ -378,14 +347,14 @@ fn replace_dir(staging: tempfile::TempDir, dest: &Path) -> Result<(), OciError> 
             let _ = fs::rename(aside, dest);
         }
         let _ = fs::remove_dir_all(&staged);
-        return Err(OciError::io("move the new layout to", dest, e));
+        return Err(ImageError::io("move the new layout to", dest, e));
     }
     match old {
         Some((aside, true)) => fs::remove_dir_all(&aside),
         Some((aside, false)) => fs::remove_file(&aside),
         None => Ok(()),
     }
-    .map_err(|e| OciError::io("remove the old output", dest, e))?;
+    .map_err(|e| ImageError::io("remove the old output", dest, e))?;
     Ok(())
 }
 

@@ -1,23 +1,33 @@
-//! Reading an image back: an OCI layout directory or oci-archive → one
-//! [`Tree`] per platform, with file contents appended to one staging pack.
+//! Loading a local image's layers: an OCI layout directory or oci-archive
+//! → one [`Tree`] per platform, with file contents appended to one staging
+//! pack.
 //!
 //! Used by `minibuild check IMAGE` so that a finished image is checked with
-//! exactly the code that checks a build. Layers are applied bottom-up with
-//! OCI whiteouts; blob digests are verified while reading. What a [`Tree`]
+//! exactly the code that checks a build. The image is read through
+//! [`LocalImage`]; layers are applied bottom-up with OCI whiteouts, and each
+//! layer blob's digest is verified before it is unpacked. What a [`Tree`]
 //! cannot hold is not dropped silently: device nodes, names with a `..`
-//! component and unknown entry types become [`Loaded::findings`].
+//! component and unknown entry types become [`Loaded::skipped`].
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context as _};
-use serde_json::Value;
 
-use crate::check::{Finding, Severity};
 use crate::digest::Digest;
 use crate::rootfs::{Entry, Kind, Staging, Tree};
+
+use super::local::{BlobSource, Content, LocalImage};
+
+/// A layer entry the tree cannot hold; `check` reports each as an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Image path, with a leading `/`.
+    pub path: String,
+    /// Why it was left out, naming the layer.
+    pub reason: String,
+}
 
 /// One platform's image, loaded.
 pub struct Loaded {
@@ -25,8 +35,8 @@ pub struct Loaded {
     pub platform: String,
     pub manifest_digest: Digest,
     pub tree: Tree,
-    /// Layer entries the tree cannot hold, each an error for `check`.
-    pub findings: Vec<Finding>,
+    /// Layer entries the tree cannot hold.
+    pub skipped: Vec<Skipped>,
 }
 
 /// A loaded image; owns the staging directory the trees' blobs live in.
@@ -37,65 +47,30 @@ pub struct Image {
 
 /// Load every platform of the image at `path` (layout dir or oci-archive).
 pub fn load(path: &Path) -> anyhow::Result<Image> {
+    let image = LocalImage::open(path)?;
+    let manifests = image.image_manifests()?;
     let staging = tempfile::Builder::new()
         .prefix("minibuild-check-")
         .tempdir()?;
-    let layout = if path.is_dir() {
-        path.to_path_buf()
-    } else {
-        let dir = staging.path().join("layout");
-        let f =
-            File::open(path).with_context(|| format!("cannot open image {}", path.display()))?;
-        tar::Archive::new(BufReader::new(f))
-            .unpack(&dir)
-            .with_context(|| {
-                format!(
-                    "{} is not an OCI layout directory or oci-archive",
-                    path.display()
-                )
-            })?;
-        dir
-    };
-    let index = read_json(&layout.join("index.json")).with_context(|| {
-        format!(
-            "{}: no readable index.json; is it an OCI image?",
-            path.display()
-        )
-    })?;
-    let mut manifests = Vec::new();
-    collect_manifests(&layout, &index, &mut manifests, 0)?;
-    if manifests.is_empty() {
-        bail!("{}: the index lists no image manifests", path.display());
-    }
     let mut blobs = Staging::new(staging.path().join("blobs"))?;
     let mut platforms = Vec::new();
-    for digest in manifests {
-        let manifest = read_json(&blob_path(&layout, &digest)?)?;
-        let config_digest: Digest = json_str(&manifest["config"]["digest"])?.parse()?;
-        let config = read_json(&blob_path(&layout, &config_digest)?)?;
-        let platform = format!(
-            "{}/{}",
-            config["os"].as_str().unwrap_or("?"),
-            config["architecture"].as_str().unwrap_or("?")
-        );
+    for manifest in manifests {
+        let Content::Image { config, layers } = &manifest.content else {
+            continue;
+        };
+        let platform = image.config_platform(config)?.os_arch();
         let mut tree = Tree::default();
-        let mut findings = Vec::new();
-        for layer in manifest["layers"].as_array().into_iter().flatten() {
-            let d: Digest = json_str(&layer["digest"])?.parse()?;
-            apply_layer(
-                &mut tree,
-                &blob_path(&layout, &d)?,
-                &d,
-                &mut blobs,
-                &mut findings,
-            )
-            .with_context(|| format!("cannot read layer {d}"))?;
+        let mut skipped = Vec::new();
+        for layer in layers {
+            let d = &layer.digest;
+            apply_layer(&mut tree, &image.blob(layer)?, d, &mut blobs, &mut skipped)
+                .with_context(|| format!("cannot read layer {d} of {}", path.display()))?;
         }
         platforms.push(Loaded {
             platform,
-            manifest_digest: digest,
+            manifest_digest: manifest.digest,
             tree,
-            findings,
+            skipped,
         });
     }
     Ok(Image {
@@ -104,66 +79,25 @@ pub fn load(path: &Path) -> anyhow::Result<Image> {
     })
 }
 
-fn collect_manifests(
-    layout: &Path,
-    index: &Value,
-    out: &mut Vec<Digest>,
-    depth: u32,
-) -> anyhow::Result<()> {
-    if depth > 4 {
-        bail!("image indexes nested too deeply");
-    }
-    for m in index["manifests"].as_array().into_iter().flatten() {
-        let digest: Digest = json_str(&m["digest"])?.parse()?;
-        match m["mediaType"].as_str() {
-            Some(super::image::MEDIA_TYPE_INDEX) => {
-                let nested = read_json(&blob_path(layout, &digest)?)?;
-                collect_manifests(layout, &nested, out, depth + 1)?;
-            }
-            _ => out.push(digest),
-        }
-    }
-    Ok(())
-}
-
-fn json_str(v: &Value) -> anyhow::Result<&str> {
-    v.as_str()
-        .context("malformed image JSON: a digest is missing")
-}
-
-fn read_json(path: &Path) -> anyhow::Result<Value> {
-    let text = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_slice(&text).with_context(|| format!("{} is not valid JSON", path.display()))
-}
-
-fn blob_path(layout: &Path, d: &Digest) -> anyhow::Result<PathBuf> {
-    let p = layout.join("blobs").join(d.algo().name()).join(d.hex());
-    if !p.is_file() {
-        bail!("blob {d} is missing from the image");
-    }
-    Ok(p)
-}
-
 fn apply_layer(
     tree: &mut Tree,
-    path: &Path,
+    source: &BlobSource,
     digest: &Digest,
     blobs: &mut Staging,
-    findings: &mut Vec<Finding>,
+    skipped: &mut Vec<Skipped>,
 ) -> anyhow::Result<()> {
     let mut report = |raw: &str, message: String| {
-        findings.push(Finding {
-            severity: Severity::Error,
+        skipped.push(Skipped {
             path: format!("/{}", raw.trim_start_matches("./").trim_start_matches('/')),
-            message: format!("{message} (layer {digest})"),
+            reason: format!("{message} (layer {digest})"),
         })
     };
     // Verify first: a corrupt blob should be reported as such, not as a tar error.
-    let got = Digest::of_reader(digest.algo(), BufReader::new(File::open(path)?))?;
+    let got = Digest::of_reader(digest.algo(), BufReader::new(source.open()?))?;
     if &got != digest {
         bail!("layer blob is corrupt: expected {digest}, found {got}");
     }
-    let mut f = BufReader::new(File::open(path)?);
+    let mut f = BufReader::new(source.open()?);
     let mut magic = [0u8; 4];
     let n = f.read(&mut magic)?;
     let raw = io::Cursor::new(magic[..n].to_vec()).chain(f);
@@ -320,8 +254,10 @@ fn normalize(p: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::test_tree::TestTree;
-    use crate::oci::{Compression, Format, ImageConfig, ImageWriter, LayerOptions};
+    use std::fs;
+
+    use crate::image::test_tree::TestTree;
+    use crate::image::{Compression, Format, ImageConfig, ImageWriter, LayerOptions};
     use crate::rpm::Arch;
 
     fn write(tree: &Tree, format: Format, compression: Compression, dest: &Path) -> Digest {

@@ -31,9 +31,9 @@ use std::path::{Path, PathBuf};
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::rootfs::{Entry, Kind, Tree};
 
+use super::error::ImageError;
 use super::pgzip::ParGzWriter;
 use super::tarball::{TarKind, TarMeta, TarWriter};
-use super::OciError;
 
 pub const MEDIA_TYPE_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const MEDIA_TYPE_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -109,7 +109,7 @@ pub fn write_layer(
     tree: &Tree,
     opts: &LayerOptions,
     blob_dir: &Path,
-) -> Result<LayerInfo, OciError> {
+) -> Result<LayerInfo, ImageError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     write_layer_with(tree, opts, blob_dir, workers)
 }
@@ -121,7 +121,7 @@ pub fn write_layer_with(
     opts: &LayerOptions,
     blob_dir: &Path,
     workers: usize,
-) -> Result<LayerInfo, OciError> {
+) -> Result<LayerInfo, ImageError> {
     let entries = layer_entries(tree)?;
     let (tmp, compressed) = start_blob(blob_dir)?;
 
@@ -129,28 +129,28 @@ pub fn write_layer_with(
         Compression::None => write_tar(&entries, opts, compressed)?,
         Compression::Gzip => {
             let gz = ParGzWriter::new(compressed, GZIP_LEVEL, workers)
-                .map_err(|e| OciError::io("compress the layer into", blob_dir, e))?;
+                .map_err(|e| ImageError::io("compress the layer into", blob_dir, e))?;
             let (diff_id, n, gz) = write_tar(&entries, opts, gz)?;
             let inner = gz
                 .finish()
-                .map_err(|e| OciError::io("compress the layer into", blob_dir, e))?;
+                .map_err(|e| ImageError::io("compress the layer into", blob_dir, e))?;
             (diff_id, n, inner)
         }
         Compression::Zstd => {
             let mut enc = zstd::Encoder::new(compressed, ZSTD_LEVEL)
-                .map_err(|e| OciError::io("start zstd for the layer in", blob_dir, e))?;
+                .map_err(|e| ImageError::io("start zstd for the layer in", blob_dir, e))?;
             enc.include_checksum(true)
-                .map_err(|e| OciError::io("configure zstd for", blob_dir, e))?;
+                .map_err(|e| ImageError::io("configure zstd for", blob_dir, e))?;
             // libzstd's multithreaded mode cuts the input into jobs whose
             // size follows from the level and window, not from the worker
             // count, so any count >= 1 gives the same bytes (tested below).
             // 0 would be the different, single-threaded format: never used.
             enc.multithread(workers.max(1) as u32)
-                .map_err(|e| OciError::io("configure zstd for", blob_dir, e))?;
+                .map_err(|e| ImageError::io("configure zstd for", blob_dir, e))?;
             let (diff_id, n, enc) = write_tar(&entries, opts, enc)?;
             let inner = enc
                 .finish()
-                .map_err(|e| OciError::io("compress the layer into", blob_dir, e))?;
+                .map_err(|e| ImageError::io("compress the layer into", blob_dir, e))?;
             (diff_id, n, inner)
         }
     };
@@ -169,15 +169,15 @@ pub fn write_layer_with(
 /// A layer blob being written: a temp file in `blob_dir` and a hashing writer into it.
 pub(crate) fn start_blob(
     blob_dir: &Path,
-) -> Result<(tempfile::NamedTempFile, Hasher<BufWriter<File>>), OciError> {
+) -> Result<(tempfile::NamedTempFile, Hasher<BufWriter<File>>), ImageError> {
     let tmp = tempfile::Builder::new()
         .prefix(".layer-")
         .tempfile_in(blob_dir)
-        .map_err(|e| OciError::io("create a temp file for the layer in", blob_dir, e))?;
+        .map_err(|e| ImageError::io("create a temp file for the layer in", blob_dir, e))?;
     let file = tmp
         .as_file()
         .try_clone()
-        .map_err(|e| OciError::io("reopen", tmp.path(), e))?;
+        .map_err(|e| ImageError::io("reopen", tmp.path(), e))?;
     Ok((
         tmp,
         Hasher::new(Algorithm::Sha256, BufWriter::with_capacity(1 << 20, file)),
@@ -190,21 +190,21 @@ pub(crate) fn finish_blob(
     buf: BufWriter<File>,
     digest: &Digest,
     blob_dir: &Path,
-) -> Result<PathBuf, OciError> {
+) -> Result<PathBuf, ImageError> {
     let file = buf
         .into_inner()
-        .map_err(|e| OciError::io("write the layer into", blob_dir, e.into_error()))?;
+        .map_err(|e| ImageError::io("write the layer into", blob_dir, e.into_error()))?;
     file.sync_all()
-        .map_err(|e| OciError::io("write the layer into", blob_dir, e))?;
+        .map_err(|e| ImageError::io("write the layer into", blob_dir, e))?;
     let path_of_blob = blob_dir.join(digest.hex());
     tmp.persist(&path_of_blob)
-        .map_err(|e| OciError::io("rename the layer to", &path_of_blob, e.error))?;
+        .map_err(|e| ImageError::io("rename the layer to", &path_of_blob, e.error))?;
     Ok(path_of_blob)
 }
 
 /// The diff_id and size of the layer's uncompressed tar for `tree`, without
-/// writing or compressing anything: what [`super::layer_cache`] keys on.
-pub fn tar_digest(tree: &Tree, opts: &LayerOptions) -> Result<(Digest, u64), OciError> {
+/// writing or compressing anything: what the layer cache keys on.
+pub fn tar_digest(tree: &Tree, opts: &LayerOptions) -> Result<(Digest, u64), ImageError> {
     let entries = layer_entries(tree)?;
     let (diff_id, size, _) = write_tar(&entries, opts, std::io::sink())?;
     Ok((diff_id, size))
@@ -246,7 +246,7 @@ fn implied_dir() -> Entry {
 
 /// Check every path, add implied parents, and resolve hardlink groups, in
 /// the order the entries will be written.
-fn layer_entries(tree: &Tree) -> Result<Vec<Planned<'_>>, OciError> {
+fn layer_entries(tree: &Tree) -> Result<Vec<Planned<'_>>, ImageError> {
     let mut all: BTreeMap<&str, Cow<'_, Entry>> = BTreeMap::new();
     for (path, entry) in &tree.entries {
         if path.is_empty() {
@@ -265,7 +265,7 @@ fn layer_entries(tree: &Tree) -> Result<Vec<Planned<'_>>, OciError> {
     for path in all.keys() {
         if let Some((parent, _)) = path.rsplit_once('/') {
             if !matches!(all[parent].kind, Kind::Dir) {
-                return Err(OciError::InvalidPath {
+                return Err(ImageError::InvalidPath {
                     path: path.to_string(),
                     reason: format!("its parent `{parent}` is not a directory in the tree"),
                 });
@@ -304,7 +304,7 @@ fn layer_entries(tree: &Tree) -> Result<Vec<Planned<'_>>, OciError> {
 
 /// Reject paths that are not plain relative image paths: the tree's
 /// contract, checked again here because a bad name would reach the image.
-fn check_path(path: &str) -> Result<(), OciError> {
+fn check_path(path: &str) -> Result<(), ImageError> {
     let reason = if path.starts_with('/') {
         Some("starts with `/`")
     } else if path.ends_with('/') {
@@ -320,7 +320,7 @@ fn check_path(path: &str) -> Result<(), OciError> {
         None
     };
     match reason {
-        Some(reason) => Err(OciError::InvalidPath {
+        Some(reason) => Err(ImageError::InvalidPath {
             path: path.to_string(),
             reason: reason.to_string(),
         }),
@@ -334,12 +334,12 @@ fn write_tar<W: Write>(
     entries: &[Planned<'_>],
     opts: &LayerOptions,
     out: W,
-) -> Result<(Digest, u64, W), OciError> {
+) -> Result<(Digest, u64, W), ImageError> {
     let mut tar = TarWriter::new(Hasher::new(Algorithm::Sha256, out));
     for planned in entries {
         append_entry(&mut tar, planned, opts)?;
     }
-    let hasher = tar.finish().map_err(|source| OciError::Layer {
+    let hasher = tar.finish().map_err(|source| ImageError::Layer {
         path: "(end of archive)".into(),
         source,
     })?;
@@ -350,7 +350,7 @@ fn append_entry<W: Write>(
     tar: &mut TarWriter<W>,
     p: &Planned<'_>,
     opts: &LayerOptions,
-) -> Result<(), OciError> {
+) -> Result<(), ImageError> {
     let e = p.entry.as_ref();
     let kind = match (&e.kind, p.link_to.as_deref()) {
         (Kind::File { .. }, Some(first)) => TarKind::Hardlink { target: first },
@@ -370,7 +370,7 @@ fn append_entry<W: Write>(
         mtime: e.mtime.min(opts.source_date_epoch),
         xattrs: &e.xattrs,
     };
-    let layer_err = |source| OciError::Layer {
+    let layer_err = |source| ImageError::Layer {
         path: p.name.clone(),
         source,
     };
@@ -386,8 +386,8 @@ fn append_entry<W: Write>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::oci::pgzip::tests::gunzip;
-    use crate::oci::test_tree::TestTree;
+    use crate::image::pgzip::tests::gunzip;
+    use crate::image::test_tree::TestTree;
     use std::io::Read;
 
     pub(crate) fn opts(compression: Compression) -> LayerOptions {
@@ -510,7 +510,7 @@ pub(crate) mod tests {
         assert_eq!(ping.header.mode().unwrap(), 0o4755);
         assert_eq!(
             ping.pax["SCHILY.xattr.security.capability"],
-            crate::oci::test_tree::CAP_NET_RAW.to_vec()
+            crate::image::test_tree::CAP_NET_RAW.to_vec()
         );
 
         let sh = by_name["usr/bin/sh"];
@@ -581,7 +581,10 @@ pub(crate) mod tests {
             t.file(bad, 0o644, b"x");
             let out = tempfile::tempdir().unwrap();
             let err = write_layer(&t.tree, &opts(Compression::Gzip), out.path()).unwrap_err();
-            assert!(matches!(err, OciError::InvalidPath { .. }), "{bad}: {err}");
+            assert!(
+                matches!(err, ImageError::InvalidPath { .. }),
+                "{bad}: {err}"
+            );
         }
 
         let mut t = TestTree::new();
@@ -589,7 +592,7 @@ pub(crate) mod tests {
         t.file("etc/passwd", 0o644, b"x");
         let out = tempfile::tempdir().unwrap();
         let err = write_layer(&t.tree, &opts(Compression::Gzip), out.path()).unwrap_err();
-        assert!(matches!(err, OciError::InvalidPath { ref path, .. } if path == "etc/passwd"));
+        assert!(matches!(err, ImageError::InvalidPath { ref path, .. } if path == "etc/passwd"));
     }
 
     #[test]
@@ -682,7 +685,7 @@ pub(crate) mod tests {
         let out = tempfile::tempdir().unwrap();
         let err = write_layer(&t.tree, &opts(Compression::Gzip), out.path()).unwrap_err();
         assert!(
-            matches!(err, OciError::Layer { ref path, .. } if path == "f"),
+            matches!(err, ImageError::Layer { ref path, .. } if path == "f"),
             "{err}"
         );
         // no blob and no temp file left behind
@@ -691,7 +694,7 @@ pub(crate) mod tests {
 }
 
 /// Throughput of the layer writer on a ~100 MB tree. Run with
-/// `cargo test --release --lib oci::layer::throughput -- --ignored --nocapture`.
+/// `cargo test --release --lib image::layer::throughput -- --ignored --nocapture`.
 ///
 /// On this project's shared 2-core machine (load 2-3), 105 MB: gzip 28-32 MB/s
 /// with 1 worker, 35-59 MB/s with 2 (before parallel gzip: 21 MB/s at load 6);
@@ -700,7 +703,7 @@ pub(crate) mod tests {
 #[cfg(test)]
 mod throughput {
     use super::*;
-    use crate::oci::test_tree::TestTree;
+    use crate::image::test_tree::TestTree;
     use std::time::Instant;
 
     /// Half text-like (compressible), half pseudo-random (incompressible)

@@ -241,7 +241,7 @@ fn multi_arch_index_selects_per_platform() {
         .arg(format!("oci:{}:latest", layout.display())));
     assert_eq!(Digest::sha256_of(raw.as_bytes()), written.digest);
     let index: Value = serde_json::from_str(&raw).unwrap();
-    assert_eq!(index["mediaType"], image::MEDIA_TYPE_INDEX);
+    assert_eq!(index["mediaType"], manifest::MEDIA_TYPE_INDEX);
     assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
 
     // skopeo picks the platform's manifest from the nested index and
@@ -321,7 +321,7 @@ fn docker_archive_is_read_by_skopeo_with_uncompressed_layers() {
     .commit(Format::DockerArchive, "latest")
     .unwrap_err();
     assert!(
-        matches!(err, OciError::InvalidConfig { field: "arch", .. }),
+        matches!(err, ImageError::InvalidConfig { field: "arch", .. }),
         "{err}"
     );
 }
@@ -375,7 +375,7 @@ fn layout_replaces_only_layouts() {
     let err = stage(&tree, &precious, &[Arch::X86_64])
         .commit(Format::Oci, "latest")
         .unwrap_err();
-    assert!(matches!(err, OciError::RefuseToReplace { .. }), "{err}");
+    assert!(matches!(err, ImageError::RefuseToReplace { .. }), "{err}");
     assert_eq!(
         fs::read_to_string(precious.join("notes.txt")).unwrap(),
         "keep me"

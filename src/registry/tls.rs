@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use super::push::{PushError, PushOptions};
+use super::error::PushError;
+use super::options::PushOptions;
 use crate::http::{tls_config, TlsTrust};
 
 pub fn agent(opts: &PushOptions, registry: &str) -> Result<ureq::Agent, PushError> {

@@ -39,11 +39,11 @@ use serde::{Deserialize, Serialize};
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::rootfs::Tree;
 
+use super::error::ImageError;
 use super::layer::{
     codec_id, finish_blob, start_blob, tar_digest, write_layer, Compression, LayerInfo,
     LayerOptions,
 };
-use super::OciError;
 
 /// minibuild's dependency versions, which decide the compressors' code.
 const CARGO_LOCK: &str = include_str!("../../Cargo.lock");
@@ -87,7 +87,7 @@ impl LayerCache {
         tree: &Tree,
         opts: &LayerOptions,
         blob_dir: &Path,
-    ) -> Result<(LayerInfo, Origin), OciError> {
+    ) -> Result<(LayerInfo, Origin), ImageError> {
         if opts.compression == Compression::None {
             // The blob is the tar: copying it would cost what writing does.
             return Ok((write_layer(tree, opts, blob_dir)?, Origin::Compressed));
@@ -108,7 +108,7 @@ impl LayerCache {
         if info.diff_id != diff_id {
             // The tree was read twice and gave two tars: a bug, and one
             // that would make builds irreproducible, so say so loudly.
-            return Err(OciError::Layer {
+            return Err(ImageError::Layer {
                 path: "(whole layer)".into(),
                 source: io::Error::other(format!(
                     "the layer's tar is not deterministic ({diff_id} then {})",
@@ -146,7 +146,7 @@ impl LayerCache {
         uncompressed_size: u64,
         opts: &LayerOptions,
         blob_dir: &Path,
-    ) -> Result<Result<LayerInfo, &'static str>, OciError> {
+    ) -> Result<Result<LayerInfo, &'static str>, ImageError> {
         let src = self.dir.join(format!("{stem}.blob"));
         let Ok(file) = File::open(&src) else {
             return Ok(Err("its blob is missing"));
@@ -239,8 +239,8 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::layer::tests::opts;
-    use crate::oci::test_tree::TestTree;
+    use crate::image::layer::tests::opts;
+    use crate::image::test_tree::TestTree;
 
     /// The layer written without the cache, for comparison.
     fn fresh(tree: &Tree, o: &LayerOptions) -> (LayerInfo, Vec<u8>) {

@@ -1,4 +1,4 @@
-//! The registry side of a push: the subset of the OCI distribution API a
+//! The registry client of a push: the subset of the OCI distribution API a
 //! push needs, on `ureq` (blocking), with authentication and retries.
 //!
 //! - `GET /v2/` pings the registry; a 401 carries the challenge: `Basic`
@@ -24,9 +24,8 @@
 //! dropped the session). TLS errors are not retried. Everything else fails
 //! at once with the registry, the URL and the registry's own error message.
 
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::net::ToSocketAddrs as _;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use ureq::http::{Response, StatusCode};
@@ -34,26 +33,14 @@ use ureq::Body;
 
 use crate::digest::Digest;
 
+use crate::image::BlobSource;
+
 use super::auth::{Challenge, Found};
+use super::error::PushError;
+use super::event::PushEvent;
+use super::options::PushOptions;
 use super::origin::{self, Origin, Refusal, Scheme};
-use super::push::{PushError, PushEvent, PushOptions};
 use super::reference::Reference;
-
-/// Where a blob's bytes are: a file, or a byte range of an oci-archive.
-#[derive(Debug, Clone)]
-pub struct BlobSource {
-    pub path: PathBuf,
-    pub offset: u64,
-    pub size: u64,
-}
-
-impl BlobSource {
-    pub(crate) fn open(&self) -> io::Result<io::Take<std::fs::File>> {
-        let mut f = std::fs::File::open(&self.path)?;
-        f.seek(SeekFrom::Start(self.offset))?;
-        Ok(f.take(self.size))
-    }
-}
 
 enum AuthHeader {
     None,
@@ -804,6 +791,7 @@ fn query_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read as _;
 
     #[test]
     fn escapes_scope_and_digest() {

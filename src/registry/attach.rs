@@ -35,10 +35,13 @@ use serde_json::{json, Value};
 
 use crate::digest::Digest;
 
-use super::image::{Descriptor, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
-use super::json::to_canonical_vec;
-use super::push::{PushError, PushEvent};
-use super::registry::{BlobSource, Client};
+use crate::image::json::to_canonical_vec;
+use crate::image::manifest::{Descriptor, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
+use crate::image::BlobSource;
+
+use super::client::Client;
+use super::error::PushError;
+use super::event::PushEvent;
 
 /// The config of an artifact with no config: the two bytes `{}`.
 pub const MEDIA_TYPE_EMPTY: &str = "application/vnd.oci.empty.v1+json";
@@ -656,8 +659,9 @@ mod tests {
     fn a_registry_with_the_referrers_api_gets_no_tag() {
         let subject = manifest('a');
         let (addr, log) = referrers_api_registry(subject.digest.clone());
-        let reference: super::super::Reference = format!("{addr}/app:v1").parse().unwrap();
-        let opts = super::super::PushOptions {
+        let reference: crate::registry::reference::Reference =
+            format!("{addr}/app:v1").parse().unwrap();
+        let opts = crate::registry::options::PushOptions {
             auth_env: Default::default(),
             retries: 0,
             ..Default::default()

@@ -38,6 +38,15 @@ impl Platform {
     }
 }
 
+/// One platform's image as added to the writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub platform: Platform,
+    pub manifest: Descriptor,
+    pub config: Descriptor,
+    pub layers: Vec<LayerInfo>,
+}
+
 /// A reference to a blob: what it is, its digest and size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Descriptor {
@@ -116,17 +125,17 @@ pub fn index_json(manifests: &[Descriptor], annotations: &BTreeMap<String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::json::to_canonical_vec;
+    use crate::image::json::to_canonical_vec;
 
     #[test]
     fn manifest_and_index_parse_as_oci() {
         let config = Descriptor::new(
-            crate::oci::config::MEDIA_TYPE_CONFIG,
+            crate::image::config::MEDIA_TYPE_CONFIG,
             Digest::sha256_of(b"c"),
             1,
         );
         let layer = Descriptor::new(
-            crate::oci::layer::MEDIA_TYPE_TAR_GZIP,
+            crate::image::layer::MEDIA_TYPE_TAR_GZIP,
             Digest::sha256_of(b"l"),
             2,
         );

@@ -24,9 +24,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::image::MEDIA_TYPE_INDEX;
-use super::layout::Format;
-use super::OciError;
+use super::error::ImageError;
+use super::format::Format;
+use super::local::{Content, LocalImage};
 
 /// How much of an existing destination a build may replace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,20 +42,20 @@ pub enum Replace {
 const MINIBUILD_ANNOTATION_PREFIX: &str = "dev.minibuild.";
 /// A docker-archive's config history says `minibuild VERSION: install …`.
 const MINIBUILD_CREATED_BY: &str = "minibuild";
-/// Archive members read into memory: index, manifests and configs are small.
+/// docker-archive members read into memory: manifest and configs are small.
 const MAX_JSON_MEMBER: u64 = 1 << 20;
 /// An image tar has a handful of entries; stop reading a foreign one early.
 const MAX_MEMBERS: usize = 4096;
 
 /// Refuse `dest` unless a `format` build may replace it under `replace`.
-pub fn check(dest: &Path, format: Format, replace: Replace) -> Result<(), OciError> {
+pub fn check(dest: &Path, format: Format, replace: Replace) -> Result<(), ImageError> {
     let meta = match fs::symlink_metadata(dest) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(OciError::io("inspect", dest, e)),
+        Err(e) => return Err(ImageError::io("inspect", dest, e)),
         Ok(meta) => meta,
     };
     let refuse = |reason: String| {
-        Err(OciError::RefuseToReplace {
+        Err(ImageError::RefuseToReplace {
             path: dest.to_path_buf(),
             reason,
         })
@@ -70,7 +70,7 @@ pub fn check(dest: &Path, format: Format, replace: Replace) -> Result<(), OciErr
             ));
         }
         let empty = fs::read_dir(dest)
-            .map_err(|e| OciError::io("read", dest, e))?
+            .map_err(|e| ImageError::io("read", dest, e))?
             .next()
             .is_none();
         if empty || dest.join("oci-layout").is_file() {
@@ -108,12 +108,13 @@ pub fn check(dest: &Path, format: Format, replace: Replace) -> Result<(), OciErr
 
 /// The format of the minibuild archive at `path`, or None for any other file.
 fn previous_output(path: &Path) -> Option<Format> {
+    if let Ok(image) = LocalImage::open(path) {
+        if image.has_file("oci-layout") {
+            return oci_archive_is_ours(&image).then_some(Format::OciArchive);
+        }
+    }
     let members = small_members(path)?;
     let json = |name: &str| -> Option<Value> { serde_json::from_slice(members.get(name)?).ok() };
-    if members.contains_key("oci-layout") {
-        let index = json("index.json")?;
-        return oci_manifest_is_ours(&index, &json, 0).then_some(Format::OciArchive);
-    }
     let manifest = json("manifest.json")?;
     let config = json(manifest.get(0)?.get("Config")?.as_str()?)?;
     let ours = config
@@ -125,29 +126,25 @@ fn previous_output(path: &Path) -> Option<Format> {
     ours.then_some(Format::DockerArchive)
 }
 
-/// Whether the first image `index` leads to has a minibuild annotation.
-fn oci_manifest_is_ours(index: &Value, json: &dyn Fn(&str) -> Option<Value>, depth: u32) -> bool {
-    let Some(first) = index
-        .get("manifests")
-        .and_then(Value::as_array)
-        .and_then(|m| m.first())
-    else {
-        return false;
-    };
-    let Some(blob) = first
-        .get("digest")
-        .and_then(Value::as_str)
-        .and_then(|d| d.strip_prefix("sha256:"))
-        .and_then(|hex| json(&format!("blobs/sha256/{hex}")))
-    else {
-        return false;
-    };
-    if first.get("mediaType").and_then(Value::as_str) == Some(MEDIA_TYPE_INDEX) {
-        return depth < 2 && oci_manifest_is_ours(&blob, json, depth + 1);
+/// Whether the first image manifest the archive's index leads to (through
+/// at most two nested indexes) has a minibuild annotation.
+fn oci_archive_is_ours(image: &LocalImage) -> bool {
+    let mut next = image.entries().first().cloned();
+    for _ in 0..3 {
+        let Some(manifest) = next.and_then(|d| image.manifest(&d).ok()) else {
+            return false;
+        };
+        match manifest.content {
+            Content::Index { manifests } => next = manifests.into_iter().next(),
+            Content::Image { .. } => {
+                return manifest
+                    .annotations
+                    .keys()
+                    .any(|k| k.starts_with(MINIBUILD_ANNOTATION_PREFIX))
+            }
+        }
     }
-    blob.get("annotations")
-        .and_then(Value::as_object)
-        .is_some_and(|a| a.keys().any(|k| k.starts_with(MINIBUILD_ANNOTATION_PREFIX)))
+    false
 }
 
 /// The small regular files of the tar at `path` by name; None when it is
@@ -210,18 +207,18 @@ mod tests {
 
     /// A minibuild-like image of `arches` written as `format` to `dest`.
     fn write_image(dest: &Path, format: Format, arches: &[crate::rpm::Arch]) {
-        let tree = crate::oci::test_tree::TestTree::sample();
-        let mut w = crate::oci::ImageWriter::new(dest).unwrap();
+        let tree = crate::image::test_tree::TestTree::sample();
+        let mut w = crate::image::ImageWriter::new(dest).unwrap();
         w.set_name("example/test");
-        let opts = crate::oci::LayerOptions {
+        let opts = crate::image::LayerOptions {
             source_date_epoch: 1,
-            compression: crate::oci::Compression::Gzip,
+            compression: crate::image::Compression::Gzip,
         };
         for &arch in arches {
-            let mut c = crate::oci::ImageConfig::new(arch, 1);
+            let mut c = crate::image::ImageConfig::new(arch, 1);
             c.annotations
                 .insert("dev.minibuild.recipe.digest".into(), "sha256:0".into());
-            c.history.push(crate::oci::HistoryEntry {
+            c.history.push(crate::image::HistoryEntry {
                 created_by: "minibuild 0.1.0: install x".into(),
                 comment: None,
                 empty_layer: false,
