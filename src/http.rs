@@ -1106,6 +1106,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn follow_redirects_hops_stops_and_counts() {
+        use ureq::http::Response;
+        // `/n` redirects to `/n+1` until `/3`, which answers 200; `/x` is a
+        // 302 without Location (returned as is).
+        let send = |url: &str| -> Result<Response<()>, String> {
+            let n: u32 = url.trim_start_matches("/").parse().unwrap_or(99);
+            let b = Response::builder();
+            Ok(match n {
+                99 => b.status(302).body(()).unwrap(),
+                3.. => b.status(200).body(()).unwrap(),
+                _ => b
+                    .status(if n == 0 { 301 } else { 307 })
+                    .header("location", format!("/{}", n + 1))
+                    .body(())
+                    .unwrap(),
+            })
+        };
+        let next = |_: &str, to: &str| Ok(to.to_string());
+        let too_many = |last: &str| format!("too many, last {last}");
+        let (r, at) = follow_redirects("/0", 3, send, next, too_many).unwrap();
+        assert_eq!((r.status().as_u16(), at.as_str()), (200, "/3"));
+        assert_eq!(
+            follow_redirects("/0", 2, send, next, too_many).unwrap_err(),
+            "too many, last /3"
+        );
+        let (r, at) = follow_redirects("/x", 3, send, next, too_many).unwrap();
+        assert_eq!((r.status().as_u16(), at.as_str()), (302, "/x"));
+        let refuse = |from: &str, to: &str| Err::<String, _>(format!("{from} -> {to} refused"));
+        assert_eq!(
+            follow_redirects("/1", 3, send, refuse, too_many).unwrap_err(),
+            "/1 -> /2 refused"
+        );
+    }
+
+    #[test]
     fn a_waiting_request_is_told_every_interval_and_a_quick_one_not_at_all() {
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let heard = lines.clone();
