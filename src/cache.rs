@@ -18,6 +18,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, Hasher};
+use crate::fsutil::AtomicFile;
 use crate::http::{Bound, Client, HttpError, Retryable};
 
 /// The layout version of everything below the root.
@@ -281,8 +282,8 @@ pub fn download_verified(
             on_transfer(Transfer::Restart(received));
             received = 0;
         }
-        let tmp = crate::temporaries::file_in(dir, PARTIAL_PREFIX, private_file_mode())
-            .map_err(io_err)?;
+        let tmp =
+            AtomicFile::create_in(dir, PARTIAL_PREFIX, private_file_mode()).map_err(io_err)?;
         let mut body = client.open_once(url, bound)?;
         let mut hasher = Hasher::new(expected.algo(), BufWriter::with_capacity(1 << 16, tmp));
         let mut chunk = vec![0u8; 1 << 16];
@@ -311,9 +312,7 @@ pub fn download_verified(
         let tmp = writer.into_inner().map_err(|e| io_err(e.into_error()))?;
         Ok(tmp)
     })?;
-    tmp.as_file().sync_all().map_err(io_err)?;
-    tmp.persist(dest).map_err(|e| io_err(e.error))?;
-    Ok(())
+    tmp.persist(dest).map_err(io_err)
 }
 
 /// Fail unless the filesystem of `dir` has `need` bytes plus a margin free,

@@ -2,14 +2,18 @@
 //! `http(s)://` URLs, all opened as a streaming reader.
 //!
 //! A [`Client`] wraps a `ureq` agent (rustls; the system's trust store plus
-//! any `--ca`/`--cert-dir` CAs, see [`TlsTrust`]) plus a [`RetryPolicy`].
-//! There is no global state: the CLI builds one client and hands it to each
-//! stage.
+//! any `--ca`/`--cert-dir` CAs, see [`TlsTrust`]), a [`RetryPolicy`], the
+//! repos' credentials (each sent only to its own origin, looked up again on
+//! every redirect hop, see [`crate::credentials`]) and, with `--offline`, a
+//! refusal of every network request. There is no global state: the CLI
+//! builds one client and hands it to each stage.
 //!
 //! Mirrors are not trusted, so every request is fenced and bounded:
 //! - the policy's allow-list ([`Fence`]) is checked on every URL fetched,
-//!   redirect targets included; redirects are followed here, one hop at a
-//!   time, never from https to http and never to `file://`;
+//!   redirect targets included; redirects are followed by
+//!   [`follow_redirects`] (the loop the registry client shares), one hop at
+//!   a time, to targets [`location::redirect`] allows: never from https to
+//!   http and never to `file://`;
 //! - every read has a byte bound (the size the checksummed metadata declares,
 //!   or a hard cap for small files) and a deadline scaled by that bound, on
 //!   top of connect and idle timeouts ([`Timeouts`]);
@@ -19,7 +23,8 @@
 //! HTTP 5xx, 408 and 429) with exponential backoff. A failure while reading
 //! the body cannot be retried by the reader itself, so callers that stream a
 //! whole file wrap the open-and-read in [`Client::retrying`], which re-runs
-//! the closure on [`HttpError::is_transient`] errors.
+//! the closure on any [`Retryable`] error that is transient (an
+//! [`HttpError`], or the cache's download error around one).
 
 use std::fmt;
 use std::fs::File;
@@ -792,36 +797,27 @@ impl Client {
                 url: url.to_string(),
             });
         }
-        let mut current = url.to_string();
-        for _ in 0..=MAX_REDIRECTS {
-            self.fence.check(&current)?;
-            let mut request = self.agent.get(&current);
-            // Looked up per hop: a redirect to another origin carries no credential.
-            if let Some(value) = self.auth.header_for(&current) {
-                request = request.header("Authorization", &value);
-            }
-            if let Some(r) = range {
-                request = request.header("Range", r);
-            }
-            let response = self
-                .while_waiting(&current, || request.call())
-                .map_err(|source| HttpError::transport(&current, source))?;
-            let status = response.status().as_u16();
-            if !matches!(status, 301 | 302 | 303 | 307 | 308) {
-                return Ok((response, current));
-            }
-            let Some(target) = response
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-            else {
-                return Ok((response, current));
-            };
-            current = location::redirect(&current, target)?;
-        }
-        Err(HttpError::TooManyRedirects {
-            url: url.to_string(),
-        })
+        follow_redirects(
+            url,
+            MAX_REDIRECTS as usize,
+            |current| {
+                self.fence.check(current)?;
+                let mut request = self.agent.get(current);
+                // Looked up per hop: a redirect to another origin carries no credential.
+                if let Some(value) = self.auth.header_for(current) {
+                    request = request.header("Authorization", &value);
+                }
+                if let Some(r) = range {
+                    request = request.header("Range", r);
+                }
+                self.while_waiting(current, || request.call())
+                    .map_err(|source| HttpError::transport(current, source))
+            },
+            |current, target| Ok(location::redirect(current, target)?),
+            |_| HttpError::TooManyRedirects {
+                url: url.to_string(),
+            },
+        )
     }
 
     /// Run `call` (a request up to its response head), telling the
@@ -1070,10 +1066,79 @@ pub(crate) mod test_server {
     }
 }
 
+/// Send a request to `url`, then to each redirect target in turn, at most
+/// `max` redirects: the one loop behind mirror reads and registry calls.
+/// `send` makes one request (credentials and the fence are per hop, so its
+/// business); a 301, 302, 303, 307 or 308 with a `Location` goes on to
+/// `next(current, location)`, which resolves the target or refuses it.
+/// The rules differ by caller: a mirror's target is a [`location`] (normalised
+/// and fenced; `file://` and downgrades refused), a registry's is resolved
+/// as written (a CDN's signed URL must not be re-encoded) and must be
+/// http(s) without a downgrade. Returns the final response and its URL;
+/// `too_many` gets the last URL.
+pub fn follow_redirects<B, E>(
+    url: &str,
+    max: usize,
+    mut send: impl FnMut(&str) -> Result<ureq::http::Response<B>, E>,
+    mut next: impl FnMut(&str, &str) -> Result<String, E>,
+    too_many: impl FnOnce(&str) -> E,
+) -> Result<(ureq::http::Response<B>, String), E> {
+    let mut current = url.to_string();
+    for _ in 0..=max {
+        let response = send(&current)?;
+        let redirects = matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308);
+        let target = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .filter(|_| redirects);
+        let Some(target) = target else {
+            return Ok((response, current));
+        };
+        current = next(&current, target)?;
+    }
+    Err(too_many(&current))
+}
+
 #[cfg(test)]
 mod tests {
     use super::test_server::{Fault, Server};
     use super::*;
+
+    #[test]
+    fn follow_redirects_hops_stops_and_counts() {
+        use ureq::http::Response;
+        // `/n` redirects to `/n+1` until `/3`, which answers 200; `/x` is a
+        // 302 without Location (returned as is).
+        let send = |url: &str| -> Result<Response<()>, String> {
+            let n: u32 = url.trim_start_matches("/").parse().unwrap_or(99);
+            let b = Response::builder();
+            Ok(match n {
+                99 => b.status(302).body(()).unwrap(),
+                3.. => b.status(200).body(()).unwrap(),
+                _ => b
+                    .status(if n == 0 { 301 } else { 307 })
+                    .header("location", format!("/{}", n + 1))
+                    .body(())
+                    .unwrap(),
+            })
+        };
+        let next = |_: &str, to: &str| Ok(to.to_string());
+        let too_many = |last: &str| format!("too many, last {last}");
+        let (r, at) = follow_redirects("/0", 3, send, next, too_many).unwrap();
+        assert_eq!((r.status().as_u16(), at.as_str()), (200, "/3"));
+        assert_eq!(
+            follow_redirects("/0", 2, send, next, too_many).unwrap_err(),
+            "too many, last /3"
+        );
+        let (r, at) = follow_redirects("/x", 3, send, next, too_many).unwrap();
+        assert_eq!((r.status().as_u16(), at.as_str()), (302, "/x"));
+        let refuse = |from: &str, to: &str| Err::<String, _>(format!("{from} -> {to} refused"));
+        assert_eq!(
+            follow_redirects("/1", 3, send, refuse, too_many).unwrap_err(),
+            "/1 -> /2 refused"
+        );
+    }
 
     #[test]
     fn a_waiting_request_is_told_every_interval_and_a_quick_one_not_at_all() {

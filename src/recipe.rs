@@ -3,8 +3,9 @@
 //! Parsing happens in two steps: serde reads the text into `Raw*` structs that
 //! keep source spans (unknown keys and wrong types are rejected there, with
 //! toml's own position), then [`parse`] checks what serde cannot (empty
-//! package list, missing repo, bad arch or port) and produces the plain
-//! [`Recipe`] the pipeline uses. Every error carries `file:line:column` and a hint.
+//! package list, missing repo, bad arch or port), one function per table,
+//! and produces the plain [`Recipe`] the pipeline uses. Every error carries
+//! `file:line:column` and a hint.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -628,7 +629,37 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             hint: hint.map(str::to_string),
         }
     };
-    let raw: RawRecipe = toml::from_str(text).map_err(|e| {
+    let raw = read_raw(text, &at)?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut warnings = Vec::new();
+    let repos = repos(path, &dir, raw.repos, &at, &mut warnings)?;
+    let packages = packages(raw.packages, &dir, &repos, &at)?;
+    let image = image(path, raw.image, raw.accounts.run_as.as_ref(), &at)?;
+    let accounts = accounts(raw.accounts, &at)?;
+    let options = options(raw.options, &repos, &at)?;
+    let copies = copies(&dir, raw.copies, &at)?;
+    Ok(Recipe {
+        path: path.to_path_buf(),
+        digest: Digest::sha256_of(text.as_bytes()),
+        image,
+        repos,
+        packages,
+        options,
+        copies,
+        accounts,
+        warnings,
+        certificates: raw
+            .certificates
+            .additional
+            .iter()
+            .map(|c| dir.join(c))
+            .collect(),
+    })
+}
+
+/// The text as serde reads it: syntax, unknown keys and wrong types.
+fn read_raw(text: &str, at: &At) -> Result<RawRecipe, RecipeError> {
+    toml::from_str(text).map_err(|e| {
         let message = e.message().trim_end().to_string();
         let hint = if message.starts_with("gpgkey:") || message.contains("a gpgkey") {
             Some("check the spelling; the fingerprint is the key's full fingerprint, as `gpg --show-keys` prints it")
@@ -640,10 +671,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             None
         };
         at(e.span(), message, hint)
-    })?;
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    })
+}
 
-    let Some(packages) = raw.packages else {
+/// `[packages]`: present, installing something, prefer and avoid disjoint.
+/// `[packages]`, with its local RPMs checked against the repos' keys.
+fn packages(
+    raw: Option<Spanned<RawPackages>>,
+    dir: &Path,
+    repos: &[Repo],
+    at: &At,
+) -> Result<Packages, RecipeError> {
+    let Some(packages) = raw else {
         return Err(at(
             None,
             "missing [packages] table".into(),
@@ -670,7 +709,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             Some("name at least one package, e.g. install = [\"busybox\"]"),
         ));
     }
-
     let avoid = match packages.avoid.take() {
         None => Vec::new(),
         Some(avoid) => {
@@ -686,8 +724,25 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             avoid
         }
     };
+    let local = local_inputs(dir, packages_span, &mut packages, repos, at)?;
+    Ok(Packages {
+        install: packages.install.into_inner(),
+        exclude: packages.exclude,
+        prefer: packages.prefer,
+        avoid,
+        local,
+    })
+}
 
-    if raw.repos.is_empty() {
+/// `[[repo]]`s, each written out or taken from a .repo file, named once.
+fn repos(
+    path: &Path,
+    dir: &Path,
+    raw: Vec<Spanned<RawRepo>>,
+    at: &At,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Repo>, RecipeError> {
+    if raw.is_empty() {
         return Err(at(
             None,
             "the recipe names no repository".into(),
@@ -695,13 +750,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         ));
     }
     let mut repos: Vec<Repo> = Vec::new();
-    let mut warnings = Vec::new();
-    for spanned in raw.repos {
+    for spanned in raw {
         let span = spanned.span();
         let r = spanned.into_inner();
         let found = match &r.from {
-            Some(from) => from_repo_file(path, &dir, from, &r, &at, &mut warnings)?,
-            None => vec![recipe_repo(&dir, span, r, &at)?],
+            Some(from) => from_repo_file(path, dir, from, &r, at, warnings)?,
+            None => vec![recipe_repo(dir, span, r, at)?],
         };
         for repo in found {
             if repo.name == LOCAL_REPO {
@@ -721,37 +775,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             repos.push(repo);
         }
     }
+    Ok(repos)
+}
 
-    let local = local_inputs(&dir, packages_span.clone(), &mut packages, &repos, &at)?;
-
-    let img = raw.image;
-    let arch = match img.arch {
-        None => vec![Arch::host().unwrap_or(Arch::X86_64)],
-        Some(a) => {
-            let span = a.span();
-            let names = match a.into_inner() {
-                StringOrList::One(s) => vec![s],
-                StringOrList::Many(v) => v,
-            };
-            if names.is_empty() {
-                return Err(at(
-                    Some(span),
-                    "image.arch is empty".into(),
-                    Some("e.g. arch = [\"x86_64\"]"),
-                ));
-            }
-            let mut out: Vec<Arch> = Vec::new();
-            for n in names {
-                let a: Arch = n
-                    .parse()
-                    .map_err(|e: String| at(Some(span.clone()), e, None))?;
-                if !out.contains(&a) {
-                    out.push(a);
-                }
-            }
-            out
-        }
-    };
+/// `[image]`, with `accounts.run_as` as its user when given (it must agree
+/// with `image.user`).
+fn image(
+    path: &Path,
+    img: RawImage,
+    run_as: Option<&Spanned<String>>,
+    at: &At,
+) -> Result<Image, RecipeError> {
+    let arch = arches(img.arch, at)?;
     let mut ports = Vec::new();
     for p in img.ports {
         ports.push(normalize_port(p.get_ref()).ok_or_else(|| {
@@ -762,26 +797,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             )
         })?);
     }
-    let absolute = |s: &Spanned<String>, what: &str| -> Result<String, RecipeError> {
-        if s.get_ref().starts_with('/') {
-            Ok(s.get_ref().clone())
-        } else {
-            Err(at(
-                Some(s.span()),
-                format!("{what} `{}` must be an absolute path", s.get_ref()),
-                Some("start it with /"),
-            ))
-        }
-    };
     let workdir = img
         .workdir
         .as_ref()
-        .map(|w| absolute(w, "image.workdir"))
+        .map(|w| absolute(w, "image.workdir", at))
         .transpose()?;
     let volumes = img
         .volumes
         .iter()
-        .map(|v| absolute(v, "volume"))
+        .map(|v| absolute(v, "volume", at))
         .collect::<Result<Vec<_>, _>>()?;
     let tag = match img.tag {
         Some(t) if !valid_tag(t.get_ref()) => {
@@ -799,9 +823,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "image".into())
     });
-    let accounts = raw.accounts;
     let mut user = img.user;
-    if let Some(run_as) = &accounts.run_as {
+    if let Some(run_as) = run_as {
         match &user {
             Some(u) if u != run_as.get_ref() => {
                 return Err(at(
@@ -816,67 +839,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             _ => user = Some(run_as.get_ref().clone()),
         }
     }
-    let mut seen = std::collections::BTreeSet::new();
-    let names = accounts.users.iter().map(|u| ("user", &u.name));
-    for (what, name) in names.chain(accounts.groups.iter().map(|g| ("group", &g.name))) {
-        let valid = !name.is_empty()
-            && !name.starts_with('-')
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-        if !valid || !seen.insert((what, name.clone())) {
-            return Err(at(
-                None,
-                format!("[accounts]: {what} name `{name}` is invalid or given twice"),
-                Some("names are unique and made of letters, digits, `_`, `.` and `-`"),
-            ));
-        }
-    }
-    let accounts = Accounts {
-        users: accounts.users,
-        groups: accounts.groups,
-        run_as: accounts.run_as.map(Spanned::into_inner),
-    };
-    let healthcheck = match img.healthcheck {
-        None => None,
-        Some(h) => {
-            let span = h.span();
-            let h = h.into_inner();
-            let duration = |d: Option<Spanned<String>>| {
-                d.map(|d| {
-                    parse_duration(d.get_ref()).map_err(|e| {
-                        at(
-                            Some(d.span()),
-                            format!("image.healthcheck: {e}"),
-                            Some("units: ms, s, m, h (Go duration syntax)"),
-                        )
-                    })
-                })
-                .transpose()
-            };
-            let check = Healthcheck {
-                test: match h.test {
-                    StringOrList::One(line) => vec!["CMD-SHELL".to_string(), line],
-                    StringOrList::Many(v) => v,
-                },
-                interval_ns: duration(h.interval)?,
-                timeout_ns: duration(h.timeout)?,
-                start_period_ns: duration(h.start_period)?,
-                retries: h.retries,
-            };
-            check.validate().map_err(|e| {
-                at(
-                    Some(span),
-                    format!("image.healthcheck: {e}"),
-                    Some(
-                        "test = [\"CMD\", \"/usr/bin/prog\", \"arg\"] or test = \"shell command\"",
-                    ),
-                )
-            })?;
-            Some(check)
-        }
-    };
-    let image = Image {
+    let healthcheck = img.healthcheck.map(|h| healthcheck(h, at)).transpose()?;
+    Ok(Image {
         name,
         tag,
         arch,
@@ -894,9 +858,114 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         version: img.version,
         source: img.source,
         revision: img.revision,
-    };
+    })
+}
 
-    let o = raw.options;
+/// `image.arch`: the host's when absent, else each named once.
+fn arches(raw: Option<Spanned<StringOrList>>, at: &At) -> Result<Vec<Arch>, RecipeError> {
+    let Some(a) = raw else {
+        return Ok(vec![Arch::host().unwrap_or(Arch::X86_64)]);
+    };
+    let span = a.span();
+    let names = match a.into_inner() {
+        StringOrList::One(s) => vec![s],
+        StringOrList::Many(v) => v,
+    };
+    if names.is_empty() {
+        return Err(at(
+            Some(span),
+            "image.arch is empty".into(),
+            Some("e.g. arch = [\"x86_64\"]"),
+        ));
+    }
+    let mut out: Vec<Arch> = Vec::new();
+    for n in names {
+        let a: Arch = n
+            .parse()
+            .map_err(|e: String| at(Some(span.clone()), e, None))?;
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// An image path (`what` names the key in the error), which must be absolute.
+fn absolute(s: &Spanned<String>, what: &str, at: &At) -> Result<String, RecipeError> {
+    if s.get_ref().starts_with('/') {
+        Ok(s.get_ref().clone())
+    } else {
+        Err(at(
+            Some(s.span()),
+            format!("{what} `{}` must be an absolute path", s.get_ref()),
+            Some("start it with /"),
+        ))
+    }
+}
+
+/// `image.healthcheck`: durations in Go syntax, the shape Docker enforces.
+fn healthcheck(h: Spanned<RawHealthcheck>, at: &At) -> Result<Healthcheck, RecipeError> {
+    let span = h.span();
+    let h = h.into_inner();
+    let duration = |d: Option<Spanned<String>>| {
+        d.map(|d| {
+            parse_duration(d.get_ref()).map_err(|e| {
+                at(
+                    Some(d.span()),
+                    format!("image.healthcheck: {e}"),
+                    Some("units: ms, s, m, h (Go duration syntax)"),
+                )
+            })
+        })
+        .transpose()
+    };
+    let check = Healthcheck {
+        test: match h.test {
+            StringOrList::One(line) => vec!["CMD-SHELL".to_string(), line],
+            StringOrList::Many(v) => v,
+        },
+        interval_ns: duration(h.interval)?,
+        timeout_ns: duration(h.timeout)?,
+        start_period_ns: duration(h.start_period)?,
+        retries: h.retries,
+    };
+    check.validate().map_err(|e| {
+        at(
+            Some(span),
+            format!("image.healthcheck: {e}"),
+            Some("test = [\"CMD\", \"/usr/bin/prog\", \"arg\"] or test = \"shell command\""),
+        )
+    })?;
+    Ok(check)
+}
+
+/// `[accounts]`: user and group names valid and each given once.
+fn accounts(raw: RawAccounts, at: &At) -> Result<Accounts, RecipeError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let names = raw.users.iter().map(|u| ("user", &u.name));
+    for (what, name) in names.chain(raw.groups.iter().map(|g| ("group", &g.name))) {
+        let valid = !name.is_empty()
+            && !name.starts_with('-')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !valid || !seen.insert((what, name.clone())) {
+            return Err(at(
+                None,
+                format!("[accounts]: {what} name `{name}` is invalid or given twice"),
+                Some("names are unique and made of letters, digits, `_`, `.` and `-`"),
+            ));
+        }
+    }
+    Ok(Accounts {
+        users: raw.users,
+        groups: raw.groups,
+        run_as: raw.run_as.map(Spanned::into_inner),
+    })
+}
+
+/// `[options]`: a releasever wherever a repo needs one, valid path patterns.
+fn options(o: RawOptions, repos: &[Repo], at: &At) -> Result<Options, RecipeError> {
     let releasever = o.releasever.map(|r| match r {
         StringOrInt::S(s) => s,
         StringOrInt::I(i) => i.to_string(),
@@ -929,7 +998,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let options = Options {
+    Ok(Options {
         releasever,
         weak_deps: o.weak_deps,
         docs: o.docs,
@@ -942,12 +1011,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         busybox_links: o.busybox_links,
         exclude_paths,
         legacy_signatures: o.legacy_signatures,
-    };
+    })
+}
 
+/// `[[copy]]`s: sources relative to the recipe, absolute destinations,
+/// octal modes.
+fn copies(dir: &Path, raw: Vec<Spanned<RawCopy>>, at: &At) -> Result<Vec<Copy>, RecipeError> {
     let mut copies = Vec::new();
-    for c in raw.copies {
+    for c in raw {
         let c = c.into_inner();
-        let dest = absolute(&c.dest, "copy.dest")?;
+        let dest = absolute(&c.dest, "copy.dest", at)?;
         let mode = match c.mode {
             None => None,
             Some(m) => Some(
@@ -969,30 +1042,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
             mode,
         });
     }
-
-    Ok(Recipe {
-        path: path.to_path_buf(),
-        digest: Digest::sha256_of(text.as_bytes()),
-        image,
-        repos,
-        packages: Packages {
-            install: packages.install.into_inner(),
-            exclude: packages.exclude,
-            prefer: packages.prefer,
-            avoid,
-            local,
-        },
-        options,
-        copies,
-        accounts,
-        warnings,
-        certificates: raw
-            .certificates
-            .additional
-            .iter()
-            .map(|c| dir.join(c))
-            .collect(),
-    })
+    Ok(copies)
 }
 
 /// `[packages] local` and its signature settings. Signatures are checked

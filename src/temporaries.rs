@@ -287,8 +287,18 @@ mod tests {
     #[test]
     fn recorded_temporaries_are_what_an_interrupt_removes() {
         let parent = tempfile::tempdir().unwrap();
-        let dir = dir_in(parent.path(), "t-", crate::fsutil::umask_dir_mode()).unwrap();
-        let file = file_in(parent.path(), "t-", crate::fsutil::umask_file_mode()).unwrap();
+        let dir = dir_in(
+            parent.path(),
+            "t-",
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .unwrap();
+        let file = file_in(
+            parent.path(),
+            "t-",
+            std::os::unix::fs::PermissionsExt::from_mode(0o666),
+        )
+        .unwrap();
         assert!(
             Owner::from_name(dir.path().file_name().unwrap().to_str().unwrap(), "t-").is_some()
         );

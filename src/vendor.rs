@@ -46,7 +46,7 @@ pub fn vendor(
     refuse_occupied(dir)?;
     let parent = crate::fsutil::parent_dir(dir);
     fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let staging = crate::temporaries::dir_in(
+    let staging = crate::fsutil::AtomicDir::create_in(
         parent,
         crate::fsutil::TEMP_PREFIX,
         crate::fsutil::umask_dir_mode(),
@@ -127,13 +127,10 @@ pub fn vendor(
         out.extend(per_repo.into_values());
     }
     let _commit = crate::temporaries::commit_section();
-    let staged = staging.keep();
     // An empty directory given as DIR is replaced (refuse_occupied allowed it).
-    if dir.is_dir() {
-        fs::remove_dir(dir).with_context(|| format!("cannot replace {}", dir.display()))?;
-    }
-    fs::rename(&staged, dir)
-        .with_context(|| format!("cannot move {} to {}", staged.display(), dir.display()))?;
+    staging
+        .persist(dir, crate::fsutil::TEMP_PREFIX)
+        .with_context(|| format!("cannot move the vendored tree to {}", dir.display()))?;
     Ok(out)
 }
 

@@ -27,7 +27,7 @@ use super::tarball::{TarKind, TarMeta, TarWriter};
 
 /// Name start of the archive being written beside the output (see temporaries.rs).
 pub const ARCHIVE_PREFIX: &str = ".minibuild-archive-";
-use crate::fsutil::parent_dir;
+use crate::fsutil::{parent_dir, AtomicFile};
 
 /// Where an archive entry's content comes from.
 enum Source {
@@ -88,13 +88,10 @@ pub fn write_docker_archive(
 
 fn write_tar_file(entries: &[(String, Source)], dest: &Path, mtime: u64) -> Result<(), ImageError> {
     let parent = parent_dir(dest);
-    let tmp = crate::temporaries::file_in(parent, ARCHIVE_PREFIX, crate::fsutil::umask_file_mode())
+    let tmp = AtomicFile::create_in(parent, ARCHIVE_PREFIX, crate::fsutil::umask_file_mode())
         .map_err(|e| ImageError::io("create a temp file in", parent, e))?;
-    let file = tmp
-        .as_file()
-        .try_clone()
-        .map_err(|e| ImageError::io("reopen", tmp.path(), e))?;
-    let mut tar = TarWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let tmp_path = tmp.path().to_path_buf();
+    let mut tar = TarWriter::new(BufWriter::with_capacity(1 << 20, tmp));
     let no_xattrs = BTreeMap::new();
     for (name, source) in entries {
         let mut meta = TarMeta {
@@ -109,7 +106,7 @@ fn write_tar_file(entries: &[(String, Source)], dest: &Path, mtime: u64) -> Resu
             xattrs: &no_xattrs,
         };
         let (path, mut data): (&Path, Box<dyn Read>) = match source {
-            Source::Dir => (tmp.path(), Box::new(std::io::empty())),
+            Source::Dir => (&tmp_path, Box::new(std::io::empty())),
             Source::File { path, size } => {
                 meta.kind = TarKind::File { size: *size };
                 let f = File::open(path).map_err(|e| ImageError::io("open", path, e))?;
@@ -119,7 +116,7 @@ fn write_tar_file(entries: &[(String, Source)], dest: &Path, mtime: u64) -> Resu
                 meta.kind = TarKind::File {
                     size: bytes.len() as u64,
                 };
-                (tmp.path(), Box::new(&bytes[..]))
+                (&tmp_path, Box::new(&bytes[..]))
             }
             Source::Layer(layer) => {
                 meta.kind = TarKind::File {
@@ -136,14 +133,12 @@ fn write_tar_file(entries: &[(String, Source)], dest: &Path, mtime: u64) -> Resu
     }
     let out = tar
         .finish()
-        .map_err(|e| ImageError::io("write", tmp.path(), e))?;
-    let file = out
+        .map_err(|e| ImageError::io("write", &tmp_path, e))?;
+    let tmp = out
         .into_inner()
-        .map_err(|e| ImageError::io("write", tmp.path(), e.into_error()))?;
-    file.sync_all()
-        .map_err(|e| ImageError::io("write", tmp.path(), e))?;
+        .map_err(|e| ImageError::io("write", &tmp_path, e.into_error()))?;
     tmp.persist(dest)
-        .map_err(|e| ImageError::io("rename the archive to", dest, e.error))?;
+        .map_err(|e| ImageError::io("write the archive to", dest, e))?;
     Ok(())
 }
 

@@ -24,11 +24,13 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fs::File;
+use std::fs::Permissions;
 use std::io::{BufReader, BufWriter, Write};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Algorithm, Digest, Hasher};
+use crate::fsutil::AtomicFile;
 use crate::rootfs::{Entry, Kind, Tree};
 
 use super::error::ImageError;
@@ -123,7 +125,7 @@ pub fn write_layer_with(
     workers: usize,
 ) -> Result<LayerInfo, ImageError> {
     let entries = layer_entries(tree)?;
-    let (tmp, compressed) = start_blob(blob_dir)?;
+    let compressed = start_blob(blob_dir)?;
 
     let (diff_id, uncompressed_size, compressed) = match opts.compression {
         Compression::None => write_tar(&entries, opts, compressed)?,
@@ -155,7 +157,7 @@ pub fn write_layer_with(
         }
     };
     let (digest, size, buf) = compressed.finish();
-    let path_of_blob = finish_blob(tmp, buf, &digest, blob_dir)?;
+    let path_of_blob = finish_blob(buf, &digest, blob_dir)?;
     Ok(LayerInfo {
         digest,
         diff_id,
@@ -166,39 +168,30 @@ pub fn write_layer_with(
     })
 }
 
-/// A layer blob being written: a temp file in `blob_dir` and a hashing writer into it.
-pub(crate) fn start_blob(
-    blob_dir: &Path,
-) -> Result<(tempfile::NamedTempFile, Hasher<BufWriter<File>>), ImageError> {
-    let tmp = tempfile::Builder::new()
-        .prefix(".layer-")
-        .tempfile_in(blob_dir)
+/// A layer blob being written: a hashing writer into a temp file in
+/// `blob_dir` (removed if dropped before [`finish_blob`]).
+pub(crate) fn start_blob(blob_dir: &Path) -> Result<Hasher<BufWriter<AtomicFile>>, ImageError> {
+    // 0600 as before: the staging layout around it is the published unit.
+    let tmp = AtomicFile::create_in(blob_dir, ".layer-", Permissions::from_mode(0o600))
         .map_err(|e| ImageError::io("create a temp file for the layer in", blob_dir, e))?;
-    let file = tmp
-        .as_file()
-        .try_clone()
-        .map_err(|e| ImageError::io("reopen", tmp.path(), e))?;
-    Ok((
-        tmp,
-        Hasher::new(Algorithm::Sha256, BufWriter::with_capacity(1 << 20, file)),
+    Ok(Hasher::new(
+        Algorithm::Sha256,
+        BufWriter::with_capacity(1 << 20, tmp),
     ))
 }
 
 /// Flush and sync a [`start_blob`] file and rename it to the hex of `digest`.
 pub(crate) fn finish_blob(
-    tmp: tempfile::NamedTempFile,
-    buf: BufWriter<File>,
+    buf: BufWriter<AtomicFile>,
     digest: &Digest,
     blob_dir: &Path,
 ) -> Result<PathBuf, ImageError> {
-    let file = buf
+    let tmp = buf
         .into_inner()
         .map_err(|e| ImageError::io("write the layer into", blob_dir, e.into_error()))?;
-    file.sync_all()
-        .map_err(|e| ImageError::io("write the layer into", blob_dir, e))?;
     let path_of_blob = blob_dir.join(digest.hex());
     tmp.persist(&path_of_blob)
-        .map_err(|e| ImageError::io("rename the layer to", &path_of_blob, e.error))?;
+        .map_err(|e| ImageError::io("write the layer to", &path_of_blob, e))?;
     Ok(path_of_blob)
 }
 

@@ -151,7 +151,7 @@ impl LayerCache {
         let Ok(file) = File::open(&src) else {
             return Ok(Err("its blob is missing"));
         };
-        let (tmp, mut hasher) = start_blob(blob_dir)?;
+        let mut hasher = start_blob(blob_dir)?;
         let mut tar = Hasher::new(Algorithm::Sha256, io::sink());
         let mut tee = Tee {
             inner: BufReader::with_capacity(1 << 20, file),
@@ -180,9 +180,9 @@ impl LayerCache {
             None
         };
         if let Some(why) = why {
-            return Ok(Err(why)); // `tmp` is deleted on drop
+            return Ok(Err(why)); // the temp blob is deleted on drop
         }
-        let path_of_blob = finish_blob(tmp, buf, &digest, blob_dir)?;
+        let path_of_blob = finish_blob(buf, &digest, blob_dir)?;
         Ok(Ok(LayerInfo {
             digest,
             diff_id: diff_id.clone(),
@@ -198,12 +198,7 @@ impl LayerCache {
     fn store(&self, stem: &str, info: &LayerInfo) -> io::Result<()> {
         fs::create_dir_all(&self.dir)?;
         let blob = self.dir.join(format!("{stem}.blob"));
-        let tmp = self.dir.join(format!(".{stem}.{}.tmp", std::process::id()));
-        let _ = fs::remove_file(&tmp);
-        if fs::hard_link(&info.path_of_blob, &tmp).is_err() {
-            fs::copy(&info.path_of_blob, &tmp)?;
-        }
-        fs::rename(&tmp, &blob)?;
+        crate::fsutil::publish_copy(&info.path_of_blob, &blob, crate::fsutil::TEMP_PREFIX)?;
         let meta = Meta {
             digest: info.digest.clone(),
             size: info.size,

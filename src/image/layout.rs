@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::digest::Digest;
-use crate::fsutil::parent_dir;
+use crate::fsutil::{parent_dir, AtomicDir};
 use crate::rootfs::Tree;
 
 use super::archive;
@@ -59,7 +59,7 @@ pub struct Written {
 /// Stages an OCI layout beside `dest`; see the module docs.
 pub struct ImageWriter {
     dest: PathBuf,
-    staging: tempfile::TempDir,
+    staging: AtomicDir,
     blob_dir: PathBuf,
     images: Vec<ImageInfo>,
     /// Repository name for docker-archive's `RepoTags`.
@@ -77,9 +77,8 @@ impl ImageWriter {
     /// Start an image that [`commit`](Self::commit) will write to `dest`.
     pub fn new(dest: &Path) -> Result<Self, ImageError> {
         let parent = parent_dir(dest);
-        let staging =
-            crate::temporaries::dir_in(parent, STAGING_PREFIX, crate::fsutil::umask_dir_mode())
-                .map_err(|e| ImageError::io("create a staging directory in", parent, e))?;
+        let staging = AtomicDir::create_in(parent, STAGING_PREFIX, crate::fsutil::umask_dir_mode())
+            .map_err(|e| ImageError::io("create a staging directory in", parent, e))?;
         let blob_dir = staging.path().join("blobs").join("sha256");
         fs::create_dir_all(&blob_dir).map_err(|e| ImageError::io("create", &blob_dir, e))?;
         Ok(ImageWriter {
@@ -224,7 +223,12 @@ impl ImageWriter {
         // Checked before the build too; again now, as the build took a while.
         destination::check(&self.dest, format, self.replace)?;
         match format {
-            Format::Oci => replace_dir(self.staging, &self.dest)?,
+            // The old layout (or, with --force, file) is replaced only now
+            // that the new one is complete.
+            Format::Oci => self
+                .staging
+                .persist(&self.dest, STAGING_PREFIX)
+                .map_err(|e| ImageError::io(e.step, &e.path, e.source))?,
             Format::OciArchive => archive::write_oci_archive(root, &self.dest, self.epoch)?,
             Format::DockerArchive => {
                 archive::write_docker_archive(
@@ -311,74 +315,6 @@ fn check_name(name: &str) -> Result<(), ImageError> {
                 "`{name}` is not a valid image name (lowercase letters, digits, `.`, `_`, `-`, components separated by `/`)"
             ),
         })
-    }
-}
-
-/// Move the staged layout to `dest`, replacing what is there (checked by
-/// [`destination::check`]) only now that the new layout is complete.
-fn replace_dir(staging: tempfile::TempDir, dest: &Path) -> Result<(), ImageError> {
-    let old = match fs::symlink_metadata(dest) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(ImageError::io("inspect", dest, e)),
-        Ok(meta) => {
-            // Swap the two layouts in one step where the filesystem can:
-            // a kill between two renames would leave no image at `dest`.
-            let staged = staging.path();
-            if meta.is_dir() && exchange(staged, dest).is_ok() {
-                // `staged` now holds the old layout.
-                let old = staging.keep();
-                return fs::remove_dir_all(&old)
-                    .map_err(|e| ImageError::io("remove the old layout", &old, e));
-            }
-            // Move the old layout (or, with --force, file) aside under a fresh name beside it.
-            let aside = tempfile::Builder::new()
-                .prefix(".minibuild-old-")
-                .tempdir_in(parent_dir(dest))
-                .map_err(|e| ImageError::io("create a temp name beside", dest, e))?
-                .keep();
-            fs::remove_dir(&aside).map_err(|e| ImageError::io("remove", &aside, e))?;
-            fs::rename(dest, &aside).map_err(|e| ImageError::io("move aside", dest, e))?;
-            Some((aside, meta.is_dir()))
-        }
-    };
-    let staged = staging.keep();
-    if let Err(e) = fs::rename(&staged, dest) {
-        if let Some((aside, _)) = &old {
-            let _ = fs::rename(aside, dest);
-        }
-        let _ = fs::remove_dir_all(&staged);
-        return Err(ImageError::io("move the new layout to", dest, e));
-    }
-    match old {
-        Some((aside, true)) => fs::remove_dir_all(&aside),
-        Some((aside, false)) => fs::remove_file(&aside),
-        None => Ok(()),
-    }
-    .map_err(|e| ImageError::io("remove the old output", dest, e))?;
-    Ok(())
-}
-
-/// Swap `a` and `b` atomically (Linux `renameat2(RENAME_EXCHANGE)`; fails
-/// on filesystems without it, and the caller falls back to two renames).
-fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt as _;
-    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
-    let (a, b) = (c(a)?, c(b)?);
-    // SAFETY: two NUL-terminated paths, both relative to the cwd.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
     }
 }
 

@@ -509,39 +509,45 @@ impl<'a> Client<'a> {
         with_auth: bool,
     ) -> Result<Response<Body>, Failure> {
         const MAX_REDIRECTS: usize = 5;
-        let start = Origin::of(url);
-        let mut url = url.to_string();
-        let mut auth = self.auth.value().filter(|_| with_auth);
-        for _ in 0..=MAX_REDIRECTS {
-            let resp = self.call_direct(method, &url, headers, body, auth)?;
-            let follow = matches!(method, "GET" | "HEAD")
-                && matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308);
-            let location = resp.headers().get("Location").and_then(|v| v.to_str().ok());
-            let (true, Some(location)) = (follow, location) else {
-                return Ok(resp);
-            };
-            let next = origin::resolve(&url, location);
-            let to = Origin::of(&next).ok_or_else(|| {
-                Failure::Fatal(self.refused("a redirect to", &next, Refusal::NotHttp))
-            })?;
-            if to.scheme == Scheme::Http && url.starts_with("https:") {
-                return Err(Failure::Fatal(self.refused(
-                    "a redirect to",
-                    &next,
-                    Refusal::Downgrade,
-                )));
-            }
-            // A credential is for the origin it was meant for, not for
-            // wherever that origin sends the client next.
-            if start.as_ref() != Some(&to) {
-                auth = None;
-            }
-            url = next;
+        let auth = self.auth.value().filter(|_| with_auth);
+        if !matches!(method, "GET" | "HEAD") {
+            return self.call_direct(method, url, headers, body, auth);
         }
-        Err(Failure::Fatal(PushError::Registry {
-            registry: self.reference.registry.clone(),
-            what: format!("more than {MAX_REDIRECTS} redirects, the last to {url}"),
-        }))
+        let start = Origin::of(url);
+        let mut auth = auth;
+        let (resp, _) = crate::http::follow_redirects(
+            url,
+            MAX_REDIRECTS,
+            |current| {
+                // A credential is for the origin it was meant for, not for
+                // wherever that origin sends the client next.
+                if Origin::of(current) != start {
+                    auth = None;
+                }
+                self.call_direct(method, current, headers, body, auth)
+            },
+            |current, location| {
+                let next = origin::resolve(current, location);
+                let to = Origin::of(&next).ok_or_else(|| {
+                    Failure::Fatal(self.refused("a redirect to", &next, Refusal::NotHttp))
+                })?;
+                if to.scheme == Scheme::Http && current.starts_with("https:") {
+                    return Err(Failure::Fatal(self.refused(
+                        "a redirect to",
+                        &next,
+                        Refusal::Downgrade,
+                    )));
+                }
+                Ok(next)
+            },
+            |last| {
+                Failure::Fatal(PushError::Registry {
+                    registry: self.reference.registry.clone(),
+                    what: format!("more than {MAX_REDIRECTS} redirects, the last to {last}"),
+                })
+            },
+        )?;
+        Ok(resp)
     }
 
     /// One request to `url`, nothing followed.

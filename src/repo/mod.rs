@@ -733,19 +733,19 @@ fn repomd_cache_path(cache: &Cache, baseurl: &str) -> PathBuf {
     ))
 }
 
-/// Write `bytes` to `path` via a temp file beside it and a rename.
+/// Write the cache entry `path` atomically, creating its bucket: private,
+/// and named like a download in progress while it is written.
 fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let dir = crate::fsutil::parent_dir(path);
     std::fs::create_dir_all(dir)?;
-    let mut tmp = crate::temporaries::file_in(
+    let mut tmp = crate::fsutil::AtomicFile::create_in(
         dir,
         crate::cache::PARTIAL_PREFIX,
         crate::cache::private_file_mode(),
     )?;
     tmp.write_all(bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    tmp.persist(path)
 }
 
 #[cfg(test)]

@@ -94,8 +94,12 @@ pub fn write_dir(tree: &Tree, dir: &Path) -> Result<ExportReport, ExportError> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let tmp = crate::temporaries::dir_in(&parent, TEMP_PREFIX, fs::Permissions::from_mode(0o700))
-        .map_err(io_err(""))?;
+    let tmp = crate::fsutil::AtomicDir::create_in(
+        &parent,
+        TEMP_PREFIX,
+        fs::Permissions::from_mode(0o700),
+    )
+    .map_err(io_err(""))?;
     let root = tmp.path();
     let chown = euid_is_root();
     let mut report = ExportReport::default();
@@ -157,37 +161,13 @@ pub fn write_dir(tree: &Tree, dir: &Path) -> Result<ExportReport, ExportError> {
     }
     fs::set_permissions(root, fs::Permissions::from_mode(0o755)).map_err(io_err(""))?;
 
-    // Swap in: the old rootfs (ours, checked above) goes aside, then away.
-    // Both are recorded temporaries now: an interrupt between the renames
-    // would remove both, so it waits until DIR holds the new tree.
+    // Swap in: the old rootfs (ours, checked above) is replaced, then
+    // removed. Old and new are both recorded temporaries while they trade
+    // places: an interrupt waits until DIR holds the new tree.
     let _commit = crate::temporaries::commit_section();
-    let root = tmp.keep();
-    if dir.exists() {
-        let old =
-            crate::temporaries::dir_in(&parent, OLD_PREFIX, fs::Permissions::from_mode(0o700))
-                .map_err(io_err(""))?
-                .keep();
-        fs::rename(dir, old.join("rootfs")).map_err(io_err(""))?;
-        fs::rename(&root, dir).map_err(io_err(""))?;
-        remove_tree(&old).map_err(io_err(""))?;
-    } else {
-        fs::rename(&root, dir).map_err(io_err(""))?;
-    }
+    tmp.persist(dir, OLD_PREFIX)
+        .map_err(|e| io_err("")(e.source))?;
     Ok(report)
-}
-
-/// `remove_dir_all`, after making directories writable (a 0555 directory
-/// of the image would otherwise stop it).
-fn remove_tree(dir: &Path) -> io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o700))?;
-            remove_tree(&entry.path())?;
-        }
-    }
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-    fs::remove_dir_all(dir)
 }
 
 #[cfg(test)]

@@ -21,11 +21,11 @@
 //! - [`shells`]: `/etc/shells` lines shells' `%post` add.
 //! - [`shadow`]: `/etc/shadow` and `/etc/gshadow` as `pwconv`/`grpconv` make them.
 //! - [`crypto_policy`]: crypto-policies' DEFAULT back-end links.
-//! - [`shell`]: the `/bin/sh` subset the link and alternatives passes read
-//!   scriptlets with (conditions decided against the tree);
-//!   [`words`] and [`account_commands`]: the flatter reading the account and
-//!   shells passes use (redirections and here-documents kept). Two readers
-//!   from two parallel branches; folding them into one is left for later.
+//! - [`lex`]: the one tokenizer of shell bodies, under both readings:
+//!   [`shell`], the `/bin/sh` subset the link and alternatives passes read
+//!   scriptlets with (conditions decided against the tree), and [`words`]
+//!   (with [`account_commands`]), the flatter reading the account, shells
+//!   and shadow passes use (redirections and here-documents kept).
 
 use super::staging::Staging;
 use super::unpack::SkippedScriptlet;
@@ -36,6 +36,7 @@ pub mod accounts;
 pub mod alternatives;
 pub mod classify;
 pub mod crypto_policy;
+pub mod lex;
 pub mod links;
 pub mod place;
 pub mod shadow;

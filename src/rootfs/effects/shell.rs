@@ -12,6 +12,8 @@
 
 use std::collections::HashMap;
 
+use super::lex::{self, Part};
+
 /// One simple command, its words expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
@@ -56,185 +58,51 @@ pub trait Host {
     fn run(&mut self, cmd: &Command, certain: bool) -> Status;
 }
 
+/// A token as this reader sees it: a word with its value (`None` when it
+/// could not be expanded) and its text as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tok {
     Word(Option<String>, String),
-    /// `;`, newline, `&&`, `||`, `|`, `&`
+    /// `;`, newline, `&&`, `||`, `|`, `&`, a lone `(`, `)`, `{`, `}`
     Op(&'static str),
+    /// A redirection, dropped from its command; `heredoc` for `<<`.
+    Redirect {
+        heredoc: bool,
+    },
 }
 
-struct Lexer<'a> {
-    chars: std::iter::Peekable<std::str::Chars<'a>>,
-    line: usize,
-    vars: &'a HashMap<String, String>,
-}
-
-impl Lexer<'_> {
-    /// `$NAME`, `${NAME}`, `$1`: its value, or `None`.
-    fn dollar(&mut self, raw: &mut String) -> Option<String> {
-        let mut name = String::new();
-        match self.chars.peek().copied() {
-            Some('{') => {
-                self.chars.next();
-                raw.push('{');
-                for c in self.chars.by_ref() {
-                    raw.push(c);
-                    if c == '}' {
-                        break;
-                    }
-                    name.push(c);
-                }
-            }
-            Some(c) if c.is_ascii_digit() || c == '?' || c == '#' => {
-                self.chars.next();
-                raw.push(c);
-                name.push(c);
-            }
-            Some(c) if c.is_ascii_alphabetic() || c == '_' => {
-                while let Some(&c) = self.chars.peek() {
-                    if !(c.is_ascii_alphanumeric() || c == '_') {
-                        break;
-                    }
-                    raw.push(c);
-                    name.push(c);
-                    self.chars.next();
-                }
-            }
-            Some('(') => return None,
-            _ => return Some("$".to_string()),
+/// A word's value with `vars` known, or `None`.
+fn expand(w: &lex::Word, vars: &HashMap<String, String>) -> Option<String> {
+    let mut s = String::new();
+    for p in &w.parts {
+        match p {
+            Part::Lit(l) => s.push_str(l),
+            // A lone `$` is itself.
+            Part::Param { raw, .. } if raw == "$" => s.push('$'),
+            Part::Param { name, .. } => s.push_str(vars.get(name)?),
+            Part::Subst { .. } => return None,
         }
-        self.vars.get(&name).cloned()
     }
+    Some(s)
+}
 
-    fn next(&mut self) -> Option<Tok> {
-        // Blanks, comments and line continuations.
-        loop {
-            match self.chars.peek().copied()? {
-                ' ' | '\t' => {
-                    self.chars.next();
-                }
-                '\\' => {
-                    let mut ahead = self.chars.clone();
-                    ahead.next();
-                    if ahead.peek() == Some(&'\n') {
-                        self.chars.next();
-                        self.chars.next();
-                        self.line += 1;
-                    } else {
-                        break;
-                    }
-                }
-                '#' => {
-                    while self.chars.peek().is_some_and(|&c| c != '\n') {
-                        self.chars.next();
-                    }
-                }
-                _ => break,
-            }
-        }
-        let c = self.chars.next()?;
-        let two = |l: &mut Self, second: char, both: &'static str, one: &'static str| {
-            if l.chars.peek() == Some(&second) {
-                l.chars.next();
-                Tok::Op(both)
-            } else {
-                Tok::Op(one)
-            }
-        };
-        match c {
-            '\n' => {
-                self.line += 1;
-                return Some(Tok::Op("\n"));
-            }
-            ';' => return Some(Tok::Op(";")),
-            '&' => return Some(two(self, '&', "&&", "&")),
-            '|' => return Some(two(self, '|', "||", "|")),
-            '(' | ')' | '{' | '}' if self.chars.peek().is_none_or(|c| " \t\n;".contains(*c)) => {
-                return Some(Tok::Op(match c {
-                    '(' => "(",
-                    ')' => ")",
-                    '{' => "{",
-                    _ => "}",
-                }));
-            }
-            _ => {}
-        }
-        let mut value = Some(String::new());
-        let mut raw = String::new();
-        let push = |value: &mut Option<String>, s: Option<&str>| match (value.as_mut(), s) {
-            (Some(v), Some(s)) => v.push_str(s),
-            _ => *value = None,
-        };
-        let mut c = Some(c);
-        while let Some(ch) = c {
-            raw.push(ch);
-            match ch {
-                '\'' => {
-                    for q in self.chars.by_ref() {
-                        raw.push(q);
-                        if q == '\'' {
-                            break;
-                        }
-                        push(&mut value, Some(&q.to_string()));
-                    }
-                }
-                '"' => {
-                    while let Some(q) = self.chars.next() {
-                        raw.push(q);
-                        match q {
-                            '"' => break,
-                            '\\' => {
-                                if let Some(e) = self.chars.next() {
-                                    raw.push(e);
-                                    push(&mut value, Some(&e.to_string()));
-                                }
-                            }
-                            '$' => {
-                                let v = self.dollar(&mut raw);
-                                push(&mut value, v.as_deref());
-                            }
-                            '`' => push(&mut value, None),
-                            '\n' => {
-                                self.line += 1;
-                                push(&mut value, Some("\n"));
-                            }
-                            q => push(&mut value, Some(&q.to_string())),
-                        }
-                    }
-                }
-                '\\' => {
-                    if let Some(e) = self.chars.next() {
-                        raw.push(e);
-                        push(&mut value, Some(&e.to_string()));
-                    }
-                }
-                '$' => {
-                    let v = self.dollar(&mut raw);
-                    push(&mut value, v.as_deref());
-                }
-                '`' => push(&mut value, None),
-                ch => push(&mut value, Some(&ch.to_string())),
-            }
-            c = match self.chars.peek() {
-                Some(&n) if !" \t\n;&|".contains(n) => self.chars.next(),
-                // `>&2`, `2>&1`: a redirection, not `&`.
-                Some('&') if raw.ends_with(['>', '<']) => self.chars.next(),
-                _ => None,
+/// The body's tokens with `vars` expanded, each with its line.
+fn expanded(lexed: &[lex::Token], vars: &HashMap<String, String>) -> Vec<(Tok, usize)> {
+    lexed
+        .iter()
+        .filter_map(|t| {
+            let tok = match &t.tok {
+                lex::Tok::Word(w) => Tok::Word(expand(w, vars), w.raw.clone()),
+                lex::Tok::Op(o) => Tok::Op(o),
+                lex::Tok::Redirect { .. } => Tok::Redirect {
+                    heredoc: t.tok.is_heredoc(),
+                },
+                // Its lines are not commands.
+                lex::Tok::Heredoc(_) => return None,
             };
-        }
-        Some(Tok::Word(value, raw))
-    }
-}
-
-/// A redirection word (`>/dev/null`, `2>&1`, `>`), and whether its target
-/// is the next word.
-fn redirection(raw: &str) -> Option<bool> {
-    let rest = raw.trim_start_matches(|c: char| c.is_ascii_digit() || c == '&');
-    let op = rest.trim_start_matches(['>', '<']);
-    if op.len() == rest.len() {
-        return None;
-    }
-    Some(op.trim_start_matches('&').is_empty() && !rest.ends_with('&'))
+            Some((tok, t.line))
+        })
+        .collect()
 }
 
 /// Where the reader is in an `if`.
@@ -279,21 +147,10 @@ pub fn run(body: &str, args: &[&str], host: &mut dyn Host) {
         .map(|(i, a)| ((i + 1).to_string(), a.to_string()))
         .collect();
     vars.insert("#".into(), args.len().to_string());
-    // Read one logical command at a time so assignments take effect.
+    let (_, lexed) = lex::tokens(body);
+    let mut toks = expanded(&lexed, &vars);
+    // Assignments seen in the body: expand again with them known when there are any.
     let mut lexer_vars = vars.clone();
-    let mut toks: Vec<(Tok, usize)> = Vec::new();
-    {
-        let mut lx = Lexer {
-            chars: body.chars().peekable(),
-            line: 1,
-            vars: &lexer_vars,
-        };
-        while let Some(t) = lx.next() {
-            let line = lx.line;
-            toks.push((t, line));
-        }
-    }
-    // Assignments seen in the body: re-lex with them known when there are any.
     let assigned: Vec<(String, String)> = toks
         .iter()
         .filter_map(|(t, _)| match t {
@@ -330,16 +187,7 @@ pub fn run(body: &str, args: &[&str], host: &mut dyn Host) {
                 }
             }
         }
-        let mut lx = Lexer {
-            chars: body.chars().peekable(),
-            line: 1,
-            vars: &lexer_vars,
-        };
-        toks.clear();
-        while let Some(t) = lx.next() {
-            let line = lx.line;
-            toks.push((t, line));
-        }
+        toks = expanded(&lexed, &lexer_vars);
     }
     drop(vars);
     Reader {
@@ -562,23 +410,14 @@ impl Reader<'_> {
     fn simple(&mut self, toks: &[(Tok, usize)], runs: Option<bool>) -> Option<bool> {
         let mut words = Vec::new();
         let mut text = Vec::new();
-        let mut skip_next = false;
         let line = toks.first().map_or(0, |t| t.1);
         for (t, _) in toks {
-            let Tok::Word(v, raw) = t else { continue };
-            if skip_next {
-                skip_next = false;
-                continue;
-            }
-            if raw.starts_with("<<") {
-                // A here-document: its lines are not commands.
+            if *t == (Tok::Redirect { heredoc: true }) {
+                // What a here-document feeds the command is not followed.
                 self.lost = true;
                 return None;
             }
-            if let Some(next) = redirection(raw) {
-                skip_next = next;
-                continue;
-            }
+            let Tok::Word(v, raw) = t else { continue };
             words.push(v.clone());
             text.push(raw.clone());
         }
@@ -732,6 +571,20 @@ mod tests {
         let mut l = Log::default();
         run(body, &["1"], &mut l);
         l.0
+    }
+
+    #[test]
+    fn here_document_lines_and_glued_redirections_are_not_commands() {
+        // The shared tokenizer reads the here-document's lines as its body;
+        // what follows is uncertain (the fed command is not followed).
+        assert_eq!(
+            log("cat <<EOF >/x\nln -s a /in-doc\nEOF\nln -s b /after"),
+            [("ln -s b /after".into(), false)]
+        );
+        assert_eq!(
+            log("ln -s a /b>/dev/null 2>&1"),
+            [("ln -s a /b".into(), true)]
+        );
     }
 
     #[test]

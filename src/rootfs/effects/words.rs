@@ -10,6 +10,8 @@
 //! commands because creating an account that exists is a no-op here, as the
 //! `getent` guards make it in the real scriptlet.
 
+use super::lex::{self, Tok};
+
 /// One word after quote removal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Word {
@@ -46,99 +48,58 @@ const KEYWORDS: &[&str] = &[
 
 /// Split `body` into simple commands (see the module comment).
 pub fn commands(body: &str) -> Vec<Command> {
-    let chars: Vec<char> = body.chars().collect();
+    let (chars, toks) = lex::tokens(body);
     let mut out = Vec::new();
     let mut cur = Builder::default();
-    let mut i = 0;
     let mut line_start = 0;
-    let mut pending_heredocs: Vec<(usize, String, bool)> = Vec::new();
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '\\' if chars.get(i + 1) == Some(&'\n') => i += 2,
-            ' ' | '\t' => {
-                cur.end_word();
-                i += 1;
-            }
-            '#' if cur.word.is_none() => {
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
-                }
-            }
-            '\n' | ';' | '&' | '|' => {
-                cur.end_word();
-                let eol = chars[i..]
+    // Commands waiting for a here-document (usize::MAX: not yet finished),
+    // and those the here-documents after this newline feed.
+    let mut pending: Vec<usize> = Vec::new();
+    let mut feeding: std::collections::VecDeque<usize> = Default::default();
+    for t in toks {
+        match t.tok {
+            Tok::Word(w) => cur.words.push(Word {
+                text: w.text(),
+                expands: w.expands(),
+            }),
+            // Grouping is flattened: a lone brace or parenthesis is a word.
+            Tok::Op(op @ ("(" | ")" | "{" | "}")) => cur.words.push(Word {
+                text: op.to_string(),
+                expands: false,
+            }),
+            Tok::Op(op) => {
+                let eol = chars[t.start..]
                     .iter()
                     .position(|&c| c == '\n')
-                    .map_or(chars.len(), |p| i + p);
+                    .map_or(chars.len(), |p| t.start + p);
                 let line: String = chars[line_start..eol].iter().collect();
                 let index = out.len();
                 if let Some(cmd) = cur.finish(line.trim()) {
                     out.push(cmd);
-                    for h in pending_heredocs.iter_mut().filter(|h| h.0 == usize::MAX) {
-                        h.0 = index;
+                    for h in pending.iter_mut().filter(|h| **h == usize::MAX) {
+                        *h = index;
                     }
                 }
-                if c == '\n' {
-                    i += 1;
-                    // Here-documents start on the line after their operator.
-                    for (cmd, delim, strip) in std::mem::take(&mut pending_heredocs) {
-                        let (text, next) = read_heredoc(&chars, i, &delim, strip);
-                        if let Some(command) = out.get_mut(cmd) {
-                            command.heredoc = Some(text);
-                        }
-                        i = next;
-                    }
-                    line_start = i;
-                } else {
-                    i += 1;
-                    while i < chars.len() && matches!(chars[i], '&' | '|') {
-                        i += 1;
-                    }
+                if op == "\n" {
+                    feeding = std::mem::take(&mut pending).into();
+                    line_start = t.end;
                 }
             }
-            '<' | '>' => {
-                cur.end_word();
-                let mut op = String::new();
-                // A leading file descriptor (`2>`) belongs to the operator.
-                if let Some(last) = cur.words.last() {
-                    if last.text.bytes().all(|b| b.is_ascii_digit())
-                        && !last.text.is_empty()
-                        && i > 0
-                        && chars[i - 1].is_ascii_digit()
-                    {
-                        op = cur.words.pop().map(|w| w.text).unwrap_or_default();
-                    }
-                }
-                while i < chars.len() && matches!(chars[i], '<' | '>' | '&' | '-') {
-                    op.push(chars[i]);
-                    i += 1;
-                }
-                while i < chars.len() && matches!(chars[i], ' ' | '\t') {
-                    i += 1;
-                }
-                let (target, next) = read_word(&chars, i);
-                i = next;
+            Tok::Redirect { op, target } => {
                 if op.starts_with("<<") && !op.starts_with("<<<") {
-                    let strip = op.ends_with('-');
-                    pending_heredocs.push((usize::MAX, target.text.clone(), strip));
+                    pending.push(usize::MAX);
                 }
-                cur.redirects.push((op, target.text));
+                cur.redirects.push((op, target.text()));
             }
-            _ => {
-                let (word, next) = read_word(&chars, i);
-                let w = cur.word.get_or_insert_with(|| Word {
-                    text: String::new(),
-                    expands: false,
-                });
-                w.text.push_str(&word.text);
-                w.expands |= word.expands;
-                i = next;
+            Tok::Heredoc(text) => {
+                if let Some(command) = feeding.pop_front().and_then(|i| out.get_mut(i)) {
+                    command.heredoc = Some(text);
+                }
+                line_start = t.end;
             }
         }
     }
-    cur.end_word();
-    let line: String = chars[line_start..].iter().collect();
+    let line: String = chars[line_start.min(chars.len())..].iter().collect();
     // A here-document operator on the last line has no body to read.
     out.extend(cur.finish(line.trim()));
     out
@@ -147,17 +108,10 @@ pub fn commands(body: &str) -> Vec<Command> {
 #[derive(Default)]
 struct Builder {
     words: Vec<Word>,
-    word: Option<Word>,
     redirects: Vec<(String, String)>,
 }
 
 impl Builder {
-    fn end_word(&mut self) {
-        if let Some(w) = self.word.take() {
-            self.words.push(w);
-        }
-    }
-
     fn finish(&mut self, line: &str) -> Option<Command> {
         let mut words = std::mem::take(&mut self.words);
         let redirects = std::mem::take(&mut self.redirects);
@@ -176,87 +130,6 @@ impl Builder {
             line: line.to_string(),
         })
     }
-}
-
-/// One word (or word part) starting at `i`: up to an unquoted blank or
-/// operator. Returns the word and the index after it.
-fn read_word(chars: &[char], mut i: usize) -> (Word, usize) {
-    let mut w = Word {
-        text: String::new(),
-        expands: false,
-    };
-    while i < chars.len() {
-        match chars[i] {
-            ' ' | '\t' | '\n' | ';' | '&' | '|' | '<' | '>' => break,
-            '\'' => {
-                i += 1;
-                while i < chars.len() && chars[i] != '\'' {
-                    w.text.push(chars[i]);
-                    i += 1;
-                }
-                i += 1;
-            }
-            '"' => {
-                i += 1;
-                while i < chars.len() && chars[i] != '"' {
-                    match chars[i] {
-                        '\\' if matches!(chars.get(i + 1), Some('"' | '\\' | '$' | '`')) => {
-                            w.text.push(chars[i + 1]);
-                            i += 2;
-                            continue;
-                        }
-                        '$' | '`' => w.expands = true,
-                        _ => {}
-                    }
-                    w.text.push(chars[i]);
-                    i += 1;
-                }
-                i += 1;
-            }
-            '\\' => {
-                if let Some(&c) = chars.get(i + 1) {
-                    if c != '\n' {
-                        w.text.push(c);
-                    }
-                }
-                i += 2;
-            }
-            c => {
-                if c == '$' || c == '`' {
-                    w.expands = true;
-                }
-                w.text.push(c);
-                i += 1;
-            }
-        }
-    }
-    (w, i)
-}
-
-/// The here-document starting at `i`, up to the line equal to `delim`
-/// (tabs stripped first for `<<-`). Returns its text and the index after
-/// the delimiter line.
-fn read_heredoc(chars: &[char], mut i: usize, delim: &str, strip: bool) -> (String, usize) {
-    let mut text = String::new();
-    while i < chars.len() {
-        let end = chars[i..]
-            .iter()
-            .position(|&c| c == '\n')
-            .map_or(chars.len(), |p| i + p);
-        let line: String = chars[i..end].iter().collect();
-        i = (end + 1).min(chars.len());
-        let line = if strip {
-            line.trim_start_matches('\t').to_string()
-        } else {
-            line
-        };
-        if line == delim {
-            break;
-        }
-        text.push_str(&line);
-        text.push('\n');
-    }
-    (text, i)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! trigger. None may panic or hang on any body.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use minibuild::rootfs::effects::{account_commands, classify, shadow, shells, words};
+use minibuild::rootfs::effects::{account_commands, classify, lex, shadow, shell, shells, words};
 use minibuild::rootfs::unpack::{ScriptletKind, SkippedScriptlet};
 
 fuzz_target!(|data: &[u8]| {
@@ -23,6 +23,20 @@ fuzz_target!(|data: &[u8]| {
             let _ = classify::notes(&s, false);
         }
     }
+    let _ = lex::tokens(body);
     let _ = words::commands(body);
     let _ = shadow::chmods(body);
+    shell::run(body, &["1"], &mut Undecided);
 });
+
+/// A host that decides nothing: every branch of the reader is walked.
+struct Undecided;
+
+impl shell::Host for Undecided {
+    fn file_test(&self, _: &str, _: &str) -> Option<bool> {
+        None
+    }
+    fn run(&mut self, _: &shell::Command, _: bool) -> shell::Status {
+        shell::Status::Unknown
+    }
+}
