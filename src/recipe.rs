@@ -631,9 +631,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
     };
     let raw = read_raw(text, &at)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let (mut packages, local) = packages(raw.packages, &at)?;
     let mut warnings = Vec::new();
     let repos = repos(path, &dir, raw.repos, &at, &mut warnings)?;
-    let packages = packages(raw.packages, &dir, &repos, &at)?;
+    packages.local = local_inputs(&dir, local, &repos, &at)?;
     let image = image(path, raw.image, raw.accounts.run_as.as_ref(), &at)?;
     let accounts = accounts(raw.accounts, &at)?;
     let options = options(raw.options, &repos, &at)?;
@@ -675,13 +676,12 @@ fn read_raw(text: &str, at: &At) -> Result<RawRecipe, RecipeError> {
 }
 
 /// `[packages]`: present, installing something, prefer and avoid disjoint.
-/// `[packages]`, with its local RPMs checked against the repos' keys.
+/// `[packages]`; its local RPMs are read apart ([`LocalRaw`]), to be checked
+/// against the repos' keys once those are known.
 fn packages(
     raw: Option<Spanned<RawPackages>>,
-    dir: &Path,
-    repos: &[Repo],
     at: &At,
-) -> Result<Packages, RecipeError> {
+) -> Result<(Packages, LocalRaw), RecipeError> {
     let Some(packages) = raw else {
         return Err(at(
             None,
@@ -724,14 +724,28 @@ fn packages(
             avoid
         }
     };
-    let local = local_inputs(dir, packages_span, &mut packages, repos, at)?;
-    Ok(Packages {
+    let local = LocalRaw {
+        span: packages_span,
+        files: std::mem::take(&mut packages.local),
+        gpgcheck: packages.local_gpgcheck,
+        gpgkey: packages.local_gpgkey.take(),
+    };
+    let packages = Packages {
         install: packages.install.into_inner(),
         exclude: packages.exclude,
         prefer: packages.prefer,
         avoid,
-        local,
-    })
+        local: Local::default(),
+    };
+    Ok((packages, local))
+}
+
+/// `[packages]`' local-RPM keys as written.
+struct LocalRaw {
+    span: Range<usize>,
+    files: Vec<String>,
+    gpgcheck: Option<bool>,
+    gpgkey: Option<KeyOrList>,
 }
 
 /// `[[repo]]`s, each written out or taken from a .repo file, named once.
@@ -1049,14 +1063,13 @@ fn copies(dir: &Path, raw: Vec<Spanned<RawCopy>>, at: &At) -> Result<Vec<Copy>, 
 /// unless `local_gpgcheck = false`, with `local_gpgkey` or, without it, the
 /// keys of the recipe's repos (an RPM rebuilt and signed with the same key
 /// as one's own repo); no key at all fails closed, as for a repo.
-fn local_inputs(
-    dir: &Path,
-    span: Range<usize>,
-    packages: &mut RawPackages,
-    repos: &[Repo],
-    at: &At,
-) -> Result<Local, RecipeError> {
-    let files = std::mem::take(&mut packages.local);
+fn local_inputs(dir: &Path, raw: LocalRaw, repos: &[Repo], at: &At) -> Result<Local, RecipeError> {
+    let LocalRaw {
+        span,
+        files,
+        gpgcheck,
+        gpgkey,
+    } = raw;
     let hint = "write local = [\"dist/app-1.0-1.x86_64.rpm\"], paths relative to the recipe (a `*` may stand in the file name)";
     for f in &files {
         if f.trim().is_empty() || f.contains("://") {
@@ -1067,8 +1080,8 @@ fn local_inputs(
             ));
         }
     }
-    let gpgcheck = packages.local_gpgcheck.unwrap_or(true);
-    let gpgkeys = match packages.local_gpgkey.take() {
+    let gpgcheck = gpgcheck.unwrap_or(true);
+    let gpgkeys = match gpgkey {
         Some(keys) => gpgkeys(dir, keys),
         None => {
             let mut all: Vec<GpgKey> = Vec::new();
