@@ -10,6 +10,7 @@ use rpm::{BuildConfig, CompressionType, FileOptions, PackageBuilder, Scriptlet};
 use super::harden::{assign_ids, harden, HardenOptions};
 use super::unpack::{unpack, ScriptletKind, UnpackError, UnpackOptions};
 use super::{Entry, Kind, Staging, Tree, TreeError};
+use crate::rpm::file::RpmFile;
 
 /// A tempdir holding `staging/` and the built RPMs in `rpms/`: anything
 /// else appearing in it was written outside the staging area.
@@ -48,7 +49,8 @@ impl Env {
         opts: &UnpackOptions,
     ) -> Result<super::PackageReport, UnpackError> {
         let path = self.write(builder);
-        unpack(&mut self.tree, &mut self.staging, &path, opts)
+        let rpm = RpmFile::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        unpack(&mut self.tree, &mut self.staging, &rpm, opts)
     }
 
     fn entry(&self, path: &str) -> &Entry {
@@ -577,18 +579,20 @@ fn corpus_rpms_match_rpm2archive() {
             .current_dir(&out)
             .status()
             .expect("sh/rpm2archive/tar not installed");
-        let ours = unpack(&mut env.tree, &mut env.staging, rpm_path, &opts);
+        let rpm = RpmFile::open(rpm_path);
+        let ours = rpm.as_ref().map_err(|e| format!("{e:#?}")).and_then(|rpm| {
+            unpack(&mut env.tree, &mut env.staging, rpm, &opts).map_err(|e| format!("{e:#?}"))
+        });
         let report = match (status.success(), ours) {
             (true, Ok(report)) => report,
             (false, Err(e)) => {
                 eprintln!("{}: rejected like rpm2archive: {e}", rpm_path.display());
                 continue;
             }
-            (true, Err(e)) => panic!("{}: {e:#?}", rpm_path.display()),
+            (true, Err(e)) => panic!("{}: {e}", rpm_path.display()),
             (false, Ok(_)) => panic!("{}: rpm2archive rejects it, we did not", rpm_path.display()),
         };
-        let meta =
-            crate::rpm::metadata::read_metadata(&mut fs::File::open(rpm_path).unwrap()).unwrap();
+        let meta = rpm.as_ref().unwrap().metadata();
         let kind = meta
             .header
             .get_entry_data_as_string(rpm::IndexTag::RPMTAG_PAYLOADCOMPRESSOR)
@@ -686,7 +690,7 @@ fn bench_unpack_throughput_and_peak_rss() {
     unpack(
         &mut env.tree,
         &mut env.staging,
-        &rpm_path,
+        &RpmFile::open(&rpm_path).unwrap(),
         &UnpackOptions {
             docs: true,
             langs: vec!["all".into()],
