@@ -714,6 +714,7 @@ pub fn build(
     let image_name = format!("{}:{}", recipe.image.name, recipe.image.tag);
     let mut per_arch: Vec<ArchFacts> = Vec::new();
     for res in resolved {
+        let parsed_before = crate::rpm::file::headers_parsed_on_this_thread();
         let rpms = fetch_rpms(&client, &cache, res, settings.jobs, reporter)?;
         let signers = verify_signatures(recipe, &rings, res, &rpms, reporter)?;
         // The tree's file contents live in staging blobs until the layer is written.
@@ -802,6 +803,11 @@ pub fn build(
             epoch,
             removed,
         });
+        // Every stage took the headers fetch_rpms read: one parse per package.
+        debug_assert_eq!(
+            crate::rpm::file::headers_parsed_on_this_thread() - parsed_before,
+            rpms.len() as u64
+        );
     }
     // From the image's rename to the provenance's, an interrupt waits: the
     // outputs are replaced as a set. A SIGKILL cannot be waited for, so the

@@ -520,4 +520,53 @@ mod tests {
         assert!(!transient_require((1 << 9) | (1 << 29)), "meta");
         assert!(!transient_require(1 << 6), "legacy prereq alone");
     }
+
+    /// A build's per-package flow — identity check, signature and payload
+    /// digest, the header's dependencies and SBOM fields, unpacking, the
+    /// rpm database — parses the package's headers once, when it is opened.
+    #[test]
+    fn one_read_of_the_headers_feeds_every_stage() {
+        use crate::rpm::file::headers_parsed_on_this_thread;
+        use crate::rpm::{Evr, Nevra};
+        let assets = crate::testing::corpus("rpm-rs-rpm/tests/assets");
+        let path = assets.join("RPMS/v4/signed/rpm-basic-with-ed25519-2.3.4-5.el9.noarch.rpm");
+        let key = assets.join("signing_keys/v4/rpm-testkey-v4-ed25519.asc");
+        let nevra = Nevra::new("rpm-basic", Evr::parse("1:2.3.4-5.el9"), "noarch");
+        let mut ring = crate::signature::Keyring::default();
+        ring.add(&std::fs::read(&key).unwrap(), "test key", None)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let before = headers_parsed_on_this_thread();
+
+        let rpm = crate::rpm::identity::open_checked(&path, &nevra).unwrap();
+        ring.verify_rpm(&rpm, &nevra).unwrap();
+        let planned = crate::repo::Package::new(
+            nevra.clone(),
+            0,
+            "rpm-basic.rpm".into(),
+            crate::digest::Digest::sha256_of(b"x"),
+        );
+        let package = crate::rpm::header::with_header_deps(rpm.headers(), &planned);
+        assert!(!package.files.is_empty() && !package.license.is_empty());
+        let mut tree = Tree::default();
+        let mut staging = Staging::new(dir.path().join("staging")).unwrap();
+        let opts = crate::rootfs::UnpackOptions::default();
+        let report = crate::rootfs::unpack(&mut tree, &mut staging, &rpm, &opts).unwrap();
+        assert!(report.installed > 0);
+        let not_installed = NotInstalled::from([(rpm.path().to_path_buf(), report.not_installed)]);
+        let install = Install {
+            time: 0,
+            color: installed::TRANSACTION_COLOR_64,
+            big_endian: false,
+        };
+        write_db(
+            &dir.path().join("rpmdb.sqlite"),
+            &[&rpm],
+            &not_installed,
+            &install,
+        )
+        .unwrap();
+
+        assert_eq!(headers_parsed_on_this_thread() - before, 1);
+    }
 }

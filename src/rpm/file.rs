@@ -589,4 +589,119 @@ mod tests {
         bytes[0] = 0;
         assert!(matches!(Headers::parse(&bytes), Err(HeaderError::NoLead)));
     }
+
+    fn intro(count: u32, size: u32) -> Vec<u8> {
+        let mut v = HEADER_MAGIC.to_vec();
+        v.extend([0; 4]);
+        v.extend(count.to_be_bytes());
+        v.extend(size.to_be_bytes());
+        v
+    }
+
+    fn lead() -> Vec<u8> {
+        let mut rpm = LEAD_MAGIC.to_vec();
+        rpm.resize(LEAD_LEN, 0);
+        rpm
+    }
+
+    #[test]
+    fn header_end_from_the_two_intros() {
+        let mut rpm = lead();
+        assert_eq!(header_end(&rpm).unwrap(), HeaderEnd::Need(112));
+        // Signature: 2 entries, 13 bytes of data → 16 + 32 + 13 = 61, padded to 64.
+        rpm.extend(intro(2, 13));
+        assert_eq!(header_end(&rpm).unwrap(), HeaderEnd::Need(96 + 64 + 16));
+        rpm.resize(96 + 64, 0);
+        rpm.extend(intro(3, 100));
+        assert_eq!(
+            header_end(&rpm).unwrap(),
+            HeaderEnd::At(Layout {
+                signature: 96..96 + 61,
+                main: 96 + 64..96 + 64 + 16 + 48 + 100,
+            })
+        );
+        rpm[96 + 64] = 0;
+        assert!(matches!(
+            header_end(&rpm),
+            Err(HeaderError::NoMagic {
+                section: Section::Main,
+                at: 160
+            })
+        ));
+        assert!(matches!(
+            header_end(b"#!/bin/sh\n"),
+            Err(HeaderError::NoLead)
+        ));
+    }
+
+    /// rpm's limits, from the intros alone, before anything they size is read.
+    #[test]
+    fn absurd_header_claims_are_refused_before_reading_them() {
+        let too_large = |rpm: &[u8]| match header_end(rpm) {
+            Err(HeaderError::TooLarge { section, .. }) => section,
+            other => panic!("{other:?}"),
+        };
+        let mut huge_sig = lead();
+        huge_sig.extend(intro(4, u32::MAX));
+        assert_eq!(too_large(&huge_sig), Section::Signature);
+        // rpm allows 32 entries in a signature header, 0xffff in the main one.
+        let mut many_sigs = lead();
+        many_sigs.extend(intro(33, 16));
+        assert_eq!(too_large(&many_sigs), Section::Signature);
+        let mut rpm = lead();
+        rpm.extend(intro(1, 0));
+        rpm.resize(96 + 32, 0);
+        let mut many = rpm.clone();
+        many.extend(intro(0x10000, 16));
+        assert_eq!(too_large(&many), Section::Main);
+        rpm.extend(intro(3, u32::MAX));
+        assert_eq!(too_large(&rpm), Section::Main);
+        let message = Headers::parse(&rpm).unwrap_err().to_string();
+        assert!(
+            message.contains("main header is implausibly large"),
+            "{message}"
+        );
+    }
+
+    /// Every prefix of a good package's headers is an error, not a panic.
+    #[test]
+    fn a_file_cut_anywhere_in_its_headers_is_an_error() {
+        let (bytes, _) = package();
+        let end = Headers::parse(&bytes).unwrap().payload_offset() as usize;
+        for cut in 0..end {
+            assert!(Headers::parse(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    /// The file's headers, their blobs as rpm stores them, and its payload
+    /// streamed from where the headers end; a file changed since is refused.
+    #[test]
+    fn rpm_file_gives_blobs_and_the_payload_of_the_file_it_read() {
+        let (bytes, main) = package();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.rpm");
+        std::fs::write(&path, &bytes).unwrap();
+        let before = headers_parsed_on_this_thread();
+        let rpm = RpmFile::open(&path).unwrap();
+        assert_eq!(headers_parsed_on_this_thread(), before + 1);
+        let headers = rpm.headers();
+        assert_eq!(headers.nevra().unwrap().to_string(), "h-1.0-1.x86_64");
+        let sig_len = main - LEAD_LEN - headers.signature_blob().len() - 8;
+        assert!(sig_len < 8, "padding only: {sig_len}");
+        assert_eq!(
+            headers.main_blob(),
+            &bytes[main + 8..headers.payload_offset() as usize]
+        );
+        let mut payload = Vec::new();
+        rpm.payload().unwrap().read_to_end(&mut payload).unwrap();
+        assert_eq!(payload, bytes[headers.payload_offset() as usize..]);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        std::fs::write(&path, &longer).unwrap();
+        let err = rpm.payload().unwrap_err();
+        assert!(matches!(err, ReadError::Changed { .. }), "{err}");
+        assert!(err.to_string().contains("h.rpm changed"), "{err}");
+        let err = RpmFile::open(&dir.path().join("absent.rpm")).unwrap_err();
+        assert!(matches!(err, ReadError::Open { .. }), "{err}");
+    }
 }
