@@ -505,7 +505,7 @@ mod tests {
     /// `&bytes[entry.offset as usize..]` ("range start index N out of range
     /// for slice of length M"). Each entry of both headers, both shapes: the
     /// crate alone panics (while it does, this module is needed), and
-    /// `read_metadata` names the entry instead.
+    /// `Headers::read` names the entry instead.
     #[test]
     fn an_entry_offset_outside_the_store_is_an_error_not_a_panic() {
         let (good, main) = package();
