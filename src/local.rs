@@ -207,7 +207,7 @@ pub fn index(recipe: &Recipe, arch: Arch, index: usize) -> anyhow::Result<Option
 
 /// The package a local RPM file is, from its header, with the file's sha256.
 fn read(f: &LocalFile, repo: usize) -> anyhow::Result<Package> {
-    use crate::rpm::metadata::HeaderError;
+    use crate::rpm::file::{HeaderError, Headers};
     let path = &f.path;
     let mut file =
         File::open(path).with_context(|| format!("cannot open local RPM {}", path.display()))?;
@@ -215,8 +215,8 @@ fn read(f: &LocalFile, repo: usize) -> anyhow::Result<Package> {
     let is_rpm = std::io::Read::read_exact(&mut file, &mut magic).is_ok() && magic == LEAD_MAGIC;
     file.rewind()
         .with_context(|| format!("cannot read local RPM {}", path.display()))?;
-    let meta = match crate::rpm::metadata::read_metadata(&mut BufReader::new(&file)) {
-        Ok(m) => m,
+    let headers = match Headers::read(&mut BufReader::new(&file)) {
+        Ok(h) => h,
         Err(HeaderError::NoLead) | Err(_) if !is_rpm => bail!(
             "local RPM {} is not an RPM file (no RPM lead at its start)\n  hint: packages.local takes binary .rpm files as rpmbuild writes them",
             path.display()
@@ -226,6 +226,7 @@ fn read(f: &LocalFile, repo: usize) -> anyhow::Result<Package> {
             path.display()
         ),
     };
+    let meta = headers.metadata();
     if meta.is_source_package() {
         bail!(
             "local RPM {} is a source RPM, which cannot be installed\n  hint: list the binary RPMs rpmbuild -bb writes (RPMS/<arch>/…), not the .src.rpm",

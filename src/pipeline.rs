@@ -20,6 +20,7 @@ use crate::repo::{self, LoadOptions, Package, RepoIndex, RepoSpec};
 use crate::report::{human_bytes, FetchTally, Reporter};
 use crate::resolve::{order, priority, Plan, Planned, Reason, Request};
 use crate::rootfs::{self, Tree};
+use crate::rpm::file::RpmFile;
 use crate::rpm::Arch;
 use crate::signature::Keyring;
 
@@ -729,6 +730,7 @@ pub fn build(
     let image_name = format!("{}:{}", recipe.image.name, recipe.image.tag);
     let mut per_arch: Vec<ArchFacts> = Vec::new();
     for res in resolved {
+        let parsed_before = crate::rpm::file::headers_parsed_on_this_thread();
         let rpms = fetch_rpms(&client, &cache, res, settings.jobs, reporter)?;
         let signers = verify_signatures(recipe, &rings, res, &rpms, reporter)?;
         // The tree's file contents live in staging blobs until the layer is written.
@@ -753,10 +755,10 @@ pub fn build(
         let mut stage = rootfs::Staging::new(staging.path())?;
         let unpacked = unpack_all(recipe, res, &rpms, &mut stage, reporter)?;
         let mut tree = unpacked.tree;
-        let installed: Vec<(&Path, &Package)> = unpacked
+        let installed: Vec<(&RpmFile, &Package)> = unpacked
             .order
             .iter()
-            .map(|&i| (rpms[i].as_path(), &unpacked.headers[i]))
+            .map(|&i| (&rpms[i], &unpacked.headers[i]))
             .collect();
         let rpmdb = RpmdbInput {
             installed: &installed,
@@ -817,6 +819,11 @@ pub fn build(
             epoch,
             removed,
         });
+        // Every stage took the headers fetch_rpms read: one parse per package.
+        debug_assert_eq!(
+            crate::rpm::file::headers_parsed_on_this_thread() - parsed_before,
+            rpms.len() as u64
+        );
     }
     // From the image's rename to the provenance's, an interrupt waits: the
     // outputs are replaced as a set. A SIGKILL cannot be waited for, so the
@@ -918,14 +925,15 @@ fn sweep_dirs(dirs: BTreeMap<PathBuf, Vec<&str>>, reporter: &dyn Reporter) {
     }
 }
 
-/// Download (or find in the cache) every RPM of the plan; paths in plan order.
+/// Download (or find in the cache) every RPM of the plan and read its
+/// headers, the one read of them in a build; in plan order.
 pub fn fetch_rpms(
     client: &Client,
     cache: &Cache,
     res: &Resolved,
     jobs: usize,
     reporter: &dyn Reporter,
-) -> anyhow::Result<Vec<PathBuf>> {
+) -> anyhow::Result<Vec<RpmFile>> {
     let total: u64 = res
         .plan
         .packages
@@ -972,16 +980,18 @@ pub fn fetch_rpms(
     let tally = tally.into_inner().unwrap_or_else(|e| e.into_inner());
     progress.finish(&tally.summary());
     // The checksum proves the bytes; the header proves they are the package chosen.
-    for (path, (package, base)) in rpms.iter().zip(&requests) {
-        crate::rpm::identity::check(path, &package.nevra).with_context(|| {
-            format!(
-                "{} from {}",
-                package.nevra,
-                crate::http::join(base, &package.location)
-            )
-        })?;
-    }
-    Ok(rpms)
+    rpms.iter()
+        .zip(&requests)
+        .map(|(path, (package, base))| {
+            crate::rpm::identity::open_checked(path, &package.nevra).with_context(|| {
+                format!(
+                    "{} from {}",
+                    package.nevra,
+                    crate::http::join(base, &package.location)
+                )
+            })
+        })
+        .collect()
 }
 
 /// The `@local` entry of a resolution's repo list (always there, last, so
@@ -1017,14 +1027,14 @@ pub fn verify_signatures(
     recipe: &Recipe,
     rings: &[Keyring],
     res: &Resolved,
-    rpms: &[PathBuf],
+    rpms: &[RpmFile],
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Vec<Option<String>>> {
     let mut signers = Vec::new();
-    for (path, p) in rpms.iter().zip(&res.plan.packages) {
+    for (rpm, p) in rpms.iter().zip(&res.plan.packages) {
         let repo = p.package.repo;
         signers.push(if crate::local::gpgcheck(recipe, repo) {
-            let verified = rings[repo].verify_rpm(path, &p.package.nevra);
+            let verified = rings[repo].verify_rpm(rpm, &p.package.nevra);
             Some(match crate::local::is_local(recipe, repo) {
                 true => verified.with_context(|| {
                     format!(
@@ -1066,20 +1076,15 @@ struct Unpacked {
 fn unpack_all(
     recipe: &Recipe,
     res: &Resolved,
-    rpms: &[PathBuf],
+    rpms: &[RpmFile],
     stage: &mut rootfs::Staging,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Unpacked> {
     let headers: Vec<Package> = rpms
         .iter()
         .zip(&res.plan.packages)
-        .map(|(path, p)| {
-            crate::rpm::header::with_header_deps(path, &p.package).with_context(|| {
-                let url = crate::http::join(&res.repos[p.package.repo].baseurl, &p.package.location);
-                format!("{url} is damaged or not an RPM; if it passed its checksum, report the repository")
-            })
-        })
-        .collect::<anyhow::Result<_>>()?;
+        .map(|(rpm, p)| crate::rpm::header::with_header_deps(rpm.headers(), &p.package))
+        .collect();
     let refs: Vec<&Package> = headers.iter().collect();
     let order = order::install_order(&refs);
     let mut tree = Tree::default();
@@ -1100,7 +1105,10 @@ fn unpack_all(
     for &i in &order {
         let mut report = rootfs::unpack(&mut tree, stage, &rpms[i], &unpack_opts)
             .with_context(|| format!("cannot unpack {}", res.plan.packages[i].package.nevra))?;
-        not_installed.insert(rpms[i].clone(), std::mem::take(&mut report.not_installed));
+        not_installed.insert(
+            rpms[i].path().to_path_buf(),
+            std::mem::take(&mut report.not_installed),
+        );
         if !report.scriptlets.is_empty() {
             let has_sysusers = rootfs::accounts::ships_sysusers(&tree, &report.name);
             skipped_scriptlets.push(format!(
@@ -1146,8 +1154,8 @@ fn unpack_all(
 
 /// What the image's rpm database is written from.
 struct RpmdbInput<'a> {
-    /// RPM paths and their headers, in install order.
-    installed: &'a [(&'a Path, &'a Package)],
+    /// RPMs and their headers' fields, in install order.
+    installed: &'a [(&'a RpmFile, &'a Package)],
     not_installed: &'a crate::rpmdb::NotInstalled,
     install: crate::rpmdb::Install,
 }
@@ -1255,11 +1263,11 @@ fn finish_tree(
     if recipe.options.rpmdb {
         // Only what is in the image: a removed package in the database
         // would make scanners report software that is not there.
-        let kept: Vec<PathBuf> = rpmdb
+        let kept: Vec<&RpmFile> = rpmdb
             .installed
             .iter()
             .filter(|(_, p)| !hardened.removed_packages.contains(&*p.nevra.name))
-            .map(|(rpm, _)| rpm.to_path_buf())
+            .map(|&(rpm, _)| rpm)
             .collect();
         crate::rpmdb::add_to_tree(tree, stage, &kept, rpmdb.not_installed, &rpmdb.install)
             .context("cannot write the image's rpm database (set `rpmdb = false` in [options] to leave it out)")?;
@@ -1292,7 +1300,7 @@ fn finish_tree(
 /// packages that only a removed package provided (an error under `strict`).
 fn report_package_manager_removal(
     hardened: &rootfs::HardenReport,
-    installed: &[(&Path, &Package)],
+    installed: &[(&RpmFile, &Package)],
     strict: bool,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {

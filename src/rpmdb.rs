@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use rpm::IndexTag;
@@ -30,6 +30,7 @@ use rusqlite::{params, Connection};
 
 use crate::rootfs::tree::implied_dir;
 use crate::rootfs::{Entry, Kind, Staging, Tree};
+use crate::rpm::file::RpmFile;
 
 pub mod installed;
 pub use installed::Install;
@@ -89,12 +90,6 @@ enum Key {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RpmdbError {
-    #[error("cannot read the header of {}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
     #[error("{}: not an RPM header ({what})", path.display())]
     Malformed { path: PathBuf, what: String },
     #[error("cannot write the rpm database")]
@@ -103,70 +98,22 @@ pub enum RpmdbError {
     Staging(#[source] io::Error),
 }
 
-const HEADER_MAGIC: [u8; 8] = [0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0];
-const LEAD_SIZE: u64 = 96;
-
-/// The main header of the .rpm at `path` as rpm stores it in its database:
-/// index count, data length, index entries and data (no magic).
-pub fn header_blob(path: &Path) -> Result<Vec<u8>, RpmdbError> {
-    Ok(header_blobs(path)?.1)
-}
-
-/// The signature and main headers of the .rpm at `path`, each without its
-/// magic (the signature header without its padding).
-fn header_blobs(path: &Path) -> Result<(Vec<u8>, Vec<u8>), RpmdbError> {
-    let read_err = |source| RpmdbError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut f = BufReader::new(File::open(path).map_err(read_err)?);
-    let mut read_at = |at: u64| -> Result<Vec<u8>, RpmdbError> {
-        let mut intro = [0u8; 16];
-        f.seek(SeekFrom::Start(at)).map_err(read_err)?;
-        f.read_exact(&mut intro).map_err(read_err)?;
-        if intro[..8] != HEADER_MAGIC {
-            return Err(RpmdbError::Malformed {
-                path: path.to_path_buf(),
-                what: format!("no header magic at offset {at}"),
-            });
-        }
-        let il = u32::from_be_bytes(intro[8..12].try_into().unwrap());
-        let dl = u32::from_be_bytes(intro[12..16].try_into().unwrap());
-        if il > 0x10000 || dl > 256 << 20 {
-            return Err(RpmdbError::Malformed {
-                path: path.to_path_buf(),
-                what: format!("implausible header size ({il} entries, {dl} bytes)"),
-            });
-        }
-        let mut blob = Vec::with_capacity(8 + 16 * il as usize + dl as usize);
-        blob.extend_from_slice(&intro[8..16]);
-        blob.resize(8 + 16 * il as usize + dl as usize, 0);
-        f.read_exact(&mut blob[8..]).map_err(read_err)?;
-        Ok(blob)
-    };
-    let sig = read_at(LEAD_SIZE)?;
-    // The signature header (magic included) is padded to 8 bytes.
-    let main_at = LEAD_SIZE + (sig.len() as u64 + 8).div_ceil(8) * 8;
-    let main = read_at(main_at)?;
-    Ok((sig, main))
-}
-
-/// The blob rpm would store for the package at `path` once installed as
-/// the `nth` package (its main header plus the tags an install adds), and
-/// the added entries.
+/// The blob rpm would store for `rpm` once installed as the `nth` package
+/// (its main header plus the tags an install adds), and the added entries.
 pub fn installed_blob(
-    path: &Path,
+    rpm: &RpmFile,
     not_installed: &BTreeSet<usize>,
     install: &Install,
     nth: u32,
 ) -> Result<(Vec<u8>, Vec<installed::RawEntry>), RpmdbError> {
-    let (sig, main) = header_blobs(path)?;
-    let main = installed::RawHeader::parse(&main).map_err(|e| RpmdbError::Malformed {
-        path: path.to_path_buf(),
-        what: format!("main header: {e}"),
-    })?;
+    let headers = rpm.headers();
+    let main =
+        installed::RawHeader::parse(headers.main_blob()).map_err(|e| RpmdbError::Malformed {
+            path: rpm.path().to_path_buf(),
+            what: format!("main header: {e}"),
+        })?;
     // A signature header that does not parse only loses the signature tags.
-    let sig = installed::RawHeader::parse(&sig).ok();
+    let sig = installed::RawHeader::parse(headers.signature_blob()).ok();
     let added = installed::install_entries(&main, sig.as_ref(), not_installed, install, nth);
     Ok((installed::append(&main, &added), added))
 }
@@ -278,7 +225,7 @@ fn install_rows(added: &[installed::RawEntry], install: &Install) -> Vec<(&'stat
 /// `not_installed` get rpm's "not installed" state.
 pub fn write_db(
     db: &Path,
-    rpms: &[PathBuf],
+    rpms: &[&RpmFile],
     not_installed: &NotInstalled,
     install: &Install,
 ) -> Result<(), RpmdbError> {
@@ -307,23 +254,13 @@ pub fn write_db(
         }
     }
     let none = BTreeSet::new();
-    for (nth, path) in rpms.iter().enumerate() {
-        let skipped = not_installed.get(path).unwrap_or(&none);
+    for (nth, rpm) in rpms.iter().enumerate() {
+        let skipped = not_installed.get(rpm.path()).unwrap_or(&none);
         let nth = u32::try_from(nth).unwrap_or(u32::MAX);
-        let (blob, added) = installed_blob(path, skipped, install, nth)?;
-        let file = File::open(path).map_err(|source| RpmdbError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let meta = crate::rpm::metadata::read_metadata(&mut BufReader::new(file)).map_err(|e| {
-            RpmdbError::Malformed {
-                path: path.clone(),
-                what: e.to_string(),
-            }
-        })?;
+        let (blob, added) = installed_blob(rpm, skipped, install, nth)?;
         tx.execute("INSERT INTO 'Packages' (blob) VALUES (?1)", params![blob])?;
         let hnum = tx.last_insert_rowid();
-        for (table, key, idx) in index_rows(&meta.header) {
+        for (table, key, idx) in index_rows(&rpm.metadata().header) {
             tx.execute(
                 &format!("INSERT INTO '{table}' (key, hnum, idx) VALUES (?1, ?2, ?3)"),
                 params![key, hnum, idx],
@@ -354,7 +291,7 @@ pub fn write_db(
 pub fn add_to_tree(
     tree: &mut Tree,
     staging: &mut Staging,
-    rpms: &[PathBuf],
+    rpms: &[&RpmFile],
     not_installed: &NotInstalled,
     install: &Install,
 ) -> Result<(), RpmdbError> {
@@ -389,7 +326,7 @@ pub fn add_to_tree(
 mod tests {
     use super::*;
 
-    fn build_rpm(dir: &Path, name: &str) -> PathBuf {
+    fn build_rpm(dir: &Path, name: &str) -> RpmFile {
         let pkg = rpm::PackageBuilder::new(name, "1.0", "MIT", "x86_64", "test package")
             .release("1")
             .group("Applications/System")
@@ -405,26 +342,23 @@ mod tests {
             .unwrap();
         let path = dir.join(format!("{name}.rpm"));
         pkg.write_file(&path).unwrap();
-        path
+        RpmFile::open(&path).unwrap()
     }
 
     #[test]
-    fn header_blob_is_the_main_header_without_magic() {
+    fn main_blob_is_the_main_header_without_magic() {
         let dir = tempfile::tempdir().unwrap();
-        let path = build_rpm(dir.path(), "hello");
-        let blob = header_blob(&path).unwrap();
+        let rpm = build_rpm(dir.path(), "hello");
+        let blob = rpm.headers().main_blob();
         let il = u32::from_be_bytes(blob[0..4].try_into().unwrap()) as usize;
         let dl = u32::from_be_bytes(blob[4..8].try_into().unwrap()) as usize;
         assert_eq!(blob.len(), 8 + 16 * il + dl);
         // The first index entry is the immutable region (tag 63).
         assert_eq!(u32::from_be_bytes(blob[8..12].try_into().unwrap()), 63);
         // The same bytes follow the magic in the file.
-        let file = std::fs::read(&path).unwrap();
-        let at = file
-            .windows(blob.len())
-            .position(|w| w == blob.as_slice())
-            .unwrap();
-        assert_eq!(file[at - 8..at], HEADER_MAGIC);
+        let file = std::fs::read(rpm.path()).unwrap();
+        let at = file.windows(blob.len()).position(|w| w == blob).unwrap();
+        assert_eq!(file[at - 8..at], [0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0]);
     }
 
     #[test]
@@ -437,8 +371,8 @@ mod tests {
             color: installed::TRANSACTION_COLOR_64,
             big_endian: false,
         };
-        let skipped = NotInstalled::from([(rpms[1].clone(), BTreeSet::from([0]))]);
-        write_db(&db, &rpms, &skipped, &install).unwrap();
+        let skipped = NotInstalled::from([(rpms[1].path().to_path_buf(), BTreeSet::from([0]))]);
+        write_db(&db, &[&rpms[0], &rpms[1]], &skipped, &install).unwrap();
         let conn = Connection::open(&db).unwrap();
         let hnums: Vec<i64> = conn
             .prepare("SELECT hnum FROM Packages ORDER BY hnum")
@@ -520,14 +454,14 @@ mod tests {
     #[test]
     fn installed_blob_keeps_the_region_and_appends_after_it() {
         let dir = tempfile::tempdir().unwrap();
-        let path = build_rpm(dir.path(), "hello");
-        let main = header_blob(&path).unwrap();
+        let rpm = build_rpm(dir.path(), "hello");
+        let main = rpm.headers().main_blob();
         let install = Install {
             time: 1_700_000_000,
             color: 3,
             big_endian: false,
         };
-        let (blob, added) = installed_blob(&path, &BTreeSet::new(), &install, 2).unwrap();
+        let (blob, added) = installed_blob(&rpm, &BTreeSet::new(), &install, 2).unwrap();
         let il = u32::from_be_bytes(main[0..4].try_into().unwrap()) as usize;
         let new_il = u32::from_be_bytes(blob[0..4].try_into().unwrap()) as usize;
         assert_eq!(new_il, il + added.len());
@@ -554,14 +488,15 @@ mod tests {
     #[test]
     fn install_index_keys_use_the_image_byte_order() {
         let dir = tempfile::tempdir().unwrap();
-        let main = header_blob(&build_rpm(dir.path(), "x")).unwrap();
+        let rpm = build_rpm(dir.path(), "x");
+        let main = rpm.headers().main_blob();
         let install = |big_endian| Install {
             time: 0x0102_0304,
             color: 3,
             big_endian,
         };
         let added = installed::install_entries(
-            &installed::RawHeader::parse(&main).unwrap(),
+            &installed::RawHeader::parse(main).unwrap(),
             None,
             &BTreeSet::new(),
             &install(false),
@@ -584,5 +519,54 @@ mod tests {
         );
         assert!(!transient_require((1 << 9) | (1 << 29)), "meta");
         assert!(!transient_require(1 << 6), "legacy prereq alone");
+    }
+
+    /// A build's per-package flow — identity check, signature and payload
+    /// digest, the header's dependencies and SBOM fields, unpacking, the
+    /// rpm database — parses the package's headers once, when it is opened.
+    #[test]
+    fn one_read_of_the_headers_feeds_every_stage() {
+        use crate::rpm::file::headers_parsed_on_this_thread;
+        use crate::rpm::{Evr, Nevra};
+        let assets = crate::testing::corpus("rpm-rs-rpm/tests/assets");
+        let path = assets.join("RPMS/v4/signed/rpm-basic-with-ed25519-2.3.4-5.el9.noarch.rpm");
+        let key = assets.join("signing_keys/v4/rpm-testkey-v4-ed25519.asc");
+        let nevra = Nevra::new("rpm-basic", Evr::parse("1:2.3.4-5.el9"), "noarch");
+        let mut ring = crate::signature::Keyring::default();
+        ring.add(&std::fs::read(&key).unwrap(), "test key", None)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let before = headers_parsed_on_this_thread();
+
+        let rpm = crate::rpm::identity::open_checked(&path, &nevra).unwrap();
+        ring.verify_rpm(&rpm, &nevra).unwrap();
+        let planned = crate::repo::Package::new(
+            nevra.clone(),
+            0,
+            "rpm-basic.rpm".into(),
+            crate::digest::Digest::sha256_of(b"x"),
+        );
+        let package = crate::rpm::header::with_header_deps(rpm.headers(), &planned);
+        assert!(!package.files.is_empty() && !package.license.is_empty());
+        let mut tree = Tree::default();
+        let mut staging = Staging::new(dir.path().join("staging")).unwrap();
+        let opts = crate::rootfs::UnpackOptions::default();
+        let report = crate::rootfs::unpack(&mut tree, &mut staging, &rpm, &opts).unwrap();
+        assert!(report.installed > 0);
+        let not_installed = NotInstalled::from([(rpm.path().to_path_buf(), report.not_installed)]);
+        let install = Install {
+            time: 0,
+            color: installed::TRANSACTION_COLOR_64,
+            big_endian: false,
+        };
+        write_db(
+            &dir.path().join("rpmdb.sqlite"),
+            &[&rpm],
+            &not_installed,
+            &install,
+        )
+        .unwrap();
+
+        assert_eq!(headers_parsed_on_this_thread() - before, 1);
     }
 }

@@ -7,12 +7,13 @@
 //! 96-byte lead, the signature header (16-byte intro: magic, reserved,
 //! index count, data size; padded to 8 bytes) and the main header (same
 //! intro); both intros give their own length, so the end of the main header
-//! is known from the first bytes. [`header_end`] computes it from a prefix;
+//! is known from the first bytes. [`header_end`] (the RPM reader's own
+//! parser of those sizes, with rpm's limits) computes it from a prefix;
 //! [`read_header`] reads the prefix (`PREFIX` bytes, which hold the whole
 //! header of most packages) and, only if the header is longer, the rest —
 //! from the cached RPM when there is one, else with `Range` requests
 //! ([`Client::read_range`]; `file://` repos read the bytes in place). The
-//! rpm crate then parses lead, signature and header from those bytes, and
+//! RPM reader ([`Headers`]) then checks and parses them, and
 //! [`crate::rootfs::unpack::scriptlets`] lists what the build will skip.
 
 use std::fs::File;
@@ -28,78 +29,11 @@ use crate::location;
 use crate::repo::Package;
 use crate::rootfs::effects;
 use crate::rootfs::unpack::{self, SkippedScriptlet};
+use crate::rpm::file::{header_end, HeaderEnd, Headers};
 
 /// The first read: enough for the lead, the signature and the main header
 /// of most packages (a large file list makes the header longer).
 pub const PREFIX: u64 = 64 * 1024;
-
-/// A header larger than this is refused (rpm's own limit is 256 MiB of data;
-/// real headers are a few MiB at most).
-const MAX_HEADER: u64 = 64 << 20;
-
-/// A signature header larger than this is refused: real ones hold a few
-/// digests and signatures, a few KiB. The intro's claims come from the
-/// mirror, unverified, and each one sizes the next Range read.
-const MAX_SIGNATURE: u64 = 1 << 20;
-
-/// rpm's own limit on the entries of one header (`HEADER_TAGS_MAX`).
-const MAX_ENTRIES: u64 = 0xffff;
-
-const LEAD_LEN: u64 = 96;
-const LEAD_MAGIC: [u8; 4] = [0xed, 0xab, 0xee, 0xdb];
-const HEADER_MAGIC: [u8; 4] = [0x8e, 0xad, 0xe8, 0x01];
-
-/// Where the main header ends, from the file's first bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeaderEnd {
-    /// The main header ends at this offset.
-    At(u64),
-    /// `prefix` is too short to tell: at least this many bytes are needed.
-    Need(u64),
-}
-
-/// The end offset of the main header of the RPM starting with `prefix`.
-pub fn header_end(prefix: &[u8]) -> Result<HeaderEnd, String> {
-    if prefix.len() < 4 {
-        return Ok(HeaderEnd::Need(LEAD_LEN + 16));
-    }
-    if prefix[..4] != LEAD_MAGIC {
-        return Err("not an RPM file (no lead magic)".to_string());
-    }
-    // (offset of the intro, length of the section it starts)
-    let section = |at: u64| -> Result<Option<u64>, String> {
-        let Some(intro) = prefix.get(at as usize..at as usize + 16) else {
-            return Ok(None);
-        };
-        if intro[..4] != HEADER_MAGIC {
-            return Err(format!("no header magic at byte {at}"));
-        }
-        let count = u64::from(u32::from_be_bytes(intro[8..12].try_into().expect("4")));
-        let size = u64::from(u32::from_be_bytes(intro[12..16].try_into().expect("4")));
-        if count > MAX_ENTRIES {
-            return Err(format!(
-                "the header at byte {at} claims {count} entries (rpm allows at most {MAX_ENTRIES})"
-            ));
-        }
-        Ok(Some(16 + 16 * count + size))
-    };
-    let Some(sig_len) = section(LEAD_LEN)? else {
-        return Ok(HeaderEnd::Need(LEAD_LEN + 16));
-    };
-    if sig_len > MAX_SIGNATURE {
-        return Err(format!(
-            "signature header of {sig_len} bytes is implausibly large (at most {MAX_SIGNATURE})"
-        ));
-    }
-    let header_at = LEAD_LEN + sig_len.div_ceil(8) * 8;
-    let Some(header_len) = section(header_at)? else {
-        return Ok(HeaderEnd::Need(header_at + 16));
-    };
-    if header_len > MAX_HEADER {
-        return Err(format!("header of {header_len} bytes is implausibly large"));
-    }
-    Ok(HeaderEnd::At(header_at + header_len))
-}
 
 /// The lead, signature and main header of `package`, as bytes: from
 /// `cached` when that file exists, else from `baseurl` + location.
@@ -128,8 +62,8 @@ pub fn read_header(
                 "{url}: {e}\n  hint: the file is damaged or hostile; report it to the mirror"
             )
         })? {
-            HeaderEnd::At(end) => end,
-            HeaderEnd::Need(n) => n,
+            HeaderEnd::At(layout) => layout.main.end as u64,
+            HeaderEnd::Need(n) => n as u64,
         };
         // The metadata's size is checksummed with the package; a header
         // claimed to reach past it is a lie, not a reason to read more.
@@ -166,14 +100,14 @@ pub struct ScriptletView {
 
 /// The scriptlets in the header `bytes` (lead + signature + header).
 pub fn from_header(bytes: &[u8]) -> anyhow::Result<Vec<ScriptletView>> {
-    let meta =
-        crate::rpm::metadata::read_metadata(&mut &bytes[..]).context("not a valid RPM header")?;
+    let headers = Headers::parse(bytes).context("not a valid RPM header")?;
+    let meta = headers.metadata();
     let has_sysusers = meta
         .get_file_paths()
         .unwrap_or_default()
         .iter()
         .any(|p| p.starts_with("/usr/lib/sysusers.d"));
-    let list = unpack::scriptlets(&meta).context("malformed scriptlet tags")?;
+    let list = unpack::scriptlets(meta).context("malformed scriptlet tags")?;
     Ok(list.iter().map(|s| view(s, has_sysusers)).collect())
 }
 
@@ -219,48 +153,6 @@ pub fn for_packages(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn intro(count: u32, size: u32) -> Vec<u8> {
-        let mut v = HEADER_MAGIC.to_vec();
-        v.extend([0; 4]);
-        v.extend(count.to_be_bytes());
-        v.extend(size.to_be_bytes());
-        v
-    }
-
-    #[test]
-    fn header_end_from_the_two_intros() {
-        let mut rpm = LEAD_MAGIC.to_vec();
-        rpm.resize(96, 0);
-        assert_eq!(header_end(&rpm), Ok(HeaderEnd::Need(112)));
-        // Signature: 2 entries, 13 bytes of data → 16 + 32 + 13 = 61, padded to 64.
-        rpm.extend(intro(2, 13));
-        assert_eq!(header_end(&rpm), Ok(HeaderEnd::Need(96 + 64 + 16)));
-        rpm.resize(96 + 64, 0);
-        rpm.extend(intro(3, 100));
-        assert_eq!(header_end(&rpm), Ok(HeaderEnd::At(96 + 64 + 16 + 48 + 100)));
-        rpm[96 + 64] = 0;
-        assert!(header_end(&rpm).unwrap_err().contains("byte 160"));
-        assert!(header_end(b"#!/bin/sh\n").is_err());
-    }
-
-    #[test]
-    fn absurd_header_claims_are_refused_before_reading_them() {
-        let mut rpm = LEAD_MAGIC.to_vec();
-        rpm.resize(96, 0);
-        let mut huge_sig = rpm.clone();
-        huge_sig.extend(intro(4, u32::MAX));
-        assert!(header_end(&huge_sig)
-            .unwrap_err()
-            .contains("signature header"));
-        let mut many = rpm.clone();
-        many.extend(intro(0x10000, 16));
-        assert!(header_end(&many).unwrap_err().contains("entries"));
-        rpm.extend(intro(1, 0));
-        rpm.resize(96 + 32, 0);
-        rpm.extend(intro(3, u32::MAX));
-        assert!(header_end(&rpm).unwrap_err().contains("implausibly large"));
-    }
 
     /// A real package built here: its header bytes end where the payload
     /// starts, and parse to the scriptlets the full unpack reports.

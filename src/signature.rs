@@ -10,8 +10,8 @@
 //!    SHA-256 or SHA-512) matches the payload bytes, so the files are bound
 //!    to the signature too.
 //!
-//! The payload is streamed through the hash, never held in memory: only the
-//! header ([`rpm::PackageMetadata`]) is parsed. Verification itself is the
+//! The headers come already read ([`RpmFile`], read once per build); the
+//! payload is streamed through the hash, never held in memory. Verification itself is the
 //! `rpm` crate's (`signature-pgp`, pure Rust: RSA, EdDSA, ECDSA; v4 and v6
 //! signatures); this module chooses what to trust and says why it refused.
 //!
@@ -19,8 +19,6 @@
 //! signature before any of it is parsed.
 
 use std::fmt;
-use std::io::BufReader;
-use std::path::Path;
 
 use ::rpm::signature::pgp::Verifier;
 use ::rpm::signature::Verifying as _;
@@ -29,6 +27,7 @@ use pgp::ser::Serialize as _;
 use pgp::types::KeyDetails as _;
 use sha2::Digest as _;
 
+use crate::rpm::file::RpmFile;
 use crate::rpm::Nevra;
 
 /// One trusted public key.
@@ -191,19 +190,15 @@ impl Keyring {
         Err(last)
     }
 
-    /// Verify the RPM at `path` (see the module docs); returns the fingerprint that signed it.
-    pub fn verify_rpm(&self, path: &Path, nevra: &Nevra) -> Result<String, SignatureError> {
+    /// Verify `rpm` (see the module docs); returns the fingerprint that signed it.
+    pub fn verify_rpm(&self, rpm: &RpmFile, nevra: &Nevra) -> Result<String, SignatureError> {
         let fail = |key_ids: String, reason: String| SignatureError::Package {
             nevra: nevra.to_string(),
             key_ids,
             tried: self.tried(),
             reason,
         };
-        let file = std::fs::File::open(path)
-            .map_err(|e| fail("-".into(), format!("cannot open {}: {e}", path.display())))?;
-        let mut reader = BufReader::new(file);
-        let meta = crate::rpm::metadata::read_metadata(&mut reader)
-            .map_err(|e| fail("-".into(), format!("not a valid RPM header: {e}")))?;
+        let meta = rpm.metadata();
         let infos = meta.signatures().unwrap_or_default();
         let raw = meta
             .raw_signatures()
@@ -265,7 +260,10 @@ impl Keyring {
                 format!("no header signature verifies with the repo's keys ({last})"),
             ));
         };
-        check_payload(&meta, &mut reader).map_err(|reason| fail(key_ids, reason))?;
+        let mut payload = rpm
+            .payload()
+            .map_err(|e| fail(key_ids.clone(), e.to_string()))?;
+        check_payload(meta, &mut payload).map_err(|reason| fail(key_ids, reason))?;
         Ok(signer)
     }
 

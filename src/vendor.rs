@@ -73,7 +73,7 @@ pub fn vendor(
                     p.package.nevra, repo.name
                 )
             })?;
-            copy(rpm, &dest)?;
+            copy(rpm.path(), &dest)?;
             let v = per_repo.entry(p.package.repo).or_insert_with(|| Vendored {
                 repo: repo.name.clone(),
                 arch: res.arch.to_string(),

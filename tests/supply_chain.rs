@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 
 use common::*;
 use minibuild::digest::Digest;
+use minibuild::rpm::file::RpmFile;
 use minibuild::rpm::Nevra;
 use minibuild::signature::Keyring;
 
@@ -432,6 +433,11 @@ fn keyring(files: &[PathBuf]) -> Keyring {
     ring
 }
 
+/// The headers of `path`, read as a build reads them.
+fn open(path: &std::path::Path) -> RpmFile {
+    RpmFile::open(path).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn nevra() -> Nevra {
     Nevra {
         name: "test".into(),
@@ -449,14 +455,17 @@ fn tampered_payload_fails_and_good_signature_passes() {
         .map(|e| e.unwrap().path())
         .find(|p| p.to_string_lossy().contains("busybox"))
         .unwrap();
-    assert_eq!(ring.verify_rpm(&rpm, &nevra()).unwrap(), fpr("rsa"));
+    assert_eq!(ring.verify_rpm(&open(&rpm), &nevra()).unwrap(), fpr("rsa"));
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("bad.rpm");
     let mut bytes = std::fs::read(&rpm).unwrap();
     let last = bytes.len() - 100;
     bytes[last] ^= 0xff;
     std::fs::write(&bad, &bytes).unwrap();
-    let e = ring.verify_rpm(&bad, &nevra()).unwrap_err().to_string();
+    let e = ring
+        .verify_rpm(&open(&bad), &nevra())
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("payload SHA-256") && e.contains("altered"),
         "{e}"
@@ -500,20 +509,20 @@ fn corpus_v4_and_v6_signatures_verify_with_their_keys_only() {
     for (rpm, key) in cases {
         let ring = keyring(&[c.join(key)]);
         let signer = ring
-            .verify_rpm(&c.join(rpm), &nevra())
+            .verify_rpm(&open(&c.join(rpm)), &nevra())
             .unwrap_or_else(|e| panic!("{rpm} with {key}: {e}"));
         assert!(ring.fingerprints().contains(&signer.as_str()), "{rpm}");
     }
     // Wrong key and unsigned packages are refused.
     let ring = keyring(&[c.join("signing_keys/v4/rpm-testkey-v4-ed25519.asc")]);
     let e = ring
-        .verify_rpm(&c.join(cases[0].0), &nevra())
+        .verify_rpm(&open(&c.join(cases[0].0)), &nevra())
         .unwrap_err()
         .to_string();
     assert!(e.contains("no header signature verifies"), "{e}");
     let e = ring
         .verify_rpm(
-            &c.join("RPMS/v4/rpm-basic-2.3.4-5.el9.noarch.rpm"),
+            &open(&c.join("RPMS/v4/rpm-basic-2.3.4-5.el9.noarch.rpm")),
             &nevra(),
         )
         .unwrap_err()
@@ -529,15 +538,21 @@ fn corpus_v3_signature_is_refused_by_default() {
     let mut ring = keyring(&[data.join("keys/rpm.org-rsa-2048-test.pub")]);
     let v4 = data.join("RPMS/hello-2.0-1.x86_64-signed.rpm");
     let v3 = data.join("RPMS/hello-2.0-1.x86_64-v3-signed.rpm");
-    ring.verify_rpm(&v4, &nevra())
+    ring.verify_rpm(&open(&v4), &nevra())
         .unwrap_or_else(|e| panic!("{}: {e}", v4.display()));
-    let e = ring.verify_rpm(&v3, &nevra()).unwrap_err().to_string();
+    let e = ring
+        .verify_rpm(&open(&v3), &nevra())
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("V3 signature") && e.contains("legacy_signatures = true"),
         "{e}"
     );
     ring.allow_legacy = true;
-    let e = ring.verify_rpm(&v3, &nevra()).err().map(|e| e.to_string());
+    let e = ring
+        .verify_rpm(&open(&v3), &nevra())
+        .err()
+        .map(|e| e.to_string());
     assert!(
         e.as_deref()
             .is_none_or(|e| !e.contains("legacy_signatures")),
@@ -556,7 +571,7 @@ fn measure_verify_big_package() {
     let key =
         PathBuf::from(std::env::var_os("MINIBUILD_MEASURE_KEY").expect("MINIBUILD_MEASURE_KEY"));
     let started = std::time::Instant::now();
-    let signer = keyring(&[key]).verify_rpm(&rpm, &nevra()).unwrap();
+    let signer = keyring(&[key]).verify_rpm(&open(&rpm), &nevra()).unwrap();
     eprintln!(
         "verified {} ({signer}) in {:?}",
         rpm.display(),

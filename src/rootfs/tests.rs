@@ -10,6 +10,7 @@ use rpm::{BuildConfig, CompressionType, FileOptions, PackageBuilder, Scriptlet};
 use super::harden::{assign_ids, harden, HardenOptions};
 use super::unpack::{unpack, ScriptletKind, UnpackError, UnpackOptions};
 use super::{Entry, Kind, Staging, Tree, TreeError};
+use crate::rpm::file::RpmFile;
 
 /// A tempdir holding `staging/` and the built RPMs in `rpms/`: anything
 /// else appearing in it was written outside the staging area.
@@ -48,7 +49,8 @@ impl Env {
         opts: &UnpackOptions,
     ) -> Result<super::PackageReport, UnpackError> {
         let path = self.write(builder);
-        unpack(&mut self.tree, &mut self.staging, &path, opts)
+        let rpm = RpmFile::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        unpack(&mut self.tree, &mut self.staging, &rpm, opts)
     }
 
     fn entry(&self, path: &str) -> &Entry {
@@ -577,18 +579,20 @@ fn corpus_rpms_match_rpm2archive() {
             .current_dir(&out)
             .status()
             .expect("sh/rpm2archive/tar not installed");
-        let ours = unpack(&mut env.tree, &mut env.staging, rpm_path, &opts);
+        let rpm = RpmFile::open(rpm_path);
+        let ours = rpm.as_ref().map_err(|e| format!("{e:#?}")).and_then(|rpm| {
+            unpack(&mut env.tree, &mut env.staging, rpm, &opts).map_err(|e| format!("{e:#?}"))
+        });
         let report = match (status.success(), ours) {
             (true, Ok(report)) => report,
             (false, Err(e)) => {
                 eprintln!("{}: rejected like rpm2archive: {e}", rpm_path.display());
                 continue;
             }
-            (true, Err(e)) => panic!("{}: {e:#?}", rpm_path.display()),
+            (true, Err(e)) => panic!("{}: {e}", rpm_path.display()),
             (false, Ok(_)) => panic!("{}: rpm2archive rejects it, we did not", rpm_path.display()),
         };
-        let meta =
-            crate::rpm::metadata::read_metadata(&mut fs::File::open(rpm_path).unwrap()).unwrap();
+        let meta = rpm.as_ref().unwrap().metadata();
         let kind = meta
             .header
             .get_entry_data_as_string(rpm::IndexTag::RPMTAG_PAYLOADCOMPRESSOR)
@@ -686,7 +690,7 @@ fn bench_unpack_throughput_and_peak_rss() {
     unpack(
         &mut env.tree,
         &mut env.staging,
-        &rpm_path,
+        &RpmFile::open(&rpm_path).unwrap(),
         &UnpackOptions {
             docs: true,
             langs: vec!["all".into()],
@@ -719,4 +723,102 @@ fn bench_unpack_throughput_and_peak_rss() {
         hwm() / 1024,
     );
     assert!(installed > 0);
+}
+
+/// Spike (issue 16 item 5): the payload read by minibuild's `cpio.rs` and by
+/// the `rpm` crate's streaming `PackageReader`, every member's data to a
+/// sink, best of 5; and the full `unpack` for scale. Every fixture RPM
+/// (the five largest named, then the total) and the largest corpus RPM:
+/// `cargo test --lib rootfs::tests::spike -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement; run with --ignored --nocapture"]
+fn spike_payload_readers() {
+    use super::cpio::{Bounded, CpioReader, Member};
+    use std::time::Instant;
+    let fixtures = std::env::var_os("MINIBUILD_FIXTURES")
+        .map(PathBuf::from)
+        .expect("MINIBUILD_FIXTURES")
+        .join("repo/x86_64");
+    let mut rpms: Vec<PathBuf> = fs::read_dir(&fixtures)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rpm"))
+        .collect();
+    rpms.sort_by_key(|p| std::cmp::Reverse(fs::metadata(p).unwrap().len()));
+    rpms.push(crate::testing::corpus(
+        "rpm-rs-rpm/test_assets/389-ds-base-devel-1.3.8.4-15.el7.x86_64.rpm",
+    ));
+    let best = |f: &mut dyn FnMut() -> u64| {
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..5 {
+            let t = Instant::now();
+            bytes = f();
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        (times.into_iter().fold(f64::MAX, f64::min), bytes)
+    };
+    let mut totals = [0.0; 3];
+    for (i, path) in rpms.iter().enumerate() {
+        let (ours, ours_bytes) = best(&mut || {
+            let rpm = RpmFile::open(path).unwrap();
+            let tag = rpm
+                .metadata()
+                .header
+                .get_entry_data_as_string(rpm::IndexTag::RPMTAG_PAYLOADCOMPRESSOR)
+                .unwrap_or("gzip");
+            let decoder = super::payload::Compressor::from_tag(tag)
+                .unwrap()
+                .decoder(rpm.payload().unwrap())
+                .unwrap();
+            let mut cpio = CpioReader::new(Bounded::new(decoder, u64::MAX));
+            let mut n = 0;
+            while let Some(m) = cpio.next_member().unwrap() {
+                if let Member::Indexed { .. } = m {
+                    unreachable!("no stripped payloads here");
+                }
+                n += cpio.copy_data(&mut std::io::sink()).unwrap();
+            }
+            n
+        });
+        let (crate_reader, crate_bytes) = best(&mut || {
+            let mut reader = rpm::PackageReader::open(path).unwrap();
+            let mut n = 0;
+            while let Some(mut file) = reader.next_file().unwrap() {
+                n += std::io::copy(&mut file, &mut std::io::sink()).unwrap();
+                file.finish().unwrap();
+            }
+            n
+        });
+        let (full, _) = best(&mut || {
+            let mut env = Env::new();
+            let rpm = RpmFile::open(path).unwrap();
+            let opts = UnpackOptions {
+                docs: true,
+                langs: vec!["all".into()],
+                ..Default::default()
+            };
+            unpack(&mut env.tree, &mut env.staging, &rpm, &opts).unwrap();
+            0
+        });
+        if i + 1 < rpms.len() {
+            for (t, v) in totals.iter_mut().zip([ours, crate_reader, full]) {
+                *t += v;
+            }
+        }
+        if i >= 5 && i + 1 < rpms.len() {
+            continue;
+        }
+        eprintln!(
+            "{}: cpio.rs {ours:.1} ms ({ours_bytes} B), rpm::PackageReader {crate_reader:.1} ms ({crate_bytes} B), full unpack {full:.1} ms",
+            path.file_name().unwrap().to_string_lossy()
+        );
+    }
+    eprintln!(
+        "all {} fixture RPMs: cpio.rs {:.1} ms, rpm::PackageReader {:.1} ms, full unpack {:.1} ms",
+        rpms.len() - 1,
+        totals[0],
+        totals[1],
+        totals[2]
+    );
 }

@@ -1,8 +1,8 @@
 //! Unpacking one RPM into the [`Tree`] without running anything from it.
 //!
-//! Only the lead, signature header and main header are parsed
-//! ([`rpm::PackageMetadata::parse`]); the reader is then at the payload,
-//! which is decompressed as a stream and read member by member
+//! The lead, signature header and main header come already parsed
+//! ([`RpmFile`], read once per build); the payload is streamed from the
+//! file, decompressed as a stream and read member by member
 //! ([`super::cpio`]). As in rpm itself, the header is the source of truth
 //! for metadata (type, mode, owner names, mtime, symlink target, flags,
 //! language, capabilities, hardlink identity); the payload only supplies
@@ -22,6 +22,8 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use rpm::IndexTag;
+
+use crate::rpm::file::{ReadError, RpmFile};
 
 use super::cpio::{bound_exceeded, Bounded, CpioError, CpioReader, Member};
 use super::exclude::{excluded_by, PathPattern};
@@ -136,18 +138,8 @@ pub struct PackageReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
-    #[error("cannot read {path}")]
-    Open {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{path} is not a readable RPM (lead or header)")]
-    Header {
-        path: PathBuf,
-        #[source]
-        source: crate::rpm::metadata::HeaderError,
-    },
+    #[error("cannot read the payload")]
+    Open(#[source] ReadError),
     #[error("{path} has a malformed header: {what}")]
     Malformed { path: PathBuf, what: String },
     #[error("{path} is a source RPM; only binary RPMs can be installed")]
@@ -381,23 +373,15 @@ fn payload_bound(
     })
 }
 
-/// Unpack the RPM at `rpm_path` into `tree`, contents into `staging`.
+/// Unpack `rpm` into `tree`, contents into `staging`.
 pub fn unpack(
     tree: &mut Tree,
     staging: &mut Staging,
-    rpm_path: &Path,
+    rpm: &RpmFile,
     opts: &UnpackOptions,
 ) -> Result<PackageReport, UnpackError> {
-    let file = File::open(rpm_path).map_err(|source| UnpackError::Open {
-        path: rpm_path.to_path_buf(),
-        source,
-    })?;
-    let mut reader = BufReader::with_capacity(256 * 1024, file);
-    let meta =
-        crate::rpm::metadata::read_metadata(&mut reader).map_err(|source| UnpackError::Header {
-            path: rpm_path.to_path_buf(),
-            source,
-        })?;
+    let rpm_path = rpm.path();
+    let meta = rpm.metadata();
     if meta.is_source_package() {
         return Err(UnpackError::SourcePackage {
             path: rpm_path.to_path_buf(),
@@ -411,14 +395,14 @@ pub fn unpack(
         .get_name()
         .map_err(|e| malformed(format!("no name: {e}")))?
         .to_string();
-    let nevra = nevra_of(&meta);
+    let nevra = nevra_of(meta);
     let files = read_file_list(&meta.header).map_err(malformed)?;
     let digests = FileDigests::read(&meta.header, files.len()).map_err(malformed)?;
     let mut report = PackageReport {
         nevra: nevra.clone(),
         name: name.clone(),
         build_time: meta.get_build_time().unwrap_or(0),
-        scriptlets: scriptlets(&meta).map_err(|e| malformed(format!("scriptlets: {e}")))?,
+        scriptlets: scriptlets(meta).map_err(|e| malformed(format!("scriptlets: {e}")))?,
         ..Default::default()
     };
 
@@ -434,7 +418,8 @@ pub fn unpack(
     skip_emptied_dirs(&files, &mut skips);
     let links = hardlink_sets(&files);
 
-    let (bound, rule) = payload_bound(&meta, &files).map_err(malformed)?;
+    let (bound, rule) = payload_bound(meta, &files).map_err(malformed)?;
+    let reader = rpm.payload().map_err(UnpackError::Open)?;
     let payload = Box::new(Bounded::new(
         decompressor(&meta.header, reader, rpm_path)?,
         bound,
@@ -754,6 +739,12 @@ fn decompressor<'a>(
         what,
         value: value.to_string(),
     };
+    let read_err = |source| {
+        UnpackError::Open(ReadError::Open {
+            path: rpm_path.to_path_buf(),
+            source,
+        })
+    };
     if let Ok(format) = h.get_entry_data_as_string(IndexTag::RPMTAG_PAYLOADFORMAT) {
         if format != "cpio" {
             return Err(unsupported("format", format));
@@ -764,10 +755,7 @@ fn decompressor<'a>(
         // No tag: rpm assumes gzip, whose reader passes an uncompressed
         // archive through; recognize that one by its cpio magic.
         Err(_) => {
-            let head = reader.fill_buf().map_err(|source| UnpackError::Open {
-                path: rpm_path.to_path_buf(),
-                source,
-            })?;
+            let head = reader.fill_buf().map_err(read_err)?;
             if head.starts_with(b"0707") {
                 Compressor::None
             } else {
@@ -775,12 +763,7 @@ fn decompressor<'a>(
             }
         }
     };
-    compressor
-        .decoder(reader)
-        .map_err(|source| UnpackError::Open {
-            path: rpm_path.to_path_buf(),
-            source,
-        })
+    compressor.decoder(reader).map_err(read_err)
 }
 
 fn write_blob(

@@ -3,23 +3,16 @@
 //! Used where repo metadata is not at hand (a build from a lock) or not
 //! complete (primary lists only some files): the header is the truth.
 
-use std::fs::File;
-use std::io::BufReader;
-use std::path::Path;
-
-use anyhow::Context as _;
-
+use super::file::Headers;
 use super::{Cmp, Dep, Evr};
 use crate::repo::Package;
 
-/// `pkg` with provides, requires and files replaced by the header's of `path`,
+/// `pkg` with provides, requires and files replaced by those of `headers`,
 /// and the descriptive fields the SBOM needs (summary, license, vendor,
 /// packager, source RPM) filled from the header where `pkg` has none (a plan
 /// read from a lock carries only identities and checksums).
-pub fn with_header_deps(path: &Path, pkg: &Package) -> anyhow::Result<Package> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let meta = super::metadata::read_metadata(&mut BufReader::new(file))
-        .with_context(|| format!("{}: not a valid RPM header ({})", path.display(), pkg.nevra))?;
+pub fn with_header_deps(headers: &Headers, pkg: &Package) -> Package {
+    let meta = headers.metadata();
     let deps = |v: Vec<::rpm::Dependency>| v.into_iter().map(convert).collect::<Vec<Dep>>();
     let mut out = pkg.clone();
     out.provides = deps(meta.get_provides().unwrap_or_default());
@@ -40,7 +33,7 @@ pub fn with_header_deps(path: &Path, pkg: &Package) -> anyhow::Result<Package> {
         .into_iter()
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
-    Ok(out)
+    out
 }
 
 /// A header dependency as the resolver reads it.

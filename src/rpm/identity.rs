@@ -6,11 +6,10 @@
 //! name, epoch, version, release and arch with the entry; so does this,
 //! whether or not signatures are checked.
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use super::{Evr, Nevra};
+use super::file::{ReadError, RpmFile};
+use super::Nevra;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
@@ -29,36 +28,17 @@ pub enum IdentityError {
     },
 }
 
-/// The name-epoch:version-release.arch that `path`'s header carries.
-pub fn header_nevra(path: &Path) -> Result<Nevra, Box<dyn std::error::Error + Send + Sync>> {
-    let mut reader = BufReader::new(File::open(path)?);
-    let meta = super::metadata::read_metadata(&mut reader)?;
-    let epoch = match meta.get_epoch() {
-        Ok(e) => u64::from(e),
-        Err(::rpm::Error::TagNotFound(_)) => 0,
-        Err(e) => return Err(e.into()),
-    };
-    Ok(Nevra::new(
-        meta.get_name()?,
-        Evr::new(
-            epoch,
-            meta.get_version()?,
-            Some(meta.get_release()?.to_string()),
-        ),
-        meta.get_arch()?,
-    ))
-}
-
-/// Refuse `path` unless its header is `expected`.
-pub fn check(path: &Path, expected: &Nevra) -> Result<(), IdentityError> {
-    let actual = header_nevra(path).map_err(|source| IdentityError::Unreadable {
-        path: path.to_path_buf(),
+/// Refuse `rpm` unless its header is `expected`.
+pub fn check(rpm: &RpmFile, expected: &Nevra) -> Result<(), IdentityError> {
+    let unreadable = |source: Box<dyn std::error::Error + Send + Sync>| IdentityError::Unreadable {
+        path: rpm.path().to_path_buf(),
         expected: Box::new(expected.clone()),
         source,
-    })?;
+    };
+    let actual = rpm.headers().nevra().map_err(|e| unreadable(e.into()))?;
     if &actual != expected {
         return Err(IdentityError::Swapped {
-            path: path.to_path_buf(),
+            path: rpm.path().to_path_buf(),
             expected: Box::new(expected.clone()),
             actual: Box::new(actual),
         });
@@ -66,18 +46,32 @@ pub fn check(path: &Path, expected: &Nevra) -> Result<(), IdentityError> {
     Ok(())
 }
 
+/// Read the headers of the .rpm at `path` (the one read of them in a
+/// build) and refuse it unless it is `expected`.
+pub fn open_checked(path: &Path, expected: &Nevra) -> Result<RpmFile, IdentityError> {
+    let rpm = RpmFile::open(path).map_err(|e: ReadError| IdentityError::Unreadable {
+        path: path.to_path_buf(),
+        expected: Box::new(expected.clone()),
+        source: e.into(),
+    })?;
+    check(&rpm, expected)?;
+    Ok(rpm)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rpm::Evr;
 
     #[test]
     fn matches_its_own_header_and_names_both_on_a_swap() {
         let path = crate::testing::corpus("createrepo_c/tests/testdata/packages")
             .join("Archer-3.4.5-6.x86_64.rpm");
         let archer = Nevra::new("Archer", Evr::parse("2:3.4.5-6"), "x86_64");
-        check(&path, &archer).unwrap();
+        let rpm = open_checked(&path, &archer).unwrap();
+        assert_eq!(rpm.path(), path);
         let other = Nevra::new("fake_bash", Evr::parse("1.1.1-1"), "x86_64");
-        let err = check(&path, &other).unwrap_err().to_string();
+        let err = check(&rpm, &other).unwrap_err().to_string();
         assert!(
             err.contains("fake_bash-1.1.1-1.x86_64") && err.contains("Archer-2:3.4.5-6.x86_64"),
             "{err}"
@@ -85,12 +79,11 @@ mod tests {
         // Each field counts: another epoch, release or arch is not it.
         for wrong in ["3.4.5-6", "2:3.4.5-7"] {
             let n = Nevra::new("Archer", Evr::parse(wrong), "x86_64");
-            assert!(check(&path, &n).is_err(), "{wrong}");
+            assert!(check(&rpm, &n).is_err(), "{wrong}");
         }
-        assert!(check(
-            &path,
-            &Nevra::new("Archer", Evr::parse("2:3.4.5-6"), "i686")
-        )
-        .is_err());
+        assert!(check(&rpm, &Nevra::new("Archer", Evr::parse("2:3.4.5-6"), "i686")).is_err());
+        // A file that is not an RPM is unreadable, named.
+        let err = open_checked(Path::new("/dev/null"), &archer).unwrap_err();
+        assert!(matches!(err, IdentityError::Unreadable { .. }), "{err}");
     }
 }

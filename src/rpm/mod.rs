@@ -3,9 +3,9 @@
 mod arch;
 mod dep;
 mod evr;
+pub mod file;
 pub mod header;
 pub mod identity;
-pub mod metadata;
 mod nevra;
 
 pub use arch::Arch;
