@@ -2,6 +2,7 @@
 //! print the result. stdout carries results only; everything else is stderr.
 
 mod cli;
+mod printer;
 
 /// Loading a 75,000-package repo makes millions of small allocations (every
 /// dependency is a few Strings); mimalloc does them about twice as fast as
@@ -15,22 +16,22 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
-use clap::Parser as _;
 
 use cli::{
-    BuildArgs, CacheCmd, CheckArgs, Cli, Command, CommonArgs, Format, LockArgs, PlanArgs, PushArgs,
-    PushCmd, VendorArgs, WhyArgs,
+    BuildArgs, CacheCmd, CheckArgs, Cli, Command, CommonArgs, Format, LockArgs, LogFormat,
+    PlanArgs, PushArgs, PushCmd, VendorArgs, WhyArgs,
 };
 use minibuild::lock::Lock;
 use minibuild::pipeline::{self, Resolved, Settings};
 use minibuild::recipe::{self, Recipe};
-use minibuild::report::{human_bytes, Reporter, Stderr};
+use minibuild::report::{human_bytes, Event, Reporter};
 use minibuild::{explain, oci};
+use printer::Printer;
 
 fn main() -> ExitCode {
     // Before any thread starts (see temporaries.rs).
     minibuild::temporaries::remove_on_interrupt();
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -54,16 +55,17 @@ fn print_error(err: &anyhow::Error) {
 const CHECK_UNREADABLE: u8 = 2;
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let log = cli.log_format;
     match cli.command {
-        Some(Command::Build(args)) => build(args),
-        Some(Command::Plan(args)) => plan(args),
-        Some(Command::Why(args)) => why(args),
-        Some(Command::Lock(args)) => lock(args),
-        Some(Command::Vendor(args)) => vendor(args),
+        Some(Command::Build(args)) => build(args, log),
+        Some(Command::Plan(args)) => plan(args, log),
+        Some(Command::Why(args)) => why(args, log),
+        Some(Command::Lock(args)) => lock(args, log),
+        Some(Command::Vendor(args)) => vendor(args, log),
         Some(Command::Check(args)) => check(args),
-        Some(Command::Push(args)) => push_cmd(args),
+        Some(Command::Push(args)) => push_cmd(args, log),
         Some(Command::Cache(cmd)) => cache_cmd(cmd),
-        None if cli.build.recipe.is_some() => build(cli.build),
+        None if cli.build.recipe.is_some() => build(cli.build, log),
         None => {
             bail!("no recipe given\n  hint: `minibuild RECIPE.toml`, or `make demo` for an example; see `minibuild --help`")
         }
@@ -114,11 +116,14 @@ fn cache_cmd(cmd: CacheCmd) -> anyhow::Result<ExitCode> {
 }
 
 /// The recipe, with the command line's `--no-gpgcheck` applied.
-fn load_recipe(path: &std::path::Path, common: &CommonArgs) -> anyhow::Result<Recipe> {
+fn load_recipe(
+    path: &std::path::Path,
+    common: &CommonArgs,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Recipe> {
     let mut recipe = recipe::load(path)?;
-    let reporter = Stderr::new(common.quiet);
     for w in &recipe.warnings {
-        reporter.warn(w);
+        reporter.event(Event::Warning { message: w.clone() });
     }
     recipe.disable_repos(&common.disable_repo)?;
     recipe.disable_gpgcheck(&common.no_gpgcheck)?;
@@ -175,7 +180,9 @@ fn resolve(
 ) -> anyhow::Result<Vec<Resolved>> {
     let lock_path = Lock::path_for(&recipe.path);
     if !no_lock && lock_path.is_file() {
-        reporter.step(&format!("Using {}", lock_path.display()));
+        reporter.event(Event::UsingLock {
+            path: lock_path.clone(),
+        });
         let lock = Lock::read(&lock_path)?;
         let bytes = std::fs::read(&lock_path)
             .with_context(|| format!("cannot read {}", lock_path.display()))?;
@@ -189,7 +196,7 @@ fn resolve(
     pipeline::resolve(recipe, settings, reporter)
 }
 
-fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
+fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     if args.attach_sbom && args.push.is_none() {
         bail!(
             "--attach-sbom attaches the SBOM to the image in a registry, so it needs --push\n  \
@@ -197,11 +204,11 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let path = args.recipe.as_deref().context("no recipe given")?;
-    let recipe = load_recipe(path, &args.common)?;
+    let reporter = Printer::new(log, args.common.quiet);
+    let recipe = load_recipe(path, &args.common, &reporter)?;
     let mut settings = settings(&args.common)?;
     settings.strict = args.strict;
     settings.rootfs_dir = args.rootfs.clone();
-    let reporter = Stderr::new(args.common.quiet);
     settings.net.waiting = reporter.waiting_notice();
     let output = args
         .output
@@ -242,10 +249,6 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         &settings,
         &reporter,
     )?;
-    reporter.step(&format!("Wrote {}", built.output.display()));
-    for p in built.sboms.iter().chain(&built.provenance) {
-        reporter.info(&format!("wrote {}", p.display()));
-    }
     match push_to.zip(push_opts) {
         None => println!("{}", built.digest),
         Some((reference, opts)) => {
@@ -300,9 +303,9 @@ fn parse_reference(s: &str) -> anyhow::Result<oci::Reference> {
         .with_context(|| format!("invalid image reference `{s}`\n  hint: write REGISTRY/REPO:TAG, e.g. 127.0.0.1:5000/app:1.0"))
 }
 
-fn push_cmd(args: PushCmd) -> anyhow::Result<ExitCode> {
+fn push_cmd(args: PushCmd, log: LogFormat) -> anyhow::Result<ExitCode> {
     let reference = parse_reference(&args.reference)?;
-    let reporter = Stderr::new(false);
+    let reporter = Printer::new(log, false);
     let opts = push_options(&args.push, &args.tls)?;
     push(
         &args.image,
@@ -350,18 +353,24 @@ fn push(
     opts: &oci::PushOptions,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
-    reporter.step(&format!("Pushing {} to {reference}", image.display()));
+    reporter.event(Event::Pushing {
+        image: image.to_path_buf(),
+        reference: reference.to_string(),
+    });
     let pushed = oci::push_attaching(image, reference, sboms, opts, &|ev| {
-        reporter.info(&ev.to_string())
+        reporter.event(Event::PushStep {
+            message: ev.to_string(),
+        })
     })?;
-    reporter.info(&format!(
-        "{} blobs uploaded ({}), {} already there",
-        pushed.blobs_uploaded,
-        minibuild::report::human_bytes(pushed.bytes_uploaded),
-        pushed.blobs_skipped
-    ));
+    reporter.event(Event::Pushed {
+        blobs_uploaded: pushed.blobs_uploaded,
+        bytes_uploaded: pushed.bytes_uploaded,
+        blobs_skipped: pushed.blobs_skipped,
+    });
     for a in &pushed.attached {
-        reporter.info(&a.to_string());
+        reporter.event(Event::Attached {
+            message: a.to_string(),
+        });
     }
     if let Some(p) = &args.digestfile {
         oci::write_digestfile(p, &pushed)?;
@@ -382,10 +391,10 @@ fn default_output(recipe: &Recipe, format: Format) -> PathBuf {
     PathBuf::from(format!("{}.{ext}", recipe.image.name))
 }
 
-fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let recipe = load_recipe(&args.recipe, &args.common)?;
+fn plan(args: PlanArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
+    let reporter = Printer::new(log, args.common.quiet || args.json);
+    let recipe = load_recipe(&args.recipe, &args.common, &reporter)?;
     let mut settings = settings(&args.common)?;
-    let reporter = Stderr::new(args.common.quiet || args.json);
     settings.net.waiting = reporter.waiting_notice();
     let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
     let names: Vec<String> = recipe.repos.iter().map(|r| r.name.clone()).collect();
@@ -407,7 +416,9 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
             match result {
                 Ok(s) => scriptlets.push(Some(s)),
                 Err(e) => {
-                    reporter.warn(&format!("{e:#}"));
+                    reporter.event(Event::Warning {
+                        message: format!("{e:#}"),
+                    });
                     scriptlets.push(None);
                 }
             }
@@ -427,8 +438,12 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn why(args: WhyArgs) -> anyhow::Result<ExitCode> {
-    let recipe = load_recipe(&args.recipe, &args.common)?;
+fn why(args: WhyArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
+    let recipe = load_recipe(
+        &args.recipe,
+        &args.common,
+        &Printer::new(log, args.common.quiet),
+    )?;
     let lock_path = Lock::path_for(&recipe.path);
     let mut found_chains: Vec<(String, Vec<Vec<String>>)> = Vec::new();
     if !args.lock.no_lock && lock_path.is_file() {
@@ -447,7 +462,7 @@ fn why(args: WhyArgs) -> anyhow::Result<ExitCode> {
         }
     } else {
         let settings = settings(&args.common)?;
-        let reporter = Stderr::new(true);
+        let reporter = Printer::new(log, true);
         for r in pipeline::resolve(&recipe, &settings, &reporter)? {
             found_chains.push((r.arch.to_string(), explain::why(&r.plan, &args.package)));
         }
@@ -471,10 +486,10 @@ fn why(args: WhyArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn vendor(args: VendorArgs) -> anyhow::Result<ExitCode> {
-    let recipe = load_recipe(&args.recipe, &args.common)?;
+fn vendor(args: VendorArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
+    let reporter = Printer::new(log, args.common.quiet);
+    let recipe = load_recipe(&args.recipe, &args.common, &reporter)?;
     let mut settings = settings(&args.common)?;
-    let reporter = Stderr::new(args.common.quiet);
     settings.net.waiting = reporter.waiting_notice();
     let lock_path = Lock::path_for(&recipe.path);
     if !lock_path.is_file() {
@@ -487,32 +502,30 @@ fn vendor(args: VendorArgs) -> anyhow::Result<ExitCode> {
     let resolved = resolve(&recipe, &mut settings, false, &reporter)?;
     let vendored = minibuild::vendor::vendor(&recipe, &resolved, &settings, &args.dir, &reporter)?;
     for v in &vendored {
-        reporter.step(&format!(
-            "{}/{}/{}: {} packages ({})",
-            args.dir.display(),
-            v.repo,
-            v.arch,
-            v.packages,
-            human_bytes(v.bytes)
-        ));
+        reporter.event(Event::Vendored {
+            dir: args.dir.clone(),
+            repo: v.repo.clone(),
+            arch: v.arch.clone(),
+            packages: v.packages,
+            bytes: v.bytes,
+        });
     }
     println!("{}", display(&args.dir));
     Ok(ExitCode::SUCCESS)
 }
 
-fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
-    let recipe = load_recipe(&args.recipe, &args.common)?;
+fn lock(args: LockArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
+    let reporter = Printer::new(log, args.common.quiet);
+    let recipe = load_recipe(&args.recipe, &args.common, &reporter)?;
     let mut settings = settings(&args.common)?;
-    let reporter = Stderr::new(args.common.quiet);
     settings.net.waiting = reporter.waiting_notice();
     let lock_path = Lock::path_for(&recipe.path);
     if lock_path.exists() && !args.update {
         let existing = Lock::read(&lock_path)?;
         existing.drift(&recipe, &lock_path)?;
-        reporter.step(&format!(
-            "{} is up to date (use --update to re-resolve)",
-            lock_path.display()
-        ));
+        reporter.event(Event::LockUpToDate {
+            path: lock_path.clone(),
+        });
         return Ok(ExitCode::SUCCESS);
     }
     // The lock being replaced, to say what changed (unreadable: say so).
@@ -521,7 +534,9 @@ fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
         true => match Lock::read(&lock_path) {
             Ok(l) => Some(l),
             Err(e) => {
-                reporter.warn(&format!("{e:#}; cannot say what changed"));
+                reporter.event(Event::Warning {
+                    message: format!("{e:#}; cannot say what changed"),
+                });
                 None
             }
         },
@@ -530,11 +545,10 @@ fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
     let lock = pipeline::lock_of(&recipe, &resolved);
     pipeline::sweep_beside_lock(&lock_path, &reporter);
     lock.write(&lock_path)?;
-    reporter.step(&format!(
-        "Wrote {} ({} packages)",
-        lock_path.display(),
-        lock.packages.len()
-    ));
+    reporter.event(Event::LockWritten {
+        path: lock_path.clone(),
+        packages: lock.packages.len(),
+    });
     if let Some(old) = &previous {
         print!("{}", minibuild::lock_diff::diff(old, &lock));
     }

@@ -17,7 +17,7 @@ use crate::oci::layer_cache::{LayerCache, Origin};
 use crate::oci::{self, Compression, Format, ImageConfig, ImageWriter, LayerOptions};
 use crate::recipe::Recipe;
 use crate::repo::{self, LoadOptions, Package, RepoIndex, RepoSpec};
-use crate::report::{human_bytes, FetchTally, Reporter};
+use crate::report::{Event, FetchTally, Reporter};
 use crate::resolve::{order, priority, Plan, Planned, Reason, Request};
 use crate::rootfs::{self, Tree};
 use crate::rpm::Arch;
@@ -214,10 +214,9 @@ fn check_overrides(recipe: &Recipe, settings: &Settings) -> anyhow::Result<()> {
 fn report_unchecked(recipe: &Recipe, reporter: &dyn Reporter) {
     for r in &recipe.repos {
         if !r.gpgcheck {
-            reporter.warn(&format!(
-                "repo `{}`: package signatures are NOT checked (gpgcheck off); recorded in the SBOM and provenance",
-                r.name
-            ));
+            reporter.event(Event::SignaturesUnchecked {
+                repo: r.name.clone(),
+            });
         }
     }
 }
@@ -361,7 +360,10 @@ pub fn resolve(
                     baseurl: indexes[i].baseurl.clone(),
                     index: i,
                 };
-                reporter.step(&format!("Loading file lists of {} ({arch})", spec.name));
+                reporter.event(Event::LoadingFileLists {
+                    repo: spec.name.clone(),
+                    arch: arch.to_string(),
+                });
                 repo::load_filelists(
                     &client,
                     &cache,
@@ -386,10 +388,10 @@ pub fn resolve(
             weak_deps: recipe.options.weak_deps,
             arch: Some(arch),
         };
-        reporter.step(&format!(
-            "Resolving {} for {arch}",
-            recipe.packages.install.join(", ")
-        ));
+        reporter.event(Event::Resolving {
+            arch: arch.to_string(),
+            requests: recipe.packages.install.clone(),
+        });
         let started = std::time::Instant::now();
         let solve = |r: &Request| crate::resolve::ResolvoSolver.solve_indexed(&packages, &caps, r);
         let mut plan = solve(&request)?;
@@ -397,20 +399,18 @@ pub fn resolve(
             plan = crate::resolve::leave_out::leave_out_package_manager(plan, &request, solve);
         }
         for l in &plan.left_out {
-            reporter.info(&format!("left out {}: {}", l.name, l.why));
+            reporter.event(Event::LeftOut {
+                package: l.name.clone(),
+                why: l.why.clone(),
+            });
         }
-        reporter.info(&format!(
-            "Resolved in {:.1} ms",
-            started.elapsed().as_secs_f64() * 1e3
-        ));
-        let download: u64 = plan.packages.iter().map(|p| p.package.download_size).sum();
-        let installed: u64 = plan.packages.iter().map(|p| p.package.installed_size).sum();
-        reporter.info(&format!(
-            "{} packages: {} to download, {} installed",
-            plan.packages.len(),
-            human_bytes(download),
-            human_bytes(installed)
-        ));
+        reporter.event(Event::Resolved {
+            arch: arch.to_string(),
+            packages: plan.packages.len(),
+            download_bytes: plan.packages.iter().map(|p| p.package.download_size).sum(),
+            installed_bytes: plan.packages.iter().map(|p| p.package.installed_size).sum(),
+            millis: started.elapsed().as_secs_f64() * 1e3,
+        });
         let repos = indexes
             .into_iter()
             .map(|i| RepoRef {
@@ -452,15 +452,16 @@ pub fn load_repo(
         options,
         &|m| repo::substitute(m, releasever, arch.rpm_name()),
     )?;
-    reporter.step(&format!(
-        "Loading metadata of {} ({arch}) from {}",
-        r.name,
-        candidates
+    reporter.event(Event::LoadingRepo {
+        repo: r.name.clone(),
+        arch: arch.to_string(),
+        from: candidates
             .via
             .as_deref()
             .or(candidates.mirrors.first().map(String::as_str))
             .unwrap_or_default()
-    ));
+            .to_string(),
+    });
     let started = std::time::Instant::now();
     let ring = &rings[i];
     let check = |url: &str, bytes: &[u8]| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -483,20 +484,22 @@ pub fn load_repo(
     };
     let index = repo::mirrors::load(client, cache, &r.name, i, &candidates, options, &check)?;
     if let Some(via) = &index.via {
-        reporter.info(&format!(
-            "{}: mirror {} (from {via})",
-            index.name, index.baseurl
-        ));
+        reporter.event(Event::MirrorPicked {
+            repo: index.name.clone(),
+            baseurl: index.baseurl.clone(),
+            via: via.clone(),
+        });
     }
-    reporter.info(&format!(
-        "{}: {} packages, revision {} (loaded in {:.1} ms)",
-        index.name,
-        index.packages.len(),
-        index.revision,
-        started.elapsed().as_secs_f64() * 1e3
-    ));
+    reporter.event(Event::RepoLoaded {
+        repo: index.name.clone(),
+        packages: index.packages.len(),
+        revision: index.revision.clone(),
+        millis: started.elapsed().as_secs_f64() * 1e3,
+    });
     for note in &index.notes {
-        reporter.warn(note);
+        reporter.event(Event::Warning {
+            message: note.clone(),
+        });
     }
     Ok(index)
 }
@@ -765,9 +768,9 @@ pub fn build(
         if let Some(dir) = &settings.rootfs_dir {
             let written = rootfs::export::write_dir(&tree, dir)?;
             for fifo in &written.skipped_fifos {
-                reporter.warn(&format!("--rootfs: fifo /{fifo} not created"));
+                reporter.event(Event::FifoSkipped { path: fifo.clone() });
             }
-            reporter.step(&format!("Wrote the root filesystem to {}", dir.display()));
+            reporter.event(Event::RootfsWritten { dir: dir.clone() });
         }
         let (manifest_digest, epoch) = write_image(
             recipe,
@@ -823,6 +826,16 @@ pub fn build(
         settings,
         &mut built,
     )?;
+    reporter.event(Event::ImageWritten {
+        path: built.output.clone(),
+        digest: built.digest.to_string(),
+    });
+    for path in &built.sboms {
+        reporter.event(Event::SbomWritten { path: path.clone() });
+    }
+    if let Some(path) = &built.provenance {
+        reporter.event(Event::ProvenanceWritten { path: path.clone() });
+    }
     Ok(built)
 }
 
@@ -894,10 +907,7 @@ pub fn sweep_beside_lock(lock_path: &Path, reporter: &dyn Reporter) {
 fn sweep_dirs(dirs: BTreeMap<PathBuf, Vec<&str>>, reporter: &dyn Reporter) {
     for (dir, bases) in dirs {
         for path in crate::temporaries::sweep(&dir, &bases) {
-            reporter.info(&format!(
-                "removed {}, left by an interrupted build",
-                path.display()
-            ));
+            reporter.event(Event::DebrisRemoved { path });
         }
     }
 }
@@ -917,11 +927,11 @@ pub fn fetch_rpms(
         .map(|p| p.package.download_size)
         .sum();
     let progress = reporter.progress(
-        &format!(
-            "Fetching {} packages for {}",
-            res.plan.packages.len(),
-            res.arch
-        ),
+        Event::Fetching {
+            arch: res.arch.to_string(),
+            packages: res.plan.packages.len(),
+            bytes: total,
+        },
         total,
         true,
     );
@@ -940,15 +950,16 @@ pub fn fetch_rpms(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .add(cached, package.download_size),
-        fetch::FetchEvent::Dropped { package, path, .. } => reporter.warn(&format!(
-            "cache entry {} of {} did not match its checksum: dropped, downloading it again",
-            path.display(),
-            package.nevra
-        )),
+        fetch::FetchEvent::Dropped { package, path, .. } => {
+            reporter.event(Event::CacheEntryDropped {
+                package: package.nevra.to_string(),
+                path: path.to_path_buf(),
+            })
+        }
         _ => {}
     })?;
     let tally = tally.into_inner().unwrap_or_else(|e| e.into_inner());
-    progress.finish(&tally.summary());
+    progress.finish(tally.event(res.arch.rpm_name()));
     // The checksum proves the bytes; the header proves they are the package chosen.
     for (path, (package, base)) in rpms.iter().zip(&requests) {
         crate::rpm::identity::check(path, &package.nevra).with_context(|| {
@@ -983,10 +994,10 @@ pub fn verify_signatures(
     }
     let verified = signers.iter().flatten().count();
     if verified > 0 {
-        reporter.info(&format!(
-            "{verified} of {} package signatures verified",
-            signers.len()
-        ));
+        reporter.event(Event::SignaturesVerified {
+            verified,
+            packages: signers.len(),
+        });
     }
     Ok(signers)
 }
@@ -1033,7 +1044,9 @@ fn unpack_all(
         exclude_paths: recipe.options.exclude_paths.clone(),
     };
     let progress = reporter.progress(
-        &format!("Unpacking {} packages", order.len()),
+        Event::Unpacking {
+            packages: order.len(),
+        },
         order.len() as u64,
         false,
     );
@@ -1046,37 +1059,36 @@ fn unpack_all(
         not_installed.insert(rpms[i].clone(), std::mem::take(&mut report.not_installed));
         if !report.scriptlets.is_empty() {
             let has_sysusers = rootfs::accounts::ships_sysusers(&tree, &report.name);
-            skipped_scriptlets.push(format!(
-                "{} ({})",
-                report.name,
-                rootfs::effects::describe(&report.scriptlets, has_sysusers)
-            ));
+            skipped_scriptlets.push(crate::report::NotRun {
+                package: report.name.clone(),
+                what: rootfs::effects::describe(&report.scriptlets, has_sysusers),
+            });
             scripts.push(rootfs::effects::Scripts {
                 package: report.name.clone(),
                 scriptlets: report.scriptlets.clone(),
             });
         }
         if !report.excluded.is_empty() {
-            reporter.info(&format!(
-                "{}: left out by exclude_paths: {}",
-                report.name,
-                report.excluded.join(", ")
-            ));
+            reporter.event(Event::PathsExcluded {
+                package: report.name.clone(),
+                paths: report.excluded.clone(),
+            });
         }
         for dev in &report.skipped_devices {
-            reporter.warn(&format!(
-                "{}: device node /{dev} left out (images cannot carry device nodes rootless)",
-                report.name
-            ));
+            reporter.event(Event::DeviceNodeSkipped {
+                package: report.name.clone(),
+                path: dev.clone(),
+            });
         }
         progress.inc(1);
     }
-    progress.finish(&format!("{} paths", tree.entries.len()));
+    progress.finish(Event::Unpacked {
+        paths: tree.entries.len(),
+    });
     if !skipped_scriptlets.is_empty() {
-        reporter.info(&format!(
-            "scriptlets not run: {}",
-            skipped_scriptlets.join("; ")
-        ));
+        reporter.event(Event::ScriptletsNotRun {
+            packages: skipped_scriptlets,
+        });
     }
     Ok(Unpacked {
         tree,
@@ -1116,38 +1128,37 @@ fn finish_tree(
     // recipe's own files (which, like a later layer, win).
     let effects = rootfs::effects::apply(tree, stage, &rootfs::effects::Input { scripts })?;
     for d in &effects.done {
-        let by = d
-            .package
-            .as_deref()
-            .map(|p| format!(" ({p})"))
-            .unwrap_or_default();
-        reporter.info(&format!("scriptlet effect, {}{by}: {}", d.pass, d.what));
+        reporter.event(Event::EffectDone {
+            pass: d.pass.to_string(),
+            package: d.package.clone(),
+            what: d.what.clone(),
+        });
     }
     for n in &effects.not_done {
-        reporter.warn(&format!(
-            "scriptlet effect not done, {} ({}): {}",
-            n.pass, n.package, n.why
-        ));
+        reporter.event(Event::NotDone {
+            pass: n.pass.to_string(),
+            package: n.package.clone(),
+            why: n.why.clone(),
+        });
     }
     // The recipe's own files, over whatever packages put there.
     for c in &recipe.copies {
         let n = rootfs::copy::copy_in(tree, stage, &c.src, &c.dest, c.mode)?;
-        reporter.info(&format!(
-            "copied {} → {} ({n} paths)",
-            c.src.display(),
-            c.dest
-        ));
+        reporter.event(Event::Copied {
+            src: c.src.clone(),
+            dest: c.dest.clone(),
+            paths: n,
+        });
     }
 
     // busybox's applet links: before hardening, which drops the `rpm` applet with the package manager.
     if recipe.options.busybox_links {
         let links = rootfs::busybox::add_links(tree)?;
-        reporter.info(&format!(
-            "busybox applet links: {} → /{} ({} paths already there, kept)",
-            links.created.len(),
-            links.binary,
-            links.existing.len()
-        ));
+        reporter.event(Event::BusyboxLinks {
+            binary: links.binary.clone(),
+            created: links.created.len(),
+            existing: links.existing.len(),
+        });
     }
 
     // Harden: no package manager, no setuid/setgid.
@@ -1165,9 +1176,10 @@ fn finish_tree(
         &names,
     )?;
     for (path, mode) in &hardened.setuid_stripped {
-        reporter.info(&format!(
-            "cleared setuid/setgid on /{path} (was {mode:04o})"
-        ));
+        reporter.event(Event::SetuidCleared {
+            path: path.clone(),
+            mode: *mode,
+        });
     }
     report_package_manager_removal(&hardened, rpmdb.installed, strict, reporter)?;
     // Accounts from sysusers.d and the recipe, before owner names become ids.
@@ -1177,21 +1189,27 @@ fn finish_tree(
     ];
     let created = rootfs::accounts::apply(tree, stage, &accounts)?;
     if !created.users.is_empty() || !created.groups.is_empty() {
-        let users: Vec<String> = created
-            .users
-            .iter()
-            .map(|(n, uid, gid)| format!("{n} ({uid}:{gid})"))
-            .collect();
-        let groups: Vec<String> = created
-            .groups
-            .iter()
-            .map(|(n, gid)| format!("{n} ({gid})"))
-            .collect();
-        reporter.info(&format!(
-            "accounts created: users {}; groups {}",
-            users.join(", "),
-            groups.join(", ")
-        ));
+        use crate::report::Account;
+        reporter.event(Event::AccountsCreated {
+            users: created
+                .users
+                .iter()
+                .map(|(name, uid, gid)| Account {
+                    name: name.clone(),
+                    id: *uid,
+                    gid: Some(*gid),
+                })
+                .collect(),
+            groups: created
+                .groups
+                .iter()
+                .map(|(name, gid)| Account {
+                    name: name.clone(),
+                    id: *gid,
+                    gid: None,
+                })
+                .collect(),
+        });
     }
     // After hardening (which drops rpm's own var/lib/rpm): the database
     // scanners read to see the packages.
@@ -1213,10 +1231,10 @@ fn finish_tree(
     if strict && !unknown.is_empty() {
         return Err(rootfs::HardenError::UnknownOwners(unknown).into());
     }
-    for line in &unknown {
-        reporter.warn(&format!(
-            "owner not in the image's /etc/passwd or /etc/group, using root:{line}"
-        ));
+    for owner in &unknown {
+        reporter.event(Event::UnknownOwner {
+            owner: owner.clone(),
+        });
     }
     let user = recipe
         .image
@@ -1247,31 +1265,28 @@ fn report_package_manager_removal(
         .iter()
         .map(String::as_str)
         .collect();
-    reporter.info(&format!(
-        "removed the package manager: {} ({} paths; set `package_manager = true` in [options] to keep it)",
-        names.join(", "),
-        hardened.removed.len()
-    ));
+    reporter.event(Event::PackageManagerRemoved {
+        packages: names.iter().map(ToString::to_string).collect(),
+        paths: hardened.removed.len(),
+    });
     for dir in &hardened.kept_dirs {
-        reporter.info(&format!(
-            "kept /{dir}: a removed package's directory that still holds other packages' paths"
-        ));
+        reporter.event(Event::DirectoryKept { path: dir.clone() });
     }
     for (path, target, package) in &hardened.dangling {
-        reporter.warn(&format!(
-            "/{path} ({}) → {target} dangles: its target went with the package manager",
-            package.as_deref().unwrap_or("no package")
-        ));
+        reporter.event(Event::SymlinkDangles {
+            path: path.clone(),
+            target: target.clone(),
+            package: package.clone(),
+        });
     }
     let packages: Vec<&Package> = installed.iter().map(|(_, p)| *p).collect();
     let broken = rootfs::harden::broken_requires(&packages, &hardened.removed_packages);
     for b in &broken {
-        reporter.warn(&format!(
-            "{} requires `{}`, which only the removed package-manager package {} provided",
-            b.package,
-            b.requires,
-            b.removed.join(", ")
-        ));
+        reporter.event(Event::RequirementBroken {
+            package: b.package.clone(),
+            requires: b.requires.clone(),
+            removed: b.removed.clone(),
+        });
     }
     if strict && !broken.is_empty() {
         bail!(
@@ -1308,7 +1323,15 @@ fn review(
     let expect_ca_bundle = res.plan.nevras().any(|n| n.name == "ca-certificates");
     let findings = check::check(tree, &check::CheckOptions { expect_ca_bundle });
     for f in &findings {
-        reporter.warn(&format!("check: {f}"));
+        reporter.event(Event::CheckFinding {
+            severity: match f.severity {
+                check::Severity::Error => "error",
+                check::Severity::Warning => "warning",
+            }
+            .into(),
+            path: f.path.clone(),
+            message: f.message.clone(),
+        });
     }
     if settings.strict
         && findings
@@ -1340,7 +1363,9 @@ fn write_image(
     let epoch = image_epoch(recipe, res, settings);
     let mut config = image_config(recipe, res, epoch, settings.lock.as_ref());
     config.user = user;
-    reporter.step(&format!("Writing the {} layer", res.arch));
+    reporter.event(Event::WritingLayer {
+        arch: res.arch.to_string(),
+    });
     let (layer, origin) = writer.add_layer_cached(
         tree,
         &LayerOptions {
@@ -1350,20 +1375,17 @@ fn write_image(
         layers,
     )?;
     if let Origin::Replaced(why) = origin {
-        reporter.warn(&format!(
-            "layer cache: the entry for this layer was bad ({why}); dropped it and compressed the layer again"
-        ));
+        reporter.event(Event::LayerCacheEntryReplaced {
+            why: why.to_string(),
+        });
     }
-    reporter.info(&format!(
-        "layer {} ({} compressed, {} uncompressed{})",
-        layer.digest,
-        human_bytes(layer.size),
-        human_bytes(layer.uncompressed_size),
-        match origin {
-            Origin::Cached => "; same tar as an earlier build, compressed blob reused",
-            Origin::Compressed | Origin::Replaced(_) => "",
-        }
-    ));
+    reporter.event(Event::LayerWritten {
+        arch: res.arch.to_string(),
+        digest: layer.digest.to_string(),
+        size: layer.size,
+        uncompressed_size: layer.uncompressed_size,
+        reused: matches!(origin, Origin::Cached),
+    });
     let image = writer.add_image(&config, &[layer])?;
     Ok((image.manifest.digest, epoch))
 }
@@ -1625,27 +1647,30 @@ fn generate(
     }
     rootfs::trust::add_anchors(tree, stage, &extra)?;
     if let Some(t) = rootfs::trust::extract(tree, stage)? {
-        reporter.info(&format!(
-            "CA trust store: {} anchors ({} for TLS), {} distrusted",
-            t.anchors, t.tls, t.distrusted
-        ));
+        reporter.event(Event::TrustStore {
+            anchors: t.anchors,
+            tls: t.tls,
+            distrusted: t.distrusted,
+        });
         for (path, why) in &t.ignored {
-            reporter.warn(&format!("trust source /{path} ignored: {why}"));
+            reporter.event(Event::TrustSourceIgnored {
+                path: path.clone(),
+                why: why.clone(),
+            });
         }
     }
     match rootfs::ldcache::LdCacheOptions::fedora(arch) {
         Some(opts) => {
             if let Some(r) = rootfs::ldcache::write(tree, stage, &opts)? {
-                reporter.info(&format!(
-                    "/etc/ld.so.cache: {} libraries from {}",
-                    r.entries,
-                    r.dirs.join(" ")
-                ));
+                reporter.event(Event::LinkerCache {
+                    libraries: r.entries,
+                    dirs: r.dirs.clone(),
+                });
             }
         }
-        None => reporter.warn(&format!(
-            "no /etc/ld.so.cache for {arch}: its cache flags are not known to minibuild"
-        )),
+        None => reporter.event(Event::NoLinkerCache {
+            arch: arch.to_string(),
+        }),
     }
     Ok(())
 }
