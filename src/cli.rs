@@ -1,5 +1,8 @@
 //! Command-line arguments. Parsed here, turned into plain options for the
-//! pipeline in `main.rs`; no work happens in this module.
+//! pipeline in `main.rs`; no work happens in this module. [`printer`]
+//! renders the pipeline's events on stderr.
+
+pub mod printer;
 
 use std::path::PathBuf;
 

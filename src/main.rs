@@ -2,7 +2,6 @@
 //! print the result. stdout carries results only; everything else is stderr.
 
 mod cli;
-mod printer;
 
 /// Loading a 75,000-package repo makes millions of small allocations (every
 /// dependency is a few Strings); mimalloc does them about twice as fast as
@@ -17,6 +16,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
 
+use cli::printer::Printer;
 use cli::{
     BuildArgs, CacheCmd, CheckArgs, Cli, Command, CommonArgs, Format, LockArgs, LogFormat,
     PlanArgs, PushArgs, PushCmd, VendorArgs, WhyArgs,
@@ -26,7 +26,6 @@ use minibuild::pipeline::{self, Resolved, Settings};
 use minibuild::recipe::{self, Recipe};
 use minibuild::report::{human_bytes, Event, Reporter};
 use minibuild::{explain, oci};
-use printer::Printer;
 
 fn main() -> ExitCode {
     // Before any thread starts (see temporaries.rs).

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use minibuild::report::{human_bytes, Event, Level, Progress, Reporter, Silent};
 
-use crate::cli::LogFormat;
+use super::LogFormat;
 
 /// Seconds between plain progress lines, unless `MINIBUILD_PROGRESS_INTERVAL` says otherwise.
 const DEFAULT_PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
