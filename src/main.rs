@@ -22,7 +22,7 @@ use cli::{
     PlanArgs, PushArgs, PushCmd, VendorArgs, WhyArgs,
 };
 use minibuild::lock::Lock;
-use minibuild::pipeline::{self, Resolved, Settings};
+use minibuild::pipeline::{self, LockFile, Settings};
 use minibuild::recipe::{self, Recipe};
 use minibuild::report::{human_bytes, Event, Reporter};
 use minibuild::{explain, oci};
@@ -129,7 +129,13 @@ fn load_recipe(
     Ok(recipe)
 }
 
-fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
+/// The settings every command shares; a build adds its own fields with
+/// `Settings { …, ..settings(…)? }`, so settings are built once.
+fn settings(
+    common: &CommonArgs,
+    waiting: Option<minibuild::http::WaitNotice>,
+    lock: Option<&LockFile>,
+) -> anyhow::Result<Settings> {
     let cache_dir = cache_dir(&common.cache_dir)?;
     let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(s) if !s.is_empty() => Some(s.trim().parse().with_context(|| {
@@ -150,7 +156,7 @@ fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
             .map(minibuild::policy::Policy::load)
             .transpose()?,
         outputs: Default::default(),
-        lock: None,
+        lock: lock.map(|l| l.source.clone()),
         allow_downgrade: common.allow_downgrade,
         net: minibuild::http::ClientOptions {
             timeouts: minibuild::http::Timeouts {
@@ -162,37 +168,11 @@ fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
                 cert_dir: common.tls.cert_dir.clone(),
             },
             fence: Default::default(),
-            waiting: None,
+            waiting,
             offline: common.offline,
         },
         replace: Default::default(),
     })
-}
-
-/// The packages to install: from the lock beside the recipe when there is
-/// one (and `--no-lock` is not given), else resolved afresh.
-fn resolve(
-    recipe: &Recipe,
-    settings: &mut Settings,
-    no_lock: bool,
-    reporter: &dyn Reporter,
-) -> anyhow::Result<Vec<Resolved>> {
-    let lock_path = Lock::path_for(&recipe.path);
-    if !no_lock && lock_path.is_file() {
-        reporter.event(Event::UsingLock {
-            path: lock_path.clone(),
-        });
-        let lock = Lock::read(&lock_path)?;
-        let bytes = std::fs::read(&lock_path)
-            .with_context(|| format!("cannot read {}", lock_path.display()))?;
-        let uri = std::path::absolute(&lock_path).unwrap_or(lock_path.clone());
-        settings.lock = Some((
-            format!("file://{}", uri.display()),
-            minibuild::digest::Digest::sha256_of(&bytes),
-        ));
-        return pipeline::resolved_from_lock(recipe, &lock, &lock_path, settings);
-    }
-    pipeline::resolve(recipe, settings, reporter)
 }
 
 fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
@@ -205,26 +185,30 @@ fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     let path = args.recipe.as_deref().context("no recipe given")?;
     let reporter = Printer::new(log, args.common.quiet);
     let recipe = load_recipe(path, &args.common, &reporter)?;
-    let mut settings = settings(&args.common)?;
-    settings.strict = args.strict;
-    settings.rootfs_dir = args.rootfs.clone();
-    settings.net.waiting = reporter.waiting_notice();
+    let lock = LockFile::beside(&recipe, args.lock.no_lock)?;
     let output = args
         .output
         .clone()
         .unwrap_or_else(|| default_output(&recipe, args.format));
-    settings.outputs = supply_chain_outputs(&args.supply, &output);
+    let settings = Settings {
+        strict: args.strict,
+        rootfs_dir: args.rootfs.clone(),
+        outputs: supply_chain_outputs(&args.supply, &output),
+        replace: if args.force {
+            oci::Replace::AnyFile
+        } else {
+            oci::Replace::default()
+        },
+        ..settings(&args.common, reporter.waiting_notice(), lock.as_ref())?
+    };
     let format = match args.format {
         Format::OciArchive => oci::Format::OciArchive,
         Format::Oci => oci::Format::Oci,
         Format::DockerArchive => oci::Format::DockerArchive,
     };
-    if args.force {
-        settings.replace = oci::Replace::AnyFile;
-    }
     // A wrong -o fails now, not after the downloads.
     oci::destination::check(&output, format, settings.replace)?;
-    let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
+    let resolved = pipeline::resolve_or_lock(&recipe, lock.as_ref(), &settings, &reporter)?;
     let compression = match args.compression {
         cli::Compression::Gzip => oci::Compression::Gzip,
         cli::Compression::Zstd => oci::Compression::Zstd,
@@ -393,38 +377,10 @@ fn default_output(recipe: &Recipe, format: Format) -> PathBuf {
 fn plan(args: PlanArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     let reporter = Printer::new(log, args.common.quiet || args.json);
     let recipe = load_recipe(&args.recipe, &args.common, &reporter)?;
-    let mut settings = settings(&args.common)?;
-    settings.net.waiting = reporter.waiting_notice();
-    let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
-    let names: Vec<String> = recipe.repos.iter().map(|r| r.name.clone()).collect();
-    let client = minibuild::pipeline::client(&recipe, &settings)?;
-    let cache = minibuild::cache::Cache::new(&settings.cache_dir);
-    let mut views: Vec<explain::PlanView> = Vec::new();
-    for r in &resolved {
-        let mut view = explain::view(&r.plan, r.arch.rpm_name(), &names);
-        // Only the headers (from the cache, or Range requests): which scriptlets will not run.
-        let packages: Vec<(&minibuild::repo::Package, &str)> = r
-            .plan
-            .packages
-            .iter()
-            .map(|p| (&p.package, r.repos[p.package.repo].baseurl.as_str()))
-            .collect();
-        let read = minibuild::scriptlets::for_packages(&client, &cache, &packages, settings.jobs);
-        let mut scriptlets = Vec::new();
-        for result in read {
-            match result {
-                Ok(s) => scriptlets.push(Some(s)),
-                Err(e) => {
-                    reporter.event(Event::Warning {
-                        message: format!("{e:#}"),
-                    });
-                    scriptlets.push(None);
-                }
-            }
-        }
-        explain::with_scriptlets(&mut view, scriptlets);
-        views.push(view);
-    }
+    let lock = LockFile::beside(&recipe, args.lock.no_lock)?;
+    let settings = settings(&args.common, reporter.waiting_notice(), lock.as_ref())?;
+    let resolved = pipeline::resolve_or_lock(&recipe, lock.as_ref(), &settings, &reporter)?;
+    let views = pipeline::plan(&recipe, &resolved, &settings, &reporter)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &views)?;
@@ -460,7 +416,7 @@ fn why(args: WhyArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
             found_chains.push((arch.to_string(), explain::why_locked(&graph, &args.package)));
         }
     } else {
-        let settings = settings(&args.common)?;
+        let settings = settings(&args.common, None, None)?;
         let reporter = Printer::new(log, true);
         for r in pipeline::resolve(&recipe, &settings, &reporter)? {
             found_chains.push((r.arch.to_string(), explain::why(&r.plan, &args.package)));
@@ -488,17 +444,15 @@ fn why(args: WhyArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
 fn vendor(args: VendorArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     let reporter = Printer::new(log, args.common.quiet);
     let recipe = load_recipe(&args.recipe, &args.common, &reporter)?;
-    let mut settings = settings(&args.common)?;
-    settings.net.waiting = reporter.waiting_notice();
-    let lock_path = Lock::path_for(&recipe.path);
-    if !lock_path.is_file() {
+    let Some(lock) = LockFile::beside(&recipe, false)? else {
         bail!(
             "{} has no lock: vendor copies exactly the locked packages\n  hint: run `minibuild lock {}` first",
             recipe.path.display(),
             recipe.path.display()
         );
-    }
-    let resolved = resolve(&recipe, &mut settings, false, &reporter)?;
+    };
+    let settings = settings(&args.common, reporter.waiting_notice(), Some(&lock))?;
+    let resolved = pipeline::resolve_or_lock(&recipe, Some(&lock), &settings, &reporter)?;
     let vendored = minibuild::vendor::vendor(&recipe, &resolved, &settings, &args.dir, &reporter)?;
     for v in &vendored {
         reporter.event(Event::Vendored {
@@ -516,8 +470,7 @@ fn vendor(args: VendorArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
 fn lock(args: LockArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     let reporter = Printer::new(log, args.common.quiet);
     let recipe = load_recipe(&args.recipe, &args.common, &reporter)?;
-    let mut settings = settings(&args.common)?;
-    settings.net.waiting = reporter.waiting_notice();
+    let settings = settings(&args.common, reporter.waiting_notice(), None)?;
     let lock_path = Lock::path_for(&recipe.path);
     if lock_path.exists() && !args.update {
         let existing = Lock::read(&lock_path)?;

@@ -6,6 +6,7 @@ mod build;
 mod debris;
 mod finish;
 mod image_config;
+mod plan;
 mod repos;
 mod resolve;
 mod settings;
@@ -23,8 +24,11 @@ use crate::report::{Event, Reporter};
 pub use build::{fetch_rpms, verify_signatures};
 pub use debris::sweep_beside_lock;
 pub use image_config::{ANNOTATION_LOCK, ANNOTATION_RECIPE, ANNOTATION_REPO_PREFIX};
+pub use plan::plan;
 pub use repos::{client, keyrings};
-pub use resolve::{load_repo, lock_of, resolve, resolved_from_lock, RepoRef, Resolved};
+pub use resolve::{
+    load_repo, lock_of, resolve, resolve_or_lock, resolved_from_lock, LockFile, RepoRef, Resolved,
+};
 pub use settings::{SbomFormat, Settings, SupplyChainOutputs};
 
 /// The finished image.

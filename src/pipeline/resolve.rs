@@ -1,7 +1,7 @@
 //! From the recipe to a plan per arch: load the repos' metadata and
 //! resolve, or read the plan back from a lock.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
@@ -36,6 +36,55 @@ pub struct RepoRef {
     pub repomd_digest: Option<Digest>,
     /// The metalink or mirrorlist `baseurl` was picked from.
     pub via: Option<String>,
+}
+
+/// The lock beside a recipe, read once, and what the provenance says of it.
+#[derive(Debug, Clone)]
+pub struct LockFile {
+    pub path: PathBuf,
+    pub lock: Lock,
+    /// `file://` URI and sha256 of the file, for the provenance and annotations.
+    pub source: (String, Digest),
+}
+
+impl LockFile {
+    /// `RECIPE.lock` beside `recipe`, when it exists and `no_lock` is not set.
+    pub fn beside(recipe: &Recipe, no_lock: bool) -> anyhow::Result<Option<LockFile>> {
+        let path = Lock::path_for(&recipe.path);
+        if no_lock || !path.is_file() {
+            return Ok(None);
+        }
+        let lock = Lock::read(&path)?;
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let uri = std::path::absolute(&path).unwrap_or(path.clone());
+        Ok(Some(LockFile {
+            source: (
+                format!("file://{}", uri.display()),
+                Digest::sha256_of(&bytes),
+            ),
+            path,
+            lock,
+        }))
+    }
+}
+
+/// The packages to install: from `lock` when there is one, else resolved afresh.
+pub fn resolve_or_lock(
+    recipe: &Recipe,
+    lock: Option<&LockFile>,
+    settings: &Settings,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Vec<Resolved>> {
+    match lock {
+        Some(l) => {
+            reporter.event(Event::UsingLock {
+                path: l.path.clone(),
+            });
+            resolved_from_lock(recipe, &l.lock, &l.path, settings)
+        }
+        None => resolve(recipe, settings, reporter),
+    }
 }
 
 /// Load every repo's metadata for each target arch and resolve the recipe's request.

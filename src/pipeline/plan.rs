@@ -1,0 +1,48 @@
+//! What `minibuild plan` shows: each arch's resolved plan, with the
+//! scriptlets every package would run (read from headers only: the cache,
+//! or Range requests), without downloading packages.
+
+use super::{client, Resolved, Settings};
+use crate::cache::Cache;
+use crate::explain::{self, PlanView};
+use crate::recipe::Recipe;
+use crate::report::{Event, Reporter};
+
+/// One view per resolved arch. A header that cannot be read is a warning
+/// (its package shows no scriptlets), not an error.
+pub fn plan(
+    recipe: &Recipe,
+    resolved: &[Resolved],
+    settings: &Settings,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Vec<PlanView>> {
+    let names: Vec<String> = recipe.repos.iter().map(|r| r.name.clone()).collect();
+    let client = client(recipe, settings)?;
+    let cache = Cache::new(&settings.cache_dir);
+    let mut views = Vec::new();
+    for r in resolved {
+        let mut view = explain::view(&r.plan, r.arch.rpm_name(), &names);
+        let packages: Vec<(&crate::repo::Package, &str)> = r
+            .plan
+            .packages
+            .iter()
+            .map(|p| (&p.package, r.repos[p.package.repo].baseurl.as_str()))
+            .collect();
+        let read = crate::scriptlets::for_packages(&client, &cache, &packages, settings.jobs);
+        let scriptlets = read
+            .into_iter()
+            .map(|result| match result {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    reporter.event(Event::Warning {
+                        message: format!("{e:#}"),
+                    });
+                    None
+                }
+            })
+            .collect();
+        explain::with_scriptlets(&mut view, scriptlets);
+        views.push(view);
+    }
+    Ok(views)
+}
