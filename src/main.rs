@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
 
-use cli::printer::Printer;
+use cli::printer::{self, Printer};
 use cli::{
     BuildArgs, CacheCmd, CheckArgs, Cli, Command, CommonArgs, Format, LockArgs, LogFormat,
     PlanArgs, PushArgs, PushCmd, VendorArgs, WhyArgs,
@@ -31,21 +31,13 @@ fn main() -> ExitCode {
     // Before any thread starts (see temporaries.rs).
     minibuild::temporaries::remove_on_interrupt();
     let cli = Cli::parse_args();
+    let log = cli.log_format;
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            print_error(&err);
+            printer::error(&err, log);
             ExitCode::FAILURE
         }
-    }
-}
-
-/// `error: …` and each cause on stderr.
-fn print_error(err: &anyhow::Error) {
-    let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "error: {err}");
-    for cause in err.chain().skip(1) {
-        let _ = writeln!(stderr, "  caused by: {cause}");
     }
 }
 
@@ -61,7 +53,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Why(args)) => why(args, log),
         Some(Command::Lock(args)) => lock(args, log),
         Some(Command::Vendor(args)) => vendor(args, log),
-        Some(Command::Check(args)) => check(args),
+        Some(Command::Check(args)) => check(args, log),
         Some(Command::Push(args)) => push_cmd(args, log),
         Some(Command::Cache(cmd)) => cache_cmd(cmd),
         None if cli.build.recipe.is_some() => build(cli.build, log),
@@ -508,11 +500,11 @@ fn lock(args: LockArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+fn check(args: CheckArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     let image = match oci::read::load(&args.image) {
         Ok(image) => image,
         Err(err) => {
-            print_error(&err);
+            printer::error(&err, log);
             return Ok(ExitCode::from(CHECK_UNREADABLE));
         }
     };

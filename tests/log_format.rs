@@ -120,6 +120,41 @@ fn json_log_is_one_event_per_line_in_pipeline_order() {
 }
 
 #[test]
+fn a_failed_build_ends_its_json_log_with_the_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = tmp.path().join("r.toml");
+    std::fs::write(
+        &recipe,
+        format!(
+            "[[repo]]\nname = \"fx\"\nbaseurl = \"{}\"\ngpgcheck = false\n[packages]\ninstall = [\"no-such-package\"]\n",
+            fixture_file_url()
+        ),
+    )
+    .unwrap();
+    let out = minibuild()
+        .arg(&recipe)
+        .args(["--log-format", "json", "--cache-dir"])
+        .arg(tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let events = json_lines(&out.stderr);
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "error", "{events:?}");
+    assert_eq!(last["level"], "error");
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-package"),
+        "{last}"
+    );
+    assert!(last["causes"].is_array());
+    assert!(names(&events).contains(&"repo_loaded"), "{events:?}");
+}
+
+#[test]
 fn an_unknown_log_format_is_refused_with_the_choices() {
     let out = minibuild()
         .args(["--log-format", "xml", "plan", "x.toml"])

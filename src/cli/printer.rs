@@ -93,6 +93,25 @@ impl Printer {
     }
 }
 
+/// `error: …` and each cause on stderr; with `--log-format json`, one
+/// `{"event": "error", "message": …, "causes": […]}` line, so that a log
+/// parser sees the failure too.
+pub fn error(err: &anyhow::Error, format: LogFormat) {
+    if format == LogFormat::Json {
+        let causes: Vec<String> = err.chain().skip(1).map(ToString::to_string).collect();
+        let line = serde_json::json!({
+            "event": "error", "level": "error", "message": err.to_string(), "causes": causes,
+        });
+        write_err(&line.to_string());
+        return;
+    }
+    let mut text = format!("error: {err}");
+    for cause in err.chain().skip(1) {
+        text.push_str(&format!("\n  caused by: {cause}"));
+    }
+    write_err(&text);
+}
+
 /// One write of `text` and a newline: lines from worker threads never interleave.
 fn write_err(text: &str) {
     let mut err = std::io::stderr().lock();

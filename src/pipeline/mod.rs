@@ -1,6 +1,17 @@
 //! The build, stage by stage: the only module that knows the order of the
 //! pipeline. Each stage gets plain data and returns plain data; this module
-//! passes it along and tells the [`Reporter`] what is happening.
+//! passes it along and tells the [`Reporter`] what is happening, as typed
+//! [`Event`]s.
+//!
+//! - `settings`: what the command line decides ([`Settings`]), built once.
+//! - `repos`: URLs after overrides, the one HTTP client, the keyrings.
+//! - `resolve`: repo metadata → a plan per arch, or the plan from a lock.
+//! - `plan`: what `minibuild plan` shows (scriptlets from headers only).
+//! - `build`: one arch's stages: fetch → verify → unpack → finish → review → write.
+//! - `finish`: the recipe turned into `rootfs::FinishOptions`, one `rootfs::finish` call.
+//! - `image_config`: the image config and its annotations.
+//! - `supply_chain`: commit the image, then its SBOM and provenance.
+//! - `debris`: temporaries left by killed runs.
 
 mod build;
 mod debris;
@@ -42,7 +53,7 @@ pub struct Built {
 }
 
 /// Download, unpack, finish and write the image for every resolved arch
-/// ([`build::arch`] has the stages), then commit it with its SBOM and provenance.
+/// (`build::arch` has the stages), then commit it with its SBOM and provenance.
 pub fn build(
     recipe: &Recipe,
     resolved: &[Resolved],
