@@ -78,9 +78,7 @@ impl Printer {
         let tell: Arc<dyn Fn(&str) + Send + Sync> = match self.form {
             Form::Bars => return None,
             Form::Plain => Arc::new(|line: &str| write_err(&format!("         {line}"))),
-            Form::Json => Arc::new(|line: &str| {
-                write_err(&serde_json::json!({"event": "waiting", "message": line}).to_string())
-            }),
+            Form::Json => Arc::new(|line: &str| write_err(&waiting_json(line))),
         };
         Some(minibuild::http::WaitNotice {
             every: self.interval,
@@ -99,10 +97,11 @@ impl Printer {
 pub fn error(err: &anyhow::Error, format: LogFormat) {
     if format == LogFormat::Json {
         let causes: Vec<String> = err.chain().skip(1).map(ToString::to_string).collect();
-        let line = serde_json::json!({
-            "event": "error", "level": "error", "message": err.to_string(), "causes": causes,
-        });
-        write_err(&line.to_string());
+        write_err(&format!(
+            r#"{{"event":"error","level":"error","message":{},"causes":{}}}"#,
+            serde_json::Value::from(err.to_string()),
+            serde_json::Value::from(causes)
+        ));
         return;
     }
     let mut text = format!("error: {err}");
@@ -145,21 +144,32 @@ fn plain(event: &Event, t: f64) -> String {
 /// The JSON line of `event`: its fields, `"event"`, `"level"`, the plain
 /// `"message"`, and `extra` (e.g. a finished step's `"seconds"`).
 fn json(event: &Event, extra: &[(&str, serde_json::Value)]) -> String {
-    let mut value = serde_json::to_value(event)
-        .unwrap_or_else(|e| serde_json::json!({"event": "unprintable", "error": e.to_string()}));
-    if let serde_json::Value::Object(map) = &mut value {
-        let level = match event.level() {
-            Level::Step => "step",
-            Level::Info => "info",
-            Level::Warning => "warning",
-        };
-        map.insert("level".into(), level.into());
-        map.insert("message".into(), event.to_string().into());
-        for (k, v) in extra {
-            map.insert((*k).into(), v.clone());
-        }
-    }
-    value.to_string()
+    let level = match event.level() {
+        Level::Step => "step",
+        Level::Info => "info",
+        Level::Warning => "warning",
+    };
+    let fields = match serde_json::to_value(event) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    // `event` and `level` first, for people reading the log; then the
+    // event's fields, the message and the extras.
+    let mut pairs: Vec<(&str, serde_json::Value)> =
+        vec![("event", event.name().into()), ("level", level.into())];
+    pairs.extend(
+        fields
+            .iter()
+            .filter(|(k, _)| k.as_str() != "event")
+            .map(|(k, v)| (k.as_str(), v.clone())),
+    );
+    pairs.push(("message", event.to_string().into()));
+    pairs.extend(extra.iter().cloned());
+    let body: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}:{v}", serde_json::Value::from(*k)))
+        .collect();
+    format!("{{{}}}", body.join(","))
 }
 
 impl Reporter for Printer {
@@ -228,14 +238,7 @@ impl Progress for Counted {
         state.1 = now;
         let line = progress_line(state.0, self.total, self.bytes, now - self.start);
         if self.json {
-            let unit = if self.bytes { "bytes" } else { "items" };
-            write_err(
-                &serde_json::json!({
-                    "event": "progress", "level": "info", "done": state.0,
-                    "total": self.total, "unit": unit, "message": line,
-                })
-                .to_string(),
-            );
+            write_err(&progress_json(state.0, self.total, self.bytes, &line));
         } else {
             write_err(&format!("         {line}"));
         }
@@ -260,6 +263,23 @@ impl Progress for Bar {
         self.0.finish_and_clear();
         write_err(&format!("         {summary} ({elapsed:.2}s)"));
     }
+}
+
+/// A JSON line for a request still waiting for its answer.
+fn waiting_json(line: &str) -> String {
+    format!(
+        r#"{{"event":"waiting","level":"info","message":{}}}"#,
+        serde_json::Value::from(line)
+    )
+}
+
+/// A JSON line for a counted step still running: `done` of `total` bytes or items.
+fn progress_json(done: u64, total: u64, bytes: bool, line: &str) -> String {
+    let unit = if bytes { "bytes" } else { "items" };
+    format!(
+        r#"{{"event":"progress","level":"info","done":{done},"total":{total},"unit":"{unit}","message":{}}}"#,
+        serde_json::Value::from(line)
+    )
 }
 
 /// A plain progress line: `3.0 MiB of 12.0 MiB (25%), 1.5 MiB/s` for bytes,
@@ -334,5 +354,9 @@ mod tests {
             })
         );
         assert!(!line.contains('\n'));
+        assert!(
+            line.starts_with(r#"{"event":"unpacked","level":"info","#),
+            "{line}"
+        );
     }
 }
