@@ -48,15 +48,7 @@ pub(super) fn arch(
     let staging = staging_dir(res)?;
     let mut stage = rootfs::Staging::new(staging.path())?;
     let mut unpacked = unpack_all(recipe, res, &rpms, &mut stage, reporter)?;
-    let finished = finish::finish(
-        recipe,
-        res,
-        settings,
-        &rpms,
-        &mut unpacked,
-        &mut stage,
-        reporter,
-    )?;
+    let finished = finish::finish(s, res, &rpms, &mut unpacked, &mut stage)?;
     let tree = &unpacked.tree;
     review(tree, res, settings, reporter)?;
     export_rootfs(tree, settings, reporter)?;

@@ -6,23 +6,21 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::build::{image_epoch, Unpacked};
-use super::{Resolved, Settings};
+use super::build::{image_epoch, Shared, Unpacked};
+use super::Resolved;
 use crate::recipe::Recipe;
 use crate::repo::Package;
-use crate::report::Reporter;
 use crate::rootfs::{self, accounts, Finished, Staging, Tree};
 
 /// Finish `unpacked.tree` for `res`: everything after the payloads.
 pub(super) fn finish(
-    recipe: &Recipe,
+    s: &Shared,
     res: &Resolved,
-    settings: &Settings,
     rpms: &[PathBuf],
     unpacked: &mut Unpacked,
     stage: &mut Staging,
-    reporter: &dyn Reporter,
 ) -> anyhow::Result<Finished> {
+    let (recipe, settings) = (s.recipe, s.settings);
     // RPM paths and headers, in install order.
     let installed: Vec<(&Path, &Package)> = unpacked
         .order
@@ -74,7 +72,7 @@ pub(super) fn finish(
         linker_cache: rootfs::ldcache::LdCacheOptions::fedora(res.arch),
         strict: settings.strict,
     };
-    rootfs::finish(&mut unpacked.tree, stage, &opts, reporter)
+    rootfs::finish(&mut unpacked.tree, stage, &opts, s.reporter)
 }
 
 /// The recipe's `[accounts]` as rootfs's request.
