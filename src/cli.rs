@@ -1,5 +1,8 @@
 //! Command-line arguments. Parsed here, turned into plain options for the
-//! pipeline in `main.rs`; no work happens in this module.
+//! pipeline in `main.rs`; no work happens in this module. [`printer`]
+//! renders the pipeline's events on stderr.
+
+pub mod printer;
 
 use std::path::PathBuf;
 
@@ -18,6 +21,61 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub build: BuildArgs,
+    /// How stderr reports progress: `auto` (bars on a terminal, plain lines
+    /// otherwise), `plain`, or `json` (one JSON object per line, with an
+    /// `"event"` field, for CI systems that parse logs). stdout is unchanged.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        env = "MINIBUILD_LOG_FORMAT",
+        default_value_t = LogFormat::Auto
+    )]
+    pub log_format: LogFormat,
+}
+
+impl Cli {
+    /// Parse the command line. `--log-format` is global; clap accepts it
+    /// after a subcommand or before a recipe, and this moves it from before
+    /// a subcommand (`minibuild --log-format json build …`) to after it, as
+    /// `args_conflicts_with_subcommands` would otherwise refuse it there.
+    pub fn parse_args() -> Self {
+        use clap::CommandFactory as _;
+        let names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        Cli::parse_from(hoist_log_format(std::env::args_os().collect(), &names))
+    }
+}
+
+/// `PROG --log-format V SUB …` (or `--log-format=V`) → `PROG SUB --log-format V …`.
+fn hoist_log_format(
+    mut args: Vec<std::ffi::OsString>,
+    subcommands: &[String],
+) -> Vec<std::ffi::OsString> {
+    let flag_len = match args.get(1).and_then(|a| a.to_str()) {
+        Some("--log-format") => 2,
+        Some(a) if a.starts_with("--log-format=") => 1,
+        _ => return args,
+    };
+    let is_sub = args
+        .get(1 + flag_len)
+        .and_then(|a| a.to_str())
+        .is_some_and(|a| subcommands.iter().any(|s| s == a));
+    if is_sub && args.len() > flag_len + 1 {
+        args[1..=flag_len + 1].rotate_left(flag_len);
+    }
+    args
+}
+
+/// The forms of stderr's progress log (`--log-format`).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Auto,
+    Plain,
+    Json,
 }
 
 // Parsed once per run: boxing BuildArgs would save nothing that matters.
@@ -440,5 +498,36 @@ mod tests {
             p.attach_sbom,
             [PathBuf::from("a.spdx.json"), PathBuf::from("b.spdx.json")]
         );
+    }
+
+    #[test]
+    fn log_format_before_a_subcommand_moves_after_it() {
+        let subs = ["build".to_string(), "plan".to_string()];
+        let os = |v: &[&str]| -> Vec<std::ffi::OsString> { v.iter().map(Into::into).collect() };
+        assert_eq!(
+            hoist_log_format(
+                os(&["mb", "--log-format", "json", "build", "r.toml"]),
+                &subs
+            ),
+            os(&["mb", "build", "--log-format", "json", "r.toml"])
+        );
+        assert_eq!(
+            hoist_log_format(os(&["mb", "--log-format=json", "plan", "r.toml"]), &subs),
+            os(&["mb", "plan", "--log-format=json", "r.toml"])
+        );
+        // Before a recipe (the `build` shorthand), or anywhere else: as given.
+        for args in [
+            os(&["mb", "--log-format", "json", "r.toml"]),
+            os(&["mb", "build", "--log-format", "json", "r.toml"]),
+            os(&["mb", "--log-format"]),
+        ] {
+            assert_eq!(hoist_log_format(args.clone(), &subs), args);
+        }
+        let cli = Cli::parse_from(hoist_log_format(
+            os(&["mb", "--log-format", "json", "plan", "r.toml"]),
+            &subs,
+        ));
+        assert_eq!(cli.log_format, LogFormat::Json);
+        assert!(matches!(cli.command, Some(Command::Plan(_))));
     }
 }

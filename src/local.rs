@@ -330,9 +330,9 @@ pub fn unchecked(recipe: &Recipe) -> Option<&'static str> {
 /// Say so when local RPMs are used without signature checks.
 pub fn report_unchecked(recipe: &Recipe, reporter: &dyn crate::report::Reporter) {
     if unchecked(recipe).is_some() {
-        reporter.warn(
-            "local RPMs (packages.local): signatures are NOT checked (local_gpgcheck off); their sha256 is recorded in the lock, SBOM and provenance",
-        );
+        reporter.event(crate::report::Event::Warning {
+            message: "local RPMs (packages.local): signatures are NOT checked (local_gpgcheck off); their sha256 is recorded in the lock, SBOM and provenance".into(),
+        });
     }
 }
 

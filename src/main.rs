@@ -15,37 +15,29 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
-use clap::Parser as _;
 
+use cli::printer::{self, Printer};
 use cli::{
-    BuildArgs, CacheCmd, CheckArgs, Cli, Command, CommonArgs, Format, LockArgs, PlanArgs, PushArgs,
-    PushCmd, VendorArgs, WhyArgs,
+    BuildArgs, CacheCmd, CheckArgs, Cli, Command, CommonArgs, Format, LockArgs, LogFormat,
+    PlanArgs, PushArgs, PushCmd, VendorArgs, WhyArgs,
 };
 use minibuild::lock::Lock;
-use minibuild::pipeline::{self, Resolved, Settings};
+use minibuild::pipeline::{self, LockFile, Settings};
 use minibuild::recipe::{self, Recipe};
-use minibuild::report::{human_bytes, Reporter, Stderr};
+use minibuild::report::{human_bytes, Event, Reporter};
 use minibuild::{explain, image, registry};
 
 fn main() -> ExitCode {
     // Before any thread starts (see temporaries.rs).
     minibuild::temporaries::remove_on_interrupt();
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
+    let log = cli.log_format;
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            print_error(&err);
+            printer::error(&err, log);
             ExitCode::FAILURE
         }
-    }
-}
-
-/// `error: …` and each cause on stderr.
-fn print_error(err: &anyhow::Error) {
-    let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "error: {err}");
-    for cause in err.chain().skip(1) {
-        let _ = writeln!(stderr, "  caused by: {cause}");
     }
 }
 
@@ -54,16 +46,17 @@ fn print_error(err: &anyhow::Error) {
 const CHECK_UNREADABLE: u8 = 2;
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let log = cli.log_format;
     match cli.command {
-        Some(Command::Build(args)) => build(args),
-        Some(Command::Plan(args)) => plan(args),
-        Some(Command::Why(args)) => why(args),
-        Some(Command::Lock(args)) => lock(args),
-        Some(Command::Vendor(args)) => vendor(args),
-        Some(Command::Check(args)) => check(args),
-        Some(Command::Push(args)) => push_cmd(args),
+        Some(Command::Build(args)) => build(args, log),
+        Some(Command::Plan(args)) => plan(args, log),
+        Some(Command::Why(args)) => why(args, log),
+        Some(Command::Lock(args)) => lock(args, log),
+        Some(Command::Vendor(args)) => vendor(args, log),
+        Some(Command::Check(args)) => check(args, log),
+        Some(Command::Push(args)) => push_cmd(args, log),
         Some(Command::Cache(cmd)) => cache_cmd(cmd),
-        None if cli.build.recipe.is_some() => build(cli.build),
+        None if cli.build.recipe.is_some() => build(cli.build, log),
         None => {
             bail!("no recipe given\n  hint: `minibuild RECIPE.toml`, or `make demo` for an example; see `minibuild --help`")
         }
@@ -114,18 +107,27 @@ fn cache_cmd(cmd: CacheCmd) -> anyhow::Result<ExitCode> {
 }
 
 /// The recipe, with the command line's `--no-gpgcheck` applied.
-fn load_recipe(path: &std::path::Path, common: &CommonArgs) -> anyhow::Result<Recipe> {
+fn load_recipe(
+    path: &std::path::Path,
+    common: &CommonArgs,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Recipe> {
     let mut recipe = recipe::load(path)?;
-    let reporter = Stderr::new(common.quiet);
     for w in &recipe.warnings {
-        reporter.warn(w);
+        reporter.event(Event::Warning { message: w.clone() });
     }
     recipe.disable_repos(&common.disable_repo)?;
     recipe.disable_gpgcheck(&common.no_gpgcheck)?;
     Ok(recipe)
 }
 
-fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
+/// The settings every command shares; a build adds its own fields with
+/// `Settings { …, ..settings(…)? }`, so settings are built once.
+fn settings(
+    common: &CommonArgs,
+    waiting: Option<minibuild::http::WaitNotice>,
+    lock: Option<&LockFile>,
+) -> anyhow::Result<Settings> {
     let cache_dir = cache_dir(&common.cache_dir)?;
     let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(s) if !s.is_empty() => Some(s.trim().parse().with_context(|| {
@@ -146,7 +148,7 @@ fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
             .map(minibuild::policy::Policy::load)
             .transpose()?,
         outputs: Default::default(),
-        lock: None,
+        lock: lock.map(|l| l.source.clone()),
         allow_downgrade: common.allow_downgrade,
         net: minibuild::http::ClientOptions {
             timeouts: minibuild::http::Timeouts {
@@ -158,38 +160,14 @@ fn settings(common: &CommonArgs) -> anyhow::Result<Settings> {
                 cert_dir: common.tls.cert_dir.clone(),
             },
             fence: Default::default(),
-            waiting: None,
+            waiting,
             offline: common.offline,
         },
         replace: Default::default(),
     })
 }
 
-/// The packages to install: from the lock beside the recipe when there is
-/// one (and `--no-lock` is not given), else resolved afresh.
-fn resolve(
-    recipe: &Recipe,
-    settings: &mut Settings,
-    no_lock: bool,
-    reporter: &dyn Reporter,
-) -> anyhow::Result<Vec<Resolved>> {
-    let lock_path = Lock::path_for(&recipe.path);
-    if !no_lock && lock_path.is_file() {
-        reporter.step(&format!("Using {}", lock_path.display()));
-        let lock = Lock::read(&lock_path)?;
-        let bytes = std::fs::read(&lock_path)
-            .with_context(|| format!("cannot read {}", lock_path.display()))?;
-        let uri = std::path::absolute(&lock_path).unwrap_or(lock_path.clone());
-        settings.lock = Some((
-            format!("file://{}", uri.display()),
-            minibuild::digest::Digest::sha256_of(&bytes),
-        ));
-        return pipeline::resolved_from_lock(recipe, &lock, &lock_path, settings);
-    }
-    pipeline::resolve(recipe, settings, reporter)
-}
-
-fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
+fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     if args.attach_sbom && args.push.is_none() {
         bail!(
             "--attach-sbom attaches the SBOM to the image in a registry, so it needs --push\n  \
@@ -197,28 +175,32 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let path = args.recipe.as_deref().context("no recipe given")?;
-    let recipe = load_recipe(path, &args.common)?;
-    let mut settings = settings(&args.common)?;
-    settings.strict = args.strict;
-    settings.rootfs_dir = args.rootfs.clone();
-    let reporter = Stderr::new(args.common.quiet);
-    settings.net.waiting = reporter.waiting_notice();
+    let reporter = Printer::new(log, args.common.quiet);
+    let recipe = load_recipe(path, &args.common, &reporter)?;
+    let lock = LockFile::beside(&recipe, args.lock.no_lock)?;
     let output = args
         .output
         .clone()
         .unwrap_or_else(|| default_output(&recipe, args.format));
-    settings.outputs = supply_chain_outputs(&args.supply, &output);
+    let settings = Settings {
+        strict: args.strict,
+        rootfs_dir: args.rootfs.clone(),
+        outputs: supply_chain_outputs(&args.supply, &output),
+        replace: if args.force {
+            image::Replace::AnyFile
+        } else {
+            image::Replace::default()
+        },
+        ..settings(&args.common, reporter.waiting_notice(), lock.as_ref())?
+    };
     let format = match args.format {
         Format::OciArchive => image::Format::OciArchive,
         Format::Oci => image::Format::Oci,
         Format::DockerArchive => image::Format::DockerArchive,
     };
-    if args.force {
-        settings.replace = image::Replace::AnyFile;
-    }
     // A wrong -o fails now, not after the downloads.
     image::destination::check(&output, format, settings.replace)?;
-    let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
+    let resolved = pipeline::resolve_or_lock(&recipe, lock.as_ref(), &settings, &reporter)?;
     let compression = match args.compression {
         cli::Compression::Gzip => image::Compression::Gzip,
         cli::Compression::Zstd => image::Compression::Zstd,
@@ -242,10 +224,6 @@ fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         &settings,
         &reporter,
     )?;
-    reporter.step(&format!("Wrote {}", built.output.display()));
-    for p in built.sboms.iter().chain(&built.provenance) {
-        reporter.info(&format!("wrote {}", p.display()));
-    }
     match push_to.zip(push_opts) {
         None => println!("{}", built.digest),
         Some((reference, opts)) => {
@@ -300,9 +278,9 @@ fn parse_reference(s: &str) -> anyhow::Result<registry::Reference> {
         .with_context(|| format!("invalid image reference `{s}`\n  hint: write REGISTRY/REPO:TAG, e.g. 127.0.0.1:5000/app:1.0"))
 }
 
-fn push_cmd(args: PushCmd) -> anyhow::Result<ExitCode> {
+fn push_cmd(args: PushCmd, log: LogFormat) -> anyhow::Result<ExitCode> {
     let reference = parse_reference(&args.reference)?;
-    let reporter = Stderr::new(false);
+    let reporter = Printer::new(log, false);
     let opts = push_options(&args.push, &args.tls)?;
     push(
         &args.image,
@@ -350,18 +328,24 @@ fn push(
     opts: &registry::PushOptions,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
-    reporter.step(&format!("Pushing {} to {reference}", image.display()));
+    reporter.event(Event::Pushing {
+        image: image.to_path_buf(),
+        reference: reference.to_string(),
+    });
     let pushed = registry::push_attaching(image, reference, sboms, opts, &|ev| {
-        reporter.info(&ev.to_string())
+        reporter.event(Event::PushStep {
+            message: ev.to_string(),
+        })
     })?;
-    reporter.info(&format!(
-        "{} blobs uploaded ({}), {} already there",
-        pushed.blobs_uploaded,
-        minibuild::report::human_bytes(pushed.bytes_uploaded),
-        pushed.blobs_skipped
-    ));
+    reporter.event(Event::Pushed {
+        blobs_uploaded: pushed.blobs_uploaded,
+        bytes_uploaded: pushed.bytes_uploaded,
+        blobs_skipped: pushed.blobs_skipped,
+    });
     for a in &pushed.attached {
-        reporter.info(&a.to_string());
+        reporter.event(Event::Attached {
+            message: a.to_string(),
+        });
     }
     if let Some(p) = &args.digestfile {
         registry::write_digestfile(p, &pushed)?;
@@ -382,44 +366,13 @@ fn default_output(recipe: &Recipe, format: Format) -> PathBuf {
     PathBuf::from(format!("{}.{ext}", recipe.image.name))
 }
 
-fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let recipe = load_recipe(&args.recipe, &args.common)?;
-    let mut settings = settings(&args.common)?;
-    let reporter = Stderr::new(args.common.quiet || args.json);
-    settings.net.waiting = reporter.waiting_notice();
-    let resolved = resolve(&recipe, &mut settings, args.lock.no_lock, &reporter)?;
-    let names = minibuild::local::repo_names(&recipe);
-    let client = minibuild::pipeline::client(&recipe, &settings)?;
-    let cache = minibuild::cache::Cache::new(&settings.cache_dir);
-    let mut views: Vec<explain::PlanView> = Vec::new();
-    for r in &resolved {
-        let mut view = explain::view(&r.plan, r.arch.rpm_name(), &names);
-        // Only the headers (from the cache, or Range requests): which scriptlets will not run.
-        let local = pipeline::local_sources(r);
-        let packages: Vec<(&minibuild::repo::Package, &str)> = r
-            .plan
-            .packages
-            .iter()
-            .zip(&local)
-            .map(|(p, local)| match local {
-                Some((base, copy)) => (copy, base.as_str()),
-                None => (&p.package, r.repos[p.package.repo].baseurl.as_str()),
-            })
-            .collect();
-        let read = minibuild::scriptlets::for_packages(&client, &cache, &packages, settings.jobs);
-        let mut scriptlets = Vec::new();
-        for result in read {
-            match result {
-                Ok(s) => scriptlets.push(Some(s)),
-                Err(e) => {
-                    reporter.warn(&format!("{e:#}"));
-                    scriptlets.push(None);
-                }
-            }
-        }
-        explain::with_scriptlets(&mut view, scriptlets);
-        views.push(view);
-    }
+fn plan(args: PlanArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
+    let reporter = Printer::new(log, args.common.quiet || args.json);
+    let recipe = load_recipe(&args.recipe, &args.common, &reporter)?;
+    let lock = LockFile::beside(&recipe, args.lock.no_lock)?;
+    let settings = settings(&args.common, reporter.waiting_notice(), lock.as_ref())?;
+    let resolved = pipeline::resolve_or_lock(&recipe, lock.as_ref(), &settings, &reporter)?;
+    let views = pipeline::plan(&recipe, &resolved, &settings, &reporter)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &views)?;
@@ -432,8 +385,12 @@ fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn why(args: WhyArgs) -> anyhow::Result<ExitCode> {
-    let recipe = load_recipe(&args.recipe, &args.common)?;
+fn why(args: WhyArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
+    let recipe = load_recipe(
+        &args.recipe,
+        &args.common,
+        &Printer::new(log, args.common.quiet),
+    )?;
     let lock_path = Lock::path_for(&recipe.path);
     let mut found_chains: Vec<(String, Vec<Vec<String>>)> = Vec::new();
     if !args.lock.no_lock && lock_path.is_file() {
@@ -451,8 +408,8 @@ fn why(args: WhyArgs) -> anyhow::Result<ExitCode> {
             found_chains.push((arch.to_string(), explain::why_locked(&graph, &args.package)));
         }
     } else {
-        let settings = settings(&args.common)?;
-        let reporter = Stderr::new(true);
+        let settings = settings(&args.common, None, None)?;
+        let reporter = Printer::new(log, true);
         for r in pipeline::resolve(&recipe, &settings, &reporter)? {
             found_chains.push((r.arch.to_string(), explain::why(&r.plan, &args.package)));
         }
@@ -476,48 +433,43 @@ fn why(args: WhyArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn vendor(args: VendorArgs) -> anyhow::Result<ExitCode> {
-    let recipe = load_recipe(&args.recipe, &args.common)?;
-    let mut settings = settings(&args.common)?;
-    let reporter = Stderr::new(args.common.quiet);
-    settings.net.waiting = reporter.waiting_notice();
-    let lock_path = Lock::path_for(&recipe.path);
-    if !lock_path.is_file() {
+fn vendor(args: VendorArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
+    let reporter = Printer::new(log, args.common.quiet);
+    let recipe = load_recipe(&args.recipe, &args.common, &reporter)?;
+    let Some(lock) = LockFile::beside(&recipe, false)? else {
         bail!(
             "{} has no lock: vendor copies exactly the locked packages\n  hint: run `minibuild lock {}` first",
             recipe.path.display(),
             recipe.path.display()
         );
-    }
-    let resolved = resolve(&recipe, &mut settings, false, &reporter)?;
+    };
+    let settings = settings(&args.common, reporter.waiting_notice(), Some(&lock))?;
+    let resolved = pipeline::resolve_or_lock(&recipe, Some(&lock), &settings, &reporter)?;
     let vendored = minibuild::vendor::vendor(&recipe, &resolved, &settings, &args.dir, &reporter)?;
     for v in &vendored {
-        reporter.step(&format!(
-            "{}/{}/{}: {} packages ({})",
-            args.dir.display(),
-            v.repo,
-            v.arch,
-            v.packages,
-            human_bytes(v.bytes)
-        ));
+        reporter.event(Event::Vendored {
+            dir: args.dir.clone(),
+            repo: v.repo.clone(),
+            arch: v.arch.clone(),
+            packages: v.packages,
+            bytes: v.bytes,
+        });
     }
     println!("{}", display(&args.dir));
     Ok(ExitCode::SUCCESS)
 }
 
-fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
-    let recipe = load_recipe(&args.recipe, &args.common)?;
-    let mut settings = settings(&args.common)?;
-    let reporter = Stderr::new(args.common.quiet);
-    settings.net.waiting = reporter.waiting_notice();
+fn lock(args: LockArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
+    let reporter = Printer::new(log, args.common.quiet);
+    let recipe = load_recipe(&args.recipe, &args.common, &reporter)?;
+    let settings = settings(&args.common, reporter.waiting_notice(), None)?;
     let lock_path = Lock::path_for(&recipe.path);
     if lock_path.exists() && !args.update {
         let existing = Lock::read(&lock_path)?;
         existing.drift(&recipe, &lock_path)?;
-        reporter.step(&format!(
-            "{} is up to date (use --update to re-resolve)",
-            lock_path.display()
-        ));
+        reporter.event(Event::LockUpToDate {
+            path: lock_path.clone(),
+        });
         return Ok(ExitCode::SUCCESS);
     }
     // The lock being replaced, to say what changed (unreadable: say so).
@@ -526,7 +478,9 @@ fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
         true => match Lock::read(&lock_path) {
             Ok(l) => Some(l),
             Err(e) => {
-                reporter.warn(&format!("{e:#}; cannot say what changed"));
+                reporter.event(Event::Warning {
+                    message: format!("{e:#}; cannot say what changed"),
+                });
                 None
             }
         },
@@ -535,11 +489,10 @@ fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
     let lock = pipeline::lock_of(&recipe, &resolved);
     pipeline::sweep_beside_lock(&lock_path, &reporter);
     lock.write(&lock_path)?;
-    reporter.step(&format!(
-        "Wrote {} ({} packages)",
-        lock_path.display(),
-        lock.packages.len()
-    ));
+    reporter.event(Event::LockWritten {
+        path: lock_path.clone(),
+        packages: lock.packages.len(),
+    });
     if let Some(old) = &previous {
         print!("{}", minibuild::lock_diff::diff(old, &lock));
     }
@@ -547,11 +500,11 @@ fn lock(args: LockArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+fn check(args: CheckArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     let image = match image::load::load(&args.image) {
         Ok(image) => image,
         Err(err) => {
-            print_error(&err);
+            printer::error(&err, log);
             return Ok(ExitCode::from(CHECK_UNREADABLE));
         }
     };

@@ -1,7 +1,5 @@
-//! Dependency resolution: plain data in ([`Request`] + packages), a [`Plan`] out.
-//!
-//! The solver is behind the [`Solver`] trait so that implementations can be
-//! swapped without touching the pipeline.
+//! Dependency resolution: plain data in ([`Request`] + packages), a [`Plan`] out,
+//! by [`ResolvoSolver`].
 
 pub mod leave_out;
 pub mod minimal;
@@ -113,11 +111,6 @@ impl Plan {
     pub fn nevras(&self) -> impl Iterator<Item = &Nevra> {
         self.packages.iter().map(|p| &p.package.nevra)
     }
-}
-
-/// A dependency solver.
-pub trait Solver {
-    fn solve(&self, packages: &[Package], request: &Request) -> Result<Plan, ResolveError>;
 }
 
 /// Why a request could not be satisfied, in dnf's spirit.

@@ -62,23 +62,21 @@ use resolvo::{
 
 use super::prune;
 use super::rich::{self, Atom, Clause, Rich};
-use super::{minimal, Choice, ChosenBy, Plan, Planned, Reason, Request, ResolveError, Solver};
+use super::{minimal, Choice, ChosenBy, Plan, Planned, Reason, Request, ResolveError};
 use crate::glob::glob_match;
 use crate::repo::{CapIndex, Package};
 use crate::rpm::{ranges_overlap, Arch, Cmp, Dep};
 
-/// The [`Solver`] backed by resolvo.
+/// The dependency solver, backed by resolvo.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ResolvoSolver;
 
-impl Solver for ResolvoSolver {
+impl ResolvoSolver {
     /// Indexes `packages`, then [`ResolvoSolver::solve_indexed`].
-    fn solve(&self, packages: &[Package], request: &Request) -> Result<Plan, ResolveError> {
+    pub fn solve(&self, packages: &[Package], request: &Request) -> Result<Plan, ResolveError> {
         solve(packages, &CapIndex::build(packages), request)
     }
-}
 
-impl ResolvoSolver {
     /// Solve with the capability index of `packages` already at hand (the
     /// repo loader keeps one per repo set, see [`CapIndex`]), so that the
     /// solve does not spend most of its time indexing a distribution.

@@ -27,9 +27,37 @@ use super::staging::Staging;
 use super::tree::implied_dir;
 use super::{BlobRef, Entry, Kind, Tree};
 
-/// The recipe's `[accounts]` as a request: automatic ids from 1000
-/// upwards; a user's home defaults to `/`, its shell to `/sbin/nologin`.
-pub fn recipe_request(accounts: &crate::recipe::Accounts) -> Request {
+/// Accounts a build asks for (the recipe's `[accounts]`, converted by the
+/// pipeline): unset fields take the defaults of [`requested`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requested {
+    pub users: Vec<NewUser>,
+    pub groups: Vec<NewGroup>,
+}
+
+/// A user to create; see [`Requested`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub name: String,
+    pub uid: Option<u32>,
+    /// The primary group's id; without it, a group named like the user.
+    pub gid: Option<u32>,
+    pub gecos: Option<String>,
+    pub home: Option<String>,
+    pub shell: Option<String>,
+}
+
+/// A group to create, with the users added to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewGroup {
+    pub name: String,
+    pub gid: Option<u32>,
+    pub members: Vec<String>,
+}
+
+/// The build's accounts as a request: automatic ids from 1000 upwards; a
+/// user's home defaults to `/`, its shell to `/sbin/nologin`.
+pub fn requested(accounts: &Requested) -> Request {
     let mut req = Request::new("recipe [accounts]", RECIPE_RANGE, false);
     for u in &accounts.users {
         req.users.push(UserRequest {

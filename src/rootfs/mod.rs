@@ -10,7 +10,8 @@
 //! Use: [`Staging::new`] once, [`unpack()`] each RPM in install order (each
 //! returns a [`PackageReport`]: scriptlets not run, devices skipped, what
 //! the filters dropped), then [`harden()`], then [`assign_ids`] once the
-//! image's `/etc/passwd` and `/etc/group` are final. A [`Kind::File`]'s
+//! image's `/etc/passwd` and `/etc/group` are final; [`finish()`] runs
+//! those and every other step after the payloads in one call. A [`Kind::File`]'s
 //! content is a [`BlobRef`]: a section (offset, length) of the staging pack.
 //!
 //! - [`cpio`]: streaming reader for newc and rpm's stripped (`07070X`) members.
@@ -21,6 +22,7 @@
 //! - [`filedigest`]: the header's file digests, checked against the payload.
 //! - [`exclude`]: `exclude_paths` patterns, applied while unpacking.
 //! - [`busybox`]: busybox's applet symlinks, read from its ELF tables.
+//! - [`mod@finish`]: everything after the payloads, from plain options.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,6 +36,7 @@ pub mod effects;
 pub mod exclude;
 pub mod export;
 pub mod filedigest;
+pub mod finish;
 pub mod generated;
 pub mod harden;
 pub mod ldcache;
@@ -46,6 +49,7 @@ pub mod unpack;
 #[cfg(test)]
 mod tests;
 
+pub use finish::{finish, CopyIn, FinishOptions, Finished};
 pub use harden::{assign_ids, harden, HardenError, HardenOptions, HardenReport};
 pub use staging::{BlobRef, Staging};
 pub use tree::TreeError;

@@ -1,0 +1,110 @@
+//! The image's config: the recipe's `[image]`, and annotations that say
+//! what it was built from.
+
+use std::collections::BTreeMap;
+
+use super::Resolved;
+use crate::digest::Digest;
+use crate::image::{self, ImageConfig};
+use crate::recipe::Recipe;
+
+/// Manifest annotation: the recipe's digest (`sha256:…`).
+pub const ANNOTATION_RECIPE: &str = "dev.minibuild.recipe.digest";
+
+/// Manifest annotation: the lock's digest, when the plan came from one.
+pub const ANNOTATION_LOCK: &str = "dev.minibuild.lock.digest";
+
+/// Manifest annotation prefix, one per repo:
+/// `revision=R gpgcheck=on|off repo_gpgcheck=on|off`. Only what decides the
+/// content: the URL (which mirror, which path) goes to the provenance, so
+/// the same packages from any mirror give the same digest.
+pub const ANNOTATION_REPO_PREFIX: &str = "dev.minibuild.repo.";
+
+/// The manifest's (and a multi-arch index's) `org.opencontainers.image.*`
+/// annotations: the recipe's own `annotations` win; then `version`,
+/// `source`, `revision` from the recipe's fields or the same-named labels;
+/// then `title` (the name), `version` (the tag, unless `latest`) and
+/// `created` (SOURCE_DATE_EPOCH).
+fn provenance_annotations(recipe: &Recipe, epoch: u64) -> BTreeMap<String, String> {
+    let img = &recipe.image;
+    let mut a = img.annotations.clone();
+    let label = |key: &str| {
+        img.labels
+            .get(&format!("org.opencontainers.image.{key}"))
+            .cloned()
+    };
+    let tag_version = (img.tag != "latest").then(|| img.tag.clone());
+    let derived = [
+        ("title", Some(img.name.clone())),
+        ("created", Some(image::config::rfc3339(epoch))),
+        (
+            "version",
+            img.version
+                .clone()
+                .or_else(|| label("version"))
+                .or(tag_version),
+        ),
+        ("source", img.source.clone().or_else(|| label("source"))),
+        (
+            "revision",
+            img.revision.clone().or_else(|| label("revision")),
+        ),
+    ];
+    for (key, value) in derived {
+        if let Some(value) = value {
+            a.entry(format!("org.opencontainers.image.{key}"))
+                .or_insert(value);
+        }
+    }
+    a
+}
+
+pub(super) fn image_config(
+    recipe: &Recipe,
+    res: &Resolved,
+    epoch: u64,
+    lock: Option<&(String, Digest)>,
+) -> ImageConfig {
+    let img = &recipe.image;
+    let mut c = ImageConfig::new(res.arch, epoch);
+    c.entrypoint = img.entrypoint.clone().unwrap_or_default();
+    c.cmd = img.cmd.clone().unwrap_or_default();
+    c.env.extend(img.env.clone());
+    c.working_dir = img.workdir.clone();
+    c.user = img.user.clone();
+    c.exposed_ports = img.ports.iter().cloned().collect();
+    c.volumes = img.volumes.iter().cloned().collect();
+    c.labels = img.labels.clone();
+    c.stop_signal = img.stop_signal.clone();
+    c.healthcheck = img.healthcheck.clone();
+    c.annotations = provenance_annotations(recipe, epoch);
+    // Provenance in the image itself: what it was built from.
+    c.annotations
+        .insert(ANNOTATION_RECIPE.into(), recipe.digest.to_string());
+    if let Some((_, d)) = lock {
+        c.annotations.insert(ANNOTATION_LOCK.into(), d.to_string());
+    }
+    let on_off = |on: bool| if on { "on" } else { "off" };
+    for (r, spec) in res.repos.iter().zip(&recipe.repos) {
+        c.annotations.insert(
+            format!("{ANNOTATION_REPO_PREFIX}{}", r.name),
+            format!(
+                "revision={} gpgcheck={} repo_gpgcheck={}",
+                r.revision,
+                on_off(spec.gpgcheck),
+                on_off(spec.repo_gpgcheck)
+            ),
+        );
+    }
+    let nevras: Vec<String> = res.plan.nevras().map(ToString::to_string).collect();
+    c.history.push(image::HistoryEntry {
+        created_by: format!(
+            "minibuild {}: install {}",
+            env!("CARGO_PKG_VERSION"),
+            nevras.join(" ")
+        ),
+        comment: Some(format!("recipe {}", recipe.digest)),
+        empty_layer: false,
+    });
+    c
+}
