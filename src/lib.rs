@@ -4,42 +4,51 @@
 //! [`recipe`] → [`repo`] → [`resolve`] → [`fetch`] → [`rootfs`] → [`image`]
 //! (→ [`registry`] for a push), wired together by [`pipeline`]; the CLI in
 //! `main.rs` only parses arguments and reports.
+//!
+//! The public modules are the facade: the stages, and the vocabulary and
+//! services the CLI, the tests and the fuzz targets use (typed errors at their
+//! public functions). The rest is internal and may change without notice.
 
-pub mod cache;
-pub mod check;
-pub mod credentials;
-pub mod digest;
-pub mod duration;
-pub mod elf;
-pub mod explain;
+// The stages, in pipeline order.
 pub mod fetch;
-pub mod fsutil;
-pub mod glob;
-pub mod healthcheck;
-pub mod http;
 pub mod image;
-pub mod local;
-pub mod location;
-pub mod lock;
-pub mod lock_diff;
-pub mod package_manager;
 pub mod pipeline;
-pub mod policy;
-pub mod pool;
-pub mod provenance;
 pub mod recipe;
 pub mod registry;
 pub mod repo;
-pub mod repofile;
-pub mod report;
 pub mod resolve;
 pub mod rootfs;
+
+// Vocabulary, services and the commands beside `build`.
+pub mod cache;
+pub mod check;
+pub mod digest;
+pub mod elf;
+pub mod explain;
+pub mod http;
+pub mod lock;
+pub mod lock_diff;
+pub mod policy;
+pub mod repofile;
+pub mod report;
 pub mod rpm;
-pub mod rpmdb;
-pub mod sbom;
-pub mod scriptlets;
 pub mod signature;
 pub mod temporaries;
+pub mod vendor;
+
+// Internals.
+mod credentials;
+mod duration;
+mod fsutil;
+mod glob;
+mod healthcheck;
+mod local;
+mod location;
+mod package_manager;
+mod pool;
+mod provenance;
+mod rpmdb;
+mod sbom;
+mod scriptlets;
 #[cfg(test)]
 pub(crate) mod testing;
-pub mod vendor;

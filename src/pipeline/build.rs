@@ -4,8 +4,7 @@
 use anyhow::{bail, Context as _};
 
 use super::debris::STAGING_PREFIX;
-use super::supply_chain::{self, ArchFacts};
-use super::{finish, image_config, Resolved, Settings};
+use super::{image_config, Resolved, Settings};
 use crate::cache::Cache;
 use crate::check;
 use crate::digest::Digest;
@@ -16,7 +15,7 @@ use crate::image::{Compression, Format, ImageWriter, LayerOptions};
 use crate::recipe::Recipe;
 use crate::repo::Package;
 use crate::report::{Event, FetchTally, Reporter};
-use crate::resolve::{order, Plan, Planned};
+use crate::resolve::order;
 use crate::rootfs::{self, Tree};
 use crate::rpm::file::RpmFile;
 use crate::signature::Keyring;
@@ -32,50 +31,6 @@ pub(super) struct Shared<'a> {
     /// Per repo (recipe order).
     pub rings: Vec<Keyring>,
     pub compression: Compression,
-}
-
-/// One arch's stages: fetch → verify → unpack → finish → review → write.
-pub(super) fn arch(
-    s: &Shared,
-    res: &Resolved,
-    writer: &mut ImageWriter,
-) -> anyhow::Result<ArchFacts> {
-    let (recipe, settings, reporter) = (s.recipe, s.settings, s.reporter);
-    let parsed_before = crate::rpm::file::headers_parsed_on_this_thread();
-    let rpms = fetch_rpms(&s.client, &s.cache, res, settings.jobs, reporter)?;
-    let signers = verify_signatures(recipe, &s.rings, res, &rpms, reporter)?;
-    // The tree's file contents live in staging blobs until the layer is written.
-    let staging = staging_dir(res)?;
-    let mut stage = rootfs::Staging::new(staging.path())?;
-    let mut unpacked = unpack_all(recipe, res, &rpms, &mut stage, reporter)?;
-    let finished = finish::finish(s, res, &rpms, &mut unpacked, &mut stage)?;
-    let tree = &unpacked.tree;
-    review(tree, res, settings, reporter)?;
-    export_rootfs(tree, settings, reporter)?;
-    let (manifest_digest, epoch) = write_image(s, res, tree, finished.user, writer)?;
-    // Every stage took the headers fetch_rpms read: one parse per package.
-    debug_assert_eq!(
-        crate::rpm::file::headers_parsed_on_this_thread() - parsed_before,
-        rpms.len() as u64
-    );
-    Ok(ArchFacts {
-        arch: res.arch,
-        plan: Plan {
-            packages: (unpacked.headers.into_iter().zip(&res.plan.packages))
-                .map(|(package, p)| Planned {
-                    package,
-                    reason: p.reason.clone(),
-                })
-                .collect(),
-            choices: res.plan.choices.clone(),
-            left_out: res.plan.left_out.clone(),
-        },
-        distro: supply_chain::distro_of(&unpacked.tree),
-        manifest_digest,
-        signers,
-        epoch,
-        removed: finished.removed,
-    })
 }
 
 /// Refuse what cannot work, before any download.
@@ -109,7 +64,7 @@ pub(super) fn refuse_early(
 }
 
 /// A private staging directory in `$TMPDIR` with room for `res`'s packages.
-fn staging_dir(res: &Resolved) -> anyhow::Result<tempfile::TempDir> {
+pub(super) fn staging_dir(res: &Resolved) -> anyhow::Result<tempfile::TempDir> {
     let staging = crate::temporaries::dir_in(
         &std::env::temp_dir(),
         STAGING_PREFIX,
@@ -132,7 +87,11 @@ fn staging_dir(res: &Resolved) -> anyhow::Result<tempfile::TempDir> {
 }
 
 /// `--rootfs DIR`: the final tree, for inspection.
-fn export_rootfs(tree: &Tree, settings: &Settings, reporter: &dyn Reporter) -> anyhow::Result<()> {
+pub(super) fn export_rootfs(
+    tree: &Tree,
+    settings: &Settings,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<()> {
     if let Some(dir) = &settings.rootfs_dir {
         let written = rootfs::export::write_dir(tree, dir)?;
         for fifo in &written.skipped_fifos {
@@ -294,7 +253,7 @@ pub(super) struct Unpacked {
 
 /// Unpack every package in install order, reading each header for the
 /// order; report scriptlets not run and device nodes left out.
-fn unpack_all(
+pub(super) fn unpack_all(
     recipe: &Recipe,
     res: &Resolved,
     rpms: &[RpmFile],
@@ -391,7 +350,7 @@ pub(super) fn image_epoch(recipe: &Recipe, res: &Resolved, settings: &Settings) 
 }
 
 /// Review the result like a person would: warnings, or an error under `--strict`.
-fn review(
+pub(super) fn review(
     tree: &Tree,
     res: &Resolved,
     settings: &Settings,
@@ -425,7 +384,7 @@ fn review(
 
 /// The arch's layer (compressed, or reused from the layer cache), config and
 /// manifest. Returns the manifest digest and the SOURCE_DATE_EPOCH used.
-fn write_image(
+pub(super) fn write_image(
     s: &Shared,
     res: &Resolved,
     tree: &Tree,

@@ -31,6 +31,9 @@ use crate::image::layer_cache::LayerCache;
 use crate::image::{Compression, Format, ImageWriter};
 use crate::recipe::Recipe;
 use crate::report::{Event, Reporter};
+use crate::resolve::{Plan, Planned};
+use crate::rootfs;
+use supply_chain::ArchFacts;
 
 pub use build::{fetch_rpms, verify_signatures};
 pub use debris::sweep_beside_lock;
@@ -53,7 +56,7 @@ pub struct Built {
 }
 
 /// Download, unpack, finish and write the image for every resolved arch
-/// (`build::arch` has the stages), then commit it with its SBOM and provenance.
+/// ([`arch`] has the stages), then commit it with its SBOM and provenance.
 pub fn build(
     recipe: &Recipe,
     resolved: &[Resolved],
@@ -86,7 +89,7 @@ pub fn build(
     writer.set_name(&recipe.image.name);
     let per_arch = resolved
         .iter()
-        .map(|res| build::arch(&shared, res, &mut writer))
+        .map(|res| arch(&shared, res, &mut writer))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let built = supply_chain::commit(recipe, resolved, &per_arch, writer, format, settings)?;
     reporter.event(Event::ImageWritten {
@@ -100,4 +103,44 @@ pub fn build(
         reporter.event(Event::ProvenanceWritten { path: path.clone() });
     }
     Ok(built)
+}
+
+/// One arch's stages: fetch → verify → unpack → finish → review → write.
+fn arch(s: &build::Shared, res: &Resolved, writer: &mut ImageWriter) -> anyhow::Result<ArchFacts> {
+    let (recipe, settings, reporter) = (s.recipe, s.settings, s.reporter);
+    let parsed_before = crate::rpm::file::headers_parsed_on_this_thread();
+    let rpms = build::fetch_rpms(&s.client, &s.cache, res, settings.jobs, reporter)?;
+    let signers = build::verify_signatures(recipe, &s.rings, res, &rpms, reporter)?;
+    // The tree's file contents live in staging blobs until the layer is written.
+    let staging = build::staging_dir(res)?;
+    let mut stage = rootfs::Staging::new(staging.path())?;
+    let mut unpacked = build::unpack_all(recipe, res, &rpms, &mut stage, reporter)?;
+    let finished = finish::finish(s, res, &rpms, &mut unpacked, &mut stage)?;
+    let tree = &unpacked.tree;
+    build::review(tree, res, settings, reporter)?;
+    build::export_rootfs(tree, settings, reporter)?;
+    let (manifest_digest, epoch) = build::write_image(s, res, tree, finished.user, writer)?;
+    // Every stage took the headers fetch_rpms read: one parse per package.
+    debug_assert_eq!(
+        crate::rpm::file::headers_parsed_on_this_thread() - parsed_before,
+        rpms.len() as u64
+    );
+    Ok(ArchFacts {
+        arch: res.arch,
+        plan: Plan {
+            packages: (unpacked.headers.into_iter().zip(&res.plan.packages))
+                .map(|(package, p)| Planned {
+                    package,
+                    reason: p.reason.clone(),
+                })
+                .collect(),
+            choices: res.plan.choices.clone(),
+            left_out: res.plan.left_out.clone(),
+        },
+        distro: supply_chain::distro_of(&unpacked.tree),
+        manifest_digest,
+        signers,
+        epoch,
+        removed: finished.removed,
+    })
 }

@@ -238,6 +238,12 @@ impl Headers {
         &self.meta
     }
 
+    /// The file's bytes before the payload: lead, signature header (with its
+    /// padding) and main header, as read.
+    fn prefix(&self) -> &[u8] {
+        &self.bytes[..self.layout.main.end]
+    }
+
     /// Where the payload starts in the file.
     pub fn payload_offset(&self) -> u64 {
         self.layout.main.end as u64
@@ -359,7 +365,10 @@ impl RpmFile {
     }
 
     /// The payload (still compressed), streamed from the file the headers
-    /// were read from; an error if that file was replaced or changed since.
+    /// were read from. The cache is content-addressed, so another build may
+    /// have renamed an identical download over it since: a replaced file is
+    /// accepted when its lead and headers are the bytes read (the payload is
+    /// then checked against them as usual); anything else is an error.
     pub fn payload(&self) -> Result<BufReader<File>, ReadError> {
         let open_err = |source| ReadError::Open {
             path: self.path.clone(),
@@ -367,9 +376,17 @@ impl RpmFile {
         };
         let mut file = File::open(&self.path).map_err(open_err)?;
         if FileId::of(&file.metadata().map_err(open_err)?) != self.id {
-            return Err(ReadError::Changed {
-                path: self.path.clone(),
-            });
+            let want = self.headers.prefix();
+            let mut have = Vec::with_capacity(want.len());
+            (&mut file)
+                .take(want.len() as u64)
+                .read_to_end(&mut have)
+                .map_err(open_err)?;
+            if have != want {
+                return Err(ReadError::Changed {
+                    path: self.path.clone(),
+                });
+            }
         }
         file.seek(SeekFrom::Start(self.headers.payload_offset()))
             .map_err(open_err)?;
@@ -674,7 +691,8 @@ mod tests {
     }
 
     /// The file's headers, their blobs as rpm stores them, and its payload
-    /// streamed from where the headers end; a file changed since is refused.
+    /// streamed from where the headers end; an identical file renamed over it
+    /// (a concurrent build's download) is read, a file changed since is refused.
     #[test]
     fn rpm_file_gives_blobs_and_the_payload_of_the_file_it_read() {
         let (bytes, main) = package();
@@ -695,9 +713,15 @@ mod tests {
         let mut payload = Vec::new();
         rpm.payload().unwrap().read_to_end(&mut payload).unwrap();
         assert_eq!(payload, bytes[headers.payload_offset() as usize..]);
-        let mut longer = bytes.clone();
-        longer.push(0);
-        std::fs::write(&path, &longer).unwrap();
+        let again = dir.path().join("again.rpm");
+        std::fs::write(&again, &bytes).unwrap();
+        std::fs::rename(&again, &path).unwrap();
+        let mut payload = Vec::new();
+        rpm.payload().unwrap().read_to_end(&mut payload).unwrap();
+        assert_eq!(payload, bytes[headers.payload_offset() as usize..]);
+        let mut other = bytes.clone();
+        other[headers.payload_offset() as usize - 1] ^= 0xff;
+        std::fs::write(&path, &other).unwrap();
         let err = rpm.payload().unwrap_err();
         assert!(matches!(err, ReadError::Changed { .. }), "{err}");
         assert!(err.to_string().contains("h.rpm changed"), "{err}");
