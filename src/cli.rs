@@ -96,6 +96,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Push an existing image (OCI layout or oci-archive) to a registry.
     Push(PushCmd),
+    /// Compare two images (OCI layout or oci-archive) or two locks; exit 0 if identical, 1 if not, 2 if unreadable.
+    Diff(DiffArgs),
     /// Show or empty the cache (metadata, RPMs, compressed layers).
     #[command(subcommand)]
     Cache(CacheCmd),
@@ -195,6 +197,17 @@ pub struct CheckArgs {
     /// Also require a CA bundle (for images that make TLS connections).
     #[arg(long)]
     pub tls: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DiffArgs {
+    /// The old image or lock (`*.lock`).
+    pub a: String,
+    /// The new image or lock.
+    pub b: String,
+    /// Machine-readable output (the same content).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod check;
 pub mod credentials;
+pub mod diff;
 pub mod digest;
 pub mod duration;
 pub mod elf;
