@@ -18,8 +18,8 @@ use anyhow::{bail, Context as _};
 
 use cli::printer::{self, Printer};
 use cli::{
-    BuildArgs, CacheCmd, CheckArgs, Cli, DiffArgs, Command, CommonArgs, Format, LockArgs, LogFormat,
-    PlanArgs, PushArgs, PushCmd, VendorArgs, WhyArgs,
+    BuildArgs, CacheCmd, CheckArgs, Cli, Command, CommonArgs, DiffArgs, Format, LockArgs,
+    LogFormat, PlanArgs, PushArgs, PushCmd, VendorArgs, WhyArgs,
 };
 use minibuild::lock::Lock;
 use minibuild::pipeline::{self, LockFile, Settings};

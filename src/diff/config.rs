@@ -21,7 +21,12 @@ pub struct ConfigChange {
     pub new: Option<String>,
 }
 
-fn scalar(out: &mut Vec<ConfigChange>, field: &'static str, old: Option<String>, new: Option<String>) {
+fn scalar(
+    out: &mut Vec<ConfigChange>,
+    field: &'static str,
+    old: Option<String>,
+    new: Option<String>,
+) {
     if old != new {
         out.push(ConfigChange {
             field,
@@ -60,7 +65,11 @@ fn argv(v: &Option<Vec<String>>) -> Option<String> {
 
 /// `KEY=VALUE` lines by key; a line without `=` is a key with no value.
 fn env(c: &RunConfig) -> BTreeMap<String, String> {
-    let lines = c.config.as_ref().and_then(|s| s.env.clone()).unwrap_or_default();
+    let lines = c
+        .config
+        .as_ref()
+        .and_then(|s| s.env.clone())
+        .unwrap_or_default();
     lines
         .into_iter()
         .map(|l| match l.split_once('=') {
@@ -72,8 +81,12 @@ fn env(c: &RunConfig) -> BTreeMap<String, String> {
 
 /// The keys of a set-as-object (`ExposedPorts`, `Volumes`), each present.
 fn set(m: Option<&BTreeMap<String, serde_json::Value>>) -> BTreeMap<String, String> {
-    m.map(|m| m.keys().map(|k| (k.clone(), "present".to_string())).collect())
-        .unwrap_or_default()
+    m.map(|m| {
+        m.keys()
+            .map(|k| (k.clone(), "present".to_string()))
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 fn platform(c: &RunConfig) -> Option<String> {
@@ -95,9 +108,19 @@ pub fn compare(old: &RunConfig, new: &RunConfig) -> Vec<ConfigChange> {
     );
     scalar(&mut out, "platform", platform(old), platform(new));
     scalar(&mut out, "user", a.user.clone(), b.user.clone());
-    scalar(&mut out, "entrypoint", argv(&a.entrypoint), argv(&b.entrypoint));
+    scalar(
+        &mut out,
+        "entrypoint",
+        argv(&a.entrypoint),
+        argv(&b.entrypoint),
+    );
     scalar(&mut out, "cmd", argv(&a.cmd), argv(&b.cmd));
-    scalar(&mut out, "working_dir", a.working_dir.clone(), b.working_dir.clone());
+    scalar(
+        &mut out,
+        "working_dir",
+        a.working_dir.clone(),
+        b.working_dir.clone(),
+    );
     keyed(&mut out, "env", &env(old), &env(new));
     keyed(
         &mut out,
@@ -105,15 +128,30 @@ pub fn compare(old: &RunConfig, new: &RunConfig) -> Vec<ConfigChange> {
         &set(a.exposed_ports.as_ref()),
         &set(b.exposed_ports.as_ref()),
     );
-    keyed(&mut out, "volumes", &set(a.volumes.as_ref()), &set(b.volumes.as_ref()));
+    keyed(
+        &mut out,
+        "volumes",
+        &set(a.volumes.as_ref()),
+        &set(b.volumes.as_ref()),
+    );
     keyed(
         &mut out,
         "labels",
         &a.labels.clone().unwrap_or_default(),
         &b.labels.clone().unwrap_or_default(),
     );
-    scalar(&mut out, "stop_signal", a.stop_signal.clone(), b.stop_signal.clone());
-    scalar(&mut out, "created", old.created.clone(), new.created.clone());
+    scalar(
+        &mut out,
+        "stop_signal",
+        a.stop_signal.clone(),
+        b.stop_signal.clone(),
+    );
+    scalar(
+        &mut out,
+        "created",
+        old.created.clone(),
+        new.created.clone(),
+    );
     out
 }
 
@@ -138,7 +176,14 @@ mod tests {
         let changes = compare(&a, &b);
         let got: Vec<(&str, Option<&str>, Option<&str>, Option<&str>)> = changes
             .iter()
-            .map(|c| (c.field, c.key.as_deref(), c.old.as_deref(), c.new.as_deref()))
+            .map(|c| {
+                (
+                    c.field,
+                    c.key.as_deref(),
+                    c.old.as_deref(),
+                    c.new.as_deref(),
+                )
+            })
             .collect();
         assert_eq!(
             got,

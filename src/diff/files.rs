@@ -114,7 +114,15 @@ fn differ<T: PartialEq>(a: T, b: T, show: impl Fn(&T) -> String) -> Option<[Stri
 
 /// Whether two regular files' bytes differ: sizes first, then sha256.
 fn content_differs(a: &Kind, b: &Kind) -> io::Result<bool> {
-    let (Kind::File { blob: x, size: sx, .. }, Kind::File { blob: y, size: sy, .. }) = (a, b) else {
+    let (
+        Kind::File {
+            blob: x, size: sx, ..
+        },
+        Kind::File {
+            blob: y, size: sy, ..
+        },
+    ) = (a, b)
+    else {
         return Ok(false);
     };
     if sx != sy {
@@ -143,8 +151,12 @@ pub fn compare(old: &Tree, new: &Tree) -> io::Result<FileDiff> {
             size_delta: size(b) as i64 - size(a) as i64,
             content: content_differs(&a.kind, &b.kind)?,
             kind: differ(kind_name(&a.kind), kind_name(&b.kind), |k| k.to_string()),
-            target: differ(target(&a.kind), target(&b.kind), String::clone)
-                .filter(|_| matches!((&a.kind, &b.kind), (Kind::Symlink { .. }, Kind::Symlink { .. }))),
+            target: differ(target(&a.kind), target(&b.kind), String::clone).filter(|_| {
+                matches!(
+                    (&a.kind, &b.kind),
+                    (Kind::Symlink { .. }, Kind::Symlink { .. })
+                )
+            }),
             mode: differ(a.mode, b.mode, |m| format!("{m:04o}")),
             owner: differ(owner(a), owner(b), String::clone),
             xattrs: a.xattrs != b.xattrs,
@@ -226,7 +238,11 @@ mod tests {
         (e.uid, e.gid, e.user, e.group) = (1000, 1000, "app".into(), "app".into());
         let d = compare(&a.tree, &b.tree).unwrap();
         assert_eq!(d.changed.len(), 2);
-        assert!(d.changed[0].what()[0].starts_with("owner "), "{:?}", d.changed[0]);
+        assert!(
+            d.changed[0].what()[0].starts_with("owner "),
+            "{:?}",
+            d.changed[0]
+        );
         assert!(d.changed[0].what()[0].ends_with("→ app:app (1000:1000)"));
         // TestTree's symlinks are 0777, as every symlink is.
         assert_eq!(

@@ -179,7 +179,13 @@ fn sides<'a>(path: &Path, image: &'a load::Image) -> anyhow::Result<Vec<Side<'a>
             let m = manifests
                 .iter()
                 .find(|m| m.digest == loaded.manifest_digest)
-                .with_context(|| format!("{}: manifest {} vanished", path.display(), loaded.manifest_digest))?;
+                .with_context(|| {
+                    format!(
+                        "{}: manifest {} vanished",
+                        path.display(),
+                        loaded.manifest_digest
+                    )
+                })?;
             let Content::Image { config, layers } = &m.content else {
                 bail!("{}: manifest {} is an index", path.display(), m.digest);
             };
@@ -251,7 +257,11 @@ fn diff_images(a: &Path, b: &Path) -> anyhow::Result<Report> {
         };
         parts.push(part);
     }
-    let digests = |s: &[Side]| s.iter().map(|s| s.loaded.manifest_digest.to_string()).collect();
+    let digests = |s: &[Side]| {
+        s.iter()
+            .map(|s| s.loaded.manifest_digest.to_string())
+            .collect()
+    };
     Ok(Report {
         a: a.display().to_string(),
         b: b.display().to_string(),
@@ -288,7 +298,8 @@ fn compare_sides(a: &Path, b: &Path, x: &Side, y: &Side) -> anyhow::Result<Part>
         (Some(pa), Some(pb)) => Some(packages::compare(&pa, &pb)),
         _ => None,
     };
-    let files = files::compare(&x.loaded.tree, &y.loaded.tree).context("cannot read a file of the images")?;
+    let files = files::compare(&x.loaded.tree, &y.loaded.tree)
+        .context("cannot read a file of the images")?;
     let total = |v: &[Layer]| v.iter().map(|l| l.size).sum::<u64>();
     let (old_total, new_total) = (total(&x.layers), total(&y.layers));
     let name = if x.loaded.platform == y.loaded.platform {
@@ -324,7 +335,8 @@ fn opt_bytes(n: Option<u64>) -> String {
 }
 
 fn value(v: &Option<String>) -> String {
-    v.as_ref().map_or_else(|| "unset".into(), |v| format!("{v:?}"))
+    v.as_ref()
+        .map_or_else(|| "unset".into(), |v| format!("{v:?}"))
 }
 
 impl Part {
@@ -376,14 +388,24 @@ impl Part {
             d.removed.len(),
             d.changed.len()
         )?;
+        let show = |e: &files::FileEntry| match e.kind {
+            "file" => format!("{} (file, {})", e.path, human_bytes(e.size)),
+            kind => format!("{} ({kind})", e.path),
+        };
         for e in &d.added {
-            writeln!(f, "  + {} ({}, {})", e.path, e.kind, human_bytes(e.size))?;
+            writeln!(f, "  + {}", show(e))?;
         }
         for e in &d.removed {
-            writeln!(f, "  - {} ({}, {})", e.path, e.kind, human_bytes(e.size))?;
+            writeln!(f, "  - {}", show(e))?;
         }
         for c in &d.changed {
-            writeln!(f, "  ~ {} ({}): {}", c.path, signed(c.size_delta), c.what().join(", "))?;
+            writeln!(
+                f,
+                "  ~ {} ({}): {}",
+                c.path,
+                signed(c.size_delta),
+                c.what().join(", ")
+            )?;
         }
         Ok(())
     }
@@ -400,8 +422,17 @@ impl Part {
         )?;
         for (side, list, other) in [("A", &l.old, &l.new), ("B", &l.new, &l.old)] {
             for layer in list {
-                let shared = if other.contains(layer) { " (shared)" } else { "" };
-                writeln!(f, "  {side} {} {}{shared}", layer.digest, human_bytes(layer.size))?;
+                let shared = if other.contains(layer) {
+                    " (shared)"
+                } else {
+                    ""
+                };
+                writeln!(
+                    f,
+                    "  {side} {} {}{shared}",
+                    layer.digest,
+                    human_bytes(layer.size)
+                )?;
             }
         }
         Ok(())
@@ -410,8 +441,15 @@ impl Part {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "A: {}", self.a)?;
-        writeln!(f, "B: {}", self.b)?;
+        for (side, path, digests) in [
+            ("A", &self.a, &self.a_manifests),
+            ("B", &self.b, &self.b_manifests),
+        ] {
+            match digests.as_slice() {
+                [one] => writeln!(f, "{side}: {path} {one}")?,
+                _ => writeln!(f, "{side}: {path}")?,
+            }
+        }
         if self.identical {
             return writeln!(f, "no differences");
         }
@@ -436,8 +474,17 @@ impl fmt::Display for Report {
             if !p.config.is_empty() {
                 writeln!(f, "config: {} changed", p.config.len())?;
                 for c in &p.config {
-                    let key = c.key.as_deref().map_or_else(String::new, |k| format!(" {k}"));
-                    writeln!(f, "  {}{key}: {} → {}", c.field, value(&c.old), value(&c.new))?;
+                    let key = c
+                        .key
+                        .as_deref()
+                        .map_or_else(String::new, |k| format!(" {k}"));
+                    writeln!(
+                        f,
+                        "  {}{key}: {} → {}",
+                        c.field,
+                        value(&c.old),
+                        value(&c.new)
+                    )?;
                 }
             }
             if let Some(l) = &p.layers {
@@ -462,13 +509,19 @@ mod tests {
         ] {
             assert!(looks_like_reference(r), "{r}");
             let e = input(r).unwrap_err().to_string();
-            assert!(e.contains("cannot pull") && e.contains("skopeo copy"), "{e}");
+            assert!(
+                e.contains("cannot pull") && e.contains("skopeo copy"),
+                "{e}"
+            );
         }
         for p in ["out/app.tar", "./x.io/y", "image.tar", "dir/sub"] {
             assert!(!looks_like_reference(p), "{p}");
         }
         let e = input("missing/app.tar").unwrap_err().to_string();
-        assert!(e.contains("missing/app.tar") && e.contains("no such file"), "{e}");
+        assert!(
+            e.contains("missing/app.tar") && e.contains("no such file"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -478,7 +531,10 @@ mod tests {
         std::fs::write(&lock, "").unwrap();
         let img = dir.path().join("img");
         std::fs::create_dir(&img).unwrap();
-        assert_eq!(input(lock.to_str().unwrap()).unwrap(), Input::Lock(lock.clone()));
+        assert_eq!(
+            input(lock.to_str().unwrap()).unwrap(),
+            Input::Lock(lock.clone())
+        );
         let e = diff(lock.to_str().unwrap(), img.to_str().unwrap())
             .unwrap_err()
             .to_string();

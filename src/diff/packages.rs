@@ -178,9 +178,11 @@ pub fn compare_locks(old: &Lock, new: &Lock) -> Vec<(String, PackageDiff)> {
                         Change::Upgraded { old, new } => {
                             (ChangeKind::Upgraded, look(&before, old), look(&after, new))
                         }
-                        Change::Downgraded { old, new } => {
-                            (ChangeKind::Downgraded, look(&before, old), look(&after, new))
-                        }
+                        Change::Downgraded { old, new } => (
+                            ChangeKind::Downgraded,
+                            look(&before, old),
+                            look(&after, new),
+                        ),
                         Change::Rebuilt(n) => {
                             (ChangeKind::Rebuilt, look(&before, n), look(&after, n))
                         }

@@ -16,10 +16,7 @@ use crate::rpm::Evr;
 use super::packages::Package;
 
 /// Where an image's sqlite rpmdb may be, in the order looked at.
-pub const DB_PATHS: &[&str] = &[
-    crate::rpmdb::DB_PATH,
-    "usr/lib/sysimage/rpm/rpmdb.sqlite",
-];
+pub const DB_PATHS: &[&str] = &[crate::rpmdb::DB_PATH, "usr/lib/sysimage/rpm/rpmdb.sqlite"];
 
 const NAME: u32 = 1000;
 const VERSION: u32 = 1001;
@@ -33,10 +30,13 @@ const LONGSIZE: u32 = 5009;
 
 /// The image's packages, or `None` when it has no sqlite rpmdb.
 pub fn packages(tree: &Tree) -> anyhow::Result<Option<Vec<Package>>> {
-    let Some((path, blob)) = DB_PATHS.iter().find_map(|p| match &tree.entries.get(*p)?.kind {
-        Kind::File { blob, .. } => Some((*p, blob)),
-        _ => None,
-    }) else {
+    let Some((path, blob)) = DB_PATHS
+        .iter()
+        .find_map(|p| match &tree.entries.get(*p)?.kind {
+            Kind::File { blob, .. } => Some((*p, blob)),
+            _ => None,
+        })
+    else {
         return Ok(None);
     };
     // sqlite reads files, not byte ranges: copy it out.
