@@ -1,5 +1,6 @@
 //! `minibuild diff A B` end to end: two images built from the fixture repo
-//! (the second with one more package, a changed env and label), the same
+//! (the second with a newer busybox, one more package, a changed env and
+//! label), the same
 //! image as an archive and as a layout directory, two locks, and inputs
 //! that cannot be read. Exit codes as diff(1): 0 same, 1 different, 2
 //! unreadable.
@@ -70,7 +71,7 @@ struct Built {
     /// Recipe A's image as an oci-archive and as a layout directory.
     a: PathBuf,
     a_layout: PathBuf,
-    /// Recipe B's image (one more package, other env and label).
+    /// Recipe B's image (newer busybox, one more package, other env and label).
     b: PathBuf,
     a_recipe: PathBuf,
     b_recipe: PathBuf,
@@ -90,7 +91,7 @@ fn built() -> &'static Built {
         let b_recipe = dir.join("b.toml");
         std::fs::write(
             &a_recipe,
-            recipe(r#"MODE = "old""#, "1", r#""busybox""#, &extra),
+            recipe(r#"MODE = "old""#, "1", r#""busybox < 1:1.35.0-4""#, &extra),
         )
         .unwrap();
         std::fs::write(
@@ -152,10 +153,19 @@ fn two_images_show_the_added_package_files_config_and_layers() {
     let part = &v["parts"][0];
     assert_eq!(part["name"], "linux/amd64");
     let changes = part["packages"]["changes"].as_array().unwrap();
-    assert_eq!(changes.len(), 1, "{changes:?}");
-    assert_eq!(changes[0]["change"], "added");
-    assert_eq!(changes[0]["new"], "hello-1.0-1.noarch");
-    assert_eq!(changes[0]["size_delta"], 300);
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert_eq!(changes[0]["change"], "upgraded");
+    assert_eq!(changes[0]["old"], "busybox-1:1.35.0-3.fc40.x86_64");
+    assert_eq!(changes[0]["new"], "busybox-1:1.35.0-4.fc40.x86_64");
+    assert_eq!(changes[1]["change"], "added");
+    assert_eq!(changes[1]["new"], "hello-1.0-1.noarch");
+    assert_eq!(changes[1]["size_delta"], 300);
+    let sizes = |k: &str| part["packages"][k].as_i64().unwrap();
+    let deltas: i64 = changes
+        .iter()
+        .map(|c| c["size_delta"].as_i64().unwrap())
+        .sum();
+    assert_eq!(sizes("new_total") - sizes("old_total"), deltas);
     assert_eq!(part["packages"]["source"], "rpmdb");
     let env: Vec<(&str, &serde_json::Value, &serde_json::Value)> = part["config"]
         .as_array()
@@ -246,14 +256,14 @@ fn two_locks() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout_text(&out));
     let text = stdout_text(&out);
     assert!(
-        text.contains("packages (lock): 1 added, 0 removed")
+        text.contains("packages (lock): 1 added, 0 removed, 1 upgraded")
             && text.contains("  added      hello-1.0-1.noarch  +300 B"),
         "{text}"
     );
     let v = json(&diff(&[&la, &lb], true));
     assert_eq!(v["kind"], "locks");
     assert_eq!(v["parts"][0]["name"], "x86_64");
-    assert_eq!(v["parts"][0]["packages"]["changes"][0]["name"], "hello");
+    assert_eq!(v["parts"][0]["packages"]["changes"][1]["name"], "hello");
     let same = diff(&[&la, &la], false);
     assert_eq!(same.status.code(), Some(0));
     assert!(stdout_text(&same).ends_with("no differences\n"));

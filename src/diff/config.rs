@@ -174,7 +174,8 @@ mod tests {
             "Entrypoint":["/bin/sh"],"Cmd":["-c","echo hi"],"ExposedPorts":{"8080/tcp":{}},"Labels":{"x":"2"}}}"#,
         );
         let changes = compare(&a, &b);
-        let got: Vec<(&str, Option<&str>, Option<&str>, Option<&str>)> = changes
+        type Row<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+        let got: Vec<Row> = changes
             .iter()
             .map(|c| {
                 (
