@@ -73,6 +73,8 @@ struct Built {
     a_layout: PathBuf,
     /// Recipe B's image (newer busybox, one more package, other env and label).
     b: PathBuf,
+    /// Recipe B built with `rpmdb = false`.
+    b_no_rpmdb: PathBuf,
     a_recipe: PathBuf,
     b_recipe: PathBuf,
 }
@@ -109,11 +111,17 @@ fn built() -> &'static Built {
         build(&a_recipe, &a, &cache, "oci-archive");
         build(&a_recipe, &a_layout, &cache, "oci");
         build(&b_recipe, &b, &cache, "oci-archive");
+        let no_rpmdb_recipe = dir.join("b-no-rpmdb.toml");
+        let text = std::fs::read_to_string(&b_recipe).unwrap();
+        std::fs::write(&no_rpmdb_recipe, format!("{text}rpmdb = false\n")).unwrap();
+        let b_no_rpmdb = dir.join("b-no-rpmdb.tar");
+        build(&no_rpmdb_recipe, &b_no_rpmdb, &cache, "oci-archive");
         Built {
             dir,
             a,
             a_layout,
             b,
+            b_no_rpmdb,
             a_recipe,
             b_recipe,
         }
@@ -237,6 +245,25 @@ fn the_same_image_as_archive_and_layout_has_no_differences() {
     let v = json(&diff(&[&b.a_layout, &b.a], true));
     assert_eq!(v["identical"], true);
     assert_eq!(v["a_manifests"], v["b_manifests"]);
+}
+
+#[test]
+fn without_an_rpmdb_packages_are_left_out_with_a_note() {
+    let b = built();
+    let out = diff(&[&b.b, &b.b_no_rpmdb], false);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout_text(&out);
+    let note = format!(
+        "note: {} has no rpmdb (var/lib/rpm/rpmdb.sqlite or usr/lib/sysimage/rpm/rpmdb.sqlite): packages not compared",
+        b.b_no_rpmdb.display()
+    );
+    assert!(text.contains(&note), "{text}");
+    assert!(
+        text.contains("  - /var/lib/rpm/rpmdb.sqlite (file, "),
+        "{text}"
+    );
+    let v = json(&diff(&[&b.b, &b.b_no_rpmdb], true));
+    assert!(v["parts"][0]["packages"].is_null());
 }
 
 #[test]
