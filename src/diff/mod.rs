@@ -498,6 +498,9 @@ impl fmt::Display for Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::test_tree::TestTree;
+    use crate::image::{Compression, Format, ImageConfig, ImageWriter, LayerOptions};
+    use crate::rpm::Arch;
 
     #[test]
     fn references_are_told_apart_from_paths() {
@@ -539,6 +542,52 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("one is a lock"), "{e}");
+    }
+
+    fn write_image(dest: &Path, arches: &[Arch], content: &[u8], user: Option<&str>) {
+        let mut t = TestTree::new();
+        t.dir("etc", 0o755);
+        t.file("etc/hello", 0o644, content);
+        let mut w = ImageWriter::new(dest).unwrap();
+        let opts = LayerOptions {
+            source_date_epoch: 1_700_000_000,
+            compression: Compression::Gzip,
+        };
+        let layer = w.add_layer(&t.tree, &opts).unwrap();
+        for &arch in arches {
+            let mut c = ImageConfig::new(arch, 1_700_000_000);
+            c.user = user.map(String::from);
+            w.add_image(&c, std::slice::from_ref(&layer)).unwrap();
+        }
+        w.commit(Format::Oci, "v1").unwrap();
+    }
+
+    #[test]
+    fn platforms_are_paired_by_os_arch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        write_image(&a, &[Arch::X86_64, Arch::Aarch64], b"hello\n", None);
+        write_image(&b, &[Arch::X86_64], b"HELLO\n", Some("app"));
+        let r = diff(a.to_str().unwrap(), b.to_str().unwrap()).unwrap();
+        assert!(!r.identical);
+        let names: Vec<(&str, Option<&str>)> = r
+            .parts
+            .iter()
+            .map(|p| (p.name.as_str(), p.only_in))
+            .collect();
+        assert_eq!(names, [("linux/amd64", None), ("linux/arm64", Some("a"))]);
+        let amd = &r.parts[0];
+        let files = amd.files.as_ref().unwrap();
+        assert_eq!(files.changed.len(), 1);
+        assert_eq!(files.changed[0].path, "/etc/hello");
+        assert!(files.changed[0].content);
+        assert_eq!(amd.config[0].field, "user");
+        assert!(amd.notes[0].contains("has no rpmdb"), "{:?}", amd.notes);
+        assert!(r.to_string().contains("linux/arm64: only in A"), "{r}");
+        // The same image against itself: identical.
+        let same = diff(a.to_str().unwrap(), a.to_str().unwrap()).unwrap();
+        assert!(same.identical);
+        assert!(same.to_string().ends_with("no differences\n"));
     }
 
     #[test]
