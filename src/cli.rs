@@ -96,7 +96,12 @@ pub enum Command {
     Check(CheckArgs),
     /// Push an existing image (OCI layout or oci-archive) to a registry.
     Push(PushCmd),
-    /// Compare two images (OCI layout or oci-archive) or two locks; exit 0 if identical, 1 if not, 2 if unreadable.
+    /// Show what changed between two images (OCI layout or oci-archive) or two locks.
+    ///
+    /// Packages added, removed, upgraded and downgraded with their installed
+    /// sizes (from each image's rpmdb, or the locks), files, config and
+    /// layers. Exit status as diff(1): 0 identical, 1 different, 2 when an
+    /// input cannot be read.
     Diff(DiffArgs),
     /// Show or empty the cache (metadata, RPMs, compressed layers).
     #[command(subcommand)]
@@ -201,7 +206,8 @@ pub struct CheckArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct DiffArgs {
-    /// The old image or lock (`*.lock`).
+    /// The old image or lock (`*.lock`). A registry reference is refused:
+    /// `skopeo copy` it to an oci-archive first.
     pub a: String,
     /// The new image or lock.
     pub b: String,

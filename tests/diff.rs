@@ -312,6 +312,13 @@ fn unreadable_inputs_exit_2_naming_them() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&junk.display().to_string()), "{err}");
 
+    let bad_lock = b.dir.join("junk.lock");
+    std::fs::write(&bad_lock, "packages = 3").unwrap();
+    let out = diff(&[&bad_lock, &bad_lock], false);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&bad_lock.display().to_string()), "{err}");
+
     let out = minibuild()
         .args(["diff", "registry.example.com/app:1"])
         .arg(&b.a)

@@ -64,7 +64,7 @@ pub fn input(arg: &str) -> anyhow::Result<Input> {
         if looks_like_reference(arg) {
             let name = arg.trim_start_matches("docker://");
             bail!(
-                "{arg}: diff cannot pull from a registry yet\n  hint: copy it to an oci-archive first: skopeo copy docker://{name} oci-archive:image.tar"
+                "{arg}: no such file, and diff cannot pull a registry reference yet\n  hint: copy it to an oci-archive first: skopeo copy docker://{name} oci-archive:image.tar"
             );
         }
         bail!("cannot read {arg}: no such file or directory");
