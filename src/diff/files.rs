@@ -19,6 +19,9 @@ pub struct FileEntry {
     pub kind: &'static str,
     /// Bytes of a regular file, 0 otherwise.
     pub size: u64,
+    /// A symlink's target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// A path on both sides that differs.
@@ -105,6 +108,10 @@ fn entry(path: &str, e: &Entry) -> FileEntry {
         path: format!("/{path}"),
         kind: kind_name(&e.kind),
         size: size(e),
+        target: match &e.kind {
+            Kind::Symlink { target } => Some(target.clone()),
+            _ => None,
+        },
     }
 }
 
@@ -204,7 +211,8 @@ mod tests {
             [FileEntry {
                 path: "/etc/new".into(),
                 kind: "file",
-                size: 5
+                size: 5,
+                target: None
             }]
         );
         assert_eq!(d.removed.len(), 1);
@@ -234,10 +242,15 @@ mod tests {
         let mut b = TestTree::new();
         b.file("x", 0o644, b"x");
         b.symlink("y", "x");
+        b.symlink("z", "x");
         let e = b.tree.entries.get_mut("x").unwrap();
         (e.uid, e.gid, e.user, e.group) = (1000, 1000, "app".into(), "app".into());
         let d = compare(&a.tree, &b.tree).unwrap();
         assert_eq!(d.changed.len(), 2);
+        assert_eq!(
+            (d.added[0].kind, d.added[0].target.as_deref()),
+            ("symlink", Some("x"))
+        );
         assert!(
             d.changed[0].what()[0].starts_with("owner "),
             "{:?}",

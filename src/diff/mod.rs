@@ -388,9 +388,10 @@ impl Part {
             d.removed.len(),
             d.changed.len()
         )?;
-        let show = |e: &files::FileEntry| match e.kind {
-            "file" => format!("{} (file, {})", e.path, human_bytes(e.size)),
-            kind => format!("{} ({kind})", e.path),
+        let show = |e: &files::FileEntry| match (e.kind, &e.target) {
+            ("file", _) => format!("{} (file, {})", e.path, human_bytes(e.size)),
+            (_, Some(t)) => format!("{} (symlink → {t})", e.path),
+            (kind, None) => format!("{} ({kind})", e.path),
         };
         for e in &d.added {
             writeln!(f, "  + {}", show(e))?;
