@@ -96,6 +96,13 @@ pub enum Command {
     Check(CheckArgs),
     /// Push an existing image (OCI layout or oci-archive) to a registry.
     Push(PushCmd),
+    /// Show what changed between two images (OCI layout or oci-archive) or two locks.
+    ///
+    /// Packages added, removed, upgraded and downgraded with their installed
+    /// sizes (from each image's rpmdb, or the locks), files, config and
+    /// layers. Exit status as diff(1): 0 identical, 1 different, 2 when an
+    /// input cannot be read.
+    Diff(DiffArgs),
     /// Show or empty the cache (metadata, RPMs, compressed layers).
     #[command(subcommand)]
     Cache(CacheCmd),
@@ -195,6 +202,18 @@ pub struct CheckArgs {
     /// Also require a CA bundle (for images that make TLS connections).
     #[arg(long)]
     pub tls: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DiffArgs {
+    /// The old image or lock (`*.lock`). A registry reference is refused:
+    /// `skopeo copy` it to an oci-archive first.
+    pub a: String,
+    /// The new image or lock.
+    pub b: String,
+    /// Machine-readable output (the same content).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -22,6 +22,7 @@ pub mod rootfs;
 // Vocabulary, services and the commands beside `build`.
 pub mod cache;
 pub mod check;
+pub mod diff;
 pub mod digest;
 pub mod elf;
 pub mod explain;

@@ -18,8 +18,8 @@ use anyhow::{bail, Context as _};
 
 use cli::printer::{self, Printer};
 use cli::{
-    BuildArgs, CacheCmd, CheckArgs, Cli, Command, CommonArgs, Format, LockArgs, LogFormat,
-    PlanArgs, PushArgs, PushCmd, VendorArgs, WhyArgs,
+    BuildArgs, CacheCmd, CheckArgs, Cli, Command, CommonArgs, DiffArgs, Format, LockArgs,
+    LogFormat, PlanArgs, PushArgs, PushCmd, VendorArgs, WhyArgs,
 };
 use minibuild::lock::Lock;
 use minibuild::pipeline::{self, LockFile, Settings};
@@ -41,7 +41,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// `check`'s exit status when the image cannot be read at all, distinct
+/// `check`'s and `diff`'s exit status when an input cannot be read at all, distinct
 /// from 1 ("read, and it has problems"), as grep and diff do.
 const CHECK_UNREADABLE: u8 = 2;
 
@@ -55,6 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Vendor(args)) => vendor(args, log),
         Some(Command::Check(args)) => check(args, log),
         Some(Command::Push(args)) => push_cmd(args, log),
+        Some(Command::Diff(args)) => diff_cmd(args, log),
         Some(Command::Cache(cmd)) => cache_cmd(cmd),
         None if cli.build.recipe.is_some() => build(cli.build, log),
         None => {
@@ -533,6 +534,30 @@ fn check(args: CheckArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `diff`'s exit status: 0 identical, 1 different, 2 (like diff(1)) when
+/// an input cannot be read.
+fn diff_cmd(args: DiffArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
+    let report = match minibuild::diff::diff(&args.a, &args.b) {
+        Ok(r) => r,
+        Err(err) => {
+            printer::error(&err, log);
+            return Ok(ExitCode::from(CHECK_UNREADABLE));
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{report}")?;
+    }
+    Ok(if report.identical {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -112,6 +112,32 @@ impl ConfigPlatform {
     }
 }
 
+/// What a config says about how the image runs (its `config` object), plus
+/// the platform and creation time: what `diff` compares.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct RunConfig {
+    pub os: Option<String>,
+    pub architecture: Option<String>,
+    pub created: Option<String>,
+    #[serde(default)]
+    pub config: Option<RunSettings>,
+}
+
+/// The `config` object of an image config; absent keys are `None`/empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RunSettings {
+    pub user: Option<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub env: Option<Vec<String>>,
+    pub working_dir: Option<String>,
+    pub exposed_ports: Option<BTreeMap<String, Value>>,
+    pub volumes: Option<BTreeMap<String, Value>>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub stop_signal: Option<String>,
+}
+
 /// An image on disk; see the module docs.
 #[derive(Debug)]
 pub struct LocalImage {
@@ -280,6 +306,17 @@ impl LocalImage {
 
     /// The platform the config `desc` names says it is for.
     pub fn config_platform(&self, desc: &Descriptor) -> Result<ConfigPlatform, ImageError> {
+        let bytes = self.verified(desc, MAX_CONFIG)?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            self.err(format!(
+                "config {} is not an image config: {e}",
+                desc.digest
+            ))
+        })
+    }
+
+    /// The run settings of the config `desc` names.
+    pub fn run_config(&self, desc: &Descriptor) -> Result<RunConfig, ImageError> {
         let bytes = self.verified(desc, MAX_CONFIG)?;
         serde_json::from_slice(&bytes).map_err(|e| {
             self.err(format!(
