@@ -14,6 +14,7 @@ pub mod elf;
 pub mod explain;
 pub mod fetch;
 pub mod fsutil;
+pub mod gates;
 pub mod glob;
 pub mod healthcheck;
 pub mod http;
