@@ -839,9 +839,8 @@ fn gates(c: RawCheck, at: &At) -> Result<Gates, RecipeError> {
             let span = v.span();
             match v.into_inner() {
                 SizeValue::Bytes(n) => Ok(n),
-                SizeValue::Text(s) => gate::parse_size(&s).map_err(|e| {
-                    at(Some(span), format!("check.{key}: {e}"), None)
-                }),
+                SizeValue::Text(s) => gate::parse_size(&s)
+                    .map_err(|e| at(Some(span), format!("check.{key}: {e}"), None)),
             }
         })
         .transpose()
@@ -1651,13 +1650,20 @@ releasever = 40
                 highest_user_wasted_percent: Some(0.2),
             }
         );
-        assert!(parse(Path::new("/x/r.toml"), MINIMAL).unwrap().gates.is_empty());
+        assert!(parse(Path::new("/x/r.toml"), MINIMAL)
+            .unwrap()
+            .gates
+            .is_empty());
     }
 
     #[test]
     fn check_table_errors_point_at_the_value() {
         let e = err(&format!("{MINIMAL}\n[check]\nmax_size = \"50 parsecs\"\n"));
-        assert!(e.message.starts_with("check.max_size: `50 parsecs` is not a size"), "{e}");
+        assert!(
+            e.message
+                .starts_with("check.max_size: `50 parsecs` is not a size"),
+            "{e}"
+        );
         assert_eq!(e.line, MINIMAL.lines().count() + 3);
         let e = err(&format!("{MINIMAL}\n[check]\nlowest_efficiency = 90\n"));
         assert!(e.message.contains("outside 0..1"), "{e}");

@@ -31,7 +31,9 @@ pub fn names(tree: &Tree) -> Result<Vec<String>, String> {
             RPMDB_PATHS[0], RPMDB_PATHS[1]
         ));
     };
-    let unreadable = |e: &dyn std::fmt::Display| format!("/{path} cannot be read as an rpm sqlite database: {e}");
+    let unreadable = |e: &dyn std::fmt::Display| {
+        format!("/{path} cannot be read as an rpm sqlite database: {e}")
+    };
     // SQLite reads files, not streams: copy the database out of the staging pack.
     let mut file = tempfile::NamedTempFile::new().map_err(|e| unreadable(&e))?;
     let bytes = blob.read_to_vec().map_err(|e| unreadable(&e))?;

@@ -41,12 +41,39 @@ pub struct Outcome {
     pub failures: Vec<Failure>,
     /// Gates that could not be evaluated, and why.
     pub warnings: Vec<String>,
+    /// What each gate measured (`max_size: 12.3 MB`), for a passing log.
+    pub figures: Vec<String>,
 }
 
 /// Run `gates` over one loaded platform.
 pub fn evaluate(loaded: &Loaded, gates: &Gates) -> Outcome {
     let mut out = Outcome::default();
     let waste = Waste::of(&loaded.layers);
+    let mut figure = |gate: &str, value: String| out.figures.push(format!("{gate}: {value}"));
+    if gates.max_size.is_some() {
+        figure("max_size", show_size(waste.total));
+    }
+    if gates.max_files.is_some() {
+        figure("max_files", files(loaded).to_string());
+    }
+    if gates.require_non_root {
+        figure(
+            "require_non_root",
+            loaded.user.clone().unwrap_or_else(|| "(no User)".into()),
+        );
+    }
+    if gates.lowest_efficiency.is_some() {
+        figure("lowest_efficiency", show_ratio(waste.efficiency()));
+    }
+    if gates.highest_wasted_bytes.is_some() {
+        figure("highest_wasted_bytes", show_size(waste.wasted));
+    }
+    if gates.highest_user_wasted_percent.is_some() {
+        figure(
+            "highest_user_wasted_percent",
+            show_ratio(waste.user_wasted_ratio()),
+        );
+    }
     let mut fail = |gate, message| out.failures.push(Failure { gate, message });
     if let Some(max) = gates.max_size {
         if waste.total > max {
@@ -62,12 +89,7 @@ pub fn evaluate(loaded: &Loaded, gates: &Gates) -> Outcome {
         }
     }
     if let Some(max) = gates.max_files {
-        let files = loaded
-            .tree
-            .entries
-            .values()
-            .filter(|e| !matches!(e.kind, Kind::Dir))
-            .count() as u64;
+        let files = files(loaded);
         if files > max {
             fail(
                 "max_files",
@@ -139,6 +161,11 @@ pub fn evaluate(loaded: &Loaded, gates: &Gates) -> Outcome {
     if !gates.forbid_packages.is_empty() {
         match installed::names(&loaded.tree) {
             Ok(names) => {
+                out.figures.push(format!(
+                    "forbid_packages: {} installed packages",
+                    names.len()
+                ));
+                let mut fail = |gate, message| out.failures.push(Failure { gate, message });
                 for pattern in &gates.forbid_packages {
                     let hits: Vec<&str> = names
                         .iter()
@@ -153,13 +180,23 @@ pub fn evaluate(loaded: &Loaded, gates: &Gates) -> Outcome {
                     }
                 }
             }
-            Err(why) => out.warnings.push(format!(
-                "forbid_packages: not checked: {why}"
-            )),
+            Err(why) => out
+                .warnings
+                .push(format!("forbid_packages: not checked: {why}")),
         }
     }
     out.failures.sort();
     out
+}
+
+/// Every path of the merged tree but directories.
+fn files(loaded: &Loaded) -> u64 {
+    loaded
+        .tree
+        .entries
+        .values()
+        .filter(|e| !matches!(e.kind, Kind::Dir))
+        .count() as u64
 }
 
 /// `root`, `0`, and either as `USER:GROUP`.
@@ -250,10 +287,13 @@ mod tests {
             got.failures.iter().map(|f| f.gate).collect::<Vec<_>>(),
             ["highest_user_wasted_percent"]
         );
-        let no_user = evaluate(&loaded(None, two_layers()), &Gates {
-            require_non_root: true,
-            ..Gates::default()
-        });
+        let no_user = evaluate(
+            &loaded(None, two_layers()),
+            &Gates {
+                require_non_root: true,
+                ..Gates::default()
+            },
+        );
         assert_eq!(no_user.failures[0].gate, "require_non_root");
     }
 

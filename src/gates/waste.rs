@@ -171,7 +171,10 @@ mod tests {
     #[test]
     fn one_layer_wastes_nothing_and_removal_only_is_infinite() {
         let one = Waste::of(&[layer(vec![put("a", 4)])]);
-        assert_eq!((one.wasted, one.efficiency(), one.user_wasted_ratio()), (0, 1.0, 0.0));
+        assert_eq!(
+            (one.wasted, one.efficiency(), one.user_wasted_ratio()),
+            (0, 1.0, 0.0)
+        );
         let removal = Waste::of(&[
             layer(vec![put("a", 4)]),
             layer(vec![Change::Remove { path: "a".into() }]),

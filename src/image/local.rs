@@ -307,10 +307,7 @@ impl LocalImage {
                 desc.digest
             ))
         })?;
-        Ok(outer
-            .config
-            .and_then(|c| c.user)
-            .filter(|u| !u.is_empty()))
+        Ok(outer.config.and_then(|c| c.user).filter(|u| !u.is_empty()))
     }
 
     /// Where the blob `desc` names is, after checking its size against the
