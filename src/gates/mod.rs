@@ -11,7 +11,7 @@ use std::fmt;
 
 use crate::glob::glob_match;
 use crate::image::load::Loaded;
-use crate::rootfs::Kind;
+use crate::rootfs::{Kind, Tree};
 
 pub use spec::Gates;
 use spec::{show_ratio, show_size};
@@ -99,7 +99,7 @@ pub fn evaluate(loaded: &Loaded, gates: &Gates) -> Outcome {
         }
     }
     if gates.require_non_root {
-        match loaded.user.as_deref().map(runs_as_root) {
+        match loaded.user.as_deref().map(|u| runs_as_root(&loaded.tree, u)) {
             None => fail(
                 "require_non_root",
                 "the config sets no User, so the container runs as root (set [image] user or [accounts] run_as)".into(),
@@ -205,10 +205,21 @@ fn files(loaded: &Loaded) -> u64 {
         .count() as u64
 }
 
-/// `root`, `0`, and either as `USER:GROUP`.
-fn runs_as_root(user: &str) -> bool {
+/// `root`, `0`, either as `USER:GROUP`, or a name the image's
+/// /etc/passwd gives uid 0 (what the runtime would resolve it to).
+fn runs_as_root(tree: &Tree, user: &str) -> bool {
     let name = user.split(':').next().unwrap_or(user);
-    name == "root" || name == "0"
+    if name == "root" || name == "0" {
+        return true;
+    }
+    let passwd = match tree.entries.get("etc/passwd").map(|e| &e.kind) {
+        Some(Kind::File { blob, .. }) => blob.read_to_string().unwrap_or_default(),
+        _ => return false,
+    };
+    passwd.lines().any(|l| {
+        let mut f = l.split(':');
+        f.next() == Some(name) && f.nth(1) == Some("0")
+    })
 }
 
 #[cfg(test)]
@@ -220,7 +231,11 @@ mod tests {
     fn loaded(user: Option<&str>, layers: Vec<LayerFiles>) -> Loaded {
         let mut t = TestTree::new();
         t.file("app/bin", 0o755, b"x");
-        t.file("etc/big", 0o644, b"y");
+        t.file(
+            "etc/passwd",
+            0o644,
+            b"root:x:0:0::/root:/bin/sh\ntoor:x:0:0::/:/bin/sh\napp:x:1000:1000::/:/sbin/nologin\n",
+        );
         Loaded {
             platform: "linux/amd64".into(),
             manifest_digest: crate::digest::Digest::sha256_of(b"m"),
@@ -292,6 +307,17 @@ mod tests {
         assert_eq!(
             got.failures.iter().map(|f| f.gate).collect::<Vec<_>>(),
             ["highest_user_wasted_percent"]
+        );
+        let alias = evaluate(
+            &loaded(Some("toor"), two_layers()),
+            &Gates {
+                require_non_root: true,
+                ..Gates::default()
+            },
+        );
+        assert_eq!(
+            alias.failures[0].message,
+            "the config's User `toor` is root"
         );
         let no_user = evaluate(
             &loaded(None, two_layers()),
