@@ -393,6 +393,8 @@ mod tests {
             platform: "linux/amd64".into(),
             manifest_digest: crate::digest::Digest::sha256_of(b"m"),
             tree: t.tree,
+            layers: vec![],
+            user: None,
             skipped: vec![crate::image::load::Skipped {
                 path: "/dev/sda".into(),
                 reason: "is a block device node (8:0, mode 0660) (layer sha256:1)".into(),

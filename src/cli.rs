@@ -202,6 +202,59 @@ pub struct CheckArgs {
     /// Also require a CA bundle (for images that make TLS connections).
     #[arg(long)]
     pub tls: bool,
+    /// Take the gates from RECIPE's [check] table (flags given here win).
+    #[arg(long, value_name = "RECIPE")]
+    pub recipe: Option<PathBuf>,
+    #[command(flatten)]
+    pub gates: GateArgs,
+}
+
+/// CI gates; a failed gate exits with 3 (see README, "Gates").
+#[derive(Args, Debug, Clone, Default)]
+pub struct GateArgs {
+    /// Fail when the layers' files add up to more than SIZE (uncompressed; 50MB, 1.5GiB).
+    #[arg(long, value_name = "SIZE", value_parser = size_arg)]
+    pub max_size: Option<u64>,
+    /// Fail when the image has more than N files (every path but directories).
+    #[arg(long, value_name = "N")]
+    pub max_files: Option<u64>,
+    /// Fail when a package matching NAME (glob) is installed (repeatable).
+    #[arg(long = "forbid-package", value_name = "NAME")]
+    pub forbid_packages: Vec<String>,
+    /// Fail when the image runs as root (no User, or User root/0).
+    #[arg(long)]
+    pub require_non_root: bool,
+    /// Fail when the layer efficiency (dive's) is below RATIO (0.9 or 90%).
+    #[arg(long, value_name = "RATIO", value_parser = ratio_arg)]
+    pub lowest_efficiency: Option<f64>,
+    /// Fail when more than SIZE is shipped in a layer and replaced or removed above.
+    #[arg(long, value_name = "SIZE", value_parser = size_arg)]
+    pub highest_wasted_bytes: Option<u64>,
+    /// Fail when wasted bytes exceed RATIO of the bytes above the base layer (0.2 or 20%).
+    #[arg(long, value_name = "RATIO", value_parser = ratio_arg)]
+    pub highest_user_wasted_percent: Option<f64>,
+}
+
+impl GateArgs {
+    pub fn gates(&self) -> minibuild::gates::Gates {
+        minibuild::gates::Gates {
+            max_size: self.max_size,
+            max_files: self.max_files,
+            forbid_packages: self.forbid_packages.clone(),
+            require_non_root: self.require_non_root,
+            lowest_efficiency: self.lowest_efficiency,
+            highest_wasted_bytes: self.highest_wasted_bytes,
+            highest_user_wasted_percent: self.highest_user_wasted_percent,
+        }
+    }
+}
+
+fn size_arg(s: &str) -> Result<u64, String> {
+    minibuild::gates::spec::parse_size(s).map_err(|e| e.to_string())
+}
+
+fn ratio_arg(s: &str) -> Result<f64, String> {
+    minibuild::gates::spec::parse_ratio(s).map_err(|e| e.to_string())
 }
 
 #[derive(Args, Debug, Clone)]

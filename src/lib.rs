@@ -26,6 +26,7 @@ pub mod diff;
 pub mod digest;
 pub mod elf;
 pub mod explain;
+pub mod gates;
 pub mod http;
 pub mod lock;
 pub mod lock_diff;

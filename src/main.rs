@@ -21,6 +21,7 @@ use cli::{
     BuildArgs, CacheCmd, CheckArgs, Cli, Command, CommonArgs, DiffArgs, Format, LockArgs,
     LogFormat, PlanArgs, PushArgs, PushCmd, VendorArgs, WhyArgs,
 };
+use minibuild::gates::Gates;
 use minibuild::lock::Lock;
 use minibuild::pipeline::{self, LockFile, Settings};
 use minibuild::recipe::{self, Recipe};
@@ -41,8 +42,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// `check`'s and `diff`'s exit status when an input cannot be read at all, distinct
-/// from 1 ("read, and it has problems"), as grep and diff do.
+/// `check`'s and `diff`'s exit status when an input (or `check --recipe`)
+/// cannot be read at all, distinct from 1 ("read, and it has problems"), as
+/// grep and diff do; 3 is a failed gate ([`minibuild::gates::EXIT_GATE_FAILED`]).
 const CHECK_UNREADABLE: u8 = 2;
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -216,6 +218,9 @@ fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map(|_| push_options(&args.push_args, &args.common.tls))
         .transpose()?;
+    if !recipe.gates.is_empty() && format == image::Format::DockerArchive {
+        bail!("the recipe's [check] gates read the image back as OCI: use --format oci-archive or oci");
+    }
     let built = pipeline::build(
         &recipe,
         &resolved,
@@ -225,6 +230,12 @@ fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
         &settings,
         &reporter,
     )?;
+    if !recipe.gates.is_empty() {
+        if let Some(err) = build_gates(&built.output, &recipe, &reporter)? {
+            printer::error(&err, log);
+            return Ok(ExitCode::from(minibuild::gates::EXIT_GATE_FAILED));
+        }
+    }
     match push_to.zip(push_opts) {
         None => println!("{}", built.digest),
         Some((reference, opts)) => {
@@ -502,6 +513,18 @@ fn lock(args: LockArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
 }
 
 fn check(args: CheckArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
+    // The gates: the recipe's [check] table, flags over it.
+    let from_recipe = match &args.recipe {
+        Some(path) => match recipe::load(path) {
+            Ok(r) => r.gates,
+            Err(err) => {
+                printer::error(&err, log);
+                return Ok(ExitCode::from(CHECK_UNREADABLE));
+            }
+        },
+        None => Gates::default(),
+    };
+    let gates = from_recipe.overridden_by(args.gates.gates());
     let image = match image::load::load(&args.image) {
         Ok(image) => image,
         Err(err) => {
@@ -514,6 +537,7 @@ fn check(args: CheckArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     };
     let mut out = std::io::stdout().lock();
     let mut errors = 0;
+    let mut failed_gates = 0;
     for p in &image.platforms {
         let findings = minibuild::check::check_loaded(p, &opts);
         for f in &findings {
@@ -523,20 +547,35 @@ fn check(args: CheckArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
             .iter()
             .filter(|f| f.severity == minibuild::check::Severity::Error)
             .count();
-        if findings.is_empty() {
+        let outcome = minibuild::gates::evaluate(p, &gates);
+        for w in &outcome.warnings {
+            writeln!(out, "{} warning: {w}", p.platform)?;
+        }
+        for f in &outcome.failures {
+            writeln!(out, "{} gate failed: {f}", p.platform)?;
+        }
+        failed_gates += outcome.failures.len();
+        if findings.is_empty() && outcome.failures.is_empty() {
+            let figures = if outcome.figures.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", outcome.figures.join(", "))
+            };
             writeln!(
                 out,
-                "{} {}: ok ({} paths)",
+                "{} {}: ok ({} paths{figures})",
                 p.platform,
                 p.manifest_digest,
                 p.tree.entries.len()
             )?;
         }
     }
-    Ok(if errors == 0 {
-        ExitCode::SUCCESS
-    } else {
+    Ok(if errors > 0 {
         ExitCode::FAILURE
+    } else if failed_gates > 0 {
+        ExitCode::from(minibuild::gates::EXIT_GATE_FAILED)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 
@@ -562,6 +601,53 @@ fn diff_cmd(args: DiffArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `build`'s run of the recipe's [check] gates on the image it wrote: the
+/// failures, as one error naming each gate, or `None` when they pass.
+fn build_gates(
+    output: &Path,
+    recipe: &Recipe,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Option<anyhow::Error>> {
+    let image = image::load::load(output).with_context(|| {
+        format!(
+            "cannot read {} back to run its [check] gates",
+            output.display()
+        )
+    })?;
+    let mut failed = Vec::new();
+    for p in &image.platforms {
+        let outcome = minibuild::gates::evaluate(p, &recipe.gates);
+        for w in outcome.warnings {
+            reporter.event(Event::Warning {
+                message: format!("[check] {}: {w}", p.platform),
+            });
+        }
+        if outcome.failures.is_empty() {
+            reporter.event(Event::GatesPassed {
+                platform: p.platform.clone(),
+                figures: outcome.figures,
+            });
+        }
+        failed.extend(
+            outcome
+                .failures
+                .iter()
+                .map(|f| format!("  {} {f}", p.platform)),
+        );
+    }
+    if failed.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(anyhow::anyhow!(
+        "{} fails the [check] gates of {}:\n{}\n  hint: the image is kept; `minibuild check {} --recipe {}` runs the gates again",
+        output.display(),
+        recipe.path.display(),
+        failed.join("\n"),
+        output.display(),
+        recipe.path.display()
+    )))
 }
 
 fn severity(s: minibuild::check::Severity) -> &'static str {

@@ -17,6 +17,7 @@ use toml::Spanned;
 
 use crate::digest::Digest;
 use crate::duration::parse_duration;
+use crate::gates::spec::{self as gate, Gates};
 use crate::healthcheck::Healthcheck;
 use crate::rootfs::exclude::PathPattern;
 use crate::rpm::Arch;
@@ -39,6 +40,9 @@ pub struct Recipe {
     /// against the recipe's directory, added to the image's trust store.
     pub certificates: Vec<PathBuf>,
     pub accounts: Accounts,
+    /// `[check]`: CI gates `build` runs on the image it wrote (and
+    /// `check --recipe` reads).
+    pub gates: Gates,
     /// What the recipe asks for that minibuild leaves aside (ignored `.repo`
     /// options, disabled sections), one line each, for the user to see.
     pub warnings: Vec<String>,
@@ -317,6 +321,40 @@ struct RawRecipe {
     accounts: RawAccounts,
     #[serde(default)]
     certificates: RawCertificates,
+    #[serde(default)]
+    check: RawCheck,
+}
+
+/// `[check]`: the gates' keys are dive's CI rules in snake case, plus size,
+/// file-count, package and user gates.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    max_size: Option<Spanned<SizeValue>>,
+    max_files: Option<u64>,
+    #[serde(default)]
+    forbid_packages: Vec<String>,
+    #[serde(default)]
+    require_non_root: bool,
+    lowest_efficiency: Option<Spanned<RatioValue>>,
+    highest_wasted_bytes: Option<Spanned<SizeValue>>,
+    highest_user_wasted_percent: Option<Spanned<RatioValue>>,
+}
+
+/// `max_size = 50000000` (bytes) or `"50MB"`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SizeValue {
+    Bytes(u64),
+    Text(String),
+}
+
+/// `lowest_efficiency = 0.9` or `"90%"`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RatioValue {
+    Number(f64),
+    Text(String),
 }
 
 #[derive(Deserialize, Default)]
@@ -639,6 +677,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
     let accounts = accounts(raw.accounts, &at)?;
     let options = options(raw.options, &repos, &at)?;
     let copies = copies(&dir, raw.copies, &at)?;
+    let gates = gates(raw.check, &at)?;
     Ok(Recipe {
         path: path.to_path_buf(),
         digest: Digest::sha256_of(text.as_bytes()),
@@ -648,6 +687,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         options,
         copies,
         accounts,
+        gates,
         warnings,
         certificates: raw
             .certificates
@@ -790,6 +830,50 @@ fn repos(
         }
     }
     Ok(repos)
+}
+
+/// `[check]`: sizes and ratios read into numbers, each error at its value.
+fn gates(c: RawCheck, at: &At) -> Result<Gates, RecipeError> {
+    let size = |key: &str, v: Option<Spanned<SizeValue>>| {
+        v.map(|v| {
+            let span = v.span();
+            match v.into_inner() {
+                SizeValue::Bytes(n) => Ok(n),
+                SizeValue::Text(s) => gate::parse_size(&s)
+                    .map_err(|e| at(Some(span), format!("check.{key}: {e}"), None)),
+            }
+        })
+        .transpose()
+    };
+    let ratio = |key: &str, v: Option<Spanned<RatioValue>>| {
+        v.map(|v| {
+            let span = v.span();
+            match v.into_inner() {
+                RatioValue::Number(n) => gate::ratio(n),
+                RatioValue::Text(s) => gate::parse_ratio(&s),
+            }
+            .map_err(|e| {
+                at(
+                    Some(span),
+                    format!("check.{key}: {e}"),
+                    Some("a ratio is 0.9 or \"90%\""),
+                )
+            })
+        })
+        .transpose()
+    };
+    Ok(Gates {
+        max_size: size("max_size", c.max_size)?,
+        max_files: c.max_files,
+        forbid_packages: c.forbid_packages,
+        require_non_root: c.require_non_root,
+        lowest_efficiency: ratio("lowest_efficiency", c.lowest_efficiency)?,
+        highest_wasted_bytes: size("highest_wasted_bytes", c.highest_wasted_bytes)?,
+        highest_user_wasted_percent: ratio(
+            "highest_user_wasted_percent",
+            c.highest_user_wasted_percent,
+        )?,
+    })
 }
 
 /// `[image]`, with `accounts.run_as` as its user when given (it must agree
@@ -1547,6 +1631,46 @@ install = ["busybox"]
 [options]
 releasever = 40
 "#;
+
+    #[test]
+    fn check_table_reads_sizes_and_ratios() {
+        let text = format!(
+            "{MINIMAL}\n[check]\nmax_size = \"50MB\"\nmax_files = 900\nforbid_packages = [\"dnf*\"]\nrequire_non_root = true\nlowest_efficiency = 0.95\nhighest_wasted_bytes = 1048576\nhighest_user_wasted_percent = \"20%\"\n"
+        );
+        let g = parse(Path::new("/x/r.toml"), &text).unwrap().gates;
+        assert_eq!(
+            g,
+            Gates {
+                max_size: Some(50_000_000),
+                max_files: Some(900),
+                forbid_packages: vec!["dnf*".into()],
+                require_non_root: true,
+                lowest_efficiency: Some(0.95),
+                highest_wasted_bytes: Some(1 << 20),
+                highest_user_wasted_percent: Some(0.2),
+            }
+        );
+        assert!(parse(Path::new("/x/r.toml"), MINIMAL)
+            .unwrap()
+            .gates
+            .is_empty());
+    }
+
+    #[test]
+    fn check_table_errors_point_at_the_value() {
+        let e = err(&format!("{MINIMAL}\n[check]\nmax_size = \"50 parsecs\"\n"));
+        assert!(
+            e.message
+                .starts_with("check.max_size: `50 parsecs` is not a size"),
+            "{e}"
+        );
+        assert_eq!(e.line, MINIMAL.lines().count() + 3);
+        let e = err(&format!("{MINIMAL}\n[check]\nlowest_efficiency = 90\n"));
+        assert!(e.message.contains("outside 0..1"), "{e}");
+        assert!(e.hint.unwrap().contains("90%"));
+        let e = err(&format!("{MINIMAL}\n[check]\nmax_sise = 1\n"));
+        assert!(e.message.contains("unknown field `max_sise`"), "{e}");
+    }
 
     #[test]
     fn certificates_resolve_against_the_recipe_dir() {

@@ -34,9 +34,35 @@ pub struct Loaded {
     /// `os/arch` from the config.
     pub platform: String,
     pub manifest_digest: Digest,
+    /// The layers merged, top layer last.
     pub tree: Tree,
+    /// What each layer holds, bottom first, before merging: the gates
+    /// measure what upper layers replace or remove.
+    pub layers: Vec<LayerFiles>,
+    /// The config's `User`, when set.
+    pub user: Option<String>,
     /// Layer entries the tree cannot hold.
     pub skipped: Vec<Skipped>,
+}
+
+/// One layer's entries, in the layer's own order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LayerFiles {
+    /// Compressed size of the layer blob.
+    pub blob_size: u64,
+    pub changes: Vec<Change>,
+}
+
+/// One entry of a layer, as it changes the tree below it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A path added or replaced; `size` is the tar header's (0 for
+    /// anything but a regular file: dive counts the same).
+    Put { path: String, size: u64 },
+    /// A whiteout: the path and everything under it is gone.
+    Remove { path: String },
+    /// An opaque whiteout: everything below the directory in lower layers is gone.
+    Opaque { dir: String },
 }
 
 /// A loaded image; owns the staging directory the trees' blobs live in.
@@ -59,17 +85,33 @@ pub fn load(path: &Path) -> anyhow::Result<Image> {
             continue;
         };
         let platform = image.config_platform(config)?.os_arch();
+        let user = image.config_user(config)?;
         let mut tree = Tree::default();
         let mut skipped = Vec::new();
+        let mut listed = Vec::new();
         for layer in layers {
             let d = &layer.digest;
-            apply_layer(&mut tree, &image.blob(layer)?, d, &mut blobs, &mut skipped)
-                .with_context(|| format!("cannot read layer {d} of {}", path.display()))?;
+            let mut files = LayerFiles {
+                blob_size: layer.size,
+                changes: Vec::new(),
+            };
+            apply_layer(
+                &mut tree,
+                &image.blob(layer)?,
+                d,
+                &mut blobs,
+                &mut skipped,
+                &mut files.changes,
+            )
+            .with_context(|| format!("cannot read layer {d} of {}", path.display()))?;
+            listed.push(files);
         }
         platforms.push(Loaded {
             platform,
             manifest_digest: manifest.digest,
             tree,
+            layers: listed,
+            user,
             skipped,
         });
     }
@@ -85,6 +127,7 @@ fn apply_layer(
     digest: &Digest,
     blobs: &mut Staging,
     skipped: &mut Vec<Skipped>,
+    changes: &mut Vec<Change>,
 ) -> anyhow::Result<()> {
     let mut report = |raw: &str, message: String| {
         skipped.push(Skipped {
@@ -127,6 +170,9 @@ fn apply_layer(
                 if hidden == ".wh..opq" {
                     let prefix = format!("{dir}/");
                     tree.entries.retain(|k, _| !k.starts_with(&prefix));
+                    changes.push(Change::Opaque {
+                        dir: dir.to_string(),
+                    });
                 } else {
                     let gone = if dir.is_empty() {
                         hidden.to_string()
@@ -136,6 +182,7 @@ fn apply_layer(
                     let prefix = format!("{gone}/");
                     tree.entries
                         .retain(|k, _| *k != gone && !k.starts_with(&prefix));
+                    changes.push(Change::Remove { path: gone });
                 }
                 continue;
             }
@@ -163,7 +210,13 @@ fn apply_layer(
                         .map(|l| l.to_string_lossy().into_owned())
                         .unwrap_or_default();
                     match normalize(&target) {
-                        Some(t) if !has_dot_dot(&target) => links.push((p.clone(), t)),
+                        Some(t) if !has_dot_dot(&target) => {
+                            changes.push(Change::Put {
+                                path: p.clone(),
+                                size: 0,
+                            });
+                            links.push((p.clone(), t))
+                        }
                         _ => report(
                             &raw_path,
                             format!(
@@ -217,6 +270,14 @@ fn apply_layer(
                 xattrs,
                 package: None,
             };
+            let size = match &entry.kind {
+                Kind::File { size, .. } => *size,
+                _ => 0,
+            };
+            changes.push(Change::Put {
+                path: p.clone(),
+                size,
+            });
             tree.entries.insert(p, entry);
         }
         // Hardlinks share their target's blob and a link id.

@@ -326,6 +326,27 @@ impl LocalImage {
         })
     }
 
+    /// The config's `User` (`config.User`), `None` when unset or empty.
+    pub fn config_user(&self, desc: &Descriptor) -> Result<Option<String>, ImageError> {
+        #[derive(Deserialize)]
+        struct Outer {
+            config: Option<Inner>,
+        }
+        #[derive(Deserialize)]
+        struct Inner {
+            #[serde(rename = "User")]
+            user: Option<String>,
+        }
+        let bytes = self.verified(desc, MAX_CONFIG)?;
+        let outer: Outer = serde_json::from_slice(&bytes).map_err(|e| {
+            self.err(format!(
+                "config {} is not an image config: {e}",
+                desc.digest
+            ))
+        })?;
+        Ok(outer.config.and_then(|c| c.user).filter(|u| !u.is_empty()))
+    }
+
     /// Where the blob `desc` names is, after checking its size against the
     /// descriptor. Its digest is for the reader to check.
     pub fn blob(&self, desc: &Descriptor) -> Result<BlobSource, ImageError> {

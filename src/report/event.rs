@@ -222,6 +222,12 @@ pub enum Event {
     FifoSkipped {
         path: String,
     },
+    /// The recipe's `[check]` gates passed on one platform of the image written.
+    GatesPassed {
+        platform: String,
+        /// The measured figures, `max_size: 12.3 MB`-style.
+        figures: Vec<String>,
+    },
     RootfsWritten {
         #[serde(serialize_with = "as_text")]
         dir: PathBuf,
@@ -527,6 +533,9 @@ impl fmt::Display for Event {
             ),
             CheckFinding { path, message, .. } => write!(f, "check: {path}: {message}"),
             FifoSkipped { path } => write!(f, "--rootfs: fifo /{path} not created"),
+            GatesPassed { platform, figures } => {
+                write!(f, "[check] gates passed for {platform}: {}", figures.join(", "))
+            }
             RootfsWritten { dir } => {
                 write!(f, "Wrote the root filesystem to {}", dir.display())
             }
