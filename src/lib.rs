@@ -6,6 +6,7 @@
 //! `main.rs` only parses arguments and reports.
 
 pub mod cache;
+pub mod cache_repo;
 pub mod check;
 pub mod credentials;
 pub mod digest;

@@ -49,9 +49,43 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// The client, for the push side (blob uploads, manifest puts).
-    pub(crate) fn client(&mut self) -> &mut Client<'a> {
-        &mut self.client
+    /// Upload the file `path` (`size` bytes, hashing to `digest`) as a
+    /// blob unless the repository has it; whether it was uploaded.
+    pub fn put_blob_file(
+        &mut self,
+        digest: &Digest,
+        path: &Path,
+        size: u64,
+    ) -> Result<bool, PushError> {
+        if self.client.blob_exists(digest)? {
+            return Ok(false);
+        }
+        let source = crate::image::BlobSource {
+            path: path.to_path_buf(),
+            offset: 0,
+            size,
+        };
+        self.client.upload_blob(digest, &source)?;
+        Ok(true)
+    }
+
+    /// Upload small in-memory bytes as a blob unless the repository has it.
+    pub fn put_blob_bytes(&mut self, bytes: &[u8]) -> Result<(), PushError> {
+        super::attach::upload_bytes(&mut self.client, bytes, &|_| {})
+    }
+
+    /// `PUT` a manifest under `reference` (a tag); the digest the registry
+    /// stored it under, if it said.
+    pub fn put_manifest(
+        &mut self,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<Option<String>, PushError> {
+        Ok(self
+            .client
+            .put_manifest(reference, media_type, bytes)?
+            .digest)
     }
 
     /// `HEAD` a blob: whether the repository has `digest`.
