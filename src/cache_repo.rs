@@ -188,14 +188,18 @@ impl<'a> Shared<'a> {
 
     /// Put the layer with local cache key `key` into `layers` from the
     /// cache repo, if it has it and the local cache does not. The local
-    /// cache verifies it before use.
-    pub fn fetch_layer(&self, layers: &LayerCache, key: &str, warn: &dyn Fn(Warning)) {
+    /// cache verifies it before use. Returns the bytes fetched, if any.
+    pub fn fetch_layer(
+        &self,
+        layers: &LayerCache,
+        key: &str,
+        warn: &dyn Fn(Warning),
+    ) -> Option<u64> {
         if layers.has(key) {
-            return;
+            return None;
         }
-        let Some(mut session) = self.session(warn) else {
-            return;
-        };
+        let mut session = self.session(warn)?;
+        let mut fetched = None;
         let tmp = layers.dir().join(format!(
             "{}{key}.remote",
             crate::cache::PARTIAL_PREFIX
@@ -208,6 +212,7 @@ impl<'a> Shared<'a> {
                         let mut tally = self.tally();
                         tally.layers += 1;
                         tally.layer_bytes += size;
+                        fetched = Some(size);
                     }
                     Err(e) => warn(format!(
                         "cannot store the layer {digest} from cache repo {} in {}: {e}",
@@ -223,11 +228,25 @@ impl<'a> Shared<'a> {
             )),
         }
         let _ = std::fs::remove_file(&tmp);
+        fetched
+    }
+
+    /// A layer [`Self::fetch_layer`] brought failed the local cache's
+    /// check: it does not count as a hit.
+    pub fn refused_layer(&self, bytes: u64) {
+        let mut tally = self.tally();
+        tally.layers = tally.layers.saturating_sub(1);
+        tally.layer_bytes = tally.layer_bytes.saturating_sub(bytes);
     }
 
     /// Remember a layer this build wrote, to push if the repo lacks it.
-    pub fn wrote_layer(&self, key: String, layer: &LayerInfo) {
-        self.tally().layers_to_push.push((key, layer.clone()));
+    /// `blob` is where its compressed bytes stay until the push.
+    pub fn wrote_layer(&self, key: String, layer: &LayerInfo, blob: PathBuf) {
+        let layer = LayerInfo {
+            path_of_blob: blob,
+            ..layer.clone()
+        };
+        self.tally().layers_to_push.push((key, layer));
     }
 
     /// Push every RPM and layer of this build the repo lacks (or holds

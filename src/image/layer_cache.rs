@@ -133,6 +133,11 @@ impl LayerCache {
         self.lookup(key).is_some()
     }
 
+    /// The blob file of entry `key` (present once stored or adopted).
+    pub fn blob_path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.blob"))
+    }
+
     /// Where to put a blob fetched from elsewhere before [`Self::adopt`]
     /// (beside the entries, so adopting it is a rename).
     pub fn dir(&self) -> &Path {

@@ -79,6 +79,10 @@ pub fn build(
         layers,
         rings,
         compression,
+        remote: settings
+            .cache_repo
+            .as_ref()
+            .map(crate::cache_repo::Shared::new),
     };
     let mut writer = ImageWriter::new(output)?;
     writer.set_replace(settings.replace);
@@ -89,6 +93,9 @@ pub fn build(
         .map(|res| build::arch(&shared, res, &mut writer))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let built = supply_chain::commit(recipe, resolved, &per_arch, writer, format, settings)?;
+    if let Some(remote) = &shared.remote {
+        build::share(remote, reporter);
+    }
     reporter.event(Event::ImageWritten {
         path: built.output.clone(),
         digest: built.digest.to_string(),
