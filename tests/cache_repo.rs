@@ -299,3 +299,75 @@ fn measure_cold_build_on_machine_b() {
     }
     eprintln!("registry stores {} bytes", registry.stored_bytes());
 }
+
+/// A fake registry answering every blob GET with `body` and every
+/// manifest GET with `manifest`; open (no auth).
+fn hostile_registry(body: Vec<u8>, manifest: Vec<u8>) -> Handled {
+    Handled::start(move |req| {
+        let path = req.path();
+        if path == "/v2/" {
+            Response::ok("{}")
+        } else if path.contains("/blobs/") {
+            Response::ok(body.clone())
+        } else if path.contains("/manifests/") {
+            Response::ok(manifest.clone())
+                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        } else {
+            Response::status(404)
+        }
+    })
+}
+
+#[test]
+fn pull_verifies_digests_and_bounds_sizes() {
+    let honest = b"the bytes asked for".to_vec();
+    let digest = Digest::sha256_of(&honest);
+    let work = tempfile::tempdir().unwrap();
+    let dest = work.path().join("blob");
+    let quiet = |_: minibuild::registry::PushEvent| {};
+    let opts = PushOptions {
+        retries: 0,
+        ..PushOptions::default()
+    };
+
+    // Other bytes than the digest asked for: refused, nothing left behind.
+    let server = hostile_registry(b"other bytes".to_vec(), b"{}".to_vec());
+    let reference: Reference = format!("{}/r:x", server.addr).parse().unwrap();
+    let mut s = Session::connect(&reference, &opts, &quiet).unwrap();
+    let e = s.blob_to_file(&digest, &dest, 1 << 20).unwrap_err();
+    assert!(e.to_string().contains(&digest.to_string()), "{e}");
+    assert!(!dest.exists());
+    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0);
+
+    // The right bytes, but more than allowed: stopped.
+    let server = hostile_registry(honest.clone(), b"{}".to_vec());
+    let reference: Reference = format!("{}/r:x", server.addr).parse().unwrap();
+    let mut s = Session::connect(&reference, &opts, &quiet).unwrap();
+    let e = s.blob_to_file(&digest, &dest, 5).unwrap_err();
+    assert!(e.to_string().contains("more than the 5 bytes"), "{e}");
+    assert!(!dest.exists());
+    // Within the bound: kept.
+    assert_eq!(
+        s.blob_to_file(&digest, &dest, honest.len() as u64).unwrap(),
+        Some(honest.len() as u64)
+    );
+    assert_eq!(std::fs::read(&dest).unwrap(), honest);
+
+    // A manifest asked for by digest must hash to it; by tag it is as sent.
+    let manifest = br#"{"schemaVersion":2}"#.to_vec();
+    let server = hostile_registry(Vec::new(), manifest.clone());
+    let reference: Reference = format!("{}/r:x", server.addr).parse().unwrap();
+    let mut s = Session::connect(&reference, &opts, &quiet).unwrap();
+    let accept = ["application/vnd.oci.image.manifest.v1+json"];
+    let (got, media_type) = s.manifest("v1", &accept).unwrap().unwrap();
+    assert_eq!(got, manifest);
+    assert_eq!(
+        media_type.as_deref(),
+        Some("application/vnd.oci.image.manifest.v1+json")
+    );
+    let right = Digest::sha256_of(&manifest).to_string();
+    assert!(s.manifest(&right, &accept).unwrap().is_some());
+    let wrong = Digest::sha256_of(b"another manifest").to_string();
+    let e = s.manifest(&wrong, &accept).unwrap_err();
+    assert!(e.to_string().contains("refused"), "{e}");
+}
