@@ -254,6 +254,43 @@ fn machine_b_builds_from_the_cache_repo_and_refuses_a_poisoned_entry() {
     let (digest_d, log_d, _) = build(&mirror, work.path(), "d", Some(&repo));
     assert_eq!(digest_d, digest_a);
     assert_eq!(mirror.rpms(), Vec::<String>::new(), "{log_d}");
+
+    // Poison the layer: a valid gzip of other bytes, same recorded sizes.
+    let key = std::fs::read_dir(work.path().join("a/v1/layers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let layer_tag = format!("layer-{}", key.file_stem().unwrap().to_str().unwrap());
+    let (honest, _) = session
+        .manifest(&layer_tag, &["application/vnd.oci.image.manifest.v1+json"])
+        .unwrap()
+        .expect("machine A pushed its layer");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, b"not the layer's tar").unwrap();
+    let evil_layer = gz.finish().unwrap();
+    std::fs::write(&evil, &evil_layer).unwrap();
+    let evil_digest = Digest::sha256_of(&evil_layer);
+    session
+        .put_blob_file(&evil_digest, &evil, evil_layer.len() as u64)
+        .unwrap();
+    let mut m: serde_json::Value = serde_json::from_slice(&honest).unwrap();
+    m["layers"][0]["digest"] = evil_digest.to_string().into();
+    m["layers"][0]["size"] = evil_layer.len().into();
+    session
+        .put_manifest(
+            &layer_tag,
+            "application/vnd.oci.image.manifest.v1+json",
+            &serde_json::to_vec(&m).unwrap(),
+        )
+        .unwrap();
+    let (digest_e, log_e, _) = build(&mirror, work.path(), "e", Some(&repo));
+    assert_eq!(digest_e, digest_a, "{log_e}");
+    assert!(
+        log_e.contains("refused") && log_e.contains(&layer_tag) && log_e.contains("0 layer(s)"),
+        "the poisoned layer was not refused by name: {log_e}"
+    );
 }
 
 #[test]
