@@ -200,10 +200,9 @@ impl<'a> Shared<'a> {
         }
         let mut session = self.session(warn)?;
         let mut fetched = None;
-        let tmp = layers.dir().join(format!(
-            "{}{key}.remote",
-            crate::cache::PARTIAL_PREFIX
-        ));
+        let tmp = layers
+            .dir()
+            .join(format!("{}{key}.remote", crate::cache::PARTIAL_PREFIX));
         match fetch_layer(&mut session, key, &tmp) {
             Ok(None) => {}
             Ok(Some((digest, size, uncompressed))) => {
@@ -280,7 +279,13 @@ impl<'a> Shared<'a> {
                 size,
                 annotations: json!({ ANNOTATION_TITLE: name }),
             };
-            record(&mut pushed, push_entry(&mut session, &entry, &path), &entry, self, warn);
+            record(
+                &mut pushed,
+                push_entry(&mut session, &entry, &path),
+                &entry,
+                self,
+                warn,
+            );
         }
         for (key, layer) in layers {
             let entry = Entry {
@@ -384,6 +389,7 @@ fn push_entry(session: &mut Session, entry: &Entry, blob: &Path) -> Result<Optio
 }
 
 /// The one layer of the artifact manifest under `tag`, as found.
+#[derive(Debug)]
 struct Found {
     digest: Digest,
     size: u64,
@@ -393,13 +399,13 @@ struct Found {
 /// Read the manifest under `tag`: None when there is none; an error when
 /// it is not a one-layer artifact manifest.
 fn the_layer(session: &mut Session, tag: &str) -> Result<Option<Found>, String> {
-    let Some((bytes, _)) = session
+    let Some(manifest) = session
         .manifest(tag, &[MEDIA_TYPE_MANIFEST])
         .map_err(|e| e.to_string())?
     else {
         return Ok(None);
     };
-    parse_entry(&bytes).map(Some)
+    parse_entry(&manifest.bytes).map(Some)
 }
 
 fn parse_entry(bytes: &[u8]) -> Result<Found, String> {
@@ -443,12 +449,13 @@ fn fetch_rpm(
         ));
     }
     if size > 0 && found.size != size {
-        return Err(format!(
-            "it says {} bytes, the repo {size}",
-            found.size
-        ));
+        return Err(format!("it says {} bytes, the repo {size}", found.size));
     }
-    let max = if size > 0 { size } else { crate::cache::UNDECLARED_MAX };
+    let max = if size > 0 {
+        size
+    } else {
+        crate::cache::UNDECLARED_MAX
+    };
     session
         .blob_to_file(expected, dest, max)
         .map_err(|e| e.to_string())
@@ -472,7 +479,10 @@ fn fetch_layer(
         .map_err(|e| e.to_string())?
     {
         Some(n) if n == found.size => Ok(Some((found.digest, n, uncompressed))),
-        Some(n) => Err(format!("its blob has {n} bytes, its manifest says {}", found.size)),
+        Some(n) => Err(format!(
+            "its blob has {n} bytes, its manifest says {}",
+            found.size
+        )),
         None => Ok(None),
     }
 }
@@ -513,7 +523,10 @@ mod tests {
             annotations: json!({ ANNOTATION_UNCOMPRESSED: "10" }),
         };
         let found = parse_entry(&e.manifest()).unwrap();
-        assert_eq!((found.digest, found.size, found.uncompressed), (d, 4, Some(10)));
+        assert_eq!(
+            (found.digest, found.size, found.uncompressed),
+            (d, 4, Some(10))
+        );
         let v: Value = serde_json::from_slice(&e.manifest()).unwrap();
         assert_eq!(v["artifactType"], ARTIFACT_LAYER);
         assert_eq!(v["config"]["mediaType"], EMPTY_MEDIA_TYPE);
@@ -522,13 +535,17 @@ mod tests {
     #[test]
     fn malformed_entries_are_refused() {
         assert!(parse_entry(b"<html>").is_err());
-        assert!(parse_entry(br#"{"layers":[]}"#).unwrap_err().contains("0 layers"));
+        assert!(parse_entry(br#"{"layers":[]}"#)
+            .unwrap_err()
+            .contains("0 layers"));
         assert!(parse_entry(br#"{"layers":[{"digest":"md5:x","size":1}]}"#).is_err());
         let two = format!(
             r#"{{"layers":[{{"digest":"{0}","size":1}},{{"digest":"{0}","size":1}}]}}"#,
             Digest::sha256_of(b"")
         );
-        assert!(parse_entry(two.as_bytes()).unwrap_err().contains("2 layers"));
+        assert!(parse_entry(two.as_bytes())
+            .unwrap_err()
+            .contains("2 layers"));
     }
 
     #[test]

@@ -144,11 +144,7 @@ fn build(
     repo: Option<&str>,
 ) -> (String, String, Duration) {
     let out = work.join(format!("{cache}.oci.tar"));
-    let mut cmd = build_cmd(
-        &recipe("distroless-base.toml"),
-        &out,
-        &work.join(cache),
-    );
+    let mut cmd = build_cmd(&recipe("distroless-base.toml"), &out, &work.join(cache));
     cmd.args(["--baseurl", &mirror.baseurl(), "--no-gpgcheck", "fedora"]);
     if let Some(r) = repo {
         cmd.args(["--cache-repo", r]);
@@ -212,17 +208,21 @@ fn machine_b_builds_from_the_cache_repo_and_refuses_a_poisoned_entry() {
     let mut session = Session::connect(&reference, &opts, &quiet).unwrap();
     let tag = rpm_tag(&expected);
     // The honest entry is there, and the pull side reads it back verified.
-    let (honest, _) = session
+    let honest = session
         .manifest(&tag, &["application/vnd.oci.image.manifest.v1+json"])
         .unwrap()
-        .expect("machine A pushed the entry");
+        .expect("machine A pushed the entry")
+        .bytes;
     assert!(String::from_utf8_lossy(&honest).contains(ARTIFACT_RPM));
     let fetched = work.path().join("fetched.rpm");
     let n = session
         .blob_to_file(&expected, &fetched, bytes.len() as u64)
         .unwrap();
     assert_eq!(n, Some(bytes.len() as u64));
-    assert_eq!(Digest::sha256_of(&std::fs::read(&fetched).unwrap()), expected);
+    assert_eq!(
+        Digest::sha256_of(&std::fs::read(&fetched).unwrap()),
+        expected
+    );
 
     session
         .put_blob_file(&evil_digest, &evil, bytes.len() as u64)
@@ -263,10 +263,11 @@ fn machine_b_builds_from_the_cache_repo_and_refuses_a_poisoned_entry() {
         .find(|p| p.extension().is_some_and(|e| e == "json"))
         .unwrap();
     let layer_tag = format!("layer-{}", key.file_stem().unwrap().to_str().unwrap());
-    let (honest, _) = session
+    let honest = session
         .manifest(&layer_tag, &["application/vnd.oci.image.manifest.v1+json"])
         .unwrap()
-        .expect("machine A pushed its layer");
+        .expect("machine A pushed its layer")
+        .bytes;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, b"not the layer's tar").unwrap();
     let evil_layer = gz.finish().unwrap();
@@ -396,7 +397,9 @@ fn pull_verifies_digests_and_bounds_sizes() {
     let reference: Reference = format!("{}/r:x", server.addr).parse().unwrap();
     let mut s = Session::connect(&reference, &opts, &quiet).unwrap();
     let accept = ["application/vnd.oci.image.manifest.v1+json"];
-    let (got, media_type) = s.manifest("v1", &accept).unwrap().unwrap();
+    let got = s.manifest("v1", &accept).unwrap().unwrap();
+    let media_type = got.media_type.clone();
+    let got = got.bytes;
     assert_eq!(got, manifest);
     assert_eq!(
         media_type.as_deref(),

@@ -28,6 +28,6 @@ pub use attach::{Attached, Listing};
 pub use error::PushError;
 pub use event::PushEvent;
 pub use options::PushOptions;
-pub use pull::Session;
+pub use pull::{Manifest, Session};
 pub use push::{push, push_attaching, write_digestfile, write_image_refs, Pushed};
 pub use reference::{Reference, Target};

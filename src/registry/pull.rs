@@ -25,6 +25,14 @@ use super::reference::Reference;
 /// recommendation for what a registry accepts).
 pub const MANIFEST_MAX: u64 = 4 << 20;
 
+/// A manifest as read back.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub bytes: Vec<u8>,
+    /// Its `Content-Type`, if the registry sent one.
+    pub media_type: Option<String>,
+}
+
 /// A registry session for reading (and writing) one repository.
 pub struct Session<'a> {
     client: Client<'a>,
@@ -122,7 +130,7 @@ impl<'a> Session<'a> {
             crate::cache::PARTIAL_PREFIX,
             crate::cache::private_file_mode(),
         )
-            .map_err(io_err)?;
+        .map_err(io_err)?;
         // One byte past the bound tells "too big" from "exactly max".
         let mut body = resp
             .into_body()
@@ -175,7 +183,7 @@ impl<'a> Session<'a> {
         &mut self,
         reference: &str,
         accept: &[&str],
-    ) -> Result<Option<(Vec<u8>, Option<String>)>, PushError> {
+    ) -> Result<Option<Manifest>, PushError> {
         let path = format!("manifests/{reference}");
         let url = self.client.url(&path);
         let headers = [("Accept", accept.join(", "))];
@@ -200,20 +208,19 @@ impl<'a> Session<'a> {
                 ),
             })?;
         if let Ok(pinned) = reference.parse::<Digest>() {
-            let actual = Digest::of_reader(pinned.algo(), &bytes[..]).map_err(|e| PushError::Registry {
-                registry: registry.clone(),
-                what: format!("GET {url}: cannot hash the manifest: {e}"),
-            })?;
+            let actual =
+                Digest::of_reader(pinned.algo(), &bytes[..]).map_err(|e| PushError::Registry {
+                    registry: registry.clone(),
+                    what: format!("GET {url}: cannot hash the manifest: {e}"),
+                })?;
             if actual != pinned {
                 return Err(PushError::Registry {
                     registry,
-                    what: format!(
-                        "GET {url} answered a manifest that hashes to {actual}: refused"
-                    ),
+                    what: format!("GET {url} answered a manifest that hashes to {actual}: refused"),
                 });
             }
         }
-        Ok(Some((bytes, media_type)))
+        Ok(Some(Manifest { bytes, media_type }))
     }
 
     /// `host[:port]` of the registry.
