@@ -124,7 +124,7 @@ impl<'a> Shared<'a> {
     }
 
     /// A session, or None (with a warning) when the registry is not usable.
-    fn session(&self, warn: &dyn Fn(Warning)) -> Option<Session<'a>> {
+    fn session(&self, warn: &(dyn Fn(Warning) + Sync)) -> Option<Session<'a>> {
         let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
         if *down {
             return None;
@@ -145,33 +145,51 @@ impl<'a> Shared<'a> {
     /// Fill `wanted` (checksum, expected size, cache path, file name) from
     /// the cache repo where it has them; the rest are remembered for
     /// [`Self::push`]. Only sha256 checksums are looked up.
-    pub fn fetch_rpms(&self, wanted: &[(Digest, u64, PathBuf, String)], warn: &dyn Fn(Warning)) {
-        let lookups: Vec<_> = wanted
+    pub fn fetch_rpms(
+        &self,
+        wanted: &[(Digest, u64, PathBuf, String)],
+        jobs: usize,
+        warn: &(dyn Fn(Warning) + Sync),
+    ) {
+        let looked: Vec<bool> = wanted
             .iter()
-            .filter(|(d, _, path, _)| d.algo() == Algorithm::Sha256 && !path.exists())
+            .map(|(d, _, path, _)| d.algo() == Algorithm::Sha256 && !path.exists())
             .collect();
-        let mut session = match lookups.is_empty() {
-            true => None,
-            false => self.session(warn),
+        let todo: Vec<usize> = (0..wanted.len()).filter(|&i| looked[i]).collect();
+        let got: Vec<Mutex<Option<u64>>> = wanted.iter().map(|_| Mutex::new(None)).collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        // Each worker holds its own session: a round trip per entry is the
+        // cost, so entries are fetched `jobs` at a time, like downloads.
+        let worker = || {
+            let mut session = None;
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(&i) = todo.get(n) else { return };
+                if session.is_none() {
+                    session = self.session(warn);
+                }
+                let Some(s) = session.as_mut() else { return };
+                let (digest, size, path, name) = &wanted[i];
+                match fetch_rpm(s, digest, *size, path) {
+                    Ok(n) => *got[i].lock().unwrap_or_else(|e| e.into_inner()) = n,
+                    Err(e) => warn(format!(
+                        "cache repo {}: entry {} for {name} refused, fetching it from the mirror: {e}",
+                        self.repo.name(),
+                        rpm_tag(digest)
+                    )),
+                }
+            }
         };
-        for (digest, size, path, name) in wanted {
-            let looked = lookups.iter().any(|w| &w.0 == digest);
-            let got = match (&mut session, looked) {
-                (Some(s), true) => match fetch_rpm(s, digest, *size, path) {
-                    Ok(got) => got,
-                    Err(e) => {
-                        warn(format!(
-                            "cache repo {}: entry {} for {name} refused, fetching it from the mirror: {e}",
-                            self.repo.name(),
-                            rpm_tag(digest)
-                        ));
-                        None
-                    }
-                },
-                _ => None,
-            };
-            let mut tally = self.tally();
-            match got {
+        if !todo.is_empty() {
+            std::thread::scope(|scope| {
+                for _ in 0..jobs.clamp(1, todo.len()) {
+                    scope.spawn(worker);
+                }
+            });
+        }
+        let mut tally = self.tally();
+        for ((digest, size, path, name), got) in wanted.iter().zip(got) {
+            match got.into_inner().unwrap_or_else(|e| e.into_inner()) {
                 Some(n) => {
                     tally.rpms += 1;
                     tally.rpm_bytes += n;
@@ -193,7 +211,7 @@ impl<'a> Shared<'a> {
         &self,
         layers: &LayerCache,
         key: &str,
-        warn: &dyn Fn(Warning),
+        warn: &(dyn Fn(Warning) + Sync),
     ) -> Option<u64> {
         if layers.has(key) {
             return None;
@@ -250,7 +268,7 @@ impl<'a> Shared<'a> {
 
     /// Push every RPM and layer of this build the repo lacks (or holds
     /// under a tag pointing elsewhere: a poisoned entry is overwritten).
-    pub fn push(&self, warn: &dyn Fn(Warning)) -> Pushed {
+    pub fn push(&self, warn: &(dyn Fn(Warning) + Sync)) -> Pushed {
         let (rpms, layers) = {
             let mut t = self.tally();
             (
@@ -316,7 +334,7 @@ fn record(
     result: Result<Option<u64>, PushError>,
     entry: &Entry,
     shared: &Shared,
-    warn: &dyn Fn(Warning),
+    warn: &(dyn Fn(Warning) + Sync),
 ) {
     match result {
         Ok(Some(bytes)) => {

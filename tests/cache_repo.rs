@@ -2,8 +2,9 @@
 //! and layers through Debian's `docker-registry` on 127.0.0.1, the fixture
 //! repo served by a loopback mirror that logs every request. Machine B
 //! must not fetch a single RPM from the mirror and must produce the same
-//! digest; a poisoned entry must be refused, named, and fetched from the
-//! mirror instead; a dead cache repo is only a warning.
+//! digest; a poisoned entry (RPM or layer) must be refused, named, and
+//! replaced from the mirror or the compressor; a dead or locked cache repo
+//! is only a warning.
 
 mod common;
 
@@ -295,7 +296,7 @@ fn machine_b_builds_from_the_cache_repo_and_refuses_a_poisoned_entry() {
 }
 
 #[test]
-fn an_unreachable_cache_repo_is_a_warning() {
+fn an_unreachable_or_locked_cache_repo_is_a_warning() {
     let mirror = Mirror::start();
     let work = tempfile::tempdir().unwrap();
     let dead = {
@@ -314,6 +315,21 @@ fn an_unreachable_cache_repo_is_a_warning() {
     );
     let (without, _, _) = build(&mirror, work.path(), "b", None);
     assert_eq!(with, without);
+
+    // A registry that wants credentials none were given for: a warning too.
+    let locked =
+        Handled::start(|_| Response::status(401).header("WWW-Authenticate", "Basic realm=\"ci\""));
+    let (locked_out, log, _) = build(
+        &mirror,
+        work.path(),
+        "c",
+        Some(&format!("{}/ci/cache", locked.addr)),
+    );
+    assert_eq!(locked_out, without);
+    assert!(
+        log.contains("not usable") && log.contains("requires authentication"),
+        "no warning: {log}"
+    );
 }
 
 /// Not a check: the figures for the README (`--ignored --nocapture`).

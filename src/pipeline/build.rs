@@ -45,7 +45,7 @@ pub(super) fn arch(
     let (recipe, settings, reporter) = (s.recipe, s.settings, s.reporter);
     let parsed_before = crate::rpm::file::headers_parsed_on_this_thread();
     if let Some(remote) = &s.remote {
-        from_cache_repo(remote, &s.cache, res, reporter);
+        from_cache_repo(remote, &s.cache, res, settings.jobs, reporter);
     }
     let rpms = fetch_rpms(&s.client, &s.cache, res, settings.jobs, reporter)?;
     let signers = verify_signatures(recipe, &s.rings, res, &rpms, reporter)?;
@@ -239,6 +239,7 @@ fn from_cache_repo(
     remote: &crate::cache_repo::Shared,
     cache: &Cache,
     res: &Resolved,
+    jobs: usize,
     reporter: &dyn Reporter,
 ) {
     let wanted: Vec<_> = res
@@ -257,7 +258,7 @@ fn from_cache_repo(
             )
         })
         .collect();
-    remote.fetch_rpms(&wanted, &warner(remote, reporter));
+    remote.fetch_rpms(&wanted, jobs, &warner(remote, reporter));
 }
 
 /// Where the cache repo's warnings go.
