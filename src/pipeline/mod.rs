@@ -79,9 +79,11 @@ pub fn build(
         layers,
         rings,
         compression,
+        // --offline means no network at all, the cache repo's included.
         remote: settings
             .cache_repo
             .as_ref()
+            .filter(|_| !settings.net.offline)
             .map(crate::cache_repo::Shared::new),
     };
     let mut writer = ImageWriter::new(output)?;
