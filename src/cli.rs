@@ -350,6 +350,10 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub push_args: PushArgs,
 
+    /// Share RPMs and compressed layers with other machines through REGISTRY/REPO: look there before a mirror or the compressor, push what it lacked after the build. Entries are verified like downloads; a cache repo that fails is a warning. Uses the --push credential and TLS flags.
+    #[arg(long, value_name = "REGISTRY/REPO")]
+    pub cache_repo: Option<String>,
+
     /// Fail the build when the image check finds a problem (default: warn).
     #[arg(long)]
     pub strict: bool,

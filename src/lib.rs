@@ -21,6 +21,7 @@ pub mod rootfs;
 
 // Vocabulary, services and the commands beside `build`.
 pub mod cache;
+pub mod cache_repo;
 pub mod check;
 pub mod diff;
 pub mod digest;

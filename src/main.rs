@@ -167,6 +167,7 @@ fn settings(
             offline: common.offline,
         },
         replace: Default::default(),
+        cache_repo: None,
     })
 }
 
@@ -185,7 +186,19 @@ fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
         .output
         .clone()
         .unwrap_or_else(|| default_output(&recipe, args.format));
+    // Read the credentials before the build: a bad file fails fast, and
+    // --password-stdin is read once for both --push and --cache-repo.
+    let registry_opts = (args.push.is_some() || args.cache_repo.is_some())
+        .then(|| push_options(&args.push_args, &args.common.tls))
+        .transpose()?;
+    let cache_repo = match (&args.cache_repo, &registry_opts) {
+        (Some(s), Some(opts)) => Some(
+            minibuild::cache_repo::CacheRepo::parse(s, opts.clone()).map_err(anyhow::Error::msg)?,
+        ),
+        _ => None,
+    };
     let settings = Settings {
+        cache_repo,
         strict: args.strict,
         rootfs_dir: args.rootfs.clone(),
         outputs: supply_chain_outputs(&args.supply, &output),
@@ -213,11 +226,7 @@ fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     if push_to.is_some() && format == image::Format::DockerArchive {
         bail!("--push needs an OCI image: use --format oci-archive or oci");
     }
-    // Read the credentials before the build too: a bad file fails fast.
-    let push_opts = push_to
-        .as_ref()
-        .map(|_| push_options(&args.push_args, &args.common.tls))
-        .transpose()?;
+    let push_opts = push_to.as_ref().and(registry_opts);
     if !recipe.gates.is_empty() && format == image::Format::DockerArchive {
         bail!("the recipe's [check] gates read the image back as OCI: use --format oci-archive or oci");
     }

@@ -121,6 +121,52 @@ impl LayerCache {
         Ok((info, origin))
     }
 
+    /// The key of the entry for a tar with `diff_id` under `opts`'s codec
+    /// (the file name stem); the same on every machine running this build
+    /// of minibuild, so a shared cache (`--cache-repo`) can name entries by it.
+    pub fn key(&self, diff_id: &Digest, opts: &LayerOptions) -> String {
+        self.stem(diff_id, opts)
+    }
+
+    /// Whether an entry for `key` is recorded (not whether it verifies).
+    pub fn has(&self, key: &str) -> bool {
+        self.lookup(key).is_some()
+    }
+
+    /// The blob file of entry `key` (present once stored or adopted).
+    pub fn blob_path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.blob"))
+    }
+
+    /// Where to put a blob fetched from elsewhere before [`Self::adopt`]
+    /// (beside the entries, so adopting it is a rename).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Record `blob` (moved in) as the entry for `key` with what its source
+    /// says it is. Nothing is trusted: [`Self::write_layer`] verifies an
+    /// entry (decompressed, against the diff_id) before using it.
+    pub fn adopt(
+        &self,
+        key: &str,
+        blob: &Path,
+        digest: &Digest,
+        size: u64,
+        uncompressed_size: u64,
+    ) -> io::Result<()> {
+        fs::create_dir_all(&self.dir)?;
+        fs::rename(blob, self.dir.join(format!("{key}.blob")))?;
+        let meta = Meta {
+            digest: digest.clone(),
+            size,
+            uncompressed_size,
+        };
+        let json = serde_json::to_vec(&meta).map_err(io::Error::other)?;
+        crate::fsutil::write_atomic(&self.dir.join(format!("{key}.json")), &json)
+            .map_err(io::Error::other)
+    }
+
     /// `<codec>-<diff_id hex>`: the entry's file name without extension.
     fn stem(&self, diff_id: &Digest, opts: &LayerOptions) -> String {
         let codec = codec_id(opts.compression);

@@ -31,6 +31,8 @@ pub(super) struct Shared<'a> {
     /// Per repo (recipe order).
     pub rings: Vec<Keyring>,
     pub compression: Compression,
+    /// `--cache-repo`: the shared cache this build reads and fills.
+    pub remote: Option<crate::cache_repo::Shared<'a>>,
 }
 
 /// Refuse what cannot work, before any download.
@@ -184,6 +186,70 @@ pub fn fetch_rpms(
             })
         })
         .collect()
+}
+
+/// Fill the local cache with the repo packages of `res` that the cache
+/// repo has; [`fetch_rpms`] then finds them there and verifies them as it
+/// verifies any cached file.
+pub(super) fn from_cache_repo(
+    remote: &crate::cache_repo::Shared,
+    cache: &Cache,
+    res: &Resolved,
+    jobs: usize,
+    reporter: &dyn Reporter,
+) {
+    let wanted: Vec<_> = res
+        .plan
+        .packages
+        .iter()
+        .zip(local_sources(res))
+        .filter(|(_, local)| local.is_none())
+        .map(|(p, _)| {
+            let name = p.package.location.rsplit('/').next().unwrap_or_default();
+            (
+                p.package.checksum.clone(),
+                p.package.download_size,
+                fetch::cache_path(cache, &p.package),
+                name.to_string(),
+            )
+        })
+        .collect();
+    remote.fetch_rpms(&wanted, jobs, &warner(remote, reporter));
+}
+
+/// Where the cache repo's warnings go.
+fn warner<'r>(
+    remote: &'r crate::cache_repo::Shared,
+    reporter: &'r dyn Reporter,
+) -> impl Fn(String) + 'r {
+    move |message| {
+        reporter.event(Event::CacheRepoWarning {
+            repo: remote.repo.name(),
+            message,
+        })
+    }
+}
+
+/// After the build: say what came from the cache repo, push what it lacked.
+pub(super) fn share(remote: &crate::cache_repo::Shared, reporter: &dyn Reporter) {
+    let hits = {
+        let t = remote.tally.lock().unwrap_or_else(|e| e.into_inner());
+        Event::CacheRepoHits {
+            repo: remote.repo.name(),
+            rpms: t.rpms,
+            rpm_bytes: t.rpm_bytes,
+            layers: t.layers,
+            layer_bytes: t.layer_bytes,
+        }
+    };
+    reporter.event(hits);
+    let pushed = remote.push(&warner(remote, reporter));
+    reporter.event(Event::CacheRepoPushed {
+        repo: remote.repo.name(),
+        entries: pushed.entries,
+        bytes: pushed.bytes,
+        present: pushed.present,
+    });
 }
 
 /// Per planned package of `res`: for a local RPM, the base and package to
@@ -398,18 +464,42 @@ pub(super) fn write_image(
     reporter.event(Event::WritingLayer {
         arch: res.arch.to_string(),
     });
-    let (layer, origin) = writer.add_layer_cached(
-        tree,
-        &LayerOptions {
-            source_date_epoch: epoch,
-            compression: s.compression,
-        },
-        &s.layers,
-    )?;
+    let layer_opts = LayerOptions {
+        source_date_epoch: epoch,
+        compression: s.compression,
+    };
+    // The shared cache is keyed by the tar's diff_id: one extra pass over
+    // the tree (no compression) to know it.
+    let remote = match &s.remote {
+        Some(r) if crate::cache_repo::caches_layers(s.compression) => {
+            let (diff_id, _) = crate::image::layer::tar_digest(tree, &layer_opts)?;
+            let key = s.layers.key(&diff_id, &layer_opts);
+            let fetched = r.fetch_layer(&s.layers, &key, &warner(r, reporter));
+            Some((r, key, fetched))
+        }
+        _ => None,
+    };
+    let (layer, origin) = writer.add_layer_cached(tree, &layer_opts, &s.layers)?;
     if let Origin::Replaced(why) = origin {
-        reporter.event(Event::LayerCacheEntryReplaced {
-            why: why.to_string(),
-        });
+        match &remote {
+            Some((r, key, Some(bytes))) => {
+                r.refused_layer(*bytes);
+                warner(r, reporter)(format!(
+                    "cache repo {}: entry {} refused ({why}); compressed the layer here",
+                    r.repo.name(),
+                    crate::cache_repo::layer_tag(key)
+                ));
+            }
+            _ => reporter.event(Event::LayerCacheEntryReplaced {
+                why: why.to_string(),
+            }),
+        }
+    }
+    if let Some((r, key, _)) = remote {
+        // The writer's blob may be gone once the image is committed; the
+        // layer cache's copy stays.
+        let blob = s.layers.blob_path(&key);
+        r.wrote_layer(key, &layer, blob);
     }
     reporter.event(Event::LayerWritten {
         arch: res.arch.to_string(),

@@ -82,6 +82,12 @@ pub fn build(
         layers,
         rings,
         compression,
+        // --offline means no network at all, the cache repo's included.
+        remote: settings
+            .cache_repo
+            .as_ref()
+            .filter(|_| !settings.net.offline)
+            .map(crate::cache_repo::Shared::new),
     };
     let mut writer = ImageWriter::new(output)?;
     writer.set_replace(settings.replace);
@@ -92,6 +98,9 @@ pub fn build(
         .map(|res| arch(&shared, res, &mut writer))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let built = supply_chain::commit(recipe, resolved, &per_arch, writer, format, settings)?;
+    if let Some(remote) = &shared.remote {
+        build::share(remote, reporter);
+    }
     reporter.event(Event::ImageWritten {
         path: built.output.clone(),
         digest: built.digest.to_string(),
@@ -109,6 +118,9 @@ pub fn build(
 fn arch(s: &build::Shared, res: &Resolved, writer: &mut ImageWriter) -> anyhow::Result<ArchFacts> {
     let (recipe, settings, reporter) = (s.recipe, s.settings, s.reporter);
     let parsed_before = crate::rpm::file::headers_parsed_on_this_thread();
+    if let Some(remote) = &s.remote {
+        build::from_cache_repo(remote, &s.cache, res, settings.jobs, reporter);
+    }
     let rpms = build::fetch_rpms(&s.client, &s.cache, res, settings.jobs, reporter)?;
     let signers = build::verify_signatures(recipe, &s.rings, res, &rpms, reporter)?;
     // The tree's file contents live in staging blobs until the layer is written.

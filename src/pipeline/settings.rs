@@ -31,6 +31,9 @@ pub struct Settings {
     pub net: crate::http::ClientOptions,
     /// What may be replaced at the output path (`--force`: any file).
     pub replace: image::Replace,
+    /// `--cache-repo REGISTRY/REPO`: a registry shared as a cache of RPMs
+    /// and compressed layers (see [`crate::cache_repo`]).
+    pub cache_repo: Option<crate::cache_repo::CacheRepo>,
 }
 
 /// SBOM and provenance files a build writes (see README "Supply chain").

@@ -45,7 +45,7 @@ use super::event::PushEvent;
 
 /// The config of an artifact with no config: the two bytes `{}`.
 pub const MEDIA_TYPE_EMPTY: &str = "application/vnd.oci.empty.v1+json";
-const EMPTY_JSON: &[u8] = b"{}";
+pub(crate) const EMPTY_JSON: &[u8] = b"{}";
 pub const MEDIA_TYPE_SPDX: &str = "application/spdx+json";
 pub const MEDIA_TYPE_CYCLONEDX: &str = "application/vnd.cyclonedx+json";
 const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
@@ -330,7 +330,7 @@ pub(super) fn attach(
 
 /// Upload a small in-memory blob unless the registry has it. The client
 /// streams blobs from files, so the bytes go through a temporary file.
-fn upload_bytes(
+pub(crate) fn upload_bytes(
     client: &mut Client,
     bytes: &[u8],
     progress: &dyn Fn(PushEvent),
@@ -362,7 +362,7 @@ fn upload_bytes(
     Ok(())
 }
 
-fn empty_descriptor() -> Descriptor {
+pub(crate) fn empty_descriptor() -> Descriptor {
     Descriptor::new(MEDIA_TYPE_EMPTY, Digest::sha256_of(EMPTY_JSON), 2)
 }
 

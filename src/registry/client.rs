@@ -415,6 +415,28 @@ impl<'a> Client<'a> {
         }
     }
 
+    /// `GET /v2/REPO/{path}` (a `blobs/…` or `manifests/…` path) with
+    /// retries, authentication and the redirect rules of [`Self::call`]:
+    /// the response to stream, or None on 404. Other statuses are errors.
+    pub fn get(
+        &mut self,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> Result<Option<Response<Body>>, PushError> {
+        let url = self.url(path);
+        let resp = self.request("GET", &url, "pull", headers, None)?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some(resp)),
+            _ => Err(self.unexpected("GET", &url, resp)),
+        }
+    }
+
+    /// The absolute URL of `path` under `/v2/REPO/`, for requests and messages.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/v2/{}/{path}", self.base, self.reference.repository)
+    }
+
     /// `host[:port]` of the registry, for messages.
     pub fn registry(&self) -> &str {
         &self.reference.registry

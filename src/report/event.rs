@@ -235,6 +235,27 @@ pub enum Event {
     WritingLayer {
         arch: String,
     },
+    /// `--cache-repo`: unreachable, refused credentials, or an entry refused
+    /// (named in the message); the build goes on without it.
+    CacheRepoWarning {
+        repo: String,
+        message: String,
+    },
+    /// `--cache-repo`: what came from the shared cache (verified).
+    CacheRepoHits {
+        repo: String,
+        rpms: u64,
+        rpm_bytes: u64,
+        layers: u64,
+        layer_bytes: u64,
+    },
+    /// `--cache-repo`: entries pushed after the build.
+    CacheRepoPushed {
+        repo: String,
+        entries: u64,
+        bytes: u64,
+        present: u64,
+    },
     /// A bad layer-cache entry, dropped; the layer is compressed again.
     LayerCacheEntryReplaced {
         why: String,
@@ -319,6 +340,7 @@ impl Event {
             | NoLinkerCache { .. }
             | CheckFinding { .. }
             | FifoSkipped { .. }
+            | CacheRepoWarning { .. }
             | LayerCacheEntryReplaced { .. } => Level::Warning,
             UsingLock { .. }
             | LoadingRepo { .. }
@@ -540,6 +562,30 @@ impl fmt::Display for Event {
                 write!(f, "Wrote the root filesystem to {}", dir.display())
             }
             WritingLayer { arch } => write!(f, "Writing the {arch} layer"),
+            CacheRepoWarning { message, .. } => f.write_str(message),
+            CacheRepoHits {
+                repo,
+                rpms,
+                rpm_bytes,
+                layers,
+                layer_bytes,
+            } => write!(
+                f,
+                "cache repo {repo}: {rpms} RPM(s) ({}) and {layers} layer(s) ({}) from the shared cache",
+                human_bytes(*rpm_bytes),
+                human_bytes(*layer_bytes)
+            ),
+            CacheRepoPushed {
+                repo,
+                entries,
+                bytes,
+                present,
+            } => write!(
+                f,
+                "cache repo {repo}: pushed {entries} entr{} ({} uploaded), {present} already there",
+                if *entries == 1 { "y" } else { "ies" },
+                human_bytes(*bytes)
+            ),
             LayerCacheEntryReplaced { why } => write!(
                 f,
                 "layer cache: the entry for this layer was bad ({why}); dropped it and compressed the layer again"

@@ -1,0 +1,429 @@
+//! `build --cache-repo`: two "machines" (two empty cache dirs) share RPMs
+//! and layers through Debian's `docker-registry` on 127.0.0.1, the fixture
+//! repo served by a loopback mirror that logs every request. Machine B
+//! must not fetch a single RPM from the mirror and must produce the same
+//! digest; a poisoned entry (RPM or layer) must be refused, named, and
+//! replaced from the mirror or the compressor; a dead or locked cache repo
+//! is only a warning.
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::server::{Handled, Response};
+use common::*;
+use minibuild::cache_repo::{rpm_tag, ARTIFACT_RPM};
+use minibuild::digest::Digest;
+use minibuild::registry::{PushOptions, Reference, Session};
+
+/// An open registry on a free loopback port; killed on drop (the TLS and
+/// auth variants are tests/push.rs's).
+struct Registry {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        require_tool("docker-registry");
+        let dir = tempfile::tempdir().unwrap();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("storage").display()
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let mut child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start docker-registry");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("docker-registry exited ({status})");
+            }
+            assert!(Instant::now() < deadline, "docker-registry did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Registry { child, port, dir }
+    }
+
+    fn repo(&self) -> String {
+        format!("127.0.0.1:{}/ci/cache", self.port)
+    }
+
+    /// Bytes the registry stores (blobs and manifests).
+    fn stored_bytes(&self) -> u64 {
+        fn walk(p: &Path) -> u64 {
+            std::fs::read_dir(p)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => walk(&e.path()),
+                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                })
+                .sum()
+        }
+        walk(&self.dir.path().join("storage"))
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The fixture repo on a loopback mirror recording (path, bytes sent).
+struct Mirror {
+    server: Handled,
+    log: Arc<Mutex<Vec<(String, u64)>>>,
+}
+
+impl Mirror {
+    fn start() -> Mirror {
+        let root = fixtures();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let seen = log.clone();
+        let server = Handled::start(move |req| {
+            let resp = Response::file(&root, req.path());
+            let len = std::fs::metadata(root.join(req.path().trim_start_matches('/')))
+                .map(|m| m.len())
+                .unwrap_or(0);
+            seen.lock().unwrap().push((req.path().to_string(), len));
+            resp
+        });
+        Mirror { server, log }
+    }
+
+    fn baseurl(&self) -> String {
+        format!("fedora={}/repo/$basearch/", self.server.url)
+    }
+
+    /// Forget what was served so far.
+    fn reset(&self) {
+        self.log.lock().unwrap().clear();
+    }
+
+    /// The RPM paths served since the last reset.
+    fn rpms(&self) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log.iter()
+            .filter(|(p, _)| p.ends_with(".rpm"))
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    fn bytes(&self) -> u64 {
+        self.log.lock().unwrap().iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// `minibuild build` of the distroless-base recipe against `mirror`,
+/// with `--cache-repo REPO` when given; (digest, stderr, wall time).
+fn build(
+    mirror: &Mirror,
+    work: &Path,
+    cache: &str,
+    repo: Option<&str>,
+) -> (String, String, Duration) {
+    let out = work.join(format!("{cache}.oci.tar"));
+    let mut cmd = build_cmd(&recipe("distroless-base.toml"), &out, &work.join(cache));
+    cmd.args(["--baseurl", &mirror.baseurl(), "--no-gpgcheck", "fedora"]);
+    if let Some(r) = repo {
+        cmd.args(["--cache-repo", r]);
+    }
+    let start = Instant::now();
+    let output: Output = run_ok(&mut cmd);
+    let took = start.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (last_line(&output), stderr, took)
+}
+
+#[test]
+fn machine_b_builds_from_the_cache_repo_and_refuses_a_poisoned_entry() {
+    let registry = Registry::start();
+    let mirror = Mirror::start();
+    let work = tempfile::tempdir().unwrap();
+    let repo = registry.repo();
+
+    // Machine A: cold, fills the cache repo.
+    let (digest_a, log_a, _) = build(&mirror, work.path(), "a", Some(&repo));
+    let rpms_a = mirror.rpms();
+    assert!(!rpms_a.is_empty(), "machine A fetched no RPM: {log_a}");
+    assert!(
+        log_a.contains("cache repo") && log_a.contains("pushed"),
+        "machine A did not say it pushed: {log_a}"
+    );
+    assert!(registry.stored_bytes() > 0);
+
+    // Machine B: an empty cache dir; every RPM and the layer come from
+    // the registry, none from the mirror (repodata requests are fine).
+    mirror.reset();
+    let (digest_b, log_b, _) = build(&mirror, work.path(), "b", Some(&repo));
+    assert_eq!(digest_b, digest_a, "{log_b}");
+    assert_eq!(mirror.rpms(), Vec::<String>::new(), "{log_b}");
+    assert!(
+        log_b.contains(&format!("{} RPM(s)", rpms_a.len())) && log_b.contains("1 layer(s)"),
+        "machine B did not report its hits: {log_b}"
+    );
+    assert!(!log_b.contains("refused"), "{log_b}");
+
+    // Poison one entry: another blob, the tag repointed to it.
+    let victim = std::fs::read_dir(work.path().join("a/v1/rpms"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "rpm"))
+        .unwrap();
+    let hex = victim.file_stem().unwrap().to_str().unwrap().to_string();
+    let expected: Digest = format!("sha256:{hex}").parse().unwrap();
+    let evil = work.path().join("evil.rpm");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&evil, &bytes).unwrap();
+    let evil_digest = Digest::sha256_of(&bytes);
+    let reference: Reference = format!("{repo}:x").parse().unwrap();
+    let opts = PushOptions {
+        retries: 0,
+        ..PushOptions::default()
+    };
+    let quiet = |_: minibuild::registry::PushEvent| {};
+    let mut session = Session::connect(&reference, &opts, &quiet).unwrap();
+    let tag = rpm_tag(&expected);
+    // The honest entry is there, and the pull side reads it back verified.
+    let honest = session
+        .manifest(&tag, &["application/vnd.oci.image.manifest.v1+json"])
+        .unwrap()
+        .expect("machine A pushed the entry")
+        .bytes;
+    assert!(String::from_utf8_lossy(&honest).contains(ARTIFACT_RPM));
+    let fetched = work.path().join("fetched.rpm");
+    let n = session
+        .blob_to_file(&expected, &fetched, bytes.len() as u64)
+        .unwrap();
+    assert_eq!(n, Some(bytes.len() as u64));
+    assert_eq!(
+        Digest::sha256_of(&std::fs::read(&fetched).unwrap()),
+        expected
+    );
+
+    session
+        .put_blob_file(&evil_digest, &evil, bytes.len() as u64)
+        .unwrap();
+    let poisoned = String::from_utf8(honest)
+        .unwrap()
+        .replace(&expected.to_string(), &evil_digest.to_string());
+    session
+        .put_manifest(
+            &tag,
+            "application/vnd.oci.image.manifest.v1+json",
+            poisoned.as_bytes(),
+        )
+        .unwrap();
+
+    // Machine C (empty cache): refuses the entry, naming it, fetches that
+    // one RPM from the mirror, and makes the same image.
+    mirror.reset();
+    let (digest_c, log_c, _) = build(&mirror, work.path(), "c", Some(&repo));
+    assert_eq!(digest_c, digest_a, "{log_c}");
+    let refetched = mirror.rpms();
+    assert_eq!(refetched.len(), 1, "{refetched:?}\n{log_c}");
+    assert!(
+        log_c.contains("refused") && log_c.contains(&hex),
+        "the warning does not name the poisoned entry: {log_c}"
+    );
+    // …and the build repaired the entry: the next machine gets it all.
+    mirror.reset();
+    let (digest_d, log_d, _) = build(&mirror, work.path(), "d", Some(&repo));
+    assert_eq!(digest_d, digest_a);
+    assert_eq!(mirror.rpms(), Vec::<String>::new(), "{log_d}");
+
+    // Poison the layer: a valid gzip of other bytes, same recorded sizes.
+    let key = std::fs::read_dir(work.path().join("a/v1/layers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let layer_tag = format!("layer-{}", key.file_stem().unwrap().to_str().unwrap());
+    let honest = session
+        .manifest(&layer_tag, &["application/vnd.oci.image.manifest.v1+json"])
+        .unwrap()
+        .expect("machine A pushed its layer")
+        .bytes;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, b"not the layer's tar").unwrap();
+    let evil_layer = gz.finish().unwrap();
+    std::fs::write(&evil, &evil_layer).unwrap();
+    let evil_digest = Digest::sha256_of(&evil_layer);
+    session
+        .put_blob_file(&evil_digest, &evil, evil_layer.len() as u64)
+        .unwrap();
+    let mut m: serde_json::Value = serde_json::from_slice(&honest).unwrap();
+    m["layers"][0]["digest"] = evil_digest.to_string().into();
+    m["layers"][0]["size"] = evil_layer.len().into();
+    session
+        .put_manifest(
+            &layer_tag,
+            "application/vnd.oci.image.manifest.v1+json",
+            &serde_json::to_vec(&m).unwrap(),
+        )
+        .unwrap();
+    let (digest_e, log_e, _) = build(&mirror, work.path(), "e", Some(&repo));
+    assert_eq!(digest_e, digest_a, "{log_e}");
+    assert!(
+        log_e.contains("refused") && log_e.contains(&layer_tag) && log_e.contains("0 layer(s)"),
+        "the poisoned layer was not refused by name: {log_e}"
+    );
+}
+
+#[test]
+fn an_unreachable_or_locked_cache_repo_is_a_warning() {
+    let mirror = Mirror::start();
+    let work = tempfile::tempdir().unwrap();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (with, log, _) = build(
+        &mirror,
+        work.path(),
+        "a",
+        Some(&format!("127.0.0.1:{dead}/ci/cache")),
+    );
+    assert!(
+        log.contains("cache repo") && log.contains("not usable"),
+        "no warning: {log}"
+    );
+    let (without, _, _) = build(&mirror, work.path(), "b", None);
+    assert_eq!(with, without);
+
+    // A registry that wants credentials none were given for: a warning too.
+    let locked =
+        Handled::start(|_| Response::status(401).header("WWW-Authenticate", "Basic realm=\"ci\""));
+    let (locked_out, log, _) = build(
+        &mirror,
+        work.path(),
+        "c",
+        Some(&format!("{}/ci/cache", locked.addr)),
+    );
+    assert_eq!(locked_out, without);
+    assert!(
+        log.contains("not usable") && log.contains("requires authentication"),
+        "no warning: {log}"
+    );
+}
+
+/// Not a check: the figures for the README (`--ignored --nocapture`).
+#[test]
+#[ignore]
+fn measure_cold_build_on_machine_b() {
+    let registry = Registry::start();
+    let mirror = Mirror::start();
+    let work = tempfile::tempdir().unwrap();
+    let repo = registry.repo();
+    build(&mirror, work.path(), "a", Some(&repo));
+    for (name, with) in [("without", None), ("with", Some(repo.as_str()))] {
+        mirror.reset();
+        let (_, _, took) = build(&mirror, work.path(), name, with);
+        eprintln!(
+            "cold build on machine B {name} --cache-repo: {:.2}s, {} bytes from the mirror ({} RPM requests)",
+            took.as_secs_f64(),
+            mirror.bytes(),
+            mirror.rpms().len()
+        );
+    }
+    eprintln!("registry stores {} bytes", registry.stored_bytes());
+}
+
+/// A fake registry answering every blob GET with `body` and every
+/// manifest GET with `manifest`; open (no auth).
+fn hostile_registry(body: Vec<u8>, manifest: Vec<u8>) -> Handled {
+    Handled::start(move |req| {
+        let path = req.path();
+        if path == "/v2/" {
+            Response::ok("{}")
+        } else if path.contains("/blobs/") {
+            Response::ok(body.clone())
+        } else if path.contains("/manifests/") {
+            Response::ok(manifest.clone())
+                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        } else {
+            Response::status(404)
+        }
+    })
+}
+
+#[test]
+fn pull_verifies_digests_and_bounds_sizes() {
+    let honest = b"the bytes asked for".to_vec();
+    let digest = Digest::sha256_of(&honest);
+    let work = tempfile::tempdir().unwrap();
+    let dest = work.path().join("blob");
+    let quiet = |_: minibuild::registry::PushEvent| {};
+    let opts = PushOptions {
+        retries: 0,
+        ..PushOptions::default()
+    };
+
+    // Other bytes than the digest asked for: refused, nothing left behind.
+    let server = hostile_registry(b"other bytes".to_vec(), b"{}".to_vec());
+    let reference: Reference = format!("{}/r:x", server.addr).parse().unwrap();
+    let mut s = Session::connect(&reference, &opts, &quiet).unwrap();
+    let e = s.blob_to_file(&digest, &dest, 1 << 20).unwrap_err();
+    assert!(e.to_string().contains(&digest.to_string()), "{e}");
+    assert!(!dest.exists());
+    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0);
+
+    // The right bytes, but more than allowed: stopped.
+    let server = hostile_registry(honest.clone(), b"{}".to_vec());
+    let reference: Reference = format!("{}/r:x", server.addr).parse().unwrap();
+    let mut s = Session::connect(&reference, &opts, &quiet).unwrap();
+    let e = s.blob_to_file(&digest, &dest, 5).unwrap_err();
+    assert!(e.to_string().contains("more than the 5 bytes"), "{e}");
+    assert!(!dest.exists());
+    // Within the bound: kept.
+    assert_eq!(
+        s.blob_to_file(&digest, &dest, honest.len() as u64).unwrap(),
+        Some(honest.len() as u64)
+    );
+    assert_eq!(std::fs::read(&dest).unwrap(), honest);
+
+    // A manifest asked for by digest must hash to it; by tag it is as sent.
+    let manifest = br#"{"schemaVersion":2}"#.to_vec();
+    let server = hostile_registry(Vec::new(), manifest.clone());
+    let reference: Reference = format!("{}/r:x", server.addr).parse().unwrap();
+    let mut s = Session::connect(&reference, &opts, &quiet).unwrap();
+    let accept = ["application/vnd.oci.image.manifest.v1+json"];
+    let got = s.manifest("v1", &accept).unwrap().unwrap();
+    let media_type = got.media_type.clone();
+    let got = got.bytes;
+    assert_eq!(got, manifest);
+    assert_eq!(
+        media_type.as_deref(),
+        Some("application/vnd.oci.image.manifest.v1+json")
+    );
+    let right = Digest::sha256_of(&manifest).to_string();
+    assert!(s.manifest(&right, &accept).unwrap().is_some());
+    let wrong = Digest::sha256_of(b"another manifest").to_string();
+    let e = s.manifest(&wrong, &accept).unwrap_err();
+    assert!(e.to_string().contains("refused"), "{e}");
+}
