@@ -349,11 +349,11 @@ pub fn resolve(
             let index = load_repo(recipe, settings, &client, &cache, &rings, i, arch, reporter)?;
             indexes.push(index);
         }
-        let (mut packages, mut caps) = repo::merge(&mut indexes);
+        let mut packages = repo::merge(&mut indexes);
         // A file requirement primary.xml cannot answer: read the complete
         // file lists (large, so only then) and resolve against those.
         let requests = recipe.packages.install.iter().map(String::as_str);
-        if repo::unmet_file_deps(&packages, &caps, requests) {
+        if packages.unmet_file_deps(requests) {
             for (i, r) in recipe.repos.iter().enumerate() {
                 // The mirror the metadata came from: the file lists must match it.
                 let spec = RepoSpec {
@@ -372,11 +372,10 @@ pub fn resolve(
                     &mut packages,
                 )?;
             }
-            caps = repo::CapIndex::build(&packages);
         }
         let priorities: Vec<(i32, u32)> =
             recipe.repos.iter().map(|r| (r.priority, r.cost)).collect();
-        let packages = priority::apply_indexed(packages, &mut caps, &priorities);
+        priority::apply_set(&mut packages, &priorities);
         let request = Request {
             install: recipe.packages.install.clone(),
             exclude: recipe.packages.exclude.clone(),
@@ -391,7 +390,7 @@ pub fn resolve(
             recipe.packages.install.join(", ")
         ));
         let started = std::time::Instant::now();
-        let solve = |r: &Request| crate::resolve::ResolvoSolver.solve_indexed(&packages, &caps, r);
+        let solve = |r: &Request| crate::resolve::ResolvoSolver.solve_set(&packages, r);
         let mut plan = solve(&request)?;
         if !recipe.options.package_manager {
             plan = crate::resolve::leave_out::leave_out_package_manager(plan, &request, solve);

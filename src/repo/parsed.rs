@@ -29,13 +29,17 @@
 //! would add about 0.2 s to every warm load of 100 MB. Each chunk is checked
 //! by the thread that decodes it.
 //!
-//! The packages are cut into
-//! chunks of `CHUNK` so that a load holds one chunk of encoded bytes per
-//! thread rather than the whole file (peak memory), and so that the chunks
-//! can be decoded on several threads (75,000 packages are still about a
-//! million allocations, with dependency names and versions shared). The
-//! capability index is stored too, so the resolver does not rebuild it (see
-//! `capindex.rs`). `MAGIC`
+//! A load checks every chunk's checksum and walks every package in it
+//! ([`codec::View::skim_at`]: decodes without building anything), which
+//! both proves each package decodes and collects the per-package
+//! [`Summary`] the resolver needs of all of them. Chunks are read with
+//! `pread` into one buffer per thread (a few hundred KB), on several
+//! threads; then the file is mapped read-only and packages are decoded
+//! from the mapping only when the resolver looks at them (see `store.rs`),
+//! so the pages of packages it never looks at are never part of the
+//! process. The packages are cut into chunks of `CHUNK` for those threads
+//! and so that each chunk's string table stays small. The capability index
+//! is stored too, so the resolver does not rebuild it (see `capindex.rs`). `MAGIC`
 //! carries a format number and the crate version, because the format is not
 //! self-describing: any change to [`Package`] must not be read with the old
 //! layout. Writes are atomic (temp file + rename); an entry that fails to
@@ -45,11 +49,13 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::{codec, CapIndex, Package};
+use super::codec::{self, View};
+use super::store::{Cached, Map, Part, Summary};
+use super::{CapIndex, Package};
 
 /// Header of every entry: format number and crate version.
 const MAGIC: &[u8] = concat!(
-    "minibuild-parsed-primary/5/",
+    "minibuild-parsed-primary/6/",
     env!("CARGO_PKG_VERSION"),
     "\n"
 )
@@ -103,11 +109,11 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
 }
 
-/// The cached packages, with `repo` set to `repo`, and their capability
-/// index; `Ok(None)` when there is no entry, [`Unusable`] when there is one
-/// that must not be used (another format, truncated, checksum mismatch,
-/// does not decode).
-pub fn read(path: &Path, repo: usize) -> Result<Option<(Vec<Package>, CapIndex)>, Unusable> {
+/// The cached packages (their `repo` set to `repo`) as a part of a
+/// [`super::PackageSet`], decoded when first used; `Ok(None)` when there is
+/// no entry, [`Unusable`] when there is one that must not be used (another
+/// format, truncated, checksum mismatch, does not decode).
+pub fn read(path: &Path, repo: usize) -> Result<Option<Part>, Unusable> {
     let Ok(file) = File::open(path) else {
         return Ok(None);
     };
@@ -136,6 +142,8 @@ pub fn read(path: &Path, repo: usize) -> Result<Option<(Vec<Package>, CapIndex)>
     if index_at
         .checked_add(index_len)
         .is_none_or(|end| end > file_len)
+        || usize::try_from(file_len).is_err()
+        || u32::try_from(total).is_err()
     {
         return Err(truncated);
     }
@@ -175,67 +183,85 @@ pub fn read(path: &Path, repo: usize) -> Result<Option<(Vec<Package>, CapIndex)>
     if caps.len() != total {
         return Err(undecodable);
     }
-    let packages = decode_parallel(&file, &chunks, total, repo)?;
-    Ok(Some((packages, caps)))
+    let (starts, summary) = skim_parallel(&file, &chunks, total)?;
+    let map = Map::new(&file, file_len as usize).map_err(|_| Unusable("cannot be mapped"))?;
+    let mut first = 0u32;
+    let spans = chunks
+        .iter()
+        .map(|c| {
+            let span = (c.offset as usize, c.len as usize, first);
+            first += c.count as u32;
+            span
+        })
+        .collect();
+    let cached = Cached {
+        map: std::sync::Arc::new(map),
+        chunks: spans,
+        starts,
+        repo,
+        cells: (0..total).map(|_| Default::default()).collect(),
+    };
+    Ok(Some(Part::cached(cached, caps, summary)))
 }
 
-/// Decode `chunks` on up to [`MAX_THREADS`] threads, each taking a
-/// contiguous run and writing its packages straight into their final
-/// places. (Decoding into one vector per thread and appending them made a
-/// second copy of half the packages, 20 MB for a Fedora repo, to fault in
-/// and copy.)
-fn decode_parallel(
+/// Check and skim `chunks` on up to [`MAX_THREADS`] threads, each taking a
+/// contiguous run: every package's start within its chunk, and the
+/// summary of them all.
+fn skim_parallel(
     file: &File,
     chunks: &[Chunk],
     total: usize,
-    repo: usize,
-) -> Result<Vec<Package>, Unusable> {
+) -> Result<(Vec<u32>, Summary), Unusable> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, MAX_THREADS)
         .min(chunks.len().max(1));
     let per = chunks.len().div_ceil(threads).max(1);
-    let mut slots: Vec<Option<Package>> = Vec::new();
-    slots.resize_with(total, || None);
-    // Cut the slots the way the chunks are cut (the counts sum to `total`,
-    // checked by the caller).
+    let mut starts = vec![0u32; total];
+    // Cut the starts the way the chunks are cut (the counts sum to
+    // `total`, checked by the caller).
     let mut jobs = Vec::with_capacity(threads);
-    let mut free = slots.as_mut_slice();
+    let mut free = starts.as_mut_slice();
     for run in chunks.chunks(per) {
         let count = run.iter().map(|c| c.count as usize).sum();
         let (mine, rest) = std::mem::take(&mut free).split_at_mut(count);
         jobs.push((run, mine));
         free = rest;
     }
-    let outcome = std::thread::scope(|s| {
+    let outcomes = std::thread::scope(|s| {
         let mut jobs = jobs.into_iter();
         let first = jobs.next();
         let handles: Vec<_> = jobs
-            .map(|(run, out)| s.spawn(move || decode_run(file, run, repo, out)))
+            .map(|(run, out)| s.spawn(move || skim_run(file, run, out)))
             .collect();
-        let mine = first.map_or(Ok(()), |(run, out)| decode_run(file, run, repo, out));
+        let mut all = vec![first.map_or(Ok(Default::default()), |(run, out)| {
+            skim_run(file, run, out)
+        })];
         // Join every thread, even after a failure.
-        handles.into_iter().fold(mine, |outcome, h| {
-            let theirs = h.join().unwrap_or(Err(Unusable("does not decode")));
-            outcome.and(theirs)
-        })
+        for h in handles {
+            all.push(h.join().unwrap_or(Err(Unusable("does not decode"))));
+        }
+        all
     });
-    outcome?;
-    // Every slot is filled when every run succeeded; `collect` reuses the
-    // allocation (`Option<Package>` is the size of `Package`).
-    slots
-        .into_iter()
-        .collect::<Option<_>>()
-        .ok_or(Unusable("does not decode"))
+    let mut summary = Summary::default();
+    let mut seen = std::collections::HashSet::new();
+    for outcome in outcomes {
+        let (part, wants) = outcome?;
+        summary.append(part);
+        seen.extend(wants);
+    }
+    summary.seal(seen);
+    Ok((starts, summary))
 }
 
-fn decode_run(
+fn skim_run(
     file: &File,
     run: &[Chunk],
-    repo: usize,
-    mut out: &mut [Option<Package>],
-) -> Result<(), Unusable> {
+    mut out: &mut [u32],
+) -> Result<(Summary, std::collections::HashSet<String>), Unusable> {
     let undecodable = Unusable("does not decode");
+    let mut summary = Summary::default();
+    let mut seen = std::collections::HashSet::new();
     let mut buf = Vec::new();
     for c in run {
         buf.clear();
@@ -247,16 +273,22 @@ fn decode_run(
         }
         let count = usize::try_from(c.count).map_err(|_| undecodable.clone())?;
         let (mine, rest) = std::mem::take(&mut out).split_at_mut(count);
-        let mut slots = mine.iter_mut();
-        codec::decode(&buf, count, repo, |p| {
-            if let Some(slot) = slots.next() {
-                *slot = Some(p);
-            }
-        })
-        .ok_or(undecodable.clone())?;
+        let view = View::new(&buf).ok_or(undecodable.clone())?;
+        let mut at = view.body;
+        for start in mine.iter_mut() {
+            *start = u32::try_from(at).map_err(|_| undecodable.clone())?;
+            let (skimmed, next) = view.skim_at(at).ok_or(undecodable.clone())?;
+            summary
+                .push_skimmed(&skimmed, &mut seen)
+                .ok_or(undecodable.clone())?;
+            at = next;
+        }
+        if at != buf.len() {
+            return Err(undecodable);
+        }
         out = rest;
     }
-    Ok(())
+    Ok((summary, seen))
 }
 
 /// Store `packages` and their capability index at `path` atomically.
@@ -296,6 +328,7 @@ pub fn write(path: &Path, packages: &[Package], caps: &CapIndex) -> std::io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::repo::PackageSet;
 
     fn packages(n: usize) -> Vec<Package> {
         let one = |i: usize| {
@@ -319,21 +352,31 @@ mod tests {
         let primary = dir.path().join("abc-primary.xml.zst");
         let path = path_for(&primary);
         assert_eq!(path, dir.path().join("abc-primary.parsed"));
-        assert_eq!(read(&path, 0), Ok(None));
+        assert!(matches!(read(&path, 0), Ok(None)));
         // Several chunks, the last one partial, so that several threads
         // decode and the runs are joined in order.
         let pkgs = packages(CHUNK * 3 + 7);
         let caps = CapIndex::build(&pkgs);
         write(&path, &pkgs, &caps).unwrap();
-        let (back, back_caps) = read(&path, 3).unwrap().unwrap();
-        assert_eq!(back_caps, caps);
+        let back = PackageSet::from_parts(vec![read(&path, 3).unwrap().unwrap()]);
         assert_eq!(back.len(), pkgs.len());
-        assert!(back.iter().all(|p| p.repo == 3));
-        for (b, p) in back.iter().zip(&pkgs) {
-            let mut want = p.clone();
+        // Decoded on demand, in any order.
+        for i in (0..pkgs.len()).rev().step_by(7) {
+            let mut want = pkgs[i].clone();
             want.repo = 3;
-            assert_eq!(b, &want);
+            assert_eq!(back.package(i as u32), &want);
         }
+        let mut want = PackageSet::of(pkgs.clone());
+        for p in want.built_mut(0) {
+            p.iter_mut().for_each(|p| p.repo = 3);
+        }
+        want.reindex();
+        assert_eq!(back, want);
+        // The summary and index the resolver uses without decoding.
+        assert_eq!(back.named("bash12").collect::<Vec<_>>(), [12]);
+        assert_eq!(back.name(CHUNK as u32 + 1), format!("bash{}", CHUNK + 1));
+        assert_eq!(back.arch(5), "x86_64");
+        assert_eq!(back.with_cap("/bin/sh").count(), pkgs.len());
     }
 
     #[test]
@@ -364,7 +407,7 @@ mod tests {
         let sum = u64::from(crc.finalize()).to_le_bytes();
         bytes[MAGIC.len() + 24..MAGIC.len() + 32].copy_from_slice(&sum);
         std::fs::write(&path, &bytes).unwrap();
-        assert_eq!(read(&path, 0), Err(Unusable("does not decode")));
+        assert_eq!(read(&path, 0).err(), Some(Unusable("does not decode")));
     }
 
     #[test]
@@ -372,8 +415,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e-primary.parsed");
         write(&path, &[], &CapIndex::build(&[])).unwrap();
-        let (back, caps) = read(&path, 0).unwrap().unwrap();
-        assert!(back.is_empty() && caps.is_empty());
+        let back = PackageSet::from_parts(vec![read(&path, 0).unwrap().unwrap()]);
+        assert!(back.is_empty());
     }
 
     /// Every byte of an entry, flipped two ways: never a wrong answer, always
@@ -399,15 +442,15 @@ mod tests {
         }
         std::fs::write(&path, &good[..good.len() - 5]).unwrap();
         assert_eq!(
-            read(&path, 0),
-            Err(Unusable("is truncated or its sizes are damaged"))
+            read(&path, 0).err(),
+            Some(Unusable("is truncated or its sizes are damaged"))
         );
         let mut other = b"minibuild-parsed-primary/3/0.0.0\n".to_vec();
         other.extend_from_slice(&good[MAGIC.len()..]);
         std::fs::write(&path, other).unwrap();
         assert_eq!(
-            read(&path, 0),
-            Err(Unusable("was written by another minibuild version")),
+            read(&path, 0).err(),
+            Some(Unusable("was written by another minibuild version")),
             "other format"
         );
     }
