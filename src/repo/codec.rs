@@ -262,8 +262,10 @@ impl<'a> Writer<'a> {
         self.evr_ids.insert(e, id);
         let [epoch, version, release] = self.evr_fields(e);
         self.evr_table.extend_from_slice(&epoch.to_le_bytes());
-        self.evr_table.extend_from_slice(&(version as u32).to_le_bytes());
-        self.evr_table.extend_from_slice(&(release as u32).to_le_bytes());
+        self.evr_table
+            .extend_from_slice(&(version as u32).to_le_bytes());
+        self.evr_table
+            .extend_from_slice(&(release as u32).to_le_bytes());
         id
     }
 
@@ -612,7 +614,13 @@ mod tests {
         assert_eq!(end, bytes.len());
         assert_eq!(
             (b.name, b.arch, b.has_supplements, b.obsoletes, b.wants),
-            ("filesystem", "noarch", false, vec!["old"], vec!["libc.so.6"])
+            (
+                "filesystem",
+                "noarch",
+                false,
+                vec!["old"],
+                vec!["libc.so.6"]
+            )
         );
     }
 

@@ -30,10 +30,10 @@ pub mod repomd;
 mod store;
 
 pub use capindex::CapIndex;
-pub use store::{PackageSet, Part, Summary};
 pub use decompress::{decompress, Compression, DecompressError};
 pub use primary::PrimaryError;
 pub use repomd::{Repomd, RepomdError};
+pub use store::{PackageSet, Part, Summary};
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -595,8 +595,7 @@ pub fn load_filelists(
     });
     drop(parts);
     set.reindex();
-    parsed
-    .map_err(|source| {
+    parsed.map_err(|source| {
         expansion_error(spec, &url, &crossed).unwrap_or(RepoError::Filelists {
             repo: repo(),
             path: path.clone(),

@@ -180,7 +180,8 @@ impl Summary {
         let shift = self.len() as u32;
         let base = self.names.len() as u32;
         self.names.push_str(&other.names);
-        self.name_ends.extend(other.name_ends.iter().map(|e| e + base));
+        self.name_ends
+            .extend(other.name_ends.iter().map(|e| e + base));
         for &id in &other.arch_ids {
             let arch = &other.arches[id as usize];
             let k = match self.arches.iter().position(|a| a == arch) {
@@ -273,9 +274,13 @@ impl Cached {
             // Every package was decoded once when the entry was loaded
             // (`parsed::read` skims each with the same reader), so this
             // cannot fail unless the file was changed in place since.
-            let decoded = View::new(bytes)
-                .and_then(|v| v.package_at(self.starts[i] as usize, self.repo));
-            Box::new(decoded.expect("a cache entry changed on disk while in use").0)
+            let decoded =
+                View::new(bytes).and_then(|v| v.package_at(self.starts[i] as usize, self.repo));
+            Box::new(
+                decoded
+                    .expect("a cache entry changed on disk while in use")
+                    .0,
+            )
         })
     }
 }
@@ -483,10 +488,7 @@ impl PackageSet {
         self.lookup(move |p| {
             let o = &p.summary.obsoleting;
             let start = o.partition_point(|e| e.0 < h);
-            o[start..]
-                .iter()
-                .take_while(move |e| e.0 == h)
-                .map(|e| e.1)
+            o[start..].iter().take_while(move |e| e.0 == h).map(|e| e.1)
         })
     }
 

@@ -82,7 +82,11 @@ impl ResolvoSolver {
     /// repo loader keeps one per repo), so the solve does not spend most of
     /// its time indexing a distribution, and only the packages the solve
     /// looks at are decoded.
-    pub fn solve_set(&self, packages: &PackageSet, request: &Request) -> Result<Plan, ResolveError> {
+    pub fn solve_set(
+        &self,
+        packages: &PackageSet,
+        request: &Request,
+    ) -> Result<Plan, ResolveError> {
         solve(packages, request)
     }
 }
