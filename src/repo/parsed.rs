@@ -27,18 +27,18 @@
 //! can write the checksum too), so a fast CRC (`crc32fast`, several GB/s,
 //! a few ms for a Fedora-sized entry) is enough to catch damage; sha256
 //! would add about 0.2 s to every warm load of 100 MB. Each chunk is checked
-//! by the thread that decodes it.
+//! when it is skimmed.
 //!
 //! A load checks every chunk's checksum and walks every package in it
 //! ([`codec::View::skim_at`]: decodes without building anything), which
 //! both proves each package decodes and collects the per-package
 //! [`Summary`] the resolver needs of all of them. Chunks are read with
-//! `pread` into one buffer per thread (a few hundred KB), on several
-//! threads; then the file is mapped read-only and packages are decoded
-//! from the mapping only when the resolver looks at them (see `store.rs`),
-//! so the pages of packages it never looks at are never part of the
-//! process. The packages are cut into chunks of `CHUNK` for those threads
-//! and so that each chunk's string table stays small. The capability index
+//! through a read-only mapping of the file, and each part is released from
+//! the process once checked; packages are decoded from the mapping only
+//! when the resolver looks at them (see `store.rs`), and the capability
+//! index is looked up in place, so a load holds a few bytes per package
+//! rather than the file. The packages are cut into chunks of `CHUNK` so
+//! that each chunk's string table stays small. The capability index
 //! is stored too, so the resolver does not rebuild it (see `capindex.rs`). `MAGIC`
 //! carries a format number and the crate version, because the format is not
 //! self-describing: any change to [`Package`] must not be read with the old
@@ -63,10 +63,6 @@ const MAGIC: &[u8] = concat!(
 
 /// Packages per chunk: about 600 KB of encoded Fedora metadata.
 const CHUNK: usize = 1000;
-
-/// At most this many decoding threads: past it the memory bandwidth, not
-/// the CPU, is the limit.
-const MAX_THREADS: usize = 4;
 
 /// One chunk's place in the file.
 #[derive(Debug, Clone, Copy)]
@@ -147,19 +143,24 @@ pub fn read(path: &Path, repo: usize) -> Result<Option<Part>, Unusable> {
     {
         return Err(truncated);
     }
-    let mut meta = vec![0; (table_len + index_len) as usize];
-    file.read_exact_at(&mut meta, head.len() as u64)
-        .map_err(|_| truncated.clone())?;
+    // From here on the file is read through a mapping, each part released
+    // once read (see `Map::release`): a load does not keep what it checked.
+    let map = std::sync::Arc::new(
+        Map::new(&file, file_len as usize).map_err(|_| Unusable("cannot be mapped"))?,
+    );
+    let bytes = map.bytes();
+    let (meta_at, index_at) = (head.len(), index_at as usize);
+    let index_end = index_at + index_len as usize;
     let mut crc = crc32fast::Hasher::new();
     crc.update(&fields[..24]);
-    crc.update(&meta);
+    crc.update(&bytes[meta_at..index_end]);
+    map.release(meta_at, index_end - meta_at);
     if u64::from(crc.finalize()) != meta_crc {
         return Err(Unusable(
             "has a damaged chunk table or capability index (checksum mismatch)",
         ));
     }
-    let (table, index) = meta.split_at(table_len as usize);
-    let chunks: Vec<Chunk> = table
+    let chunks: Vec<Chunk> = bytes[meta_at..index_at]
         .chunks_exact(ROW as usize)
         .map(|t| Chunk {
             offset: u64_at(t, 0).expect("32 bytes"),
@@ -178,13 +179,12 @@ pub fn read(path: &Path, repo: usize) -> Result<Option<Part>, Unusable> {
         return Err(truncated);
     }
     let undecodable = Unusable("does not decode");
-    let caps = CapIndex::from_bytes(index).ok_or(undecodable.clone())?;
-    drop(meta);
+    let caps =
+        CapIndex::mapped(&map, index_at, index_len as usize).ok_or(undecodable.clone())?;
     if caps.len() != total {
         return Err(undecodable);
     }
-    let (starts, summary) = skim_parallel(&file, &chunks, total)?;
-    let map = Map::new(&file, file_len as usize).map_err(|_| Unusable("cannot be mapped"))?;
+    let (starts, summary) = skim(&map, &chunks, total)?;
     let mut first = 0u32;
     let spans = chunks
         .iter()
@@ -195,7 +195,7 @@ pub fn read(path: &Path, repo: usize) -> Result<Option<Part>, Unusable> {
         })
         .collect();
     let cached = Cached {
-        map: std::sync::Arc::new(map),
+        map,
         chunks: spans,
         starts,
         repo,
@@ -204,91 +204,39 @@ pub fn read(path: &Path, repo: usize) -> Result<Option<Part>, Unusable> {
     Ok(Some(Part::cached(cached, caps, summary)))
 }
 
-/// Check and skim `chunks` on up to [`MAX_THREADS`] threads, each taking a
-/// contiguous run: every package's start within its chunk, and the
-/// summary of them all.
-fn skim_parallel(
-    file: &File,
-    chunks: &[Chunk],
-    total: usize,
-) -> Result<(Vec<u32>, Summary), Unusable> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, MAX_THREADS)
-        .min(chunks.len().max(1));
-    let per = chunks.len().div_ceil(threads).max(1);
-    let mut starts = vec![0u32; total];
-    // Cut the starts the way the chunks are cut (the counts sum to
-    // `total`, checked by the caller).
-    let mut jobs = Vec::with_capacity(threads);
-    let mut free = starts.as_mut_slice();
-    for run in chunks.chunks(per) {
-        let count = run.iter().map(|c| c.count as usize).sum();
-        let (mine, rest) = std::mem::take(&mut free).split_at_mut(count);
-        jobs.push((run, mine));
-        free = rest;
-    }
-    let outcomes = std::thread::scope(|s| {
-        let mut jobs = jobs.into_iter();
-        let first = jobs.next();
-        let handles: Vec<_> = jobs
-            .map(|(run, out)| s.spawn(move || skim_run(file, run, out)))
-            .collect();
-        let mut all = vec![first.map_or(Ok(Default::default()), |(run, out)| {
-            skim_run(file, run, out)
-        })];
-        // Join every thread, even after a failure.
-        for h in handles {
-            all.push(h.join().unwrap_or(Err(Unusable("does not decode"))));
-        }
-        all
-    });
+/// Check and skim every chunk: each package's start within its chunk, and
+/// the summary of them all. On one thread: a second one cost 12 MB of
+/// allocator heap for a few ms of wall time (and no CPU time).
+fn skim(map: &Map, chunks: &[Chunk], total: usize) -> Result<(Vec<u32>, Summary), Unusable> {
+    let undecodable = Unusable("does not decode");
+    let mut starts = Vec::with_capacity(total);
     let mut summary = Summary::default();
     let mut seen = std::collections::HashSet::new();
-    for outcome in outcomes {
-        let (part, wants) = outcome?;
-        summary.append(part);
-        seen.extend(wants);
+    for c in chunks {
+        // In the file (checked by the caller).
+        let (offset, len) = (c.offset as usize, c.len as usize);
+        let bytes = &map.bytes()[offset..offset + len];
+        let outcome = (|| {
+            if crc32fast::hash(bytes) != c.crc {
+                return Err(Unusable("has a damaged chunk (checksum mismatch)"));
+            }
+            let view = View::new(bytes).ok_or(undecodable.clone())?;
+            let mut at = view.body;
+            for _ in 0..c.count {
+                starts.push(u32::try_from(at).map_err(|_| undecodable.clone())?);
+                let (skimmed, next) = view.skim_at(at).ok_or(undecodable.clone())?;
+                summary
+                    .push_skimmed(&skimmed, &mut seen)
+                    .ok_or(undecodable.clone())?;
+                at = next;
+            }
+            (at == bytes.len()).then_some(()).ok_or(undecodable.clone())
+        })();
+        map.release(offset, len);
+        outcome?;
     }
     summary.seal(seen);
     Ok((starts, summary))
-}
-
-fn skim_run(
-    file: &File,
-    run: &[Chunk],
-    mut out: &mut [u32],
-) -> Result<(Summary, std::collections::HashSet<String>), Unusable> {
-    let undecodable = Unusable("does not decode");
-    let mut summary = Summary::default();
-    let mut seen = std::collections::HashSet::new();
-    let mut buf = Vec::new();
-    for c in run {
-        buf.clear();
-        buf.resize(usize::try_from(c.len).map_err(|_| undecodable.clone())?, 0);
-        file.read_exact_at(&mut buf, c.offset)
-            .map_err(|_| Unusable("is truncated"))?;
-        if crc32fast::hash(&buf) != c.crc {
-            return Err(Unusable("has a damaged chunk (checksum mismatch)"));
-        }
-        let count = usize::try_from(c.count).map_err(|_| undecodable.clone())?;
-        let (mine, rest) = std::mem::take(&mut out).split_at_mut(count);
-        let view = View::new(&buf).ok_or(undecodable.clone())?;
-        let mut at = view.body;
-        for start in mine.iter_mut() {
-            *start = u32::try_from(at).map_err(|_| undecodable.clone())?;
-            let (skimmed, next) = view.skim_at(at).ok_or(undecodable.clone())?;
-            summary
-                .push_skimmed(&skimmed, &mut seen)
-                .ok_or(undecodable.clone())?;
-            at = next;
-        }
-        if at != buf.len() {
-            return Err(undecodable);
-        }
-        out = rest;
-    }
-    Ok((summary, seen))
 }
 
 /// Store `packages` and their capability index at `path` atomically.

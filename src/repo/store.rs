@@ -73,6 +73,31 @@ impl Map {
         Ok(Map { ptr, len })
     }
 
+    /// Drop the pages of `start..start + len` from the process (they stay
+    /// in the page cache and come back on the next read): the file's bytes
+    /// are read once per use, so keeping them mapped would only grow the
+    /// resident set. (Without this, the kernel's fault-around maps 64 KB
+    /// per touched page, and a resolve ends up with most of the file.)
+    pub(super) fn release(&self, start: usize, len: usize) {
+        const PAGE: usize = 4096;
+        let from = start / PAGE * PAGE;
+        let to = start.saturating_add(len).min(self.len);
+        if self.len == 0 || from >= to {
+            return;
+        }
+        // SAFETY: inside the mapping; on a private, never-written file
+        // mapping MADV_DONTNEED only unmaps pages, whose contents a later
+        // read faults back in unchanged from the file. Advice that fails
+        // changes nothing.
+        unsafe {
+            libc::madvise(
+                (self.ptr as *mut u8).add(from) as *mut libc::c_void,
+                to - from,
+                libc::MADV_DONTNEED,
+            )
+        };
+    }
+
     pub(super) fn bytes(&self) -> &[u8] {
         if self.len == 0 {
             return &[];
@@ -276,6 +301,7 @@ impl Cached {
             // cannot fail unless the file was changed in place since.
             let decoded =
                 View::new(bytes).and_then(|v| v.package_at(self.starts[i] as usize, self.repo));
+            self.map.release(offset, len);
             Box::new(
                 decoded
                     .expect("a cache entry changed on disk while in use")
