@@ -212,7 +212,7 @@ impl CapIndex {
     pub fn from_bytes(bytes: &[u8]) -> Option<CapIndex> {
         let (len, lists) = layout(bytes)?;
         // `layout` checked that every list fits in `bytes`.
-        let owned = |(h, p, n): (usize, usize, usize)| {
+        let owned = |(h, p, n): Span| {
             let word = |at: usize, w: usize| {
                 let mut buf = [0u8; 8];
                 buf[..w].copy_from_slice(&bytes[at..at + w]);
@@ -237,7 +237,7 @@ impl CapIndex {
     pub(super) fn mapped(map: &Arc<Map>, at: usize, len: usize) -> Option<CapIndex> {
         let bytes = map.bytes().get(at..at.checked_add(len)?)?;
         let (count, lists) = layout(bytes)?;
-        let table = |(h, p, n): (usize, usize, usize)| {
+        let table = |(h, p, n): Span| {
             let t = Table::Mapped {
                 map: Arc::clone(map),
                 hashes: at + h,
@@ -256,17 +256,19 @@ impl CapIndex {
     }
 }
 
-/// The package count and, per list, (offset of its hashes, offset of its
-/// positions, entries) in `to_bytes` form; `None` unless it fits exactly.
-fn layout(bytes: &[u8]) -> Option<(u32, [(usize, usize, usize); 2])> {
+/// Where one list is in `to_bytes` form: offset of its hashes, offset of
+/// its positions, entries.
+type Span = (usize, usize, usize);
+
+/// The package count and the [`Span`] of each list in `to_bytes` form;
+/// `None` unless it fits exactly.
+fn layout(bytes: &[u8]) -> Option<(u32, [Span; 2])> {
     let len = u32::from_le_bytes(bytes.get(0..4)?.try_into().ok()?);
     let mut at = 4usize;
     let mut lists = [(0, 0, 0); 2];
     for list in &mut lists {
-        let n = usize::try_from(u64::from_le_bytes(
-            bytes.get(at..at + 8)?.try_into().ok()?,
-        ))
-        .ok()?;
+        let n =
+            usize::try_from(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?)).ok()?;
         let hashes = at + 8;
         let positions = hashes.checked_add(n.checked_mul(8)?)?;
         at = positions.checked_add(n.checked_mul(4)?)?;

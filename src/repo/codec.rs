@@ -90,6 +90,9 @@ pub struct Skimmed<'b> {
     /// Names of its `Requires`, `Recommends` and `Supplements` (file
     /// dependencies are looked for in them).
     pub wants: Vec<&'b str>,
+    /// Names of its `Provides`, and its files.
+    pub provides: Vec<&'b str>,
+    pub files: Vec<&'b str>,
 }
 
 /// A chunk's tables, read in place: nothing is copied or allocated.
@@ -506,7 +509,8 @@ fn skim_package<'b>(d: &mut Decoder<'b>) -> Option<Skimmed<'b>> {
     }
     let mut wants = Vec::new();
     let mut obsoletes = Vec::new();
-    d.dep_names(None)?; // provides
+    let mut provides = Vec::new();
+    d.dep_names(Some(&mut provides))?;
     d.dep_names(Some(&mut wants))?; // requires
     d.dep_names(None)?; // conflicts
     d.dep_names(Some(&mut obsoletes))?;
@@ -515,8 +519,9 @@ fn skim_package<'b>(d: &mut Decoder<'b>) -> Option<Skimmed<'b>> {
     let has_supplements = d.dep_names(Some(&mut wants))? > 0;
     d.dep_names(None)?; // enhances
     let n = d.len()?;
+    let mut files = Vec::with_capacity(n);
     for _ in 0..n {
-        d.str()?; // files
+        files.push(d.str()?);
     }
     Some(Skimmed {
         name,
@@ -524,6 +529,8 @@ fn skim_package<'b>(d: &mut Decoder<'b>) -> Option<Skimmed<'b>> {
         has_supplements,
         obsoletes,
         wants,
+        provides,
+        files,
     })
 }
 
@@ -608,6 +615,8 @@ mod tests {
                 has_supplements: true,
                 obsoletes: vec!["y"],
                 wants: vec!["(glibc or musl)", "", "z", "(a and b)"],
+                provides: vec!["/bin/sh", "bash", "config(bash)"],
+                files: vec!["/usr/bin/bash", "/bin/sh"],
             }
         );
         let (b, end) = view.skim_at(second_at).unwrap();

@@ -179,8 +179,7 @@ pub fn read(path: &Path, repo: usize) -> Result<Option<Part>, Unusable> {
         return Err(truncated);
     }
     let undecodable = Unusable("does not decode");
-    let caps =
-        CapIndex::mapped(&map, index_at, index_len as usize).ok_or(undecodable.clone())?;
+    let caps = CapIndex::mapped(&map, index_at, index_len as usize).ok_or(undecodable.clone())?;
     if caps.len() != total {
         return Err(undecodable);
     }

@@ -32,7 +32,14 @@ use super::Package;
 pub(super) struct Map {
     ptr: *mut libc::c_void,
     len: usize,
+    /// Reads since the whole mapping was last released (see [`Map::read`]).
+    reads: std::sync::atomic::AtomicU32,
 }
+
+/// Lazy reads between two releases of the whole mapping: each holds a few
+/// 64 KB fault-around windows, and a release is a system call that costs
+/// about as much as a few reads.
+const READS_PER_RELEASE: u32 = 16;
 
 // SAFETY: the mapping is read-only and owned; `&[u8]` views of it are
 // shared like any immutable buffer.
@@ -53,6 +60,7 @@ impl Map {
             return Ok(Map {
                 ptr: std::ptr::null_mut(),
                 len: 0,
+                reads: Default::default(),
             });
         }
         // SAFETY: a fresh shared-nothing read-only mapping of an open file;
@@ -70,7 +78,11 @@ impl Map {
         if ptr == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        Ok(Map { ptr, len })
+        Ok(Map {
+            ptr,
+            len,
+            reads: Default::default(),
+        })
     }
 
     /// Drop the pages of `start..start + len` from the process (they stay
@@ -96,6 +108,16 @@ impl Map {
                 libc::MADV_DONTNEED,
             )
         };
+    }
+
+    /// Count one lazy read (a package decoded or probed, see `Cached`);
+    /// every [`READS_PER_RELEASE`] reads, release the whole mapping, which
+    /// also drops what index lookups touched.
+    pub(super) fn read(&self) {
+        use std::sync::atomic::Ordering;
+        if self.reads.fetch_add(1, Ordering::Relaxed) % READS_PER_RELEASE == READS_PER_RELEASE - 1 {
+            self.release(0, self.len);
+        }
     }
 
     pub(super) fn bytes(&self) -> &[u8] {
@@ -278,6 +300,10 @@ fn file_paths(text: &str) -> Box<dyn Iterator<Item = &str> + '_> {
     }
 }
 
+fn lists(p: &Package, path: &str) -> bool {
+    p.files.iter().any(|f| f == path) || p.provides.iter().any(|d| &*d.name == path)
+}
+
 /// One repo's packages in the cache file, decoded on first use.
 #[derive(Clone)]
 pub struct Cached {
@@ -291,17 +317,36 @@ pub struct Cached {
 }
 
 impl Cached {
+    fn chunk(&self, i: usize) -> (usize, usize) {
+        let k = self.chunks.partition_point(|c| c.2 as usize <= i) - 1;
+        (self.chunks[k].0, self.chunks[k].1)
+    }
+
+    /// Whether package `i` lists `path` as a file or provide: read in
+    /// place, without building (or keeping) the package.
+    fn lists(&self, i: usize, path: &str) -> bool {
+        if let Some(p) = self.cells[i].get() {
+            return lists(p, path);
+        }
+        let (offset, len) = self.chunk(i);
+        let bytes = &self.map.bytes()[offset..offset + len];
+        let found = View::new(bytes)
+            .and_then(|v| v.skim_at(self.starts[i] as usize))
+            .is_some_and(|(p, _)| p.files.contains(&path) || p.provides.contains(&path));
+        self.map.read();
+        found
+    }
+
     fn package(&self, i: usize) -> &Package {
         self.cells[i].get_or_init(|| {
-            let k = self.chunks.partition_point(|c| c.2 as usize <= i) - 1;
-            let (offset, len, _) = self.chunks[k];
+            let (offset, len) = self.chunk(i);
             let bytes = &self.map.bytes()[offset..offset + len];
             // Every package was decoded once when the entry was loaded
             // (`parsed::read` skims each with the same reader), so this
             // cannot fail unless the file was changed in place since.
             let decoded =
                 View::new(bytes).and_then(|v| v.package_at(self.starts[i] as usize, self.repo));
-            self.map.release(offset, len);
+            self.map.read();
             Box::new(
                 decoded
                     .expect("a cache entry changed on disk while in use")
@@ -358,6 +403,13 @@ impl Part {
         match &self.store {
             Store::Owned(v) => &v[i],
             Store::Cached(c) => c.package(i),
+        }
+    }
+
+    fn lists(&self, i: usize, path: &str) -> bool {
+        match &self.store {
+            Store::Owned(v) => lists(&v[i], path),
+            Store::Cached(c) => c.lists(i, path),
         }
     }
 
@@ -531,10 +583,12 @@ impl PackageSet {
         for p in &self.parts {
             wanted.extend(p.summary.wants.iter().map(String::as_str));
         }
+        // Checked in place: a Fedora's primary names a few thousand paths,
+        // whose providers the solve mostly never looks at.
         let listed = |path: &str| {
             self.with_cap(path).any(|i| {
-                let p = self.package(i);
-                p.files.iter().any(|f| f == path) || p.provides.iter().any(|d| &*d.name == path)
+                let (part, j) = self.locate(i);
+                part.lists(j, path)
             })
         };
         !wanted.into_iter().all(listed)
