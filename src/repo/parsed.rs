@@ -14,9 +14,11 @@
 //! ```text
 //! MAGIC
 //! u64 package count, u64 chunk count, u64 index length,
-//! u64 CRC-32 of the three counts, the chunk table and the index  (little-endian)
+//! u64 CRC-32 of the four counts, the chunk table, the index and the file deps,
+//! u64 file deps length  (little-endian)
 //! per chunk: u64 offset, u64 length, u64 package count, u64 CRC-32 of its bytes
 //! the capability index (CapIndex::to_bytes)
+//! the file dependencies no package lists (u32 count, then u32 length + bytes each)
 //! the chunks: a string table and packages each (see `codec.rs`)
 //! ```
 //!
@@ -50,7 +52,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::codec::{self, View};
-use super::store::{Cached, Map, Part, Summary};
+use super::store::{unlisted_file_deps, Cached, Map, Part, Summary};
 use super::{CapIndex, Package};
 
 /// Header of every entry: format number and crate version.
@@ -117,7 +119,7 @@ pub fn read(path: &Path, repo: usize) -> Result<Option<Part>, Unusable> {
         .metadata()
         .map_err(|_| Unusable("cannot be read"))?
         .len();
-    let mut head = vec![0; MAGIC.len() + 32];
+    let mut head = vec![0; MAGIC.len() + 40];
     file.read_exact_at(&mut head, 0)
         .map_err(|_| Unusable("is truncated"))?;
     let fields = head
@@ -129,6 +131,7 @@ pub fn read(path: &Path, repo: usize) -> Result<Option<Part>, Unusable> {
     let n_chunks = field(8)?;
     let index_len = field(16)?;
     let meta_crc = field(24)?;
+    let wants_len = field(32)?;
     // Sizes come from the file: check them against its length before
     // allocating anything by them.
     let table_len = n_chunks.checked_mul(ROW).ok_or(truncated.clone())?;
@@ -137,6 +140,7 @@ pub fn read(path: &Path, repo: usize) -> Result<Option<Part>, Unusable> {
         .ok_or(truncated.clone())?;
     if index_at
         .checked_add(index_len)
+        .and_then(|end| end.checked_add(wants_len))
         .is_none_or(|end| end > file_len)
         || usize::try_from(file_len).is_err()
         || u32::try_from(total).is_err()
@@ -151,10 +155,13 @@ pub fn read(path: &Path, repo: usize) -> Result<Option<Part>, Unusable> {
     let bytes = map.bytes();
     let (meta_at, index_at) = (head.len(), index_at as usize);
     let index_end = index_at + index_len as usize;
+    let wants_end = index_end + wants_len as usize;
     let mut crc = crc32fast::Hasher::new();
     crc.update(&fields[..24]);
-    crc.update(&bytes[meta_at..index_end]);
-    map.release(meta_at, index_end - meta_at);
+    crc.update(&fields[32..40]);
+    crc.update(&bytes[meta_at..wants_end]);
+    let wants = read_strings(&bytes[index_end..wants_end]);
+    map.release(meta_at, wants_end - meta_at);
     if u64::from(crc.finalize()) != meta_crc {
         return Err(Unusable(
             "has a damaged chunk table or capability index (checksum mismatch)",
@@ -183,7 +190,8 @@ pub fn read(path: &Path, repo: usize) -> Result<Option<Part>, Unusable> {
     if caps.len() != total {
         return Err(undecodable);
     }
-    let (starts, summary) = skim(&map, &chunks, total)?;
+    let (starts, mut summary) = skim(&map, &chunks, total)?;
+    summary.set_unlisted(wants.ok_or(undecodable.clone())?);
     let mut first = 0u32;
     let spans = chunks
         .iter()
@@ -238,6 +246,24 @@ fn skim(map: &Map, chunks: &[Chunk], total: usize) -> Result<(Vec<u32>, Summary)
     Ok((starts, summary))
 }
 
+/// The unlisted file dependencies section: u32 count, then each string
+/// as u32 length and bytes; `None` unless that is exactly `bytes`.
+fn read_strings(bytes: &[u8]) -> Option<Vec<String>> {
+    let u32_at = |at: usize| -> Option<usize> {
+        Some(u32::from_le_bytes(bytes.get(at..at.checked_add(4)?)?.try_into().ok()?) as usize)
+    };
+    let n = u32_at(0)?;
+    let mut at = 4;
+    let mut out = Vec::with_capacity(n.min(bytes.len()));
+    for _ in 0..n {
+        let len = u32_at(at)?;
+        let s = bytes.get(at + 4..(at + 4).checked_add(len)?)?;
+        out.push(std::str::from_utf8(s).ok()?.to_string());
+        at += 4 + len;
+    }
+    (at == bytes.len()).then_some(out)
+}
+
 /// Store `packages` and their capability index at `path` atomically.
 pub fn write(path: &Path, packages: &[Package], caps: &CapIndex) -> std::io::Result<()> {
     let chunks: Vec<(Vec<u8>, usize)> = packages
@@ -245,12 +271,22 @@ pub fn write(path: &Path, packages: &[Package], caps: &CapIndex) -> std::io::Res
         .map(|c| (codec::encode(c), c.len()))
         .collect();
     let index = caps.to_bytes();
+    let wants = unlisted_file_deps(packages, caps);
+    let mut wants_bytes = (wants.len() as u32).to_le_bytes().to_vec();
+    for w in &wants {
+        wants_bytes.extend_from_slice(&(w.len() as u32).to_le_bytes());
+        wants_bytes.extend_from_slice(w.as_bytes());
+    }
+    let wants_len = (wants_bytes.len() as u64).to_le_bytes();
     let mut counts = Vec::with_capacity(24);
     for n in [packages.len(), chunks.len(), index.len()] {
         counts.extend_from_slice(&(n as u64).to_le_bytes());
     }
     let mut meta = Vec::with_capacity(ROW as usize * chunks.len() + index.len());
-    let mut offset = (MAGIC.len() + 32) as u64 + ROW * chunks.len() as u64 + index.len() as u64;
+    let mut offset = (MAGIC.len() + 40) as u64
+        + ROW * chunks.len() as u64
+        + index.len() as u64
+        + wants_bytes.len() as u64;
     for (c, count) in &chunks {
         let crc = u64::from(crc32fast::hash(c));
         for n in [offset, c.len() as u64, *count as u64, crc] {
@@ -259,12 +295,15 @@ pub fn write(path: &Path, packages: &[Package], caps: &CapIndex) -> std::io::Res
         offset += c.len() as u64;
     }
     meta.extend_from_slice(&index);
+    meta.extend_from_slice(&wants_bytes);
     let mut crc = crc32fast::Hasher::new();
     crc.update(&counts);
+    crc.update(&wants_len);
     crc.update(&meta);
     let mut bytes = MAGIC.to_vec();
     bytes.extend_from_slice(&counts);
     bytes.extend_from_slice(&u64::from(crc.finalize()).to_le_bytes());
+    bytes.extend_from_slice(&wants_len);
     bytes.extend_from_slice(&meta);
     for (c, _) in &chunks {
         bytes.extend_from_slice(c);
@@ -324,6 +363,16 @@ mod tests {
         assert_eq!(back.name(CHUNK as u32 + 1), format!("bash{}", CHUNK + 1));
         assert_eq!(back.arch(5), "x86_64");
         assert_eq!(back.with_cap("/bin/sh").count(), pkgs.len());
+        // Every package requires `(a or b)`, which nobody provides: no
+        // path in it. One package requiring a path nobody lists is noticed.
+        assert!(!back.unmet_file_deps([]));
+        let mut more = pkgs.clone();
+        more[5].requires.push(crate::rpm::Dep::any("/usr/bin/nobody"));
+        more[6].requires.push(crate::rpm::Dep::any("/usr/bin/bash"));
+        write(&path, &more, &CapIndex::build(&more)).unwrap();
+        let back = PackageSet::from_parts(vec![read(&path, 3).unwrap().unwrap()]);
+        assert!(back.unmet_file_deps([]));
+        assert_eq!(back.package(6).requires.len(), 2);
     }
 
     #[test]
@@ -336,7 +385,7 @@ mod tests {
         // Move one package from the last chunk's count to the first's: the
         // total still matches, so each thread gets its slots, but the first
         // chunk no longer decodes to its count.
-        let table = MAGIC.len() + 32;
+        let table = MAGIC.len() + 40;
         let count_at = |k: usize| table + ROW as usize * k + 16;
         let bump = |bytes: &mut Vec<u8>, at: usize, by: i64| {
             let v = u64_at(bytes, at).unwrap() as i64 + by;
@@ -346,10 +395,13 @@ mod tests {
         bump(&mut bytes, count_at(2), -1);
         // With a checksum that matches, so the decoder's own check is the
         // one tested.
-        let meta_end =
-            table + ROW as usize * 3 + u64_at(&bytes, MAGIC.len() + 16).unwrap() as usize;
+        let meta_end = table
+            + ROW as usize * 3
+            + u64_at(&bytes, MAGIC.len() + 16).unwrap() as usize
+            + u64_at(&bytes, MAGIC.len() + 32).unwrap() as usize;
         let mut crc = crc32fast::Hasher::new();
         crc.update(&bytes[MAGIC.len()..MAGIC.len() + 24]);
+        crc.update(&bytes[MAGIC.len() + 32..MAGIC.len() + 40]);
         crc.update(&bytes[table..meta_end]);
         let sum = u64::from(crc.finalize()).to_le_bytes();
         bytes[MAGIC.len() + 24..MAGIC.len() + 32].copy_from_slice(&sum);

@@ -32,14 +32,7 @@ use super::Package;
 pub(super) struct Map {
     ptr: *mut libc::c_void,
     len: usize,
-    /// Reads since the whole mapping was last released (see [`Map::read`]).
-    reads: std::sync::atomic::AtomicU32,
 }
-
-/// Lazy reads between two releases of the whole mapping: each holds a few
-/// 64 KB fault-around windows, and a release is a system call that costs
-/// about as much as a few reads.
-const READS_PER_RELEASE: u32 = 16;
 
 // SAFETY: the mapping is read-only and owned; `&[u8]` views of it are
 // shared like any immutable buffer.
@@ -60,7 +53,6 @@ impl Map {
             return Ok(Map {
                 ptr: std::ptr::null_mut(),
                 len: 0,
-                reads: Default::default(),
             });
         }
         // SAFETY: a fresh shared-nothing read-only mapping of an open file;
@@ -78,11 +70,7 @@ impl Map {
         if ptr == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        Ok(Map {
-            ptr,
-            len,
-            reads: Default::default(),
-        })
+        Ok(Map { ptr, len })
     }
 
     /// Drop the pages of `start..start + len` from the process (they stay
@@ -108,16 +96,6 @@ impl Map {
                 libc::MADV_DONTNEED,
             )
         };
-    }
-
-    /// Count one lazy read (a package decoded or probed, see `Cached`);
-    /// every [`READS_PER_RELEASE`] reads, release the whole mapping, which
-    /// also drops what index lookups touched.
-    pub(super) fn read(&self) {
-        use std::sync::atomic::Ordering;
-        if self.reads.fetch_add(1, Ordering::Relaxed) % READS_PER_RELEASE == READS_PER_RELEASE - 1 {
-            self.release(0, self.len);
-        }
     }
 
     pub(super) fn bytes(&self) -> &[u8] {
@@ -153,7 +131,10 @@ pub struct Summary {
     /// (hash of a name in `Obsoletes`, package), sorted.
     obsoleting: Vec<(u64, u32)>,
     /// Distinct file paths named by `Requires`, `Recommends` and
-    /// `Supplements` (rich ones too), sorted.
+    /// `Supplements` (rich ones too) that no package of the part lists as a
+    /// file or provide, sorted: stored in the cache entry (computed when it
+    /// is written), so that a load does not probe a few thousand packages
+    /// to find that they are all listed.
     wants: Vec<String>,
 }
 
@@ -272,16 +253,31 @@ impl Summary {
         s
     }
 
-    /// The summary of what [`View::skim_at`] read.
+    /// The summary of what [`View::skim_at`] read (the unlisted file
+    /// dependencies come from the entry: [`Summary::set_unlisted`]).
     pub fn push_skimmed(&mut self, p: &Skimmed<'_>, seen: &mut HashSet<String>) -> Option<()> {
         self.push(
             p.name,
             p.arch,
             p.has_supplements,
             p.obsoletes.iter().copied(),
-            p.wants.iter().copied(),
+            [],
             seen,
         )
+    }
+
+    pub fn set_unlisted(&mut self, wants: Vec<String>) {
+        self.wants = wants;
+    }
+
+    /// Keep only the file dependencies `packages` (indexed by `caps`) do
+    /// not list.
+    fn drop_listed(&mut self, packages: &[Package], caps: &CapIndex) {
+        self.wants.retain(|w| {
+            !caps
+                .with_cap(w)
+                .any(|i| packages.get(i as usize).is_some_and(|p| lists(p, w)))
+        });
     }
 }
 
@@ -302,6 +298,14 @@ fn file_paths(text: &str) -> Box<dyn Iterator<Item = &str> + '_> {
 
 fn lists(p: &Package, path: &str) -> bool {
     p.files.iter().any(|f| f == path) || p.provides.iter().any(|d| &*d.name == path)
+}
+
+/// The file paths `packages` require (or recommend, or supplement) and do
+/// not list themselves, sorted (see [`Summary`]).
+pub fn unlisted_file_deps(packages: &[Package], caps: &CapIndex) -> Vec<String> {
+    let mut s = Summary::of(packages);
+    s.drop_listed(packages, caps);
+    s.wants
 }
 
 /// One repo's packages in the cache file, decoded on first use.
@@ -333,7 +337,7 @@ impl Cached {
         let found = View::new(bytes)
             .and_then(|v| v.skim_at(self.starts[i] as usize))
             .is_some_and(|(p, _)| p.files.contains(&path) || p.provides.contains(&path));
-        self.map.read();
+        self.map.release(offset, len);
         found
     }
 
@@ -346,7 +350,7 @@ impl Cached {
             // cannot fail unless the file was changed in place since.
             let decoded =
                 View::new(bytes).and_then(|v| v.package_at(self.starts[i] as usize, self.repo));
-            self.map.read();
+            self.map.release(offset, len);
             Box::new(
                 decoded
                     .expect("a cache entry changed on disk while in use")
@@ -379,7 +383,8 @@ impl Part {
     }
 
     pub fn owned_indexed(packages: Vec<Package>, caps: CapIndex) -> Part {
-        let summary = Summary::of(&packages);
+        let mut summary = Summary::of(&packages);
+        summary.drop_listed(&packages, &caps);
         Part {
             store: Store::Owned(packages),
             caps,
@@ -577,7 +582,9 @@ impl PackageSet {
 
     /// Whether some file requirement (of any package, or a request) is met
     /// by no path the packages list: then the complete file lists are worth
-    /// their cost ([`super::load_filelists`]).
+    /// their cost ([`super::load_filelists`]). Each part knows which of its
+    /// own packages' file requirements it does not list itself: only those,
+    /// and the requests, are looked for in the set.
     pub fn unmet_file_deps<'a>(&self, requests: impl IntoIterator<Item = &'a str>) -> bool {
         let mut wanted: HashSet<&str> = requests.into_iter().flat_map(file_paths).collect();
         for p in &self.parts {
@@ -624,6 +631,7 @@ impl PackageSet {
             if let Store::Owned(v) = &part.store {
                 part.caps = CapIndex::build(v);
                 part.summary = Summary::of(v);
+                part.summary.drop_listed(v, &part.caps);
             }
         }
     }
