@@ -367,7 +367,9 @@ mod tests {
         // path in it. One package requiring a path nobody lists is noticed.
         assert!(!back.unmet_file_deps([]));
         let mut more = pkgs.clone();
-        more[5].requires.push(crate::rpm::Dep::any("/usr/bin/nobody"));
+        more[5]
+            .requires
+            .push(crate::rpm::Dep::any("/usr/bin/nobody"));
         more[6].requires.push(crate::rpm::Dep::any("/usr/bin/bash"));
         write(&path, &more, &CapIndex::build(&more)).unwrap();
         let back = PackageSet::from_parts(vec![read(&path, 3).unwrap().unwrap()]);
