@@ -708,8 +708,17 @@ mod tests {
         let mut b = pkg("b", "x86_64", 0);
         b.files = vec!["/usr/bin/sh".into()];
         b.provides = vec![Dep::any("/etc/c")];
-        let set = PackageSet::of(vec![a, b]);
+        let set = PackageSet::of(vec![a.clone(), b.clone()]);
         assert!(!set.unmet_file_deps(["/usr/bin/sh"]));
         assert!(set.unmet_file_deps(["/usr/share/x"]));
+        // Required in one repo, listed in another.
+        let mut split = PackageSet::of(vec![a.clone()]);
+        assert!(split.unmet_file_deps([]));
+        split.append(PackageSet::of(vec![b]));
+        assert!(!split.unmet_file_deps([]));
+        // Listed by the requiring repo itself: nothing left to look for.
+        let mut own = a;
+        own.files = vec!["/usr/bin/sh".into(), "/etc/c".into()];
+        assert!(!PackageSet::of(vec![own]).unmet_file_deps([]));
     }
 }
