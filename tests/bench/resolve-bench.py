@@ -110,8 +110,9 @@ def main():
         solv = d / "repo.solv"
         if not solv.exists() or solv.stat().st_mtime < (repo / "repodata/repomd.xml").stat().st_mtime:
             subprocess.run(["repo2solv", "-o", str(solv), str(repo)], check=True)
-        case = tmp / "fifty.t"
-        case.write_text(f"repo r 0 solv {solv}\nsystem :x86_64 rpm\nsolverflags ignorerecommended\n"
+        # testsolv reads the .solv relative to the testcase's directory.
+        case = d / "fifty.t"
+        case.write_text(f"repo r 0 solv {solv.name}\nsystem :x86_64 rpm\nsolverflags ignorerecommended\n"
                         + "".join(f"job install name {n}\n" for n in fifty)
                         + "result transaction,problems <inline>\n")
         ts_rss, ts_cpu = [], []
@@ -119,6 +120,8 @@ def main():
             _, rss_, _ = timed(["testsolv", "-r", str(case)], cpu=ts_cpu)
             ts_rss.append(rss_)
         ts_planned = sum(1 for line in timed.stdout.splitlines() if line.startswith("install "))
+        if ts_planned == 0:
+            sys.exit(f"testsolv installed nothing for {case}:\n{timed.stdout[:2000]}")
 
         dnfc = tmp / "dnf-cache"
         dnf = ["dnf", "-q", "--releasever=40", "--setopt=reposdir=/dev/null", f"--setopt=cachedir={dnfc}",
