@@ -23,7 +23,7 @@ use anyhow::{bail, Context as _};
 use crate::digest::{Algorithm, Digest};
 use crate::http::Client;
 use crate::recipe::Recipe;
-use crate::repo::{CapIndex, Package, RepoIndex};
+use crate::repo::{Package, PackageSet, RepoIndex};
 use crate::rpm::{Arch, Dep, Evr, Nevra};
 use crate::signature::Keyring;
 
@@ -191,15 +191,13 @@ pub fn index(recipe: &Recipe, arch: Arch, index: usize) -> anyhow::Result<Option
         }
         packages.push(pkg);
     }
-    let caps = CapIndex::build(&packages);
     let sums: Vec<&str> = packages.iter().map(|p| p.checksum.hex()).collect();
     Ok(Some(RepoIndex {
         name: REPO.to_string(),
         baseurl: baseurl(recipe),
         revision: String::new(),
         repomd_digest: Digest::sha256_of(sums.join("\n").as_bytes()),
-        packages,
-        caps,
+        packages: PackageSet::of(packages),
         notes: Vec::new(),
         via: None,
     }))
@@ -453,8 +451,9 @@ mod tests {
             index.baseurl,
             format!("file://{}/", recipe_dir(&recipe).display())
         );
-        let [p] = &index.packages[..] else {
-            panic!("{:?}", index.packages)
+        let all: Vec<&Package> = index.packages.iter().collect();
+        let [p] = all[..] else {
+            panic!("{} packages", all.len())
         };
         assert_eq!(p.nevra.to_string(), "Archer-2:3.4.5-6.x86_64");
         assert_eq!(

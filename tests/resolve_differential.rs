@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use minibuild::repo::{filelists, primary, CapIndex, Package};
+use minibuild::repo::{filelists, primary, Package, PackageSet};
 use minibuild::resolve::{Request, ResolvoSolver};
 use minibuild::rpm::Arch;
 
@@ -270,13 +270,13 @@ fn load(dir: &Path) -> Vec<Package> {
     pkgs
 }
 
-fn minibuild_solve(pkgs: &[Package], caps: &CapIndex, names: &[String]) -> Outcome {
+fn minibuild_solve(set: &PackageSet, names: &[String]) -> Outcome {
     let request = Request {
         install: names.to_vec(),
         arch: Some(Arch::X86_64),
         ..Request::default()
     };
-    let plan = ResolvoSolver.solve_indexed(pkgs, caps, &request).ok()?;
+    let plan = ResolvoSolver.solve_set(set, &request).ok()?;
     Some(plan.nevras().map(|n| n.to_string()).collect())
 }
 
@@ -394,7 +394,7 @@ fn successor_taken(pkgs: &[Package], names: &[String], ours: &Outcome, theirs: &
 /// differ for no named reason.
 fn compare(dir: &Path, repo: &Path, requests: &[Vec<String>]) -> (String, usize) {
     let pkgs = load(repo);
-    let caps = CapIndex::build(&pkgs);
+    let set = PackageSet::of(pkgs.clone());
     let theirs = testsolv_solve(dir, repo, requests);
     let mut report = String::new();
     let mut differ = 0;
@@ -402,7 +402,7 @@ fn compare(dir: &Path, repo: &Path, requests: &[Vec<String>]) -> (String, usize)
     let mut unsolvable = 0;
     let mut successor = 0;
     for (names, libsolv) in requests.iter().zip(theirs) {
-        let ours = minibuild_solve(&pkgs, &caps, names);
+        let ours = minibuild_solve(&set, names);
         if ours == libsolv {
             same += 1;
             unsolvable += usize::from(ours.is_none());

@@ -110,11 +110,11 @@ pub fn resolve(
             .map(crate::local::requests)
             .unwrap_or_default();
         indexes.extend(local);
-        let (mut packages, mut caps) = repo::merge(&mut indexes);
+        let mut packages = repo::merge(&mut indexes);
         // A file requirement primary.xml cannot answer: read the complete
         // file lists (large, so only then) and resolve against those.
         let requests = recipe.packages.install.iter().map(String::as_str);
-        if repo::unmet_file_deps(&packages, &caps, requests) {
+        if packages.unmet_file_deps(requests) {
             for (i, r) in recipe.repos.iter().enumerate() {
                 // The mirror the metadata came from: the file lists must match it.
                 let spec = RepoSpec {
@@ -136,7 +136,6 @@ pub fn resolve(
                     &mut packages,
                 )?;
             }
-            caps = repo::CapIndex::build(&packages);
         }
         let priorities: Vec<(i32, u32)> = recipe
             .repos
@@ -144,7 +143,7 @@ pub fn resolve(
             .map(|r| (r.priority, r.cost))
             .chain(std::iter::once(crate::local::PRIORITY))
             .collect();
-        let packages = priority::apply_indexed(packages, &mut caps, &priorities);
+        priority::apply_set(&mut packages, &priorities);
         let request = Request {
             install: recipe
                 .packages
@@ -165,7 +164,7 @@ pub fn resolve(
             requests: request.install.clone(),
         });
         let started = std::time::Instant::now();
-        let solve = |r: &Request| crate::resolve::ResolvoSolver.solve_indexed(&packages, &caps, r);
+        let solve = |r: &Request| crate::resolve::ResolvoSolver.solve_set(&packages, r);
         let mut plan = solve(&request)?;
         if !recipe.options.package_manager {
             plan = crate::resolve::leave_out::leave_out_package_manager(plan, &request, solve);

@@ -5,9 +5,8 @@
 //! `Provides:`, file paths from primary.xml). Building that multimap costs
 //! most of a resolve, so it is built once per repo when the metadata is
 //! parsed, stored in the parsed-metadata cache beside the packages (see
-//! `parsed.rs`), and stitched together per repo set in linear time
-//! ([`CapIndex::concat`], [`CapIndex::retain`]) instead of being rebuilt per
-//! request.
+//! `parsed.rs`), and looked up there in place (the file is mapped); a set
+//! of repos looks up each repo's index (see `store.rs`).
 //!
 //! # Layout
 //!
@@ -20,17 +19,89 @@
 //! package, so the index may over-approximate but never miss a provider.
 //! Positions are indices into the package slice the index was built for.
 
+use std::sync::Arc;
+
+use super::store::Map;
 use super::Package;
 
 /// Name/capability → package positions, for one slice of packages.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CapIndex {
     /// (hash, position), sorted: package names, provides, listed files.
-    caps: Vec<(u64, u32)>,
+    caps: Table,
     /// (hash, position), sorted: package names only.
-    names: Vec<(u64, u32)>,
+    names: Table,
     /// Number of packages the positions refer to.
     len: u32,
+}
+
+/// One sorted list of (hash, position): built here, or read in place from
+/// the mapped parsed-metadata cache (`to_bytes` layout: the hashes, then
+/// the positions), so that a lookup touches a few pages of the file and
+/// the index costs no memory of its own.
+#[derive(Clone)]
+enum Table {
+    Owned(Vec<(u64, u32)>),
+    Mapped {
+        map: Arc<Map>,
+        /// Byte offsets of the hashes and of the positions in the map.
+        hashes: usize,
+        positions: usize,
+        n: usize,
+    },
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table::Owned(Vec::new())
+    }
+}
+
+impl Table {
+    fn len(&self) -> usize {
+        match self {
+            Table::Owned(v) => v.len(),
+            Table::Mapped { n, .. } => *n,
+        }
+    }
+
+    fn get(&self, k: usize) -> (u64, u32) {
+        match self {
+            Table::Owned(v) => v[k],
+            Table::Mapped {
+                map,
+                hashes,
+                positions,
+                ..
+            } => {
+                let b = map.bytes();
+                let h = hashes + 8 * k;
+                let p = positions + 4 * k;
+                (
+                    u64::from_le_bytes(b[h..h + 8].try_into().expect("8 bytes")),
+                    u32::from_le_bytes(b[p..p + 4].try_into().expect("4 bytes")),
+                )
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        (0..self.len()).map(|k| self.get(k))
+    }
+}
+
+impl PartialEq for Table {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Table {}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Table({} entries)", self.len())
+    }
 }
 
 /// FxHash-style (rustc's): a rotate, xor and multiply per 8 bytes. Not
@@ -54,11 +125,20 @@ pub fn hash(s: &str) -> u64 {
     h
 }
 
-fn lookup<'e>(entries: &'e [(u64, u32)], key: &str) -> impl Iterator<Item = u32> + 'e {
+fn lookup<'e>(entries: &'e Table, key: &str) -> impl Iterator<Item = u32> + 'e {
     let h = hash(key);
-    let start = entries.partition_point(|e| e.0 < h);
-    entries[start..]
-        .iter()
+    // partition_point by hand: the table may not be a slice.
+    let (mut lo, mut hi) = (0, entries.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if entries.get(mid).0 < h {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo..entries.len())
+        .map(|k| entries.get(k))
         .take_while(move |e| e.0 == h)
         .map(|e| e.1)
 }
@@ -85,8 +165,8 @@ impl CapIndex {
         caps.dedup();
         names.sort_unstable();
         CapIndex {
-            caps,
-            names,
+            caps: Table::Owned(caps),
+            names: Table::Owned(names),
             len: packages.len() as u32,
         }
     }
@@ -111,72 +191,16 @@ impl CapIndex {
         lookup(&self.names, name)
     }
 
-    /// Every package position, in groups of equal name hash: packages
-    /// of one name are always in one group (with, rarely, others).
-    pub fn name_groups(&self) -> impl Iterator<Item = impl Iterator<Item = u32> + '_> + '_ {
-        self.names
-            .chunk_by(|a, b| a.0 == b.0)
-            .map(|g| g.iter().map(|e| e.1))
-    }
-
-    /// The index of several package slices laid end to end, in order
-    /// (`[a.packages, b.packages, …].concat()`): positions are shifted and
-    /// the sorted runs merged, with no hashing.
-    pub fn concat(parts: &[&CapIndex]) -> CapIndex {
-        if let [one] = parts {
-            return (*one).clone();
-        }
-        let merge = |pick: fn(&CapIndex) -> &Vec<(u64, u32)>| {
-            let mut out = Vec::with_capacity(parts.iter().map(|p| pick(p).len()).sum());
-            let mut offset = 0u32;
-            for p in parts {
-                out.extend(pick(p).iter().map(|&(h, i)| (h, i + offset)));
-                offset += p.len;
-            }
-            // Runs are sorted; the stable sort merges them cheaply and
-            // keeps positions ascending within a hash.
-            out.sort_by_key(|e| e.0);
-            out
-        };
-        CapIndex {
-            caps: merge(|c| &c.caps),
-            names: merge(|c| &c.names),
-            len: parts.iter().map(|p| p.len).sum(),
-        }
-    }
-
-    /// The index of the packages whose `keep` flag is set, renumbered the
-    /// way `Vec::retain` would renumber them.
-    pub fn retain(&mut self, keep: &[bool]) {
-        assert_eq!(keep.len(), self.len(), "one flag per package");
-        if keep.iter().all(|&k| k) {
-            return;
-        }
-        let mut new_pos = Vec::with_capacity(keep.len());
-        let mut next = 0u32;
-        for &k in keep {
-            new_pos.push(next);
-            next += u32::from(k);
-        }
-        for list in [&mut self.caps, &mut self.names] {
-            list.retain(|e| keep[e.1 as usize]);
-            for e in list.iter_mut() {
-                e.1 = new_pos[e.1 as usize];
-            }
-        }
-        self.len = next;
-    }
-
     /// Flat little-endian form, for the parsed-metadata cache.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(20 + 12 * (self.caps.len() + self.names.len()));
         out.extend_from_slice(&self.len.to_le_bytes());
         for list in [&self.caps, &self.names] {
             out.extend_from_slice(&(list.len() as u64).to_le_bytes());
-            for &(h, _) in list {
+            for (h, _) in list.iter() {
                 out.extend_from_slice(&h.to_le_bytes());
             }
-            for &(_, i) in list {
+            for (_, i) in list.iter() {
                 out.extend_from_slice(&i.to_le_bytes());
             }
         }
@@ -186,34 +210,84 @@ impl CapIndex {
     /// Read [`CapIndex::to_bytes`] back; `None` if the bytes are not such
     /// an index (truncated, positions out of range, not sorted).
     pub fn from_bytes(bytes: &[u8]) -> Option<CapIndex> {
-        let mut rest = bytes;
-        let mut take = |n: usize| -> Option<&[u8]> {
-            let (head, tail) = rest.split_at_checked(n)?;
-            rest = tail;
-            Some(head)
+        let (len, lists) = layout(bytes)?;
+        // `layout` checked that every list fits in `bytes`.
+        let owned = |(h, p, n): Span| {
+            let word = |at: usize, w: usize| {
+                let mut buf = [0u8; 8];
+                buf[..w].copy_from_slice(&bytes[at..at + w]);
+                u64::from_le_bytes(buf)
+            };
+            let table = Table::Owned(
+                (0..n)
+                    .map(|k| (word(h + 8 * k, 8), word(p + 4 * k, 4) as u32))
+                    .collect(),
+            );
+            valid(&table, len).then_some(table)
         };
-        let len = u32::from_le_bytes(take(4)?.try_into().ok()?);
-        let mut list = || -> Option<Vec<(u64, u32)>> {
-            let n = usize::try_from(u64::from_le_bytes(take(8)?.try_into().ok()?)).ok()?;
-            let hashes = take(n.checked_mul(8)?)?;
-            let positions = take(n.checked_mul(4)?)?;
-            let out: Vec<(u64, u32)> = hashes
-                .chunks_exact(8)
-                .zip(positions.chunks_exact(4))
-                .map(|(h, i)| {
-                    (
-                        u64::from_le_bytes(h.try_into().expect("8 bytes")),
-                        u32::from_le_bytes(i.try_into().expect("4 bytes")),
-                    )
-                })
-                .collect();
-            let valid = out.windows(2).all(|w| w[0].0 <= w[1].0) && out.iter().all(|e| e.1 < len);
-            valid.then_some(out)
-        };
-        let caps = list()?;
-        let names = list()?;
-        rest.is_empty().then_some(CapIndex { caps, names, len })
+        Some(CapIndex {
+            caps: owned(lists[0])?,
+            names: owned(lists[1])?,
+            len,
+        })
     }
+
+    /// [`CapIndex::from_bytes`] of `len` bytes at `at` in `map`, read in
+    /// place: checked whole now, then looked up in the mapping.
+    pub(super) fn mapped(map: &Arc<Map>, at: usize, len: usize) -> Option<CapIndex> {
+        let bytes = map.bytes().get(at..at.checked_add(len)?)?;
+        let (count, lists) = layout(bytes)?;
+        let table = |(h, p, n): Span| {
+            let t = Table::Mapped {
+                map: Arc::clone(map),
+                hashes: at + h,
+                positions: at + p,
+                n,
+            };
+            valid(&t, count).then_some(t)
+        };
+        let index = CapIndex {
+            caps: table(lists[0])?,
+            names: table(lists[1])?,
+            len: count,
+        };
+        map.release(at, len);
+        Some(index)
+    }
+}
+
+/// Where one list is in `to_bytes` form: offset of its hashes, offset of
+/// its positions, entries.
+type Span = (usize, usize, usize);
+
+/// The package count and the [`Span`] of each list in `to_bytes` form;
+/// `None` unless it fits exactly.
+fn layout(bytes: &[u8]) -> Option<(u32, [Span; 2])> {
+    let len = u32::from_le_bytes(bytes.get(0..4)?.try_into().ok()?);
+    let mut at = 4usize;
+    let mut lists = [(0, 0, 0); 2];
+    for list in &mut lists {
+        let n =
+            usize::try_from(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?)).ok()?;
+        let hashes = at + 8;
+        let positions = hashes.checked_add(n.checked_mul(8)?)?;
+        at = positions.checked_add(n.checked_mul(4)?)?;
+        if at > bytes.len() {
+            return None;
+        }
+        *list = (hashes, positions, n);
+    }
+    (at == bytes.len()).then_some((len, lists))
+}
+
+/// Sorted by hash, and every position names one of `len` packages.
+fn valid(t: &Table, len: u32) -> bool {
+    let mut prev = 0u64;
+    t.iter().all(|(h, i)| {
+        let ok = h >= prev && i < len;
+        prev = h;
+        ok
+    })
 }
 
 #[cfg(test)]
@@ -255,32 +329,6 @@ mod tests {
         assert_eq!(sorted(idx.named("bash")), [0]);
         assert_eq!(sorted(idx.named("/bin/sh")), Vec::<u32>::new());
         assert_eq!(sorted(idx.with_cap("zsh")), Vec::<u32>::new());
-        assert_eq!(sorted(idx.name_groups().flatten()), [0, 1, 2]);
-        assert_eq!(idx.name_groups().count(), 3);
-    }
-
-    #[test]
-    fn concat_and_retain_match_a_rebuild() {
-        let a = [pkg("a", &["x"], &["/f"]), pkg("b", &["x"], &[])];
-        let b = [pkg("c", &["x", "y"], &[]), pkg("a", &[], &["/f"])];
-        let all: Vec<Package> = a.iter().chain(&b).cloned().collect();
-        let joined = CapIndex::concat(&[&CapIndex::build(&a), &CapIndex::build(&b)]);
-        assert_eq!(joined, CapIndex::build(&all));
-        assert_eq!(sorted(joined.named("a")), [0, 3]);
-        let groups: Vec<Vec<u32>> = joined.name_groups().map(|g| g.collect()).collect();
-        assert!(groups.contains(&vec![0, 3]), "{groups:?}");
-
-        let keep = [true, false, true, false];
-        let mut kept = joined.clone();
-        kept.retain(&keep);
-        let survivors: Vec<Package> = all
-            .iter()
-            .zip(keep)
-            .filter(|(_, k)| *k)
-            .map(|(p, _)| p.clone())
-            .collect();
-        assert_eq!(kept, CapIndex::build(&survivors));
-        assert_eq!(sorted(kept.with_cap("x")), [0, 1]);
     }
 
     #[test]
@@ -293,8 +341,24 @@ mod tests {
         extra.push(0);
         assert_eq!(CapIndex::from_bytes(&extra), None);
         // A position beyond the package count.
-        let mut bad = bytes;
+        let mut bad = bytes.clone();
         bad[0] = 1;
         assert_eq!(CapIndex::from_bytes(&bad), None);
+
+        // In place in a mapped file, after other bytes.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index");
+        let mut file = b"head".to_vec();
+        file.extend_from_slice(&bytes);
+        std::fs::write(&path, &file).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        let map = Arc::new(Map::new(&f, file.len()).unwrap());
+        let mapped = CapIndex::mapped(&map, 4, bytes.len()).unwrap();
+        assert_eq!(mapped, idx);
+        assert_eq!(sorted(mapped.with_cap("/f")), [0]);
+        assert_eq!(sorted(mapped.named("b")), [1]);
+        assert_eq!(mapped.to_bytes(), bytes);
+        assert!(CapIndex::mapped(&map, 4, bytes.len() - 1).is_none());
+        assert!(CapIndex::mapped(&map, 4, bytes.len() + 1).is_none());
     }
 }

@@ -4,28 +4,32 @@
 //! the packages, whose strings and dependency versions are table ids:
 //!
 //! ```text
-//! varint string count, varint byte length of each string, the strings' bytes
-//! varint version count, per version: epoch, version id, release id + 1 (0 = none)
+//! u32 string count n, n + 1 u32 offsets into the text, the strings' bytes
+//! u32 version count, per version 16 bytes: u64 epoch, u32 version id,
+//!   u32 release id + 1 (0 = none)
 //! per package: fields in declaration order, integers as LEB128 varints,
 //! strings as table ids, optional strings as id + 1 (0 = none), lists as a
 //! count and their items, a dependency as its name's id and its range as
 //! 0 (none) or 1 + the comparison, then the version's id
 //! ```
+//! (all fixed-width integers little-endian).
 //!
 //! Why not serde (postcard, which this replaced): a repository repeats the
 //! same few thousand strings (versions, `MIT`, `Fedora Project`, common
 //! library provides) across hundreds of thousands of fields. With a table
-//! each distinct string is stored once per chunk and the UTF-8 check is one
-//! pass over the table instead of one per field, which roughly halves the
-//! decode time of a warm load and shrinks the file. The tables are also what
-//! lets a decoded chunk share memory: each dependency name and version is
-//! one `Arc` per chunk that all its uses point at, instead of one heap copy
-//! per use (1.25 million dependencies in a Fedora-sized repo, most of them
-//! a few hundred thousand distinct names). Every package field is
-//! spelled out in `put_package` and `get_package`; the latter builds
-//! a struct literal (no `..`), so adding a field to [`Package`] does not
-//! compile until it is decoded here, and the round-trip test checks that
-//! it is encoded too.
+//! each distinct string is stored once per chunk, which shrinks the file.
+//!
+//! Why fixed-width tables: a package is decoded alone, straight from the
+//! mapped cache file, when the resolver first looks at it ([`View::package_at`],
+//! see `store.rs`). Its string and version ids are then two reads each,
+//! and nothing of the chunk is parsed or held beyond the bytes it uses.
+//! [`View::skim_at`] walks a package the same way without building it, to
+//! validate every package when the entry is loaded and to collect what the
+//! resolver needs of all of them (name, arch, what it obsoletes, file
+//! dependencies). Every package field is spelled out in `put_package`,
+//! `get_package` and `skim_package`; `get_package` builds a struct literal
+//! (no `..`), so adding a field to [`Package`] does not compile until it is
+//! decoded here, and the round-trip test checks that it is encoded too.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,15 +46,20 @@ pub fn encode(packages: &[Package]) -> Vec<u8> {
     for p in packages {
         put_package(&mut w, p);
     }
-    let mut out = Vec::with_capacity(w.body.len() + w.evr_table.len() + w.strings.len() * 24);
-    put_varint(&mut out, w.strings.len() as u64);
+    let text: usize = w.strings.iter().map(|s| s.len()).sum();
+    let mut out =
+        Vec::with_capacity(w.body.len() + w.evr_table.len() + text + 4 * w.strings.len() + 12);
+    out.extend_from_slice(&(w.strings.len() as u32).to_le_bytes());
+    let mut at = 0u32;
+    out.extend_from_slice(&at.to_le_bytes());
     for s in &w.strings {
-        put_varint(&mut out, s.len() as u64);
+        at += s.len() as u32;
+        out.extend_from_slice(&at.to_le_bytes());
     }
     for s in &w.strings {
         out.extend_from_slice(s.as_bytes());
     }
-    put_varint(&mut out, w.evr_ids.len() as u64);
+    out.extend_from_slice(&(w.evr_ids.len() as u32).to_le_bytes());
     out.extend_from_slice(&w.evr_table);
     out.extend_from_slice(&w.body);
     out
@@ -60,44 +69,135 @@ pub fn encode(packages: &[Package]) -> Vec<u8> {
 /// order; `None` if `bytes` are not exactly that (truncated, corrupt,
 /// trailing bytes), and then some packages may have been handed over.
 pub fn decode(bytes: &[u8], count: usize, repo: usize, mut put: impl FnMut(Package)) -> Option<()> {
-    let mut r = Reader { bytes, at: 0 };
-    let n = usize::try_from(r.varint()?).ok()?;
-    // Each length takes at least a byte: bound the allocation by the input.
-    if n > bytes.len() {
-        return None;
-    }
-    let mut lens = Vec::with_capacity(n);
-    for _ in 0..n {
-        lens.push(usize::try_from(r.varint()?).ok()?);
-    }
-    let total = lens.iter().try_fold(0usize, |a, &l| a.checked_add(l))?;
-    let text = std::str::from_utf8(r.take(total)?).ok()?;
-    let mut strings = Vec::with_capacity(n);
-    let mut at = 0;
-    for len in lens {
-        // `get` refuses a cut inside a character.
-        strings.push(text.get(at..at + len)?);
-        at += len;
-    }
-    let n_evrs = usize::try_from(r.varint()?).ok()?;
-    // Each version takes at least three bytes.
-    if n_evrs > bytes.len() {
-        return None;
-    }
-    let mut d = Decoder {
-        r,
-        names: vec![None; strings.len()],
-        strings,
-        evrs: Vec::with_capacity(n_evrs),
-    };
-    for _ in 0..n_evrs {
-        let evr = Arc::new(d.evr()?);
-        d.evrs.push(evr);
-    }
+    let view = View::new(bytes)?;
+    let mut at = view.body;
     for _ in 0..count {
-        put(get_package(&mut d, repo)?);
+        let (p, next) = view.package_at(at, repo)?;
+        put(p);
+        at = next;
     }
-    (d.r.at == bytes.len()).then_some(())
+    (at == bytes.len()).then_some(())
+}
+
+/// What [`View::skim_at`] reads of a package without building it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skimmed<'b> {
+    pub name: &'b str,
+    pub arch: &'b str,
+    pub has_supplements: bool,
+    /// Names in its `Obsoletes`.
+    pub obsoletes: Vec<&'b str>,
+    /// Names of its `Requires`, `Recommends` and `Supplements` (file
+    /// dependencies are looked for in them).
+    pub wants: Vec<&'b str>,
+    /// Names of its `Provides`, and its files.
+    pub provides: Vec<&'b str>,
+    pub files: Vec<&'b str>,
+}
+
+/// A chunk's tables, read in place: nothing is copied or allocated.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'b> {
+    bytes: &'b [u8],
+    n_strings: usize,
+    /// Where the `n + 1` string offsets start.
+    offsets: usize,
+    text: usize,
+    text_len: usize,
+    n_evrs: usize,
+    evrs: usize,
+    /// Where the first package starts.
+    pub body: usize,
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+impl<'b> View<'b> {
+    /// The tables of the chunk `bytes`; `None` if their sizes do not fit.
+    pub fn new(bytes: &'b [u8]) -> Option<View<'b>> {
+        let n_strings = u32_at(bytes, 0)? as usize;
+        let offsets = 4usize;
+        let text = offsets.checked_add(n_strings.checked_add(1)?.checked_mul(4)?)?;
+        let text_len = u32_at(bytes, text.checked_sub(4)?)? as usize;
+        let evr_count_at = text.checked_add(text_len)?;
+        let n_evrs = u32_at(bytes, evr_count_at)? as usize;
+        let evrs = evr_count_at + 4;
+        let body = evrs.checked_add(n_evrs.checked_mul(16)?)?;
+        (body <= bytes.len()).then_some(View {
+            bytes,
+            n_strings,
+            offsets,
+            text,
+            text_len,
+            n_evrs,
+            evrs,
+            body,
+        })
+    }
+
+    fn string(&self, id: u64) -> Option<&'b str> {
+        let id = usize::try_from(id).ok()?;
+        if id >= self.n_strings {
+            return None;
+        }
+        let at = self.offsets + 4 * id;
+        let (a, b) = (
+            u32_at(self.bytes, at)? as usize,
+            u32_at(self.bytes, at + 4)? as usize,
+        );
+        if a > b || b > self.text_len {
+            return None;
+        }
+        std::str::from_utf8(&self.bytes[self.text + a..self.text + b]).ok()
+    }
+
+    /// Epoch, version, release of dependency version `id`.
+    fn evr(&self, id: u64) -> Option<(u64, &'b str, Option<&'b str>)> {
+        let id = usize::try_from(id).ok()?;
+        if id >= self.n_evrs {
+            return None;
+        }
+        let at = self.evrs + 16 * id;
+        let epoch = u64::from_le_bytes(self.bytes.get(at..at + 8)?.try_into().ok()?);
+        let version = self.string(u64::from(u32_at(self.bytes, at + 8)?))?;
+        let release = match u32_at(self.bytes, at + 12)? {
+            0 => None,
+            r => Some(self.string(u64::from(r - 1))?),
+        };
+        Some((epoch, version, release))
+    }
+
+    /// The package whose encoding starts at byte `at`, and where the next
+    /// one starts.
+    pub fn package_at(&self, at: usize, repo: usize) -> Option<(Package, usize)> {
+        let mut d = Decoder {
+            v: *self,
+            r: Reader {
+                bytes: self.bytes,
+                at,
+            },
+        };
+        let p = get_package(&mut d, repo)?;
+        Some((p, d.r.at))
+    }
+
+    /// [`View::package_at`] without building the package: checks that it
+    /// decodes, and returns what the resolver needs of every package.
+    pub fn skim_at(&self, at: usize) -> Option<(Skimmed<'b>, usize)> {
+        let mut d = Decoder {
+            v: *self,
+            r: Reader {
+                bytes: self.bytes,
+                at,
+            },
+        };
+        let s = skim_package(&mut d)?;
+        Some((s, d.r.at))
+    }
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -163,9 +263,12 @@ impl<'a> Writer<'a> {
         }
         let id = self.evr_ids.len() as u64;
         self.evr_ids.insert(e, id);
-        for v in self.evr_fields(e) {
-            put_varint(&mut self.evr_table, v);
-        }
+        let [epoch, version, release] = self.evr_fields(e);
+        self.evr_table.extend_from_slice(&epoch.to_le_bytes());
+        self.evr_table
+            .extend_from_slice(&(version as u32).to_le_bytes());
+        self.evr_table
+            .extend_from_slice(&(release as u32).to_le_bytes());
         id
     }
 
@@ -233,7 +336,7 @@ struct Reader<'b> {
     at: usize,
 }
 
-impl<'b> Reader<'b> {
+impl Reader<'_> {
     fn varint(&mut self) -> Option<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
@@ -246,99 +349,116 @@ impl<'b> Reader<'b> {
         }
         None
     }
-
-    fn take(&mut self, n: usize) -> Option<&'b [u8]> {
-        let s = self.bytes.get(self.at..self.at.checked_add(n)?)?;
-        self.at += n;
-        Some(s)
-    }
 }
 
 struct Decoder<'b> {
+    v: View<'b>,
     r: Reader<'b>,
-    strings: Vec<&'b str>,
-    /// The shared copy of each string used as a dependency name, made on
-    /// first use (most strings are never a name).
-    names: Vec<Option<Arc<str>>>,
-    evrs: Vec<Arc<Evr>>,
 }
 
-impl Decoder<'_> {
+impl<'b> Decoder<'b> {
     fn int(&mut self) -> Option<u64> {
         self.r.varint()
     }
 
-    fn str(&mut self) -> Option<String> {
-        let id = usize::try_from(self.int()?).ok()?;
-        self.strings.get(id).map(|s| s.to_string())
+    fn str(&mut self) -> Option<&'b str> {
+        let id = self.int()?;
+        self.v.string(id)
     }
 
-    fn opt_str(&mut self) -> Option<Option<String>> {
+    fn opt_str(&mut self) -> Option<Option<&'b str>> {
         match self.int()? {
             0 => Some(None),
-            id => {
-                let id = usize::try_from(id - 1).ok()?;
-                Some(Some(self.strings.get(id)?.to_string()))
-            }
+            id => Some(Some(self.v.string(id - 1)?)),
         }
     }
 
     fn evr(&mut self) -> Option<Evr> {
         Some(Evr {
             epoch: self.int()?,
-            version: self.str()?,
-            release: self.opt_str()?,
+            version: self.str()?.to_string(),
+            release: self.opt_str()?.map(str::to_string),
         })
     }
 
     fn len(&mut self) -> Option<usize> {
         let n = usize::try_from(self.int()?).ok()?;
         // Every item takes at least a byte.
-        (n <= self.r.bytes.len() - self.r.at).then_some(n)
+        (n <= self.r.bytes.len().saturating_sub(self.r.at)).then_some(n)
     }
 
-    fn name(&mut self) -> Option<Arc<str>> {
-        let id = usize::try_from(self.int()?).ok()?;
-        let slot = self.names.get_mut(id)?;
-        Some(Arc::clone(
-            slot.get_or_insert_with(|| Arc::from(self.strings[id])),
-        ))
+    /// One dependency: its name and, when versioned, the comparison and
+    /// the version's table id (checked).
+    fn dep_parts(&mut self) -> Option<(&'b str, Option<(Cmp, u64)>)> {
+        let name = self.str()?;
+        let range = match self.int()? {
+            0 => None,
+            k => {
+                let cmp = *CMPS.get(usize::try_from(k - 1).ok()?)?;
+                let id = self.int()?;
+                self.v.evr(id)?;
+                Some((cmp, id))
+            }
+        };
+        Some((name, range))
     }
 
     fn deps(&mut self) -> Option<Vec<Dep>> {
         let n = self.len()?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            let name = self.name()?;
-            let range = match self.int()? {
-                0 => None,
-                k => {
-                    let cmp = *CMPS.get(usize::try_from(k - 1).ok()?)?;
-                    let id = usize::try_from(self.int()?).ok()?;
-                    Some((cmp, Arc::clone(self.evrs.get(id)?)))
+            let (name, range) = self.dep_parts()?;
+            let range = match range {
+                None => None,
+                Some((cmp, id)) => {
+                    let (epoch, version, release) = self.v.evr(id)?;
+                    let evr = Evr {
+                        epoch,
+                        version: version.to_string(),
+                        release: release.map(str::to_string),
+                    };
+                    Some((cmp, Arc::new(evr)))
                 }
             };
-            out.push(Dep { name, range });
+            out.push(Dep {
+                name: Arc::from(name),
+                range,
+            });
         }
         Some(out)
+    }
+
+    /// A dependency list's names, appended to `out` (or only checked).
+    fn dep_names(&mut self, mut out: Option<&mut Vec<&'b str>>) -> Option<usize> {
+        let n = self.len()?;
+        for _ in 0..n {
+            let (name, _) = self.dep_parts()?;
+            if let Some(out) = out.as_mut() {
+                out.push(name);
+            }
+        }
+        Some(n)
+    }
+
+    fn checksum(&mut self) -> Option<Digest> {
+        let algo = match self.int()? {
+            0 => Algorithm::Sha256,
+            1 => Algorithm::Sha512,
+            _ => return None,
+        };
+        Digest::new(algo, self.str()?).ok()
     }
 }
 
 /// Field order of the format; mirrors [`put_package`].
 fn get_package(d: &mut Decoder, repo: usize) -> Option<Package> {
     let nevra = Nevra {
-        name: d.str()?,
+        name: d.str()?.to_string(),
         evr: d.evr()?,
-        arch: d.str()?,
+        arch: d.str()?.to_string(),
     };
-    let location = d.str()?;
-    let algo = match d.int()? {
-        0 => Algorithm::Sha256,
-        1 => Algorithm::Sha512,
-        _ => return None,
-    };
-    let id = usize::try_from(d.int()?).ok()?;
-    let checksum = Digest::new(algo, d.strings.get(id)?).ok()?;
+    let location = d.str()?.to_string();
+    let checksum = d.checksum()?;
     Some(Package {
         nevra,
         repo,
@@ -347,11 +467,11 @@ fn get_package(d: &mut Decoder, repo: usize) -> Option<Package> {
         download_size: d.int()?,
         installed_size: d.int()?,
         build_time: d.int()?,
-        summary: d.str()?,
-        license: d.str()?,
-        vendor: d.str()?,
-        packager: d.str()?,
-        source_rpm: d.str()?,
+        summary: d.str()?.to_string(),
+        license: d.str()?.to_string(),
+        vendor: d.str()?.to_string(),
+        packager: d.str()?.to_string(),
+        source_rpm: d.str()?.to_string(),
         provides: d.deps()?,
         requires: d.deps()?,
         conflicts: d.deps()?,
@@ -364,10 +484,53 @@ fn get_package(d: &mut Decoder, repo: usize) -> Option<Package> {
             let n = d.len()?;
             let mut files = Vec::with_capacity(n);
             for _ in 0..n {
-                files.push(d.str()?);
+                files.push(d.str()?.to_string());
             }
             files
         },
+    })
+}
+
+/// Field order of the format; mirrors [`get_package`], reading every
+/// field and checking it the same way, building nothing but [`Skimmed`].
+fn skim_package<'b>(d: &mut Decoder<'b>) -> Option<Skimmed<'b>> {
+    let name = d.str()?;
+    d.int()?;
+    d.str()?;
+    d.opt_str()?;
+    let arch = d.str()?;
+    d.str()?; // location
+    d.checksum()?;
+    for _ in 0..3 {
+        d.int()?; // sizes, build time
+    }
+    for _ in 0..5 {
+        d.str()?; // summary, license, vendor, packager, source rpm
+    }
+    let mut wants = Vec::new();
+    let mut obsoletes = Vec::new();
+    let mut provides = Vec::new();
+    d.dep_names(Some(&mut provides))?;
+    d.dep_names(Some(&mut wants))?; // requires
+    d.dep_names(None)?; // conflicts
+    d.dep_names(Some(&mut obsoletes))?;
+    d.dep_names(Some(&mut wants))?; // recommends
+    d.dep_names(None)?; // suggests
+    let has_supplements = d.dep_names(Some(&mut wants))? > 0;
+    d.dep_names(None)?; // enhances
+    let n = d.len()?;
+    let mut files = Vec::with_capacity(n);
+    for _ in 0..n {
+        files.push(d.str()?);
+    }
+    Some(Skimmed {
+        name,
+        arch,
+        has_supplements,
+        obsoletes,
+        wants,
+        provides,
+        files,
     })
 }
 
@@ -414,7 +577,7 @@ mod tests {
     }
 
     #[test]
-    fn round_trips_every_field_and_shares_strings() {
+    fn round_trips_every_field_and_stores_strings_once() {
         let pkgs = sample();
         let bytes = encode(&pkgs);
         let mut back = Vec::new();
@@ -430,19 +593,44 @@ mod tests {
     }
 
     #[test]
-    fn a_chunk_shares_each_dependency_name_and_version() {
-        let lib = || Dep::versioned("libc.so.6", Cmp::Ge, Evr::parse("2.39"));
+    fn packages_decode_alone_and_skim_to_what_they_hold() {
         let mut pkgs = sample();
-        pkgs[0].requires.push(lib());
-        pkgs[1].requires = vec![lib(), Dep::any("libc.so.6")];
-        let mut back = Vec::new();
-        decode(&encode(&pkgs), 2, 7, |p| back.push(p)).unwrap();
-        assert_eq!(back, pkgs);
-        let (a, b) = (back[0].requires.last().unwrap(), &back[1].requires[0]);
-        assert!(Arc::ptr_eq(&a.name, &b.name));
-        assert!(Arc::ptr_eq(&a.name, &back[1].requires[1].name));
-        let (ra, rb) = (a.range.as_ref().unwrap(), b.range.as_ref().unwrap());
-        assert!(Arc::ptr_eq(&ra.1, &rb.1));
+        pkgs[1].requires = vec![Dep::versioned("libc.so.6", Cmp::Ge, Evr::parse("2.39"))];
+        pkgs[1].obsoletes = vec![Dep::any("old")];
+        let bytes = encode(&pkgs);
+        let view = View::new(&bytes).unwrap();
+        let (first, second_at) = view.package_at(view.body, 7).unwrap();
+        let (second, end) = view.package_at(second_at, 7).unwrap();
+        assert_eq!([first, second], [pkgs[0].clone(), pkgs[1].clone()]);
+        assert_eq!(end, bytes.len());
+        // Alone: from its own offset, nothing decoded before it.
+        assert_eq!(view.package_at(second_at, 7).unwrap().0, pkgs[1]);
+        let (a, next) = view.skim_at(view.body).unwrap();
+        assert_eq!(next, second_at);
+        assert_eq!(
+            a,
+            Skimmed {
+                name: "bash",
+                arch: "x86_64",
+                has_supplements: true,
+                obsoletes: vec!["y"],
+                wants: vec!["(glibc or musl)", "", "z", "(a and b)"],
+                provides: vec!["/bin/sh", "bash", "config(bash)"],
+                files: vec!["/usr/bin/bash", "/bin/sh"],
+            }
+        );
+        let (b, end) = view.skim_at(second_at).unwrap();
+        assert_eq!(end, bytes.len());
+        assert_eq!(
+            (b.name, b.arch, b.has_supplements, b.obsoletes, b.wants),
+            (
+                "filesystem",
+                "noarch",
+                false,
+                vec!["old"],
+                vec!["libc.so.6"]
+            )
+        );
     }
 
     #[test]
@@ -456,9 +644,26 @@ mod tests {
         assert_eq!(decode(&longer, 2, 0, drop), None);
         assert_eq!(decode(&bytes, 1, 0, drop), None);
         assert_eq!(decode(&bytes, 3, 0, drop), None);
-        // A string id past the table.
-        assert_eq!(decode(&[1, 1, b'a', 5], 1, 0, drop), None);
+        // One string "a", no versions, then a package naming string 5.
+        let table = |text: &[u8]| {
+            let mut t = vec![1, 0, 0, 0, 0, 0, 0, 0, text.len() as u8, 0, 0, 0];
+            t.extend_from_slice(text);
+            t.extend_from_slice(&[0, 0, 0, 0]);
+            t
+        };
+        let mut past = table(b"a");
+        past.push(5);
+        assert_eq!(decode(&past, 1, 0, drop), None);
         // Invalid UTF-8 in the table.
-        assert_eq!(decode(&[1, 1, 0xff], 0, 0, drop), None);
+        let mut bad = table(&[0xff]);
+        bad.push(0);
+        assert_eq!(decode(&bad, 1, 0, drop), None);
+        // A string offset past the text.
+        let mut long = table(b"a");
+        long[8] = 9;
+        assert_eq!(decode(&long, 0, 0, drop), None);
+        // Skimming refuses what decoding refuses.
+        let view = View::new(&past).unwrap();
+        assert!(view.skim_at(view.body).is_none());
     }
 }

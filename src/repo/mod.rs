@@ -27,11 +27,13 @@ pub mod mirrors;
 pub mod parsed;
 pub mod primary;
 pub mod repomd;
+mod store;
 
 pub use capindex::CapIndex;
 pub use decompress::{decompress, Compression, DecompressError};
 pub use primary::PrimaryError;
 pub use repomd::{Repomd, RepomdError};
+pub use store::{PackageSet, Part, Summary};
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -116,9 +118,9 @@ pub struct RepoIndex {
     pub revision: String,
     /// Checksum of repomd.xml itself (cache key, provenance).
     pub repomd_digest: Digest,
-    pub packages: Vec<Package>,
-    /// Who provides what among `packages` (positions into it).
-    pub caps: CapIndex,
+    /// Its packages with their capability index, decoded from the
+    /// parsed-metadata cache as they are used.
+    pub packages: PackageSet,
     /// Things worth a line to the user (a damaged cache entry rebuilt).
     pub notes: Vec<String>,
     /// The metalink or mirrorlist `baseurl` was picked from (provenance).
@@ -408,8 +410,8 @@ pub fn load_checked(
         ));
         None
     });
-    let (packages, caps) = match cached {
-        Some(parsed) => parsed,
+    let part = match cached {
+        Some(part) => part,
         None => {
             fetch_data(client, cache, spec, &baseurl, primary, "primary", options)?;
             let (reader, crossed) = open_data(spec, &path, primary)?;
@@ -422,8 +424,20 @@ pub fn load_checked(
                 })
             })?;
             let caps = CapIndex::build(&packages);
-            parsed::write(&parsed_path, &packages, &caps).map_err(|e| cache_err(parsed_path, e))?;
-            (packages, caps)
+            parsed::write(&parsed_path, &packages, &caps)
+                .map_err(|e| cache_err(parsed_path.clone(), e))?;
+            drop((packages, caps));
+            // Read back what was just written, so that a cold run holds no
+            // more than a warm one from here on.
+            match parsed::read(&parsed_path, spec.index) {
+                Ok(Some(part)) => part,
+                _ => {
+                    return Err(cache_err(
+                        parsed_path,
+                        std::io::Error::other("the entry just written does not read back"),
+                    ))
+                }
+            }
         }
     };
 
@@ -432,8 +446,7 @@ pub fn load_checked(
         baseurl,
         revision: md.revision,
         repomd_digest: Digest::sha256_of(&repomd_bytes),
-        packages,
-        caps,
+        packages: PackageSet::from_parts(vec![part]),
         notes,
         via: None,
     })
@@ -520,74 +533,29 @@ fn fetch_data(
     Ok(path)
 }
 
-/// All repos' packages laid end to end (recipe order), with their joint
+/// All repos' packages laid end to end (recipe order), each with its
 /// capability index; the indexes are left without packages. Moves, never
-/// copies, the packages: with one repo that is a Fedora's worth.
-pub fn merge(indexes: &mut [RepoIndex]) -> (Vec<Package>, CapIndex) {
-    let caps = match indexes {
-        [one] => std::mem::take(&mut one.caps),
-        _ => CapIndex::concat(&indexes.iter().map(|i| &i.caps).collect::<Vec<_>>()),
-    };
-    let mut packages = Vec::new();
+/// copies, the packages.
+pub fn merge(indexes: &mut [RepoIndex]) -> PackageSet {
+    let mut all = PackageSet::default();
     for index in indexes.iter_mut() {
-        index.caps = CapIndex::default();
-        if packages.is_empty() {
-            packages = std::mem::take(&mut index.packages);
-        } else {
-            packages.append(&mut index.packages);
-        }
+        all.append(std::mem::take(&mut index.packages));
     }
-    (packages, caps)
-}
-
-/// Whether some file requirement (of any package, or a request) is met by
-/// no path primary.xml lists: then [`load_filelists`] is worth its cost.
-/// Paths inside rich dependencies count too. `caps` indexes `packages`.
-pub fn unmet_file_deps<'a>(
-    packages: &'a [Package],
-    caps: &CapIndex,
-    requests: impl IntoIterator<Item = &'a str>,
-) -> bool {
-    // Runs on every resolve: only paths are hashed, and only rich deps are
-    // split; whether a path is listed is one index lookup.
-    fn paths<'t>(text: &'t str) -> Box<dyn Iterator<Item = &'t str> + 't> {
-        if text.starts_with('/') {
-            Box::new(std::iter::once(text))
-        } else if text.starts_with('(') && text.contains('/') {
-            Box::new(
-                text.split(|c: char| c.is_whitespace() || c == '(' || c == ')')
-                    .filter(|t| t.starts_with('/')),
-            )
-        } else {
-            Box::new(std::iter::empty())
-        }
-    }
-    let mut wanted: std::collections::HashSet<&str> =
-        requests.into_iter().flat_map(paths).collect();
-    for p in packages {
-        for d in p.requires.iter().chain(&p.recommends).chain(&p.supplements) {
-            wanted.extend(paths(&d.name));
-        }
-    }
-    let listed = |path: &str| {
-        caps.with_cap(path).any(|i| {
-            let p = &packages[i as usize];
-            p.files.iter().any(|f| f == path) || p.provides.iter().any(|d| &*d.name == path)
-        })
-    };
-    !wanted.into_iter().all(listed)
+    all
 }
 
 /// Replace each package's file list with the complete one from the repo's
-/// filelists metadata (joined on the package checksum). Returns false when
-/// the repo publishes no filelists. Uses the repomd.xml [`load`] cached, so
-/// it must come after `load` for the same `spec`.
+/// filelists metadata (joined on the package checksum), and index them.
+/// Returns false when the repo publishes no filelists. Uses the repomd.xml
+/// [`load`] cached, so it must come after `load` for the same `spec`.
+/// Every package of the repo is built (a Fedora's file lists are large
+/// anyway), so this is only worth it when [`PackageSet::unmet_file_deps`].
 pub fn load_filelists(
     client: &Client,
     cache: &Cache,
     spec: &RepoSpec,
     options: LoadOptions,
-    packages: &mut [Package],
+    set: &mut PackageSet,
 ) -> Result<bool, RepoError> {
     let repo = || spec.name.clone();
     let baseurl = normalize_baseurl(&spec.baseurl);
@@ -609,18 +577,25 @@ pub fn load_filelists(
     let path = fetch_data(client, cache, spec, &baseurl, data, "filelists", options)?;
     let url = data_url(spec, &baseurl, data)?;
     let (reader, crossed) = open_data(spec, &path, data)?;
-    let by_id: std::collections::HashMap<String, usize> = packages
+    let mut parts = set.built_mut(spec.index);
+    let by_id: std::collections::HashMap<String, (usize, usize)> = parts
         .iter()
         .enumerate()
-        .filter(|(_, p)| p.repo == spec.index)
-        .map(|(i, p)| (p.checksum.hex().to_string(), i))
+        .flat_map(|(k, part)| {
+            part.iter()
+                .enumerate()
+                .filter(|(_, p)| p.repo == spec.index)
+                .map(move |(i, p)| (p.checksum.hex().to_string(), (k, i)))
+        })
         .collect();
-    filelists::parse(reader, |id, files| {
-        if let Some(&i) = by_id.get(id) {
-            packages[i].files = files;
+    let parsed = filelists::parse(reader, |id, files| {
+        if let Some(&(k, i)) = by_id.get(id) {
+            parts[k][i].files = files;
         }
-    })
-    .map_err(|source| {
+    });
+    drop(parts);
+    set.reindex();
+    parsed.map_err(|source| {
         expansion_error(spec, &url, &crossed).unwrap_or(RepoError::Filelists {
             repo: repo(),
             path: path.clone(),
@@ -984,7 +959,7 @@ mod tests {
         let primary = crate::repo::primary::parse(PRIMARY.as_bytes(), 0).unwrap();
         let mut pkgs = primary.clone();
         let unmet = |pkgs: &[Package], req: &[&str]| {
-            unmet_file_deps(pkgs, &CapIndex::build(pkgs), req.iter().copied())
+            PackageSet::of(pkgs.to_vec()).unmet_file_deps(req.iter().copied())
         };
         assert!(!unmet(&pkgs, &["bash", "/bin/sh"]));
         assert!(unmet(&pkgs, &["/usr/share/x"]));

@@ -7,28 +7,11 @@
 
 use std::collections::HashMap;
 
-use crate::repo::{CapIndex, Package};
+use crate::repo::{Package, PackageSet};
 
 /// `repos[i]` is `(priority, cost)` of the recipe's repo `i`.
 pub fn apply(packages: Vec<Package>, repos: &[(i32, u32)]) -> Vec<Package> {
-    let mut caps = CapIndex::build(&packages);
-    apply_indexed(packages, &mut caps, repos)
-}
-
-/// [`apply`] with the packages' capability index at hand, which is kept in
-/// step (renumbered to the surviving packages).
-pub fn apply_indexed(
-    packages: Vec<Package>,
-    caps: &mut CapIndex,
-    repos: &[(i32, u32)],
-) -> Vec<Package> {
-    let keep = keep(&packages, caps, repos);
-    if keep.iter().all(|&k| k) {
-        // The usual case (one repo, or no name in two): moving 75,000
-        // packages through the filter below would cost more than the check.
-        return packages;
-    }
-    caps.retain(&keep);
+    let keep = keep(&PackageSet::of(packages.clone()), repos);
     packages
         .into_iter()
         .zip(keep)
@@ -36,45 +19,37 @@ pub fn apply_indexed(
         .collect()
 }
 
+/// [`apply`] to a package set: the packages that lose are hidden.
+pub fn apply_set(set: &mut PackageSet, repos: &[(i32, u32)]) {
+    let keep = keep(set, repos);
+    set.hide(&keep);
+}
+
 /// Which packages survive. Only a name offered by several repos can be
 /// hidden or duplicated, so the work is per group of same-named packages
-/// (from the index), and nothing at all with a single repo.
-fn keep(packages: &[Package], caps: &CapIndex, repos: &[(i32, u32)]) -> Vec<bool> {
-    let mut keep = vec![true; packages.len()];
-    if packages.windows(2).all(|w| w[0].repo == w[1].repo) {
-        return keep;
-    }
+/// offered by several repos (only those are decoded), and nothing at all
+/// with a single repo.
+fn keep(set: &PackageSet, repos: &[(i32, u32)]) -> Vec<bool> {
+    let mut keep = vec![true; set.len()];
     let prio = |p: &Package| repos.get(p.repo).map_or(i32::MAX, |r| r.0);
     let cost = |p: &Package| repos.get(p.repo).map_or(u32::MAX, |r| r.1);
     let mut group: Vec<&Package> = Vec::new();
-    for positions in caps.name_groups() {
-        let positions: Vec<usize> = positions.map(|i| i as usize).collect();
-        let first = packages[positions[0]].repo;
-        if positions.iter().all(|&i| packages[i].repo == first) {
-            continue;
-        }
+    for positions in set.names_in_several_repos() {
         group.clear();
-        group.extend(positions.iter().map(|&i| &packages[i]));
-        let mut best_prio: HashMap<&str, i32> = HashMap::new();
-        for p in &group {
-            let e = best_prio.entry(p.nevra.name.as_str()).or_insert(i32::MAX);
-            *e = (*e).min(prio(p));
-        }
+        group.extend(positions.iter().map(|&i| set.package(i)));
+        let best_prio = group.iter().map(|p| prio(p)).min().unwrap_or(i32::MAX);
         // The copy kept of an identical package is chosen among the
         // best-priority repos only: otherwise a cheaper copy in a hidden
         // repo wins, and then both are dropped.
         let mut best_copy: HashMap<String, (u32, usize)> = HashMap::new();
-        for p in group
-            .iter()
-            .filter(|p| prio(p) == best_prio[p.nevra.name.as_str()])
-        {
+        for p in group.iter().filter(|p| prio(p) == best_prio) {
             let cand = (cost(p), p.repo);
             let e = best_copy.entry(p.nevra.to_string()).or_insert(cand);
             *e = (*e).min(cand);
         }
         for (&i, p) in positions.iter().zip(&group) {
-            keep[i] = prio(p) == best_prio[p.nevra.name.as_str()]
-                && best_copy[&p.nevra.to_string()] == (cost(p), p.repo);
+            keep[i as usize] =
+                prio(p) == best_prio && best_copy[&p.nevra.to_string()] == (cost(p), p.repo);
         }
     }
     keep
@@ -146,36 +121,30 @@ mod tests {
     }
 
     #[test]
-    fn the_index_follows_the_surviving_packages() {
+    fn a_set_hides_what_loses_and_keeps_positions() {
         let pkgs = vec![
             pkg("nginx", "1.24-1", 0),
             pkg("bash", "5.2-1", 0),
             pkg("nginx", "1.26-1", 1),
             pkg("zsh", "5.9-1", 1),
         ];
-        let mut caps = CapIndex::build(&pkgs);
-        let out = apply_indexed(pkgs, &mut caps, &[(10, 1000), (99, 1000)]);
-        assert_eq!(
-            ids(&out),
-            vec![
-                "nginx-1.24-1.x86_64@0",
-                "bash-5.2-1.x86_64@0",
-                "zsh-5.9-1.x86_64@1"
-            ]
-        );
-        assert_eq!(caps, CapIndex::build(&out));
+        let mut set = PackageSet::of(pkgs.clone());
+        apply_set(&mut set, &[(10, 1000), (99, 1000)]);
+        let hidden: Vec<bool> = (0..4).map(|i| set.is_hidden(i)).collect();
+        assert_eq!(hidden, [false, false, true, false]);
+        assert_eq!(set.package(3), &pkgs[3]);
     }
 
     #[test]
-    fn nothing_hidden_leaves_packages_and_index_as_they_were() {
+    fn nothing_hidden_leaves_the_set_as_it_was() {
         let pkgs = vec![
             pkg("nginx", "1.24-1", 0),
             pkg("bash", "5.2-1", 1),
             pkg("nginx", "1.24-1", 0),
         ];
-        let mut caps = CapIndex::build(&pkgs);
-        let out = apply_indexed(pkgs.clone(), &mut caps, &[(10, 1000), (99, 1000)]);
-        assert_eq!(out, pkgs);
-        assert_eq!(caps, CapIndex::build(&pkgs));
+        let mut set = PackageSet::of(pkgs.clone());
+        apply_set(&mut set, &[(10, 1000), (99, 1000)]);
+        assert_eq!(set, PackageSet::of(pkgs.clone()));
+        assert_eq!(apply(pkgs.clone(), &[(10, 1000), (99, 1000)]), pkgs);
     }
 }

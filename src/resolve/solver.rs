@@ -64,7 +64,7 @@ use super::prune;
 use super::rich::{self, Atom, Clause, Rich};
 use super::{minimal, Choice, ChosenBy, Plan, Planned, Reason, Request, ResolveError};
 use crate::glob::glob_match;
-use crate::repo::{CapIndex, Package};
+use crate::repo::{Package, PackageSet};
 use crate::rpm::{ranges_overlap, Arch, Cmp, Dep};
 
 /// The dependency solver, backed by resolvo.
@@ -72,21 +72,21 @@ use crate::rpm::{ranges_overlap, Arch, Cmp, Dep};
 pub struct ResolvoSolver;
 
 impl ResolvoSolver {
-    /// Indexes `packages`, then [`ResolvoSolver::solve_indexed`].
+    /// Indexes (a copy of) `packages`, then [`ResolvoSolver::solve_set`].
     pub fn solve(&self, packages: &[Package], request: &Request) -> Result<Plan, ResolveError> {
-        solve(packages, &CapIndex::build(packages), request)
+        solve(&PackageSet::of(packages.to_vec()), request)
     }
 
-    /// Solve with the capability index of `packages` already at hand (the
-    /// repo loader keeps one per repo set, see [`CapIndex`]), so that the
-    /// solve does not spend most of its time indexing a distribution.
-    pub fn solve_indexed(
+    /// Solve among a [`PackageSet`]: its capability index is at hand (the
+    /// repo loader keeps one per repo), so the solve does not spend most of
+    /// its time indexing a distribution, and only the packages the solve
+    /// looks at are decoded.
+    pub fn solve_set(
         &self,
-        packages: &[Package],
-        caps: &CapIndex,
+        packages: &PackageSet,
         request: &Request,
     ) -> Result<Plan, ResolveError> {
-        solve(packages, caps, request)
+        solve(packages, request)
     }
 }
 
@@ -112,11 +112,12 @@ enum Matcher {
 
 /// The installable packages and the index of who provides what.
 struct Universe<'a> {
-    pkgs: &'a [Package],
-    /// Capability (provide name, file path, package name) → package
-    /// positions, built once per repo set (see [`CapIndex`]).
-    caps: &'a CapIndex,
-    /// Of an architecture the request accepts (and not a source package).
+    /// With the index of who provides what (capability → positions), built
+    /// once per repo, and a summary of every package (name, arch): a
+    /// package itself is decoded when first looked at.
+    pkgs: &'a PackageSet,
+    /// Of an architecture the request accepts (and not a source package),
+    /// not hidden by repo priority.
     installable: Vec<bool>,
     excluded: Vec<bool>,
     /// Packages with `Supplements`, for the weak-deps pass.
@@ -124,32 +125,29 @@ struct Universe<'a> {
 }
 
 impl<'a> Universe<'a> {
-    fn new(
-        pkgs: &'a [Package],
-        caps: &'a CapIndex,
-        arch: Option<Arch>,
-        exclude: &[String],
-    ) -> Self {
-        assert_eq!(caps.len(), pkgs.len(), "the index describes these packages");
+    fn new(pkgs: &'a PackageSet, arch: Option<Arch>, exclude: &[String]) -> Self {
         let mut installable = vec![false; pkgs.len()];
         let mut excluded = vec![false; pkgs.len()];
-        let mut supplementers = Vec::new();
-        for (i, p) in pkgs.iter().enumerate() {
-            let a = p.nevra.arch.as_str();
-            if a == "src" || a == "nosrc" || arch.is_some_and(|arch| !arch.accepts(a)) {
+        for i in 0..pkgs.len() as u32 {
+            let a = pkgs.arch(i);
+            if a == "src"
+                || a == "nosrc"
+                || arch.is_some_and(|arch| !arch.accepts(a))
+                || pkgs.is_hidden(i)
+            {
                 continue;
             }
-            installable[i] = true;
+            installable[i as usize] = true;
             if !exclude.is_empty() {
-                excluded[i] = exclude.iter().any(|g| glob_match(g, &p.nevra.name));
-            }
-            if !p.supplements.is_empty() {
-                supplementers.push(i as u32);
+                excluded[i as usize] = exclude.iter().any(|g| glob_match(g, pkgs.name(i)));
             }
         }
+        let supplementers = pkgs
+            .supplementers()
+            .filter(|&i| installable[i as usize])
+            .collect();
         Universe {
             pkgs,
-            caps,
             installable,
             excluded,
             supplementers,
@@ -157,7 +155,12 @@ impl<'a> Universe<'a> {
     }
 
     fn pkg(&self, i: u32) -> &'a Package {
-        &self.pkgs[i as usize]
+        self.pkgs.package(i)
+    }
+
+    /// Package `i`'s name, without decoding it.
+    fn name(&self, i: u32) -> &'a str {
+        self.pkgs.name(i)
     }
 
     fn satisfies(&self, i: u32, atom: &Atom) -> bool {
@@ -195,9 +198,10 @@ impl<'a> Universe<'a> {
         if wanted.is_empty() {
             return Vec::new();
         }
-        let mut out: Vec<&'a str> = (0..self.pkgs.len() as u32)
-            .filter(|&i| !self.excluded[i as usize] && !self.pkg(i).obsoletes.is_empty())
-            .filter(|&i| self.installable[i as usize])
+        let mut out: Vec<&'a str> = self
+            .pkgs
+            .obsoleting(&d.name)
+            .filter(|&i| !self.excluded[i as usize] && self.installable[i as usize])
             .map(|i| self.pkg(i))
             .filter(|q| *q.nevra.name != *d.name)
             .filter(|q| {
@@ -224,16 +228,16 @@ impl<'a> Universe<'a> {
     /// Packages listing the capability at any version (or, on a hash
     /// collision, not at all: callers check).
     fn with_cap<'s>(&'s self, cap: &'s str) -> impl Iterator<Item = u32> + 's {
-        self.caps
+        self.pkgs
             .with_cap(cap)
             .filter(|&i| self.installable[i as usize])
     }
 
     /// Installable packages with this name.
     fn named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = u32> + 's {
-        self.caps
+        self.pkgs
             .named(name)
-            .filter(move |&i| self.installable[i as usize] && self.pkg(i).nevra.name == name)
+            .filter(move |&i| self.installable[i as usize])
     }
 
     fn has_name(&self, name: &str) -> bool {
@@ -270,12 +274,9 @@ impl<'a> Universe<'a> {
             return Some(format!("available: {}", versions.join(", ")));
         }
         let limit = (wanted.len() / 3).max(2);
-        let names: HashSet<&str> = self
-            .caps
-            .name_groups()
-            .flatten()
+        let names: HashSet<&str> = (0..self.pkgs.len() as u32)
             .filter(|&i| self.installable[i as usize])
-            .map(|i| self.pkg(i).nevra.name.as_str())
+            .map(|i| self.name(i))
             .collect();
         let mut close: Vec<(usize, &str)> = names
             .into_iter()
@@ -379,9 +380,7 @@ impl<'a> Provider<'a> {
         if let Some(s) = self.solvable_of.borrow().get(&i) {
             return *s;
         }
-        let name = self
-            .pool
-            .intern_package_name(self.u.pkg(i).nevra.name.as_str());
+        let name = self.pool.intern_package_name(self.u.name(i));
         let s = self.pool.intern_solvable(name, i);
         self.solvable_of.borrow_mut().insert(i, s);
         s
@@ -418,7 +417,7 @@ impl<'a> Provider<'a> {
             .u
             .named(name)
             .filter(|&i| !self.u.excluded[i as usize])
-            .map(|i| self.u.pkg(i).repo)
+            .map(|i| self.u.pkgs.repo(i))
             .min()
             .unwrap_or(usize::MAX);
         (
@@ -491,10 +490,7 @@ impl<'a> Provider<'a> {
                 })
                 .collect();
         }
-        let mut names: Vec<&'a str> = providers
-            .iter()
-            .map(|&i| self.u.pkg(i).nevra.name.as_str())
-            .collect();
+        let mut names: Vec<&'a str> = providers.iter().map(|&i| self.u.name(i)).collect();
         names.sort_unstable();
         names.dedup();
         let cap = base_name(atom);
@@ -844,9 +840,9 @@ impl DependencyProvider for Provider<'_> {
     }
 }
 
-fn solve(packages: &[Package], caps: &CapIndex, request: &Request) -> Result<Plan, ResolveError> {
+fn solve(packages: &PackageSet, request: &Request) -> Result<Plan, ResolveError> {
     let arch = request.arch.or_else(Arch::host);
-    let u = Universe::new(packages, caps, arch, &request.exclude);
+    let u = Universe::new(packages, arch, &request.exclude);
     let minimal = if request.minimal_by_default {
         minimal::providers(|n| u.has_name(n))
     } else {

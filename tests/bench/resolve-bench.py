@@ -10,6 +10,9 @@ prints:
   - minibuild warm load (the parsed-metadata cache), best and median of the 6 runs below;
   - minibuild resolve time for an nginx-like request and a 50-package request, best of 3;
   - minibuild peak RSS (of the 50-package run);
+  - libsolv's testsolv on the same 50-package request (its .solv made once by repo2solv, not
+    timed), peak RSS and CPU, next to minibuild's warm `plan` (issue 17: RSS at or below
+    libsolv's, CPU below it), best of 3 each;
   - dnf makecache with a fresh cachedir (wall, peak RSS), and `dnf --assumeno install` wall
     time for the same two requests.
 The timings come from the "loaded in"/"Resolved in" lines `minibuild plan` prints on stderr.
@@ -36,14 +39,19 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def timed(cmd, **kw):
-    """Run cmd under /usr/bin/time; return (wall seconds, peak RSS KiB, stderr)."""
+def timed(cmd, cpu=None, **kw):
+    """Run cmd under /usr/bin/time; return (wall seconds, peak RSS KiB, stderr). `cpu`, a list,
+    gets the user + system seconds appended; stdout is in the returned process's `.stdout`."""
     start = time.monotonic()
-    p = subprocess.run(["/usr/bin/time", "-f", "@@rss %M"] + cmd, capture_output=True, text=True, **kw)
+    p = subprocess.run(["/usr/bin/time", "-f", "@@rss %M @@cpu %U %S"] + cmd, capture_output=True, text=True,
+                       **kw)
     wall = time.monotonic() - start
-    m = re.search(r"@@rss (\d+)", p.stderr)
+    m = re.search(r"@@rss (\d+) @@cpu ([\d.]+) ([\d.]+)", p.stderr)
     if p.returncode != 0 and "--assumeno" not in cmd:
         sys.exit(f"failed: {' '.join(cmd)}\n{p.stderr}")
+    if cpu is not None and m:
+        cpu.append(float(m.group(2)) + float(m.group(3)))
+    timed.stdout = p.stdout
     return wall, int(m.group(1)) if m else 0, p.stderr
 
 
@@ -85,15 +93,35 @@ def main():
         plan = lambda r: [a.minibuild, "plan", str(r), "--no-lock", "--cache-dir", str(cache)]
         _, _, err = timed(plan(r1))
         cold = ms(r"loaded in ([\d.]+) ms", err)
-        warm, res1, res50, rss = [], [], [], 0
+        warm, res1, res50, rss50, cpu50 = [], [], [], [], []
         for _ in range(3):
             _, _, err = timed(plan(r1))
             warm.append(ms(r"loaded in ([\d.]+) ms", err))
             res1.append(ms(r"Resolved in ([\d.]+) ms", err))
-            _, rss_, err = timed(plan(r50))
+            _, rss_, err = timed(plan(r50), cpu=cpu50)
             warm.append(ms(r"loaded in ([\d.]+) ms", err))
             res50.append(ms(r"Resolved in ([\d.]+) ms", err))
-            rss = max(rss, rss_)
+            rss50.append(rss_)
+        rss = max(rss50)
+        planned = int(ms(r"(\d+) packages: ", err))
+
+        # libsolv on the same request: its own binary cache (.solv, like our parsed cache) and
+        # testsolv's solve, with weak deps off as in the recipe.
+        solv = d / "repo.solv"
+        if not solv.exists() or solv.stat().st_mtime < (repo / "repodata/repomd.xml").stat().st_mtime:
+            subprocess.run(["repo2solv", "-o", str(solv), str(repo)], check=True)
+        # testsolv reads the .solv relative to the testcase's directory.
+        case = d / "fifty.t"
+        case.write_text(f"repo r 0 solv {solv.name}\nsystem :x86_64 rpm\nsolverflags ignorerecommended\n"
+                        + "".join(f"job install name {n}\n" for n in fifty)
+                        + "result transaction,problems <inline>\n")
+        ts_rss, ts_cpu = [], []
+        for _ in range(3):
+            _, rss_, _ = timed(["testsolv", "-r", str(case)], cpu=ts_cpu)
+            ts_rss.append(rss_)
+        ts_planned = sum(1 for line in timed.stdout.splitlines() if line.startswith("install "))
+        if ts_planned == 0:
+            sys.exit(f"testsolv installed nothing for {case}:\n{timed.stdout[:2000]}")
 
         dnfc = tmp / "dnf-cache"
         dnf = ["dnf", "-q", "--releasever=40", "--setopt=reposdir=/dev/null", f"--setopt=cachedir={dnfc}",
@@ -122,6 +150,18 @@ def main():
     print(f"{'':22} {'minibuild':28} {'dnf':44} note")
     for r in rows:
         print(f"{r[0]:22} {r[1]:28} {r[2]:44} {r[3]}")
+
+    print("\n50-package request, next to libsolv (testsolv on its .solv; best of 3 each):")
+    print(f"{'':22} {'minibuild plan (warm)':28} {'testsolv':28} note")
+    lib_rows = [
+        ("peak RSS", f"{min(rss50) / 1024:.0f} MiB", f"{min(ts_rss) / 1024:.0f} MiB",
+         "target: minibuild <= testsolv"),
+        ("CPU (user + sys)", f"{min(cpu50) * 1e3:.0f} ms", f"{min(ts_cpu) * 1e3:.0f} ms",
+         "target: minibuild < testsolv"),
+        ("packages", f"{planned}", f"{ts_planned}", "same set: the differential run below"),
+    ]
+    for r in lib_rows:
+        print(f"{r[0]:22} {r[1]:28} {r[2]:28} {r[3]}")
 
     print(f"\ndifferential against testsolv, {a.diff_seeds} requests per repo (tests/resolve_differential.rs):",
           flush=True)
