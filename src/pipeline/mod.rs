@@ -14,6 +14,7 @@
 //! - `debris`: temporaries left by killed runs.
 
 mod build;
+mod core;
 mod debris;
 mod finish;
 mod image_config;

@@ -65,7 +65,7 @@ use super::rich::{self, Atom, Clause, Rich};
 use super::{minimal, Choice, ChosenBy, Plan, Planned, Reason, Request, ResolveError};
 use crate::glob::glob_match;
 use crate::repo::{CapIndex, Package};
-use crate::rpm::{ranges_overlap, Arch, Cmp, Dep};
+use crate::rpm::{ranges_overlap, Arch, Cmp, Dep, Nevra};
 
 /// The dependency solver, backed by resolvo.
 #[derive(Debug, Default, Clone, Copy)]
@@ -119,6 +119,11 @@ struct Universe<'a> {
     /// Of an architecture the request accepts (and not a source package).
     installable: Vec<bool>,
     excluded: Vec<bool>,
+    /// Another version of an installed (core) package: excluded too, with
+    /// its own reason, since an installed package is never replaced.
+    pinned: Vec<bool>,
+    /// Names of the installed packages (libsolv's system repo).
+    installed: std::collections::HashSet<&'a str>,
     /// Packages with `Supplements`, for the weak-deps pass.
     supplementers: Vec<u32>,
 }
@@ -129,10 +134,14 @@ impl<'a> Universe<'a> {
         caps: &'a CapIndex,
         arch: Option<Arch>,
         exclude: &[String],
+        installed: &'a [Nevra],
     ) -> Self {
         assert_eq!(caps.len(), pkgs.len(), "the index describes these packages");
         let mut installable = vec![false; pkgs.len()];
         let mut excluded = vec![false; pkgs.len()];
+        let mut pinned = vec![false; pkgs.len()];
+        let names: std::collections::HashSet<&'a str> =
+            installed.iter().map(|n| n.name.as_str()).collect();
         let mut supplementers = Vec::new();
         for (i, p) in pkgs.iter().enumerate() {
             let a = p.nevra.arch.as_str();
@@ -143,6 +152,10 @@ impl<'a> Universe<'a> {
             if !exclude.is_empty() {
                 excluded[i] = exclude.iter().any(|g| glob_match(g, &p.nevra.name));
             }
+            if names.contains(p.nevra.name.as_str()) && !installed.contains(&p.nevra) {
+                pinned[i] = true;
+                excluded[i] = true;
+            }
             if !p.supplements.is_empty() {
                 supplementers.push(i as u32);
             }
@@ -152,6 +165,8 @@ impl<'a> Universe<'a> {
             caps,
             installable,
             excluded,
+            pinned,
+            installed: names,
             supplementers,
         }
     }
@@ -347,6 +362,7 @@ struct Provider<'a> {
     /// Package index → solvable, created on first use of a name.
     solvable_of: RefCell<HashMap<u32, SolvableId>>,
     excluded_reason: StringId,
+    pinned_reason: StringId,
 }
 
 impl<'a> Provider<'a> {
@@ -358,6 +374,8 @@ impl<'a> Provider<'a> {
     ) -> Self {
         let pool = Pool::new();
         let excluded_reason = pool.intern_string("it matches the recipe's packages.exclude");
+        let pinned_reason =
+            pool.intern_string("the core layer installs another version of it, which is not replaced");
         Provider {
             u,
             pool,
@@ -368,6 +386,7 @@ impl<'a> Provider<'a> {
             matcher_ids: RefCell::default(),
             solvable_of: RefCell::default(),
             excluded_reason,
+            pinned_reason,
         }
     }
 
@@ -410,7 +429,10 @@ impl<'a> Provider<'a> {
         name: &'a str,
         cap: &str,
         owner: Option<u32>,
-    ) -> (bool, usize, usize, bool, bool, usize, usize, &'a str) {
+    ) -> (bool, bool, usize, usize, bool, bool, usize, usize, &'a str) {
+        // An installed provider first: the system repo's packages satisfy
+        // what they can before anything new is pulled in.
+        let installed = self.u.installed.contains(name);
         let avoided = self.avoided(name);
         let preferred = position(self.prefer, name);
         let minimal = position(&self.minimal, name);
@@ -422,6 +444,7 @@ impl<'a> Provider<'a> {
             .min()
             .unwrap_or(usize::MAX);
         (
+            !installed,
             avoided,
             preferred,
             minimal,
@@ -820,7 +843,9 @@ impl DependencyProvider for Provider<'_> {
             let s = self.solvable(i);
             // Excluded packages stay candidates, forbidden by an exclusion
             // clause, so that explanations can say why they were rejected.
-            if self.u.excluded[i as usize] {
+            if self.u.pinned[i as usize] {
+                c.excluded.push((s, self.pinned_reason));
+            } else if self.u.excluded[i as usize] {
                 c.excluded.push((s, self.excluded_reason));
             }
             c.candidates.push(s);
@@ -846,7 +871,7 @@ impl DependencyProvider for Provider<'_> {
 
 fn solve(packages: &[Package], caps: &CapIndex, request: &Request) -> Result<Plan, ResolveError> {
     let arch = request.arch.or_else(Arch::host);
-    let u = Universe::new(packages, caps, arch, &request.exclude);
+    let u = Universe::new(packages, caps, arch, &request.exclude, &request.installed);
     let minimal = if request.minimal_by_default {
         minimal::providers(|n| u.has_name(n))
     } else {
