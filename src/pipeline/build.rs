@@ -42,6 +42,12 @@ pub(super) fn arch(
 ) -> anyhow::Result<ArchFacts> {
     let (recipe, settings, reporter) = (s.recipe, s.settings, s.reporter);
     let parsed_before = crate::rpm::file::headers_parsed_on_this_thread();
+    // With a base, the core's tree first: its layer is the core's own.
+    let core = res
+        .core
+        .as_deref()
+        .map(|c| core_layer(s, c, writer))
+        .transpose()?;
     let rpms = fetch_rpms(&s.client, &s.cache, res, settings.jobs, reporter)?;
     let signers = verify_signatures(recipe, &s.rings, res, &rpms, reporter)?;
     // The tree's file contents live in staging blobs until the layer is written.
@@ -52,7 +58,8 @@ pub(super) fn arch(
     let tree = &unpacked.tree;
     review(tree, res, settings, reporter)?;
     export_rootfs(tree, settings, reporter)?;
-    let (manifest_digest, epoch) = write_image(s, res, tree, finished.user, writer)?;
+    let (manifest_digest, epoch) =
+        write_image(s, res, tree, finished.user, writer, core.as_ref(), &mut stage)?;
     // Every stage took the headers fetch_rpms read: one parse per package.
     debug_assert_eq!(
         crate::rpm::file::headers_parsed_on_this_thread() - parsed_before,
@@ -75,6 +82,72 @@ pub(super) fn arch(
         signers,
         epoch,
         removed: finished.removed,
+        core_layer: core.map(|c| c.layer.digest),
+    })
+}
+
+/// The core's finished tree and its layer (the bytes `minibuild build
+/// CORE` writes: same recipe, same stages, same epoch).
+pub(super) struct CoreLayer {
+    pub layer: crate::image::LayerInfo,
+    pub tree: Tree,
+    /// Holds the tree's file contents until the app's layer is written.
+    _staging: tempfile::TempDir,
+}
+
+/// Fetch, verify, unpack and finish the core's packages as the core recipe
+/// says, and write its layer.
+fn core_layer(s: &Shared, core: &Resolved, writer: &mut ImageWriter) -> anyhow::Result<CoreLayer> {
+    let recipe = s
+        .recipe
+        .core
+        .as_deref()
+        .context("a plan with a core needs the core recipe (image.base)")?;
+    let (settings, reporter) = (s.settings, s.reporter);
+    reporter.event(Event::BuildingCore {
+        arch: core.arch.to_string(),
+        recipe: recipe.path.clone(),
+        packages: core.plan.packages.len(),
+    });
+    let client = super::client(recipe, settings)?;
+    let rings = super::keyrings(recipe, &client)?;
+    let cache = Cache::new(&settings.cache_dir);
+    let cs = Shared {
+        recipe,
+        settings,
+        reporter,
+        client,
+        layers: LayerCache::new(cache.bucket(crate::cache::Bucket::Layers)),
+        cache,
+        rings,
+        compression: s.compression,
+    };
+    let rpms = fetch_rpms(&cs.client, &cs.cache, core, settings.jobs, reporter)?;
+    verify_signatures(recipe, &cs.rings, core, &rpms, reporter)?;
+    let staging = staging_dir(core)?;
+    let mut stage = rootfs::Staging::new(staging.path())?;
+    let mut unpacked = unpack_all(recipe, core, &rpms, &mut stage, reporter)?;
+    finish::finish(&cs, core, &rpms, &mut unpacked, &mut stage)?;
+    let epoch = image_epoch(recipe, core, settings);
+    let (layer, _) = writer.add_layer_cached(
+        &unpacked.tree,
+        &LayerOptions {
+            source_date_epoch: epoch,
+            compression: s.compression,
+        },
+        &cs.layers,
+    )?;
+    reporter.event(Event::LayerWritten {
+        arch: core.arch.to_string(),
+        digest: layer.digest.to_string(),
+        size: layer.size,
+        uncompressed_size: layer.uncompressed_size,
+        reused: false,
+    });
+    Ok(CoreLayer {
+        layer,
+        tree: unpacked.tree,
+        _staging: staging,
     })
 }
 
@@ -309,12 +382,17 @@ fn unpack_all(
     let refs: Vec<&Package> = headers.iter().collect();
     let order = order::install_order(&refs);
     let mut tree = Tree::default();
-    let unpack_opts = rootfs::UnpackOptions {
-        docs: recipe.options.docs,
-        langs: recipe.options.langs.clone(),
-        keep_caps: recipe.options.keep_caps,
-        exclude_paths: recipe.options.exclude_paths.clone(),
+    let options_of = |r: &Recipe| rootfs::UnpackOptions {
+        docs: r.options.docs,
+        langs: r.options.langs.clone(),
+        keep_caps: r.options.keep_caps,
+        exclude_paths: r.options.exclude_paths.clone(),
     };
+    let app_opts = options_of(recipe);
+    // The core's packages are unpacked as the core recipe says, so that
+    // their files are the core layer's.
+    let core_opts = recipe.core.as_deref().map(options_of);
+    let core_set = super::core::core_set(res);
     let progress = reporter.progress(
         Event::Unpacking {
             packages: order.len(),
@@ -326,7 +404,11 @@ fn unpack_all(
     let mut scripts = Vec::new();
     let mut not_installed = crate::rpmdb::NotInstalled::new();
     for &i in &order {
-        let mut report = rootfs::unpack(&mut tree, stage, &rpms[i], &unpack_opts)
+        let unpack_opts = match &core_opts {
+            Some(c) if core_set.contains(&res.plan.packages[i].package.nevra) => c,
+            _ => &app_opts,
+        };
+        let mut report = rootfs::unpack(&mut tree, stage, &rpms[i], unpack_opts)
             .with_context(|| format!("cannot unpack {}", res.plan.packages[i].package.nevra))?;
         not_installed.insert(
             rpms[i].path().to_path_buf(),
@@ -431,11 +513,36 @@ fn write_image(
     tree: &Tree,
     user: Option<String>,
     writer: &mut ImageWriter,
+    core: Option<&CoreLayer>,
+    stage: &mut rootfs::Staging,
 ) -> anyhow::Result<(Digest, u64)> {
     let (recipe, settings, reporter) = (s.recipe, s.settings, s.reporter);
     let epoch = image_epoch(recipe, res, settings);
     let mut config = image_config::image_config(recipe, res, epoch, settings.lock.as_ref());
     config.user = user;
+    // Over a core: the layer holds what the whole tree adds to the core's.
+    let upper;
+    let tree = match core {
+        None => tree,
+        Some(core) => {
+            upper = rootfs::layer_diff::diff(&core.tree, tree, stage)
+                .context("cannot compare the image's tree with its core's")?;
+            reporter.event(Event::AppLayerDiffed {
+                arch: res.arch.to_string(),
+                paths: upper.entries.len(),
+                whiteouts: upper
+                    .entries
+                    .keys()
+                    .filter(|p| {
+                        let name = p.rsplit('/').next().unwrap_or(p);
+                        name.starts_with(rootfs::layer_diff::WHITEOUT_PREFIX)
+                    })
+                    .count(),
+            });
+            image_config::over_core(&mut config, recipe, res, &core.layer);
+            &upper
+        }
+    };
     reporter.event(Event::WritingLayer {
         arch: res.arch.to_string(),
     });
@@ -459,6 +566,11 @@ fn write_image(
         uncompressed_size: layer.uncompressed_size,
         reused: matches!(origin, Origin::Cached),
     });
-    let image = writer.add_image(&config, &[layer])?;
+    let layers: Vec<crate::image::LayerInfo> = core
+        .map(|c| c.layer.clone())
+        .into_iter()
+        .chain(std::iter::once(layer))
+        .collect();
+    let image = writer.add_image(&config, &layers)?;
     Ok((image.manifest.digest, epoch))
 }

@@ -229,6 +229,19 @@ pub enum Event {
     WritingLayer {
         arch: String,
     },
+    /// `[image] base`: the core's tree is built first, as the first layer.
+    BuildingCore {
+        arch: String,
+        #[serde(serialize_with = "as_text")]
+        recipe: PathBuf,
+        packages: usize,
+    },
+    /// The app's layer over the core: paths it adds or changes, whiteouts.
+    AppLayerDiffed {
+        arch: String,
+        paths: usize,
+        whiteouts: usize,
+    },
     /// A bad layer-cache entry, dropped; the layer is compressed again.
     LayerCacheEntryReplaced {
         why: String,
@@ -322,6 +335,7 @@ impl Event {
             | Unpacking { .. }
             | RootfsWritten { .. }
             | WritingLayer { .. }
+            | BuildingCore { .. }
             | ImageWritten { .. }
             | Pushing { .. }
             | LockUpToDate { .. }
@@ -531,6 +545,23 @@ impl fmt::Display for Event {
                 write!(f, "Wrote the root filesystem to {}", dir.display())
             }
             WritingLayer { arch } => write!(f, "Writing the {arch} layer"),
+            BuildingCore {
+                arch,
+                recipe,
+                packages,
+            } => write!(
+                f,
+                "Building the {arch} core layer from {} ({packages} packages)",
+                recipe.display()
+            ),
+            AppLayerDiffed {
+                arch,
+                paths,
+                whiteouts,
+            } => write!(
+                f,
+                "{arch} app layer over the core: {paths} paths added or changed, {whiteouts} removed"
+            ),
             LayerCacheEntryReplaced { why } => write!(
                 f,
                 "layer cache: the entry for this layer was bad ({why}); dropped it and compressed the layer again"
