@@ -41,13 +41,13 @@ pub(super) fn arch(
     writer: &mut ImageWriter,
 ) -> anyhow::Result<ArchFacts> {
     let (recipe, settings, reporter) = (s.recipe, s.settings, s.reporter);
-    let parsed_before = crate::rpm::file::headers_parsed_on_this_thread();
     // With a base, the core's tree first: its layer is the core's own.
     let core = res
         .core
         .as_deref()
         .map(|c| core_layer(s, c, writer))
         .transpose()?;
+    let parsed_before = crate::rpm::file::headers_parsed_on_this_thread();
     let rpms = fetch_rpms(&s.client, &s.cache, res, settings.jobs, reporter)?;
     let signers = verify_signatures(recipe, &s.rings, res, &rpms, reporter)?;
     // The tree's file contents live in staging blobs until the layer is written.
