@@ -123,8 +123,18 @@ fn load_recipe(
         let mut core = recipe::load(&base)
             .with_context(|| format!("cannot load the core recipe of {}", path.display()))?;
         let has = |n: &String| core.repos.iter().any(|r| &r.name == n);
-        let disable: Vec<String> = common.disable_repo.iter().filter(|n| has(n)).cloned().collect();
-        let nocheck: Vec<String> = common.no_gpgcheck.iter().filter(|n| has(n)).cloned().collect();
+        let disable: Vec<String> = common
+            .disable_repo
+            .iter()
+            .filter(|n| has(n))
+            .cloned()
+            .collect();
+        let nocheck: Vec<String> = common
+            .no_gpgcheck
+            .iter()
+            .filter(|n| has(n))
+            .cloned()
+            .collect();
         core.disable_repos(&disable)?;
         core.disable_gpgcheck(&nocheck)?;
         recipe.set_core(core)?;

@@ -200,11 +200,13 @@ mod tests {
             core["annotations"]["layer:x86_64"],
             Digest::sha256_of(b"layer").to_string()
         );
-        assert!(!statement(&facts())["predicate"]["buildDefinition"]["resolvedDependencies"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|d| d["name"] == "core"));
+        assert!(
+            !statement(&facts())["predicate"]["buildDefinition"]["resolvedDependencies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["name"] == "core")
+        );
     }
 
     fn facts() -> Facts {

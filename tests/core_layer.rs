@@ -100,7 +100,10 @@ fn manifest(layout: &Path) -> serde_json::Value {
     };
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let digest = index["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     serde_json::from_slice(&blob(&digest)).unwrap()
 }
 
@@ -121,7 +124,12 @@ fn layer_members(layout: &Path, digest: &str) -> BTreeMap<String, (bool, Vec<u8>
     let mut out = BTreeMap::new();
     for entry in archive.entries().unwrap() {
         let mut entry = entry.unwrap();
-        let path = entry.path().unwrap().to_string_lossy().trim_end_matches('/').to_string();
+        let path = entry
+            .path()
+            .unwrap()
+            .to_string_lossy()
+            .trim_end_matches('/')
+            .to_string();
         let is_dir = entry.header().entry_type().is_dir();
         let mut bytes = Vec::new();
         entry.read_to_end(&mut bytes).unwrap();
@@ -220,8 +228,9 @@ fn apps_share_the_core_layer_and_unpack_like_one_layer() {
         assert!(reshipped.is_empty(), "{name} re-ships {reshipped:?}");
         // The rpmdb lists every package, so it is the top layer's.
         assert!(
-            members.keys().any(|p| p.starts_with("var/lib/rpm/")
-                || p.starts_with("usr/lib/sysimage/rpm/")),
+            members
+                .keys()
+                .any(|p| p.starts_with("var/lib/rpm/") || p.starts_with("usr/lib/sysimage/rpm/")),
             "{name}'s layer has no rpmdb: {:?}",
             members.keys().collect::<Vec<_>>()
         );
@@ -323,8 +332,9 @@ fn the_lock_marks_the_core_and_builds_the_same_image() {
         ["basesystem", "busybox", "filesystem", "setup"].into(),
         "{lock}"
     );
-    assert!(packages.iter().any(|p| p["name"].as_str() == Some("nginx")
-        && p.get("core").is_none()));
+    assert!(packages
+        .iter()
+        .any(|p| p["name"].as_str() == Some("nginx") && p.get("core").is_none()));
     s.build("app1.toml", "locked");
     // The manifests differ by the lock's annotation; the layers may not.
     assert_eq!(
@@ -333,5 +343,8 @@ fn the_lock_marks_the_core_and_builds_the_same_image() {
         "the lock gives the layers a fresh resolution gave"
     );
     let m = manifest(&s.path("locked"));
-    assert!(m["annotations"]["dev.minibuild.lock.digest"].is_string(), "{m}");
+    assert!(
+        m["annotations"]["dev.minibuild.lock.digest"].is_string(),
+        "{m}"
+    );
 }

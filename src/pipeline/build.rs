@@ -58,8 +58,15 @@ pub(super) fn arch(
     let tree = &unpacked.tree;
     review(tree, res, settings, reporter)?;
     export_rootfs(tree, settings, reporter)?;
-    let (manifest_digest, epoch) =
-        write_image(s, res, tree, finished.user, writer, core.as_ref(), &mut stage)?;
+    let (manifest_digest, epoch) = write_image(
+        s,
+        res,
+        tree,
+        finished.user,
+        writer,
+        core.as_ref(),
+        &mut stage,
+    )?;
     // Every stage took the headers fetch_rpms read: one parse per package.
     debug_assert_eq!(
         crate::rpm::file::headers_parsed_on_this_thread() - parsed_before,

@@ -24,8 +24,13 @@ pub(super) fn core_plans(
         return Ok(None);
     };
     let lock = LockFile::beside(core, false)?;
-    let resolved = resolve_or_lock(core, lock.as_ref(), settings, reporter)
-        .with_context(|| format!("the core {} of {}", core.path.display(), recipe.path.display()))?;
+    let resolved = resolve_or_lock(core, lock.as_ref(), settings, reporter).with_context(|| {
+        format!(
+            "the core {} of {}",
+            core.path.display(),
+            recipe.path.display()
+        )
+    })?;
     for arch in &recipe.image.arch {
         if !resolved.iter().any(|r| r.arch == *arch) {
             bail!(
@@ -263,6 +268,9 @@ mod tests {
         );
         let app = resolved(vec![repo("base")], Vec::new());
         let err = lay_over(&core, app).unwrap_err().to_string();
-        assert!(err.contains("busybox") && err.contains("`corerepo`"), "{err}");
+        assert!(
+            err.contains("busybox") && err.contains("`corerepo`"),
+            "{err}"
+        );
     }
 }

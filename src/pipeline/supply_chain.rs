@@ -192,7 +192,8 @@ fn write_supply_chain(
                     doc["creationInfo"]["comment"] = comment.into()
                 }
                 SbomFormat::CycloneDx => {
-                    let mut props = vec![serde_json::json!({ "name": "minibuild:signatures", "value": note })];
+                    let mut props =
+                        vec![serde_json::json!({ "name": "minibuild:signatures", "value": note })];
                     if let Some(c) = &core {
                         props.push(serde_json::json!({ "name": "minibuild:core", "value": c }));
                     }
@@ -251,14 +252,19 @@ fn write_supply_chain(
             rpms,
             legacy_signatures: recipe.options.legacy_signatures,
             allow_downgrade: settings.allow_downgrade,
-            core: recipe.core.as_deref().map(|core| crate::provenance::CoreUse {
-                recipe_uri: format!("file://{}", absolute(&core.path).display()),
-                recipe_digest: core.digest.clone(),
-                layers: per_arch
-                    .iter()
-                    .filter_map(|f| Some((f.arch.rpm_name().to_string(), f.core_layer.clone()?)))
-                    .collect(),
-            }),
+            core: recipe
+                .core
+                .as_deref()
+                .map(|core| crate::provenance::CoreUse {
+                    recipe_uri: format!("file://{}", absolute(&core.path).display()),
+                    recipe_digest: core.digest.clone(),
+                    layers: per_arch
+                        .iter()
+                        .filter_map(|f| {
+                            Some((f.arch.rpm_name().to_string(), f.core_layer.clone()?))
+                        })
+                        .collect(),
+                }),
         };
         let mut bytes = serde_json::to_vec_pretty(&crate::provenance::statement(&facts))?;
         bytes.push(b'\n');

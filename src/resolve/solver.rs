@@ -374,8 +374,8 @@ impl<'a> Provider<'a> {
     ) -> Self {
         let pool = Pool::new();
         let excluded_reason = pool.intern_string("it matches the recipe's packages.exclude");
-        let pinned_reason =
-            pool.intern_string("the core layer installs another version of it, which is not replaced");
+        let pinned_reason = pool
+            .intern_string("the core layer installs another version of it, which is not replaced");
         Provider {
             u,
             pool,

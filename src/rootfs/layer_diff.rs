@@ -253,12 +253,7 @@ mod tests {
         let lower = tree(vec![("a", setuid), ("b", entry(Kind::Dir))]);
         let upper = tree(vec![
             ("a", file(&mut stage, b"x")),
-            (
-                "b",
-                entry(Kind::Symlink {
-                    target: "a".into(),
-                }),
-            ),
+            ("b", entry(Kind::Symlink { target: "a".into() })),
         ]);
         let out = diff(&lower, &upper, &mut stage).unwrap();
         let paths: Vec<&str> = out.entries.keys().map(String::as_str).collect();
