@@ -1603,6 +1603,32 @@ releasever = 40
     }
 
     #[test]
+    fn base_is_a_recipe_beside_this_one() {
+        let text = format!("[image]\nbase = \"../core/core.toml\"\n{MINIMAL}");
+        let r = parse(Path::new("/x/apps/web.toml"), &text).unwrap();
+        assert_eq!(
+            r.image.base.as_deref(),
+            Some(Path::new("/x/apps/../core/core.toml"))
+        );
+        assert!(r.core.is_none(), "loaded by the caller, with its flags");
+        assert!(parse(Path::new("/x/r.toml"), MINIMAL)
+            .unwrap()
+            .image
+            .base
+            .is_none());
+        let e = err(&format!("[image]\nbase = \"quay.io/core:1\"\n{MINIMAL}"));
+        assert!(e.message.contains("quay.io/core:1"), "{e}");
+        // A core with a base of its own is refused by set_core.
+        let mut app = parse(Path::new("/x/app.toml"), &text).unwrap();
+        let core_with_base = parse(Path::new("/x/core.toml"), &text).unwrap();
+        let e = app.set_core(core_with_base).unwrap_err().to_string();
+        assert!(e.contains("has a base itself"), "{e}");
+        let plain = parse(Path::new("/x/core.toml"), MINIMAL).unwrap();
+        app.set_core(plain).unwrap();
+        assert!(app.core.is_some());
+    }
+
+    #[test]
     fn local_rpms_are_checked_with_their_key_or_the_repos_keys() {
         let dir = Path::new("/w/app.toml");
         // Only local RPMs: `install` may be left out, and the key is local_gpgkey.
