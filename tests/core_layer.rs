@@ -204,6 +204,43 @@ fn apps_share_the_core_layer_and_unpack_like_one_layer() {
     assert_ne!(app1[1], app2[1]);
     let m = manifest(&s.path("app1"));
     assert_eq!(m["annotations"]["dev.minibuild.core.layer.digest"], core[0]);
+    // The provenance names the core and its layer; the SBOM lists the
+    // whole image (core and app packages) and names the core's layer.
+    let json = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(s.path(name)).unwrap()).unwrap()
+    };
+    let provenance = json("app1.intoto.json");
+    let deps = provenance["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    let dep = deps
+        .iter()
+        .find(|d| d["name"] == "core")
+        .expect("core dependency");
+    assert_eq!(dep["annotations"]["layer:x86_64"], core[0]);
+    assert!(
+        dep["uri"].as_str().unwrap().ends_with("/core.toml"),
+        "{dep}"
+    );
+    let sbom = json("app1.spdx.json");
+    let names: BTreeSet<&str> = sbom["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(
+        names.contains("busybox") && names.contains("nginx"),
+        "{names:?}"
+    );
+    assert!(
+        sbom["creationInfo"]["comment"]
+            .as_str()
+            .unwrap()
+            .contains(&core[0]),
+        "{}",
+        sbom["creationInfo"]
+    );
 
     // The app layers re-ship no core package file but the regenerated ones.
     let regenerated: BTreeSet<&str> = [
