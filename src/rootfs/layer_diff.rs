@@ -27,13 +27,12 @@ pub fn diff(lower: &Tree, upper: &Tree, stage: &mut Staging) -> io::Result<Tree>
             Some(old) => !same(old, entry)?,
         };
         if changed {
-            // A directory that became something else (or the reverse) is
-            // removed first: tar extraction does not replace one by the other.
-            if lower
-                .entries
-                .get(path)
-                .is_some_and(|old| matches!(old.kind, Kind::Dir) != matches!(entry.kind, Kind::Dir))
-            {
+            // A directory that became something else is removed first, with
+            // what it held (a file that became a directory is simply
+            // replaced, as the OCI spec's changeset rules say).
+            if lower.entries.get(path).is_some_and(|old| {
+                matches!(old.kind, Kind::Dir) && !matches!(entry.kind, Kind::Dir)
+            }) {
                 add_whiteout(&mut out, upper, path, stage)?;
             }
             add_with_parents(&mut out, upper, path, entry);
@@ -43,8 +42,11 @@ pub fn diff(lower: &Tree, upper: &Tree, stage: &mut Staging) -> io::Result<Tree>
         if upper.entries.contains_key(path) {
             continue;
         }
-        // Removing a directory removes what is below it: one whiteout.
-        let parent_gone = ancestors(path).any(|a| !upper.entries.contains_key(a));
+        // Removing a directory (or replacing it) removes what is below it:
+        // one whiteout. A whiteout below what is now a symlink would be
+        // resolved through the link.
+        let parent_gone = ancestors(path)
+            .any(|a| !matches!(upper.entries.get(a).map(|e| &e.kind), Some(Kind::Dir)));
         if !parent_gone {
             add_whiteout(&mut out, upper, path, stage)?;
         }
@@ -245,19 +247,27 @@ mod tests {
     }
 
     #[test]
-    fn metadata_changes_count_and_kind_changes_white_out_first() {
+    fn metadata_changes_count_and_replaced_directories_white_out_first() {
         let dir = tempfile::tempdir().unwrap();
         let mut stage = Staging::new(dir.path()).unwrap();
         let mut setuid = file(&mut stage, b"x");
         setuid.mode = 0o4755;
-        let lower = tree(vec![("a", setuid), ("b", entry(Kind::Dir))]);
+        let lower = tree(vec![
+            ("a", setuid),
+            ("b", entry(Kind::Dir)),
+            ("b/x", file(&mut stage, b"x")),
+            ("c", file(&mut stage, b"c")),
+        ]);
         let upper = tree(vec![
             ("a", file(&mut stage, b"x")),
             ("b", entry(Kind::Symlink { target: "a".into() })),
+            ("c", entry(Kind::Dir)),
         ]);
         let out = diff(&lower, &upper, &mut stage).unwrap();
         let paths: Vec<&str> = out.entries.keys().map(String::as_str).collect();
-        assert_eq!(paths, [".wh.b", "a", "b"]);
+        // No `b/.wh.x`: `b` is a symlink now, and its whiteout took `b/x`;
+        // the file `c` is simply replaced by the directory.
+        assert_eq!(paths, [".wh.b", "a", "b", "c"]);
         assert_eq!(out.entries["a"].mode, 0o755);
     }
 
