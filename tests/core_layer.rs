@@ -385,3 +385,51 @@ fn the_lock_marks_the_core_and_builds_the_same_image() {
         "{m}"
     );
 }
+
+#[test]
+fn what_the_app_removes_from_the_core_is_whited_out() {
+    let s = Setup::new();
+    // The core keeps rpm; the app does not (package_manager defaults to
+    // false), so rpm's files are removed above the core.
+    s.write(
+        "core.toml",
+        &format!(
+            "{}\n{}",
+            CORE.replace("\"basesystem\"]", "\"basesystem\", \"rpm\"]")
+                .replace(
+                    "busybox_links = true",
+                    "busybox_links = true\npackage_manager = true"
+                ),
+            repo()
+        ),
+    );
+    let mut cmd = s.cmd("app1.toml", "app1");
+    cmd.arg("--rootfs").arg(s.path("finished"));
+    run_ok(&mut cmd);
+    let layers = layer_digests(&s.path("app1"));
+    let members = layer_members(&s.path("app1"), &layers[1]);
+    assert!(
+        members.contains_key("usr/bin/.wh.rpm"),
+        "{:?}",
+        members.keys()
+    );
+    let core_members = layer_members(&s.path("app1"), &layers[0]);
+    assert!(core_members.contains_key("usr/bin/rpm"));
+    // The two layers unpacked are the finished tree `--rootfs` wrote.
+    let dir = s.path("unpacked");
+    std::fs::create_dir_all(&dir).unwrap();
+    let unpacked = tree_of(&unpack_image(
+        &format!("oci:{}:latest", s.path("app1").display()),
+        &dir,
+        None,
+    ));
+    let mut finished = tree_of(&s.path("finished"));
+    finished.remove(".minibuild-rootfs");
+    assert!(!unpacked.contains_key("usr/bin/rpm"));
+    let differ: Vec<&String> = unpacked
+        .keys()
+        .chain(finished.keys())
+        .filter(|p| unpacked.get(*p) != finished.get(*p))
+        .collect();
+    assert!(differ.is_empty(), "unpacked vs --rootfs: {differ:?}");
+}
