@@ -384,6 +384,16 @@ fn the_lock_marks_the_core_and_builds_the_same_image() {
         m["annotations"]["dev.minibuild.lock.digest"].is_string(),
         "{m}"
     );
+    // A lock with a core, for a recipe without a base any more: refused.
+    let text = std::fs::read_to_string(s.path("app1.toml")).unwrap();
+    s.write("app1.toml", &text.replace("base = \"core.toml\"\n", ""));
+    let out = s.cmd("app1.toml", "nobase").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("is locked as the core's") && stderr.contains("has no [image] base"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -84,6 +84,17 @@ pub fn resolve_or_lock(
             reporter.event(Event::UsingLock {
                 path: l.path.clone(),
             });
+            if recipe.core.is_none() {
+                if let Some(p) = l.lock.packages.iter().find(|p| p.core) {
+                    anyhow::bail!(
+                        "{}: {} is locked as the core's, but {} has no [image] base\n  hint: regenerate the lock with `minibuild lock {} --update`",
+                        l.path.display(),
+                        p.nevra(),
+                        recipe.path.display(),
+                        recipe.path.display()
+                    );
+                }
+            }
             let mut resolved = resolved_from_lock(recipe, &l.lock, &l.path, settings)?;
             // The core comes from its own lock (or resolution); the app's
             // lock must hold its packages.
