@@ -131,6 +131,10 @@ pub struct LockedPackage {
     /// the graph `why` walks offline.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires: Vec<String>,
+    /// Installed by the image's core (`[image] base`), in the first layer.
+    /// Absent (false) otherwise, so locks without a core read as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub core: bool,
 }
 
 /// Why a locked package is in the plan, as the lock records it.
@@ -436,6 +440,7 @@ pub fn entries(target: Arch, plan: &Plan, repo_names: &[String]) -> Vec<LockedPa
                 recommended_by: None,
                 dep: None,
                 requires,
+                core: false,
             };
             match &p.reason {
                 Reason::Requested { request } => {
@@ -501,6 +506,7 @@ mod tests {
             recommended_by: None,
             dep: None,
             requires: Vec::new(),
+            core: false,
         }
     }
 

@@ -145,6 +145,7 @@ mod tests {
             recommended_by: None,
             dep: None,
             requires: Vec::new(),
+            core: false,
         }
     }
 

@@ -121,6 +121,27 @@ fn load_recipe(
     }
     recipe.disable_repos(&common.disable_repo)?;
     recipe.disable_gpgcheck(&common.no_gpgcheck)?;
+    if let Some(base) = recipe.image.base.clone() {
+        // The flags name repos of the app recipe; the core gets those it has too.
+        let mut core = recipe::load(&base)
+            .with_context(|| format!("cannot load the core recipe of {}", path.display()))?;
+        let has = |n: &String| core.repos.iter().any(|r| &r.name == n);
+        let disable: Vec<String> = common
+            .disable_repo
+            .iter()
+            .filter(|n| has(n))
+            .cloned()
+            .collect();
+        let nocheck: Vec<String> = common
+            .no_gpgcheck
+            .iter()
+            .filter(|n| has(n))
+            .cloned()
+            .collect();
+        core.disable_repos(&disable)?;
+        core.disable_gpgcheck(&nocheck)?;
+        recipe.set_core(core)?;
+    }
     Ok(recipe)
 }
 

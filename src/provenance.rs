@@ -46,6 +46,15 @@ pub struct Rpm {
     pub signed_by: Option<String>,
 }
 
+/// The core an image is layered on (`[image] base`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreUse {
+    pub recipe_uri: String,
+    pub recipe_digest: Digest,
+    /// Per arch: the core's layer digest (the image's first layer).
+    pub layers: Vec<(String, Digest)>,
+}
+
 /// Everything the statement records.
 #[derive(Debug, Clone)]
 pub struct Facts {
@@ -64,6 +73,7 @@ pub struct Facts {
     pub legacy_signatures: bool,
     /// `--allow-downgrade`: an older signed repomd.xml than seen before was accepted.
     pub allow_downgrade: bool,
+    pub core: Option<CoreUse>,
 }
 
 fn digest_set(d: &Digest) -> Value {
@@ -79,6 +89,19 @@ pub fn statement(f: &Facts) -> Value {
     })];
     if let Some((uri, d)) = &f.lock {
         deps.push(json!({ "name": "lock", "uri": uri, "digest": digest_set(d) }));
+    }
+    if let Some(core) = &f.core {
+        let layers: serde_json::Map<String, Value> = core
+            .layers
+            .iter()
+            .map(|(arch, d)| (format!("layer:{arch}"), json!(d.to_string())))
+            .collect();
+        deps.push(json!({
+            "name": "core",
+            "uri": core.recipe_uri,
+            "digest": digest_set(&core.recipe_digest),
+            "annotations": layers,
+        }));
     }
     for r in &f.repos {
         let mut dep = json!({
@@ -157,6 +180,35 @@ pub fn statement(f: &Facts) -> Value {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_core_is_a_dependency_with_its_layer() {
+        let f = Facts {
+            core: Some(CoreUse {
+                recipe_uri: "file:///r/core.toml".into(),
+                recipe_digest: Digest::sha256_of(b"core"),
+                layers: vec![("x86_64".into(), Digest::sha256_of(b"layer"))],
+            }),
+            ..facts()
+        };
+        let s = statement(&f);
+        let deps = s["predicate"]["buildDefinition"]["resolvedDependencies"]
+            .as_array()
+            .unwrap();
+        let core = deps.iter().find(|d| d["name"] == "core").unwrap();
+        assert_eq!(core["uri"], "file:///r/core.toml");
+        assert_eq!(
+            core["annotations"]["layer:x86_64"],
+            Digest::sha256_of(b"layer").to_string()
+        );
+        assert!(
+            !statement(&facts())["predicate"]["buildDefinition"]["resolvedDependencies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["name"] == "core")
+        );
+    }
+
     fn facts() -> Facts {
         Facts {
             image: "app:1".into(),
@@ -185,6 +237,7 @@ mod tests {
             }],
             legacy_signatures: true,
             allow_downgrade: false,
+            core: None,
         }
     }
 

@@ -46,9 +46,26 @@ pub struct Recipe {
     /// What the recipe asks for that minibuild leaves aside (ignored `.repo`
     /// options, disabled sections), one line each, for the user to see.
     pub warnings: Vec<String>,
+    /// The core recipe `image.base` names, once loaded (see [`Recipe::set_core`]).
+    pub core: Option<Box<Recipe>>,
 }
 
 impl Recipe {
+    /// Attach the loaded core recipe of `image.base`. A core is one layer:
+    /// it may not have a base of its own.
+    pub fn set_core(&mut self, core: Recipe) -> anyhow::Result<()> {
+        if core.image.base.is_some() {
+            anyhow::bail!(
+                "{}: the core recipe {} has a base itself; a core is the bottom layer\n  hint: remove `base` from {}",
+                self.path.display(),
+                core.path.display(),
+                core.path.display()
+            );
+        }
+        self.core = Some(Box::new(core));
+        Ok(())
+    }
+
     /// `--no-gpgcheck NAME…`: turn the named repos' checks off, as if the
     /// recipe said so (and so recorded wherever the recipe's choice is).
     pub fn disable_gpgcheck(&mut self, names: &[String]) -> anyhow::Result<()> {
@@ -148,6 +165,9 @@ pub struct Image {
     pub source: Option<String>,
     /// `org.opencontainers.image.revision`: the source's commit.
     pub revision: Option<String>,
+    /// `base = "core.toml"`: the core recipe whose packages form the first
+    /// layer (resolved against this recipe's directory).
+    pub base: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -399,6 +419,7 @@ struct RawImage {
     version: Option<String>,
     source: Option<String>,
     revision: Option<String>,
+    base: Option<Spanned<String>>,
 }
 
 /// `healthcheck = { test = ["CMD", "…"], interval = "30s", … }`; a string
@@ -689,6 +710,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Recipe, RecipeError> {
         accounts,
         gates,
         warnings,
+        core: None,
         certificates: raw
             .certificates
             .additional
@@ -938,6 +960,7 @@ fn image(
         }
     }
     let healthcheck = img.healthcheck.map(|h| healthcheck(h, at)).transpose()?;
+    let base = img.base.map(|b| base(path, b, at)).transpose()?;
     Ok(Image {
         name,
         tag,
@@ -956,7 +979,21 @@ fn image(
         version: img.version,
         source: img.source,
         revision: img.revision,
+        base,
     })
+}
+
+/// `image.base`: a core recipe, relative to the recipe's directory.
+fn base(path: &Path, b: Spanned<String>, at: &At) -> Result<PathBuf, RecipeError> {
+    if !b.get_ref().ends_with(".toml") {
+        return Err(at(
+            Some(b.span()),
+            format!("image.base `{}` is not a recipe", b.get_ref()),
+            Some("name a core recipe file, e.g. base = \"core.toml\" (relative to this recipe)"),
+        ));
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    Ok(dir.join(b.get_ref()))
 }
 
 /// `image.arch`: the host's when absent, else each named once.
@@ -1687,6 +1724,32 @@ releasever = 40
 
     fn err(text: &str) -> RecipeError {
         parse(Path::new("r.toml"), text).expect_err("recipe should be rejected")
+    }
+
+    #[test]
+    fn base_is_a_recipe_beside_this_one() {
+        let text = format!("[image]\nbase = \"../core/core.toml\"\n{MINIMAL}");
+        let r = parse(Path::new("/x/apps/web.toml"), &text).unwrap();
+        assert_eq!(
+            r.image.base.as_deref(),
+            Some(Path::new("/x/apps/../core/core.toml"))
+        );
+        assert!(r.core.is_none(), "loaded by the caller, with its flags");
+        assert!(parse(Path::new("/x/r.toml"), MINIMAL)
+            .unwrap()
+            .image
+            .base
+            .is_none());
+        let e = err(&format!("[image]\nbase = \"quay.io/core:1\"\n{MINIMAL}"));
+        assert!(e.message.contains("quay.io/core:1"), "{e}");
+        // A core with a base of its own is refused by set_core.
+        let mut app = parse(Path::new("/x/app.toml"), &text).unwrap();
+        let core_with_base = parse(Path::new("/x/core.toml"), &text).unwrap();
+        let e = app.set_core(core_with_base).unwrap_err().to_string();
+        assert!(e.contains("has a base itself"), "{e}");
+        let plain = parse(Path::new("/x/core.toml"), MINIMAL).unwrap();
+        app.set_core(plain).unwrap();
+        assert!(app.core.is_some());
     }
 
     #[test]

@@ -35,6 +35,15 @@ pub(super) struct Shared<'a> {
     pub remote: Option<crate::cache_repo::Shared<'a>>,
 }
 
+/// The core's finished tree and its layer (the bytes `minibuild build
+/// CORE` writes: same recipe, same stages, same epoch).
+pub(super) struct CoreLayer {
+    pub layer: crate::image::LayerInfo,
+    pub tree: Tree,
+    /// Holds the tree's file contents until the app's layer is written.
+    pub _staging: tempfile::TempDir,
+}
+
 /// Refuse what cannot work, before any download.
 pub(super) fn refuse_early(
     recipe: &Recipe,
@@ -334,12 +343,17 @@ pub(super) fn unpack_all(
     let refs: Vec<&Package> = headers.iter().collect();
     let order = order::install_order(&refs);
     let mut tree = Tree::default();
-    let unpack_opts = rootfs::UnpackOptions {
-        docs: recipe.options.docs,
-        langs: recipe.options.langs.clone(),
-        keep_caps: recipe.options.keep_caps,
-        exclude_paths: recipe.options.exclude_paths.clone(),
+    let options_of = |r: &Recipe| rootfs::UnpackOptions {
+        docs: r.options.docs,
+        langs: r.options.langs.clone(),
+        keep_caps: r.options.keep_caps,
+        exclude_paths: r.options.exclude_paths.clone(),
     };
+    let app_opts = options_of(recipe);
+    // The core's packages are unpacked as the core recipe says, so that
+    // their files are the core layer's.
+    let core_opts = recipe.core.as_deref().map(options_of);
+    let core_set = super::core::core_set(res);
     let progress = reporter.progress(
         Event::Unpacking {
             packages: order.len(),
@@ -351,7 +365,11 @@ pub(super) fn unpack_all(
     let mut scripts = Vec::new();
     let mut not_installed = crate::rpmdb::NotInstalled::new();
     for &i in &order {
-        let mut report = rootfs::unpack(&mut tree, stage, &rpms[i], &unpack_opts)
+        let unpack_opts = match &core_opts {
+            Some(c) if core_set.contains(&res.plan.packages[i].package.nevra) => c,
+            _ => &app_opts,
+        };
+        let mut report = rootfs::unpack(&mut tree, stage, &rpms[i], unpack_opts)
             .with_context(|| format!("cannot unpack {}", res.plan.packages[i].package.nevra))?;
         not_installed.insert(
             rpms[i].path().to_path_buf(),
@@ -456,11 +474,36 @@ pub(super) fn write_image(
     tree: &Tree,
     user: Option<String>,
     writer: &mut ImageWriter,
+    core: Option<&CoreLayer>,
+    stage: &mut rootfs::Staging,
 ) -> anyhow::Result<(Digest, u64)> {
     let (recipe, settings, reporter) = (s.recipe, s.settings, s.reporter);
     let epoch = image_epoch(recipe, res, settings);
     let mut config = image_config::image_config(recipe, res, epoch, settings.lock.as_ref());
     config.user = user;
+    // Over a core: the layer holds what the whole tree adds to the core's.
+    let upper;
+    let tree = match core {
+        None => tree,
+        Some(core) => {
+            upper = rootfs::layer_diff::diff(&core.tree, tree, stage)
+                .context("cannot compare the image's tree with its core's")?;
+            reporter.event(Event::AppLayerDiffed {
+                arch: res.arch.to_string(),
+                paths: upper.entries.len(),
+                whiteouts: upper
+                    .entries
+                    .keys()
+                    .filter(|p| {
+                        let name = p.rsplit('/').next().unwrap_or(p);
+                        name.starts_with(rootfs::layer_diff::WHITEOUT_PREFIX)
+                    })
+                    .count(),
+            });
+            image_config::over_core(&mut config, recipe, res, &core.layer);
+            &upper
+        }
+    };
     reporter.event(Event::WritingLayer {
         arch: res.arch.to_string(),
     });
@@ -508,6 +551,11 @@ pub(super) fn write_image(
         uncompressed_size: layer.uncompressed_size,
         reused: matches!(origin, Origin::Cached),
     });
-    let image = writer.add_image(&config, &[layer])?;
+    let layers: Vec<crate::image::LayerInfo> = core
+        .map(|c| c.layer.clone())
+        .into_iter()
+        .chain(std::iter::once(layer))
+        .collect();
+    let image = writer.add_image(&config, &layers)?;
     Ok((image.manifest.digest, epoch))
 }

@@ -43,9 +43,13 @@ pub(super) fn finish(
             .context("cannot write the image's rpm database (set `rpmdb = false` in [options] to leave it out)")
     };
     let packages: Vec<&Package> = installed.iter().map(|(_, p)| *p).collect();
-    let copies: Vec<rootfs::CopyIn> = recipe
-        .copies
-        .iter()
+    // Over a core, the core's own finishing is the image's too: its
+    // copies, accounts, certificates and busybox links, then the app's.
+    let core = recipe.core.as_deref().filter(|_| res.core.is_some());
+    let copies: Vec<rootfs::CopyIn> = core
+        .into_iter()
+        .flat_map(|c| &c.copies)
+        .chain(&recipe.copies)
         .map(|c| rootfs::CopyIn {
             src: c.src.clone(),
             dest: c.dest.clone(),
@@ -57,18 +61,25 @@ pub(super) fn finish(
         scripts: &unpacked.scripts,
         installed: &packages,
         copies: &copies,
-        busybox_links: recipe.options.busybox_links,
+        busybox_links: recipe.options.busybox_links
+            || core.is_some_and(|c| c.options.busybox_links),
         harden: rootfs::HardenOptions {
             strip_setuid: recipe.options.strip_setuid,
             keep_package_manager: recipe.options.package_manager,
         },
-        accounts: accounts_of(&recipe.accounts),
+        accounts: match core {
+            Some(c) => merged_accounts(accounts_of(&c.accounts), accounts_of(&recipe.accounts)),
+            None => accounts_of(&recipe.accounts),
+        },
         rpmdb: recipe
             .options
             .rpmdb
             .then_some(&write_rpmdb as &rootfs::finish::WriteRpmdb),
         user: recipe.image.user.clone(),
-        certificates: certificates(recipe)?,
+        certificates: match core {
+            Some(c) => [certificates(c)?, certificates(recipe)?].concat(),
+            None => certificates(recipe)?,
+        },
         linker_cache: rootfs::ldcache::LdCacheOptions::fedora(res.arch),
         strict: settings.strict,
     };
@@ -100,6 +111,23 @@ fn accounts_of(a: &crate::recipe::Accounts) -> accounts::Requested {
             })
             .collect(),
     }
+}
+
+/// The core's accounts, then the app's; an account both name is the app's.
+fn merged_accounts(core: accounts::Requested, app: accounts::Requested) -> accounts::Requested {
+    let mut users: Vec<accounts::NewUser> = core
+        .users
+        .into_iter()
+        .filter(|u| !app.users.iter().any(|a| a.name == u.name))
+        .collect();
+    users.extend(app.users);
+    let mut groups: Vec<accounts::NewGroup> = core
+        .groups
+        .into_iter()
+        .filter(|g| !app.groups.iter().any(|a| a.name == g.name))
+        .collect();
+    groups.extend(app.groups);
+    accounts::Requested { users, groups }
 }
 
 /// `[certificates] additional`: each file's name and bytes.

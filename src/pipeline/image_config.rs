@@ -14,6 +14,13 @@ pub const ANNOTATION_RECIPE: &str = "dev.minibuild.recipe.digest";
 /// Manifest annotation: the lock's digest, when the plan came from one.
 pub const ANNOTATION_LOCK: &str = "dev.minibuild.lock.digest";
 
+/// Manifest annotation, with `[image] base`: the core recipe's digest.
+pub const ANNOTATION_CORE_RECIPE: &str = "dev.minibuild.core.recipe.digest";
+
+/// Manifest annotation, with `[image] base`: the core's layer (the first),
+/// the same blob in every image on this core and in the core's own image.
+pub const ANNOTATION_CORE_LAYER: &str = "dev.minibuild.core.layer.digest";
+
 /// Manifest annotation prefix, one per repo:
 /// `revision=R gpgcheck=on|off repo_gpgcheck=on|off`. Only what decides the
 /// content: the URL (which mirror, which path) goes to the provenance, so
@@ -107,4 +114,60 @@ pub(super) fn image_config(
         empty_layer: false,
     });
     c
+}
+
+/// An image over a core: the core's layer gets a history line of its own
+/// (first), the app's line names only the app's packages, and annotations
+/// name the core recipe and its layer.
+pub(super) fn over_core(
+    c: &mut ImageConfig,
+    recipe: &Recipe,
+    res: &Resolved,
+    core_layer: &image::LayerInfo,
+) {
+    let (Some(core_recipe), Some(core)) = (recipe.core.as_deref(), res.core.as_deref()) else {
+        return;
+    };
+    let in_core = super::core::core_set(res);
+    let line = |what: &str, nevras: Vec<String>| {
+        format!(
+            "minibuild {}: {what}install {}",
+            env!("CARGO_PKG_VERSION"),
+            nevras.join(" ")
+        )
+    };
+    let app: Vec<String> = res
+        .plan
+        .nevras()
+        .filter(|n| !in_core.contains(*n))
+        .map(ToString::to_string)
+        .collect();
+    if let Some(last) = c.history.last_mut() {
+        last.created_by = line("", app);
+    }
+    // The file name only: where the checkout lives must not change the digest.
+    let name = core_recipe
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    c.history.insert(
+        0,
+        image::HistoryEntry {
+            created_by: line(
+                &format!("core {name}: "),
+                core.plan.nevras().map(ToString::to_string).collect(),
+            ),
+            comment: Some(format!("recipe {}", core_recipe.digest)),
+            empty_layer: false,
+        },
+    );
+    c.annotations.insert(
+        ANNOTATION_CORE_RECIPE.to_string(),
+        core_recipe.digest.to_string(),
+    );
+    c.annotations.insert(
+        ANNOTATION_CORE_LAYER.to_string(),
+        core_layer.digest.to_string(),
+    );
 }

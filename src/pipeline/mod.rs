@@ -14,6 +14,8 @@
 //! - `debris`: temporaries left by killed runs.
 
 mod build;
+mod core;
+mod core_layer;
 mod debris;
 mod finish;
 mod image_config;
@@ -117,6 +119,12 @@ pub fn build(
 /// One arch's stages: fetch → verify → unpack → finish → review → write.
 fn arch(s: &build::Shared, res: &Resolved, writer: &mut ImageWriter) -> anyhow::Result<ArchFacts> {
     let (recipe, settings, reporter) = (s.recipe, s.settings, s.reporter);
+    // With a base, the core's tree first: its layer is the core's own.
+    let core = res
+        .core
+        .as_deref()
+        .map(|c| core_layer::core_layer(s, c, writer))
+        .transpose()?;
     let parsed_before = crate::rpm::file::headers_parsed_on_this_thread();
     if let Some(remote) = &s.remote {
         build::from_cache_repo(remote, &s.cache, res, settings.jobs, reporter);
@@ -131,7 +139,15 @@ fn arch(s: &build::Shared, res: &Resolved, writer: &mut ImageWriter) -> anyhow::
     let tree = &unpacked.tree;
     build::review(tree, res, settings, reporter)?;
     build::export_rootfs(tree, settings, reporter)?;
-    let (manifest_digest, epoch) = build::write_image(s, res, tree, finished.user, writer)?;
+    let (manifest_digest, epoch) = build::write_image(
+        s,
+        res,
+        tree,
+        finished.user,
+        writer,
+        core.as_ref(),
+        &mut stage,
+    )?;
     // Every stage took the headers fetch_rpms read: one parse per package.
     debug_assert_eq!(
         crate::rpm::file::headers_parsed_on_this_thread() - parsed_before,
@@ -154,5 +170,6 @@ fn arch(s: &build::Shared, res: &Resolved, writer: &mut ImageWriter) -> anyhow::
         signers,
         epoch,
         removed: finished.removed,
+        core_layer: core.map(|c| c.layer.digest),
     })
 }

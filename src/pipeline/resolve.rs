@@ -24,6 +24,9 @@ pub struct Resolved {
     pub arch: Arch,
     pub repos: Vec<RepoRef>,
     pub plan: Plan,
+    /// With `[image] base`: the core's plan (its packages are in `plan`
+    /// too), which the first layer holds.
+    pub core: Option<Box<Resolved>>,
 }
 
 /// A repository as used for one arch: the recipe's name, the substituted URL.
@@ -81,7 +84,30 @@ pub fn resolve_or_lock(
             reporter.event(Event::UsingLock {
                 path: l.path.clone(),
             });
-            resolved_from_lock(recipe, &l.lock, &l.path, settings)
+            if recipe.core.is_none() {
+                if let Some(p) = l.lock.packages.iter().find(|p| p.core) {
+                    anyhow::bail!(
+                        "{}: {} is locked as the core's, but {} has no [image] base\n  hint: regenerate the lock with `minibuild lock {} --update`",
+                        l.path.display(),
+                        p.nevra(),
+                        recipe.path.display(),
+                        recipe.path.display()
+                    );
+                }
+            }
+            let mut resolved = resolved_from_lock(recipe, &l.lock, &l.path, settings)?;
+            // The core comes from its own lock (or resolution); the app's
+            // lock must hold its packages.
+            if let Some(core) = super::core::core_plans(recipe, settings, reporter)? {
+                for res in &mut resolved {
+                    let c = super::core::for_arch(&core, res.arch).cloned();
+                    if let Some(c) = c {
+                        super::core::check_lock(&c, res, &l.path, recipe)?;
+                        res.core = Some(Box::new(c));
+                    }
+                }
+            }
+            Ok(resolved)
         }
         None => resolve(recipe, settings, reporter),
     }
@@ -97,8 +123,10 @@ pub fn resolve(
     let client = client(recipe, settings)?;
     let cache = Cache::new(&settings.cache_dir);
     let rings = keyrings(recipe, &client)?;
+    let core = super::core::core_plans(recipe, settings, reporter)?;
     let mut out = Vec::new();
     for &arch in &recipe.image.arch {
+        let core = core.as_deref().and_then(|c| super::core::for_arch(c, arch));
         let mut indexes: Vec<RepoIndex> = Vec::new();
         for i in 0..recipe.repos.len() {
             let index = load_repo(recipe, settings, &client, &cache, &rings, i, arch, reporter)?;
@@ -158,6 +186,7 @@ pub fn resolve(
             minimal_by_default: crate::resolve::minimal::applies(&recipe.options.langs),
             weak_deps: recipe.options.weak_deps,
             arch: Some(arch),
+            installed: core.map(super::core::installed).unwrap_or_default(),
         };
         reporter.event(Event::Resolving {
             arch: arch.to_string(),
@@ -165,7 +194,21 @@ pub fn resolve(
         });
         let started = std::time::Instant::now();
         let solve = |r: &Request| crate::resolve::ResolvoSolver.solve_set(&packages, r);
-        let mut plan = solve(&request)?;
+        let mut plan = match solve(&request) {
+            Ok(plan) => plan,
+            // Say which core package is in the way, when one is.
+            Err(e) if !request.installed.is_empty() => {
+                let free = Request {
+                    installed: Vec::new(),
+                    ..request.clone()
+                };
+                let named = solve(&free)
+                    .ok()
+                    .and_then(|p| crate::resolve::replaces_installed(&p, &request.installed));
+                return Err(named.unwrap_or(e).into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         if !recipe.options.package_manager {
             plan = crate::resolve::leave_out::leave_out_package_manager(plan, &request, solve);
         }
@@ -192,7 +235,16 @@ pub fn resolve(
                 via: i.via,
             })
             .collect();
-        out.push(Resolved { arch, repos, plan });
+        let res = Resolved {
+            arch,
+            repos,
+            plan,
+            core: None,
+        };
+        out.push(match core {
+            Some(core) => super::core::lay_over(core, res)?,
+            None => res,
+        });
     }
     Ok(out)
 }
@@ -297,7 +349,13 @@ pub fn lock_of(recipe: &Recipe, resolved: &[Resolved]) -> Lock {
     let packages = resolved
         .iter()
         .flat_map(|res| {
-            crate::lock::entries(res.arch, &res.plan, &crate::local::repo_names(recipe))
+            let core = super::core::core_set(res);
+            let mut entries =
+                crate::lock::entries(res.arch, &res.plan, &crate::local::repo_names(recipe));
+            for e in &mut entries {
+                e.core = core.contains(&e.nevra());
+            }
+            entries
         })
         .collect();
     Lock::new(LockedRequest::of(recipe), repos, packages)
@@ -431,6 +489,7 @@ pub fn resolved_from_lock(
                 choices: Default::default(),
                 left_out: Vec::new(),
             },
+            core: None,
         });
     }
     Ok(out)

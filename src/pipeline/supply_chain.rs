@@ -27,6 +27,8 @@ pub(super) struct ArchFacts {
     /// in the image, so not in its SBOM (the provenance still lists their
     /// RPMs, which were inputs).
     pub removed: BTreeSet<String>,
+    /// With `[image] base`: the digest of the core's layer (the first).
+    pub core_layer: Option<Digest>,
 }
 
 /// The image's own `os-release` (`etc/os-release`, else `usr/lib/os-release`),
@@ -171,12 +173,31 @@ fn write_supply_chain(
                 SbomFormat::Spdx => crate::sbom::spdx(&in_image, &subject),
                 SbomFormat::CycloneDx => crate::sbom::cyclonedx(&in_image, &subject),
             };
+            // Over a core, the SBOM still lists every package of the image
+            // and names the core's layer (the first).
+            let core = recipe
+                .core
+                .as_deref()
+                .zip(facts.core_layer.as_ref())
+                .map(|(c, layer)| {
+                    let name = c.path.file_name().unwrap_or_default().to_string_lossy();
+                    format!("core {name} ({}), layer {layer}", c.digest)
+                });
             match format {
-                SbomFormat::Spdx => doc["creationInfo"]["comment"] = note.clone().into(),
+                SbomFormat::Spdx => {
+                    let comment = match &core {
+                        Some(c) => format!("{note}; {c}"),
+                        None => note.clone(),
+                    };
+                    doc["creationInfo"]["comment"] = comment.into()
+                }
                 SbomFormat::CycloneDx => {
-                    doc["metadata"]["properties"] = serde_json::json!([
-                        { "name": "minibuild:signatures", "value": note },
-                    ])
+                    let mut props =
+                        vec![serde_json::json!({ "name": "minibuild:signatures", "value": note })];
+                    if let Some(c) = &core {
+                        props.push(serde_json::json!({ "name": "minibuild:core", "value": c }));
+                    }
+                    doc["metadata"]["properties"] = props.into()
                 }
             }
             let path = per_arch_path(path, facts.arch, per_arch.len() > 1, format.extension());
@@ -231,6 +252,19 @@ fn write_supply_chain(
             rpms,
             legacy_signatures: recipe.options.legacy_signatures,
             allow_downgrade: settings.allow_downgrade,
+            core: recipe
+                .core
+                .as_deref()
+                .map(|core| crate::provenance::CoreUse {
+                    recipe_uri: format!("file://{}", absolute(&core.path).display()),
+                    recipe_digest: core.digest.clone(),
+                    layers: per_arch
+                        .iter()
+                        .filter_map(|f| {
+                            Some((f.arch.rpm_name().to_string(), f.core_layer.clone()?))
+                        })
+                        .collect(),
+                }),
         };
         let mut bytes = serde_json::to_vec_pretty(&crate::provenance::statement(&facts))?;
         bytes.push(b'\n');

@@ -256,6 +256,19 @@ pub enum Event {
         bytes: u64,
         present: u64,
     },
+    /// `[image] base`: the core's tree is built first, as the first layer.
+    BuildingCore {
+        arch: String,
+        #[serde(serialize_with = "as_text")]
+        recipe: PathBuf,
+        packages: usize,
+    },
+    /// The app's layer over the core: paths it adds or changes, whiteouts.
+    AppLayerDiffed {
+        arch: String,
+        paths: usize,
+        whiteouts: usize,
+    },
     /// A bad layer-cache entry, dropped; the layer is compressed again.
     LayerCacheEntryReplaced {
         why: String,
@@ -350,6 +363,7 @@ impl Event {
             | Unpacking { .. }
             | RootfsWritten { .. }
             | WritingLayer { .. }
+            | BuildingCore { .. }
             | ImageWritten { .. }
             | Pushing { .. }
             | LockUpToDate { .. }
@@ -585,6 +599,23 @@ impl fmt::Display for Event {
                 "cache repo {repo}: pushed {entries} entr{} ({} uploaded), {present} already there",
                 if *entries == 1 { "y" } else { "ies" },
                 human_bytes(*bytes)
+            ),
+            BuildingCore {
+                arch,
+                recipe,
+                packages,
+            } => write!(
+                f,
+                "Building the {arch} core layer from {} ({packages} packages)",
+                recipe.display()
+            ),
+            AppLayerDiffed {
+                arch,
+                paths,
+                whiteouts,
+            } => write!(
+                f,
+                "{arch} app layer over the core: {paths} paths added or changed, {whiteouts} removed"
             ),
             LayerCacheEntryReplaced { why } => write!(
                 f,

@@ -34,6 +34,10 @@ pub struct Request {
     /// Install Recommends/Supplements too (dnf's `install_weak_deps`).
     pub weak_deps: bool,
     pub arch: Option<Arch>,
+    /// Packages already installed (a core layer's, libsolv's "system
+    /// repo"): they satisfy dependencies first, and no other version of
+    /// them is installed. A plan may list them (when something needs them).
+    pub installed: Vec<Nevra>,
 }
 
 /// Why a package is in the plan.
@@ -136,6 +140,9 @@ pub enum ResolveError {
         requests: String,
         explanation: String,
     },
+    /// The request needs another version of a package the core installs.
+    #[error("{wanted} is needed, but the core layer installs {installed}, which an app layer may not replace\n  hint: build the core with {wanted}, or drop what needs it from the app recipe")]
+    ReplacesInstalled { wanted: String, installed: String },
     #[error("the recipe asks for `{request}`, which is not a valid dependency")]
     BadRequest {
         request: String,
@@ -160,3 +167,16 @@ fn rejected_note(rejected: &[(String, String)]) -> String {
 }
 pub mod order;
 pub mod priority;
+
+/// The first package of `plan` (resolved without the installed set) that
+/// is another version of an `installed` one: why the request cannot be
+/// resolved on top of them.
+pub fn replaces_installed(plan: &Plan, installed: &[Nevra]) -> Option<ResolveError> {
+    plan.nevras().find_map(|n| {
+        let core = installed.iter().find(|i| i.name == n.name)?;
+        (core != n).then(|| ResolveError::ReplacesInstalled {
+            wanted: n.to_string(),
+            installed: core.to_string(),
+        })
+    })
+}

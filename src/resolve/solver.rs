@@ -65,7 +65,7 @@ use super::rich::{self, Atom, Clause, Rich};
 use super::{minimal, Choice, ChosenBy, Plan, Planned, Reason, Request, ResolveError};
 use crate::glob::glob_match;
 use crate::repo::{Package, PackageSet};
-use crate::rpm::{ranges_overlap, Arch, Cmp, Dep};
+use crate::rpm::{ranges_overlap, Arch, Cmp, Dep, Nevra};
 
 /// The dependency solver, backed by resolvo.
 #[derive(Debug, Default, Clone, Copy)]
@@ -120,14 +120,27 @@ struct Universe<'a> {
     /// not hidden by repo priority.
     installable: Vec<bool>,
     excluded: Vec<bool>,
+    /// Another version of an installed (core) package: excluded too, with
+    /// its own reason, since an installed package is never replaced.
+    pinned: Vec<bool>,
+    /// Names of the installed packages (libsolv's system repo).
+    installed: std::collections::HashSet<&'a str>,
     /// Packages with `Supplements`, for the weak-deps pass.
     supplementers: Vec<u32>,
 }
 
 impl<'a> Universe<'a> {
-    fn new(pkgs: &'a PackageSet, arch: Option<Arch>, exclude: &[String]) -> Self {
+    fn new(
+        pkgs: &'a PackageSet,
+        arch: Option<Arch>,
+        exclude: &[String],
+        installed: &'a [Nevra],
+    ) -> Self {
         let mut installable = vec![false; pkgs.len()];
         let mut excluded = vec![false; pkgs.len()];
+        let mut pinned = vec![false; pkgs.len()];
+        let names: std::collections::HashSet<&'a str> =
+            installed.iter().map(|n| n.name.as_str()).collect();
         for i in 0..pkgs.len() as u32 {
             let a = pkgs.arch(i);
             if a == "src"
@@ -141,6 +154,12 @@ impl<'a> Universe<'a> {
             if !exclude.is_empty() {
                 excluded[i as usize] = exclude.iter().any(|g| glob_match(g, pkgs.name(i)));
             }
+            // Another version of an installed package: only same-named
+            // packages are decoded to tell.
+            if names.contains(pkgs.name(i)) && !installed.contains(&pkgs.package(i).nevra) {
+                pinned[i as usize] = true;
+                excluded[i as usize] = true;
+            }
         }
         let supplementers = pkgs
             .supplementers()
@@ -150,6 +169,8 @@ impl<'a> Universe<'a> {
             pkgs,
             installable,
             excluded,
+            pinned,
+            installed: names,
             supplementers,
         }
     }
@@ -348,6 +369,7 @@ struct Provider<'a> {
     /// Package index → solvable, created on first use of a name.
     solvable_of: RefCell<HashMap<u32, SolvableId>>,
     excluded_reason: StringId,
+    pinned_reason: StringId,
 }
 
 impl<'a> Provider<'a> {
@@ -359,6 +381,8 @@ impl<'a> Provider<'a> {
     ) -> Self {
         let pool = Pool::new();
         let excluded_reason = pool.intern_string("it matches the recipe's packages.exclude");
+        let pinned_reason = pool
+            .intern_string("the core layer installs another version of it, which is not replaced");
         Provider {
             u,
             pool,
@@ -369,6 +393,7 @@ impl<'a> Provider<'a> {
             matcher_ids: RefCell::default(),
             solvable_of: RefCell::default(),
             excluded_reason,
+            pinned_reason,
         }
     }
 
@@ -409,7 +434,10 @@ impl<'a> Provider<'a> {
         name: &'a str,
         cap: &str,
         owner: Option<u32>,
-    ) -> (bool, usize, usize, bool, bool, usize, usize, &'a str) {
+    ) -> (bool, bool, usize, usize, bool, bool, usize, usize, &'a str) {
+        // An installed provider first: the system repo's packages satisfy
+        // what they can before anything new is pulled in.
+        let installed = self.u.installed.contains(name);
         let avoided = self.avoided(name);
         let preferred = position(self.prefer, name);
         let minimal = position(&self.minimal, name);
@@ -421,6 +449,7 @@ impl<'a> Provider<'a> {
             .min()
             .unwrap_or(usize::MAX);
         (
+            !installed,
             avoided,
             preferred,
             minimal,
@@ -816,7 +845,9 @@ impl DependencyProvider for Provider<'_> {
             let s = self.solvable(i);
             // Excluded packages stay candidates, forbidden by an exclusion
             // clause, so that explanations can say why they were rejected.
-            if self.u.excluded[i as usize] {
+            if self.u.pinned[i as usize] {
+                c.excluded.push((s, self.pinned_reason));
+            } else if self.u.excluded[i as usize] {
                 c.excluded.push((s, self.excluded_reason));
             }
             c.candidates.push(s);
@@ -842,7 +873,7 @@ impl DependencyProvider for Provider<'_> {
 
 fn solve(packages: &PackageSet, request: &Request) -> Result<Plan, ResolveError> {
     let arch = request.arch.or_else(Arch::host);
-    let u = Universe::new(packages, arch, &request.exclude);
+    let u = Universe::new(packages, arch, &request.exclude, &request.installed);
     let minimal = if request.minimal_by_default {
         minimal::providers(|n| u.has_name(n))
     } else {

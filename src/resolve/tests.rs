@@ -1033,3 +1033,66 @@ fn a_provider_the_requiring_package_suggests_comes_first() {
         ["app-1-1.x86_64", "glibc-langpack-aa-2.34-21.x86_64"]
     );
 }
+
+fn nevra(s: &str) -> Nevra {
+    P::new(s).0.nevra
+}
+
+#[test]
+fn installed_packages_are_not_upgraded() {
+    let pkgs = universe(vec![
+        P::new("app-1-1.x86_64").req("libfoo"),
+        P::new("libfoo-1-1.x86_64"),
+        P::new("libfoo-2-1.x86_64"),
+    ]);
+    let req = Request {
+        installed: vec![nevra("libfoo-1-1.x86_64")],
+        ..request(&["app"])
+    };
+    let got = nevras(&solve(&pkgs, &req).unwrap());
+    assert_eq!(got, ["app-1-1.x86_64", "libfoo-1-1.x86_64"]);
+    // Without the installed set the newest is chosen.
+    assert_eq!(
+        install(&pkgs, &["app"]),
+        ["app-1-1.x86_64", "libfoo-2-1.x86_64"]
+    );
+}
+
+#[test]
+fn installed_provider_is_chosen_over_another() {
+    // Both provide /bin/sh; `bash` sorts first by name, the core has `dash`.
+    let pkgs = universe(vec![
+        P::new("app-1-1.x86_64").req("/bin/sh"),
+        P::new("bash-5-1.x86_64").file("/bin/sh"),
+        P::new("dash-1-1.x86_64").file("/bin/sh"),
+    ]);
+    let req = Request {
+        installed: vec![nevra("dash-1-1.x86_64")],
+        ..request(&["app"])
+    };
+    let got = nevras(&solve(&pkgs, &req).unwrap());
+    assert_eq!(got, ["app-1-1.x86_64", "dash-1-1.x86_64"]);
+}
+
+#[test]
+fn needing_another_version_of_an_installed_package_names_it() {
+    let pkgs = universe(vec![
+        P::new("app-1-1.x86_64").req("libfoo >= 2"),
+        P::new("libfoo-1-1.x86_64"),
+        P::new("libfoo-2-1.x86_64"),
+    ]);
+    let installed = vec![nevra("libfoo-1-1.x86_64")];
+    let req = Request {
+        installed: installed.clone(),
+        ..request(&["app"])
+    };
+    assert!(solve(&pkgs, &req).is_err());
+    let free = solve(&pkgs, &request(&["app"])).unwrap();
+    let err = replaces_installed(&free, &installed).unwrap().to_string();
+    assert!(
+        err.contains("libfoo-2-1.x86_64") && err.contains("libfoo-1-1.x86_64"),
+        "{err}"
+    );
+    let ok = solve(&pkgs, &request(&["libfoo = 1"])).unwrap();
+    assert!(replaces_installed(&ok, &installed).is_none());
+}

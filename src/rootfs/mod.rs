@@ -23,6 +23,7 @@
 //! - [`exclude`]: `exclude_paths` patterns, applied while unpacking.
 //! - [`busybox`]: busybox's applet symlinks, read from its ELF tables.
 //! - [`mod@finish`]: everything after the payloads, from plain options.
+//! - [`layer_diff`]: the upper layer of a core + app image (tree diff, whiteouts).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,6 +40,7 @@ pub mod filedigest;
 pub mod finish;
 pub mod generated;
 pub mod harden;
+pub mod layer_diff;
 pub mod ldcache;
 pub mod payload;
 pub mod staging;
