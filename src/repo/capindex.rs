@@ -21,7 +21,7 @@
 
 use std::sync::Arc;
 
-use super::store::Map;
+use super::map::Map;
 use super::Package;
 
 /// Name/capability → package positions, for one slice of packages.

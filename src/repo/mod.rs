@@ -21,6 +21,7 @@ pub mod codec;
 mod decompress;
 mod expansion;
 pub mod filelists;
+mod map;
 pub mod metalink;
 pub mod mirrorlist;
 pub mod mirrors;

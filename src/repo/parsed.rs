@@ -52,7 +52,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::codec::{self, View};
-use super::store::{unlisted_file_deps, Cached, Map, Part, Summary};
+use super::map::Map;
+use super::store::{unlisted_file_deps, Cached, Part, Summary};
 use super::{CapIndex, Package};
 
 /// Header of every entry: format number and crate version.
