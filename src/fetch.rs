@@ -136,6 +136,37 @@ pub fn fetch(
     }
 }
 
+/// Cache paths being fetched by this process, and the signal that one is done.
+static IN_FLIGHT: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+static RELEASED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// This thread's exclusive right to fetch one cache path, until dropped.
+/// Process-wide like the cache directory it guards; a thread holds at most
+/// one claim at a time, so claims cannot deadlock.
+struct Claim(PathBuf);
+
+impl Claim {
+    fn take(path: &Path) -> Claim {
+        let mut busy = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        while busy.contains(path) {
+            busy = RELEASED.wait(busy).unwrap_or_else(|e| e.into_inner());
+        }
+        busy.insert(path.to_path_buf());
+        Claim(path.to_path_buf())
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        IN_FLIGHT
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
+        RELEASED.notify_all();
+    }
+}
+
 fn fetch_one(
     client: &Client,
     cache: &Cache,
@@ -146,6 +177,9 @@ fn fetch_one(
 ) -> Result<PathBuf, FetchError> {
     let nevra = || package.nevra.to_string();
     let dest = cache_path(cache, package);
+    // Another recipe of the same run may be fetching this very file: wait
+    // for it, then find it in the cache, rather than download it twice.
+    let _claim = Claim::take(&dest);
     progress(FetchEvent::Started {
         index,
         package,

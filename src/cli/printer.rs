@@ -144,6 +144,7 @@ fn plain(event: &Event, t: f64) -> String {
 /// The JSON line of `event`: its fields, `"event"`, `"level"`, the plain
 /// `"message"`, and `extra` (e.g. a finished step's `"seconds"`).
 fn json(event: &Event, extra: &[(&str, serde_json::Value)]) -> String {
+    let (recipe, event) = event.parts();
     let level = match event.level() {
         Level::Step => "step",
         Level::Info => "info",
@@ -157,6 +158,9 @@ fn json(event: &Event, extra: &[(&str, serde_json::Value)]) -> String {
     // event's fields, the message and the extras.
     let mut pairs: Vec<(&str, serde_json::Value)> =
         vec![("event", event.name().into()), ("level", level.into())];
+    if let Some(recipe) = recipe {
+        pairs.push(("recipe", recipe.into()));
+    }
     pairs.extend(
         fields
             .iter()

@@ -31,6 +31,8 @@ pub struct Settings {
     pub net: crate::http::ClientOptions,
     /// What may be replaced at the output path (`--force`: any file).
     pub replace: image::Replace,
+    /// Repo metadata shared by the recipes of one run (`None`: one recipe).
+    pub repo_memo: Option<std::sync::Arc<super::memo::RepoMemo>>,
 }
 
 /// SBOM and provenance files a build writes (see README "Supply chain").
