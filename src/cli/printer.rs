@@ -344,6 +344,19 @@ mod tests {
     }
 
     #[test]
+    fn a_recipe_event_is_its_own_json_line_with_the_recipe() {
+        let line = json(&Event::Unpacked { paths: 7 }.in_recipe("a.toml"), &[]);
+        assert!(
+            line.starts_with(r#"{"event":"unpacked","level":"info","recipe":"a.toml","#),
+            "{line}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["message"], "7 paths");
+        let text = plain(&Event::Unpacking { packages: 3 }.in_recipe("a.toml"), 1.5);
+        assert_eq!(text, "[  1.50s] a.toml: Unpacking 3 packages");
+    }
+
+    #[test]
     fn json_lines_carry_event_level_and_message() {
         let line = json(
             &Event::Unpacked { paths: 7 },

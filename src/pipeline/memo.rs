@@ -118,6 +118,21 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_takes_the_recipes_name_and_position() {
+        use crate::rpm::{Evr, Nevra};
+        let mut i = index("fedora");
+        i.packages.push(crate::repo::Package::new(
+            Nevra::new("zlib", Evr::parse("1-1"), "x86_64"),
+            0,
+            "zlib.rpm".into(),
+            Digest::sha256_of(b"zlib"),
+        ));
+        let copy = renamed(i, "fx", 2);
+        assert_eq!(copy.name, "fx");
+        assert_eq!(copy.packages[0].repo, 2);
+    }
+
+    #[test]
     fn a_failed_load_is_not_kept() {
         let memo = RepoMemo::default();
         assert_eq!(memo.get_or_load("k", || Err("down")), Err("down"));
