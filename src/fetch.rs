@@ -296,13 +296,18 @@ mod tests {
         let path = Path::new("/claim-test/x.rpm");
         let inside = AtomicUsize::new(0);
         let widest = AtomicUsize::new(0);
-        crate::pool::map(&[(); 4], 4, |_| false, |_, _| {
-            let _claim = Claim::take(path);
-            let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
-            widest.fetch_max(now, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(10));
-            inside.fetch_sub(1, Ordering::SeqCst);
-        });
+        crate::pool::map(
+            &[(); 4],
+            4,
+            |_| false,
+            |_, _| {
+                let _claim = Claim::take(path);
+                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                widest.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(10));
+                inside.fetch_sub(1, Ordering::SeqCst);
+            },
+        );
         assert_eq!(widest.load(Ordering::SeqCst), 1);
         assert!(!IN_FLIGHT.lock().unwrap().contains(path), "released");
     }

@@ -59,7 +59,13 @@ fn three_recipes_one_broken_share_metadata_and_rpms() {
     let dir = tmp.path().join("recipes");
     std::fs::create_dir(&dir).unwrap();
     // Two names for the one repo: shared all the same.
-    let a = write_recipe(&dir, "a.toml", "fx", &baseurl, &["bash", "coreutils-single"]);
+    let a = write_recipe(
+        &dir,
+        "a.toml",
+        "fx",
+        &baseurl,
+        &["bash", "coreutils-single"],
+    );
     let b = write_recipe(&dir, "b.toml", "fedora", &baseurl, &["bash", "zlib"]);
     let broken = write_recipe(&dir, "broken.toml", "fx", &baseurl, &["no-such-package"]);
 
