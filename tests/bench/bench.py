@@ -376,7 +376,8 @@ def main():
                 }
     finally:
         server.shutdown()
-    print_table(results)
+    if results["cases"]:
+        print_table(results)
     if "fleet" in results:
         print_fleet(results["fleet"])
     out.parent.mkdir(parents=True, exist_ok=True)
