@@ -376,7 +376,7 @@ def main():
                 }
     finally:
         server.shutdown()
-    if results["cases"]:
+    if args.only != "fleet":
         print_table(results)
     if "fleet" in results:
         print_fleet(results["fleet"])
