@@ -2,6 +2,7 @@
 //! pipeline in `main.rs`; no work happens in this module. [`printer`]
 //! renders the pipeline's events on stderr.
 
+pub mod multi;
 pub mod printer;
 
 use std::path::PathBuf;
@@ -319,13 +320,21 @@ pub struct LockUse {
 
 #[derive(Args, Debug, Clone)]
 pub struct BuildArgs {
-    /// The recipe (TOML) to build.
-    pub recipe: Option<PathBuf>,
+    /// The recipe (TOML) to build. Several recipes, or a directory (every
+    /// `*.toml` in it), are built in one run: each repo's metadata is loaded
+    /// once, each RPM fetched once, and stdout gets `RECIPE DIGEST` per recipe.
+    #[arg(value_name = "RECIPE")]
+    pub recipes: Vec<PathBuf>,
 
     /// Where to write the image [default: NAME.oci.tar; NAME.oci with --format oci; NAME.docker.tar].
     /// Replaces only a previous minibuild output of the same format (see --force).
-    #[arg(short, long)]
+    /// One recipe only: with several, see --output-dir.
+    #[arg(short, long, conflicts_with = "output_dir")]
     pub output: Option<PathBuf>,
+
+    /// Write each image, under its default name, into DIR (instead of the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
 
     /// Replace any file at the output path. Without it only a previous minibuild
     /// output of the same format is replaced: an oci-archive holding `oci-layout`
@@ -339,7 +348,8 @@ pub struct BuildArgs {
     #[arg(long, value_enum, default_value_t = Format::OciArchive)]
     pub format: Format,
 
-    /// After the build, push the image to REGISTRY/REPO:TAG.
+    /// After the build, push the image to REGISTRY/REPO:TAG. With several
+    /// recipes REF must contain `{name}`, replaced by each recipe's image name.
     #[arg(long, value_name = "REF")]
     pub push: Option<String>,
 
@@ -502,7 +512,7 @@ mod tests {
     fn bare_recipe_is_a_build() {
         let cli = Cli::try_parse_from(["minibuild", "r.toml", "-o", "x.tar"]).unwrap();
         assert!(cli.command.is_none());
-        assert_eq!(cli.build.recipe, Some(PathBuf::from("r.toml")));
+        assert_eq!(cli.build.recipes, [PathBuf::from("r.toml")]);
         assert_eq!(cli.build.output, Some(PathBuf::from("x.tar")));
     }
 

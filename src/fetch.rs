@@ -136,6 +136,37 @@ pub fn fetch(
     }
 }
 
+/// Cache paths being fetched by this process, and the signal that one is done.
+static IN_FLIGHT: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+static RELEASED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// This thread's exclusive right to fetch one cache path, until dropped.
+/// Process-wide like the cache directory it guards; a thread holds at most
+/// one claim at a time, so claims cannot deadlock.
+struct Claim(PathBuf);
+
+impl Claim {
+    fn take(path: &Path) -> Claim {
+        let mut busy = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        while busy.contains(path) {
+            busy = RELEASED.wait(busy).unwrap_or_else(|e| e.into_inner());
+        }
+        busy.insert(path.to_path_buf());
+        Claim(path.to_path_buf())
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        IN_FLIGHT
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
+        RELEASED.notify_all();
+    }
+}
+
 fn fetch_one(
     client: &Client,
     cache: &Cache,
@@ -146,6 +177,9 @@ fn fetch_one(
 ) -> Result<PathBuf, FetchError> {
     let nevra = || package.nevra.to_string();
     let dest = cache_path(cache, package);
+    // Another recipe of the same run may be fetching this very file: wait
+    // for it, then find it in the cache, rather than download it twice.
+    let _claim = Claim::take(&dest);
     progress(FetchEvent::Started {
         index,
         package,
@@ -254,6 +288,28 @@ mod tests {
                 Digest::sha256_of(content),
             )
         }
+    }
+
+    #[test]
+    fn a_claimed_path_waits_for_its_holder() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let path = Path::new("/claim-test/x.rpm");
+        let inside = AtomicUsize::new(0);
+        let widest = AtomicUsize::new(0);
+        crate::pool::map(
+            &[(); 4],
+            4,
+            |_| false,
+            |_, _| {
+                let _claim = Claim::take(path);
+                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                widest.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(10));
+                inside.fetch_sub(1, Ordering::SeqCst);
+            },
+        );
+        assert_eq!(widest.load(Ordering::SeqCst), 1);
+        assert!(!IN_FLIGHT.lock().unwrap().contains(path), "released");
     }
 
     /// Serve `n` packages with distinct contents; return them.

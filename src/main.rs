@@ -59,7 +59,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Push(args)) => push_cmd(args, log),
         Some(Command::Diff(args)) => diff_cmd(args, log),
         Some(Command::Cache(cmd)) => cache_cmd(cmd),
-        None if cli.build.recipe.is_some() => build(cli.build, log),
+        None if !cli.build.recipes.is_empty() => build(cli.build, log),
         None => {
             bail!("no recipe given\n  hint: `minibuild RECIPE.toml`, or `make demo` for an example; see `minibuild --help`")
         }
@@ -189,6 +189,7 @@ fn settings(
         },
         replace: Default::default(),
         cache_repo: None,
+        repo_memo: None,
     })
 }
 
@@ -199,14 +200,18 @@ fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
              hint: add --push REGISTRY/REPO:TAG, or attach later with `minibuild push IMAGE REF --attach-sbom FILE`"
         );
     }
-    let path = args.recipe.as_deref().context("no recipe given")?;
+    let path = match &args.recipes[..] {
+        [one] if !one.is_dir() => one.as_path(),
+        [] => bail!("no recipe given"),
+        _ => return cli::multi::build(args, log),
+    };
     let reporter = Printer::new(log, args.common.quiet);
     let recipe = load_recipe(path, &args.common, &reporter)?;
     let lock = LockFile::beside(&recipe, args.lock.no_lock)?;
     let output = args
         .output
         .clone()
-        .unwrap_or_else(|| default_output(&recipe, args.format));
+        .unwrap_or_else(|| default_output(&recipe, args.format, args.output_dir.as_deref()));
     // Read the credentials before the build: a bad file fails fast, and
     // --password-stdin is read once for both --push and --cache-repo.
     let registry_opts = (args.push.is_some() || args.cache_repo.is_some())
@@ -230,18 +235,11 @@ fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
         },
         ..settings(&args.common, reporter.waiting_notice(), lock.as_ref())?
     };
-    let format = match args.format {
-        Format::OciArchive => image::Format::OciArchive,
-        Format::Oci => image::Format::Oci,
-        Format::DockerArchive => image::Format::DockerArchive,
-    };
+    let format = image_format(args.format);
     // A wrong -o fails now, not after the downloads.
     image::destination::check(&output, format, settings.replace)?;
     let resolved = pipeline::resolve_or_lock(&recipe, lock.as_ref(), &settings, &reporter)?;
-    let compression = match args.compression {
-        cli::Compression::Gzip => image::Compression::Gzip,
-        cli::Compression::Zstd => image::Compression::Zstd,
-    };
+    let compression = compression(args.compression);
     // Parse the push target before the build, so a typo fails fast.
     let push_to = args.push.as_deref().map(parse_reference).transpose()?;
     if push_to.is_some() && format == image::Format::DockerArchive {
@@ -274,17 +272,33 @@ fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
             } else {
                 &[]
             };
-            push(
+            let pinned = push(
                 &built.output,
                 &reference,
                 sboms,
                 &args.push_args,
                 &opts,
                 &reporter,
-            )?
+            )?;
+            println!("{pinned}");
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn image_format(f: Format) -> image::Format {
+    match f {
+        Format::OciArchive => image::Format::OciArchive,
+        Format::Oci => image::Format::Oci,
+        Format::DockerArchive => image::Format::DockerArchive,
+    }
+}
+
+fn compression(c: cli::Compression) -> image::Compression {
+    match c {
+        cli::Compression::Gzip => image::Compression::Gzip,
+        cli::Compression::Zstd => image::Compression::Zstd,
+    }
 }
 
 /// SBOM and provenance paths: given, or beside the image (`OUTPUT.spdx.json`, `OUTPUT.intoto.json`).
@@ -324,7 +338,7 @@ fn push_cmd(args: PushCmd, log: LogFormat) -> anyhow::Result<ExitCode> {
     let reference = parse_reference(&args.reference)?;
     let reporter = Printer::new(log, false);
     let opts = push_options(&args.push, &args.tls)?;
-    push(
+    let pinned = push(
         &args.image,
         &reference,
         &args.attach_sbom,
@@ -332,6 +346,7 @@ fn push_cmd(args: PushCmd, log: LogFormat) -> anyhow::Result<ExitCode> {
         &opts,
         &reporter,
     )?;
+    println!("{pinned}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -360,8 +375,8 @@ fn push_options(args: &PushArgs, tls: &cli::TlsArgs) -> anyhow::Result<registry:
     })
 }
 
-/// Push `image` (and attach `sboms`), print `REGISTRY/REPO:TAG@sha256:…` on
-/// stdout, write the CI files.
+/// Push `image` (and attach `sboms`), write the CI files; returns
+/// `REGISTRY/REPO:TAG@sha256:…` for stdout.
 fn push(
     image: &Path,
     reference: &registry::Reference,
@@ -369,7 +384,7 @@ fn push(
     args: &PushArgs,
     opts: &registry::PushOptions,
     reporter: &dyn Reporter,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     reporter.event(Event::Pushing {
         image: image.to_path_buf(),
         reference: reference.to_string(),
@@ -395,17 +410,21 @@ fn push(
     if let Some(p) = &args.image_refs {
         registry::write_image_refs(p, &pushed)?;
     }
-    println!("{}", pushed.pinned());
-    Ok(())
+    Ok(pushed.pinned())
 }
 
-fn default_output(recipe: &Recipe, format: Format) -> PathBuf {
+/// `NAME.oci.tar` (or the format's extension), in `dir` or the current directory.
+fn default_output(recipe: &Recipe, format: Format, dir: Option<&Path>) -> PathBuf {
     let ext = match format {
         Format::OciArchive => "oci.tar",
         Format::Oci => "oci",
         Format::DockerArchive => "docker.tar",
     };
-    PathBuf::from(format!("{}.{ext}", recipe.image.name))
+    let name = format!("{}.{ext}", recipe.image.name);
+    match dir {
+        Some(dir) => dir.join(name),
+        None => PathBuf::from(name),
+    }
 }
 
 fn plan(args: PlanArgs, log: LogFormat) -> anyhow::Result<ExitCode> {

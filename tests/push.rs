@@ -1202,3 +1202,54 @@ fn tls_errors_of_a_remote_registry_are_not_retried() {
             .arg("--insecure"),
     );
 }
+
+/// Several recipes with `--push REGISTRY/{name}:TAG`: each image is pushed
+/// under its own name, and stdout pairs each recipe with its pinned reference.
+#[test]
+fn several_recipes_push_each_under_its_name() {
+    require_tool("skopeo");
+    let reg = Registry::start(Auth::Htpasswd, false);
+    let work = tempfile::tempdir().unwrap();
+    let recipes = [
+        common::recipe("busybox.toml"),
+        common::recipe("distroless-base.toml"),
+    ];
+    let out = run_ok(
+        common::minibuild()
+            .arg("build")
+            .args(&recipes)
+            .arg("--output-dir")
+            .arg(work.path())
+            .arg("--cache-dir")
+            .arg(work.path().join("cache"))
+            .arg("--baseurl")
+            .arg(format!("fedora={}", common::fixture_file_url()))
+            .args(["--no-gpgcheck", "fedora"])
+            .arg("--push")
+            .arg(format!("{}/fleet/{{name}}:1.0", reg.host()))
+            .arg("--creds")
+            .arg(creds())
+            .env("CI", "1"),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for ((line, recipe), name) in lines
+        .iter()
+        .zip(&recipes)
+        .zip(["busybox", "distroless-base"])
+    {
+        let reference = format!("{}/fleet/{name}:1.0", reg.host());
+        let (label, pinned) = line.split_once(' ').unwrap();
+        assert_eq!(label, recipe.display().to_string());
+        let digest = pinned
+            .strip_prefix(&format!("{reference}@"))
+            .unwrap_or_else(|| panic!("{line}"));
+        let inspect = reg.skopeo("inspect", "", &["--raw", &format!("docker://{reference}")]);
+        assert_eq!(
+            minibuild::digest::Digest::sha256_of(&inspect).to_string(),
+            digest,
+            "{name}: the registry serves the manifest stdout names"
+        );
+    }
+}

@@ -144,6 +144,7 @@ fn plain(event: &Event, t: f64) -> String {
 /// The JSON line of `event`: its fields, `"event"`, `"level"`, the plain
 /// `"message"`, and `extra` (e.g. a finished step's `"seconds"`).
 fn json(event: &Event, extra: &[(&str, serde_json::Value)]) -> String {
+    let (recipe, event) = event.parts();
     let level = match event.level() {
         Level::Step => "step",
         Level::Info => "info",
@@ -157,6 +158,9 @@ fn json(event: &Event, extra: &[(&str, serde_json::Value)]) -> String {
     // event's fields, the message and the extras.
     let mut pairs: Vec<(&str, serde_json::Value)> =
         vec![("event", event.name().into()), ("level", level.into())];
+    if let Some(recipe) = recipe {
+        pairs.push(("recipe", recipe.into()));
+    }
     pairs.extend(
         fields
             .iter()
@@ -187,10 +191,13 @@ impl Reporter for Printer {
         if self.quiet {
             return Box::new(Silent);
         }
+        // Several recipes at once: each progress line names its recipe.
+        let recipe = start.parts().0.map(str::to_string);
         self.event(start);
         let now = Instant::now();
         if self.form != Form::Bars {
             return Box::new(Counted {
+                recipe,
                 json: self.form == Form::Json,
                 start: now,
                 total,
@@ -219,6 +226,7 @@ fn progress_interval(s: &str) -> Option<Duration> {
 
 /// Progress for logs: a line (or JSON object) every `interval` while work is counted.
 struct Counted {
+    recipe: Option<String>,
     json: bool,
     start: Instant,
     total: u64,
@@ -236,10 +244,16 @@ impl Progress for Counted {
             return;
         }
         state.1 = now;
-        let line = progress_line(state.0, self.total, self.bytes, now - self.start);
+        let mut line = progress_line(state.0, self.total, self.bytes, now - self.start);
         if self.json {
-            write_err(&progress_json(state.0, self.total, self.bytes, &line));
+            let recipe = self.recipe.as_deref();
+            write_err(&progress_json(
+                state.0, self.total, self.bytes, &line, recipe,
+            ));
         } else {
+            if let Some(r) = &self.recipe {
+                line = format!("{r}: {line}");
+            }
             write_err(&format!("         {line}"));
         }
     }
@@ -273,11 +287,15 @@ fn waiting_json(line: &str) -> String {
     )
 }
 
-/// A JSON line for a counted step still running: `done` of `total` bytes or items.
-fn progress_json(done: u64, total: u64, bytes: bool, line: &str) -> String {
+/// A JSON line for a counted step still running: `done` of `total` bytes
+/// or items, of `recipe` when several run.
+fn progress_json(done: u64, total: u64, bytes: bool, line: &str, recipe: Option<&str>) -> String {
     let unit = if bytes { "bytes" } else { "items" };
+    let recipe = recipe
+        .map(|r| format!(r#""recipe":{},"#, serde_json::Value::from(r)))
+        .unwrap_or_default();
     format!(
-        r#"{{"event":"progress","level":"info","done":{done},"total":{total},"unit":"{unit}","message":{}}}"#,
+        r#"{{"event":"progress","level":"info",{recipe}"done":{done},"total":{total},"unit":"{unit}","message":{}}}"#,
         serde_json::Value::from(line)
     )
 }
@@ -337,6 +355,28 @@ mod tests {
             message: "x\n  hint: y".into(),
         };
         assert_eq!(plain(&warn, 0.0), "warning: x\n  hint: y");
+    }
+
+    #[test]
+    fn a_recipe_event_is_its_own_json_line_with_the_recipe() {
+        let line = json(&Event::Unpacked { paths: 7 }.in_recipe("a.toml"), &[]);
+        assert!(
+            line.starts_with(r#"{"event":"unpacked","level":"info","recipe":"a.toml","#),
+            "{line}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["message"], "7 paths");
+        let text = plain(&Event::Unpacking { packages: 3 }.in_recipe("a.toml"), 1.5);
+        assert_eq!(text, "[  1.50s] a.toml: Unpacking 3 packages");
+        let v: serde_json::Value =
+            serde_json::from_str(&progress_json(1, 2, false, "1 of 2", Some("a.toml"))).unwrap();
+        assert_eq!(
+            (&v["event"], &v["recipe"]),
+            (&"progress".into(), &"a.toml".into())
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&progress_json(1, 2, false, "1 of 2", None)).unwrap();
+        assert!(v.get("recipe").is_none());
     }
 
     #[test]

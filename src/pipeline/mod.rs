@@ -12,6 +12,7 @@
 //! - `image_config`: the image config and its annotations.
 //! - `supply_chain`: commit the image, then its SBOM and provenance.
 //! - `debris`: temporaries left by killed runs.
+//! - `memo`: repo metadata loaded once for all the recipes of a run.
 
 mod build;
 mod core;
@@ -19,6 +20,7 @@ mod core_layer;
 mod debris;
 mod finish;
 mod image_config;
+mod memo;
 mod plan;
 mod repos;
 mod resolve;
@@ -40,6 +42,7 @@ use supply_chain::ArchFacts;
 pub use build::{fetch_rpms, verify_signatures};
 pub use debris::sweep_beside_lock;
 pub use image_config::{ANNOTATION_LOCK, ANNOTATION_RECIPE, ANNOTATION_REPO_PREFIX};
+pub use memo::RepoMemo;
 pub use plan::plan;
 pub use repos::{client, keyrings};
 pub use resolve::{

@@ -250,9 +250,41 @@ pub fn resolve(
 }
 
 /// Load (or read from the cache) repo `i`'s metadata for `arch`, checking
-/// repomd.xml's signature and freshness when the repo asks for it.
+/// repomd.xml's signature and freshness when the repo asks for it. With a
+/// run's [`RepoMemo`](super::memo::RepoMemo) (several recipes), a repo
+/// another recipe already loaded is not loaded again.
 #[allow(clippy::too_many_arguments)]
 pub fn load_repo(
+    recipe: &Recipe,
+    settings: &Settings,
+    client: &Client,
+    cache: &Cache,
+    rings: &[Keyring],
+    i: usize,
+    arch: Arch,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<RepoIndex> {
+    let Some(memo) = &settings.repo_memo else {
+        return load_repo_once(recipe, settings, client, cache, rings, i, arch, reporter);
+    };
+    let r = &recipe.repos[i];
+    let releasever = recipe.options.releasever.as_deref().unwrap_or("");
+    let key = super::memo::key(&sources(recipe, settings, r, arch)?, releasever, arch, r);
+    let (index, reused) = memo.get_or_load(&key, || {
+        load_repo_once(recipe, settings, client, cache, rings, i, arch, reporter)
+    })?;
+    if reused {
+        reporter.event(Event::RepoShared {
+            repo: r.name.clone(),
+            arch: arch.to_string(),
+            packages: index.packages.len(),
+        });
+    }
+    Ok(super::memo::renamed(index, &r.name, i))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn load_repo_once(
     recipe: &Recipe,
     settings: &Settings,
     client: &Client,

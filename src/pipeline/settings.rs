@@ -34,6 +34,8 @@ pub struct Settings {
     /// `--cache-repo REGISTRY/REPO`: a registry shared as a cache of RPMs
     /// and compressed layers (see [`crate::cache_repo`]).
     pub cache_repo: Option<crate::cache_repo::CacheRepo>,
+    /// Repo metadata shared by the recipes of one run (`None`: one recipe).
+    pub repo_memo: Option<std::sync::Arc<super::memo::RepoMemo>>,
 }
 
 /// SBOM and provenance files a build writes (see README "Supply chain").

@@ -435,6 +435,25 @@ impl PackageSet {
         part.repo(j)
     }
 
+    /// Every package as from repo `position` (what [`Package::repo`]
+    /// indexes): a repo loaded once for several recipes of one run takes
+    /// each recipe's position in turn.
+    pub fn set_repo(&mut self, position: usize) {
+        for part in &mut self.parts {
+            match &mut part.store {
+                Store::Owned(v) => v.iter_mut().for_each(|p| p.repo = position),
+                Store::Cached(c) => {
+                    c.repo = position;
+                    for cell in &mut c.cells {
+                        if let Some(p) = cell.get_mut() {
+                            p.repo = position;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Hidden by repo priority or cost: as if it were not in the set.
     pub fn is_hidden(&self, i: u32) -> bool {
         self.hidden.get(i as usize).copied().unwrap_or(false)

@@ -76,6 +76,20 @@ pub enum Event {
         revision: String,
         millis: f64,
     },
+    /// A repo another recipe of the same run already loaded: not loaded again.
+    RepoShared {
+        repo: String,
+        arch: String,
+        packages: usize,
+    },
+    /// An event of one recipe among several built in one run. Its JSON
+    /// form is the inner event's with a `"recipe"` field (see
+    /// [`Event::parts`]); the plain line starts with `RECIPE: `.
+    Recipe {
+        recipe: String,
+        #[serde(skip)]
+        event: Box<Event>,
+    },
     /// primary.xml cannot answer a file requirement: the file lists are read.
     LoadingFileLists {
         repo: String,
@@ -341,6 +355,7 @@ impl Event {
     pub fn level(&self) -> Level {
         use Event::*;
         match self {
+            Recipe { event, .. } => event.level(),
             Warning { .. }
             | SignaturesUnchecked { .. }
             | CacheEntryDropped { .. }
@@ -373,8 +388,30 @@ impl Event {
         }
     }
 
+    /// `self` as an event of recipe `recipe` (several recipes in one run).
+    pub fn in_recipe(self, recipe: &str) -> Event {
+        Event::Recipe {
+            recipe: recipe.to_string(),
+            event: Box::new(self),
+        }
+    }
+
+    /// The recipe an event belongs to (when several run) and the event itself.
+    pub fn parts(&self) -> (Option<&str>, &Event) {
+        match self {
+            Event::Recipe { recipe, event } => {
+                let (_, inner) = event.parts();
+                (Some(recipe), inner)
+            }
+            _ => (None, self),
+        }
+    }
+
     /// The `"event"` name of its JSON form.
     pub fn name(&self) -> String {
+        if let Event::Recipe { event, .. } = self {
+            return event.name();
+        }
         match serde_json::to_value(self) {
             Ok(serde_json::Value::Object(map)) => match map.get("event") {
                 Some(serde_json::Value::String(s)) => s.clone(),
@@ -412,6 +449,15 @@ impl fmt::Display for Event {
                 f,
                 "{repo}: {packages} packages, revision {revision} (loaded in {millis:.1} ms)"
             ),
+            RepoShared {
+                repo,
+                arch,
+                packages,
+            } => write!(
+                f,
+                "{repo} ({arch}): {packages} packages, already loaded for another recipe"
+            ),
+            Recipe { recipe, event } => write!(f, "{recipe}: {event}"),
             LoadingFileLists { repo, arch } => write!(f, "Loading file lists of {repo} ({arch})"),
             Resolving { arch, requests } => {
                 write!(f, "Resolving {} for {arch}", requests.join(", "))
@@ -696,6 +742,17 @@ mod tests {
         assert_eq!(e.name(), "image_written");
         assert_eq!(e.level(), Level::Step);
         assert_eq!(e.to_string(), "Wrote /o/app.oci.tar");
+    }
+
+    #[test]
+    fn a_recipe_event_is_its_inner_event_named() {
+        let inner = Event::Unpacking { packages: 3 };
+        let e = inner.clone().in_recipe("a.toml");
+        assert_eq!(e.name(), "unpacking");
+        assert_eq!(e.level(), Level::Step);
+        assert_eq!(e.to_string(), "a.toml: Unpacking 3 packages");
+        assert_eq!(e.parts(), (Some("a.toml"), &inner));
+        assert_eq!(inner.parts(), (None, &inner));
     }
 
     #[test]

@@ -47,6 +47,41 @@ impl Reporter for Recording {
     }
 }
 
+/// A reporter for one recipe of several built in one run: every event,
+/// and every step's summary, goes on as [`Event::Recipe`].
+pub struct ForRecipe<'a> {
+    pub recipe: String,
+    pub inner: &'a dyn Reporter,
+}
+
+impl Reporter for ForRecipe<'_> {
+    fn event(&self, event: Event) {
+        self.inner.event(event.in_recipe(&self.recipe));
+    }
+    fn progress(&self, start: Event, total: u64, bytes: bool) -> Box<dyn Progress> {
+        Box::new(RecipeProgress {
+            recipe: self.recipe.clone(),
+            inner: self
+                .inner
+                .progress(start.in_recipe(&self.recipe), total, bytes),
+        })
+    }
+}
+
+struct RecipeProgress {
+    recipe: String,
+    inner: Box<dyn Progress>,
+}
+
+impl Progress for RecipeProgress {
+    fn inc(&self, n: u64) {
+        self.inner.inc(n);
+    }
+    fn finish(&self, summary: Event) {
+        self.inner.finish(summary.in_recipe(&self.recipe));
+    }
+}
+
 /// What a fetch stage got from where, for its closing line.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct FetchTally {
@@ -119,6 +154,27 @@ mod tests {
         assert_eq!(
             t.event("x86_64").to_string(),
             "2 downloaded (1.5 MiB), 3 from the cache (4.0 MiB)"
+        );
+    }
+
+    #[test]
+    fn a_recipe_reporter_names_the_recipe_on_every_event() {
+        let r = Recording::default();
+        let tagged = ForRecipe {
+            recipe: "a.toml".into(),
+            inner: &r,
+        };
+        tagged.event(Event::Unpacking { packages: 1 });
+        tagged
+            .progress(Event::Unpacking { packages: 2 }, 2, false)
+            .finish(Event::Unpacked { paths: 4 });
+        let events = r.events.lock().unwrap();
+        assert_eq!(
+            *events,
+            vec![
+                Event::Unpacking { packages: 1 }.in_recipe("a.toml"),
+                Event::Unpacking { packages: 2 }.in_recipe("a.toml"),
+            ]
         );
     }
 
