@@ -147,6 +147,12 @@ fn refuse_single_file_flags(args: &BuildArgs) -> anyhow::Result<()> {
     if args.attach_sbom && args.push.is_none() {
         bail!("--attach-sbom attaches the SBOM to the image in a registry, so it needs --push");
     }
+    if args.cache_repo.is_some() {
+        bail!(
+            "--cache-repo is not supported yet when one run builds several recipes\n  \
+             hint: build the recipes one at a time with --cache-repo, or drop it for this run"
+        );
+    }
     Ok(())
 }
 
@@ -253,6 +259,12 @@ fn build_one(run: &Run<'_>, planned: &Planned) -> anyhow::Result<String> {
         &settings,
         run.reporter,
     )?;
+    // The recipe's [check] gates, as a single build runs them (image kept).
+    if !recipe.gates.is_empty() {
+        if let Some(err) = crate::build_gates(&built.output, recipe, run.reporter)? {
+            return Err(err);
+        }
+    }
     match (&planned.push_to, run.push_opts) {
         (Some(reference), Some(opts)) => {
             let sboms = if args.attach_sbom {
