@@ -18,7 +18,7 @@ use crate::cache::{self, Bucket, Cache, EntryError, Transfer};
 use crate::digest::Digest;
 use crate::http::{Client, HttpError};
 use crate::location;
-use crate::repo::Package;
+use crate::rpm::Package;
 
 /// Parallel downloads when the caller has no opinion: enough to hide latency
 /// on a mirror, few enough to be polite to it.

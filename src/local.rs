@@ -23,7 +23,8 @@ use anyhow::{bail, Context as _};
 use crate::digest::{Algorithm, Digest};
 use crate::http::Client;
 use crate::recipe::Recipe;
-use crate::repo::{Package, PackageSet, RepoIndex};
+use crate::repo::{PackageSet, RepoIndex};
+use crate::rpm::Package;
 use crate::rpm::{Arch, Dep, Evr, Nevra};
 use crate::signature::Keyring;
 

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::recipe::Recipe;
-use crate::repo::Package;
 use crate::resolve::order::dependency_graph;
 use crate::resolve::{Plan, Reason};
+use crate::rpm::Package;
 use crate::rpm::{Arch, Evr, Nevra};
 
 /// Why a lockfile cannot be used.

@@ -540,7 +540,7 @@ mod tests {
 
         let rpm = crate::rpm::identity::open_checked(&path, &nevra).unwrap();
         ring.verify_rpm(&rpm, &nevra).unwrap();
-        let planned = crate::repo::Package::new(
+        let planned = crate::rpm::Package::new(
             nevra.clone(),
             0,
             "rpm-basic.rpm".into(),

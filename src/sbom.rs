@@ -9,9 +9,9 @@
 use serde_json::{json, Value};
 
 use crate::digest::Digest;
-use crate::repo::Package;
 use crate::resolve::order::dependency_graph;
 use crate::resolve::Plan;
+use crate::rpm::Package;
 
 /// Facts about the image the SBOM describes.
 #[derive(Debug, Clone)]

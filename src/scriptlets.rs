@@ -26,10 +26,10 @@ use serde::Serialize;
 use crate::cache::Cache;
 use crate::http::Client;
 use crate::location;
-use crate::repo::Package;
 use crate::rootfs::effects;
 use crate::rootfs::unpack::{self, SkippedScriptlet};
 use crate::rpm::file::{header_end, HeaderEnd, Headers};
+use crate::rpm::Package;
 
 /// The first read: enough for the lead, the signature and the main header
 /// of most packages (a large file list makes the header longer).

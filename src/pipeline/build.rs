@@ -13,11 +13,11 @@ use crate::http::Client;
 use crate::image::layer_cache::{LayerCache, Origin};
 use crate::image::{Compression, Format, ImageWriter, LayerOptions};
 use crate::recipe::Recipe;
-use crate::repo::Package;
 use crate::report::{Event, FetchTally, Reporter};
 use crate::resolve::order;
 use crate::rootfs::{self, Tree};
 use crate::rpm::file::RpmFile;
+use crate::rpm::Package;
 use crate::signature::Keyring;
 
 /// What every arch's build shares.

@@ -164,7 +164,7 @@ mod tests {
     use super::*;
     use crate::digest::Digest;
     use crate::pipeline::RepoRef;
-    use crate::repo::Package;
+    use crate::rpm::Package;
     use crate::rpm::{Arch, Evr};
 
     fn pkg(name: &str, repo: usize) -> Package {

@@ -8,9 +8,9 @@ use anyhow::Context as _;
 use super::build::{image_epoch, Shared, Unpacked};
 use super::Resolved;
 use crate::recipe::Recipe;
-use crate::repo::Package;
 use crate::rootfs::{self, accounts, Finished, Staging, Tree};
 use crate::rpm::file::RpmFile;
+use crate::rpm::Package;
 
 /// Finish `unpacked.tree` for `res`: everything after the payloads.
 pub(super) fn finish(

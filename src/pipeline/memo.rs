@@ -64,7 +64,7 @@ pub fn key(
 }
 
 /// `index` as recipe repo `name` at position `position` (what
-/// [`Package::repo`](crate::repo::Package) indexes).
+/// [`Package::repo`](crate::rpm::Package) indexes).
 pub fn renamed(mut index: RepoIndex, name: &str, position: usize) -> RepoIndex {
     index.name = name.to_string();
     index.packages.set_repo(position);
@@ -118,7 +118,7 @@ mod tests {
     fn a_copy_takes_the_recipes_name_and_position() {
         use crate::rpm::{Evr, Nevra};
         let mut i = index("fedora");
-        i.packages = crate::repo::PackageSet::of(vec![crate::repo::Package::new(
+        i.packages = crate::repo::PackageSet::of(vec![crate::rpm::Package::new(
             Nevra::new("zlib", Evr::parse("1-1"), "x86_64"),
             0,
             "zlib.rpm".into(),

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use super::order::dependency_graph;
 use super::{LeftOut, Plan, Reason, Request, ResolveError};
 use crate::package_manager::is_package_manager;
-use crate::repo::Package;
+use crate::rpm::Package;
 
 /// `full` with the package manager left out where the request allows it;
 /// `solve` resolves a request (the same solver and packages as `full`).

@@ -13,7 +13,7 @@ pub use solver::ResolvoSolver;
 
 use std::collections::BTreeMap;
 
-use crate::repo::Package;
+use crate::rpm::Package;
 use crate::rpm::{Arch, Nevra};
 
 /// What the recipe asks for, in resolver terms.

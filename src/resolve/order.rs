@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::repo::Package;
+use crate::rpm::Package;
 
 /// Indices into `packages`, in an order where providers come before requirers.
 pub fn install_order(packages: &[&Package]) -> Vec<usize> {

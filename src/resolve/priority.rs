@@ -7,7 +7,8 @@
 
 use std::collections::HashMap;
 
-use crate::repo::{Package, PackageSet};
+use crate::repo::PackageSet;
+use crate::rpm::Package;
 
 /// `repos[i]` is `(priority, cost)` of the recipe's repo `i`.
 pub fn apply(packages: Vec<Package>, repos: &[(i32, u32)]) -> Vec<Package> {

@@ -11,8 +11,8 @@ use std::io;
 
 use super::{BlobRef, Entry, Kind, Tree};
 use crate::package_manager::{is_package_manager, STATE_PATHS};
-use crate::repo::Package;
 use crate::rpm::Dep;
+use crate::rpm::Package;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HardenOptions {

@@ -4,8 +4,8 @@
 //! complete (primary lists only some files): the header is the truth.
 
 use super::file::Headers;
+use super::Package;
 use super::{Cmp, Dep, Evr};
-use crate::repo::Package;
 
 /// `pkg` with provides, requires and files replaced by those of `headers`,
 /// and the descriptive fields the SBOM needs (summary, license, vendor,
