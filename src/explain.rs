@@ -226,7 +226,7 @@ pub fn table(view: &PlanView) -> String {
 /// e.g. `["nginx", "requires libssl.so.3()(64bit)", "openssl-libs"]`.
 /// Empty when `name` is not in the plan.
 pub fn why(plan: &Plan, name: &str) -> Vec<Vec<String>> {
-    let pkgs: Vec<&crate::rpm::Package> = plan.packages.iter().map(|p| &p.package).collect();
+    let pkgs: Vec<&crate::package::Package> = plan.packages.iter().map(|p| &p.package).collect();
     let names: Vec<&str> = pkgs.iter().map(|p| p.nevra.name.as_str()).collect();
     let requested: Vec<bool> = plan
         .packages
@@ -319,9 +319,9 @@ fn pad(out: &mut String, cell: &str, width: usize, align: Align) {
 mod tests {
     use super::*;
     use crate::digest::Digest;
+    use crate::package::Package;
+    use crate::package::{Dep, Evr, Nevra};
     use crate::resolve::Planned;
-    use crate::rpm::Package;
-    use crate::rpm::{Dep, Evr, Nevra};
 
     fn planned(name: &str, requires: &[&str], provides: &[&str], reason: Reason) -> Planned {
         Planned {

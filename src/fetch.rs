@@ -18,7 +18,7 @@ use crate::cache::{self, Bucket, Cache, EntryError, Transfer};
 use crate::digest::Digest;
 use crate::http::{Client, HttpError};
 use crate::location;
-use crate::rpm::Package;
+use crate::package::Package;
 
 /// Parallel downloads when the caller has no opinion: enough to hide latency
 /// on a mirror, few enough to be polite to it.
@@ -267,7 +267,7 @@ mod tests {
     use super::*;
     use crate::http::test_server::{Fault, Server};
     use crate::http::RetryPolicy;
-    use crate::rpm::{Evr, Nevra};
+    use crate::package::{Evr, Nevra};
     use std::time::Duration;
 
     fn client() -> Client {

@@ -9,7 +9,7 @@
 //! location its path relative to it, which is what the lock records with
 //! the file's sha256; a locked build re-hashes the files first.
 //!
-//! The headers are read through [`crate::rpm::metadata::read_metadata`],
+//! The headers are read through [`crate::package::metadata::read_metadata`],
 //! which checks them before the `rpm` crate parses them: these files are
 //! the user's own, but a damaged one must still be an error naming it.
 
@@ -22,10 +22,10 @@ use anyhow::{bail, Context as _};
 
 use crate::digest::{Algorithm, Digest};
 use crate::http::Client;
+use crate::package::Package;
+use crate::package::{Arch, Dep, Evr, Nevra};
 use crate::recipe::Recipe;
 use crate::repo::{PackageSet, RepoIndex};
-use crate::rpm::Package;
-use crate::rpm::{Arch, Dep, Evr, Nevra};
 use crate::signature::Keyring;
 
 /// The synthetic repo's name in plans, locks, SBOMs and `--no-gpgcheck`.
@@ -206,7 +206,7 @@ pub fn index(recipe: &Recipe, arch: Arch, index: usize) -> anyhow::Result<Option
 
 /// The package a local RPM file is, from its header, with the file's sha256.
 fn read(f: &LocalFile, repo: usize) -> anyhow::Result<Package> {
-    use crate::rpm::file::{HeaderError, Headers};
+    use crate::package::file::{HeaderError, Headers};
     let path = &f.path;
     let mut file =
         File::open(path).with_context(|| format!("cannot open local RPM {}", path.display()))?;
@@ -260,7 +260,7 @@ fn read(f: &LocalFile, repo: usize) -> anyhow::Result<Package> {
     let deps = |v: Result<Vec<::rpm::Dependency>, ::rpm::Error>| -> Vec<Dep> {
         v.unwrap_or_default()
             .into_iter()
-            .map(crate::rpm::header::convert)
+            .map(crate::package::header::convert)
             .collect()
     };
     let text = |v: Result<&str, ::rpm::Error>| v.unwrap_or_default().to_string();

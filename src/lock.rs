@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
+use crate::package::Package;
+use crate::package::{Arch, Evr, Nevra};
 use crate::recipe::Recipe;
 use crate::resolve::order::dependency_graph;
 use crate::resolve::{Plan, Reason};
-use crate::rpm::Package;
-use crate::rpm::{Arch, Evr, Nevra};
 
 /// Why a lockfile cannot be used.
 #[derive(Debug, thiserror::Error)]

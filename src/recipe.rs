@@ -19,8 +19,8 @@ use crate::digest::Digest;
 use crate::duration::parse_duration;
 use crate::gates::spec::{self as gate, Gates};
 use crate::healthcheck::Healthcheck;
+use crate::package::Arch;
 use crate::rootfs::exclude::PathPattern;
-use crate::rpm::Arch;
 
 /// The name of the synthetic repo of `[packages] local` (see the `local` module).
 pub const LOCAL_REPO: &str = "@local";

@@ -28,9 +28,9 @@ use std::path::{Path, PathBuf};
 use rpm::IndexTag;
 use rusqlite::{params, Connection};
 
+use crate::package::file::RpmFile;
 use crate::rootfs::tree::implied_dir;
 use crate::rootfs::{Entry, Kind, Staging, Tree};
-use crate::rpm::file::RpmFile;
 
 pub mod installed;
 pub use installed::Install;
@@ -526,8 +526,8 @@ mod tests {
     /// rpm database — parses the package's headers once, when it is opened.
     #[test]
     fn one_read_of_the_headers_feeds_every_stage() {
-        use crate::rpm::file::headers_parsed_on_this_thread;
-        use crate::rpm::{Evr, Nevra};
+        use crate::package::file::headers_parsed_on_this_thread;
+        use crate::package::{Evr, Nevra};
         let assets = crate::testing::corpus("rpm-rs-rpm/tests/assets");
         let path = assets.join("RPMS/v4/signed/rpm-basic-with-ed25519-2.3.4-5.el9.noarch.rpm");
         let key = assets.join("signing_keys/v4/rpm-testkey-v4-ed25519.asc");
@@ -538,15 +538,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let before = headers_parsed_on_this_thread();
 
-        let rpm = crate::rpm::identity::open_checked(&path, &nevra).unwrap();
+        let rpm = crate::package::identity::open_checked(&path, &nevra).unwrap();
         ring.verify_rpm(&rpm, &nevra).unwrap();
-        let planned = crate::rpm::Package::new(
+        let planned = crate::package::Package::new(
             nevra.clone(),
             0,
             "rpm-basic.rpm".into(),
             crate::digest::Digest::sha256_of(b"x"),
         );
-        let package = crate::rpm::header::with_header_deps(rpm.headers(), &planned);
+        let package = crate::package::header::with_header_deps(rpm.headers(), &planned);
         assert!(!package.files.is_empty() && !package.license.is_empty());
         let mut tree = Tree::default();
         let mut staging = Staging::new(dir.path().join("staging")).unwrap();

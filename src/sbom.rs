@@ -9,9 +9,9 @@
 use serde_json::{json, Value};
 
 use crate::digest::Digest;
+use crate::package::Package;
 use crate::resolve::order::dependency_graph;
 use crate::resolve::Plan;
-use crate::rpm::Package;
 
 /// Facts about the image the SBOM describes.
 #[derive(Debug, Clone)]
@@ -381,8 +381,8 @@ fn uuid_from_digest(d: &Digest) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::package::{Dep, Evr, Nevra};
     use crate::resolve::{Planned, Reason};
-    use crate::rpm::{Dep, Evr, Nevra};
 
     fn pkg(name: &str, evr: &str, license: &str, requires: &[&str]) -> Planned {
         Planned {

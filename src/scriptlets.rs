@@ -26,10 +26,10 @@ use serde::Serialize;
 use crate::cache::Cache;
 use crate::http::Client;
 use crate::location;
+use crate::package::file::{header_end, HeaderEnd, Headers};
+use crate::package::Package;
 use crate::rootfs::effects;
 use crate::rootfs::unpack::{self, SkippedScriptlet};
-use crate::rpm::file::{header_end, HeaderEnd, Headers};
-use crate::rpm::Package;
 
 /// The first read: enough for the lead, the signature and the main header
 /// of most packages (a large file list makes the header longer).
@@ -172,7 +172,7 @@ mod tests {
         let path = dir.path().join("s-1.0-1.x86_64.rpm");
         pkg.write_file(&path).unwrap();
         let package = Package::new(
-            crate::rpm::Nevra::new("s", crate::rpm::Evr::parse("1.0-1"), "x86_64"),
+            crate::package::Nevra::new("s", crate::package::Evr::parse("1.0-1"), "x86_64"),
             0,
             "s-1.0-1.x86_64.rpm".into(),
             crate::digest::Digest::sha256_of(b"x"),

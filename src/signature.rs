@@ -27,8 +27,8 @@ use pgp::ser::Serialize as _;
 use pgp::types::KeyDetails as _;
 use sha2::Digest as _;
 
-use crate::rpm::file::RpmFile;
-use crate::rpm::Nevra;
+use crate::package::file::RpmFile;
+use crate::package::Nevra;
 
 /// One trusted public key.
 #[derive(Clone)]

@@ -11,7 +11,7 @@ use std::cmp::Ordering;
 use std::process::Command;
 
 use common::*;
-use minibuild::rpm::{rpmvercmp, Evr};
+use minibuild::package::{rpmvercmp, Evr};
 
 /// A small deterministic generator (xorshift64*), so a failure reproduces.
 struct Gen(u64);

@@ -25,8 +25,8 @@ use std::process::Command;
 
 use minibuild::image::{Compression, Format, Healthcheck, HistoryEntry, ImageConfig, ImageWriter};
 use minibuild::image::{LayerInfo, LayerOptions};
+use minibuild::package::Arch;
 use minibuild::rootfs::{harden, BlobRef, Entry, Kind, Tree};
-use minibuild::rpm::Arch;
 
 /// Library-level golden digests, `(what, digest)`. See the module docs
 /// before changing one: a change that moves them must say so in its commit

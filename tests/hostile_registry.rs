@@ -20,8 +20,8 @@ use std::process::Output;
 use base64::Engine as _;
 use common::server::{Handled, Request, Response};
 use minibuild::image::{Compression, Format, ImageConfig, ImageWriter, LayerOptions};
+use minibuild::package::Arch;
 use minibuild::rootfs::Tree;
-use minibuild::rpm::Arch;
 
 const USER: &str = "ci";
 const PASS: &str = "hostile-test-pw";

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use common::{require_tool, run_ok};
 use minibuild::digest::Digest;
 use minibuild::image::{Compression, Format, ImageConfig, ImageWriter, LayerOptions, Written};
+use minibuild::package::Arch;
 use minibuild::registry::auth::{CredSource, Credentials};
 use minibuild::registry::{push, PushError, PushEvent, PushOptions, Reference};
 use minibuild::rootfs::{BlobRef, Entry, Kind, Tree};
-use minibuild::rpm::Arch;
 
 const USER: &str = "ci";
 const PASS: &str = "s3cret-pw";

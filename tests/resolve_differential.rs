@@ -27,10 +27,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
+use minibuild::package::Arch;
+use minibuild::package::Package;
 use minibuild::repo::{filelists, primary, PackageSet};
 use minibuild::resolve::{Request, ResolvoSolver};
-use minibuild::rpm::Arch;
-use minibuild::rpm::Package;
 
 /// NEVRAs installed, or the request is unsolvable.
 type Outcome = Option<BTreeSet<String>>;

@@ -14,8 +14,8 @@ use std::sync::OnceLock;
 
 use common::*;
 use minibuild::digest::Digest;
-use minibuild::rpm::file::RpmFile;
-use minibuild::rpm::Nevra;
+use minibuild::package::file::RpmFile;
+use minibuild::package::Nevra;
 use minibuild::signature::Keyring;
 
 /// target/fixtures/signed, built on first use.
@@ -441,7 +441,7 @@ fn open(path: &std::path::Path) -> RpmFile {
 fn nevra() -> Nevra {
     Nevra {
         name: "test".into(),
-        evr: minibuild::rpm::Evr::parse("1-1"),
+        evr: minibuild::package::Evr::parse("1-1"),
         arch: "noarch".into(),
     }
 }

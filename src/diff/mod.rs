@@ -501,7 +501,7 @@ mod tests {
     use super::*;
     use crate::image::test_tree::TestTree;
     use crate::image::{Compression, Format, ImageConfig, ImageWriter, LayerOptions};
-    use crate::rpm::Arch;
+    use crate::package::Arch;
 
     #[test]
     fn references_are_told_apart_from_paths() {

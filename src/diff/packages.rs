@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::lock::{Lock, LockedPackage};
 use crate::lock_diff::{self, Change};
-use crate::rpm::{Evr, Nevra};
+use crate::package::{Evr, Nevra};
 
 /// One installed package, as the diff needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]

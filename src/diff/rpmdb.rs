@@ -10,8 +10,8 @@ use std::io::Write as _;
 use anyhow::{bail, Context as _};
 use rusqlite::{Connection, OpenFlags};
 
+use crate::package::Evr;
 use crate::rootfs::{Kind, Tree};
-use crate::rpm::Evr;
 
 use super::packages::Package;
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
-use crate::rpm::Arch;
+use crate::package::Arch;
 
 pub use crate::healthcheck::Healthcheck;
 

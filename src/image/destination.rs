@@ -206,7 +206,7 @@ mod tests {
     }
 
     /// A minibuild-like image of `arches` written as `format` to `dest`.
-    fn write_image(dest: &Path, format: Format, arches: &[crate::rpm::Arch]) {
+    fn write_image(dest: &Path, format: Format, arches: &[crate::package::Arch]) {
         let tree = crate::image::test_tree::TestTree::sample();
         let mut w = crate::image::ImageWriter::new(dest).unwrap();
         w.set_name("example/test");
@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn previous_outputs_are_recognised_by_format() {
-        use crate::rpm::Arch;
+        use crate::package::Arch;
         let tmp = tempfile::tempdir().unwrap();
         let multi = tmp.path().join("multi.tar");
         write_image(&multi, Format::OciArchive, &[Arch::X86_64, Arch::Aarch64]);

@@ -319,7 +319,7 @@ mod tests {
 
     use crate::image::test_tree::TestTree;
     use crate::image::{Compression, Format, ImageConfig, ImageWriter, LayerOptions};
-    use crate::rpm::Arch;
+    use crate::package::Arch;
 
     fn write(tree: &Tree, format: Format, compression: Compression, dest: &Path) -> Digest {
         let mut w = ImageWriter::new(dest).unwrap();

@@ -509,7 +509,7 @@ mod tests {
     use super::*;
     use crate::image::test_tree::TestTree;
     use crate::image::{Compression, Format, ImageConfig, ImageWriter, LayerOptions, Written};
-    use crate::rpm::Arch;
+    use crate::package::Arch;
 
     fn write_image(dest: &Path, format: Format, arches: &[Arch]) -> Written {
         let mut t = TestTree::new();

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::digest::Digest;
-use crate::rpm::Arch;
+use crate::package::Arch;
 
 use super::config::variant;
 use super::layer::LayerInfo;

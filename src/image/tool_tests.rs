@@ -11,7 +11,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::digest::Digest;
-use crate::rpm::Arch;
+use crate::package::Arch;
 
 use super::test_tree::TestTree;
 use super::*;

@@ -12,12 +12,12 @@ use crate::fetch;
 use crate::http::Client;
 use crate::image::layer_cache::{LayerCache, Origin};
 use crate::image::{Compression, Format, ImageWriter, LayerOptions};
+use crate::package::file::RpmFile;
+use crate::package::Package;
 use crate::recipe::Recipe;
 use crate::report::{Event, FetchTally, Reporter};
 use crate::resolve::order;
 use crate::rootfs::{self, Tree};
-use crate::rpm::file::RpmFile;
-use crate::rpm::Package;
 use crate::signature::Keyring;
 
 /// What every arch's build shares.
@@ -186,7 +186,7 @@ pub fn fetch_rpms(
     rpms.iter()
         .zip(&requests)
         .map(|(path, (package, base))| {
-            crate::rpm::identity::open_checked(path, &package.nevra).with_context(|| {
+            crate::package::identity::open_checked(path, &package.nevra).with_context(|| {
                 format!(
                     "{} from {}",
                     package.nevra,
@@ -338,7 +338,7 @@ pub(super) fn unpack_all(
     let headers: Vec<Package> = rpms
         .iter()
         .zip(&res.plan.packages)
-        .map(|(rpm, p)| crate::rpm::header::with_header_deps(rpm.headers(), &p.package))
+        .map(|(rpm, p)| crate::package::header::with_header_deps(rpm.headers(), &p.package))
         .collect();
     let refs: Vec<&Package> = headers.iter().collect();
     let order = order::install_order(&refs);

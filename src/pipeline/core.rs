@@ -9,10 +9,10 @@ use std::collections::{HashMap, HashSet};
 use anyhow::{bail, Context as _};
 
 use super::{resolve_or_lock, LockFile, Resolved, Settings};
+use crate::package::Nevra;
 use crate::recipe::Recipe;
 use crate::report::Reporter;
 use crate::resolve::{Plan, Planned, Reason};
-use crate::rpm::Nevra;
 
 /// The core recipe's plans (per arch, the app's arches), or `None` without a base.
 pub(super) fn core_plans(
@@ -44,7 +44,7 @@ pub(super) fn core_plans(
 }
 
 /// The core's plan for `arch`.
-pub(super) fn for_arch(core: &[Resolved], arch: crate::rpm::Arch) -> Option<&Resolved> {
+pub(super) fn for_arch(core: &[Resolved], arch: crate::package::Arch) -> Option<&Resolved> {
     core.iter().find(|r| r.arch == arch)
 }
 
@@ -163,9 +163,9 @@ pub(super) fn check_lock(
 mod tests {
     use super::*;
     use crate::digest::Digest;
+    use crate::package::Package;
+    use crate::package::{Arch, Evr};
     use crate::pipeline::RepoRef;
-    use crate::rpm::Package;
-    use crate::rpm::{Arch, Evr};
 
     fn pkg(name: &str, repo: usize) -> Package {
         Package::new(

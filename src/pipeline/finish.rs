@@ -7,10 +7,10 @@ use anyhow::Context as _;
 
 use super::build::{image_epoch, Shared, Unpacked};
 use super::Resolved;
+use crate::package::file::RpmFile;
+use crate::package::Package;
 use crate::recipe::Recipe;
 use crate::rootfs::{self, accounts, Finished, Staging, Tree};
-use crate::rpm::file::RpmFile;
-use crate::rpm::Package;
 
 /// Finish `unpacked.tree` for `res`: everything after the payloads.
 pub(super) fn finish(
@@ -30,7 +30,7 @@ pub(super) fn finish(
     let install = crate::rpmdb::Install {
         time: u32::try_from(image_epoch(recipe, res, settings)).unwrap_or(u32::MAX),
         color: crate::rpmdb::installed::TRANSACTION_COLOR_64,
-        big_endian: res.arch == crate::rpm::Arch::S390x,
+        big_endian: res.arch == crate::package::Arch::S390x,
     };
     let not_installed = &unpacked.not_installed;
     let write_rpmdb = |tree: &mut Tree, stage: &mut Staging, removed: &BTreeSet<String>| {

@@ -51,7 +51,7 @@ impl RepoMemo {
 pub fn key(
     sources: &crate::repo::mirrors::Sources,
     releasever: &str,
-    arch: crate::rpm::Arch,
+    arch: crate::package::Arch,
     repo: &crate::recipe::Repo,
 ) -> String {
     format!(
@@ -64,7 +64,7 @@ pub fn key(
 }
 
 /// `index` as recipe repo `name` at position `position` (what
-/// [`Package::repo`](crate::rpm::Package) indexes).
+/// [`Package::repo`](crate::package::Package) indexes).
 pub fn renamed(mut index: RepoIndex, name: &str, position: usize) -> RepoIndex {
     index.name = name.to_string();
     index.packages.set_repo(position);
@@ -116,9 +116,9 @@ mod tests {
 
     #[test]
     fn a_copy_takes_the_recipes_name_and_position() {
-        use crate::rpm::{Evr, Nevra};
+        use crate::package::{Evr, Nevra};
         let mut i = index("fedora");
-        i.packages = crate::repo::PackageSet::of(vec![crate::rpm::Package::new(
+        i.packages = crate::repo::PackageSet::of(vec![crate::package::Package::new(
             Nevra::new("zlib", Evr::parse("1-1"), "x86_64"),
             0,
             "zlib.rpm".into(),

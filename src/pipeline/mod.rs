@@ -128,7 +128,7 @@ fn arch(s: &build::Shared, res: &Resolved, writer: &mut ImageWriter) -> anyhow::
         .as_deref()
         .map(|c| core_layer::core_layer(s, c, writer))
         .transpose()?;
-    let parsed_before = crate::rpm::file::headers_parsed_on_this_thread();
+    let parsed_before = crate::package::file::headers_parsed_on_this_thread();
     if let Some(remote) = &s.remote {
         build::from_cache_repo(remote, &s.cache, res, settings.jobs, reporter);
     }
@@ -153,7 +153,7 @@ fn arch(s: &build::Shared, res: &Resolved, writer: &mut ImageWriter) -> anyhow::
     )?;
     // Every stage took the headers fetch_rpms read: one parse per package.
     debug_assert_eq!(
-        crate::rpm::file::headers_parsed_on_this_thread() - parsed_before,
+        crate::package::file::headers_parsed_on_this_thread() - parsed_before,
         rpms.len() as u64
     );
     Ok(ArchFacts {

@@ -24,7 +24,7 @@ pub fn plan(
         let mut view = explain::view(&r.plan, r.arch.rpm_name(), &names);
         // Local RPMs are read where they are, by file name in their directory.
         let local = super::build::local_sources(r);
-        let packages: Vec<(&crate::rpm::Package, &str)> = r
+        let packages: Vec<(&crate::package::Package, &str)> = r
             .plan
             .packages
             .iter()

@@ -6,10 +6,10 @@ use anyhow::{bail, Context as _};
 
 use super::Settings;
 use crate::http::Client;
+use crate::package::Arch;
 use crate::recipe::Recipe;
 use crate::repo;
 use crate::report::{Event, Reporter};
-use crate::rpm::Arch;
 use crate::signature::Keyring;
 
 /// The baseurl for `repo` on `arch`, after overrides and substitution.

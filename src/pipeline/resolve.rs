@@ -11,12 +11,12 @@ use crate::cache::{Bucket, Cache};
 use crate::digest::Digest;
 use crate::http::Client;
 use crate::lock::{Lock, LockedPackage, LockedReason, LockedRepo, LockedRequest};
+use crate::package::Arch;
+use crate::package::Package;
 use crate::recipe::Recipe;
 use crate::repo::{self, LoadOptions, RepoIndex, RepoSpec};
 use crate::report::{Event, Reporter};
 use crate::resolve::{priority, Plan, Planned, Reason, Request};
-use crate::rpm::Arch;
-use crate::rpm::Package;
 use crate::signature::Keyring;
 
 /// What was resolved for one target architecture.

@@ -8,10 +8,10 @@ use anyhow::{bail, Context as _};
 use super::{Built, Resolved, SbomFormat, Settings};
 use crate::digest::Digest;
 use crate::image::{self, Format, ImageWriter};
+use crate::package::Arch;
 use crate::recipe::Recipe;
 use crate::resolve::Plan;
 use crate::rootfs::{self, Tree};
-use crate::rpm::Arch;
 
 /// What one arch's build leaves for the SBOM and provenance.
 pub(super) struct ArchFacts {

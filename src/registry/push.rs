@@ -267,7 +267,7 @@ mod tests {
     use crate::image::manifest::{MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
     use crate::image::test_tree::TestTree;
     use crate::image::{Compression, Format, ImageConfig, ImageWriter, LayerOptions, Written};
-    use crate::rpm::Arch;
+    use crate::package::Arch;
 
     fn write_image(dest: &Path, format: Format, arches: &[Arch]) -> Written {
         let mut t = TestTree::new();

@@ -294,7 +294,7 @@ fn valid(t: &Table, len: u32) -> bool {
 mod tests {
     use super::*;
     use crate::digest::Digest;
-    use crate::rpm::{Dep, Evr, Nevra};
+    use crate::package::{Dep, Evr, Nevra};
 
     fn pkg(name: &str, provides: &[&str], files: &[&str]) -> Package {
         let mut p = Package::new(

@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 use super::Package;
 use crate::digest::{Algorithm, Digest};
-use crate::rpm::{Cmp, Dep, Evr, Nevra};
+use crate::package::{Cmp, Dep, Evr, Nevra};
 
 const CMPS: [Cmp; 5] = [Cmp::Lt, Cmp::Le, Cmp::Eq, Cmp::Ge, Cmp::Gt];
 

@@ -43,7 +43,7 @@ use crate::cache::{self, Bucket, Cache, EntryError};
 use crate::digest::{Digest, DigestError};
 use crate::http::{self, Client, HttpError};
 use crate::location;
-use crate::rpm::Package;
+use crate::package::Package;
 
 /// One repository's parsed metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -666,7 +666,7 @@ mod tests {
     use super::*;
     use crate::http::test_server::Server;
     use crate::http::RetryPolicy;
-    use crate::rpm::Dep;
+    use crate::package::Dep;
     use std::io::Write;
     use std::time::Duration;
 

@@ -370,8 +370,10 @@ mod tests {
         let mut more = pkgs.clone();
         more[5]
             .requires
-            .push(crate::rpm::Dep::any("/usr/bin/nobody"));
-        more[6].requires.push(crate::rpm::Dep::any("/usr/bin/bash"));
+            .push(crate::package::Dep::any("/usr/bin/nobody"));
+        more[6]
+            .requires
+            .push(crate::package::Dep::any("/usr/bin/bash"));
         write(&path, &more, &CapIndex::build(&more)).unwrap();
         let back = PackageSet::from_parts(vec![read(&path, 3).unwrap().unwrap()]);
         assert!(back.unmet_file_deps([]));

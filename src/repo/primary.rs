@@ -22,7 +22,7 @@ use quick_xml::Reader;
 
 use super::Package;
 use crate::digest::{Digest, DigestError};
-use crate::rpm::{Cmp, Dep, Evr, Nevra};
+use crate::package::{Cmp, Dep, Evr, Nevra};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrimaryError {

@@ -592,7 +592,7 @@ impl PackageSet {
 mod tests {
     use super::*;
     use crate::digest::Digest;
-    use crate::rpm::{Dep, Evr, Nevra};
+    use crate::package::{Dep, Evr, Nevra};
 
     fn pkg(name: &str, arch: &str, repo: usize) -> Package {
         Package::new(

@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 
 use super::order::dependency_graph;
 use super::{LeftOut, Plan, Reason, Request, ResolveError};
+use crate::package::Package;
 use crate::package_manager::is_package_manager;
-use crate::rpm::Package;
 
 /// `full` with the package manager left out where the request allows it;
 /// `solve` resolves a request (the same solver and packages as `full`).

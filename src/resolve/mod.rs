@@ -13,8 +13,8 @@ pub use solver::ResolvoSolver;
 
 use std::collections::BTreeMap;
 
-use crate::rpm::Package;
-use crate::rpm::{Arch, Nevra};
+use crate::package::Package;
+use crate::package::{Arch, Nevra};
 
 /// What the recipe asks for, in resolver terms.
 #[derive(Debug, Clone, Default)]

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::rpm::Package;
+use crate::package::Package;
 
 /// Indices into `packages`, in an order where providers come before requirers.
 pub fn install_order(packages: &[&Package]) -> Vec<usize> {
@@ -175,7 +175,7 @@ fn capability_names(dep: &str) -> Vec<&str> {
 mod tests {
     use super::*;
     use crate::digest::Digest;
-    use crate::rpm::{Dep, Evr, Nevra};
+    use crate::package::{Dep, Evr, Nevra};
 
     fn pkg(name: &str, requires: &[&str], provides: &[&str], files: &[&str]) -> Package {
         Package {

@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
+use crate::package::Package;
 use crate::repo::PackageSet;
-use crate::rpm::Package;
 
 /// `repos[i]` is `(priority, cost)` of the recipe's repo `i`.
 pub fn apply(packages: Vec<Package>, repos: &[(i32, u32)]) -> Vec<Package> {
@@ -60,7 +60,7 @@ fn keep(set: &PackageSet, repos: &[(i32, u32)]) -> Vec<bool> {
 mod tests {
     use super::*;
     use crate::digest::Digest;
-    use crate::rpm::{Evr, Nevra};
+    use crate::package::{Evr, Nevra};
 
     fn pkg(name: &str, evr: &str, repo: usize) -> Package {
         Package::new(

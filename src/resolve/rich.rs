@@ -24,7 +24,7 @@
 //! for *one* package satisfying both (or the first but not the second), so
 //! they form a single [`Atom`].
 
-use crate::rpm::{Cmp, Dep, Evr};
+use crate::package::{Cmp, Dep, Evr};
 
 /// A parsed dependency expression.
 #[derive(Debug, Clone, PartialEq, Eq)]

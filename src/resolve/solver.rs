@@ -64,9 +64,9 @@ use super::prune;
 use super::rich::{self, Atom, Clause, Rich};
 use super::{minimal, Choice, ChosenBy, Plan, Planned, Reason, Request, ResolveError};
 use crate::glob::glob_match;
+use crate::package::Package;
+use crate::package::{ranges_overlap, Arch, Cmp, Dep, Nevra};
 use crate::repo::PackageSet;
-use crate::rpm::Package;
-use crate::rpm::{ranges_overlap, Arch, Cmp, Dep, Nevra};
 
 /// The dependency solver, backed by resolvo.
 #[derive(Debug, Default, Clone, Copy)]

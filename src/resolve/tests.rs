@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::digest::Digest;
-use crate::rpm::{Cmp, Dep, Evr};
+use crate::package::{Cmp, Dep, Evr};
 
 /// A package builder: `P::new("bash-5.2-1.x86_64")`.
 struct P(Package);

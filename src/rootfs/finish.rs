@@ -14,9 +14,9 @@ use anyhow::bail;
 
 use super::{accounts, busybox, copy, effects, harden, ldcache, trust};
 use super::{assign_ids, HardenError, HardenOptions, HardenReport, Staging, Tree};
+use crate::package::Arch;
+use crate::package::Package;
 use crate::report::{Event, Reporter};
-use crate::rpm::Arch;
-use crate::rpm::Package;
 
 /// A host file or directory to copy into the image.
 #[derive(Debug, Clone, PartialEq, Eq)]

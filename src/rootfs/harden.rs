@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
 use super::{BlobRef, Entry, Kind, Tree};
+use crate::package::Dep;
+use crate::package::Package;
 use crate::package_manager::{is_package_manager, STATE_PATHS};
-use crate::rpm::Dep;
-use crate::rpm::Package;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HardenOptions {
@@ -567,7 +567,7 @@ mod tests {
     }
 
     fn package(name: &str, provides: &[&str], requires: &[&str]) -> Package {
-        use crate::rpm::{Evr, Nevra};
+        use crate::package::{Evr, Nevra};
         let mut p = Package::new(
             Nevra {
                 name: name.into(),

@@ -34,7 +34,7 @@ use std::cmp::Ordering;
 use super::staging::Staging;
 use super::{generated, Kind, Tree};
 use crate::elf;
-use crate::rpm::Arch;
+use crate::package::Arch;
 
 /// Where the cache goes.
 pub const CACHE_PATH: &str = "etc/ld.so.cache";

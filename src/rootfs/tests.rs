@@ -10,7 +10,7 @@ use rpm::{BuildConfig, CompressionType, FileOptions, PackageBuilder, Scriptlet};
 use super::harden::{assign_ids, harden, HardenOptions};
 use super::unpack::{unpack, ScriptletKind, UnpackError, UnpackOptions};
 use super::{Entry, Kind, Staging, Tree, TreeError};
-use crate::rpm::file::RpmFile;
+use crate::package::file::RpmFile;
 
 /// A tempdir holding `staging/` and the built RPMs in `rpms/`: anything
 /// else appearing in it was written outside the staging area.

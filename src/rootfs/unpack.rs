@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use rpm::IndexTag;
 
-use crate::rpm::file::{ReadError, RpmFile};
+use crate::package::file::{ReadError, RpmFile};
 
 use super::cpio::{bound_exceeded, Bounded, CpioError, CpioReader, Member};
 use super::exclude::{excluded_by, PathPattern};

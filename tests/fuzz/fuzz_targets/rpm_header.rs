@@ -4,7 +4,7 @@
 //! Range reads with: both must agree on where the headers end.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use minibuild::rpm::file::{header_end, HeaderEnd, Headers};
+use minibuild::package::file::{header_end, HeaderEnd, Headers};
 
 fuzz_target!(|data: &[u8]| {
     let end = header_end(data);

@@ -7,10 +7,10 @@ pub mod file;
 pub mod header;
 pub mod identity;
 mod nevra;
-mod package;
+mod record;
 
 pub use arch::Arch;
 pub use dep::{ranges_overlap, Cmp, Dep};
 pub use evr::{rpmvercmp, Evr};
 pub use nevra::Nevra;
-pub use package::Package;
+pub use record::Package;

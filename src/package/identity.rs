@@ -61,7 +61,7 @@ pub fn open_checked(path: &Path, expected: &Nevra) -> Result<RpmFile, IdentityEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rpm::Evr;
+    use crate::package::Evr;
 
     #[test]
     fn matches_its_own_header_and_names_both_on_a_swap() {
