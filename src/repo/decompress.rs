@@ -103,7 +103,14 @@ pub fn decompress<'a>(
         )),
         Compression::Xz => Box::new(BufReader::with_capacity(
             BUF,
-            liblzma::bufread::XzDecoder::new_multi_decoder(reader),
+            liblzma::bufread::XzDecoder::new_stream(
+                reader,
+                liblzma::stream::Stream::new_stream_decoder(
+                    crate::package::XZ_MEMLIMIT,
+                    liblzma::stream::CONCATENATED,
+                )
+                .map_err(|e| io_err(std::io::Error::other(e)))?,
+            ),
         )),
         Compression::Zstd => Box::new(BufReader::with_capacity(
             BUF,

@@ -47,7 +47,9 @@ impl Compressor {
         })
     }
 
-    /// The decoder reading `reader` as this compressor's stream.
+    /// The decoder reading `reader` as this compressor's stream. An xz or
+    /// lzma stream whose dictionary would need more than [`XZ_MEMLIMIT`](crate::package::XZ_MEMLIMIT) is
+    /// an error, not an allocation of whatever the header claims.
     pub fn decoder<'a>(self, reader: impl BufRead + 'a) -> io::Result<Box<dyn Read + 'a>> {
         Ok(match self {
             Compressor::None => Box::new(reader),
@@ -59,7 +61,7 @@ impl Compressor {
             // other's format; concatenated xz streams as `xz -d` reads them.
             Compressor::Xz | Compressor::Lzma => {
                 let stream = liblzma::stream::Stream::new_auto_decoder(
-                    u64::MAX,
+                    crate::package::XZ_MEMLIMIT,
                     liblzma::stream::CONCATENATED,
                 )
                 .map_err(io::Error::other)?;
@@ -300,6 +302,22 @@ mod tests {
             let out = decode(claimed, compress(actual, &data))
                 .unwrap_or_else(|e| panic!("{claimed} reading {actual}: {e}"));
             assert!(out == data, "{claimed} reading {actual}");
+        }
+    }
+
+    /// Found by the `payload` fuzz target: an lzma ("alone") header claiming a
+    /// 4 GiB dictionary made liblzma allocate 4 GiB. Now an error.
+    #[test]
+    fn an_lzma_header_claiming_a_huge_dictionary_is_refused_not_allocated() {
+        let stream = b"0\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff8";
+        for c in [Compressor::Lzma, Compressor::Xz] {
+            let mut out = Vec::new();
+            let read = c
+                .decoder(&stream[..])
+                .and_then(|mut d| std::io::Read::read_to_end(&mut d, &mut out));
+            let err = read.expect_err("decoded");
+            // Refused for its memory need, before any dictionary is allocated.
+            assert!(err.to_string().contains("memory"), "{c:?}: {err}");
         }
     }
 }
