@@ -93,7 +93,7 @@ pub fn view(plan: &Plan, target: &str, repo_names: &[String]) -> PlanView {
 }
 
 /// Attach each package's scriptlets (in plan order, as
-/// [`crate::scriptlets::for_packages`] returns them).
+/// `crate::scriptlets::for_packages` returns them).
 pub fn with_scriptlets(view: &mut PlanView, scriptlets: Vec<Option<Vec<ScriptletView>>>) {
     for (row, s) in view.packages.iter_mut().zip(scriptlets) {
         row.scriptlets = s;

@@ -4,15 +4,15 @@
 //! A [`Client`] wraps a `ureq` agent (rustls; the system's trust store plus
 //! any `--ca`/`--cert-dir` CAs, see [`TlsTrust`]), a [`RetryPolicy`], the
 //! repos' credentials (each sent only to its own origin, looked up again on
-//! every redirect hop, see [`crate::credentials`]) and, with `--offline`, a
+//! every redirect hop, see `crate::credentials`) and, with `--offline`, a
 //! refusal of every network request. There is no global state: the CLI
 //! builds one client and hands it to each stage.
 //!
 //! Mirrors are not trusted, so every request is fenced and bounded:
-//! - the policy's allow-list ([`Fence`]) is checked on every URL fetched,
+//! - the policy's allow-list (`Fence`) is checked on every URL fetched,
 //!   redirect targets included; redirects are followed by
 //!   [`follow_redirects`] (the loop the registry client shares), one hop at
-//!   a time, to targets [`location::redirect`] allows: never from https to
+//!   a time, to targets `location::redirect` allows: never from https to
 //!   http and never to `file://`;
 //! - every read has a byte bound (the size the checksummed metadata declares,
 //!   or a hard cap for small files) and a deadline scaled by that bound, on
@@ -521,7 +521,7 @@ fn open_regular(path: &Path) -> Result<File, HttpError> {
 /// Join a location relative to a base ending in `/`. A location that is
 /// itself absolute (`xml:base` in primary.xml makes those) wins. For
 /// display and provenance only: what is fetched goes through
-/// [`location::resolve`], which also fences it.
+/// `location::resolve`, which also fences it.
 pub fn join(base: &str, location: &str) -> String {
     if location.contains("://") {
         return location.to_string();
@@ -1071,7 +1071,7 @@ pub(crate) mod test_server {
 /// `send` makes one request (credentials and the fence are per hop, so its
 /// business); a 301, 302, 303, 307 or 308 with a `Location` goes on to
 /// `next(current, location)`, which resolves the target or refuses it.
-/// The rules differ by caller: a mirror's target is a [`location`] (normalised
+/// The rules differ by caller: a mirror's target is a `location` (normalised
 /// and fenced; `file://` and downgrades refused), a registry's is resolved
 /// as written (a CDN's signed URL must not be re-encoded) and must be
 /// http(s) without a downgrade. Returns the final response and its URL;

@@ -12,7 +12,7 @@
 //! ```
 //!
 //! Prefixes match whole path segments after both sides are normalised
-//! ([`crate::location`]): `https://mirror.example.org` allows
+//! (`crate::location`): `https://mirror.example.org` allows
 //! `https://mirror.example.org/x/` but not `https://mirror.example.org.evil/`,
 //! and `…/allowed/../evil/` or `…/allowed/%2e%2e/evil/` is `…/evil/`. The
 //! list is checked here against each repo's base URL before anything is

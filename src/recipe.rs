@@ -210,7 +210,7 @@ impl Repo {
     }
 }
 
-/// A repo's credential sources (see [`crate::credentials`]); the password
+/// A repo's credential sources (see `crate::credentials`); the password
 /// itself is never in the recipe, and read only when the repo is used.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RepoAuth {

@@ -1,5 +1,5 @@
 //! The packages an image's rpm database lists: `var/lib/rpm/rpmdb.sqlite`
-//! (what minibuild writes, see [`crate::rpmdb`]) or Fedora's
+//! (what minibuild writes, see `crate::rpmdb`) or Fedora's
 //! `usr/lib/sysimage/rpm/rpmdb.sqlite`. Each `Packages.blob` is a header
 //! without its 8-byte magic; only the tags the diff needs are read, with
 //! every offset bounds-checked, so a hostile image's database is an error

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::repo::RepoIndex;
 
-/// Loaded indexes by [`key`]. The slot's own lock is held while the first
+/// Loaded indexes by `key`. The slot's own lock is held while the first
 /// recipe loads it, so a second recipe asking for the same repo waits for
 /// that load instead of fetching repomd.xml and primary.xml again.
 #[derive(Debug, Default)]

@@ -61,7 +61,7 @@ pub struct Built {
 }
 
 /// Download, unpack, finish and write the image for every resolved arch
-/// ([`arch`] has the stages), then commit it with its SBOM and provenance.
+/// (`arch` has the stages), then commit it with its SBOM and provenance.
 pub fn build(
     recipe: &Recipe,
     resolved: &[Resolved],

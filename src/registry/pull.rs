@@ -1,5 +1,5 @@
 //! The pull side of the registry client: blobs and manifests read back,
-//! with the push's credential and TLS rules (the same [`Client`]:
+//! with the push's credential and TLS rules (the same `Client`:
 //! credentials only to the registry's origin, redirects of a GET followed
 //! without them elsewhere, https never downgraded).
 //!

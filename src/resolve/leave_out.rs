@@ -2,7 +2,7 @@
 //! where nothing requested needs it (recipe `package_manager = false`).
 //!
 //! The full plan is solved first; when it holds package-manager packages
-//! ([`crate::package_manager`]) that were not requested by name, the
+//! (`crate::package_manager`) that were not requested by name, the
 //! request is solved again with them excluded. Where that fails (a
 //! requested package needs one), only those no requested package reaches
 //! through Requires are excluded (basesystem's `Recommends: dnf` brings dnf
