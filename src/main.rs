@@ -567,7 +567,7 @@ fn check(args: CheckArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
         Some(path) => match recipe::load(path) {
             Ok(r) => r.gates,
             Err(err) => {
-                printer::error(&err, log);
+                printer::error(&anyhow::Error::from(err), log);
                 return Ok(ExitCode::from(CHECK_UNREADABLE));
             }
         },
@@ -577,7 +577,7 @@ fn check(args: CheckArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     let image = match image::load::load(&args.image) {
         Ok(image) => image,
         Err(err) => {
-            printer::error(&err, log);
+            printer::error(&anyhow::Error::from(err), log);
             return Ok(ExitCode::from(CHECK_UNREADABLE));
         }
     };

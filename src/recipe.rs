@@ -644,12 +644,26 @@ struct RawCopy {
 }
 
 /// Read and validate the recipe at `path`.
-pub fn load(path: &Path) -> anyhow::Result<Recipe> {
-    use anyhow::Context as _;
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read recipe {}", path.display()))?;
+pub fn load(path: &Path) -> Result<Recipe, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let text = utf8(path, bytes)?;
     Ok(parse(path, &text)?)
+}
+
+/// Why a recipe file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read recipe {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Invalid(#[from] RecipeError),
 }
 
 /// The recipe as text, or an error placing its first invalid byte.

@@ -11,13 +11,12 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, Read};
-use std::path::Path;
-
-use anyhow::{bail, Context as _};
+use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::rootfs::{Entry, Kind, Staging, Tree};
 
+use super::error::ImageError;
 use super::local::{BlobSource, Content, LocalImage};
 
 /// A layer entry the tree cannot hold; `check` reports each as an error.
@@ -71,14 +70,42 @@ pub struct Image {
     _staging: tempfile::TempDir,
 }
 
+/// Why an image's layers cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error("cannot create a staging directory for the layers' files")]
+    Staging(#[source] io::Error),
+    #[error("cannot read layer {digest} of {}", path.display())]
+    Layer {
+        path: PathBuf,
+        digest: Digest,
+        #[source]
+        source: LayerError,
+    },
+}
+
+/// What is wrong with one layer blob.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    #[error("layer blob is corrupt: expected {expected}, found {got}")]
+    Corrupt { expected: Digest, got: Digest },
+    #[error("hardlink {path} points at {target}, which is not in the layer")]
+    DanglingHardlink { path: String, target: String },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
 /// Load every platform of the image at `path` (layout dir or oci-archive).
-pub fn load(path: &Path) -> anyhow::Result<Image> {
+pub fn load(path: &Path) -> Result<Image, LoadError> {
     let image = LocalImage::open(path)?;
     let manifests = image.image_manifests()?;
     let staging = tempfile::Builder::new()
         .prefix("minibuild-check-")
-        .tempdir()?;
-    let mut blobs = Staging::new(staging.path().join("blobs"))?;
+        .tempdir()
+        .map_err(LoadError::Staging)?;
+    let mut blobs = Staging::new(staging.path().join("blobs")).map_err(LoadError::Staging)?;
     let mut platforms = Vec::new();
     for manifest in manifests {
         let Content::Image { config, layers } = &manifest.content else {
@@ -103,7 +130,11 @@ pub fn load(path: &Path) -> anyhow::Result<Image> {
                 &mut skipped,
                 &mut files.changes,
             )
-            .with_context(|| format!("cannot read layer {d} of {}", path.display()))?;
+            .map_err(|source| LoadError::Layer {
+                path: path.to_path_buf(),
+                digest: d.clone(),
+                source,
+            })?;
             listed.push(files);
         }
         platforms.push(Loaded {
@@ -128,7 +159,7 @@ fn apply_layer(
     blobs: &mut Staging,
     skipped: &mut Vec<Skipped>,
     changes: &mut Vec<Change>,
-) -> anyhow::Result<()> {
+) -> Result<(), LayerError> {
     let mut report = |raw: &str, message: String| {
         skipped.push(Skipped {
             path: format!("/{}", raw.trim_start_matches("./").trim_start_matches('/')),
@@ -138,7 +169,10 @@ fn apply_layer(
     // Verify first: a corrupt blob should be reported as such, not as a tar error.
     let got = Digest::of_reader(digest.algo(), BufReader::new(source.open()?))?;
     if &got != digest {
-        bail!("layer blob is corrupt: expected {digest}, found {got}");
+        return Err(LayerError::Corrupt {
+            expected: digest.clone(),
+            got,
+        });
     }
     let mut f = BufReader::new(source.open()?);
     let mut magic = [0u8; 4];
@@ -283,7 +317,7 @@ fn apply_layer(
         // Hardlinks share their target's blob and a link id.
         for (i, (path, target)) in links.into_iter().enumerate() {
             let Some(mut t) = tree.entries.get(&target).cloned() else {
-                bail!("hardlink {path} points at {target}, which is not in the layer");
+                return Err(LayerError::DanglingHardlink { path, target });
             };
             if let Kind::File { link_id, .. } = &mut t.kind {
                 let id = link_id.unwrap_or(1 << 32 | i as u64);
