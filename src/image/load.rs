@@ -432,7 +432,10 @@ mod tests {
         let last = data.len() - 2000;
         data[last] ^= 0xff;
         fs::write(&biggest, data).unwrap();
-        let err = load(&dest).err().expect("corrupt layer must fail");
-        assert!(format!("{err:#}").contains("corrupt"), "{err:#}");
+        let err = anyhow::Error::from(load(&dest).err().expect("corrupt layer must fail"));
+        assert!(
+            format!("{err:#}").contains("layer blob is corrupt"),
+            "{err:#}"
+        );
     }
 }

@@ -83,7 +83,12 @@ pub(super) fn finish(
         linker_cache: rootfs::ldcache::LdCacheOptions::fedora(res.arch),
         strict: settings.strict,
     };
-    rootfs::finish(&mut unpacked.tree, stage, &opts, s.reporter)
+    Ok(rootfs::finish(
+        &mut unpacked.tree,
+        stage,
+        &opts,
+        s.reporter,
+    )?)
 }
 
 /// The recipe's `[accounts]` as rootfs's request.

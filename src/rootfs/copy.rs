@@ -7,11 +7,35 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context as _};
-
+use super::tree::TreeError;
 use super::{Entry, Kind, Staging, Tree};
+
+/// Why a `[[copy]]` cannot be placed.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("[[copy]] src {} cannot be read", path.display())]
+    Source {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("[[copy]] dest {dest}")]
+    Dest {
+        dest: String,
+        #[source]
+        source: Box<TreeError>,
+    },
+    #[error("cannot copy {}", path.display())]
+    Copy {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("[[copy]] {}: only files, directories and symlinks can be copied", path.display())]
+    Unsupported { path: PathBuf },
+}
 
 /// Copy `src` (a file, symlink or directory tree on the host) to image path
 /// `dest`. Files keep their permission bits unless `mode` is given (applied
@@ -22,12 +46,15 @@ pub fn copy_in(
     src: &Path,
     dest: &str,
     mode: Option<u32>,
-) -> anyhow::Result<usize> {
-    let meta = fs::symlink_metadata(src)
-        .with_context(|| format!("[[copy]] src {} cannot be read", src.display()))?;
-    let at = tree
-        .resolve(dest)
-        .with_context(|| format!("[[copy]] dest {dest}"))?;
+) -> Result<usize, CopyError> {
+    let meta = fs::symlink_metadata(src).map_err(|source| CopyError::Source {
+        path: src.to_path_buf(),
+        source,
+    })?;
+    let at = tree.resolve(dest).map_err(|source| CopyError::Dest {
+        dest: dest.to_string(),
+        source: Box::new(source),
+    })?;
     let mut placed = 0;
     place(tree, staging, src, &meta, at, mode, &mut placed)?;
     Ok(placed)
@@ -41,21 +68,28 @@ fn place(
     at: String,
     mode: Option<u32>,
     placed: &mut usize,
-) -> anyhow::Result<()> {
+) -> Result<(), CopyError> {
+    let read = |source| CopyError::Source {
+        path: src.to_path_buf(),
+        source,
+    };
+    let copy = |source| CopyError::Copy {
+        path: src.to_path_buf(),
+        source,
+    };
     let ft = meta.file_type();
     let perm = meta.permissions().mode() & 0o7777;
     let kind = if ft.is_dir() {
         Kind::Dir
     } else if ft.is_symlink() {
-        let target = fs::read_link(src)?;
+        let target = fs::read_link(src).map_err(read)?;
         Kind::Symlink {
             target: target.to_string_lossy().into_owned(),
         }
     } else if ft.is_file() {
-        let mut w = staging.create_blob()?;
-        io::copy(&mut File::open(src)?, &mut w)
-            .with_context(|| format!("cannot copy {}", src.display()))?;
-        let blob = w.finish()?;
+        let mut w = staging.create_blob().map_err(copy)?;
+        io::copy(&mut File::open(src).map_err(read)?, &mut w).map_err(copy)?;
+        let blob = w.finish().map_err(copy)?;
         staging.record(&blob);
         Kind::File {
             blob: blob.blob,
@@ -63,10 +97,9 @@ fn place(
             link_id: None,
         }
     } else {
-        bail!(
-            "[[copy]] {}: only files, directories and symlinks can be copied",
-            src.display()
-        );
+        return Err(CopyError::Unsupported {
+            path: src.to_path_buf(),
+        });
     };
     let is_file = matches!(kind, Kind::File { .. });
     let entry = Entry {
@@ -91,11 +124,16 @@ fn place(
     tree.entries.insert(at.clone(), entry);
     *placed += 1;
     if ft.is_dir() {
-        let mut children: Vec<_> = fs::read_dir(src)?.collect::<Result<_, _>>()?;
+        let mut children: Vec<_> = fs::read_dir(src)
+            .and_then(|d| d.collect::<Result<_, _>>())
+            .map_err(read)?;
         children.sort_by_key(|e| e.file_name());
         for child in children {
             let name = child.file_name().to_string_lossy().into_owned();
-            let meta = fs::symlink_metadata(child.path())?;
+            let meta = fs::symlink_metadata(child.path()).map_err(|source| CopyError::Source {
+                path: child.path(),
+                source,
+            })?;
             place(
                 tree,
                 staging,

@@ -10,13 +10,37 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use anyhow::bail;
-
 use super::{accounts, busybox, copy, effects, harden, ldcache, trust};
 use super::{assign_ids, HardenError, HardenOptions, HardenReport, Staging, Tree};
 use crate::package::Arch;
 use crate::package::Package;
 use crate::report::{Event, Reporter};
+
+/// Why the tree cannot be finished: the step that failed, with its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum FinishError {
+    #[error(transparent)]
+    Effects(#[from] effects::EffectError),
+    #[error(transparent)]
+    Copy(#[from] copy::CopyError),
+    #[error(transparent)]
+    Busybox(#[from] busybox::BusyboxError),
+    #[error(transparent)]
+    Harden(#[from] HardenError),
+    #[error(
+        "{0} requirement(s) of packages in the image are left broken by removing the package manager (listed above) and --strict is set\n  hint: set `package_manager = true` in [options] to keep it, or leave out the packages that need it"
+    )]
+    BrokenRequirements(usize),
+    #[error(transparent)]
+    Accounts(#[from] accounts::AccountsError),
+    /// The caller's rpmdb writer ([`WriteRpmdb`]) failed.
+    #[error(transparent)]
+    Rpmdb(anyhow::Error),
+    #[error(transparent)]
+    Trust(#[from] trust::TrustError),
+    #[error(transparent)]
+    LinkerCache(#[from] ldcache::LdCacheError),
+}
 
 /// A host file or directory to copy into the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +101,7 @@ pub fn finish(
     stage: &mut Staging,
     opts: &FinishOptions,
     reporter: &dyn Reporter,
-) -> anyhow::Result<Finished> {
+) -> Result<Finished, FinishError> {
     // What the skipped scriptlets would have left behind, before the
     // build's own files (which, like a later layer, win).
     let effects = effects::apply(
@@ -164,7 +188,7 @@ pub fn finish(
     // Only what is in the image: a removed package in the database would
     // make scanners report software that is not there.
     if let Some(write) = opts.rpmdb {
-        write(tree, stage, &hardened.removed_packages)?;
+        write(tree, stage, &hardened.removed_packages).map_err(FinishError::Rpmdb)?;
     }
     // Owners the image does not know: root, as rpm does; named in the
     // report, refused under --strict.
@@ -199,7 +223,7 @@ fn report_package_manager_removal(
     installed: &[&Package],
     strict: bool,
     reporter: &dyn Reporter,
-) -> anyhow::Result<()> {
+) -> Result<(), FinishError> {
     if hardened.removed_packages.is_empty() {
         return Ok(());
     }
@@ -231,10 +255,7 @@ fn report_package_manager_removal(
         });
     }
     if strict && !broken.is_empty() {
-        bail!(
-            "{} requirement(s) of packages in the image are left broken by removing the package manager (listed above) and --strict is set\n  hint: set `package_manager = true` in [options] to keep it, or leave out the packages that need it",
-            broken.len()
-        );
+        return Err(FinishError::BrokenRequirements(broken.len()));
     }
     Ok(())
 }
@@ -247,7 +268,7 @@ fn generate(
     stage: &mut Staging,
     opts: &FinishOptions,
     reporter: &dyn Reporter,
-) -> anyhow::Result<()> {
+) -> Result<(), FinishError> {
     trust::add_anchors(tree, stage, &opts.certificates)?;
     if let Some(t) = trust::extract(tree, stage)? {
         reporter.event(Event::TrustStore {

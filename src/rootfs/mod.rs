@@ -51,7 +51,7 @@ pub mod unpack;
 #[cfg(test)]
 mod tests;
 
-pub use finish::{finish, CopyIn, FinishOptions, Finished};
+pub use finish::{finish, CopyIn, FinishError, FinishOptions, Finished};
 pub use harden::{assign_ids, harden, HardenError, HardenOptions, HardenReport};
 pub use staging::{BlobRef, Staging};
 pub use tree::TreeError;
