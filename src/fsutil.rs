@@ -14,7 +14,6 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use tempfile::{NamedTempFile, TempDir};
 
 /// Name start of [`write_atomic`]'s temp files (see temporaries.rs).
@@ -22,15 +21,47 @@ pub const TEMP_PREFIX: &str = ".minibuild-";
 
 /// Write `data` to `path` atomically (see the module docs); a failure leaves
 /// no temp file behind.
-pub fn write_atomic(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), WriteError> {
     let dir = parent_dir(path);
-    let mut tmp = AtomicFile::create_in(dir, TEMP_PREFIX, umask_file_mode())
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(data)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot rename into {}", path.display()))?;
+    let mut tmp = AtomicFile::create_in(dir, TEMP_PREFIX, umask_file_mode()).map_err(|source| {
+        WriteError::Temp {
+            dir: dir.to_path_buf(),
+            source,
+        }
+    })?;
+    let at = |source| WriteError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    tmp.write_all(data).map_err(at)?;
+    tmp.persist(path).map_err(|source| WriteError::Rename {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(())
+}
+
+/// Why [`write_atomic`] failed; nothing is left at the temporary name.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("cannot create a temporary file in {}", dir.display())]
+    Temp {
+        dir: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot rename into {}", path.display())]
+    Rename {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// A file being written under a temporary name in a directory; dropped

@@ -283,7 +283,7 @@ impl Lock {
     }
 
     /// Write atomically (temp file beside the lock, then rename).
-    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+    pub fn write(&self, path: &Path) -> Result<(), crate::fsutil::WriteError> {
         crate::fsutil::write_atomic(path, self.to_toml().as_bytes())
     }
 

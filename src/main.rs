@@ -540,7 +540,7 @@ fn lock(args: LockArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
             Ok(l) => Some(l),
             Err(e) => {
                 reporter.event(Event::Warning {
-                    message: format!("{e:#}; cannot say what changed"),
+                    message: format!("{:#}; cannot say what changed", anyhow::Error::from(e)),
                 });
                 None
             }

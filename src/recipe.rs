@@ -53,14 +53,12 @@ pub struct Recipe {
 impl Recipe {
     /// Attach the loaded core recipe of `image.base`. A core is one layer:
     /// it may not have a base of its own.
-    pub fn set_core(&mut self, core: Recipe) -> anyhow::Result<()> {
+    pub fn set_core(&mut self, core: Recipe) -> Result<(), OverrideError> {
         if core.image.base.is_some() {
-            anyhow::bail!(
-                "{}: the core recipe {} has a base itself; a core is the bottom layer\n  hint: remove `base` from {}",
-                self.path.display(),
-                core.path.display(),
-                core.path.display()
-            );
+            return Err(OverrideError::NestedBase {
+                recipe: self.path.clone(),
+                core: core.path.clone(),
+            });
         }
         self.core = Some(Box::new(core));
         Ok(())
@@ -68,7 +66,7 @@ impl Recipe {
 
     /// `--no-gpgcheck NAME…`: turn the named repos' checks off, as if the
     /// recipe said so (and so recorded wherever the recipe's choice is).
-    pub fn disable_gpgcheck(&mut self, names: &[String]) -> anyhow::Result<()> {
+    pub fn disable_gpgcheck(&mut self, names: &[String]) -> Result<(), OverrideError> {
         for name in names {
             if name == LOCAL_REPO && !self.packages.local.files.is_empty() {
                 self.packages.local.gpgcheck = false;
@@ -82,34 +80,55 @@ impl Recipe {
     }
 
     /// `--disablerepo NAME`: leave the named repos out of this run.
-    pub fn disable_repos(&mut self, names: &[String]) -> anyhow::Result<()> {
+    pub fn disable_repos(&mut self, names: &[String]) -> Result<(), OverrideError> {
         for name in names {
             let i = self.repo_index(name, "--disablerepo")?;
             self.repos.remove(i);
         }
         if !names.is_empty() && self.repos.is_empty() {
-            anyhow::bail!(
-                "--disablerepo leaves {} without any repo\n  hint: keep at least one, or point one elsewhere with --baseurl NAME=URL",
-                self.path.display()
-            );
+            return Err(OverrideError::NoRepoLeft {
+                recipe: self.path.clone(),
+            });
         }
         Ok(())
     }
 
     /// The index of repo `name`, or an error naming `flag` and the repos there are.
-    fn repo_index(&self, name: &str, flag: &str) -> anyhow::Result<usize> {
+    fn repo_index(&self, name: &str, flag: &'static str) -> Result<usize, OverrideError> {
         self.repos
             .iter()
             .position(|r| r.name == name)
-            .ok_or_else(|| {
-                let known: Vec<&str> = self.repos.iter().map(|r| r.name.as_str()).collect();
-                anyhow::anyhow!(
-                    "{flag} names repo `{name}`, but {} has only: {}",
-                    self.path.display(),
-                    known.join(", ")
-                )
+            .ok_or_else(|| OverrideError::UnknownRepo {
+                flag,
+                name: name.to_string(),
+                recipe: self.path.clone(),
+                known: self.repos.iter().map(|r| r.name.clone()).collect(),
             })
     }
+}
+
+/// Why a command-line override (or the core recipe) does not fit the recipe.
+#[derive(Debug, thiserror::Error)]
+pub enum OverrideError {
+    #[error(
+        "{}: the core recipe {} has a base itself; a core is the bottom layer\n  hint: remove `base` from {}",
+        recipe.display(),
+        core.display(),
+        core.display()
+    )]
+    NestedBase { recipe: PathBuf, core: PathBuf },
+    #[error("{flag} names repo `{name}`, but {} has only: {}", recipe.display(), known.join(", "))]
+    UnknownRepo {
+        flag: &'static str,
+        name: String,
+        recipe: PathBuf,
+        known: Vec<String>,
+    },
+    #[error(
+        "--disablerepo leaves {} without any repo\n  hint: keep at least one, or point one elsewhere with --baseurl NAME=URL",
+        recipe.display()
+    )]
+    NoRepoLeft { recipe: PathBuf },
 }
 
 /// `[accounts]`: users and groups to create in the image (apko's shape).

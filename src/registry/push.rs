@@ -24,6 +24,7 @@
 //! `RegistryAuth` derives `Debug` with the password in it. The part of the
 //! distribution API a push needs is small enough to own.
 
+use crate::fsutil::WriteError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -172,13 +173,13 @@ pub fn push_attaching(
 
 /// Write the pushed digest to `path` atomically (`--digestfile`), as
 /// skopeo does: `sha256:…` with no newline.
-pub fn write_digestfile(path: &Path, pushed: &Pushed) -> anyhow::Result<()> {
+pub fn write_digestfile(path: &Path, pushed: &Pushed) -> Result<(), WriteError> {
     crate::fsutil::write_atomic(path, pushed.digest.to_string().as_bytes())
 }
 
 /// Write `REGISTRY/REPO:TAG@sha256:…` and a newline to `path` atomically
 /// (`--image-refs`).
-pub fn write_image_refs(path: &Path, pushed: &Pushed) -> anyhow::Result<()> {
+pub fn write_image_refs(path: &Path, pushed: &Pushed) -> Result<(), WriteError> {
     crate::fsutil::write_atomic(path, format!("{}\n", pushed.pinned()).as_bytes())
 }
 

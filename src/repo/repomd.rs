@@ -164,7 +164,7 @@ impl Freshness {
         if newest != seen {
             std::fs::create_dir_all(dir)?;
             crate::fsutil::write_atomic(&record, newest.to_text().as_bytes())
-                .map_err(|e| format!("{e:#}"))?;
+                .map_err(|e| format!("{:#}", anyhow::Error::from(e)))?;
         }
         Ok(())
     }
