@@ -507,29 +507,9 @@ fn read_err(path: &Path, reason: String) -> ImageError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::test_tree::TestTree;
-    use crate::image::{Compression, Format, ImageConfig, ImageWriter, LayerOptions, Written};
+    use crate::image::test_tree::write_image;
+    use crate::image::Format;
     use crate::package::Arch;
-
-    fn write_image(dest: &Path, format: Format, arches: &[Arch]) -> Written {
-        let mut t = TestTree::new();
-        t.dir("etc", 0o755);
-        t.file("etc/hello", 0o644, b"hello\n");
-        let mut w = ImageWriter::new(dest).unwrap();
-        let opts = LayerOptions {
-            source_date_epoch: 1_700_000_000,
-            compression: Compression::Gzip,
-        };
-        let layer = w.add_layer(&t.tree, &opts).unwrap();
-        for &arch in arches {
-            w.add_image(
-                &ImageConfig::new(arch, 1_700_000_000),
-                std::slice::from_ref(&layer),
-            )
-            .unwrap();
-        }
-        w.commit(format, "v1").unwrap()
-    }
 
     /// Config and layer descriptors of every platform, with their bytes.
     fn blobs(img: &LocalImage) -> BTreeMap<Digest, Vec<u8>> {

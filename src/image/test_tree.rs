@@ -113,3 +113,30 @@ impl TestTree {
         t
     }
 }
+
+/// A one-layer image (`/etc/hello`) for each of `arches`, written as
+/// `format` to `dest` with tag `v1`.
+pub fn write_image(
+    dest: &std::path::Path,
+    format: super::Format,
+    arches: &[crate::package::Arch],
+) -> super::Written {
+    use super::{Compression, ImageConfig, ImageWriter, LayerOptions};
+    let mut t = TestTree::new();
+    t.dir("etc", 0o755);
+    t.file("etc/hello", 0o644, b"hello\n");
+    let mut w = ImageWriter::new(dest).unwrap();
+    let opts = LayerOptions {
+        source_date_epoch: 1_700_000_000,
+        compression: Compression::Gzip,
+    };
+    let layer = w.add_layer(&t.tree, &opts).unwrap();
+    for &arch in arches {
+        w.add_image(
+            &ImageConfig::new(arch, 1_700_000_000),
+            std::slice::from_ref(&layer),
+        )
+        .unwrap();
+    }
+    w.commit(format, "v1").unwrap()
+}

@@ -266,29 +266,9 @@ mod tests {
     use super::*;
     use crate::image::local::blob_name;
     use crate::image::manifest::{MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
-    use crate::image::test_tree::TestTree;
-    use crate::image::{Compression, Format, ImageConfig, ImageWriter, LayerOptions, Written};
+    use crate::image::test_tree::write_image;
+    use crate::image::Format;
     use crate::package::Arch;
-
-    fn write_image(dest: &Path, format: Format, arches: &[Arch]) -> Written {
-        let mut t = TestTree::new();
-        t.dir("etc", 0o755);
-        t.file("etc/hello", 0o644, b"hello\n");
-        let mut w = ImageWriter::new(dest).unwrap();
-        let opts = LayerOptions {
-            source_date_epoch: 1_700_000_000,
-            compression: Compression::Gzip,
-        };
-        let layer = w.add_layer(&t.tree, &opts).unwrap();
-        for &arch in arches {
-            w.add_image(
-                &ImageConfig::new(arch, 1_700_000_000),
-                std::slice::from_ref(&layer),
-            )
-            .unwrap();
-        }
-        w.commit(format, "v1").unwrap()
-    }
 
     #[test]
     fn sends_every_blob_once_and_each_platform_manifest() {

@@ -856,6 +856,7 @@ pub fn resolve_user(tree: &Tree, spec: &str) -> Result<String, AccountsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rootfs::generated::put_file;
 
     fn parse(text: &str) -> Request {
         let mut req = Request::new("sysusers.d", SYSTEM_RANGE, true);
@@ -875,23 +876,9 @@ mod tests {
             let mut staging = Staging::new(dir.path().join("staging")).unwrap();
             let mut tree = Tree::default();
             for (path, text) in files {
-                let mut w = staging.create_blob().unwrap();
-                w.write_all(text.as_bytes()).unwrap();
-                let blob = w.finish().unwrap();
-                tree.ensure_parents(path);
-                tree.entries.insert(
-                    path.to_string(),
-                    Entry {
-                        kind: Kind::File {
-                            blob: blob.blob,
-                            size: blob.size,
-                            link_id: None,
-                        },
-                        mode: if path.contains("shadow") { 0 } else { 0o644 },
-                        package: Some("setup".into()),
-                        ..implied_dir()
-                    },
-                );
+                let mode = if path.contains("shadow") { 0 } else { 0o644 };
+                let at = put_file(&mut tree, &mut staging, path, text.as_bytes(), mode, 0).unwrap();
+                tree.entries.get_mut(&at).unwrap().package = Some("setup".into());
             }
             Env {
                 _dir: dir,

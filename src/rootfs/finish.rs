@@ -301,33 +301,17 @@ fn generate(
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write as _;
     use std::sync::Mutex;
 
     use super::*;
     use crate::report::Recording;
-    use crate::rootfs::tree::implied_dir;
-    use crate::rootfs::{Entry, Kind};
+    use crate::rootfs::generated::put_file;
+    use crate::rootfs::Kind;
 
     /// A file at `path` with `text`, `mode`, owned by `user`.
     fn put(tree: &mut Tree, stage: &mut Staging, path: &str, text: &str, mode: u32, user: &str) {
-        let mut w = stage.create_blob().unwrap();
-        w.write_all(text.as_bytes()).unwrap();
-        let blob = w.finish().unwrap();
-        tree.ensure_parents(path);
-        tree.entries.insert(
-            path.to_string(),
-            Entry {
-                kind: Kind::File {
-                    blob: blob.blob,
-                    size: blob.size,
-                    link_id: None,
-                },
-                mode,
-                user: user.into(),
-                ..implied_dir()
-            },
-        );
+        let at = put_file(tree, stage, path, text.as_bytes(), mode, 0).unwrap();
+        tree.entries.get_mut(&at).unwrap().user = user.into();
     }
 
     fn text(tree: &Tree, path: &str) -> String {

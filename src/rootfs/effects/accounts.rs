@@ -219,34 +219,17 @@ pub fn fully_recognised(body: &str, interpreter: &[String]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write as _;
 
     use super::*;
     use crate::rootfs::effects::Scripts;
-    use crate::rootfs::tree::implied_dir;
+    use crate::rootfs::generated::put_file;
     use crate::rootfs::unpack::SkippedScriptlet;
-    use crate::rootfs::{Entry, Kind};
 
     fn tree_with(stage: &mut Staging, files: &[(&str, &str, &str)]) -> Tree {
         let mut tree = Tree::default();
         for (path, package, text) in files {
-            let mut w = stage.create_blob().unwrap();
-            w.write_all(text.as_bytes()).unwrap();
-            let blob = w.finish().unwrap();
-            tree.ensure_parents(path);
-            tree.entries.insert(
-                path.to_string(),
-                Entry {
-                    kind: Kind::File {
-                        blob: blob.blob,
-                        size: blob.size,
-                        link_id: None,
-                    },
-                    mode: 0o644,
-                    package: Some(package.to_string()),
-                    ..implied_dir()
-                },
-            );
+            let at = put_file(&mut tree, stage, path, text.as_bytes(), 0o644, 0).unwrap();
+            tree.entries.get_mut(&at).unwrap().package = Some(package.to_string());
         }
         tree
     }
