@@ -29,10 +29,12 @@ use minibuild::report::{human_bytes, Event, Reporter};
 use minibuild::{explain, image, registry};
 
 fn main() -> ExitCode {
-    // Before any thread starts (see temporaries.rs).
-    minibuild::temporaries::remove_on_interrupt();
     let cli = Cli::parse_args();
     let log = cli.log_format;
+    // Before any thread starts (see temporaries.rs).
+    minibuild::temporaries::remove_on_interrupt(move |signal, removed| {
+        printer::interrupted(signal, removed, log)
+    });
     match run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -343,6 +343,12 @@ pub enum Event {
         packages: usize,
         bytes: u64,
     },
+    /// SIGINT or SIGTERM arrived: the temporaries were removed and the
+    /// process exits 128 + the signal's number.
+    Interrupted {
+        signal: String,
+        removed: usize,
+    },
 }
 
 /// Paths as text in JSON: serde refuses a non-UTF-8 path.
@@ -369,7 +375,8 @@ impl Event {
             | CheckFinding { .. }
             | FifoSkipped { .. }
             | CacheRepoWarning { .. }
-            | LayerCacheEntryReplaced { .. } => Level::Warning,
+            | LayerCacheEntryReplaced { .. }
+            | Interrupted { .. } => Level::Warning,
             UsingLock { .. }
             | LoadingRepo { .. }
             | LoadingFileLists { .. }
@@ -662,6 +669,10 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "{arch} app layer over the core: {paths} paths added or changed, {whiteouts} removed"
+            ),
+            Interrupted { signal, removed } => write!(
+                f,
+                "interrupted by {signal}; removed {removed} temporary file(s) or dir(s)"
             ),
             LayerCacheEntryReplaced { why } => write!(
                 f,
