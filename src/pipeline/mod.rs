@@ -154,10 +154,15 @@ fn arch(s: &build::Shared, res: &Resolved, writer: &mut ImageWriter) -> anyhow::
         core.as_ref(),
         &mut stage,
     )?;
-    // Every stage took the headers fetch_rpms read: one parse per package.
+    // Every stage took the headers fetch_rpms read: one parse per package
+    // (and, over a published base, one per base header the rpmdb re-indexes).
+    let base_headers = match &res.base {
+        Some(b) if recipe.options.rpmdb => b.headers.len(),
+        _ => 0,
+    };
     debug_assert_eq!(
         crate::package::file::headers_parsed_on_this_thread() - parsed_before,
-        rpms.len() as u64
+        (rpms.len() + base_headers) as u64
     );
     Ok(ArchFacts {
         arch: res.arch,
