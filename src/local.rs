@@ -22,8 +22,8 @@ use anyhow::{bail, Context as _};
 
 use crate::digest::{Algorithm, Digest};
 use crate::http::Client;
-use crate::package::Package;
 use crate::package::Arch;
+use crate::package::Package;
 use crate::recipe::Recipe;
 use crate::repo::{PackageSet, RepoIndex};
 use crate::signature::Keyring;

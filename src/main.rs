@@ -232,7 +232,9 @@ fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     };
     let base_registry = match &registry_opts {
         Some(opts) => opts.clone(),
-        None if recipe.image.base_image.is_some() => push_options(&args.push_args, &args.common.tls)?,
+        None if recipe.image.base_image.is_some() => {
+            push_options(&args.push_args, &args.common.tls)?
+        }
         None => registry::PushOptions::default(),
     };
     let settings = Settings {

@@ -322,7 +322,10 @@ pub fn write_db_over(
 
 /// The BLOB-keyed rows of a stored header's own install tags (a base
 /// image's package): its install time and SIGMD5, keyed as rpm keys them.
-fn stored_install_rows(raw: &installed::RawHeader, install: &Install) -> Vec<(&'static str, Vec<u8>)> {
+fn stored_install_rows(
+    raw: &installed::RawHeader,
+    install: &Install,
+) -> Vec<(&'static str, Vec<u8>)> {
     let mut rows = Vec::new();
     if let Some(e) = raw.get(installed::TAG_INSTALLTID) {
         if let Some(b) = e.data.get(..4) {

@@ -39,7 +39,9 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// A recipe `name` installing `install`, on `base` when given.
 fn recipe_text(name: &str, base: Option<&str>, install: &[&str], image_more: &str) -> String {
-    let base = base.map(|b| format!("base = \"{b}\"\n")).unwrap_or_default();
+    let base = base
+        .map(|b| format!("base = \"{b}\"\n"))
+        .unwrap_or_default();
     format!(
         "[image]\nname = \"{name}\"\narch = [\"x86_64\"]\n{base}{image_more}\n{}\n[packages]\ninstall = {install:?}\n",
         repo_toml()
@@ -106,12 +108,13 @@ fn layer_paths(layout: &Path, digest: &str) -> BTreeSet<String> {
 /// Package names the image's rpmdb lists, as the real rpm reads it.
 fn rpm_names(rootfs: &Path) -> BTreeSet<String> {
     require_tool("rpm");
-    let out = run_ok(
-        Command::new("rpm")
-            .arg("--root")
-            .arg(rootfs)
-            .args(["--dbpath", "/var/lib/rpm", "-qa", "--qf", "%{NAME}\n"]),
-    );
+    let out = run_ok(Command::new("rpm").arg("--root").arg(rootfs).args([
+        "--dbpath",
+        "/var/lib/rpm",
+        "-qa",
+        "--qf",
+        "%{NAME}\n",
+    ]));
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)
@@ -130,20 +133,38 @@ fn an_app_on_a_base_minibuild_pushed_keeps_its_layers_and_pins_it() {
     let base_ref = format!("{}:1", registry.repo("base"));
 
     // The base: bash and coreutils (and what they need), pushed.
-    let base = write(d, "base.toml", &recipe_text("base", None, &["bash", "coreutils-single"], ""));
-    let pushed = build(&base, &d.join("base.oci.tar"), &d.join("cache-base"), &["--push", &base_ref]);
+    let base = write(
+        d,
+        "base.toml",
+        &recipe_text("base", None, &["bash", "coreutils-single"], ""),
+    );
+    let pushed = build(
+        &base,
+        &d.join("base.oci.tar"),
+        &d.join("cache-base"),
+        &["--push", &base_ref],
+    );
     let base_digest = digest_after_at(&last_line(&pushed));
 
     // The app: busybox on the base.
     let app = write(
         d,
         "app.toml",
-        &recipe_text("app", Some(&base_ref), &["busybox"], "env = { APP = \"1\" }"),
+        &recipe_text(
+            "app",
+            Some(&base_ref),
+            &["busybox"],
+            "env = { APP = \"1\" }",
+        ),
     );
     let out = d.join("app.oci.tar");
     let first = build(&app, &out, &d.join("cache"), &[]);
     let digest = last_line(&first);
-    assert!(stderr(&first).contains(&format!("Base image {base_ref}")), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains(&format!("Base image {base_ref}")),
+        "{}",
+        stderr(&first)
+    );
 
     // The base's layers, byte for byte, then one.
     let base_m = raw_manifest(&format!("docker://{base_ref}"));
@@ -176,23 +197,44 @@ fn an_app_on_a_base_minibuild_pushed_keeps_its_layers_and_pins_it() {
     assert_eq!(String::from_utf8_lossy(&sh.stdout).trim(), "42");
 
     // The base's config is kept under the recipe's.
-    let config_digest = app_m["config"]["digest"].as_str().unwrap().trim_start_matches("sha256:");
+    let config_digest = app_m["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
     let config: Value = serde_json::from_slice(
         &std::fs::read(d.join("layout/blobs/sha256").join(config_digest)).unwrap(),
     )
     .unwrap();
-    assert_eq!(config["history"].as_array().unwrap().len(), app_layers.len());
+    assert_eq!(
+        config["history"].as_array().unwrap().len(),
+        app_layers.len()
+    );
     assert!(
-        config["config"]["Env"].as_array().unwrap().iter().any(|e| e == "APP=1"),
+        config["config"]["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "APP=1"),
         "{config}"
     );
 
     // A rebuild reads the cache: same digest, even offline.
-    let again = build(&app, &d.join("again.oci.tar"), &d.join("cache"), &["--offline"]);
+    let again = build(
+        &app,
+        &d.join("again.oci.tar"),
+        &d.join("cache"),
+        &["--offline"],
+    );
     assert_eq!(last_line(&again), digest);
 
     // The lock pins the base's digest; a locked build uses it.
-    run_ok(minibuild().arg("lock").arg(&app).arg("--cache-dir").arg(d.join("cache")));
+    run_ok(
+        minibuild()
+            .arg("lock")
+            .arg(&app)
+            .arg("--cache-dir")
+            .arg(d.join("cache")),
+    );
     let lock = std::fs::read_to_string(d.join("app.toml.lock")).unwrap();
     assert!(
         lock.contains("[base]") && lock.contains(&base_digest) && lock.contains(&base_ref),
@@ -201,11 +243,28 @@ fn an_app_on_a_base_minibuild_pushed_keeps_its_layers_and_pins_it() {
     let locked = last_line(&build(&app, &d.join("l1.oci.tar"), &d.join("cache"), &[]));
 
     // The tag moves to another image: the locked build does not.
-    let other = write(d, "other.toml", &recipe_text("other", None, &["bash", "zlib"], ""));
-    build(&other, &d.join("other.oci.tar"), &d.join("cache-base"), &["--push", &base_ref]);
+    let other = write(
+        d,
+        "other.toml",
+        &recipe_text("other", None, &["bash", "zlib"], ""),
+    );
+    build(
+        &other,
+        &d.join("other.oci.tar"),
+        &d.join("cache-base"),
+        &["--push", &base_ref],
+    );
     let locked_again = last_line(&build(&app, &d.join("l2.oci.tar"), &d.join("cache2"), &[]));
-    assert_eq!(locked_again, locked, "a locked build followed the moved tag");
-    let unlocked = build(&app, &d.join("u.oci.tar"), &d.join("cache2"), &["--no-lock"]);
+    assert_eq!(
+        locked_again, locked,
+        "a locked build followed the moved tag"
+    );
+    let unlocked = build(
+        &app,
+        &d.join("u.oci.tar"),
+        &d.join("cache2"),
+        &["--no-lock"],
+    );
     assert_ne!(last_line(&unlocked), digest, "{}", stderr(&unlocked));
 }
 
@@ -221,11 +280,18 @@ fn pack_dir(rootfs: &Path, out: &Path, work: &Path) -> PathBuf {
     while let Some(dir) = todo.pop() {
         for e in std::fs::read_dir(&dir).unwrap().flatten() {
             let path = e.path();
-            let rel = path.strip_prefix(rootfs).unwrap().to_string_lossy().into_owned();
+            let rel = path
+                .strip_prefix(rootfs)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             let meta = std::fs::symlink_metadata(&path).unwrap();
             let kind = if meta.file_type().is_symlink() {
                 Kind::Symlink {
-                    target: std::fs::read_link(&path).unwrap().to_string_lossy().into_owned(),
+                    target: std::fs::read_link(&path)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
                 }
             } else if meta.is_dir() {
                 todo.push(path.clone());
@@ -282,24 +348,45 @@ fn an_app_on_a_base_whose_rpmdb_dnf_wrote_resolves_only_what_is_missing() {
     std::fs::create_dir_all(&root).unwrap();
     common::treediff::dnf_install(
         &root,
-        &[("fixtures", format!("file://{}/repo/x86_64/", fixtures().display()))],
+        &[(
+            "fixtures",
+            format!("file://{}/repo/x86_64/", fixtures().display()),
+        )],
         &["bash", "coreutils-single"],
     );
-    // Wherever dnf put it, the database the real rpm wrote.
-    let written = ["var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite"]
-        .iter()
-        .any(|p| root.join(p).is_file());
-    assert!(written, "dnf wrote no rpmdb.sqlite under {}", root.display());
+    // Debian's rpm keeps its database in `~/.rpmdb` (here /root/.rpmdb):
+    // put it where Fedora keeps it, with Fedora's var/lib/rpm symlink.
+    let written = root.join("root/.rpmdb");
+    assert!(
+        written.join("rpmdb.sqlite").is_file(),
+        "dnf wrote no rpmdb.sqlite under {}",
+        written.display()
+    );
+    std::fs::create_dir_all(root.join("usr/lib/sysimage")).unwrap();
+    std::fs::rename(&written, root.join("usr/lib/sysimage/rpm")).unwrap();
+    let _ = std::fs::remove_dir_all(root.join("var/lib/rpm"));
+    std::fs::create_dir_all(root.join("var/lib")).unwrap();
+    std::os::unix::fs::symlink("../../usr/lib/sysimage/rpm", root.join("var/lib/rpm")).unwrap();
     let archive = pack_dir(&root, &d.join("dnfbase.oci.tar"), d);
     let base_ref = format!("{}:1", registry.repo("dnfbase"));
     run_ok(minibuild().arg("push").arg(&archive).arg(&base_ref));
 
-    let app = write(d, "app.toml", &recipe_text("app", Some(&base_ref), &["busybox", "bash"], ""));
+    let app = write(
+        d,
+        "app.toml",
+        &recipe_text("app", Some(&base_ref), &["busybox", "bash"], ""),
+    );
     let out = d.join("app.oci.tar");
     let built = build(&app, &out, &d.join("cache"), &[]);
     let log = stderr(&built);
     // busybox only: bash and its libraries are the base's.
-    run_ok(minibuild().arg("lock").arg(&app).arg("--cache-dir").arg(d.join("cache")));
+    run_ok(
+        minibuild()
+            .arg("lock")
+            .arg(&app)
+            .arg("--cache-dir")
+            .arg(d.join("cache")),
+    );
     let lock = std::fs::read_to_string(d.join("app.toml.lock")).unwrap();
     let locked: Vec<&str> = lock
         .lines()
@@ -328,10 +415,22 @@ fn a_base_without_rpmdb_another_version_or_no_registry_is_refused_by_name() {
     let bare = write(
         d,
         "bare.toml",
-        &format!("{}\n[options]\nrpmdb = false\n", recipe_text("bare", None, &["busybox"], "")),
+        &format!(
+            "{}\n[options]\nrpmdb = false\n",
+            recipe_text("bare", None, &["busybox"], "")
+        ),
     );
-    build(&bare, &d.join("bare.oci.tar"), &d.join("cache"), &["--push", &bare_ref]);
-    let on_bare = write(d, "on-bare.toml", &recipe_text("x", Some(&bare_ref), &["zlib"], ""));
+    build(
+        &bare,
+        &d.join("bare.oci.tar"),
+        &d.join("cache"),
+        &["--push", &bare_ref],
+    );
+    let on_bare = write(
+        d,
+        "on-bare.toml",
+        &recipe_text("x", Some(&bare_ref), &["zlib"], ""),
+    );
     let err = build_fails(&on_bare, &d.join("x.oci.tar"), &d.join("cache"));
     assert!(
         err.contains(&bare_ref) && err.contains("no rpm database") && err.contains("rpmdb = false"),
@@ -345,7 +444,12 @@ fn a_base_without_rpmdb_another_version_or_no_registry_is_refused_by_name() {
         "old.toml",
         &recipe_text("old", None, &["busybox = 1:1.35.0-3.fc40"], ""),
     );
-    build(&old, &d.join("old.oci.tar"), &d.join("cache"), &["--push", &old_ref]);
+    build(
+        &old,
+        &d.join("old.oci.tar"),
+        &d.join("cache"),
+        &["--push", &old_ref],
+    );
     let newer = write(
         d,
         "newer.toml",
@@ -354,7 +458,9 @@ fn a_base_without_rpmdb_another_version_or_no_registry_is_refused_by_name() {
     let err = build_fails(&newer, &d.join("n.oci.tar"), &d.join("cache"));
     assert!(
         err.contains("busybox-1:1.35.0-4.fc40.x86_64 is needed")
-            && err.contains(&format!("base image {old_ref} installs busybox-1:1.35.0-3.fc40")),
+            && err.contains(&format!(
+                "base image {old_ref} installs busybox-1:1.35.0-3.fc40"
+            )),
         "{err}"
     );
 
@@ -364,16 +470,23 @@ fn a_base_without_rpmdb_another_version_or_no_registry_is_refused_by_name() {
         l.local_addr().unwrap().port()
     };
     let gone = format!("127.0.0.1:{port}/base:1");
-    let on_gone = write(d, "gone.toml", &recipe_text("g", Some(&gone), &["zlib"], ""));
+    let on_gone = write(
+        d,
+        "gone.toml",
+        &recipe_text("g", Some(&gone), &["zlib"], ""),
+    );
     let err = build_fails(&on_gone, &d.join("g.oci.tar"), &d.join("cache"));
     assert!(err.contains(&gone) && err.contains("cannot reach"), "{err}");
 
     // Not a reference at all: the recipe line is named.
-    let typo = write(d, "typo.toml", &recipe_text("t", Some("Not A Reference"), &["zlib"], ""));
+    let typo = write(
+        d,
+        "typo.toml",
+        &recipe_text("t", Some("Not A Reference"), &["zlib"], ""),
+    );
     let err = build_fails(&typo, &d.join("t.oci.tar"), &d.join("cache"));
     assert!(
         err.contains("typo.toml") && err.contains("neither a core recipe"),
         "{err}"
     );
-
 }

@@ -121,13 +121,14 @@ pub fn unpack(base: &BaseImage, stage: &mut Staging) -> anyhow::Result<(Tree, Sk
             offset: 0,
             size: layer.size,
         };
-        let s = crate::image::load::apply_layer_blob(&mut tree, &source, &layer.digest, stage, None)
-            .with_context(|| {
-                format!(
-                    "cannot unpack layer {} of the base image {}",
-                    layer.digest, base.reference
-                )
-            })?;
+        let s =
+            crate::image::load::apply_layer_blob(&mut tree, &source, &layer.digest, stage, None)
+                .with_context(|| {
+                    format!(
+                        "cannot unpack layer {} of the base image {}",
+                        layer.digest, base.reference
+                    )
+                })?;
         skipped.extend(s.into_iter().map(|s| (s.path, s.reason)));
     }
     Ok((tree, skipped))

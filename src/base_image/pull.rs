@@ -89,9 +89,14 @@ impl<'a> Remote<'a> {
         }
         let session = match self.session.take() {
             Some(s) => s,
-            None => Session::connect(self.reference, self.opts.registry, &quiet).with_context(
-                || format!("cannot reach the registry of the base image {}", self.reference),
-            )?,
+            None => {
+                Session::connect(self.reference, self.opts.registry, &quiet).with_context(|| {
+                    format!(
+                        "cannot reach the registry of the base image {}",
+                        self.reference
+                    )
+                })?
+            }
         };
         Ok(self.session.insert(session))
     }
@@ -109,7 +114,9 @@ impl<'a> Remote<'a> {
             .session(d)?
             .manifest(&d.to_string(), ACCEPT)
             .with_context(|| format!("cannot pull the manifest {d} of the base image {reference}"))?
-            .with_context(|| format!("the registry has no manifest {d} for the base image {reference}"))?;
+            .with_context(|| {
+                format!("the registry has no manifest {d} for the base image {reference}")
+            })?;
         store(&path, &m.bytes)?;
         Ok(m.bytes)
     }
@@ -124,15 +131,16 @@ impl<'a> Remote<'a> {
         self.session(d)?
             .blob_to_file(d, &path, max)
             .with_context(|| format!("cannot pull blob {d} of the base image {reference}"))?
-            .with_context(|| format!("the registry has no blob {d} for the base image {reference}"))?;
+            .with_context(|| {
+                format!("the registry has no blob {d} for the base image {reference}")
+            })?;
         Ok(path)
     }
 }
 
 fn store(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     crate::fsutil::write_atomic(path, bytes)
         .with_context(|| format!("cannot write {}", path.display()))
@@ -177,13 +185,17 @@ pub fn pull(
             other.unwrap_or("(none)")
         ),
     }
-    let bad = |what: &str| anyhow::anyhow!("the base image {reference}: manifest {manifest_digest} {what}");
-    let config_digest = descriptor_digest(&manifest_json["config"]).ok_or_else(|| bad("has no config digest"))?;
+    let bad = |what: &str| {
+        anyhow::anyhow!("the base image {reference}: manifest {manifest_digest} {what}")
+    };
+    let config_digest =
+        descriptor_digest(&manifest_json["config"]).ok_or_else(|| bad("has no config digest"))?;
     let config_path = remote.blob(&root, &config_digest, CONFIG_MAX)?;
     let config_bytes = std::fs::read(&config_path)
         .with_context(|| format!("cannot read {}", config_path.display()))?;
-    let config: Value = serde_json::from_slice(&config_bytes)
-        .with_context(|| format!("the base image {reference}: config {config_digest} is not JSON"))?;
+    let config: Value = serde_json::from_slice(&config_bytes).with_context(|| {
+        format!("the base image {reference}: config {config_digest} is not JSON")
+    })?;
     let descs = manifest_json["layers"]
         .as_array()
         .ok_or_else(|| bad("has no layers"))?;
@@ -219,10 +231,11 @@ pub fn pull(
     let mut layers = Vec::with_capacity(descs.len());
     for (desc, diff_id) in descs.iter().zip(diff_ids) {
         let d = descriptor_digest(desc).ok_or_else(|| bad("has a layer without a digest"))?;
-        let media_type = layer_media_type(desc["mediaType"].as_str().unwrap_or("")).with_context(
-            || format!("the base image {reference}: layer {d}"),
-        )?;
-        let size = desc["size"].as_u64().ok_or_else(|| bad("has a layer without a size"))?;
+        let media_type = layer_media_type(desc["mediaType"].as_str().unwrap_or(""))
+            .with_context(|| format!("the base image {reference}: layer {d}"))?;
+        let size = desc["size"]
+            .as_u64()
+            .ok_or_else(|| bad("has a layer without a size"))?;
         let path = remote.blob(&root, &d, size.min(LAYER_MAX))?;
         let on_disk = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         if on_disk != size {
@@ -258,10 +271,12 @@ fn resolve_tag(remote: &mut Remote, root: &Path) -> anyhow::Result<Digest> {
                 remote.opts.cache_dir.display()
             )
         })?;
-        return text
-            .trim()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{} is damaged; build once without --offline", tag_file.display()));
+        return text.trim().parse().map_err(|_| {
+            anyhow::anyhow!(
+                "{} is damaged; build once without --offline",
+                tag_file.display()
+            )
+        });
     }
     let tag = reference.tag().unwrap_or("latest").to_string();
     let m = remote
@@ -300,7 +315,10 @@ fn descriptor_digest(v: &Value) -> Option<Digest> {
 
 /// The manifest of an index for linux/`arch`.
 fn pick_platform(index: &Value, reference: &Reference, arch: Arch) -> anyhow::Result<Digest> {
-    let entries = index["manifests"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let entries = index["manifests"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     if entries.len() > MAX_MANIFESTS {
         bail!(
             "the base image {reference}: its index lists {} manifests, more than the {MAX_MANIFESTS} minibuild reads",
@@ -311,9 +329,15 @@ fn pick_platform(index: &Value, reference: &Reference, arch: Arch) -> anyhow::Re
     let mut seen = Vec::new();
     for e in entries {
         let p = &e["platform"];
-        let (os, a) = (p["os"].as_str().unwrap_or(""), p["architecture"].as_str().unwrap_or(""));
+        let (os, a) = (
+            p["os"].as_str().unwrap_or(""),
+            p["architecture"].as_str().unwrap_or(""),
+        );
         let variant = p["variant"].as_str();
-        seen.push(format!("{os}/{a}{}", variant.map(|v| format!("/{v}")).unwrap_or_default()));
+        seen.push(format!(
+            "{os}/{a}{}",
+            variant.map(|v| format!("/{v}")).unwrap_or_default()
+        ));
         let variant_ok = variant.is_none() || variant == want_variant;
         if os == "linux" && a == arch.oci_name() && variant_ok {
             if let Some(d) = descriptor_digest(e) {
@@ -361,17 +385,30 @@ mod tests {
                 {"digest": amd.to_string(), "platform": {"os": "linux", "architecture": "amd64"}},
             ]
         });
-        assert_eq!(pick_platform(&index, &reference(), Arch::X86_64).unwrap(), amd);
-        assert_eq!(pick_platform(&index, &reference(), Arch::Aarch64).unwrap(), arm);
-        let err = pick_platform(&index, &reference(), Arch::S390x).unwrap_err().to_string();
-        assert!(err.contains("linux/s390x") && err.contains("linux/arm64/v8, linux/amd64"), "{err}");
+        assert_eq!(
+            pick_platform(&index, &reference(), Arch::X86_64).unwrap(),
+            amd
+        );
+        assert_eq!(
+            pick_platform(&index, &reference(), Arch::Aarch64).unwrap(),
+            arm
+        );
+        let err = pick_platform(&index, &reference(), Arch::S390x)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("linux/s390x") && err.contains("linux/arm64/v8, linux/amd64"),
+            "{err}"
+        );
     }
 
     #[test]
     fn an_index_too_long_is_refused() {
         let entries: Vec<Value> = (0..=MAX_MANIFESTS).map(|_| json!({})).collect();
         let index = json!({ "manifests": entries });
-        let err = pick_platform(&index, &reference(), Arch::X86_64).unwrap_err().to_string();
+        let err = pick_platform(&index, &reference(), Arch::X86_64)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("more than the 256"), "{err}");
     }
 
@@ -381,7 +418,10 @@ mod tests {
             layer_media_type("application/vnd.docker.image.rootfs.diff.tar.gzip").unwrap(),
             MEDIA_TYPE_TAR_GZIP
         );
-        assert_eq!(layer_media_type(MEDIA_TYPE_TAR_ZSTD).unwrap(), MEDIA_TYPE_TAR_ZSTD);
+        assert_eq!(
+            layer_media_type(MEDIA_TYPE_TAR_ZSTD).unwrap(),
+            MEDIA_TYPE_TAR_ZSTD
+        );
         let err = layer_media_type("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip")
             .unwrap_err()
             .to_string();
@@ -392,7 +432,10 @@ mod tests {
     fn media_type_is_told_by_shape_when_absent() {
         assert_eq!(media_type(&json!({"manifests": []})), Some(OCI_INDEX));
         assert_eq!(media_type(&json!({"layers": []})), Some(OCI_MANIFEST));
-        assert_eq!(media_type(&json!({"mediaType": DOCKER_LIST})), Some(DOCKER_LIST));
+        assert_eq!(
+            media_type(&json!({"mediaType": DOCKER_LIST})),
+            Some(DOCKER_LIST)
+        );
         assert_eq!(media_type(&json!({})), None);
     }
 
@@ -405,7 +448,12 @@ mod tests {
             cache_dir: dir.path(),
             offline: true,
         };
-        let err = pull(&reference(), None, Arch::X86_64, &opts).unwrap_err().to_string();
-        assert!(err.contains("--offline") && err.contains("127.0.0.1:5000/base:1"), "{err}");
+        let err = pull(&reference(), None, Arch::X86_64, &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--offline") && err.contains("127.0.0.1:5000/base:1"),
+            "{err}"
+        );
     }
 }

@@ -60,8 +60,9 @@ pub fn packages(blobs: &[Vec<u8>], db_path: &str) -> anyhow::Result<Vec<Package>
             continue;
         }
         let location = format!("{db_path}#{}", i + 1);
-        let pkg = crate::package::header::package_of(&headers, 0, location, Digest::sha256_of(blob))
-            .with_context(damaged)?;
+        let pkg =
+            crate::package::header::package_of(&headers, 0, location, Digest::sha256_of(blob))
+                .with_context(damaged)?;
         out.push(pkg);
     }
     Ok(out)
@@ -85,7 +86,13 @@ mod tests {
         ] {
             assert!(on_db_path(kept), "{kept}");
         }
-        for left in ["usr/bin/bash", "var/lib/rpmstate", "var/li", "etc/passwd", "usr/lib64"] {
+        for left in [
+            "usr/bin/bash",
+            "var/lib/rpmstate",
+            "var/li",
+            "etc/passwd",
+            "usr/lib64",
+        ] {
             assert!(!on_db_path(left), "{left}");
         }
     }

@@ -164,7 +164,15 @@ pub fn apply_layer_blob(
     keep: Option<&dyn Fn(&str) -> bool>,
 ) -> Result<Vec<Skipped>, LayerError> {
     let mut skipped = Vec::new();
-    apply_layer_kept(tree, source, digest, blobs, &mut skipped, &mut Vec::new(), keep)?;
+    apply_layer_kept(
+        tree,
+        source,
+        digest,
+        blobs,
+        &mut skipped,
+        &mut Vec::new(),
+        keep,
+    )?;
     Ok(skipped)
 }
 

@@ -107,10 +107,21 @@ pub(super) fn lower(
 ) -> anyhow::Result<CoreLayer> {
     let staging = super::build::staging_dir(res)?;
     let mut stage = crate::rootfs::Staging::new(staging.path())?;
-    let (tree, skipped) = crate::base_image::unpack(base, &mut stage)?;
+    let (mut tree, skipped) = crate::base_image::unpack(base, &mut stage)?;
+    // The base's package-manager state is the base's: hardening (which
+    // drops such paths when no kept package owns them) must leave it.
+    for (path, e) in tree.entries.iter_mut() {
+        let under =
+            |s: &&str| path == s || path.strip_prefix(*s).is_some_and(|r| r.starts_with('/'));
+        if crate::package_manager::STATE_PATHS.iter().any(under) {
+            e.package = Some(crate::base_image::REPO.to_string());
+        }
+    }
     for (path, why) in skipped {
         s.reporter.event(Event::Warning {
-            message: format!("the base image's {path} is not carried into the tree ({why}); its layer keeps it"),
+            message: format!(
+                "the base image's {path} is not carried into the tree ({why}); its layer keeps it"
+            ),
         });
     }
     let layers = base
@@ -201,6 +212,10 @@ mod tests {
                 dep: "libfoo.so".into()
             }
         );
-        assert_eq!(out.packages[2].reason, Reason::Unrecorded, "its `by` is the base's");
+        assert_eq!(
+            out.packages[2].reason,
+            Reason::Unrecorded,
+            "its `by` is the base's"
+        );
     }
 }

@@ -184,19 +184,22 @@ pub const ANNOTATION_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 /// User, WorkingDir, Entrypoint, Cmd, Labels, ports, volumes, stop signal)
 /// and the recipe's settings go on top; the history is the base's, then
 /// the new layer's line; annotations name the base.
-pub(super) fn over_base(
-    c: &mut ImageConfig,
-    recipe: &Recipe,
-    base: &crate::base_image::BaseImage,
-) {
+pub(super) fn over_base(c: &mut ImageConfig, recipe: &Recipe, base: &crate::base_image::BaseImage) {
     let img = &recipe.image;
     let cfg = &base.pulled.config["config"];
     let strings = |key: &str| -> Option<Vec<String>> {
-        cfg[key]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        cfg[key].as_array().map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
     };
-    let text = |key: &str| cfg[key].as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    let text = |key: &str| {
+        cfg[key]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     let keys = |key: &str| -> Vec<String> {
         cfg[key]
             .as_object()

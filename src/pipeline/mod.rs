@@ -139,7 +139,10 @@ fn arch(s: &build::Shared, res: &Resolved, writer: &mut ImageWriter) -> anyhow::
     // The tree's file contents live in staging blobs until the layer is written.
     let staging = build::staging_dir(res)?;
     let mut stage = rootfs::Staging::new(staging.path())?;
-    let start = core.as_ref().filter(|_| res.base.is_some()).map(|c| &c.tree);
+    let start = core
+        .as_ref()
+        .filter(|_| res.base.is_some())
+        .map(|c| &c.tree);
     let mut unpacked = build::unpack_all(recipe, res, &rpms, &mut stage, start, reporter)?;
     let finished = finish::finish(s, res, &rpms, &mut unpacked, &mut stage)?;
     let tree = &unpacked.tree;

@@ -185,8 +185,16 @@ pub fn resolve(
             .iter()
             .map(|r| (r.priority, r.cost))
             .chain(std::iter::once(crate::local::PRIORITY))
-            .chain(base_repo.map(|_| crate::local::PRIORITY))
             .collect();
+        // The base's packages rank with the best repo: they hide no repo's
+        // other versions (so a request needing one is named), and an
+        // identical NEVRA is taken as the base's.
+        let mut priorities = priorities;
+        if let Some(i) = base_repo {
+            let best = recipe.repos.iter().map(|r| r.priority).min();
+            priorities.resize(i + 1, crate::local::PRIORITY);
+            priorities[i] = (best.unwrap_or(i32::MAX), 0);
+        }
         priority::apply_set(&mut packages, &priorities);
         let request = Request {
             install: recipe

@@ -292,7 +292,10 @@ fn write_supply_chain(
                         .iter()
                         .filter_map(|r| {
                             let b = r.base.as_ref()?;
-                            Some((r.arch.rpm_name().to_string(), b.pulled.manifest_digest.clone()))
+                            Some((
+                                r.arch.rpm_name().to_string(),
+                                b.pulled.manifest_digest.clone(),
+                            ))
                         })
                         .collect(),
                 }
