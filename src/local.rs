@@ -390,6 +390,7 @@ pub fn unlocked<'a>(recipe: &Recipe, locked: impl IntoIterator<Item = &'a str>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::package::{Dep, Evr, Nevra};
 
     fn index_of(recipe: &Recipe, arch: Arch) -> RepoIndex {
         index(recipe, arch, 1).unwrap().unwrap()

@@ -1795,8 +1795,22 @@ releasever = 40
             .image
             .base
             .is_none());
-        let e = err(&format!("[image]\nbase = \"quay.io/core:1\"\n{MINIMAL}"));
-        assert!(e.message.contains("quay.io/core:1"), "{e}");
+        // Not `*.toml`: a published image, by tag or digest.
+        let r = parse(
+            Path::new("/x/r.toml"),
+            &format!("[image]\nbase = \"quay.io/core:1\"\n{MINIMAL}"),
+        )
+        .unwrap();
+        assert_eq!(r.image.base, None);
+        assert_eq!(
+            r.image.base_image.map(|b| b.to_string()).as_deref(),
+            Some("quay.io/core:1")
+        );
+        let e = err(&format!("[image]\nbase = \"core\"\n{MINIMAL}"));
+        assert!(
+            e.message.contains("`core` is neither a core recipe") && e.hint.is_some(),
+            "{e}"
+        );
         // A core with a base of its own is refused by set_core.
         let mut app = parse(Path::new("/x/app.toml"), &text).unwrap();
         let core_with_base = parse(Path::new("/x/core.toml"), &text).unwrap();

@@ -432,6 +432,48 @@ mod tests {
     }
 
     #[test]
+    fn a_base_database_is_kept_first_and_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (base_rpm, new_rpm) = (build_rpm(dir.path(), "b"), build_rpm(dir.path(), "a"));
+        let install = Install {
+            time: 1_700_000_000,
+            color: installed::TRANSACTION_COLOR_64,
+            big_endian: false,
+        };
+        let base_db = dir.path().join("base.sqlite");
+        write_db_over(&base_db, &[], &[&base_rpm], &NotInstalled::new(), &install).unwrap();
+        let base_blobs = read::blobs(&base_db, "base").unwrap();
+        // The stored blob reads back as the package it is.
+        let h = crate::package::file::Headers::from_installed(&base_blobs[0]).unwrap();
+        assert_eq!(h.nevra().unwrap().name, "b");
+        let db = dir.path().join("rpmdb.sqlite");
+        write_db_over(
+            &db,
+            &base_blobs,
+            &[&new_rpm],
+            &NotInstalled::new(),
+            &install,
+        )
+        .unwrap();
+        let blobs = read::blobs(&db, "image").unwrap();
+        assert_eq!(blobs.len(), 2);
+        assert_eq!(blobs[0], base_blobs[0], "the base's header, byte for byte");
+        let conn = Connection::open(&db).unwrap();
+        let names: Vec<(String, i64)> = conn
+            .prepare("SELECT key, hnum FROM Name ORDER BY hnum")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(names, [("b".to_string(), 1), ("a".to_string(), 2)]);
+        let tids: i64 = conn
+            .query_row("SELECT count(*) FROM Installtid", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tids, 2, "the base's own install time is indexed too");
+    }
+
+    #[test]
     fn writes_packages_and_indexes() {
         let dir = tempfile::tempdir().unwrap();
         let rpms = [build_rpm(dir.path(), "b"), build_rpm(dir.path(), "a")];
