@@ -218,6 +218,45 @@ fn an_app_on_a_base_minibuild_pushed_keeps_its_layers_and_pins_it() {
         "{config}"
     );
 
+    // The SBOM lists every package and names the base; so does the provenance.
+    let sbom = std::fs::read_to_string(d.join("app.oci.tar.spdx.json")).unwrap();
+    assert!(
+        sbom.contains("\"bash\"") && sbom.contains("\"busybox\""),
+        "{sbom}"
+    );
+    assert!(sbom.contains(&format!("base image {base_ref}")), "{sbom}");
+    let provenance: Value =
+        serde_json::from_slice(&std::fs::read(d.join("app.oci.tar.intoto.json")).unwrap()).unwrap();
+    let deps = provenance["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    let base_dep = deps
+        .iter()
+        .find(|d| d["name"] == "base")
+        .expect("a base dependency");
+    assert_eq!(
+        format!("sha256:{}", base_dep["digest"]["sha256"].as_str().unwrap()),
+        base_digest
+    );
+
+    // Pushed, the image is complete (the registry refuses a manifest whose
+    // blobs it lacks), and its base layers are the base's own blobs.
+    let app_ref = format!("{}:1", registry.repo("app"));
+    run_ok(minibuild().arg("push").arg(&out).arg(&app_ref));
+    assert_eq!(
+        layer_digests(&raw_manifest(&format!("docker://{app_ref}"))),
+        app_layers
+    );
+
+    let size = |m: &Value, i: usize| m["layers"][i]["size"].as_u64().unwrap();
+    eprintln!(
+        "measured: base layers {} bytes, new layer {} bytes",
+        (0..base_layers.len())
+            .map(|i| size(&base_m, i))
+            .sum::<u64>(),
+        size(&app_m, base_layers.len())
+    );
+
     // A rebuild reads the cache: same digest, even offline.
     let again = build(
         &app,
