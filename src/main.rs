@@ -191,6 +191,13 @@ fn settings(
         },
         replace: Default::default(),
         cache_repo: None,
+        // A base image is pulled with the auth files' credentials and the
+        // TLS flags; `build` adds the --push credential flags.
+        registry: registry::PushOptions {
+            cert_dir: common.tls.cert_dir.clone(),
+            ca: common.tls.ca.clone(),
+            ..registry::PushOptions::default()
+        },
         repo_memo: None,
     })
 }
@@ -225,8 +232,16 @@ fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
         ),
         _ => None,
     };
+    let base_registry = match &registry_opts {
+        Some(opts) => opts.clone(),
+        None if recipe.image.base_image.is_some() => {
+            push_options(&args.push_args, &args.common.tls)?
+        }
+        None => registry::PushOptions::default(),
+    };
     let settings = Settings {
         cache_repo,
+        registry: base_registry,
         strict: args.strict,
         rootfs_dir: args.rootfs.clone(),
         outputs: supply_chain_outputs(&args.supply, &output),

@@ -277,6 +277,16 @@ pub enum Event {
         recipe: PathBuf,
         packages: usize,
     },
+    /// A published base image (`[image] base = "REGISTRY/REPO:TAG"`), pulled
+    /// or found in the cache, with its rpmdb read.
+    BaseImagePulled {
+        arch: String,
+        reference: String,
+        digest: String,
+        layers: usize,
+        bytes: u64,
+        packages: usize,
+    },
     /// The app's layer over the core: paths it adds or changes, whiteouts.
     AppLayerDiffed {
         arch: String,
@@ -386,6 +396,7 @@ impl Event {
             | RootfsWritten { .. }
             | WritingLayer { .. }
             | BuildingCore { .. }
+            | BaseImagePulled { .. }
             | ImageWritten { .. }
             | Pushing { .. }
             | LockUpToDate { .. }
@@ -661,6 +672,18 @@ impl fmt::Display for Event {
                 f,
                 "Building the {arch} core layer from {} ({packages} packages)",
                 recipe.display()
+            ),
+            BaseImagePulled {
+                arch,
+                reference,
+                digest,
+                layers,
+                bytes,
+                packages,
+            } => write!(
+                f,
+                "Base image {reference} for {arch}: {digest}, {layers} layers ({}), {packages} packages installed",
+                crate::report::human_bytes(*bytes)
             ),
             AppLayerDiffed {
                 arch,
