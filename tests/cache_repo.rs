@@ -8,88 +8,17 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::registry::Registry;
 use common::server::{Handled, Response};
 use common::*;
 use minibuild::cache_repo::{rpm_tag, ARTIFACT_RPM};
 use minibuild::digest::Digest;
 use minibuild::registry::{PushOptions, Reference, Session};
-
-/// An open registry on a free loopback port; killed on drop (the TLS and
-/// auth variants are tests/push.rs's).
-struct Registry {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        require_tool("docker-registry");
-        let dir = tempfile::tempdir().unwrap();
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
-             storage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("storage").display()
-        );
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let mut child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("cannot start docker-registry");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("docker-registry exited ({status})");
-            }
-            assert!(Instant::now() < deadline, "docker-registry did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Registry { child, port, dir }
-    }
-
-    fn repo(&self) -> String {
-        format!("127.0.0.1:{}/ci/cache", self.port)
-    }
-
-    /// Bytes the registry stores (blobs and manifests).
-    fn stored_bytes(&self) -> u64 {
-        fn walk(p: &Path) -> u64 {
-            std::fs::read_dir(p)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => walk(&e.path()),
-                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-                })
-                .sum()
-        }
-        walk(&self.dir.path().join("storage"))
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The fixture repo on a loopback mirror recording (path, bytes sent).
 struct Mirror {
@@ -136,6 +65,11 @@ impl Mirror {
     }
 }
 
+/// The cache repository on `registry`.
+fn cache_repo(registry: &Registry) -> String {
+    format!("{}/ci/cache", registry.host())
+}
+
 /// `minibuild build` of the distroless-base recipe against `mirror`,
 /// with `--cache-repo REPO` when given; (digest, stderr, wall time).
 fn build(
@@ -159,10 +93,10 @@ fn build(
 
 #[test]
 fn machine_b_builds_from_the_cache_repo_and_refuses_a_poisoned_entry() {
-    let registry = Registry::start();
+    let registry = Registry::open();
     let mirror = Mirror::start();
     let work = tempfile::tempdir().unwrap();
-    let repo = registry.repo();
+    let repo = cache_repo(&registry);
 
     // Machine A: cold, fills the cache repo.
     let (digest_a, log_a, _) = build(&mirror, work.path(), "a", Some(&repo));
@@ -336,10 +270,10 @@ fn an_unreachable_or_locked_cache_repo_is_a_warning() {
 #[test]
 #[ignore]
 fn measure_cold_build_on_machine_b() {
-    let registry = Registry::start();
+    let registry = Registry::open();
     let mirror = Mirror::start();
     let work = tempfile::tempdir().unwrap();
-    let repo = registry.repo();
+    let repo = cache_repo(&registry);
     build(&mirror, work.path(), "a", Some(&repo));
     for (name, with) in [("without", None), ("with", Some(repo.as_str()))] {
         mirror.reset();
