@@ -688,6 +688,53 @@ mod tests {
     }
 
     #[test]
+    fn clones_share_one_lookup_per_tag_and_one_push() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let repo = CacheRepo::parse("127.0.0.1:5000/ci/cache", PushOptions::default()).unwrap();
+        let clones: Vec<CacheRepo> = (0..6).map(|_| repo.clone()).collect();
+        let looks = AtomicUsize::new(0);
+        let tags = ["a", "b", "a", "a", "b", "a"];
+        let answers = crate::pool::map(
+            &tags,
+            6,
+            |_| false,
+            |i, tag| {
+                clones[i].state.look_once(tag, || {
+                    looks.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    Some(if *tag == "a" {
+                        Lookup::Hit
+                    } else {
+                        Lookup::Missing
+                    })
+                })
+            },
+        );
+        assert_eq!(looks.load(Ordering::SeqCst), 2);
+        assert_eq!(answers.iter().flatten().flatten().count(), 2);
+        let state = &repo.state;
+        assert_eq!(state.looked("b"), Some(Lookup::Missing));
+        // A hit is settled: nobody pushes it; a missing tag is pushed once.
+        assert!(!state.claim("a"));
+        assert!(state.claim("b"));
+        assert!(!clones[3].state.claim("b"));
+        // A hit a later check refused is pushed again.
+        state.refused("a");
+        assert_eq!(state.looked("a"), Some(Lookup::Refused));
+        assert!(state.claim("a"));
+        // A registry that could not be asked records nothing.
+        assert_eq!(state.look_once("c", || None), None);
+        assert_eq!(state.looked("c"), None);
+        assert_eq!(
+            state.look_once("c", || Some(Lookup::Missing)),
+            Some(Lookup::Missing)
+        );
+        // Another run (another parse) knows nothing of this one.
+        let other = CacheRepo::parse("127.0.0.1:5000/ci/cache", PushOptions::default()).unwrap();
+        assert_eq!(other.state.looked("b"), None);
+    }
+
+    #[test]
     fn parse_takes_a_repo_with_or_without_tag() {
         let r = CacheRepo::parse("127.0.0.1:5000/ci/cache", PushOptions::default()).unwrap();
         assert_eq!(r.name(), "127.0.0.1:5000/ci/cache");
