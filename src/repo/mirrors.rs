@@ -198,11 +198,14 @@ enum Failed<E> {
     Stop(E),
 }
 
+/// Mirrors passed over: (mirror, why), in order.
+type Tried = Vec<(String, String)>;
+
 /// How a search for a working mirror ended without one.
 enum Fallback<E> {
     Stopped(E),
-    /// Every mirror failed: (mirror, why), in order.
-    Exhausted(Vec<(String, String)>),
+    /// Every mirror failed.
+    Exhausted(Tried),
 }
 
 /// Try `attempt` on each of `mirrors` in order until one works: with
@@ -214,7 +217,7 @@ fn first_working<C, T, E>(
     once: &C,
     last: &C,
     mut attempt: impl FnMut(&C, &str) -> Result<T, Failed<E>>,
-) -> Result<(T, Vec<(String, String)>), Fallback<E>> {
+) -> Result<(T, Tried), Fallback<E>> {
     let mut tried = Vec::new();
     for (n, mirror) in mirrors.iter().enumerate() {
         let client = if n + 1 == mirrors.len() { last } else { once };
