@@ -27,7 +27,7 @@
 //! never a build failure.
 //!
 //! When one run builds several recipes (`minibuild build a.toml b.toml`),
-//! their builds share one [`CacheRepo`] and so one [`RunState`]: each entry
+//! their builds share one [`CacheRepo`] and what it has learnt: each entry
 //! is looked up once, each new entry pushed once, and the registry given
 //! up on once, even while the images are written in parallel.
 
@@ -54,8 +54,8 @@ const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
 const LAYER_MAX: u64 = 16 << 30;
 
 /// Where the shared cache is and how to reach it (the `--push` flags'
-/// credentials and TLS settings). Clones share one [`RunState`]: give every
-/// build of a run a clone of one parsed value.
+/// credentials and TLS settings). Clones share what the run looked up and
+/// pushed: give every build of a run a clone of one parsed value.
 #[derive(Debug, Clone)]
 pub struct CacheRepo {
     pub reference: Reference,
