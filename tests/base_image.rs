@@ -127,7 +127,7 @@ fn digest_after_at(pinned: &str) -> String {
 
 #[test]
 fn an_app_on_a_base_minibuild_pushed_keeps_its_layers_and_pins_it() {
-    let registry = Registry::start();
+    let registry = Registry::open();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let base_ref = format!("{}:1", registry.repo("base"));
@@ -380,7 +380,7 @@ fn an_app_on_a_base_whose_rpmdb_dnf_wrote_resolves_only_what_is_missing() {
     if !is_root() {
         panic!("dnf --installroot runs the fixtures' scriptlets in a chroot: run as root");
     }
-    let registry = Registry::start();
+    let registry = Registry::open();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let root = d.join("root");
@@ -445,7 +445,7 @@ fn an_app_on_a_base_whose_rpmdb_dnf_wrote_resolves_only_what_is_missing() {
 
 #[test]
 fn a_base_without_rpmdb_another_version_or_no_registry_is_refused_by_name() {
-    let registry = Registry::start();
+    let registry = Registry::open();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
 
@@ -504,11 +504,10 @@ fn a_base_without_rpmdb_another_version_or_no_registry_is_refused_by_name() {
     );
 
     // Nobody listens: the error names the reference.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let gone = format!("127.0.0.1:{port}/base:1");
+    let gone = format!(
+        "127.0.0.1:{}/base:1",
+        common::registry::free_port("127.0.0.1")
+    );
     let on_gone = write(
         d,
         "gone.toml",

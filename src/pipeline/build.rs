@@ -532,7 +532,7 @@ pub(super) fn write_image(
     if let Origin::Replaced(why) = origin {
         match &remote {
             Some((r, key, Some(bytes))) => {
-                r.refused_layer(*bytes);
+                r.refused_layer(key, *bytes);
                 warner(r, reporter)(format!(
                     "cache repo {}: entry {} refused ({why}); compressed the layer here",
                     r.repo.name(),
