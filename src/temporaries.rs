@@ -127,10 +127,14 @@ pub fn commit_section() -> MutexGuard<'static, ()> {
     lock(&COMMIT)
 }
 
-/// Remove every recorded temporary that still exists; how many there were.
-fn remove_live() -> usize {
+/// Remove every recorded temporary that still exists; how many there were,
+/// and the record's lock, which the caller holds until it exits: the
+/// build's other threads still run, and one that tried to create a
+/// temporary after the clean-up would leave it behind.
+fn remove_live() -> (usize, MutexGuard<'static, Vec<PathBuf>>) {
     let live = lock(&LIVE);
-    live.iter().filter(|p| remove(p).unwrap_or(false)).count()
+    let removed = live.iter().filter(|p| remove(p).unwrap_or(false)).count();
+    (removed, live)
 }
 
 /// Remove `path` (a directory tree or a file, never through a symlink);
@@ -212,7 +216,7 @@ pub fn remove_on_interrupt(report: impl FnOnce(&'static str, usize) + Send + 'st
         // SAFETY: `set` is initialised; `signal` is a valid out pointer.
         while unsafe { libc::sigwait(&set, &mut signal) } != 0 {}
         let _commit = commit_section();
-        let removed = remove_live();
+        let (removed, _no_more_temporaries) = remove_live();
         let name = if signal == libc::SIGINT {
             "SIGINT"
         } else {

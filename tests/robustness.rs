@@ -440,7 +440,7 @@ fn sigint_and_sigterm_remove_every_temporary_and_exit_130_143() {
             assert_eq!(
                 ws.debris(),
                 Vec::<String>::new(),
-                "signal {signal} at {moment:?}"
+                "signal {signal} at {moment:?}: {stderr}"
             );
             assert!(!ws.out().join("image").exists());
             let again = run_ok(&mut ws.build("oci-archive"));

@@ -79,8 +79,13 @@ impl ImageWriter {
         let parent = parent_dir(dest);
         let staging = AtomicDir::create_in(parent, STAGING_PREFIX, crate::fsutil::umask_dir_mode())
             .map_err(|e| ImageError::io("create a staging directory in", parent, e))?;
+        // One level at a time, never create_dir_all: if an interrupt has
+        // just removed the staging directory, this fails instead of
+        // recreating it where nothing would remove it.
         let blob_dir = staging.path().join("blobs").join("sha256");
-        fs::create_dir_all(&blob_dir).map_err(|e| ImageError::io("create", &blob_dir, e))?;
+        for dir in [staging.path().join("blobs"), blob_dir.clone()] {
+            fs::create_dir(&dir).map_err(|e| ImageError::io("create", &dir, e))?;
+        }
         Ok(ImageWriter {
             dest: dest.to_path_buf(),
             staging,

@@ -204,10 +204,16 @@ pub struct Blob {
 }
 
 impl Staging {
-    /// Use `dir` (created if missing, and holding no pack yet) for blobs.
+    /// Use `dir` (created if missing, in an existing parent, and holding no
+    /// pack yet) for blobs.
     pub fn new(dir: impl Into<PathBuf>) -> io::Result<Self> {
         let dir = dir.into();
-        fs::create_dir_all(&dir)?;
+        // Not create_dir_all: a staging directory an interrupt has just
+        // removed must not come back with its parents.
+        match fs::create_dir(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
         // An absolute pack path keeps error messages useful from any cwd.
         let dir = fs::canonicalize(&dir)?;
         let path = dir.join(PACK_NAME);
