@@ -92,6 +92,13 @@ impl Cache {
         self.root.join(VERSION).join(bucket.dir_name())
     }
 
+    /// Published base images pulled from registries: manifests, configs and
+    /// layer blobs by digest (`sha256/<hex>`), and the digest each tag
+    /// pointed to when last asked (`tags/`, for `--offline`).
+    pub fn base_images(&self) -> PathBuf {
+        self.root.join(VERSION).join("base-images")
+    }
+
     /// Files and bytes in each bucket (missing buckets count as empty).
     pub fn usage(&self) -> io::Result<Vec<(Bucket, Usage)>> {
         Bucket::ALL

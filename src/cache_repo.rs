@@ -25,9 +25,15 @@
 //! naming it, and the build falls back to the mirror or the compressor.
 //! The registry being unreachable or refusing credentials is a warning,
 //! never a build failure.
+//!
+//! When one run builds several recipes (`minibuild build a.toml b.toml`),
+//! their builds share one [`CacheRepo`] and what it has learnt: each entry
+//! is looked up once, each new entry pushed once, and the registry given
+//! up on once, even while the images are written in parallel.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{json, Value};
 
@@ -48,11 +54,13 @@ const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
 const LAYER_MAX: u64 = 16 << 30;
 
 /// Where the shared cache is and how to reach it (the `--push` flags'
-/// credentials and TLS settings).
+/// credentials and TLS settings). Clones share what the run looked up and
+/// pushed: give every build of a run a clone of one parsed value.
 #[derive(Debug, Clone)]
 pub struct CacheRepo {
     pub reference: Reference,
     pub opts: PushOptions,
+    state: Arc<RunState>,
 }
 
 impl CacheRepo {
@@ -67,7 +75,11 @@ impl CacheRepo {
             retries: opts.retries.min(1),
             ..opts
         };
-        Ok(CacheRepo { reference, opts })
+        Ok(CacheRepo {
+            reference,
+            opts,
+            state: Arc::default(),
+        })
     }
 
     /// `REGISTRY/REPO`, for messages.
@@ -102,12 +114,85 @@ pub struct Tally {
 /// A problem with the cache repo, already worded for a warning.
 pub type Warning = String;
 
+/// What a lookup of one entry found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    /// Fetched and checked: the entry is right.
+    Hit,
+    /// No entry under the tag.
+    Missing,
+    /// An entry that failed a check (poisoned, or cut short).
+    Refused,
+}
+
+/// What the builds of one run know about the cache repo, so that two
+/// recipes needing the same RPM or layer ask the registry once.
+#[derive(Debug, Default)]
+struct RunState {
+    /// After a first failure to reach the registry, the run stops trying.
+    down: Mutex<bool>,
+    /// Per tag, what its lookup found; the slot's own lock is held during
+    /// the lookup, so a build asking for a tag another is fetching waits
+    /// for that fetch (and its file) instead of racing it.
+    lookups: Mutex<HashMap<String, Arc<Mutex<Option<Lookup>>>>>,
+    /// Tags the repo holds as they should be, or that a build of this run
+    /// has taken on to push: nobody pushes them again.
+    settled: Mutex<HashSet<String>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl RunState {
+    /// Run `look` for `tag` unless a build of this run did already; its
+    /// answer when it ran now. `look` returning None (the registry could
+    /// not be asked) records nothing.
+    fn look_once(&self, tag: &str, look: impl FnOnce() -> Option<Lookup>) -> Option<Lookup> {
+        let slot = locked(&self.lookups)
+            .entry(tag.to_string())
+            .or_default()
+            .clone();
+        let mut slot = locked(&slot);
+        if slot.is_some() {
+            return None;
+        }
+        let found = look()?;
+        *slot = Some(found);
+        if found == Lookup::Hit {
+            locked(&self.settled).insert(tag.to_string());
+        }
+        Some(found)
+    }
+
+    /// What the lookup of `tag` found, if this run made one.
+    fn looked(&self, tag: &str) -> Option<Lookup> {
+        let slot = locked(&self.lookups).get(tag).cloned()?;
+        let found = *locked(&slot);
+        found
+    }
+
+    /// A hit that a later check refused: the entry must be pushed again.
+    fn refused(&self, tag: &str) {
+        let slot = locked(&self.lookups)
+            .entry(tag.to_string())
+            .or_default()
+            .clone();
+        *locked(&slot) = Some(Lookup::Refused);
+        locked(&self.settled).remove(tag);
+    }
+
+    /// Take on pushing `tag`: false when it is settled already.
+    fn claim(&self, tag: &str) -> bool {
+        locked(&self.settled).insert(tag.to_string())
+    }
+}
+
 /// One build's use of the cache repo. The registry is reached once per
-/// stage; after a first failure to reach it the build stops trying.
+/// stage; after a first failure to reach it the run stops trying.
 pub struct Shared<'a> {
     pub repo: &'a CacheRepo,
     pub tally: Mutex<Tally>,
-    down: Mutex<bool>,
 }
 
 impl<'a> Shared<'a> {
@@ -115,17 +200,20 @@ impl<'a> Shared<'a> {
         Shared {
             repo,
             tally: Mutex::new(Tally::default()),
-            down: Mutex::new(false),
         }
     }
 
-    fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
-        self.tally.lock().unwrap_or_else(|e| e.into_inner())
+    fn tally(&self) -> MutexGuard<'_, Tally> {
+        locked(&self.tally)
+    }
+
+    fn state(&self) -> &RunState {
+        &self.repo.state
     }
 
     /// A session, or None (with a warning) when the registry is not usable.
     fn session(&self, warn: &(dyn Fn(Warning) + Sync)) -> Option<Session<'a>> {
-        let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        let mut down = locked(&self.state().down);
         if *down {
             return None;
         }
@@ -165,19 +253,30 @@ impl<'a> Shared<'a> {
             loop {
                 let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let Some(&i) = todo.get(n) else { return };
-                if session.is_none() {
-                    session = self.session(warn);
-                }
-                let Some(s) = session.as_mut() else { return };
                 let (digest, size, path, name) = &wanted[i];
-                match fetch_rpm(s, digest, *size, path) {
-                    Ok(n) => *got[i].lock().unwrap_or_else(|e| e.into_inner()) = n,
-                    Err(e) => warn(format!(
-                        "cache repo {}: entry {} for {name} refused, fetching it from the mirror: {e}",
-                        self.repo.name(),
-                        rpm_tag(digest)
-                    )),
-                }
+                // Another build of the run may have looked already: then
+                // the RPM is in the local cache, or it was not in the repo.
+                self.state().look_once(&rpm_tag(digest), || {
+                    if session.is_none() {
+                        session = self.session(warn);
+                    }
+                    let s = session.as_mut()?;
+                    Some(match fetch_rpm(s, digest, *size, path) {
+                        Ok(Some(n)) => {
+                            *locked(&got[i]) = Some(n);
+                            Lookup::Hit
+                        }
+                        Ok(None) => Lookup::Missing,
+                        Err(e) => {
+                            warn(format!(
+                                "cache repo {}: entry {} for {name} refused, fetching it from the mirror: {e}",
+                                self.repo.name(),
+                                rpm_tag(digest)
+                            ));
+                            Lookup::Refused
+                        }
+                    })
+                });
             }
         };
         if !todo.is_empty() {
@@ -216,41 +315,53 @@ impl<'a> Shared<'a> {
         if layers.has(key) {
             return None;
         }
-        let mut session = self.session(warn)?;
+        let tag = layer_tag(key);
         let mut fetched = None;
-        let tmp = layers
-            .dir()
-            .join(format!("{}{key}.remote", crate::cache::PARTIAL_PREFIX));
-        match fetch_layer(&mut session, key, &tmp) {
-            Ok(None) => {}
-            Ok(Some((digest, size, uncompressed))) => {
-                match layers.adopt(key, &tmp, &digest, size, uncompressed) {
-                    Ok(()) => {
-                        let mut tally = self.tally();
-                        tally.layers += 1;
-                        tally.layer_bytes += size;
-                        fetched = Some(size);
+        self.state().look_once(&tag, || {
+            let mut session = self.session(warn)?;
+            let tmp = layers
+                .dir()
+                .join(format!("{}{key}.remote", crate::cache::PARTIAL_PREFIX));
+            let found = match fetch_layer(&mut session, key, &tmp) {
+                Ok(None) => Lookup::Missing,
+                Ok(Some((digest, size, uncompressed))) => {
+                    match layers.adopt(key, &tmp, &digest, size, uncompressed) {
+                        Ok(()) => {
+                            let mut tally = self.tally();
+                            tally.layers += 1;
+                            tally.layer_bytes += size;
+                            fetched = Some(size);
+                            Lookup::Hit
+                        }
+                        Err(e) => {
+                            warn(format!(
+                                "cannot store the layer {digest} from cache repo {} in {}: {e}",
+                                self.repo.name(),
+                                layers.dir().display()
+                            ));
+                            // Not known right: the push checks the entry.
+                            Lookup::Refused
+                        }
                     }
-                    Err(e) => warn(format!(
-                        "cannot store the layer {digest} from cache repo {} in {}: {e}",
-                        self.repo.name(),
-                        layers.dir().display()
-                    )),
                 }
-            }
-            Err(e) => warn(format!(
-                "cache repo {}: entry {} refused, compressing the layer here: {e}",
-                self.repo.name(),
-                layer_tag(key)
-            )),
-        }
-        let _ = std::fs::remove_file(&tmp);
+                Err(e) => {
+                    warn(format!(
+                        "cache repo {}: entry {tag} refused, compressing the layer here: {e}",
+                        self.repo.name(),
+                    ));
+                    Lookup::Refused
+                }
+            };
+            let _ = std::fs::remove_file(&tmp);
+            Some(found)
+        });
         fetched
     }
 
     /// A layer [`Self::fetch_layer`] brought failed the local cache's
     /// check: it does not count as a hit.
-    pub fn refused_layer(&self, bytes: u64) {
+    pub fn refused_layer(&self, key: &str, bytes: u64) {
+        self.state().refused(&layer_tag(key));
         let mut tally = self.tally();
         tally.layers = tally.layers.saturating_sub(1);
         tally.layer_bytes = tally.layer_bytes.saturating_sub(bytes);
@@ -268,6 +379,8 @@ impl<'a> Shared<'a> {
 
     /// Push every RPM and layer of this build the repo lacks (or holds
     /// under a tag pointing elsewhere: a poisoned entry is overwritten).
+    /// An entry that another build of the run pushes, or that a lookup
+    /// found right, counts as present without a request.
     pub fn push(&self, warn: &(dyn Fn(Warning) + Sync)) -> Pushed {
         let (rpms, layers) = {
             let mut t = self.tally();
@@ -297,13 +410,7 @@ impl<'a> Shared<'a> {
                 size,
                 annotations: json!({ ANNOTATION_TITLE: name }),
             };
-            record(
-                &mut pushed,
-                push_entry(&mut session, &entry, &path),
-                &entry,
-                self,
-                warn,
-            );
+            self.push_once(&mut session, &entry, &path, &mut pushed, warn);
         }
         for (key, layer) in layers {
             let entry = Entry {
@@ -317,36 +424,43 @@ impl<'a> Shared<'a> {
                     "dev.minibuild.diff-id": layer.diff_id.to_string(),
                 }),
             };
-            record(
-                &mut pushed,
-                push_entry(&mut session, &entry, &layer.path_of_blob),
-                &entry,
-                self,
-                warn,
-            );
+            self.push_once(&mut session, &entry, &layer.path_of_blob, &mut pushed, warn);
         }
         pushed
     }
-}
 
-fn record(
-    pushed: &mut Pushed,
-    result: Result<Option<u64>, PushError>,
-    entry: &Entry,
-    shared: &Shared,
-    warn: &(dyn Fn(Warning) + Sync),
-) {
-    match result {
-        Ok(Some(bytes)) => {
-            pushed.entries += 1;
-            pushed.bytes += bytes;
+    /// Push `entry` unless it is settled for the run; a failed push is
+    /// left for another build of the run to try.
+    fn push_once(
+        &self,
+        session: &mut Session,
+        entry: &Entry,
+        blob: &Path,
+        pushed: &mut Pushed,
+        warn: &(dyn Fn(Warning) + Sync),
+    ) {
+        let state = self.state();
+        if !state.claim(&entry.tag) {
+            pushed.present += 1;
+            return;
         }
-        Ok(None) => pushed.present += 1,
-        Err(e) => warn(format!(
-            "cannot push {} to cache repo {}: {e}",
-            entry.tag,
-            shared.repo.name()
-        )),
+        // A tag this run found missing needs no second look before the push.
+        let check = state.looked(&entry.tag) != Some(Lookup::Missing);
+        match push_entry(session, entry, blob, check) {
+            Ok(Some(bytes)) => {
+                pushed.entries += 1;
+                pushed.bytes += bytes;
+            }
+            Ok(None) => pushed.present += 1,
+            Err(e) => {
+                locked(&state.settled).remove(&entry.tag);
+                warn(format!(
+                    "cannot push {} to cache repo {}: {e}",
+                    entry.tag,
+                    self.repo.name()
+                ))
+            }
+        }
     }
 }
 
@@ -392,12 +506,19 @@ impl Entry {
     }
 }
 
-/// Push `entry` unless its tag already names its blob: Some(bytes uploaded)
-/// when written, None when already there.
-fn push_entry(session: &mut Session, entry: &Entry, blob: &Path) -> Result<Option<u64>, PushError> {
-    if let Ok(Some(found)) = the_layer(session, &entry.tag) {
-        if found.digest == entry.digest {
-            return Ok(None);
+/// Push `entry` unless (`check`) its tag already names its blob:
+/// Some(bytes uploaded) when written, None when already there.
+fn push_entry(
+    session: &mut Session,
+    entry: &Entry,
+    blob: &Path,
+    check: bool,
+) -> Result<Option<u64>, PushError> {
+    if check {
+        if let Ok(Some(found)) = the_layer(session, &entry.tag) {
+            if found.digest == entry.digest {
+                return Ok(None);
+            }
         }
     }
     let uploaded = session.put_blob_file(&entry.digest, blob, entry.size)?;
@@ -564,6 +685,53 @@ mod tests {
         assert!(parse_entry(two.as_bytes())
             .unwrap_err()
             .contains("2 layers"));
+    }
+
+    #[test]
+    fn clones_share_one_lookup_per_tag_and_one_push() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let repo = CacheRepo::parse("127.0.0.1:5000/ci/cache", PushOptions::default()).unwrap();
+        let clones: Vec<CacheRepo> = (0..6).map(|_| repo.clone()).collect();
+        let looks = AtomicUsize::new(0);
+        let tags = ["a", "b", "a", "a", "b", "a"];
+        let answers = crate::pool::map(
+            &tags,
+            6,
+            |_| false,
+            |i, tag| {
+                clones[i].state.look_once(tag, || {
+                    looks.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    Some(if *tag == "a" {
+                        Lookup::Hit
+                    } else {
+                        Lookup::Missing
+                    })
+                })
+            },
+        );
+        assert_eq!(looks.load(Ordering::SeqCst), 2);
+        assert_eq!(answers.iter().flatten().flatten().count(), 2);
+        let state = &repo.state;
+        assert_eq!(state.looked("b"), Some(Lookup::Missing));
+        // A hit is settled: nobody pushes it; a missing tag is pushed once.
+        assert!(!state.claim("a"));
+        assert!(state.claim("b"));
+        assert!(!clones[3].state.claim("b"));
+        // A hit a later check refused is pushed again.
+        state.refused("a");
+        assert_eq!(state.looked("a"), Some(Lookup::Refused));
+        assert!(state.claim("a"));
+        // A registry that could not be asked records nothing.
+        assert_eq!(state.look_once("c", || None), None);
+        assert_eq!(state.looked("c"), None);
+        assert_eq!(
+            state.look_once("c", || Some(Lookup::Missing)),
+            Some(Lookup::Missing)
+        );
+        // Another run (another parse) knows nothing of this one.
+        let other = CacheRepo::parse("127.0.0.1:5000/ci/cache", PushOptions::default()).unwrap();
+        assert_eq!(other.state.looked("b"), None);
     }
 
     #[test]

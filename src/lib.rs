@@ -20,6 +20,7 @@ pub mod resolve;
 pub mod rootfs;
 
 // Vocabulary, services and the commands beside `build`.
+pub mod base_image;
 pub mod cache;
 pub mod cache_repo;
 pub mod check;

@@ -22,8 +22,8 @@ use anyhow::{bail, Context as _};
 
 use crate::digest::{Algorithm, Digest};
 use crate::http::Client;
+use crate::package::Arch;
 use crate::package::Package;
-use crate::package::{Arch, Dep, Evr, Nevra};
 use crate::recipe::Recipe;
 use crate::repo::{PackageSet, RepoIndex};
 use crate::signature::Keyring;
@@ -238,56 +238,16 @@ fn read(f: &LocalFile, repo: usize) -> anyhow::Result<Package> {
             path.display()
         )
     };
-    let epoch = match meta.get_epoch() {
-        Ok(e) => u64::from(e),
-        Err(::rpm::Error::TagNotFound(_)) => 0,
-        Err(e) => return Err(damaged(e)),
-    };
-    let nevra = Nevra::new(
-        meta.get_name().map_err(damaged)?,
-        Evr::new(
-            epoch,
-            meta.get_version().map_err(damaged)?,
-            Some(meta.get_release().map_err(damaged)?.to_string()),
-        ),
-        meta.get_arch().map_err(damaged)?,
-    );
     file.rewind()
         .with_context(|| format!("cannot read local RPM {}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or_default();
     let checksum = Digest::of_reader(Algorithm::Sha256, BufReader::new(&file))
         .with_context(|| format!("cannot read local RPM {}", path.display()))?;
-    let deps = |v: Result<Vec<::rpm::Dependency>, ::rpm::Error>| -> Vec<Dep> {
-        v.unwrap_or_default()
-            .into_iter()
-            .map(crate::package::header::convert)
-            .collect()
-    };
-    let text = |v: Result<&str, ::rpm::Error>| v.unwrap_or_default().to_string();
+    let pkg = crate::package::header::package_of(&headers, repo, f.location.clone(), checksum)
+        .map_err(damaged)?;
     Ok(Package {
         download_size: size,
-        installed_size: meta.get_installed_size().unwrap_or_default(),
-        build_time: meta.get_build_time().unwrap_or_default(),
-        summary: text(meta.get_summary()),
-        license: text(meta.get_license()),
-        vendor: text(meta.get_vendor()),
-        packager: text(meta.get_packager()),
-        source_rpm: text(meta.get_source_rpm()),
-        provides: deps(meta.get_provides()),
-        requires: deps(meta.get_requires()),
-        conflicts: deps(meta.get_conflicts()),
-        obsoletes: deps(meta.get_obsoletes()),
-        recommends: deps(meta.get_recommends()),
-        suggests: deps(meta.get_suggests()),
-        supplements: deps(meta.get_supplements()),
-        enhances: deps(meta.get_enhances()),
-        files: meta
-            .get_file_paths()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect(),
-        ..Package::new(nevra, repo, f.location.clone(), checksum)
+        ..pkg
     })
 }
 
@@ -430,6 +390,7 @@ pub fn unlocked<'a>(recipe: &Recipe, locked: impl IntoIterator<Item = &'a str>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::package::{Dep, Evr, Nevra};
 
     fn index_of(recipe: &Recipe, arch: Arch) -> RepoIndex {
         index(recipe, arch, 1).unwrap().unwrap()

@@ -60,6 +60,11 @@ const HEADER: &str =
 pub struct Lock {
     pub version: u32,
     pub request: LockedRequest,
+    /// `[image] base = "REGISTRY/REPO:TAG"`: the digest the reference
+    /// resolved to; a locked build pulls this digest, not the tag. Absent
+    /// without a published base, so other locks read as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<LockedBase>,
     #[serde(default, rename = "repo")]
     pub repos: Vec<LockedRepo>,
     #[serde(default, rename = "package")]
@@ -88,6 +93,16 @@ pub struct LockedRequest {
     /// without local RPMs stay byte-identical.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub local: Vec<String>,
+}
+
+/// A published base image, pinned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedBase {
+    /// The recipe's `image.base`, as written.
+    pub reference: String,
+    /// What it pointed to at lock time: a manifest or an image index.
+    pub digest: Digest,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -243,6 +258,7 @@ impl Lock {
         Lock {
             version: VERSION,
             request,
+            base: None,
             repos,
             packages,
         }
@@ -322,6 +338,16 @@ impl Lock {
             recipe,
             local().map(|p| p.location.as_str()),
         ));
+        let base = recipe.image.base_image.as_ref().map(ToString::to_string);
+        match (&self.base, &base) {
+            (None, Some(b)) => changes.push(format!("image.base `{b}` is new")),
+            (Some(l), None) => changes.push(format!("image.base `{}` was dropped", l.reference)),
+            (Some(l), Some(b)) if &l.reference != b => changes.push(format!(
+                "image.base changed from `{}` to `{b}`",
+                l.reference
+            )),
+            _ => {}
+        }
         if have.weak_deps != want.weak_deps {
             changes.push(format!("options.weak_deps is now {}", want.weak_deps));
         }

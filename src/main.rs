@@ -29,10 +29,12 @@ use minibuild::report::{human_bytes, Event, Reporter};
 use minibuild::{explain, image, registry};
 
 fn main() -> ExitCode {
-    // Before any thread starts (see temporaries.rs).
-    minibuild::temporaries::remove_on_interrupt();
     let cli = Cli::parse_args();
     let log = cli.log_format;
+    // Before any thread starts (see temporaries.rs).
+    minibuild::temporaries::remove_on_interrupt(move |signal, removed| {
+        printer::interrupted(signal, removed, log)
+    });
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -189,6 +191,13 @@ fn settings(
         },
         replace: Default::default(),
         cache_repo: None,
+        // A base image is pulled with the auth files' credentials and the
+        // TLS flags; `build` adds the --push credential flags.
+        registry: registry::PushOptions {
+            cert_dir: common.tls.cert_dir.clone(),
+            ca: common.tls.ca.clone(),
+            ..registry::PushOptions::default()
+        },
         repo_memo: None,
     })
 }
@@ -223,8 +232,16 @@ fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
         ),
         _ => None,
     };
+    let base_registry = match &registry_opts {
+        Some(opts) => opts.clone(),
+        None if recipe.image.base_image.is_some() => {
+            push_options(&args.push_args, &args.common.tls)?
+        }
+        None => registry::PushOptions::default(),
+    };
     let settings = Settings {
         cache_repo,
+        registry: base_registry,
         strict: args.strict,
         rootfs_dir: args.rootfs.clone(),
         outputs: supply_chain_outputs(&args.supply, &output),

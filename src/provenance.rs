@@ -55,6 +55,18 @@ pub struct CoreUse {
     pub layers: Vec<(String, Digest)>,
 }
 
+/// A published base image an image is built on (`[image] base =
+/// "REGISTRY/REPO:TAG"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUse {
+    /// `REGISTRY/REPO:TAG` as the recipe writes it.
+    pub reference: String,
+    /// What it resolved to (pinned in the lock).
+    pub digest: Digest,
+    /// Per arch: the base's manifest digest.
+    pub manifests: Vec<(String, Digest)>,
+}
+
 /// Everything the statement records.
 #[derive(Debug, Clone)]
 pub struct Facts {
@@ -74,6 +86,7 @@ pub struct Facts {
     /// `--allow-downgrade`: an older signed repomd.xml than seen before was accepted.
     pub allow_downgrade: bool,
     pub core: Option<CoreUse>,
+    pub base: Option<BaseUse>,
 }
 
 fn digest_set(d: &Digest) -> Value {
@@ -101,6 +114,19 @@ pub fn statement(f: &Facts) -> Value {
             "uri": core.recipe_uri,
             "digest": digest_set(&core.recipe_digest),
             "annotations": layers,
+        }));
+    }
+    if let Some(base) = &f.base {
+        let manifests: serde_json::Map<String, Value> = base
+            .manifests
+            .iter()
+            .map(|(arch, d)| (format!("manifest:{arch}"), json!(d.to_string())))
+            .collect();
+        deps.push(json!({
+            "name": "base",
+            "uri": format!("oci://{}", base.reference),
+            "digest": digest_set(&base.digest),
+            "annotations": manifests,
         }));
     }
     for r in &f.repos {
@@ -238,6 +264,7 @@ mod tests {
             legacy_signatures: true,
             allow_downgrade: false,
             core: None,
+            base: None,
         }
     }
 

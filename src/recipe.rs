@@ -187,6 +187,9 @@ pub struct Image {
     /// `base = "core.toml"`: the core recipe whose packages form the first
     /// layer (resolved against this recipe's directory).
     pub base: Option<PathBuf>,
+    /// `base = "REGISTRY/REPO:TAG"` (or `@sha256:…`): a published image
+    /// whose layers are kept and whose rpmdb is the installed set.
+    pub base_image: Option<crate::registry::Reference>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -993,7 +996,10 @@ fn image(
         }
     }
     let healthcheck = img.healthcheck.map(|h| healthcheck(h, at)).transpose()?;
-    let base = img.base.map(|b| base(path, b, at)).transpose()?;
+    let (base, base_image) = match img.base {
+        Some(b) if !b.get_ref().ends_with(".toml") => (None, Some(base_image(b, at)?)),
+        b => (b.map(|b| base(path, b, at)).transpose()?, None),
+    };
     Ok(Image {
         name,
         tag,
@@ -1013,6 +1019,22 @@ fn image(
         source: img.source,
         revision: img.revision,
         base,
+        base_image,
+    })
+}
+
+/// `image.base` that is not a `.toml` recipe: a registry reference.
+fn base_image(b: Spanned<String>, at: &At) -> Result<crate::registry::Reference, RecipeError> {
+    b.get_ref().parse().map_err(|e: crate::registry::reference::ReferenceError| {
+        at(
+            Some(b.span()),
+            format!(
+                "image.base `{}` is neither a core recipe (`*.toml`) nor an image reference: {}",
+                b.get_ref(),
+                e.reason
+            ),
+            Some("name a core recipe file (base = \"core.toml\") or a published image (base = \"registry.example/ubi9/ubi-micro:9.4\" or REGISTRY/REPO@sha256:…)"),
+        )
     })
 }
 
@@ -1773,8 +1795,22 @@ releasever = 40
             .image
             .base
             .is_none());
-        let e = err(&format!("[image]\nbase = \"quay.io/core:1\"\n{MINIMAL}"));
-        assert!(e.message.contains("quay.io/core:1"), "{e}");
+        // Not `*.toml`: a published image, by tag or digest.
+        let r = parse(
+            Path::new("/x/r.toml"),
+            &format!("[image]\nbase = \"quay.io/core:1\"\n{MINIMAL}"),
+        )
+        .unwrap();
+        assert_eq!(r.image.base, None);
+        assert_eq!(
+            r.image.base_image.map(|b| b.to_string()).as_deref(),
+            Some("quay.io/core:1")
+        );
+        let e = err(&format!("[image]\nbase = \"core\"\n{MINIMAL}"));
+        assert!(
+            e.message.contains("`core` is neither a core recipe") && e.hint.is_some(),
+            "{e}"
+        );
         // A core with a base of its own is refused by set_core.
         let mut app = parse(Path::new("/x/app.toml"), &text).unwrap();
         let core_with_base = parse(Path::new("/x/core.toml"), &text).unwrap();

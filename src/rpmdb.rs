@@ -33,6 +33,7 @@ use crate::rootfs::tree::implied_dir;
 use crate::rootfs::{Entry, Kind, Staging, Tree};
 
 pub mod installed;
+pub mod read;
 pub use installed::Install;
 
 /// Header file indices (per RPM path) that the build left out on purpose:
@@ -222,9 +223,12 @@ fn install_rows(added: &[installed::RawEntry], install: &Install) -> Vec<(&'stat
 }
 
 /// Write the database for `rpms` (in install order) to `db`; the files of
-/// `not_installed` get rpm's "not installed" state.
-pub fn write_db(
+/// `not_installed` get rpm's "not installed" state. Over a base image's
+/// database, `base` holds its header blobs (as its `Packages` table stores
+/// them, install tags included): they come first, unchanged.
+pub fn write_db_over(
     db: &Path,
+    base: &[Vec<u8>],
     rpms: &[&RpmFile],
     not_installed: &NotInstalled,
     install: &Install,
@@ -253,10 +257,40 @@ pub fn write_db(
             ))?;
         }
     }
+    for (i, blob) in base.iter().enumerate() {
+        let malformed = |what: String| RpmdbError::Malformed {
+            path: PathBuf::from(format!("base rpmdb header {}", i + 1)),
+            what,
+        };
+        let headers = crate::package::file::Headers::from_installed(blob)
+            .map_err(|e| malformed(e.to_string()))?;
+        let raw = installed::RawHeader::parse(blob).map_err(malformed)?;
+        tx.execute("INSERT INTO 'Packages' (blob) VALUES (?1)", params![blob])?;
+        let hnum = tx.last_insert_rowid();
+        for (table, key, idx) in index_rows(&headers.metadata().header) {
+            tx.execute(
+                &format!("INSERT INTO '{table}' (key, hnum, idx) VALUES (?1, ?2, ?3)"),
+                params![key, hnum, idx],
+            )?;
+        }
+        for (table, key) in stored_install_rows(&raw, install) {
+            tx.execute(
+                &format!("INSERT INTO '{table}' (key, hnum, idx) VALUES (?1, ?2, 0)"),
+                params![key, hnum],
+            )?;
+        }
+        if let Some(e) = raw.get(installed::TAG_SHA1HEADER) {
+            let hex = String::from_utf8_lossy(e.data.strip_suffix(&[0]).unwrap_or(&e.data));
+            tx.execute(
+                "INSERT INTO 'Sha1header' (key, hnum, idx) VALUES (?1, ?2, 0)",
+                params![hex.as_ref(), hnum],
+            )?;
+        }
+    }
     let none = BTreeSet::new();
     for (nth, rpm) in rpms.iter().enumerate() {
         let skipped = not_installed.get(rpm.path()).unwrap_or(&none);
-        let nth = u32::try_from(nth).unwrap_or(u32::MAX);
+        let nth = u32::try_from(nth + base.len()).unwrap_or(u32::MAX);
         let (blob, added) = installed_blob(rpm, skipped, install, nth)?;
         tx.execute("INSERT INTO 'Packages' (blob) VALUES (?1)", params![blob])?;
         let hnum = tx.last_insert_rowid();
@@ -286,6 +320,30 @@ pub fn write_db(
     Ok(())
 }
 
+/// The BLOB-keyed rows of a stored header's own install tags (a base
+/// image's package): its install time and SIGMD5, keyed as rpm keys them.
+fn stored_install_rows(
+    raw: &installed::RawHeader,
+    install: &Install,
+) -> Vec<(&'static str, Vec<u8>)> {
+    let mut rows = Vec::new();
+    if let Some(e) = raw.get(installed::TAG_INSTALLTID) {
+        if let Some(b) = e.data.get(..4) {
+            let tid = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+            let key = if install.big_endian {
+                tid.to_be_bytes()
+            } else {
+                tid.to_le_bytes()
+            };
+            rows.push(("Installtid", key.to_vec()));
+        }
+    }
+    if let Some(e) = raw.get(installed::TAG_SIGMD5) {
+        rows.push(("Sigmd5", e.data));
+    }
+    rows
+}
+
 /// Build the database for `rpms` (the packages in the image, in install
 /// order) and place it at [`DB_PATH`] in the tree.
 pub fn add_to_tree(
@@ -295,17 +353,29 @@ pub fn add_to_tree(
     not_installed: &NotInstalled,
     install: &Install,
 ) -> Result<(), RpmdbError> {
+    add_to_tree_over(tree, staging, DB_PATH, &[], rpms, not_installed, install)
+}
+
+/// [`add_to_tree`] over a base image's database (see [`write_db_over`]),
+/// at `at` (where the base keeps it).
+pub fn add_to_tree_over(
+    tree: &mut Tree,
+    staging: &mut Staging,
+    at: &str,
+    base: &[Vec<u8>],
+    rpms: &[&RpmFile],
+    not_installed: &NotInstalled,
+    install: &Install,
+) -> Result<(), RpmdbError> {
     let tmp = tempfile::tempdir().map_err(RpmdbError::Staging)?;
     let db = tmp.path().join("rpmdb.sqlite");
-    write_db(&db, rpms, not_installed, install)?;
+    write_db_over(&db, base, rpms, not_installed, install)?;
     let mut w = staging.create_blob().map_err(RpmdbError::Staging)?;
     io::copy(&mut File::open(&db).map_err(RpmdbError::Staging)?, &mut w)
         .map_err(RpmdbError::Staging)?;
     let blob = w.finish().map_err(RpmdbError::Staging)?;
     staging.record(&blob);
-    let at = tree
-        .resolve(DB_PATH)
-        .unwrap_or_else(|_| DB_PATH.to_string());
+    let at = tree.resolve(at).unwrap_or_else(|_| at.to_string());
     tree.ensure_parents(&at);
     tree.entries.insert(
         at,
@@ -362,6 +432,48 @@ mod tests {
     }
 
     #[test]
+    fn a_base_database_is_kept_first_and_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (base_rpm, new_rpm) = (build_rpm(dir.path(), "b"), build_rpm(dir.path(), "a"));
+        let install = Install {
+            time: 1_700_000_000,
+            color: installed::TRANSACTION_COLOR_64,
+            big_endian: false,
+        };
+        let base_db = dir.path().join("base.sqlite");
+        write_db_over(&base_db, &[], &[&base_rpm], &NotInstalled::new(), &install).unwrap();
+        let base_blobs = read::blobs(&base_db, "base").unwrap();
+        // The stored blob reads back as the package it is.
+        let h = crate::package::file::Headers::from_installed(&base_blobs[0]).unwrap();
+        assert_eq!(h.nevra().unwrap().name, "b");
+        let db = dir.path().join("rpmdb.sqlite");
+        write_db_over(
+            &db,
+            &base_blobs,
+            &[&new_rpm],
+            &NotInstalled::new(),
+            &install,
+        )
+        .unwrap();
+        let blobs = read::blobs(&db, "image").unwrap();
+        assert_eq!(blobs.len(), 2);
+        assert_eq!(blobs[0], base_blobs[0], "the base's header, byte for byte");
+        let conn = Connection::open(&db).unwrap();
+        let names: Vec<(String, i64)> = conn
+            .prepare("SELECT key, hnum FROM Name ORDER BY hnum")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(names, [("b".to_string(), 1), ("a".to_string(), 2)]);
+        let tids: i64 = conn
+            .query_row("SELECT count(*) FROM Installtid", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tids, 2, "the base's own install time is indexed too");
+    }
+
+    #[test]
     fn writes_packages_and_indexes() {
         let dir = tempfile::tempdir().unwrap();
         let rpms = [build_rpm(dir.path(), "b"), build_rpm(dir.path(), "a")];
@@ -372,7 +484,7 @@ mod tests {
             big_endian: false,
         };
         let skipped = NotInstalled::from([(rpms[1].path().to_path_buf(), BTreeSet::from([0]))]);
-        write_db(&db, &[&rpms[0], &rpms[1]], &skipped, &install).unwrap();
+        write_db_over(&db, &[], &[&rpms[0], &rpms[1]], &skipped, &install).unwrap();
         let conn = Connection::open(&db).unwrap();
         let hnums: Vec<i64> = conn
             .prepare("SELECT hnum FROM Packages ORDER BY hnum")
@@ -559,8 +671,9 @@ mod tests {
             color: installed::TRANSACTION_COLOR_64,
             big_endian: false,
         };
-        write_db(
+        write_db_over(
             &dir.path().join("rpmdb.sqlite"),
+            &[],
             &[&rpm],
             &not_installed,
             &install,

@@ -190,11 +190,12 @@ pub fn sweep(dir: &Path, bases: &[&str]) -> Vec<PathBuf> {
     removed
 }
 
-/// Install the SIGINT/SIGTERM handling described in the module doc. Call
-/// first thing in `main`, before any thread starts: threads inherit the
-/// blocked mask, so the signals reach only the waiting thread. (Child
-/// processes get an empty mask from `std::process::Command`.)
-pub fn remove_on_interrupt() {
+/// Install the SIGINT/SIGTERM handling described in the module doc; `report`
+/// gets the signal's name and how many temporaries were removed, and says so
+/// in the log's own format. Call in `main` before any thread starts: threads
+/// inherit the blocked mask, so the signals reach only the waiting thread.
+/// (Child processes get an empty mask from `std::process::Command`.)
+pub fn remove_on_interrupt(report: impl FnOnce(&'static str, usize) + Send + 'static) {
     // SAFETY: plain libc calls on a zeroed, then initialised, sigset_t.
     let set = unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -217,9 +218,7 @@ pub fn remove_on_interrupt() {
         } else {
             "SIGTERM"
         };
-        eprintln!(
-            "minibuild: interrupted by {name}; removed {removed} temporary file(s) or dir(s)"
-        );
+        report(name, removed);
         std::process::exit(128 + signal);
     });
 }

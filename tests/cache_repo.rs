@@ -8,88 +8,17 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::registry::Registry;
 use common::server::{Handled, Response};
 use common::*;
 use minibuild::cache_repo::{rpm_tag, ARTIFACT_RPM};
 use minibuild::digest::Digest;
 use minibuild::registry::{PushOptions, Reference, Session};
-
-/// An open registry on a free loopback port; killed on drop (the TLS and
-/// auth variants are tests/push.rs's).
-struct Registry {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        require_tool("docker-registry");
-        let dir = tempfile::tempdir().unwrap();
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
-             storage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("storage").display()
-        );
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let mut child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("cannot start docker-registry");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("docker-registry exited ({status})");
-            }
-            assert!(Instant::now() < deadline, "docker-registry did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Registry { child, port, dir }
-    }
-
-    fn repo(&self) -> String {
-        format!("127.0.0.1:{}/ci/cache", self.port)
-    }
-
-    /// Bytes the registry stores (blobs and manifests).
-    fn stored_bytes(&self) -> u64 {
-        fn walk(p: &Path) -> u64 {
-            std::fs::read_dir(p)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => walk(&e.path()),
-                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-                })
-                .sum()
-        }
-        walk(&self.dir.path().join("storage"))
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The fixture repo on a loopback mirror recording (path, bytes sent).
 struct Mirror {
@@ -136,6 +65,11 @@ impl Mirror {
     }
 }
 
+/// The cache repository on `registry`.
+fn cache_repo(registry: &Registry) -> String {
+    format!("{}/ci/cache", registry.host())
+}
+
 /// `minibuild build` of the distroless-base recipe against `mirror`,
 /// with `--cache-repo REPO` when given; (digest, stderr, wall time).
 fn build(
@@ -159,10 +93,10 @@ fn build(
 
 #[test]
 fn machine_b_builds_from_the_cache_repo_and_refuses_a_poisoned_entry() {
-    let registry = Registry::start();
+    let registry = Registry::open();
     let mirror = Mirror::start();
     let work = tempfile::tempdir().unwrap();
-    let repo = registry.repo();
+    let repo = cache_repo(&registry);
 
     // Machine A: cold, fills the cache repo.
     let (digest_a, log_a, _) = build(&mirror, work.path(), "a", Some(&repo));
@@ -295,14 +229,131 @@ fn machine_b_builds_from_the_cache_repo_and_refuses_a_poisoned_entry() {
     );
 }
 
+/// One run building distroless-base and busybox (which share glibc and
+/// more) with `--cache-repo`, on cache dir `cache`; stdout's
+/// `RECIPE DIGEST` lines as (recipe, digest), and stderr.
+fn build_two(
+    mirror: &Mirror,
+    work: &Path,
+    cache: &str,
+    repo: &str,
+) -> (Vec<(String, String)>, String) {
+    let out = work.join(format!("{cache}-out"));
+    std::fs::create_dir_all(&out).unwrap();
+    let mut cmd = minibuild();
+    cmd.arg("build")
+        .arg(recipe("distroless-base.toml"))
+        .arg(recipe("busybox.toml"))
+        .arg("--output-dir")
+        .arg(&out)
+        .arg("--cache-dir")
+        .arg(work.join(cache))
+        .args(["--baseurl", &mirror.baseurl(), "--no-gpgcheck", "fedora"])
+        .args(["--cache-repo", repo])
+        .env("CI", "1");
+    let output = run_ok(&mut cmd);
+    let lines = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(r, d)| (r.to_string(), d.to_string()))
+        .collect();
+    (lines, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// Requests for cache entries (`…/manifests/rpm-…` or `layer-…`) by
+/// (method, tag), with their counts.
+fn entry_requests(registry: &Registry) -> std::collections::BTreeMap<(String, String), usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for (method, path) in registry.requests() {
+        let Some((_, tag)) = path.split_once("/manifests/") else {
+            continue;
+        };
+        if tag.starts_with("rpm-") || tag.starts_with("layer-") {
+            *counts.entry((method, tag.to_string())).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+#[test]
+fn a_multi_recipe_run_looks_up_and_pushes_each_entry_once() {
+    let registry = Registry::open();
+    let mirror = Mirror::start();
+    let work = tempfile::tempdir().unwrap();
+    let repo = cache_repo(&registry);
+
+    // Machine A: two recipes in one run, building in parallel.
+    let (built_a, log_a) = build_two(&mirror, work.path(), "a", &repo);
+    assert_eq!(built_a.len(), 2, "{log_a}");
+    let rpms_a = mirror.rpms();
+    let distinct: std::collections::BTreeSet<&String> = rpms_a.iter().collect();
+    assert!(!rpms_a.is_empty(), "machine A fetched no RPM: {log_a}");
+    assert_eq!(
+        distinct.len(),
+        rpms_a.len(),
+        "an RPM fetched twice: {rpms_a:?}"
+    );
+    let requests = entry_requests(&registry);
+    let count = |method: &str, prefix: &str| {
+        requests
+            .iter()
+            .filter(|((m, t), _)| m == method && t.starts_with(prefix))
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>()
+    };
+    // Every RPM the mirror served became one entry, pushed once; no tag
+    // was asked for more than once (lookup, then the push trusts it).
+    let rpm_puts = count("PUT", "rpm-");
+    assert_eq!(rpm_puts.len(), rpms_a.len(), "{requests:?}");
+    assert!(rpm_puts.iter().all(|&n| n == 1), "{requests:?}");
+    assert_eq!(count("PUT", "layer-"), [1, 1], "{requests:?}");
+    for method in ["GET", "HEAD"] {
+        let asked = count(method, "");
+        assert!(
+            asked.iter().all(|&n| n == 1),
+            "{method} twice: {requests:?}"
+        );
+    }
+
+    // Machine B: an empty cache dir, the same two recipes in one run:
+    // nothing from the mirror but metadata, the same digests.
+    mirror.reset();
+    let before = registry.requests().len();
+    let (built_b, log_b) = build_two(&mirror, work.path(), "b", &repo);
+    assert_eq!(built_b, built_a, "{log_b}");
+    assert_eq!(mirror.rpms(), Vec::<String>::new(), "{log_b}");
+    assert!(!log_b.contains("refused"), "{log_b}");
+    let b_requests: Vec<(String, String)> = registry.requests().split_off(before);
+    assert!(
+        !b_requests
+            .iter()
+            .any(|(m, _)| m == "PUT" || m == "POST" || m == "PATCH"),
+        "machine B pushed what the repo had: {b_requests:?}"
+    );
+    let mut blob_gets: Vec<&String> = b_requests
+        .iter()
+        .filter(|(m, p)| m == "GET" && p.contains("/blobs/"))
+        .map(|(_, p)| p)
+        .collect();
+    let fetched = blob_gets.len();
+    blob_gets.sort();
+    blob_gets.dedup();
+    assert_eq!(
+        blob_gets.len(),
+        fetched,
+        "a blob fetched twice: {b_requests:?}"
+    );
+    assert_eq!(fetched, rpms_a.len() + 2, "{b_requests:?}");
+}
+
 /// An app on a shared core (`[image] base`): machine B takes the core's
 /// RPMs and the core's layer from the cache repo too, not only the app's.
 #[test]
 fn machine_b_takes_the_core_of_a_layered_image_from_the_cache_repo() {
-    let registry = Registry::start();
+    let registry = Registry::open();
     let mirror = Mirror::start();
     let work = tempfile::tempdir().unwrap();
-    let repo = registry.repo();
+    let repo = cache_repo(&registry);
     let repo_toml = format!(
         "[[repo]]\nname = \"fedora\"\nbaseurl = \"{}/repo/$basearch/\"\ngpgcheck = false\n",
         mirror.server.url
@@ -385,10 +436,10 @@ fn an_unreachable_or_locked_cache_repo_is_a_warning() {
 #[test]
 #[ignore]
 fn measure_cold_build_on_machine_b() {
-    let registry = Registry::start();
+    let registry = Registry::open();
     let mirror = Mirror::start();
     let work = tempfile::tempdir().unwrap();
-    let repo = registry.repo();
+    let repo = cache_repo(&registry);
     build(&mirror, work.path(), "a", Some(&repo));
     for (name, with) in [("without", None), ("with", Some(repo.as_str()))] {
         mirror.reset();

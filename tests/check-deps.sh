@@ -27,6 +27,7 @@ declare -A TOOL_PACKAGES=(
   [gcc]=gcc
   [getcap]=libcap2-bin
   [gpg]=gpg
+  [gpgconf]=gpgconf
   [gzip]=gzip
   [htpasswd]=apache2-utils
   [kill]=procps

@@ -20,7 +20,7 @@ FIXTURE_PKGS := rpm createrepo-c cpio gnupg binutils dpkg util-linux python3 zst
 # diff_dnf_links builds chkconfig's alternatives statically when MINIBUILD_CHKCONFIG_SRC names its
 # source; the essential packages are listed too, so that the list is the whole truth.
 TEST_PKGS := skopeo umoci podman crun docker-registry dnf libsolv-tools apache2-utils python3 rpm2cpio openssl \
-	busybox-static libcap2-bin coreutils findutils gzip tar dash libc-bin curl procps gpg mount gcc libc6-dev \
+	busybox-static libcap2-bin coreutils findutils gzip tar dash libc-bin curl procps gpg gpgconf mount gcc libc6-dev \
 	passwd login
 
 # apt-install PACKAGES: install those dpkg does not report as installed.

@@ -87,7 +87,7 @@ fn build(recipe: &Path, out: &Path, cache: &Path, format: &str) {
 fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap().keep();
+        let dir = common::process_tempdir("minibuild-diff-", None);
         let extra = extra_repo(&dir);
         let a_recipe = dir.join("a.toml");
         let b_recipe = dir.join("b.toml");

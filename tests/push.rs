@@ -7,9 +7,8 @@ mod common;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{require_tool, run_ok};
@@ -38,13 +37,10 @@ enum Auth {
 const TOKEN_SERVICE: &str = "minibuild-test-registry";
 const TOKEN_ISSUER: &str = "minibuild-test-issuer";
 
-/// A registry process on a free loopback port; killed on drop.
+/// The registry of tests/common with this file's auth and TLS variants;
+/// killed on drop.
 struct Registry {
-    child: Option<Child>,
-    /// 127.0.0.1, or 127.0.0.2 to stand for a registry on another host.
-    ip: &'static str,
-    port: u16,
-    dir: tempfile::TempDir,
+    server: common::registry::Registry,
     tls: bool,
 }
 
@@ -56,81 +52,41 @@ impl Registry {
 
     /// [`Registry::start`] on `ip`.
     fn start_on(ip: &'static str, auth: Auth, tls: bool) -> Registry {
-        require_tool("docker-registry");
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port(ip);
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
-             storage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: {ip}:{port}\n",
-            dir.path().join("storage").display()
-        );
-        if tls {
-            make_certs(dir.path());
-            config.push_str(&format!(
-                "  tls:\n    certificate: {}\n    key: {}\n",
-                dir.path().join("server.crt").display(),
-                dir.path().join("server.key").display()
-            ));
-        }
-        match auth {
-            Auth::Open => {}
-            Auth::Htpasswd => {
-                require_tool("htpasswd");
-                let out = run_ok(Command::new("htpasswd").args(["-Bbn", "-C", "4", USER, PASS]));
-                std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
+        let server = common::registry::Registry::start(ip, |dir| {
+            let mut config = String::new();
+            if tls {
+                make_certs(dir);
                 config.push_str(&format!(
-                    "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
-                    dir.path().join("htpasswd").display()
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    dir.join("server.crt").display(),
+                    dir.join("server.key").display()
                 ));
             }
-            Auth::Token { realm, cert } => config.push_str(&format!(
-                "auth:\n  token:\n    realm: {realm}\n    service: {TOKEN_SERVICE}\n    \
-                 issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
-                cert.display()
-            )),
-        }
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("cannot start docker-registry");
-        let mut reg = Registry {
-            child: Some(child),
-            ip,
-            port,
-            dir,
-            tls,
-        };
-        reg.wait_ready();
-        reg
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if TcpStream::connect((self.ip, self.port)).is_ok() {
-                return;
+            match auth {
+                Auth::Open => {}
+                Auth::Htpasswd => {
+                    require_tool("htpasswd");
+                    let out =
+                        run_ok(Command::new("htpasswd").args(["-Bbn", "-C", "4", USER, PASS]));
+                    std::fs::write(dir.join("htpasswd"), out.stdout).unwrap();
+                    config.push_str(&format!(
+                        "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
+                        dir.join("htpasswd").display()
+                    ));
+                }
+                Auth::Token { realm, cert } => config.push_str(&format!(
+                    "auth:\n  token:\n    realm: {realm}\n    service: {TOKEN_SERVICE}\n    \
+                     issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+                    cert.display()
+                )),
             }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("docker-registry exited ({status}): {}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("docker-registry did not listen within 10 s: {}", self.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+            config
+        });
+        Registry { server, tls }
     }
 
     fn host(&self) -> String {
-        format!("{}:{}", self.ip, self.port)
+        self.server.host()
     }
 
     fn reference(&self, repo_tag: &str) -> Reference {
@@ -138,14 +94,11 @@ impl Registry {
     }
 
     fn ca(&self) -> PathBuf {
-        self.dir.path().join("ca.crt")
+        self.server.file("ca.crt")
     }
 
     fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.server.kill();
     }
 
     /// `skopeo VERB` against this registry with the test credentials:
@@ -156,7 +109,7 @@ impl Registry {
         let mut cmd = Command::new("skopeo");
         cmd.arg(verb);
         if self.tls {
-            let certs = self.dir.path().join("certs.d");
+            let certs = self.server.file("certs.d");
             std::fs::create_dir_all(&certs).unwrap();
             std::fs::copy(self.ca(), certs.join("ca.crt")).unwrap();
             cmd.arg(format!("--{side}cert-dir={}", certs.display()));
@@ -167,17 +120,6 @@ impl Registry {
         cmd.args(args);
         run_ok(&mut cmd).stdout
     }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port(ip: &str) -> u16 {
-    let l = std::net::TcpListener::bind((ip, 0)).unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// A throwaway CA and a server certificate for 127.0.0.1 (and 127.0.0.2)

@@ -359,15 +359,14 @@ enum Moment {
     Unpacking,
 }
 
-/// Start a build, wait for `moment`, send `signal`; the exit status.
+/// Start a build, wait for `moment`, send `signal`; the exit status and stderr.
 fn interrupt(
     ws: &Workspace,
-    format: &str,
+    mut build: Command,
     moment: Moment,
     signal: i32,
-) -> std::process::ExitStatus {
-    let mut child = ws
-        .build(format)
+) -> (std::process::ExitStatus, String) {
+    let mut child = build
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -394,7 +393,11 @@ fn interrupt(
     }
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
-    child.wait().unwrap()
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn digest_of(out: &Output) -> String {
@@ -414,8 +417,26 @@ fn sigint_and_sigterm_remove_every_temporary_and_exit_130_143() {
     for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
         for moment in [Moment::OutputStaged, Moment::Unpacking] {
             let ws = Workspace::new();
-            let status = interrupt(&ws, "oci-archive", moment, signal);
+            // SIGTERM's run logs JSON lines: the last one says why it stopped.
+            let mut build = ws.build("oci-archive");
+            if signal == libc::SIGTERM {
+                build.args(["--log-format", "json"]);
+            }
+            let (status, stderr) = interrupt(&ws, build, moment, signal);
             assert_eq!(status.code(), Some(code), "signal {signal} at {moment:?}");
+            let last = stderr.lines().last().unwrap_or_default();
+            if signal == libc::SIGTERM {
+                let line: serde_json::Value = serde_json::from_str(last)
+                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {last}"));
+                assert_eq!(line["event"], "interrupted", "{last}");
+                assert_eq!(line["signal"], "SIGTERM", "{last}");
+                assert!(line["removed"].as_u64().unwrap() >= 1, "{last}");
+            } else {
+                assert!(
+                    last.starts_with("warning: interrupted by SIGINT; removed "),
+                    "{last}"
+                );
+            }
             assert_eq!(
                 ws.debris(),
                 Vec::<String>::new(),
@@ -447,7 +468,7 @@ fn after_sigkill_the_next_build_sweeps_only_its_own_stale_debris() {
     for moment in [Moment::OutputStaged, Moment::Unpacking] {
         let ws = Workspace::new();
         let first = digest_of(&run_ok(&mut ws.build("oci")));
-        let status = interrupt(&ws, "oci", moment, libc::SIGKILL);
+        let (status, _) = interrupt(&ws, ws.build("oci"), moment, libc::SIGKILL);
         assert_eq!(status.code(), None, "killed by a signal");
         let left = ws.debris();
         assert!(

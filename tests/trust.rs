@@ -41,11 +41,16 @@ fn signer() -> &'static Signer {
     static SIGNER: OnceLock<Signer> = OnceLock::new();
     SIGNER.get_or_init(|| {
         require_tool("gpg");
-        let dir = tempfile::Builder::new()
-            .prefix("minibuild-trust-gpg-")
-            .tempdir()
-            .unwrap()
-            .keep();
+        // gpg starts an agent in GNUPGHOME: stop it before the directory goes.
+        let dir = common::process_tempdir(
+            "minibuild-trust-gpg-",
+            Some(|dir| {
+                let _ = Command::new("gpgconf")
+                    .env("GNUPGHOME", dir.join("gnupg"))
+                    .args(["--kill", "gpg-agent"])
+                    .status();
+            }),
+        );
         let home = dir.join("gnupg");
         std::fs::create_dir(&home).unwrap();
         std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))

@@ -1,7 +1,7 @@
 //! `minibuild build a.toml b.toml …` (or a directory of recipes): many
 //! images in one run. The recipes share one [`RepoMemo`] (each repo's
 //! metadata loaded once), the RPM cache (each RPM fetched once, see
-//! `fetch.rs`), and `--jobs`: up to `jobs` recipes build at once (no more
+//! `fetch.rs`), `--cache-repo` (each entry looked up and pushed once), and `--jobs`: up to `jobs` recipes build at once (no more
 //! than there are cores), each fetching with its share of the connections. A recipe that fails is
 //! reported by name and the others still finish; stdout gets one line per
 //! built recipe, in the order given.
@@ -15,6 +15,7 @@ use anyhow::{bail, Context as _};
 
 use super::printer::{self, Printer};
 use super::{BuildArgs, LogFormat};
+use minibuild::cache_repo::CacheRepo;
 use minibuild::pipeline::{self, LockFile, RepoMemo, Settings};
 use minibuild::recipe::Recipe;
 use minibuild::report::ForRecipe;
@@ -44,12 +45,20 @@ pub fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     if args.push.is_some() && format == image::Format::DockerArchive {
         bail!("--push needs an OCI image: use --format oci-archive or oci");
     }
-    // Credentials are read once (stdin can be read only once), before any build.
-    let push_opts = args
-        .push
-        .as_ref()
-        .map(|_| crate::push_options(&args.push_args, &args.common.tls))
+    // Credentials are read once (stdin can be read only once), before any
+    // build, for both --push and --cache-repo.
+    let registry_opts = (args.push.is_some() || args.cache_repo.is_some())
+        .then(|| crate::push_options(&args.push_args, &args.common.tls))
         .transpose()?;
+    // One value for every recipe: its clones share what the run looked up
+    // and pushed (see minibuild::cache_repo).
+    let cache_repo = match (&args.cache_repo, &registry_opts) {
+        (Some(s), Some(opts)) => {
+            Some(CacheRepo::parse(s, opts.clone()).map_err(anyhow::Error::msg)?)
+        }
+        _ => None,
+    };
+    let push_opts = registry_opts.filter(|_| args.push.is_some());
     let planned: Vec<anyhow::Result<Planned>> = paths
         .iter()
         .zip(&labels)
@@ -89,6 +98,7 @@ pub fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
                 jobs: (jobs / width).max(1),
                 memo: &memo,
                 push_opts: push_opts.as_ref(),
+                cache_repo: cache_repo.as_ref(),
             };
             build_one(&run, planned)
         },
@@ -146,12 +156,6 @@ fn refuse_single_file_flags(args: &BuildArgs) -> anyhow::Result<()> {
     }
     if args.attach_sbom && args.push.is_none() {
         bail!("--attach-sbom attaches the SBOM to the image in a registry, so it needs --push");
-    }
-    if args.cache_repo.is_some() {
-        bail!(
-            "--cache-repo is not supported yet when one run builds several recipes\n  \
-             hint: build the recipes one at a time with --cache-repo, or drop it for this run"
-        );
     }
     Ok(())
 }
@@ -227,6 +231,8 @@ struct Run<'a> {
     jobs: usize,
     memo: &'a Arc<RepoMemo>,
     push_opts: Option<&'a registry::PushOptions>,
+    /// `--cache-repo`, shared by every recipe of the run.
+    cache_repo: Option<&'a CacheRepo>,
 }
 
 /// Resolve (or read the lock), build, and push one recipe; the text after
@@ -245,6 +251,7 @@ fn build_one(run: &Run<'_>, planned: &Planned) -> anyhow::Result<String> {
             image::Replace::default()
         },
         repo_memo: Some(run.memo.clone()),
+        cache_repo: run.cache_repo.cloned(),
         ..crate::settings(&args.common, run.printer.waiting_notice(), lock.as_ref())?
     };
     let format = crate::image_format(args.format);

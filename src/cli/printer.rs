@@ -111,6 +111,20 @@ pub fn error(err: &anyhow::Error, format: LogFormat) {
     write_err(&text);
 }
 
+/// The line that says SIGINT/SIGTERM stopped the run (temporaries.rs calls
+/// it from its signal thread, just before the exit).
+pub fn interrupted(signal: &str, removed: usize, format: LogFormat) {
+    let event = Event::Interrupted {
+        signal: signal.to_string(),
+        removed,
+    };
+    let line = match format {
+        LogFormat::Json => json(&event, &[]),
+        _ => plain(&event, 0.0),
+    };
+    write_err(&line);
+}
+
 /// One write of `text` and a newline: lines from worker threads never interleave.
 fn write_err(text: &str) {
     let mut err = std::io::stderr().lock();

@@ -284,7 +284,7 @@ fn tree_packages(
         notes.push(format!(
             "{} has no rpmdb ({}): packages not compared",
             path.display(),
-            rpmdb::DB_PATHS.join(" or ")
+            crate::rpmdb::read::SQLITE_PATHS.join(" or ")
         ));
     }
     Ok(found)

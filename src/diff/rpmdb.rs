@@ -5,18 +5,12 @@
 //! every offset bounds-checked, so a hostile image's database is an error
 //! and never a panic.
 
-use std::io::Write as _;
-
 use anyhow::{bail, Context as _};
-use rusqlite::{Connection, OpenFlags};
 
 use crate::package::Evr;
-use crate::rootfs::{Kind, Tree};
+use crate::rootfs::Tree;
 
 use super::packages::Package;
-
-/// Where an image's sqlite rpmdb may be, in the order looked at.
-pub const DB_PATHS: &[&str] = &[crate::rpmdb::DB_PATH, "usr/lib/sysimage/rpm/rpmdb.sqlite"];
 
 const NAME: u32 = 1000;
 const VERSION: u32 = 1001;
@@ -30,28 +24,9 @@ const LONGSIZE: u32 = 5009;
 
 /// The image's packages, or `None` when it has no sqlite rpmdb.
 pub fn packages(tree: &Tree) -> anyhow::Result<Option<Vec<Package>>> {
-    let Some((path, blob)) = DB_PATHS
-        .iter()
-        .find_map(|p| match &tree.entries.get(*p)?.kind {
-            Kind::File { blob, .. } => Some((*p, blob)),
-            _ => None,
-        })
-    else {
+    let Some((path, blobs)) = crate::rpmdb::read::sqlite_in_tree(tree)? else {
         return Ok(None);
     };
-    // sqlite reads files, not byte ranges: copy it out.
-    let mut tmp = tempfile::NamedTempFile::new()?;
-    std::io::copy(&mut blob.open(), &mut tmp)?;
-    tmp.flush()?;
-    let conn = Connection::open_with_flags(tmp.path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .with_context(|| format!("/{path} is not a sqlite database"))?;
-    let blobs: Vec<Vec<u8>> = conn
-        .prepare("SELECT blob FROM Packages ORDER BY hnum")
-        .and_then(|mut s| {
-            s.query_map([], |r| r.get(0))?
-                .collect::<Result<Vec<Vec<u8>>, _>>()
-        })
-        .with_context(|| format!("/{path} has no readable Packages table"))?;
     let mut out = Vec::with_capacity(blobs.len());
     for (i, b) in blobs.iter().enumerate() {
         out.push(package(b).with_context(|| format!("/{path}: package header {}", i + 1))?);

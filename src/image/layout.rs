@@ -109,6 +109,27 @@ impl ImageWriter {
         cache.write_layer(tree, opts, &self.blob_dir)
     }
 
+    /// Add a layer blob that exists already (a base image's, pulled): its
+    /// bytes are copied unchanged into the staged layout.
+    pub fn add_existing_layer(&mut self, layer: &LayerInfo) -> Result<LayerInfo, ImageError> {
+        let dest = self.blob_dir.join(layer.digest.hex());
+        if !dest.exists() {
+            // A copy, not a link: the layout's files get the umask's mode,
+            // not the cache's private one.
+            let copy = || -> std::io::Result<()> {
+                let mut from = fs::File::open(&layer.path_of_blob)?;
+                let mut to = fs::File::create(&dest)?;
+                std::io::copy(&mut from, &mut to)?;
+                to.sync_all()
+            };
+            copy().map_err(|e| ImageError::io("copy", &layer.path_of_blob, e))?;
+        }
+        Ok(LayerInfo {
+            path_of_blob: dest,
+            ..layer.clone()
+        })
+    }
+
     /// Add one platform's image: its config and manifest become blobs.
     /// Call once per architecture for a multi-arch image.
     pub fn add_image(

@@ -152,6 +152,30 @@ pub fn load(path: &Path) -> Result<Image, LoadError> {
     })
 }
 
+/// Apply one layer blob (verified against `digest` first) to `tree`, with
+/// OCI whiteouts; with `keep`, only the entries whose path it accepts are
+/// added (whiteouts still apply everywhere). Returns what the tree could
+/// not hold. A build on a published base uses this for the base's layers.
+pub fn apply_layer_blob(
+    tree: &mut Tree,
+    source: &BlobSource,
+    digest: &Digest,
+    blobs: &mut Staging,
+    keep: Option<&dyn Fn(&str) -> bool>,
+) -> Result<Vec<Skipped>, LayerError> {
+    let mut skipped = Vec::new();
+    apply_layer_kept(
+        tree,
+        source,
+        digest,
+        blobs,
+        &mut skipped,
+        &mut Vec::new(),
+        keep,
+    )?;
+    Ok(skipped)
+}
+
 fn apply_layer(
     tree: &mut Tree,
     source: &BlobSource,
@@ -159,6 +183,18 @@ fn apply_layer(
     blobs: &mut Staging,
     skipped: &mut Vec<Skipped>,
     changes: &mut Vec<Change>,
+) -> Result<(), LayerError> {
+    apply_layer_kept(tree, source, digest, blobs, skipped, changes, None)
+}
+
+fn apply_layer_kept(
+    tree: &mut Tree,
+    source: &BlobSource,
+    digest: &Digest,
+    blobs: &mut Staging,
+    skipped: &mut Vec<Skipped>,
+    changes: &mut Vec<Change>,
+    keep: Option<&dyn Fn(&str) -> bool>,
 ) -> Result<(), LayerError> {
     let mut report = |raw: &str, message: String| {
         skipped.push(Skipped {
@@ -218,6 +254,9 @@ fn apply_layer(
                         .retain(|k, _| *k != gone && !k.starts_with(&prefix));
                     changes.push(Change::Remove { path: gone });
                 }
+                continue;
+            }
+            if keep.is_some_and(|k| !k(&p)) {
                 continue;
             }
             let mut xattrs = BTreeMap::new();
@@ -317,6 +356,10 @@ fn apply_layer(
         // Hardlinks share their target's blob and a link id.
         for (i, (path, target)) in links.into_iter().enumerate() {
             let Some(mut t) = tree.entries.get(&target).cloned() else {
+                if keep.is_some() {
+                    // Its target was not kept: neither is the link.
+                    continue;
+                }
                 return Err(LayerError::DanglingHardlink { path, target });
             };
             if let Kind::File { link_id, .. } = &mut t.kind {

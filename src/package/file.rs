@@ -233,6 +233,26 @@ impl Headers {
         Headers::read(&mut &bytes[..])
     }
 
+    /// The headers of an installed package from its rpmdb blob (a main
+    /// header without its magic, as `Packages.blob` stores it): a lead and
+    /// an empty signature header are put in front, so that the one checked
+    /// parser reads it. `signature_blob` is then empty.
+    pub fn from_installed(blob: &[u8]) -> Result<Headers, HeaderError> {
+        let mut bytes = Vec::with_capacity(LEAD_LEN + 2 * INTRO_LEN + blob.len());
+        bytes.extend_from_slice(&LEAD_MAGIC);
+        // Version 3.0, binary, arch 1, empty name, os 1, signature type 5.
+        bytes.extend_from_slice(&[3, 0, 0, 0, 0, 1]);
+        bytes.resize(LEAD_LEN - 20, 0);
+        bytes.extend_from_slice(&[0, 1, 0, 5]);
+        bytes.resize(LEAD_LEN, 0);
+        bytes.extend_from_slice(&HEADER_MAGIC);
+        bytes.extend_from_slice(&[0; 12]);
+        bytes.extend_from_slice(&HEADER_MAGIC);
+        bytes.extend_from_slice(&[0; 4]);
+        bytes.extend_from_slice(blob);
+        Headers::parse(&bytes)
+    }
+
     /// The `rpm` crate's view of the headers.
     pub fn metadata(&self) -> &::rpm::PackageMetadata {
         &self.meta

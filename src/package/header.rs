@@ -36,6 +36,47 @@ pub fn with_header_deps(headers: &Headers, pkg: &Package) -> Package {
     out
 }
 
+/// The package `headers` describe, as a repo record: identity, sizes,
+/// descriptive fields, every dependency and the file list (the header is
+/// complete where primary.xml is not).
+pub fn package_of(
+    headers: &Headers,
+    repo: usize,
+    location: String,
+    checksum: crate::digest::Digest,
+) -> Result<Package, ::rpm::Error> {
+    let meta = headers.metadata();
+    let nevra = headers.nevra()?;
+    let deps = |v: Result<Vec<::rpm::Dependency>, ::rpm::Error>| -> Vec<Dep> {
+        v.unwrap_or_default().into_iter().map(convert).collect()
+    };
+    let text = |v: Result<&str, ::rpm::Error>| v.unwrap_or_default().to_string();
+    Ok(Package {
+        installed_size: meta.get_installed_size().unwrap_or_default(),
+        build_time: meta.get_build_time().unwrap_or_default(),
+        summary: text(meta.get_summary()),
+        license: text(meta.get_license()),
+        vendor: text(meta.get_vendor()),
+        packager: text(meta.get_packager()),
+        source_rpm: text(meta.get_source_rpm()),
+        provides: deps(meta.get_provides()),
+        requires: deps(meta.get_requires()),
+        conflicts: deps(meta.get_conflicts()),
+        obsoletes: deps(meta.get_obsoletes()),
+        recommends: deps(meta.get_recommends()),
+        suggests: deps(meta.get_suggests()),
+        supplements: deps(meta.get_supplements()),
+        enhances: deps(meta.get_enhances()),
+        files: meta
+            .get_file_paths()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect(),
+        ..Package::new(nevra, repo, location, checksum)
+    })
+}
+
 /// A header dependency as the resolver reads it.
 pub(crate) fn convert(d: ::rpm::Dependency) -> Dep {
     use ::rpm::DependencyFlags as F;

@@ -35,10 +35,11 @@ pub(super) struct Shared<'a> {
     pub remote: Option<crate::cache_repo::Shared<'a>>,
 }
 
-/// The core's finished tree and its layer (the bytes `minibuild build
-/// CORE` writes: same recipe, same stages, same epoch).
+/// The image's lower part: the core's finished tree and its layer (the
+/// bytes `minibuild build CORE` writes: same recipe, same stages, same
+/// epoch), or a published base's layers (unchanged) and their tree.
 pub(super) struct CoreLayer {
-    pub layer: crate::image::LayerInfo,
+    pub layers: Vec<crate::image::LayerInfo>,
     pub tree: Tree,
     /// Holds the tree's file contents until the app's layer is written.
     pub _staging: tempfile::TempDir,
@@ -333,6 +334,7 @@ pub(super) fn unpack_all(
     res: &Resolved,
     rpms: &[RpmFile],
     stage: &mut rootfs::Staging,
+    start: Option<&Tree>,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Unpacked> {
     let headers: Vec<Package> = rpms
@@ -342,7 +344,8 @@ pub(super) fn unpack_all(
         .collect();
     let refs: Vec<&Package> = headers.iter().collect();
     let order = order::install_order(&refs);
-    let mut tree = Tree::default();
+    // Over a published base, its tree: the new packages land on its files.
+    let mut tree = start.cloned().unwrap_or_default();
     let options_of = |r: &Recipe| rootfs::UnpackOptions {
         docs: r.options.docs,
         langs: r.options.langs.clone(),
@@ -500,7 +503,10 @@ pub(super) fn write_image(
                     })
                     .count(),
             });
-            image_config::over_core(&mut config, recipe, res, &core.layer);
+            match &res.base {
+                Some(base) => image_config::over_base(&mut config, recipe, base),
+                None => image_config::over_core(&mut config, recipe, res, &core.layers[0]),
+            }
             &upper
         }
     };
@@ -520,7 +526,8 @@ pub(super) fn write_image(
         reused: matches!(origin, Origin::Cached),
     });
     let layers: Vec<crate::image::LayerInfo> = core
-        .map(|c| c.layer.clone())
+        .map(|c| c.layers.clone())
+        .unwrap_or_default()
         .into_iter()
         .chain(std::iter::once(layer))
         .collect();
@@ -553,7 +560,7 @@ pub(super) fn add_layer_shared(
     if let Origin::Replaced(why) = &origin {
         match &remote {
             Some((r, key, Some(bytes))) => {
-                r.refused_layer(*bytes);
+                r.refused_layer(key, *bytes);
                 warner(r, reporter)(format!(
                     "cache repo {}: entry {} refused ({why}); compressed the layer here",
                     r.repo.name(),

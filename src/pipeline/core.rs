@@ -195,6 +195,7 @@ mod tests {
                 ..Plan::default()
             },
             core: None,
+            base: None,
         }
     }
 

@@ -51,7 +51,7 @@ pub(super) fn core_layer(
     verify_signatures(recipe, &cs.rings, core, &rpms, reporter)?;
     let staging = staging_dir(core)?;
     let mut stage = rootfs::Staging::new(staging.path())?;
-    let mut unpacked = unpack_all(recipe, core, &rpms, &mut stage, reporter)?;
+    let mut unpacked = unpack_all(recipe, core, &rpms, &mut stage, None, reporter)?;
     finish::finish(&cs, core, &rpms, &mut unpacked, &mut stage)?;
     let epoch = image_epoch(recipe, core, settings);
     // Through the app's cache repo, if any: the core layer is shared too.
@@ -72,7 +72,7 @@ pub(super) fn core_layer(
         reused: false,
     });
     Ok(CoreLayer {
-        layer,
+        layers: vec![layer],
         tree: unpacked.tree,
         _staging: staging,
     })

@@ -39,8 +39,20 @@ pub(super) fn finish(
             .filter(|(_, p)| !removed.contains(&*p.nevra.name))
             .map(|&(rpm, _)| rpm)
             .collect();
-        crate::rpmdb::add_to_tree(tree, stage, &kept, not_installed, &install)
-            .context("cannot write the image's rpm database (set `rpmdb = false` in [options] to leave it out)")
+        let written = match &res.base {
+            // Over a published base: its headers first, unchanged, where it keeps them.
+            Some(b) => crate::rpmdb::add_to_tree_over(
+                tree,
+                stage,
+                &b.rpmdb_path,
+                &b.headers,
+                &kept,
+                not_installed,
+                &install,
+            ),
+            None => crate::rpmdb::add_to_tree(tree, stage, &kept, not_installed, &install),
+        };
+        written.context("cannot write the image's rpm database (set `rpmdb = false` in [options] to leave it out)")
     };
     let packages: Vec<&Package> = installed.iter().map(|(_, p)| *p).collect();
     // Over a core, the core's own finishing is the image's too: its

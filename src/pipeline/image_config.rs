@@ -171,3 +171,111 @@ pub(super) fn over_core(
         core_layer.digest.to_string(),
     );
 }
+
+/// Manifest annotation (OCI's own), with a published base: the reference
+/// the recipe names.
+pub const ANNOTATION_BASE_NAME: &str = "org.opencontainers.image.base.name";
+
+/// Manifest annotation (OCI's own), with a published base: its manifest's
+/// digest for this platform.
+pub const ANNOTATION_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+
+/// An image over a published base: the base's config is the start (Env,
+/// User, WorkingDir, Entrypoint, Cmd, Labels, ports, volumes, stop signal)
+/// and the recipe's settings go on top; the history is the base's, then
+/// the new layer's line; annotations name the base.
+pub(super) fn over_base(c: &mut ImageConfig, recipe: &Recipe, base: &crate::base_image::BaseImage) {
+    let img = &recipe.image;
+    let cfg = &base.pulled.config["config"];
+    let strings = |key: &str| -> Option<Vec<String>> {
+        cfg[key].as_array().map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+    };
+    let text = |key: &str| {
+        cfg[key]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let keys = |key: &str| -> Vec<String> {
+        cfg[key]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    if img.entrypoint.is_none() {
+        c.entrypoint = strings("Entrypoint").unwrap_or_default();
+        // A new entrypoint drops the base's Cmd (as a Dockerfile does); else it is kept.
+        if img.cmd.is_none() {
+            c.cmd = strings("Cmd").unwrap_or_default();
+        }
+    }
+    let mut env: BTreeMap<String, String> = c
+        .env
+        .iter()
+        .filter(|(k, _)| k.as_str() == "PATH")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for kv in strings("Env").unwrap_or_default() {
+        if let Some((k, v)) = kv.split_once('=') {
+            env.insert(k.to_string(), v.to_string());
+        }
+    }
+    env.extend(img.env.clone());
+    c.env = env;
+    if img.workdir.is_none() {
+        c.working_dir = text("WorkingDir");
+    }
+    if c.user.is_none() {
+        c.user = text("User");
+    }
+    let mut labels: BTreeMap<String, String> = cfg["Labels"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    labels.extend(img.labels.clone());
+    c.labels = labels;
+    c.exposed_ports.extend(keys("ExposedPorts"));
+    c.volumes.extend(keys("Volumes"));
+    if c.stop_signal.is_none() {
+        c.stop_signal = text("StopSignal");
+    }
+    // The base's history, made to have one line per layer (docker
+    // rejects a mismatch), then ours.
+    let mut history: Vec<image::HistoryEntry> = base.pulled.config["history"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|h| image::HistoryEntry {
+                    created_by: h["created_by"].as_str().unwrap_or_default().to_string(),
+                    comment: h["comment"].as_str().map(str::to_string),
+                    empty_layer: h["empty_layer"].as_bool().unwrap_or(false),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if history.iter().filter(|h| !h.empty_layer).count() != base.layers().len() {
+        history = (1..=base.layers().len())
+            .map(|n| image::HistoryEntry {
+                created_by: format!("base image {} layer {n}", base.reference),
+                comment: None,
+                empty_layer: false,
+            })
+            .collect();
+    }
+    history.append(&mut c.history);
+    c.history = history;
+    c.annotations
+        .insert(ANNOTATION_BASE_NAME.to_string(), base.reference.to_string());
+    c.annotations.insert(
+        ANNOTATION_BASE_DIGEST.to_string(),
+        base.pulled.manifest_digest.to_string(),
+    );
+}

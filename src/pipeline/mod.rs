@@ -14,6 +14,7 @@
 //! - `debris`: temporaries left by killed runs.
 //! - `memo`: repo metadata loaded once for all the recipes of a run.
 
+mod base;
 mod build;
 mod core;
 mod core_layer;
@@ -127,19 +128,24 @@ fn arch(s: &build::Shared, res: &Resolved, writer: &mut ImageWriter) -> anyhow::
     if let Some(remote) = &s.remote {
         build::from_cache_repo(remote, &s.cache, res, settings.jobs, reporter);
     }
-    // With a base, the core's tree first: its layer is the core's own.
-    let core = res
-        .core
-        .as_deref()
-        .map(|c| core_layer::core_layer(s, c, writer))
-        .transpose()?;
+    // With a base, the core's tree first: its layer is the core's own. A
+    // published base's layers are its own too.
+    let core = match (&res.base, res.core.as_deref()) {
+        (Some(b), _) => Some(base::lower(s, res, b, writer)?),
+        (None, Some(c)) => Some(core_layer::core_layer(s, c, writer)?),
+        (None, None) => None,
+    };
     let parsed_before = crate::package::file::headers_parsed_on_this_thread();
     let rpms = build::fetch_rpms(&s.client, &s.cache, res, settings.jobs, reporter)?;
     let signers = build::verify_signatures(recipe, &s.rings, res, &rpms, reporter)?;
     // The tree's file contents live in staging blobs until the layer is written.
     let staging = build::staging_dir(res)?;
     let mut stage = rootfs::Staging::new(staging.path())?;
-    let mut unpacked = build::unpack_all(recipe, res, &rpms, &mut stage, reporter)?;
+    let start = core
+        .as_ref()
+        .filter(|_| res.base.is_some())
+        .map(|c| &c.tree);
+    let mut unpacked = build::unpack_all(recipe, res, &rpms, &mut stage, start, reporter)?;
     let finished = finish::finish(s, res, &rpms, &mut unpacked, &mut stage)?;
     let tree = &unpacked.tree;
     build::review(tree, res, settings, reporter)?;
@@ -153,10 +159,15 @@ fn arch(s: &build::Shared, res: &Resolved, writer: &mut ImageWriter) -> anyhow::
         core.as_ref(),
         &mut stage,
     )?;
-    // Every stage took the headers fetch_rpms read: one parse per package.
+    // Every stage took the headers fetch_rpms read: one parse per package
+    // (and, over a published base, one per base header the rpmdb re-indexes).
+    let base_headers = match &res.base {
+        Some(b) if recipe.options.rpmdb => b.headers.len(),
+        _ => 0,
+    };
     debug_assert_eq!(
         crate::package::file::headers_parsed_on_this_thread() - parsed_before,
-        rpms.len() as u64
+        (rpms.len() + base_headers) as u64
     );
     Ok(ArchFacts {
         arch: res.arch,
@@ -175,6 +186,8 @@ fn arch(s: &build::Shared, res: &Resolved, writer: &mut ImageWriter) -> anyhow::
         signers,
         epoch,
         removed: finished.removed,
-        core_layer: core.map(|c| c.layer.digest),
+        core_layer: core
+            .filter(|_| res.base.is_none())
+            .map(|c| c.layers[0].digest.clone()),
     })
 }

@@ -28,6 +28,10 @@ pub struct Resolved {
     /// With `[image] base`: the core's plan (its packages are in `plan`
     /// too), which the first layer holds.
     pub core: Option<Box<Resolved>>,
+    /// With `[image] base = "REGISTRY/REPO:TAG"`: the published base, whose
+    /// layers come first and whose packages are installed already (they
+    /// are not in `plan`).
+    pub base: Option<std::sync::Arc<crate::base_image::BaseImage>>,
 }
 
 /// A repository as used for one arch: the recipe's name, the substituted URL.
@@ -97,6 +101,10 @@ pub fn resolve_or_lock(
                 }
             }
             let mut resolved = resolved_from_lock(recipe, &l.lock, &l.path, settings)?;
+            for res in &mut resolved {
+                let pinned = l.lock.base.as_ref().map(|b| &b.digest);
+                res.base = super::base::load(recipe, pinned, res.arch, settings, reporter)?;
+            }
             // The core comes from its own lock (or resolution); the app's
             // lock must hold its packages.
             if let Some(core) = super::core::core_plans(recipe, settings, reporter)? {
@@ -128,6 +136,7 @@ pub fn resolve(
     let mut out = Vec::new();
     for &arch in &recipe.image.arch {
         let core = core.as_deref().and_then(|c| super::core::for_arch(c, arch));
+        let base = super::base::load(recipe, None, arch, settings, reporter)?;
         let mut indexes: Vec<RepoIndex> = Vec::new();
         for i in 0..recipe.repos.len() {
             let index = load_repo(recipe, settings, &client, &cache, &rings, i, arch, reporter)?;
@@ -139,6 +148,11 @@ pub fn resolve(
             .map(crate::local::requests)
             .unwrap_or_default();
         indexes.extend(local);
+        // The base's packages: a repo of their own, last, dropped after solving.
+        let base_repo = base.as_ref().map(|b| {
+            indexes.push(b.index(indexes.len()));
+            indexes.len() - 1
+        });
         let mut packages = repo::merge(&mut indexes);
         // A file requirement primary.xml cannot answer: read the complete
         // file lists (large, so only then) and resolve against those.
@@ -172,6 +186,15 @@ pub fn resolve(
             .map(|r| (r.priority, r.cost))
             .chain(std::iter::once(crate::local::PRIORITY))
             .collect();
+        // The base's packages rank with the best repo: they hide no repo's
+        // other versions (so a request needing one is named), and an
+        // identical NEVRA is taken as the base's.
+        let mut priorities = priorities;
+        if let Some(i) = base_repo {
+            let best = recipe.repos.iter().map(|r| r.priority).min();
+            priorities.resize(i + 1, crate::local::PRIORITY);
+            priorities[i] = (best.unwrap_or(i32::MAX), 0);
+        }
         priority::apply_set(&mut packages, &priorities);
         let request = Request {
             install: recipe
@@ -187,7 +210,11 @@ pub fn resolve(
             minimal_by_default: crate::resolve::minimal::applies(&recipe.options.langs),
             weak_deps: recipe.options.weak_deps,
             arch: Some(arch),
-            installed: core.map(super::core::installed).unwrap_or_default(),
+            installed: match (&base, core) {
+                (Some(b), _) => b.nevras().cloned().collect(),
+                (None, Some(c)) => super::core::installed(c),
+                (None, None) => Vec::new(),
+            },
         };
         reporter.event(Event::Resolving {
             arch: arch.to_string(),
@@ -206,6 +233,9 @@ pub fn resolve(
                 let named = solve(&free)
                     .ok()
                     .and_then(|p| crate::resolve::replaces_installed(&p, &request.installed));
+                if let (Some(b), Some(named)) = (&base, &named) {
+                    return Err(super::base::replaces(b, named));
+                }
                 return Err(named.unwrap_or(e).into());
             }
             Err(e) => return Err(e.into()),
@@ -226,7 +256,10 @@ pub fn resolve(
             installed_bytes: plan.packages.iter().map(|p| p.package.installed_size).sum(),
             millis: started.elapsed().as_secs_f64() * 1e3,
         });
-        let repos = indexes
+        if let Some(b) = &base {
+            plan = super::base::without_installed(plan, b);
+        }
+        let mut repos: Vec<RepoRef> = indexes
             .into_iter()
             .map(|i| RepoRef {
                 name: i.name,
@@ -236,11 +269,15 @@ pub fn resolve(
                 via: i.via,
             })
             .collect();
+        if base_repo.is_some() {
+            repos.pop();
+        }
         let res = Resolved {
             arch,
             repos,
             plan,
             core: None,
+            base,
         };
         out.push(match core {
             Some(core) => super::core::lay_over(core, res)?,
@@ -391,7 +428,15 @@ pub fn lock_of(recipe: &Recipe, resolved: &[Resolved]) -> Lock {
             entries
         })
         .collect();
-    Lock::new(LockedRequest::of(recipe), repos, packages)
+    let mut lock = Lock::new(LockedRequest::of(recipe), repos, packages);
+    lock.base = resolved
+        .iter()
+        .find_map(|r| r.base.as_ref())
+        .map(|b| crate::lock::LockedBase {
+            reference: b.reference.to_string(),
+            digest: b.pulled.digest.clone(),
+        });
+    lock
 }
 
 /// Turn a lock back into plans, without reading any repo metadata: the
@@ -523,6 +568,7 @@ pub fn resolved_from_lock(
                 left_out: Vec::new(),
             },
             core: None,
+            base: None,
         });
     }
     Ok(out)

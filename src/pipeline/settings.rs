@@ -34,6 +34,9 @@ pub struct Settings {
     /// `--cache-repo REGISTRY/REPO`: a registry shared as a cache of RPMs
     /// and compressed layers (see [`crate::cache_repo`]).
     pub cache_repo: Option<crate::cache_repo::CacheRepo>,
+    /// How to reach a registry: `[image] base = "REGISTRY/REPO:TAG"` is
+    /// pulled with these (the `--push` credential and TLS flags).
+    pub registry: crate::registry::PushOptions,
     /// Repo metadata shared by the recipes of one run (`None`: one recipe).
     pub repo_memo: Option<std::sync::Arc<super::memo::RepoMemo>>,
 }

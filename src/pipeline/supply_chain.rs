@@ -166,6 +166,17 @@ fn write_supply_chain(
                     .iter()
                     .filter(|p| !facts.removed.contains(&p.package.nevra.name))
                     .cloned()
+                    // Over a published base, its packages are the image's too
+                    // (no download location: they came in its layers).
+                    .chain(res.base.iter().flat_map(|b| {
+                        b.packages.iter().map(|p| crate::resolve::Planned {
+                            package: crate::package::Package {
+                                repo: usize::MAX,
+                                ..p.clone()
+                            },
+                            reason: crate::resolve::Reason::Unrecorded,
+                        })
+                    }))
                     .collect(),
                 ..Plan::default()
             };
@@ -183,6 +194,14 @@ fn write_supply_chain(
                     let name = c.path.file_name().unwrap_or_default().to_string_lossy();
                     format!("core {name} ({}), layer {layer}", c.digest)
                 });
+            // A published base is named the same way.
+            let core = core.or_else(|| {
+                let b = res.base.as_ref()?;
+                Some(format!(
+                    "base image {} ({}), manifest {}",
+                    b.reference, b.pulled.digest, b.pulled.manifest_digest
+                ))
+            });
             match format {
                 SbomFormat::Spdx => {
                     let comment = match &core {
@@ -265,6 +284,22 @@ fn write_supply_chain(
                         })
                         .collect(),
                 }),
+            base: resolved.iter().find_map(|r| r.base.as_ref()).map(|b| {
+                crate::provenance::BaseUse {
+                    reference: b.reference.to_string(),
+                    digest: b.pulled.digest.clone(),
+                    manifests: resolved
+                        .iter()
+                        .filter_map(|r| {
+                            let b = r.base.as_ref()?;
+                            Some((
+                                r.arch.rpm_name().to_string(),
+                                b.pulled.manifest_digest.clone(),
+                            ))
+                        })
+                        .collect(),
+                }
+            }),
         };
         let mut bytes = serde_json::to_vec_pretty(&crate::provenance::statement(&facts))?;
         bytes.push(b'\n');

@@ -190,6 +190,61 @@ fn verified<'a>(
     }
 }
 
+/// Why one mirror did not do.
+enum Failed<E> {
+    /// Try the next mirror; the reason is reported if none does.
+    PassOver(String),
+    /// End the search with this error (not the mirror's fault).
+    Stop(E),
+}
+
+/// Mirrors passed over: (mirror, why), in order.
+type Tried = Vec<(String, String)>;
+
+/// How a search for a working mirror ended without one.
+enum Fallback<E> {
+    Stopped(E),
+    /// Every mirror failed.
+    Exhausted(Tried),
+}
+
+/// Try `attempt` on each of `mirrors` in order until one works: with
+/// `once` (a client that does not retry) while other mirrors remain, so a
+/// failing one is passed over at once, and with `last` for the last. The
+/// first success comes with the mirrors passed over before it and why.
+fn first_working<C, T, E>(
+    mirrors: &[String],
+    once: &C,
+    last: &C,
+    mut attempt: impl FnMut(&C, &str) -> Result<T, Failed<E>>,
+) -> Result<(T, Tried), Fallback<E>> {
+    let mut tried = Vec::new();
+    for (n, mirror) in mirrors.iter().enumerate() {
+        let client = if n + 1 == mirrors.len() { last } else { once };
+        match attempt(client, mirror) {
+            Ok(found) => return Ok((found, tried)),
+            Err(Failed::PassOver(why)) => tried.push((mirror.clone(), why)),
+            Err(Failed::Stop(e)) => return Err(Fallback::Stopped(e)),
+        }
+    }
+    Err(Fallback::Exhausted(tried))
+}
+
+/// The error for `repo` when no mirror of `candidates` worked.
+fn no_mirror(repo: &str, candidates: &Candidates, fallback: Fallback<RepoError>) -> RepoError {
+    match fallback {
+        Fallback::Stopped(e) => e,
+        Fallback::Exhausted(tried) => RepoError::NoMirror {
+            repo: repo.to_string(),
+            via: candidates
+                .via
+                .clone()
+                .unwrap_or_else(|| "its baseurl list".to_string()),
+            tried,
+        },
+    }
+}
+
 /// [`load_checked`] from the first mirror that serves usable metadata. A
 /// single plain base URL fails as before, with its own error; otherwise the
 /// error lists every mirror tried and why it was passed over.
@@ -203,40 +258,30 @@ pub fn load(
     check: &RepomdCheck<'_>,
 ) -> Result<RepoIndex, RepoError> {
     let verify = verified(candidates, check);
-    let mut tried: Vec<(String, String)> = Vec::new();
     let once = client.without_retry();
-    for (n, mirror) in candidates.mirrors.iter().enumerate() {
+    let single = candidates.via.is_none() && candidates.mirrors.len() == 1;
+    let found = first_working(&candidates.mirrors, &once, client, |client, mirror| {
         let spec = RepoSpec {
             name: repo.to_string(),
-            baseurl: mirror.clone(),
+            baseurl: mirror.to_string(),
             index,
         };
-        let last = n + 1 == candidates.mirrors.len();
-        let client = if last { client } else { &once };
         match load_checked(client, cache, &spec, options, &verify) {
-            Ok(mut found) => {
-                found.notes.extend(candidates.notes.iter().cloned());
-                for (url, why) in &tried {
-                    found
-                        .notes
-                        .push(format!("repo `{repo}`: mirror {url} passed over: {why}"));
-                }
-                found.via = candidates.via.clone();
-                return Ok(found);
-            }
-            Err(e @ RepoError::Cache { .. }) => return Err(e),
-            Err(e) if candidates.via.is_none() && candidates.mirrors.len() == 1 => return Err(e),
-            Err(e) => tried.push((mirror.clone(), chain(&e))),
+            Ok(found) => Ok(found),
+            Err(e @ RepoError::Cache { .. }) => Err(Failed::Stop(e)),
+            Err(e) if single => Err(Failed::Stop(e)),
+            Err(e) => Err(Failed::PassOver(chain(&e))),
         }
+    });
+    let (mut found, tried) = found.map_err(|f| no_mirror(repo, candidates, f))?;
+    found.notes.extend(candidates.notes.iter().cloned());
+    for (url, why) in &tried {
+        found
+            .notes
+            .push(format!("repo `{repo}`: mirror {url} passed over: {why}"));
     }
-    Err(RepoError::NoMirror {
-        repo: repo.to_string(),
-        via: candidates
-            .via
-            .clone()
-            .unwrap_or_else(|| "its baseurl list".to_string()),
-        tried,
-    })
+    found.via = candidates.via.clone();
+    Ok(found)
 }
 
 /// The first mirror whose repomd.xml is reachable and verifies, for a build
@@ -256,32 +301,19 @@ pub fn pick(
         }
     }
     let verify = verified(candidates, check);
-    let mut tried = Vec::new();
     let once = client.without_retry();
-    for (n, mirror) in candidates.mirrors.iter().enumerate() {
-        let client = if n + 1 == candidates.mirrors.len() {
-            client
-        } else {
-            &once
-        };
+    let found = first_working(&candidates.mirrors, &once, client, |client, mirror| {
         let url = crate::http::join(mirror, "repodata/repomd.xml");
-        let outcome = client
+        client
             .read_to_vec(&url)
             .map_err(|e| chain(&e))
-            .and_then(|bytes| verify(&url, &bytes).map_err(|e| chain(e.as_ref())));
-        match outcome {
-            Ok(()) => return Ok(mirror.clone()),
-            Err(why) => tried.push((mirror.clone(), why)),
-        }
-    }
-    Err(RepoError::NoMirror {
-        repo: repo.to_string(),
-        via: candidates
-            .via
-            .clone()
-            .unwrap_or_else(|| "its baseurl list".to_string()),
-        tried,
-    })
+            .and_then(|bytes| verify(&url, &bytes).map_err(|e| chain(e.as_ref())))
+            .map(|()| mirror.to_string())
+            .map_err(Failed::PassOver)
+    });
+    found
+        .map(|(mirror, _)| mirror)
+        .map_err(|f| no_mirror(repo, candidates, f))
 }
 
 #[cfg(test)]
@@ -317,6 +349,42 @@ mod tests {
 
     fn ok(_: &str, _: &[u8]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Ok(())
+    }
+
+    #[test]
+    fn first_working_passes_over_with_no_retries_until_the_last() {
+        let mirrors: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let mut asked = Vec::new();
+        let found = first_working(&mirrors, &"once", &"last", |client, m| {
+            asked.push(format!("{m}:{client}"));
+            match m {
+                "c" => Ok(m.to_uppercase()),
+                _ => Err(Failed::<()>::PassOver(format!("{m} is down"))),
+            }
+        });
+        let Ok((found, tried)) = found else {
+            panic!("no mirror found")
+        };
+        assert_eq!(found, "C");
+        assert_eq!(asked, ["a:once", "b:once", "c:last"]);
+        let why: Vec<(&str, &str)> = tried
+            .iter()
+            .map(|(m, w)| (m.as_str(), w.as_str()))
+            .collect();
+        assert_eq!(why, [("a", "a is down"), ("b", "b is down")]);
+
+        // A stop ends the search; none working lists every one tried.
+        let stopped = first_working(&mirrors, &"once", &"last", |_, m| match m {
+            "a" => Err(Failed::PassOver("down".into())),
+            _ => Err::<(), _>(Failed::Stop(m.to_string())),
+        });
+        assert!(matches!(stopped, Err(Fallback::Stopped(ref m)) if m == "b"));
+        let none = first_working(&mirrors, &"once", &"last", |_, _| {
+            Err::<(), _>(Failed::<()>::PassOver("down".into()))
+        });
+        assert!(matches!(none, Err(Fallback::Exhausted(ref t)) if t.len() == 3));
+        let empty = first_working(&[], &"once", &"last", |_, _| Ok::<(), Failed<()>>(()));
+        assert!(matches!(empty, Err(Fallback::Exhausted(ref t)) if t.is_empty()));
     }
 
     #[test]

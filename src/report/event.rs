@@ -277,6 +277,16 @@ pub enum Event {
         recipe: PathBuf,
         packages: usize,
     },
+    /// A published base image (`[image] base = "REGISTRY/REPO:TAG"`), pulled
+    /// or found in the cache, with its rpmdb read.
+    BaseImagePulled {
+        arch: String,
+        reference: String,
+        digest: String,
+        layers: usize,
+        bytes: u64,
+        packages: usize,
+    },
     /// The app's layer over the core: paths it adds or changes, whiteouts.
     AppLayerDiffed {
         arch: String,
@@ -343,6 +353,12 @@ pub enum Event {
         packages: usize,
         bytes: u64,
     },
+    /// SIGINT or SIGTERM arrived: the temporaries were removed and the
+    /// process exits 128 + the signal's number.
+    Interrupted {
+        signal: String,
+        removed: usize,
+    },
 }
 
 /// Paths as text in JSON: serde refuses a non-UTF-8 path.
@@ -369,7 +385,8 @@ impl Event {
             | CheckFinding { .. }
             | FifoSkipped { .. }
             | CacheRepoWarning { .. }
-            | LayerCacheEntryReplaced { .. } => Level::Warning,
+            | LayerCacheEntryReplaced { .. }
+            | Interrupted { .. } => Level::Warning,
             UsingLock { .. }
             | LoadingRepo { .. }
             | LoadingFileLists { .. }
@@ -379,6 +396,7 @@ impl Event {
             | RootfsWritten { .. }
             | WritingLayer { .. }
             | BuildingCore { .. }
+            | BaseImagePulled { .. }
             | ImageWritten { .. }
             | Pushing { .. }
             | LockUpToDate { .. }
@@ -655,6 +673,18 @@ impl fmt::Display for Event {
                 "Building the {arch} core layer from {} ({packages} packages)",
                 recipe.display()
             ),
+            BaseImagePulled {
+                arch,
+                reference,
+                digest,
+                layers,
+                bytes,
+                packages,
+            } => write!(
+                f,
+                "Base image {reference} for {arch}: {digest}, {layers} layers ({}), {packages} packages installed",
+                crate::report::human_bytes(*bytes)
+            ),
             AppLayerDiffed {
                 arch,
                 paths,
@@ -662,6 +692,10 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "{arch} app layer over the core: {paths} paths added or changed, {whiteouts} removed"
+            ),
+            Interrupted { signal, removed } => write!(
+                f,
+                "interrupted by {signal}; removed {removed} temporary file(s) or dir(s)"
             ),
             LayerCacheEntryReplaced { why } => write!(
                 f,

@@ -96,7 +96,7 @@ pub struct Entry {
 
 /// The image's tree: image paths (relative, no leading `/`, e.g. `usr/bin/bash`)
 /// to entries, kept sorted so everything derived from it is deterministic.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Tree {
     pub entries: BTreeMap<String, Entry>,
     /// Packages that also own a path whose entry names another package

@@ -3,6 +3,7 @@
 //! umoci, chroot) that prove an image is valid and runs.
 #![allow(dead_code)]
 
+pub mod registry;
 pub mod scriptlet_specs;
 pub mod server;
 pub mod snapshot;
@@ -221,4 +222,38 @@ pub fn createrepo(repo: &Path) {
             .args(["--quiet", "--no-database"])
             .arg(repo),
     );
+}
+
+/// A temporary directory that lives as long as the test process: for a
+/// fixture built once in a `OnceLock` and shared by a file's tests. A
+/// static is never dropped, so a plain `TempDir` there would stay behind
+/// in `$TMPDIR`; these are removed when the process exits (all tests
+/// done, passed or failed). `cleanup` runs first, e.g. to stop a daemon
+/// started in the directory.
+pub fn process_tempdir(prefix: &str, cleanup: Option<fn(&Path)>) -> PathBuf {
+    use std::sync::{Mutex, Once};
+    type Held = (tempfile::TempDir, Option<fn(&Path)>);
+    static HELD: Mutex<Vec<Held>> = Mutex::new(Vec::new());
+    static REGISTER: Once = Once::new();
+    extern "C" fn remove_all() {
+        let held = std::mem::take(&mut *HELD.lock().unwrap_or_else(|e| e.into_inner()));
+        for (dir, cleanup) in held {
+            if let Some(f) = cleanup {
+                // No unwinding out of an exit handler.
+                let _ = std::panic::catch_unwind(|| f(dir.path()));
+            }
+            drop(dir);
+        }
+    }
+    REGISTER.call_once(|| {
+        // SAFETY: remove_all is a plain extern "C" fn that does not unwind.
+        let registered = unsafe { libc::atexit(remove_all) };
+        assert_eq!(registered, 0, "cannot register the temporaries' cleanup");
+    });
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    HELD.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((dir, cleanup));
+    path
 }

@@ -155,6 +155,19 @@ printf '%s\n' '[ $1 = 1 ] || exit 0' 'ln -sf empty.hwm /usr/share/cracklib/pw_di
     >"$corpus/scriptlet/links"
 echo "scriptlet: $(ls "$corpus/scriptlet" | wc -l) seeds"
 
+# Header blobs from rpm databases (rpm's own test rpmdb.sqlite, and any
+# rpmdb.sqlite in the sources): what a base image's rpmdb holds.
+mkdir -p "$corpus/rpmdb_header"
+find $(sources) -name 'rpmdb.sqlite' | sort | while IFS= read -r db; do
+    python3 - "$db" "$corpus/rpmdb_header" <<'PY'
+import hashlib, sqlite3, sys
+db, out = sys.argv[1], sys.argv[2]
+for (blob,) in sqlite3.connect(f"file:{db}?mode=ro", uri=True).execute("SELECT blob FROM Packages"):
+    open(f"{out}/{hashlib.sha256(blob).hexdigest()[:16]}", "wb").write(blob)
+PY
+done
+echo "rpmdb_header: $(ls "$corpus/rpmdb_header" | wc -l) seeds"
+
 # A real parsed-metadata cache file and a real oci-archive, from minibuild
 # itself on the fixture repo (skipped, with a note, when no binary is built).
 bin=$(ls "$root/target/release/minibuild" "$root/target/debug/minibuild" 2>/dev/null | head -n 1 || true)

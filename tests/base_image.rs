@@ -1,0 +1,530 @@
+//! `[image] base = "REGISTRY/REPO:TAG"` (issue 18 part 2), end to end
+//! against Debian's docker-registry on 127.0.0.1.
+//!
+//! - A base built by minibuild itself and pushed; an app on it: the base's
+//!   layers are the app's first layers byte for byte, the new layer holds
+//!   only the missing packages (and the regenerated whole-set files), the
+//!   rpmdb lists every package, the image runs, the lock pins the base's
+//!   digest, and moving the tag does not change a locked build.
+//! - A base whose rpmdb the real rpm wrote (`dnf --installroot`, packed
+//!   with minibuild's own image writer): the app resolves only what is
+//!   missing.
+//! - Refusals: a base without an rpmdb, a request needing another version
+//!   of a base package, an unreachable registry.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::registry::Registry;
+use common::*;
+use serde_json::Value;
+
+const EPOCH: &str = "1700000000";
+
+fn repo_toml() -> String {
+    format!(
+        "[[repo]]\nname = \"fedora\"\nbaseurl = \"file://{}/repo/$basearch/\"\ngpgcheck = false\n",
+        fixtures().display()
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A recipe `name` installing `install`, on `base` when given.
+fn recipe_text(name: &str, base: Option<&str>, install: &[&str], image_more: &str) -> String {
+    let base = base
+        .map(|b| format!("base = \"{b}\"\n"))
+        .unwrap_or_default();
+    format!(
+        "[image]\nname = \"{name}\"\narch = [\"x86_64\"]\n{base}{image_more}\n{}\n[packages]\ninstall = {install:?}\n",
+        repo_toml()
+    )
+}
+
+fn build(recipe: &Path, out: &Path, cache: &Path, extra: &[&str]) -> Output {
+    let mut cmd = build_cmd(recipe, out, cache);
+    cmd.env("SOURCE_DATE_EPOCH", EPOCH).args(extra);
+    run_ok(&mut cmd)
+}
+
+/// A build that must fail: its stderr.
+fn build_fails(recipe: &Path, out: &Path, cache: &Path) -> String {
+    let mut cmd = build_cmd(recipe, out, cache);
+    let output = cmd.env("SOURCE_DATE_EPOCH", EPOCH).output().unwrap();
+    assert!(
+        !output.status.success(),
+        "the build should have failed: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `skopeo inspect --raw SOURCE` as JSON.
+fn raw_manifest(source: &str) -> Value {
+    require_tool("skopeo");
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["inspect", "--raw"]);
+    if source.starts_with("docker://") {
+        cmd.arg("--tls-verify=false");
+    }
+    serde_json::from_slice(&run_ok(cmd.arg(source)).stdout).unwrap()
+}
+
+fn layer_digests(manifest: &Value) -> Vec<String> {
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The paths of a (gzip) layer blob of an OCI layout.
+fn layer_paths(layout: &Path, digest: &str) -> BTreeSet<String> {
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    let file = std::fs::File::open(layout.join("blobs/sha256").join(hex)).unwrap();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    tar.entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let p = e.path().unwrap().to_string_lossy().into_owned();
+            p.trim_start_matches("./").trim_end_matches('/').to_string()
+        })
+        .collect()
+}
+
+/// Package names the image's rpmdb lists, as the real rpm reads it.
+fn rpm_names(rootfs: &Path) -> BTreeSet<String> {
+    require_tool("rpm");
+    let out = run_ok(Command::new("rpm").arg("--root").arg(rootfs).args([
+        "--dbpath",
+        "/var/lib/rpm",
+        "-qa",
+        "--qf",
+        "%{NAME}\n",
+    ]));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn digest_after_at(pinned: &str) -> String {
+    pinned.rsplit('@').next().unwrap().to_string()
+}
+
+#[test]
+fn an_app_on_a_base_minibuild_pushed_keeps_its_layers_and_pins_it() {
+    let registry = Registry::open();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base_ref = format!("{}:1", registry.repo("base"));
+
+    // The base: bash and coreutils (and what they need), pushed.
+    let base = write(
+        d,
+        "base.toml",
+        &recipe_text("base", None, &["bash", "coreutils-single"], ""),
+    );
+    let pushed = build(
+        &base,
+        &d.join("base.oci.tar"),
+        &d.join("cache-base"),
+        &["--push", &base_ref],
+    );
+    let base_digest = digest_after_at(&last_line(&pushed));
+
+    // The app: busybox on the base.
+    let app = write(
+        d,
+        "app.toml",
+        &recipe_text(
+            "app",
+            Some(&base_ref),
+            &["busybox"],
+            "env = { APP = \"1\" }",
+        ),
+    );
+    let out = d.join("app.oci.tar");
+    let first = build(&app, &out, &d.join("cache"), &[]);
+    let digest = last_line(&first);
+    assert!(
+        stderr(&first).contains(&format!("Base image {base_ref}")),
+        "{}",
+        stderr(&first)
+    );
+
+    // The base's layers, byte for byte, then one.
+    let base_m = raw_manifest(&format!("docker://{base_ref}"));
+    let app_m = raw_manifest(&format!("oci-archive:{}", out.display()));
+    let (base_layers, app_layers) = (layer_digests(&base_m), layer_digests(&app_m));
+    assert_eq!(app_layers.len(), base_layers.len() + 1, "{app_m}");
+    assert_eq!(app_layers[..base_layers.len()], base_layers[..]);
+    assert_eq!(
+        app_m["annotations"]["org.opencontainers.image.base.name"], base_ref,
+        "{app_m}"
+    );
+
+    // Only the new package and the regenerated files are in the new layer.
+    let rootfs = unpack_image(&format!("oci-archive:{}", out.display()), d, None);
+    let new = layer_paths(&d.join("layout"), app_layers.last().unwrap());
+    assert!(new.contains("usr/sbin/busybox"), "{new:?}");
+    assert!(new.contains("var/lib/rpm/rpmdb.sqlite"), "{new:?}");
+    for base_file in ["usr/bin/bash", "usr/bin/ls", "usr/lib64/libc.so.6"] {
+        assert!(!new.contains(base_file), "{base_file} re-shipped: {new:?}");
+    }
+
+    // The rpmdb lists the base's packages and the new one; the image runs both.
+    let names = rpm_names(&rootfs);
+    for n in ["bash", "coreutils-single", "glibc", "busybox"] {
+        assert!(names.contains(n), "{n} not in the rpmdb: {names:?}");
+    }
+    let hi = run_in(&rootfs, &["/usr/sbin/busybox", "echo", "hi"]);
+    assert_eq!(String::from_utf8_lossy(&hi.stdout).trim(), "hi");
+    let sh = run_in(&rootfs, &["/usr/bin/bash", "-c", "echo $((6 * 7))"]);
+    assert_eq!(String::from_utf8_lossy(&sh.stdout).trim(), "42");
+
+    // The base's config is kept under the recipe's.
+    let config_digest = app_m["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    let config: Value = serde_json::from_slice(
+        &std::fs::read(d.join("layout/blobs/sha256").join(config_digest)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        config["history"].as_array().unwrap().len(),
+        app_layers.len()
+    );
+    assert!(
+        config["config"]["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "APP=1"),
+        "{config}"
+    );
+
+    // The SBOM lists every package and names the base; so does the provenance.
+    let sbom = std::fs::read_to_string(d.join("app.oci.tar.spdx.json")).unwrap();
+    assert!(
+        sbom.contains("\"bash\"") && sbom.contains("\"busybox\""),
+        "{sbom}"
+    );
+    assert!(sbom.contains(&format!("base image {base_ref}")), "{sbom}");
+    let provenance: Value =
+        serde_json::from_slice(&std::fs::read(d.join("app.oci.tar.intoto.json")).unwrap()).unwrap();
+    let deps = provenance["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    let base_dep = deps
+        .iter()
+        .find(|d| d["name"] == "base")
+        .expect("a base dependency");
+    assert_eq!(
+        format!("sha256:{}", base_dep["digest"]["sha256"].as_str().unwrap()),
+        base_digest
+    );
+
+    // Pushed, the image is complete (the registry refuses a manifest whose
+    // blobs it lacks), and its base layers are the base's own blobs.
+    let app_ref = format!("{}:1", registry.repo("app"));
+    run_ok(minibuild().arg("push").arg(&out).arg(&app_ref));
+    assert_eq!(
+        layer_digests(&raw_manifest(&format!("docker://{app_ref}"))),
+        app_layers
+    );
+
+    let size = |m: &Value, i: usize| m["layers"][i]["size"].as_u64().unwrap();
+    eprintln!(
+        "measured: base layers {} bytes, new layer {} bytes",
+        (0..base_layers.len())
+            .map(|i| size(&base_m, i))
+            .sum::<u64>(),
+        size(&app_m, base_layers.len())
+    );
+
+    // A rebuild reads the cache: same digest, even offline.
+    let again = build(
+        &app,
+        &d.join("again.oci.tar"),
+        &d.join("cache"),
+        &["--offline"],
+    );
+    assert_eq!(last_line(&again), digest);
+
+    // The lock pins the base's digest; a locked build uses it.
+    run_ok(
+        minibuild()
+            .arg("lock")
+            .arg(&app)
+            .arg("--cache-dir")
+            .arg(d.join("cache")),
+    );
+    let lock = std::fs::read_to_string(d.join("app.toml.lock")).unwrap();
+    assert!(
+        lock.contains("[base]") && lock.contains(&base_digest) && lock.contains(&base_ref),
+        "{lock}"
+    );
+    let locked = last_line(&build(&app, &d.join("l1.oci.tar"), &d.join("cache"), &[]));
+
+    // The tag moves to another image: the locked build does not.
+    let other = write(
+        d,
+        "other.toml",
+        &recipe_text("other", None, &["bash", "zlib"], ""),
+    );
+    build(
+        &other,
+        &d.join("other.oci.tar"),
+        &d.join("cache-base"),
+        &["--push", &base_ref],
+    );
+    let locked_again = last_line(&build(&app, &d.join("l2.oci.tar"), &d.join("cache2"), &[]));
+    assert_eq!(
+        locked_again, locked,
+        "a locked build followed the moved tag"
+    );
+    let unlocked = build(
+        &app,
+        &d.join("u.oci.tar"),
+        &d.join("cache2"),
+        &["--no-lock"],
+    );
+    assert_ne!(last_line(&unlocked), digest, "{}", stderr(&unlocked));
+}
+
+/// `rootfs` (a directory) as one layer of an oci-archive written with
+/// minibuild's own writer; returns the archive.
+fn pack_dir(rootfs: &Path, out: &Path, work: &Path) -> PathBuf {
+    use minibuild::image::{Compression, Format, ImageConfig, ImageWriter, LayerOptions};
+    use minibuild::rootfs::{Entry, Kind, Staging, Tree};
+    use std::os::unix::fs::MetadataExt;
+    let mut stage = Staging::new(work.join("stage")).unwrap();
+    let mut tree = Tree::default();
+    let mut todo = vec![rootfs.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = e.path();
+            let rel = path
+                .strip_prefix(rootfs)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let kind = if meta.file_type().is_symlink() {
+                Kind::Symlink {
+                    target: std::fs::read_link(&path)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                }
+            } else if meta.is_dir() {
+                todo.push(path.clone());
+                Kind::Dir
+            } else if meta.is_file() {
+                let mut w = stage.create_blob().unwrap();
+                std::io::copy(&mut std::fs::File::open(&path).unwrap(), &mut w).unwrap();
+                let blob = w.finish().unwrap();
+                Kind::File {
+                    blob: blob.blob,
+                    size: blob.size,
+                    link_id: None,
+                }
+            } else {
+                continue; // sockets, devices: not in an image
+            };
+            tree.entries.insert(
+                rel,
+                Entry {
+                    kind,
+                    mode: meta.mode() & 0o7777,
+                    user: String::new(),
+                    group: String::new(),
+                    uid: 0,
+                    gid: 0,
+                    mtime: 1_700_000_000,
+                    xattrs: Default::default(),
+                    package: None,
+                },
+            );
+        }
+    }
+    let mut writer = ImageWriter::new(out).unwrap();
+    let opts = LayerOptions {
+        source_date_epoch: 1_700_000_000,
+        compression: Compression::Gzip,
+    };
+    let layer = writer.add_layer(&tree, &opts).unwrap();
+    let config = ImageConfig::new(minibuild::package::Arch::X86_64, 1_700_000_000);
+    writer.add_image(&config, &[layer]).unwrap();
+    writer.commit(Format::OciArchive, "1").unwrap();
+    out.to_path_buf()
+}
+
+#[test]
+fn an_app_on_a_base_whose_rpmdb_dnf_wrote_resolves_only_what_is_missing() {
+    if !is_root() {
+        panic!("dnf --installroot runs the fixtures' scriptlets in a chroot: run as root");
+    }
+    let registry = Registry::open();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = d.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    common::treediff::dnf_install(
+        &root,
+        &[(
+            "fixtures",
+            format!("file://{}/repo/x86_64/", fixtures().display()),
+        )],
+        &["bash", "coreutils-single"],
+    );
+    // Debian's rpm keeps its database in `~/.rpmdb` (here /root/.rpmdb):
+    // put it where Fedora keeps it, with Fedora's var/lib/rpm symlink.
+    let written = root.join("root/.rpmdb");
+    assert!(
+        written.join("rpmdb.sqlite").is_file(),
+        "dnf wrote no rpmdb.sqlite under {}",
+        written.display()
+    );
+    std::fs::create_dir_all(root.join("usr/lib/sysimage")).unwrap();
+    std::fs::rename(&written, root.join("usr/lib/sysimage/rpm")).unwrap();
+    let _ = std::fs::remove_dir_all(root.join("var/lib/rpm"));
+    std::fs::create_dir_all(root.join("var/lib")).unwrap();
+    std::os::unix::fs::symlink("../../usr/lib/sysimage/rpm", root.join("var/lib/rpm")).unwrap();
+    let archive = pack_dir(&root, &d.join("dnfbase.oci.tar"), d);
+    let base_ref = format!("{}:1", registry.repo("dnfbase"));
+    run_ok(minibuild().arg("push").arg(&archive).arg(&base_ref));
+
+    let app = write(
+        d,
+        "app.toml",
+        &recipe_text("app", Some(&base_ref), &["busybox", "bash"], ""),
+    );
+    let out = d.join("app.oci.tar");
+    let built = build(&app, &out, &d.join("cache"), &[]);
+    let log = stderr(&built);
+    // busybox only: bash and its libraries are the base's.
+    run_ok(
+        minibuild()
+            .arg("lock")
+            .arg(&app)
+            .arg("--cache-dir")
+            .arg(d.join("cache")),
+    );
+    let lock = std::fs::read_to_string(d.join("app.toml.lock")).unwrap();
+    let locked: Vec<&str> = lock
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = \""))
+        .map(|l| l.trim_end_matches('"'))
+        .collect();
+    assert_eq!(locked, ["fedora", "busybox"], "{lock}\n{log}");
+
+    let rootfs = unpack_image(&format!("oci-archive:{}", out.display()), d, None);
+    let names = rpm_names(&rootfs);
+    for n in ["bash", "coreutils-single", "glibc", "busybox"] {
+        assert!(names.contains(n), "{n} not in the rpmdb: {names:?}");
+    }
+    let hi = run_in(&rootfs, &["/usr/sbin/busybox", "echo", "hi"]);
+    assert_eq!(String::from_utf8_lossy(&hi.stdout).trim(), "hi");
+}
+
+#[test]
+fn a_base_without_rpmdb_another_version_or_no_registry_is_refused_by_name() {
+    let registry = Registry::open();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    // A minibuild image with `rpmdb = false` cannot be a base.
+    let bare_ref = format!("{}:1", registry.repo("bare"));
+    let bare = write(
+        d,
+        "bare.toml",
+        &format!(
+            "{}\n[options]\nrpmdb = false\n",
+            recipe_text("bare", None, &["busybox"], "")
+        ),
+    );
+    build(
+        &bare,
+        &d.join("bare.oci.tar"),
+        &d.join("cache"),
+        &["--push", &bare_ref],
+    );
+    let on_bare = write(
+        d,
+        "on-bare.toml",
+        &recipe_text("x", Some(&bare_ref), &["zlib"], ""),
+    );
+    let err = build_fails(&on_bare, &d.join("x.oci.tar"), &d.join("cache"));
+    assert!(
+        err.contains(&bare_ref) && err.contains("no rpm database") && err.contains("rpmdb = false"),
+        "{err}"
+    );
+
+    // A base with the older busybox; the app needs the newer.
+    let old_ref = format!("{}:1", registry.repo("old"));
+    let old = write(
+        d,
+        "old.toml",
+        &recipe_text("old", None, &["busybox = 1:1.35.0-3.fc40"], ""),
+    );
+    build(
+        &old,
+        &d.join("old.oci.tar"),
+        &d.join("cache"),
+        &["--push", &old_ref],
+    );
+    let newer = write(
+        d,
+        "newer.toml",
+        &recipe_text("newer", Some(&old_ref), &["busybox >= 1:1.35.0-4.fc40"], ""),
+    );
+    let err = build_fails(&newer, &d.join("n.oci.tar"), &d.join("cache"));
+    assert!(
+        err.contains("busybox-1:1.35.0-4.fc40.x86_64 is needed")
+            && err.contains(&format!(
+                "base image {old_ref} installs busybox-1:1.35.0-3.fc40"
+            )),
+        "{err}"
+    );
+
+    // Nobody listens: the error names the reference.
+    let gone = format!(
+        "127.0.0.1:{}/base:1",
+        common::registry::free_port("127.0.0.1")
+    );
+    let on_gone = write(
+        d,
+        "gone.toml",
+        &recipe_text("g", Some(&gone), &["zlib"], ""),
+    );
+    let err = build_fails(&on_gone, &d.join("g.oci.tar"), &d.join("cache"));
+    assert!(err.contains(&gone) && err.contains("cannot reach"), "{err}");
+
+    // Not a reference at all: the recipe line is named.
+    let typo = write(
+        d,
+        "typo.toml",
+        &recipe_text("t", Some("Not A Reference"), &["zlib"], ""),
+    );
+    let err = build_fails(&typo, &d.join("t.oci.tar"), &d.join("cache"));
+    assert!(
+        err.contains("typo.toml") && err.contains("neither a core recipe"),
+        "{err}"
+    );
+}
