@@ -60,9 +60,13 @@ review-snapshots:
 clean:
 	rm -rf out target/fixtures
 
-# Side-by-side with `dnf --installroot` + tar (issue: performance). Not part of `make test`.
+# Side-by-side with `dnf --installroot` + tar (issue: performance), and the fleet of issue 18
+# (one run vs ten, registry bytes with a shared core, --cache-repo on a cold machine; it starts
+# docker-registry on 127.0.0.1). Not part of `make test`. `make bench BENCH_ARGS="--only fleet"`
+# runs one part and keeps the other's figures in tests/bench/results.json.
+BENCH_ARGS ?=
 bench: deps-bench fixtures build
-	python3 tests/bench/bench.py $(MINIBUILD) $(FIXTURES)
+	python3 tests/bench/bench.py $(MINIBUILD) $(FIXTURES) $(BENCH_ARGS)
 
 # Resolver and metadata loading on a synthetic 75,000-package repo, next to dnf. Not part of `make test`.
 bench-resolve: deps-bench build

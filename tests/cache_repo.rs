@@ -346,6 +346,55 @@ fn a_multi_recipe_run_looks_up_and_pushes_each_entry_once() {
     assert_eq!(fetched, rpms_a.len() + 2, "{b_requests:?}");
 }
 
+/// An app on a shared core (`[image] base`): machine B takes the core's
+/// RPMs and the core's layer from the cache repo too, not only the app's.
+#[test]
+fn machine_b_takes_the_core_of_a_layered_image_from_the_cache_repo() {
+    let registry = Registry::open();
+    let mirror = Mirror::start();
+    let work = tempfile::tempdir().unwrap();
+    let repo = cache_repo(&registry);
+    let repo_toml = format!(
+        "[[repo]]\nname = \"fedora\"\nbaseurl = \"{}/repo/$basearch/\"\ngpgcheck = false\n",
+        mirror.server.url
+    );
+    std::fs::write(
+        work.path().join("core.toml"),
+        format!(
+            "[image]\nname = \"core\"\n{repo_toml}[packages]\ninstall = [\"glibc\", \"bash\"]\n"
+        ),
+    )
+    .unwrap();
+    let app = work.path().join("app.toml");
+    std::fs::write(
+        &app,
+        format!("[image]\nname = \"app\"\nbase = \"core.toml\"\n{repo_toml}[packages]\ninstall = [\"zlib\"]\n"),
+    )
+    .unwrap();
+    let build = |cache: &str| {
+        let out = work.path().join(format!("{cache}.oci.tar"));
+        let mut cmd = build_cmd(&app, &out, &work.path().join(cache));
+        cmd.args(["--cache-repo", &repo]);
+        let output = run_ok(&mut cmd);
+        (
+            last_line(&output),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    let (digest_a, log_a) = build("a");
+    let rpms_a = mirror.rpms();
+    assert!(rpms_a.len() > 1, "machine A fetched {rpms_a:?}: {log_a}");
+    mirror.reset();
+    let (digest_b, log_b) = build("b");
+    assert_eq!(digest_b, digest_a, "{log_b}");
+    assert_eq!(mirror.rpms(), Vec::<String>::new(), "{log_b}");
+    assert!(
+        log_b.contains(&format!("{} RPM(s)", rpms_a.len())) && log_b.contains("2 layer(s)"),
+        "machine B did not take the core's RPMs and layer from the cache repo: {log_b}"
+    );
+}
+
 #[test]
 fn an_unreachable_or_locked_cache_repo_is_a_warning() {
     let mirror = Mirror::start();

@@ -6,13 +6,16 @@
 # fails, naming the tool, when one has no entry or its package is not in
 # FIXTURE_PKGS/TEST_PKGS of tests/deps.mk. Where the tool is installed, it also
 # checks with dpkg that the listed package really ships it, so the table
-# cannot drift. Run by .ci/run before `make test`.
+# cannot drift. The same for the programs `make bench` runs (the TOOLS line
+# of tests/bench/*.py) against the packages `make deps-bench` installs.
+# Run by .ci/run before `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # tool -> the Debian 12 package that provides it.
 declare -A TOOL_PACKAGES=(
   [/bin/busybox]=busybox-static
+  [/usr/bin/time]=time
   [chroot]=coreutils
   [cp]=coreutils
   [cpio]=cpio
@@ -95,5 +98,30 @@ for tool in $tools; do
     fi
   fi
 done
-[ "$failed" = 0 ] && echo "check-deps: $(wc -w <<<"$tools") tools, each installed by tests/deps.mk"
+
+# The benchmarks (Python): each script's `TOOLS = [...]` line, against deps-bench.
+bench_listed=" $(make -s --no-print-directory -f tests/deps.mk print-bench-pkgs) "
+bench_tools=$(grep -hE '^TOOLS = \[' tests/bench/*.py | grep -oE '"[^"]+"' | tr -d '"' | sort -u)
+[ -n "$bench_tools" ] || { echo "check-deps: no TOOLS line in tests/bench/*.py" >&2; failed=1; }
+for tool in $bench_tools; do
+  pkg=${TOOL_PACKAGES[$tool]:-}
+  if [ -z "$pkg" ]; then
+    echo "check-deps: the benchmarks run \`$tool\`, which tests/check-deps.sh does not map to a Debian package" >&2
+    echo "  hint: add [$tool]=PACKAGE to TOOL_PACKAGES and PACKAGE to BENCH_PKGS in tests/deps.mk" >&2
+    failed=1
+  elif [[ $bench_listed != *" $pkg "* ]]; then
+    echo "check-deps: the benchmarks run \`$tool\`, but its package $pkg is not installed by \`make deps-bench\`" >&2
+    echo "  hint: add $pkg to BENCH_PKGS in tests/deps.mk" >&2
+    failed=1
+  elif command -v "$tool" >/dev/null && command -v dpkg >/dev/null; then
+    owners=$(owner "$tool")
+    if [ -n "$owners" ] && ! grep -qx "$pkg" <<<"$owners"; then
+      echo "check-deps: \`$tool\` is shipped by $(echo $owners), not $pkg as tests/check-deps.sh says" >&2
+      failed=1
+    fi
+  fi
+done
+
+[ "$failed" = 0 ] && echo "check-deps: $(wc -w <<<"$tools") tools, each installed by tests/deps.mk;" \
+  "$(wc -w <<<"$bench_tools") benchmark tools, each installed by \`make deps-bench\`"
 exit "$failed"

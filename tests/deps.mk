@@ -53,6 +53,14 @@ fixtures: deps-fixtures
 	tests/fixtures/make-signed.sh target/fixtures
 	tests/fixtures/make-parity-repo.sh target/fixtures
 
-.PHONY: deps-bench
+# `make bench` (tests/bench/bench.py's TOOLS): the test tools (dnf, rpm, and docker-registry
+# and skopeo for the fleet's registry numbers) and GNU time.
+BENCH_PKGS := time
+
+.PHONY: deps-bench print-bench-pkgs
+# Every package deps-bench installs (read by tests/check-deps.sh).
+print-bench-pkgs:
+	@echo $(FIXTURE_PKGS) $(TEST_PKGS) $(BENCH_PKGS)
+
 deps-bench: deps-test
-	$(call apt-install,time)
+	$(call apt-install,$(BENCH_PKGS))

@@ -517,19 +517,47 @@ pub(super) fn write_image(
         source_date_epoch: epoch,
         compression: s.compression,
     };
+    let (layer, origin) = add_layer_shared(s, tree, &layer_opts, writer)?;
+    reporter.event(Event::LayerWritten {
+        arch: res.arch.to_string(),
+        digest: layer.digest.to_string(),
+        size: layer.size,
+        uncompressed_size: layer.uncompressed_size,
+        reused: matches!(origin, Origin::Cached),
+    });
+    let layers: Vec<crate::image::LayerInfo> = core
+        .map(|c| c.layers.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(std::iter::once(layer))
+        .collect();
+    let image = writer.add_image(&config, &layers)?;
+    Ok((image.manifest.digest, epoch))
+}
+
+/// Add `tree` as a layer through the local layer cache, after looking for
+/// it in the cache repo (when there is one) and recording it there for the
+/// push. The app layer and a base's core layer both come this way.
+pub(super) fn add_layer_shared(
+    s: &Shared,
+    tree: &Tree,
+    layer_opts: &LayerOptions,
+    writer: &mut ImageWriter,
+) -> anyhow::Result<(crate::image::LayerInfo, Origin)> {
+    let reporter = s.reporter;
     // The shared cache is keyed by the tar's diff_id: one extra pass over
     // the tree (no compression) to know it.
     let remote = match &s.remote {
         Some(r) if crate::cache_repo::caches_layers(s.compression) => {
-            let (diff_id, _) = crate::image::layer::tar_digest(tree, &layer_opts)?;
-            let key = s.layers.key(&diff_id, &layer_opts);
+            let (diff_id, _) = crate::image::layer::tar_digest(tree, layer_opts)?;
+            let key = s.layers.key(&diff_id, layer_opts);
             let fetched = r.fetch_layer(&s.layers, &key, &warner(r, reporter));
             Some((r, key, fetched))
         }
         _ => None,
     };
-    let (layer, origin) = writer.add_layer_cached(tree, &layer_opts, &s.layers)?;
-    if let Origin::Replaced(why) = origin {
+    let (layer, origin) = writer.add_layer_cached(tree, layer_opts, &s.layers)?;
+    if let Origin::Replaced(why) = &origin {
         match &remote {
             Some((r, key, Some(bytes))) => {
                 r.refused_layer(key, *bytes);
@@ -550,19 +578,5 @@ pub(super) fn write_image(
         let blob = s.layers.blob_path(&key);
         r.wrote_layer(key, &layer, blob);
     }
-    reporter.event(Event::LayerWritten {
-        arch: res.arch.to_string(),
-        digest: layer.digest.to_string(),
-        size: layer.size,
-        uncompressed_size: layer.uncompressed_size,
-        reused: matches!(origin, Origin::Cached),
-    });
-    let layers: Vec<crate::image::LayerInfo> = core
-        .map(|c| c.layers.clone())
-        .unwrap_or_default()
-        .into_iter()
-        .chain(std::iter::once(layer))
-        .collect();
-    let image = writer.add_image(&config, &layers)?;
-    Ok((image.manifest.digest, epoch))
+    Ok((layer, origin))
 }

@@ -5,7 +5,8 @@
 use anyhow::Context as _;
 
 use super::build::{
-    fetch_rpms, image_epoch, staging_dir, unpack_all, verify_signatures, CoreLayer, Shared,
+    add_layer_shared, fetch_rpms, image_epoch, staging_dir, unpack_all, verify_signatures,
+    CoreLayer, Shared,
 };
 use super::{finish, Resolved};
 use crate::cache::Cache;
@@ -53,13 +54,15 @@ pub(super) fn core_layer(
     let mut unpacked = unpack_all(recipe, core, &rpms, &mut stage, None, reporter)?;
     finish::finish(&cs, core, &rpms, &mut unpacked, &mut stage)?;
     let epoch = image_epoch(recipe, core, settings);
-    let (layer, _) = writer.add_layer_cached(
+    // Through the app's cache repo, if any: the core layer is shared too.
+    let (layer, _) = add_layer_shared(
+        s,
         &unpacked.tree,
         &LayerOptions {
             source_date_epoch: epoch,
             compression: s.compression,
         },
-        &cs.layers,
+        writer,
     )?;
     reporter.event(Event::LayerWritten {
         arch: core.arch.to_string(),

@@ -123,6 +123,11 @@ pub fn build(
 /// One arch's stages: fetch → verify → unpack → finish → review → write.
 fn arch(s: &build::Shared, res: &Resolved, writer: &mut ImageWriter) -> anyhow::Result<ArchFacts> {
     let (recipe, settings, reporter) = (s.recipe, s.settings, s.reporter);
+    // The plan holds the core's packages too: the cache repo fills the
+    // local cache for both before the core's fetch.
+    if let Some(remote) = &s.remote {
+        build::from_cache_repo(remote, &s.cache, res, settings.jobs, reporter);
+    }
     // With a base, the core's tree first: its layer is the core's own. A
     // published base's layers are its own too.
     let core = match (&res.base, res.core.as_deref()) {
@@ -131,9 +136,6 @@ fn arch(s: &build::Shared, res: &Resolved, writer: &mut ImageWriter) -> anyhow::
         (None, None) => None,
     };
     let parsed_before = crate::package::file::headers_parsed_on_this_thread();
-    if let Some(remote) = &s.remote {
-        build::from_cache_repo(remote, &s.cache, res, settings.jobs, reporter);
-    }
     let rpms = build::fetch_rpms(&s.client, &s.cache, res, settings.jobs, reporter)?;
     let signers = build::verify_signatures(recipe, &s.rings, res, &rpms, reporter)?;
     // The tree's file contents live in staging blobs until the layer is written.

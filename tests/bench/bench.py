@@ -12,16 +12,18 @@ served on 127.0.0.1:
     has) and the bytes of each tree, side by side (issue 15 item 4: the
     built-in minimal providers against dnf's choice, `nginx-bare` being the
     nginx recipe asking for `nginx` alone, without `prefer`);
-  - the ratios minibuild/classic.
+  - the ratios minibuild/classic;
+  - the fleet of issue 18 (tests/bench/fleet.py): ten app recipes on one
+    core, in one run and in ten; the registry bytes and the tenth image's
+    pull with a shared core layer and without; machine B's cold build with
+    and without --cache-repo.
 
 Prints a table and writes JSON (default tests/bench/results.json; the
 project's top level is fixed, so the issue's bench/ lives under tests/). Not part of `make test`.
-Usage: bench.py MINIBUILD_BINARY FIXTURES_DIR [--out FILE]
+Usage: bench.py MINIBUILD_BINARY FIXTURES_DIR [--out FILE] [--only cases|fleet]
 """
 
 import argparse
-import functools
-import http.server
 import json
 import os
 import shutil
@@ -29,12 +31,17 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
-import time
 import tomllib
 from pathlib import Path
 
+from benchlib import ratio, serve, timed
+from fleet import fleet, print_fleet
+
 ROOT = Path(__file__).resolve().parents[2]
+
+# Every program this benchmark runs (tests/check-deps.sh checks that
+# `make deps-bench` installs each; keep it on one line).
+TOOLS = ["dnf", "rpm", "/usr/bin/time", "docker-registry", "skopeo"]
 
 # name, recipe, the request both sides install (the recipe's install list), and
 # whether minibuild builds the recipe reduced to that request (install = the
@@ -51,65 +58,6 @@ CASES = [
 # compares against the classic rootfs minus these. Debian's rpm (which dnf
 # uses here) keeps its database in ~/.rpmdb, so root/.rpmdb in the installroot.
 CLASSIC_DROP = ["var/lib/rpm", "root/.rpmdb", "var/lib/dnf", "var/cache", "var/log"]
-
-
-def serve(directory):
-    counter = Counter()
-    handler = functools.partial(QuietHandler, counter, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}", counter
-
-
-class Counter:
-    """Requests and bytes the mirror served since the last take()."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.reset()
-
-    def reset(self):
-        self.requests = 0
-        self.bytes = 0
-
-    def add(self, n):
-        with self.lock:
-            self.requests += 1
-            self.bytes += n
-
-    def take(self):
-        with self.lock:
-            got = {"mirror_requests": self.requests, "mirror_bytes": self.bytes}
-            self.reset()
-            return got
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def __init__(self, counter, *args, **kw):
-        self.counter = counter
-        super().__init__(*args, **kw)
-
-    def log_message(self, *args):
-        pass
-
-    def copyfile(self, source, outputfile):
-        data = source.read()
-        self.counter.add(len(data))
-        outputfile.write(data)
-
-
-def timed(argv, **kw):
-    """Run argv under GNU time; return wall seconds, CPU seconds, peak RSS (KiB)."""
-    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
-        cmd = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", tf.name] + argv
-        start = time.monotonic()
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
-        wall = time.monotonic() - start
-        if proc.returncode != 0:
-            sys.exit(f"benchmark step failed: {' '.join(argv)}\n{proc.stderr[-3000:]}")
-        fields = tf.read().split()
-        _, user, sys_, rss = (float(x) for x in fields[-4:])
-        return {"wall_s": round(wall, 3), "cpu_s": round(user + sys_, 3), "peak_rss_kib": int(rss)}, proc.stdout
 
 
 def tree_stats(root, drop=()):
@@ -258,74 +206,6 @@ def minibuild(binary, tmp, url, recipe, cache, tag):
     return t
 
 
-# The fleet: N app recipes on one shared core (what every image installs),
-# each adding one package of its own; built in one multi-recipe run and in
-# N separate runs, both from an empty cache (the separate runs share theirs,
-# one after another, as a CI machine would).
-FLEET_CORE = ["glibc", "bash", "coreutils-single", "glibc-minimal-langpack"]
-FLEET_EXTRAS = ["zlib", "pcre2", "gmp", "libacl", "libattr", "ncurses-libs", "openssl-libs",
-                "libxcrypt", "libselinux", "util-linux-core"]
-
-
-def fleet_recipes(tmp, url):
-    d = tmp / "fleet"
-    d.mkdir()
-    paths = []
-    for i, extra in enumerate(FLEET_EXTRAS):
-        p = d / f"app{i:02}.toml"
-        p.write_text(
-            f'[image]\nname = "app{i:02}"\n'
-            f'[[repo]]\nname = "fedora"\nbaseurl = "{url}/repo/$basearch/"\ngpgcheck = false\n'
-            f"[packages]\ninstall = {json.dumps(FLEET_CORE + [extra])}\n")
-        paths.append(p)
-    return paths
-
-
-def fleet(binary, url, counter):
-    """One `minibuild build a.toml b.toml …` against N `minibuild build` runs."""
-    env = {**os.environ, "CI": "1"}
-    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as d:
-        tmp = Path(d)
-        recipes = fleet_recipes(tmp, url)
-        sep_out = tmp / "separate"
-        sep_out.mkdir()
-        counter.reset()
-        separate = {"wall_s": 0.0, "cpu_s": 0.0, "peak_rss_kib": 0}
-        digests = {}
-        for r in recipes:
-            t, stdout = timed([binary, "build", str(r), "-o", str(sep_out / f"{r.stem}.oci.tar"),
-                               "--cache-dir", str(tmp / "cache-separate"), "--no-lock", "-q"], env=env)
-            separate["wall_s"] += t["wall_s"]
-            separate["cpu_s"] += t["cpu_s"]
-            separate["peak_rss_kib"] = max(separate["peak_rss_kib"], t["peak_rss_kib"])
-            digests[str(r)] = stdout.strip().splitlines()[-1]
-        separate.update({k: round(separate[k], 3) for k in ("wall_s", "cpu_s")})
-        separate.update(counter.take())
-        multi_out = tmp / "multi"
-        multi_out.mkdir()
-        multi, stdout = timed([binary, "build"] + [str(r) for r in recipes] + [
-            "--output-dir", str(multi_out), "--cache-dir", str(tmp / "cache-multi"), "--no-lock", "-q"],
-            env=env)
-        multi.update(counter.take())
-        lines = dict(line.split(" ", 1) for line in stdout.strip().splitlines())
-        assert lines == digests, f"multi-recipe digests differ from separate runs:\n{lines}\n{digests}"
-        return {
-            "recipes": len(recipes),
-            "core": FLEET_CORE,
-            "separate_runs": separate,
-            "one_run": multi,
-            "ratios": {
-                "wall_speedup": ratio(separate["wall_s"], multi["wall_s"]),
-                "cpu": ratio(multi["cpu_s"], separate["cpu_s"]),
-                "mirror_requests": ratio(multi["mirror_requests"], separate["mirror_requests"]),
-            },
-        }
-
-
-def ratio(a, b):
-    return round(a / b, 3) if b else None
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("minibuild")
@@ -334,7 +214,7 @@ def main():
     ap.add_argument("--only", choices=["cases", "fleet"],
                     help="run only the per-recipe cases or only the fleet (default: both)")
     args = ap.parse_args()
-    for tool in ["dnf", "/usr/bin/time"]:
+    for tool in TOOLS:
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: run `make deps-bench`")
     server, url, counter = serve(Path(args.fixtures))
@@ -385,20 +265,6 @@ def main():
     tmp.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     tmp.replace(out)
     print(f"\nwrote {out}")
-
-
-def print_fleet(f):
-    print(f"\n{f['recipes']} recipes on one core ({' '.join(f['core'])}), each adding one package; "
-          "empty caches")
-    header = f"{'':22} {'wall s':>8} {'cpu s':>7} {'rss MiB':>8} {'requests':>9} {'served MiB':>11}"
-    print(header)
-    print("-" * len(header))
-    for what, label in [("separate_runs", f"{f['recipes']} separate runs"), ("one_run", "one multi-recipe run")]:
-        r = f[what]
-        print(f"{label:22} {r['wall_s']:8.2f} {r['cpu_s']:7.2f} {r['peak_rss_kib'] / 1024:8.1f} "
-              f"{r['mirror_requests']:9} {r['mirror_bytes'] / 1048576:11.1f}")
-    rt = f["ratios"]
-    print(f"{'ratios':22} one run {rt['wall_speedup']}x faster, cpu {rt['cpu']}, requests {rt['mirror_requests']}")
 
 
 def print_table(results):
