@@ -332,7 +332,7 @@ pub struct BuildArgs {
     #[arg(short, long, conflicts_with = "output_dir")]
     pub output: Option<PathBuf>,
 
-    /// Write each image, under its default name, into DIR (instead of the current directory).
+    /// Write each image, under its default name, into DIR (created if missing; default: the current directory).
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
 

@@ -209,6 +209,15 @@ fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
              hint: add --push REGISTRY/REPO:TAG, or attach later with `minibuild push IMAGE REF --attach-sbom FILE`"
         );
     }
+    if let Some(dir) = &args.output_dir {
+        // As `mkdir -p`: a CI step names where its images go.
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!(
+                "cannot create --output-dir {}\n  hint: name a directory you can write",
+                dir.display()
+            )
+        })?;
+    }
     let path = match &args.recipes[..] {
         [one] if !one.is_dir() => one.as_path(),
         [] => bail!("no recipe given"),

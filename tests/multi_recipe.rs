@@ -155,8 +155,8 @@ fn a_directory_is_its_recipes_and_a_bad_file_is_named() {
     let one = write_recipe(&dir, "one.toml", "fx", &url, &["zlib"]);
     std::fs::write(dir.join("notes.toml"), "this is = not [ a recipe").unwrap();
     std::fs::write(dir.join("README.md"), "not a toml file").unwrap();
-    let outdir = tmp.path().join("out");
-    std::fs::create_dir(&outdir).unwrap();
+    // --output-dir is created, parents too.
+    let outdir = tmp.path().join("out").join("images");
     let res = build(
         &[&dir],
         &["--output-dir", outdir.to_str().unwrap()],
