@@ -44,12 +44,6 @@ pub fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     if args.push.is_some() && format == image::Format::DockerArchive {
         bail!("--push needs an OCI image: use --format oci-archive or oci");
     }
-    // Credentials are read once (stdin can be read only once), before any build.
-    let push_opts = args
-        .push
-        .as_ref()
-        .map(|_| crate::push_options(&args.push_args, &args.common.tls))
-        .transpose()?;
     let planned: Vec<anyhow::Result<Planned>> = paths
         .iter()
         .zip(&labels)
@@ -62,6 +56,17 @@ pub fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
         })
         .collect();
     refuse_shared_outputs(&planned, &labels)?;
+    // Credentials are read once (stdin can be read only once), before any
+    // build: for --push, and for pulling a published base with the same
+    // flags a single build uses.
+    let needs_registry = args.push.is_some()
+        || planned.iter().any(|p| {
+            p.as_ref()
+                .is_ok_and(|p| p.recipe.image.base_image.is_some())
+        });
+    let registry_opts = needs_registry
+        .then(|| crate::push_options(&args.push_args.registry, &args.common.tls))
+        .transpose()?;
 
     // Writing an image is CPU-bound (unpacking, compressing with a thread
     // per core): more images at once than cores only costs CPU time (the
@@ -88,7 +93,7 @@ pub fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
                 reporter: &reporter,
                 jobs: (jobs / width).max(1),
                 memo: &memo,
-                push_opts: push_opts.as_ref(),
+                registry: registry_opts.as_ref(),
             };
             build_one(&run, planned)
         },
@@ -226,7 +231,8 @@ struct Run<'a> {
     /// Fetch connections for this recipe: its share of `--jobs`.
     jobs: usize,
     memo: &'a Arc<RepoMemo>,
-    push_opts: Option<&'a registry::PushOptions>,
+    /// Credentials and TLS for --push and for pulling a base image.
+    registry: Option<&'a registry::PushOptions>,
 }
 
 /// Resolve (or read the lock), build, and push one recipe; the text after
@@ -235,7 +241,12 @@ fn build_one(run: &Run<'_>, planned: &Planned) -> anyhow::Result<String> {
     let args = run.args;
     let recipe = &planned.recipe;
     let lock = LockFile::beside(recipe, args.lock.no_lock)?;
+    let shared = crate::settings(&args.common, run.printer.waiting_notice(), lock.as_ref())?;
     let settings = Settings {
+        registry: run
+            .registry
+            .cloned()
+            .unwrap_or_else(|| shared.registry.clone()),
         strict: args.strict,
         jobs: run.jobs,
         outputs: crate::supply_chain_outputs(&args.supply, &planned.output),
@@ -245,7 +256,7 @@ fn build_one(run: &Run<'_>, planned: &Planned) -> anyhow::Result<String> {
             image::Replace::default()
         },
         repo_memo: Some(run.memo.clone()),
-        ..crate::settings(&args.common, run.printer.waiting_notice(), lock.as_ref())?
+        ..shared
     };
     let format = crate::image_format(args.format);
     image::destination::check(&planned.output, format, settings.replace)?;
@@ -265,7 +276,7 @@ fn build_one(run: &Run<'_>, planned: &Planned) -> anyhow::Result<String> {
             return Err(err);
         }
     }
-    match (&planned.push_to, run.push_opts) {
+    match (&planned.push_to, run.registry) {
         (Some(reference), Some(opts)) => {
             let sboms = if args.attach_sbom {
                 built.sboms.as_slice()
