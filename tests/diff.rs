@@ -319,16 +319,109 @@ fn unreadable_inputs_exit_2_naming_them() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&bad_lock.display().to_string()), "{err}");
 
+    // Meant as a reference but not a valid one: the reason, no network.
     let out = minibuild()
-        .args(["diff", "registry.example.com/app:1"])
+        .args(["diff", "registry.example.com/App:1"])
         .arg(&b.a)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("cannot pull")
-            && err.contains("skopeo copy docker://registry.example.com/app:1"),
+        err.contains("registry.example.com/App:1") && err.contains("not a registry reference"),
         "{err}"
     );
+}
+
+/// `minibuild push IMAGE REF`: the pinned `REF@sha256:…` it prints.
+fn push(image: &Path, reference: &str) -> String {
+    let out = run_ok(minibuild().arg("push").arg(image).arg(reference));
+    stdout_text(&out).trim().to_string()
+}
+
+fn diff_refs(a: &str, b: &str, cache: &Path, json: bool) -> Output {
+    let mut cmd = minibuild();
+    cmd.args(["diff", a, b]).arg("--cache-dir").arg(cache);
+    if json {
+        cmd.arg("--json");
+    }
+    cmd.output().unwrap()
+}
+
+/// The report without the inputs' names, which differ by design.
+fn without_names(mut v: serde_json::Value) -> serde_json::Value {
+    let o = v.as_object_mut().unwrap();
+    o.remove("a");
+    o.remove("b");
+    v
+}
+
+#[test]
+fn registry_references_are_pulled_and_diffed_like_the_archives() {
+    let b = built();
+    let registry = common::registry::Registry::start();
+    let cache = tempfile::tempdir().unwrap();
+    let a_tag = registry.repo("diffed:a");
+    push(&b.a, &a_tag);
+    let b_pinned = push(&b.b, &registry.repo("diffed:b"));
+    // By digest, without the tag.
+    let (_, b_digest) = b_pinned.split_once('@').unwrap();
+    let b_ref = format!("{}@{b_digest}", registry.repo("diffed"));
+
+    let out = diff_refs(&a_tag, &b_ref, cache.path(), false);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout_text(&out);
+    assert!(text.starts_with(&format!("A: {a_tag} sha256:")), "{text}");
+    assert!(text.contains(&format!("B: {b_ref} {b_digest}")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("  added") && l.contains("hello-1.0-1.noarch")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("  upgraded") && l.contains("busybox")),
+        "{text}"
+    );
+
+    // The same report as diffing the archives, but for the inputs' names.
+    let remote = json(&diff_refs(&a_tag, &b_ref, cache.path(), true));
+    assert_eq!(remote["a"], a_tag.as_str());
+    assert_eq!(remote["b"], b_ref.as_str());
+    let local = json(&diff(&[&b.a, &b.b], true));
+    assert_eq!(without_names(remote), without_names(local));
+
+    // Mixed: a file and a reference to the same image are identical, from
+    // the cache (the registry is gone, the digest is known).
+    drop(registry);
+    let out = diff_refs(b.b.to_str().unwrap(), &b_ref, cache.path(), false);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout_text(&out).ends_with("no differences\n"));
+}
+
+#[test]
+fn a_missing_tag_exits_2_naming_the_reference() {
+    let b = built();
+    let registry = common::registry::Registry::start();
+    let cache = tempfile::tempdir().unwrap();
+    push(&b.a, &registry.repo("diffed:a"));
+    let missing = registry.repo("diffed:nope");
+    let out = diff_refs(b.a.to_str().unwrap(), &missing, cache.path(), false);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&missing) && err.contains("no such tag"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
 }
