@@ -1,6 +1,7 @@
 //! Debian's `docker-registry` on a free loopback port, open (no TLS, no
-//! auth), killed on drop. tests/push.rs and tests/cache_repo.rs keep their
-//! own variants (TLS, auth, stored bytes); this is the plain one.
+//! auth) or with htpasswd basic auth, killed on drop. tests/push.rs and
+//! tests/cache_repo.rs keep their own variants (TLS, tokens, stored
+//! bytes); this is the plain one.
 
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -14,6 +15,17 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
+        Registry::start_with(None)
+    }
+
+    /// With htpasswd basic auth for `user:pass` (over plain HTTP, as the
+    /// registry allows on loopback).
+    #[allow(dead_code)]
+    pub fn start_with_htpasswd(user: &str, pass: &str) -> Registry {
+        Registry::start_with(Some((user, pass)))
+    }
+
+    fn start_with(auth: Option<(&str, &str)>) -> Registry {
         super::require_tool("docker-registry");
         let dir = tempfile::tempdir().unwrap();
         let port = {
@@ -26,6 +38,17 @@ impl Registry {
              http:\n  addr: 127.0.0.1:{port}\n",
             dir.path().join("storage").display()
         );
+        let mut config = config;
+        if let Some((user, pass)) = auth {
+            super::require_tool("htpasswd");
+            let out = super::run_ok(Command::new("htpasswd").args(["-Bbn", "-C", "4", user, pass]));
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, out.stdout).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
+                file.display()
+            ));
+        }
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
         let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
