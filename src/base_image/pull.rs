@@ -288,7 +288,7 @@ fn pull_image(
     arch: Option<Arch>,
 ) -> anyhow::Result<Pulled> {
     let image = remote.image;
-    match media_type(&manifest_json) {
+    match media_type(manifest_json) {
         Some(OCI_MANIFEST | DOCKER_MANIFEST) => {}
         Some(OCI_INDEX | DOCKER_LIST) => bail!(
             "{image}: manifest {manifest_digest} is an index inside an index, which is not supported"
