@@ -1,8 +1,9 @@
 //! `minibuild diff A B` end to end: two images built from the fixture repo
 //! (the second with a newer busybox, one more package, a changed env and
 //! label), the same
-//! image as an archive and as a layout directory, two locks, and inputs
-//! that cannot be read. Exit codes as diff(1): 0 same, 1 different, 2
+//! image as an archive and as a layout directory, two locks, the images
+//! pushed to a loopback registry and diffed by reference (one platform and
+//! an index), and inputs that cannot be read. Exit codes as diff(1): 0 same, 1 different, 2
 //! unreadable.
 
 mod common;
@@ -424,4 +425,69 @@ fn a_missing_tag_exits_2_naming_the_reference() {
         "{err}"
     );
     assert!(out.stdout.is_empty());
+}
+
+/// Two-platform images pushed as indexes: every platform is pulled and
+/// diffed by os/arch, as the local archives are.
+#[test]
+fn registry_indexes_are_diffed_per_platform() {
+    let b = built();
+    let two_arches = |recipe: &Path, name: &str| {
+        let text = std::fs::read_to_string(recipe)
+            .unwrap()
+            .replace(r#"arch = ["x86_64"]"#, r#"arch = ["x86_64", "aarch64"]"#)
+            // The aarch64 fixtures have the newer busybox only.
+            .replace(r#""busybox < 1:1.35.0-4""#, r#""busybox""#);
+        let path = b.dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let out = b.dir.join(format!("{name}.tar"));
+        build(&path, &out, &b.dir.join("cache"), "oci-archive");
+        out
+    };
+    let (a, bb) = (
+        two_arches(&b.a_recipe, "a-multi"),
+        two_arches(&b.b_recipe, "b-multi"),
+    );
+    let registry = common::registry::Registry::start();
+    let cache = tempfile::tempdir().unwrap();
+    let (a_ref, b_ref) = (registry.repo("multi:a"), registry.repo("multi:b"));
+    push(&a, &a_ref);
+    push(&bb, &b_ref);
+
+    let out = diff_refs(&a_ref, &b_ref, cache.path(), true);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let remote = json(&out);
+    let names: Vec<&str> = remote["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["linux/amd64", "linux/arm64"]);
+    for part in remote["parts"].as_array().unwrap() {
+        let added: Vec<&str> = part["packages"]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["change"] == "added")
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert!(added.contains(&"hello"), "{part}");
+    }
+    let local = json(&diff(&[&a, &bb], true));
+    assert_eq!(without_names(remote), without_names(local));
+
+    // An index against a one-platform image: arm64 is only in A.
+    let out = diff_refs(&a_ref, b.b.to_str().unwrap(), cache.path(), false);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout_text(&out).contains("linux/arm64: only in A"),
+        "{}",
+        stdout_text(&out)
+    );
 }
