@@ -395,7 +395,7 @@ fn resolve_tag(remote: &mut Remote, root: &Path) -> anyhow::Result<Digest> {
         .session(&Digest::sha256_of(tag.as_bytes()))?
         .manifest(&tag, ACCEPT)
         .with_context(|| format!("cannot pull {image}"))?
-        .with_context(|| format!("the registry has no {image} (no such tag)"))?;
+        .with_context(|| format!("{image}: the registry has no such tag"))?;
     let digest = Digest::of_reader(Algorithm::Sha256, &m.bytes[..])?;
     store(&blob_path(root, &digest), &m.bytes)?;
     store(&tag_file, format!("{digest}\n").as_bytes())?;
