@@ -174,6 +174,20 @@ pub struct TlsArgs {
 /// How to reach the registry, for `--push` and `push`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct PushArgs {
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Write the pushed digest to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub digestfile: Option<PathBuf>,
+    /// Write the pushed REGISTRY/REPO:TAG@sha256:… to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub image_refs: Option<PathBuf>,
+}
+
+/// Registry credentials and plain-HTTP consent: `--push`, `push`, and
+/// `diff` of a registry reference.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RegistryArgs {
     /// Registry credentials USER:PASS. Any user of the machine can read them in the process list (/proc/PID/cmdline): prefer --creds-file, --password-stdin, or the default lookup (auth.json, $REGISTRY_AUTH_FILE, ~/.docker/config.json, credential helpers).
     #[arg(long, value_name = "USER:PASS", conflicts_with_all = ["creds_file", "password_stdin"])]
     pub creds: Option<String>,
@@ -189,12 +203,6 @@ pub struct PushArgs {
     /// Allow plain HTTP and unverified TLS to a non-loopback registry, and a plain-http token realm it names.
     #[arg(long)]
     pub insecure: bool,
-    /// Write the pushed digest to PATH.
-    #[arg(long, value_name = "PATH")]
-    pub digestfile: Option<PathBuf>,
-    /// Write the pushed REGISTRY/REPO:TAG@sha256:… to PATH.
-    #[arg(long, value_name = "PATH")]
-    pub image_refs: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -260,14 +268,20 @@ fn ratio_arg(s: &str) -> Result<f64, String> {
 
 #[derive(Args, Debug, Clone)]
 pub struct DiffArgs {
-    /// The old image or lock (`*.lock`). A registry reference is refused:
-    /// `skopeo copy` it to an oci-archive first.
+    /// The old image (oci-archive, OCI layout directory, or REGISTRY/REPO:TAG
+    /// or REGISTRY/REPO@sha256:… to pull; an existing path wins) or lock (`*.lock`).
     pub a: String,
     /// The new image or lock.
     pub b: String,
     /// Machine-readable output (the same content).
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 #[derive(Args, Debug, Clone)]

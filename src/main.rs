@@ -19,7 +19,7 @@ use anyhow::{bail, Context as _};
 use cli::printer::{self, Printer};
 use cli::{
     BuildArgs, CacheCmd, CheckArgs, Cli, Command, CommonArgs, DiffArgs, Format, LockArgs,
-    LogFormat, PlanArgs, PushArgs, PushCmd, VendorArgs, WhyArgs,
+    LogFormat, PlanArgs, PushArgs, PushCmd, RegistryArgs, VendorArgs, WhyArgs,
 };
 use minibuild::gates::Gates;
 use minibuild::lock::Lock;
@@ -233,7 +233,7 @@ fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     // Read the credentials before the build: a bad file fails fast, and
     // --password-stdin is read once for both --push and --cache-repo.
     let registry_opts = (args.push.is_some() || args.cache_repo.is_some())
-        .then(|| push_options(&args.push_args, &args.common.tls))
+        .then(|| push_options(&args.push_args.registry, &args.common.tls))
         .transpose()?;
     let cache_repo = match (&args.cache_repo, &registry_opts) {
         (Some(s), Some(opts)) => Some(
@@ -244,7 +244,7 @@ fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     let base_registry = match &registry_opts {
         Some(opts) => opts.clone(),
         None if recipe.image.base_image.is_some() => {
-            push_options(&args.push_args, &args.common.tls)?
+            push_options(&args.push_args.registry, &args.common.tls)?
         }
         None => registry::PushOptions::default(),
     };
@@ -363,7 +363,7 @@ fn parse_reference(s: &str) -> anyhow::Result<registry::Reference> {
 fn push_cmd(args: PushCmd, log: LogFormat) -> anyhow::Result<ExitCode> {
     let reference = parse_reference(&args.reference)?;
     let reporter = Printer::new(log, false);
-    let opts = push_options(&args.push, &args.tls)?;
+    let opts = push_options(&args.push.registry, &args.tls)?;
     let pinned = push(
         &args.image,
         &reference,
@@ -377,7 +377,7 @@ fn push_cmd(args: PushCmd, log: LogFormat) -> anyhow::Result<ExitCode> {
 }
 
 /// How to reach the registry, with the credentials given by flag, file or stdin.
-fn push_options(args: &PushArgs, tls: &cli::TlsArgs) -> anyhow::Result<registry::PushOptions> {
+fn push_options(args: &RegistryArgs, tls: &cli::TlsArgs) -> anyhow::Result<registry::PushOptions> {
     use registry::auth::{CredSource, Credentials};
     let creds = if let Some(c) = &args.creds {
         Some((Credentials::from_flag(c)?, CredSource::Flag))
@@ -657,7 +657,29 @@ fn check(args: CheckArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
 /// `diff`'s exit status: 0 identical, 1 different, 2 (like diff(1)) when
 /// an input cannot be read.
 fn diff_cmd(args: DiffArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
-    let report = match minibuild::diff::diff(&args.a, &args.b) {
+    let compare = || -> anyhow::Result<minibuild::diff::Report> {
+        // Credentials are read only when a side is a reference: a bad
+        // --creds-file must not fail a diff of two local files.
+        let pulls = [&args.a, &args.b].into_iter().any(|arg| {
+            matches!(
+                minibuild::diff::input(arg),
+                Ok(minibuild::diff::Input::Reference(_))
+            )
+        });
+        let registry = if pulls {
+            push_options(&args.registry, &args.tls)?
+        } else {
+            registry::PushOptions::default()
+        };
+        let cache_dir = cache_dir(&args.cache.cache_dir)?;
+        let pull = minibuild::base_image::PullOptions {
+            registry: &registry,
+            cache_dir: &cache_dir,
+            offline: false,
+        };
+        minibuild::diff::diff(&args.a, &args.b, &pull)
+    };
+    let report = match compare() {
         Ok(r) => r,
         Err(err) => {
             printer::error(&err, log);

@@ -528,3 +528,72 @@ fn a_base_without_rpmdb_another_version_or_no_registry_is_refused_by_name() {
         "{err}"
     );
 }
+
+/// `minibuild build a.toml b.toml` pulls a base from a registry that needs
+/// credentials with `--creds`, as a single build does; without them (and
+/// no auth file) the pull is refused, naming the base.
+#[test]
+fn several_recipes_pull_an_authenticated_base_with_creds() {
+    let registry = Registry::with_htpasswd("tester", "s3cret");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base_ref = format!("{}:1", registry.repo("base"));
+    // No auth file: only the flags can log in.
+    let isolated = |cmd: &mut std::process::Command| {
+        cmd.env("HOME", d)
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("DOCKER_CONFIG")
+            .env_remove("XDG_RUNTIME_DIR");
+    };
+    let base = write(d, "base.toml", &recipe_text("base", None, &["bash"], ""));
+    let mut cmd = build_cmd(&base, &d.join("base.tar"), &d.join("cache"));
+    cmd.args(["--push", &base_ref, "--creds", "tester:s3cret"]);
+    isolated(&mut cmd);
+    run_ok(&mut cmd);
+
+    let apps: Vec<PathBuf> = ["app1", "app2"]
+        .iter()
+        .map(|n| {
+            write(
+                d,
+                &format!("{n}.toml"),
+                &recipe_text(n, Some(&base_ref), &["busybox"], ""),
+            )
+        })
+        .collect();
+    std::fs::create_dir(d.join("out")).unwrap();
+    let several = |cache: &str, creds: bool| {
+        let mut cmd = minibuild();
+        cmd.arg("build")
+            .args(&apps)
+            .arg("--output-dir")
+            .arg(d.join("out"))
+            .arg("--cache-dir")
+            .arg(d.join(cache))
+            .env("CI", "1");
+        if creds {
+            cmd.args(["--creds", "tester:s3cret"]);
+        }
+        isolated(&mut cmd);
+        cmd.output().unwrap()
+    };
+    let refused = several("cache-none", false);
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(
+        err.contains(&base_ref) && err.contains("requires authentication"),
+        "{err}"
+    );
+
+    let out = several("cache-creds", true);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for app in &apps {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{} sha256:", app.display()))),
+            "{text}"
+        );
+    }
+}

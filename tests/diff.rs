@@ -1,8 +1,9 @@
 //! `minibuild diff A B` end to end: two images built from the fixture repo
 //! (the second with a newer busybox, one more package, a changed env and
 //! label), the same
-//! image as an archive and as a layout directory, two locks, and inputs
-//! that cannot be read. Exit codes as diff(1): 0 same, 1 different, 2
+//! image as an archive and as a layout directory, two locks, the images
+//! pushed to a loopback registry and diffed by reference (one platform and
+//! an index), and inputs that cannot be read. Exit codes as diff(1): 0 same, 1 different, 2
 //! unreadable.
 
 mod common;
@@ -319,16 +320,174 @@ fn unreadable_inputs_exit_2_naming_them() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&bad_lock.display().to_string()), "{err}");
 
+    // Meant as a reference but not a valid one: the reason, no network.
     let out = minibuild()
-        .args(["diff", "registry.example.com/app:1"])
+        .args(["diff", "registry.example.com/App:1"])
         .arg(&b.a)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("cannot pull")
-            && err.contains("skopeo copy docker://registry.example.com/app:1"),
+        err.contains("registry.example.com/App:1") && err.contains("not a registry reference"),
         "{err}"
+    );
+}
+
+/// `minibuild push IMAGE REF`: the pinned `REF@sha256:…` it prints.
+fn push(image: &Path, reference: &str) -> String {
+    let out = run_ok(minibuild().arg("push").arg(image).arg(reference));
+    stdout_text(&out).trim().to_string()
+}
+
+fn diff_refs(a: &str, b: &str, cache: &Path, json: bool) -> Output {
+    let mut cmd = minibuild();
+    cmd.args(["diff", a, b]).arg("--cache-dir").arg(cache);
+    if json {
+        cmd.arg("--json");
+    }
+    cmd.output().unwrap()
+}
+
+/// The report without the inputs' names, which differ by design.
+fn without_names(mut v: serde_json::Value) -> serde_json::Value {
+    let o = v.as_object_mut().unwrap();
+    o.remove("a");
+    o.remove("b");
+    v
+}
+
+#[test]
+fn registry_references_are_pulled_and_diffed_like_the_archives() {
+    let b = built();
+    let registry = common::registry::Registry::open();
+    let cache = tempfile::tempdir().unwrap();
+    let a_tag = registry.repo("diffed:a");
+    push(&b.a, &a_tag);
+    let b_pinned = push(&b.b, &registry.repo("diffed:b"));
+    // By digest, without the tag.
+    let (_, b_digest) = b_pinned.split_once('@').unwrap();
+    let b_ref = format!("{}@{b_digest}", registry.repo("diffed"));
+
+    let out = diff_refs(&a_tag, &b_ref, cache.path(), false);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout_text(&out);
+    assert!(text.starts_with(&format!("A: {a_tag} sha256:")), "{text}");
+    assert!(text.contains(&format!("B: {b_ref} {b_digest}")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("  added") && l.contains("hello-1.0-1.noarch")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("  upgraded") && l.contains("busybox")),
+        "{text}"
+    );
+
+    // The same report as diffing the archives, but for the inputs' names.
+    let remote = json(&diff_refs(&a_tag, &b_ref, cache.path(), true));
+    assert_eq!(remote["a"], a_tag.as_str());
+    assert_eq!(remote["b"], b_ref.as_str());
+    let local = json(&diff(&[&b.a, &b.b], true));
+    assert_eq!(without_names(remote), without_names(local));
+
+    // Mixed: a file and a reference to the same image are identical, from
+    // the cache (the registry is gone, the digest is known).
+    drop(registry);
+    let out = diff_refs(b.b.to_str().unwrap(), &b_ref, cache.path(), false);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout_text(&out).ends_with("no differences\n"));
+}
+
+#[test]
+fn a_missing_tag_exits_2_naming_the_reference() {
+    let b = built();
+    let registry = common::registry::Registry::open();
+    let cache = tempfile::tempdir().unwrap();
+    push(&b.a, &registry.repo("diffed:a"));
+    let missing = registry.repo("diffed:nope");
+    let out = diff_refs(b.a.to_str().unwrap(), &missing, cache.path(), false);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&missing) && err.contains("no such tag"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+/// Two-platform images pushed as indexes: every platform is pulled and
+/// diffed by os/arch, as the local archives are.
+#[test]
+fn registry_indexes_are_diffed_per_platform() {
+    let b = built();
+    let two_arches = |recipe: &Path, name: &str| {
+        let text = std::fs::read_to_string(recipe)
+            .unwrap()
+            .replace(r#"arch = ["x86_64"]"#, r#"arch = ["x86_64", "aarch64"]"#)
+            // The aarch64 fixtures have the newer busybox only.
+            .replace(r#""busybox < 1:1.35.0-4""#, r#""busybox""#);
+        let path = b.dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let out = b.dir.join(format!("{name}.tar"));
+        build(&path, &out, &b.dir.join("cache"), "oci-archive");
+        out
+    };
+    let (a, bb) = (
+        two_arches(&b.a_recipe, "a-multi"),
+        two_arches(&b.b_recipe, "b-multi"),
+    );
+    let registry = common::registry::Registry::open();
+    let cache = tempfile::tempdir().unwrap();
+    let (a_ref, b_ref) = (registry.repo("multi:a"), registry.repo("multi:b"));
+    push(&a, &a_ref);
+    push(&bb, &b_ref);
+
+    let out = diff_refs(&a_ref, &b_ref, cache.path(), true);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let remote = json(&out);
+    let names: Vec<&str> = remote["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["linux/amd64", "linux/arm64"]);
+    for part in remote["parts"].as_array().unwrap() {
+        let added: Vec<&str> = part["packages"]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["change"] == "added")
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert!(added.contains(&"hello"), "{part}");
+    }
+    let local = json(&diff(&[&a, &bb], true));
+    assert_eq!(without_names(remote), without_names(local));
+
+    // An index against a one-platform image: arm64 is only in A.
+    let out = diff_refs(&a_ref, b.b.to_str().unwrap(), cache.path(), false);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout_text(&out).contains("linux/arm64: only in A"),
+        "{}",
+        stdout_text(&out)
     );
 }

@@ -65,14 +65,7 @@ impl Registry {
             match auth {
                 Auth::Open => {}
                 Auth::Htpasswd => {
-                    require_tool("htpasswd");
-                    let out =
-                        run_ok(Command::new("htpasswd").args(["-Bbn", "-C", "4", USER, PASS]));
-                    std::fs::write(dir.join("htpasswd"), out.stdout).unwrap();
-                    config.push_str(&format!(
-                        "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
-                        dir.join("htpasswd").display()
-                    ));
+                    config.push_str(&common::registry::htpasswd_config(dir, USER, PASS))
                 }
                 Auth::Token { realm, cert } => config.push_str(&format!(
                     "auth:\n  token:\n    realm: {realm}\n    service: {TOKEN_SERVICE}\n    \

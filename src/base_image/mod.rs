@@ -23,7 +23,7 @@ use crate::registry::Reference;
 use crate::repo::{PackageSet, RepoIndex};
 use crate::rootfs::{Staging, Tree};
 
-pub use pull::{PullOptions, Pulled};
+pub use pull::{PullOptions, Pulled, PulledAll};
 
 /// The name of the synthetic repo of the base's installed packages.
 pub const REPO: &str = "@base";

@@ -60,6 +60,20 @@ pub struct Pulled {
 
 fn quiet(_: PushEvent) {}
 
+/// What errors call the image: `the base image REF` for a build, `the
+/// image REF` for `diff`.
+#[derive(Clone, Copy)]
+pub struct Named<'a> {
+    pub role: &'static str,
+    pub reference: &'a Reference,
+}
+
+impl std::fmt::Display for Named<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.role, self.reference)
+    }
+}
+
 /// The cache's directory of base image blobs, and of tags.
 fn blob_path(root: &Path, d: &Digest) -> PathBuf {
     root.join(d.algo().name()).join(d.hex())
@@ -73,7 +87,7 @@ fn tag_path(root: &Path, reference: &Reference) -> PathBuf {
 /// The registry session, connected on first use: a cached, pinned image
 /// makes no request at all.
 struct Remote<'a> {
-    reference: &'a Reference,
+    image: Named<'a>,
     opts: &'a PullOptions<'a>,
     session: Option<Session<'a>>,
 }
@@ -82,21 +96,15 @@ impl<'a> Remote<'a> {
     fn session(&mut self, why: &Digest) -> anyhow::Result<&mut Session<'a>> {
         if self.opts.offline {
             bail!(
-                "--offline: {why} of the base image {} is not in the cache ({})\n  hint: build once without --offline to pull it",
-                self.reference,
+                "--offline: {why} of {} is not in the cache ({})\n  hint: build once without --offline to pull it",
+                self.image,
                 self.opts.cache_dir.display()
             );
         }
         let session = match self.session.take() {
             Some(s) => s,
-            None => {
-                Session::connect(self.reference, self.opts.registry, &quiet).with_context(|| {
-                    format!(
-                        "cannot reach the registry of the base image {}",
-                        self.reference
-                    )
-                })?
-            }
+            None => Session::connect(self.image.reference, self.opts.registry, &quiet)
+                .with_context(|| format!("cannot reach the registry of {}", self.image))?,
         };
         Ok(self.session.insert(session))
     }
@@ -109,14 +117,12 @@ impl<'a> Remote<'a> {
                 return Ok(bytes);
             }
         }
-        let reference = self.reference;
+        let image = self.image;
         let m = self
             .session(d)?
             .manifest(&d.to_string(), ACCEPT)
-            .with_context(|| format!("cannot pull the manifest {d} of the base image {reference}"))?
-            .with_context(|| {
-                format!("the registry has no manifest {d} for the base image {reference}")
-            })?;
+            .with_context(|| format!("cannot pull the manifest {d} of {image}"))?
+            .with_context(|| format!("the registry has no manifest {d} for {image}"))?;
         store(&path, &m.bytes)?;
         Ok(m.bytes)
     }
@@ -127,13 +133,11 @@ impl<'a> Remote<'a> {
         if path.is_file() {
             return Ok(path);
         }
-        let reference = self.reference;
+        let image = self.image;
         self.session(d)?
             .blob_to_file(d, &path, max)
-            .with_context(|| format!("cannot pull blob {d} of the base image {reference}"))?
-            .with_context(|| {
-                format!("the registry has no blob {d} for the base image {reference}")
-            })?;
+            .with_context(|| format!("cannot pull blob {d} of {image}"))?
+            .with_context(|| format!("the registry has no blob {d} for {image}"))?;
         Ok(path)
     }
 }
@@ -153,9 +157,13 @@ pub fn pull(
     arch: Arch,
     opts: &PullOptions,
 ) -> anyhow::Result<Pulled> {
+    let image = Named {
+        role: "the base image",
+        reference,
+    };
     let root = crate::cache::Cache::new(opts.cache_dir).base_images();
     let mut remote = Remote {
-        reference,
+        image,
         opts,
         session: None,
     };
@@ -164,44 +172,146 @@ pub fn pull(
         (None, None) => resolve_tag(&mut remote, &root)?,
     };
     let top = remote.manifest(&root, &digest)?;
-    let top_json = parse_json(&top, reference, &digest)?;
+    let top_json = parse_json(&top, image, &digest)?;
     let manifest_digest = match media_type(&top_json) {
-        Some(OCI_INDEX | DOCKER_LIST) => pick_platform(&top_json, reference, arch)?,
+        Some(OCI_INDEX | DOCKER_LIST) => pick_platform(&top_json, image, arch)?,
         _ => digest.clone(),
     };
     let manifest_json = if manifest_digest == digest {
         top_json
     } else {
         let m = remote.manifest(&root, &manifest_digest)?;
-        parse_json(&m, reference, &manifest_digest)?
+        parse_json(&m, image, &manifest_digest)?
     };
-    match media_type(&manifest_json) {
+    pull_image(
+        &mut remote,
+        &root,
+        digest,
+        manifest_digest,
+        &manifest_json,
+        Some(arch),
+    )
+}
+
+/// Every platform of an image in a registry, with all its blobs in the cache.
+#[derive(Debug, Clone)]
+pub struct PulledAll {
+    /// What the reference resolved to.
+    pub digest: Digest,
+    /// The media type of that manifest or index.
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Each image manifest, in index order (one for a plain manifest).
+    pub platforms: Vec<Pulled>,
+    /// Every blob (manifests, configs, layers) and its file in the cache:
+    /// enough to lay the image out as an OCI layout.
+    pub blobs: Vec<(Digest, PathBuf)>,
+}
+
+/// Pull every platform of `reference` (a tag or a digest) into the cache,
+/// as `diff` reads an image: no platform is chosen. Errors call it `the
+/// image REF`.
+pub fn pull_all(reference: &Reference, opts: &PullOptions) -> anyhow::Result<PulledAll> {
+    let image = Named {
+        role: "the image",
+        reference,
+    };
+    let root = crate::cache::Cache::new(opts.cache_dir).base_images();
+    let mut remote = Remote {
+        image,
+        opts,
+        session: None,
+    };
+    let digest = match reference.digest() {
+        Some(d) => d.clone(),
+        None => resolve_tag(&mut remote, &root)?,
+    };
+    let top = remote.manifest(&root, &digest)?;
+    let top_json = parse_json(&top, image, &digest)?;
+    let top_type = media_type(&top_json).unwrap_or(OCI_MANIFEST).to_string();
+    let mut blobs = vec![(digest.clone(), blob_path(&root, &digest))];
+    let manifests: Vec<(Digest, Value)> = match top_type.as_str() {
+        OCI_INDEX | DOCKER_LIST => {
+            let entries = index_entries(&top_json, image)?;
+            let mut out = Vec::with_capacity(entries.len());
+            for e in entries {
+                let d = descriptor_digest(e).with_context(|| {
+                    format!("{image}: its index lists a manifest without a digest")
+                })?;
+                let m = remote.manifest(&root, &d)?;
+                blobs.push((d.clone(), blob_path(&root, &d)));
+                out.push((d.clone(), parse_json(&m, image, &d)?));
+            }
+            out
+        }
+        _ => vec![(digest.clone(), top_json)],
+    };
+    let mut platforms = Vec::with_capacity(manifests.len());
+    for (manifest_digest, json) in manifests {
+        let pulled = pull_image(
+            &mut remote,
+            &root,
+            digest.clone(),
+            manifest_digest,
+            &json,
+            None,
+        )?;
+        if let Some(c) = descriptor_digest(&json["config"]) {
+            blobs.push((c.clone(), blob_path(&root, &c)));
+        }
+        blobs.extend(
+            pulled
+                .layers
+                .iter()
+                .map(|l| (l.digest.clone(), l.path_of_blob.clone())),
+        );
+        platforms.push(pulled);
+    }
+    Ok(PulledAll {
+        digest,
+        media_type: top_type,
+        size: top.len() as u64,
+        platforms,
+        blobs,
+    })
+}
+
+/// The config and layers of the image manifest `manifest_json`; with
+/// `arch`, the config must say linux/`arch`.
+fn pull_image(
+    remote: &mut Remote,
+    root: &Path,
+    digest: Digest,
+    manifest_digest: Digest,
+    manifest_json: &Value,
+    arch: Option<Arch>,
+) -> anyhow::Result<Pulled> {
+    let image = remote.image;
+    match media_type(manifest_json) {
         Some(OCI_MANIFEST | DOCKER_MANIFEST) => {}
         Some(OCI_INDEX | DOCKER_LIST) => bail!(
-            "the base image {reference}: manifest {manifest_digest} is an index inside an index, which is not supported"
+            "{image}: manifest {manifest_digest} is an index inside an index, which is not supported"
         ),
         other => bail!(
-            "the base image {reference}: manifest {manifest_digest} has media type {}, not an OCI or Docker v2 image manifest\n  hint: schema 1 and artifact manifests cannot be bases",
+            "{image}: manifest {manifest_digest} has media type {}, not an OCI or Docker v2 image manifest\n  hint: schema 1 and artifact manifests cannot be bases",
             other.unwrap_or("(none)")
         ),
     }
-    let bad = |what: &str| {
-        anyhow::anyhow!("the base image {reference}: manifest {manifest_digest} {what}")
-    };
+    let bad = |what: &str| anyhow::anyhow!("{image}: manifest {manifest_digest} {what}");
     let config_digest =
         descriptor_digest(&manifest_json["config"]).ok_or_else(|| bad("has no config digest"))?;
-    let config_path = remote.blob(&root, &config_digest, CONFIG_MAX)?;
+    let config_path = remote.blob(root, &config_digest, CONFIG_MAX)?;
     let config_bytes = std::fs::read(&config_path)
         .with_context(|| format!("cannot read {}", config_path.display()))?;
-    let config: Value = serde_json::from_slice(&config_bytes).with_context(|| {
-        format!("the base image {reference}: config {config_digest} is not JSON")
-    })?;
+    let config: Value = serde_json::from_slice(&config_bytes)
+        .with_context(|| format!("{image}: config {config_digest} is not JSON"))?;
     let descs = manifest_json["layers"]
         .as_array()
         .ok_or_else(|| bad("has no layers"))?;
     if descs.len() > MAX_LAYERS {
         bail!(
-            "the base image {reference} has {} layers, more than the {MAX_LAYERS} minibuild accepts",
+            "{image} has {} layers, more than the {MAX_LAYERS} minibuild accepts",
             descs.len()
         );
     }
@@ -211,7 +321,7 @@ pub fn pull(
         .unwrap_or_default();
     if diff_ids.len() != descs.len() {
         bail!(
-            "the base image {reference}: its config lists {} diff_ids for {} layers",
+            "{image}: its config lists {} diff_ids for {} layers",
             diff_ids.len(),
             descs.len()
         );
@@ -220,26 +330,27 @@ pub fn pull(
         config["os"].as_str().unwrap_or(""),
         config["architecture"].as_str().unwrap_or(""),
     );
-    if os_arch != ("linux", arch.oci_name()) {
-        bail!(
-            "the base image {reference} is {}/{}, but the recipe builds linux/{}\n  hint: use a base published for {arch}",
+    match arch {
+        Some(arch) if os_arch != ("linux", arch.oci_name()) => bail!(
+            "{image} is {}/{}, but the recipe builds linux/{}\n  hint: use a base published for {arch}",
             os_arch.0,
             os_arch.1,
             arch.oci_name()
-        );
+        ),
+        _ => {}
     }
     let mut layers = Vec::with_capacity(descs.len());
     for (desc, diff_id) in descs.iter().zip(diff_ids) {
         let d = descriptor_digest(desc).ok_or_else(|| bad("has a layer without a digest"))?;
         let media_type = layer_media_type(desc["mediaType"].as_str().unwrap_or(""))
-            .with_context(|| format!("the base image {reference}: layer {d}"))?;
+            .with_context(|| format!("{image}: layer {d}"))?;
         let size = desc["size"]
             .as_u64()
             .ok_or_else(|| bad("has a layer without a size"))?;
-        let path = remote.blob(&root, &d, size.min(LAYER_MAX))?;
+        let path = remote.blob(root, &d, size.min(LAYER_MAX))?;
         let on_disk = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         if on_disk != size {
-            bail!("the base image {reference}: layer {d} is {on_disk} bytes, but its manifest says {size}");
+            bail!("{image}: layer {d} is {on_disk} bytes, but its manifest says {size}");
         }
         layers.push(LayerInfo {
             digest: d,
@@ -262,12 +373,13 @@ pub fn pull(
 /// Ask the registry what a tag points to now (and remember it for
 /// `--offline`); offline, the answer remembered.
 fn resolve_tag(remote: &mut Remote, root: &Path) -> anyhow::Result<Digest> {
-    let reference = remote.reference;
+    let image = remote.image;
+    let reference = image.reference;
     let tag_file = tag_path(root, reference);
     if remote.opts.offline {
         let text = std::fs::read_to_string(&tag_file).map_err(|_| {
             anyhow::anyhow!(
-                "--offline: the base image {reference} was never pulled into the cache {}\n  hint: build once without --offline, or lock the recipe (`minibuild lock`) so the digest is pinned",
+                "--offline: {image} was never pulled into the cache {}\n  hint: build once without --offline, or lock the recipe (`minibuild lock`) so the digest is pinned",
                 remote.opts.cache_dir.display()
             )
         })?;
@@ -282,17 +394,16 @@ fn resolve_tag(remote: &mut Remote, root: &Path) -> anyhow::Result<Digest> {
     let m = remote
         .session(&Digest::sha256_of(tag.as_bytes()))?
         .manifest(&tag, ACCEPT)
-        .with_context(|| format!("cannot pull the base image {reference}"))?
-        .with_context(|| format!("the registry has no image {reference} (no such tag)"))?;
+        .with_context(|| format!("cannot pull {image}"))?
+        .with_context(|| format!("{image}: the registry has no such tag"))?;
     let digest = Digest::of_reader(Algorithm::Sha256, &m.bytes[..])?;
     store(&blob_path(root, &digest), &m.bytes)?;
     store(&tag_file, format!("{digest}\n").as_bytes())?;
     Ok(digest)
 }
 
-fn parse_json(bytes: &[u8], reference: &Reference, d: &Digest) -> anyhow::Result<Value> {
-    serde_json::from_slice(bytes)
-        .with_context(|| format!("the base image {reference}: manifest {d} is not JSON"))
+fn parse_json(bytes: &[u8], image: Named, d: &Digest) -> anyhow::Result<Value> {
+    serde_json::from_slice(bytes).with_context(|| format!("{image}: manifest {d} is not JSON"))
 }
 
 /// `mediaType` of a manifest or index (the field is optional in OCI; an
@@ -313,18 +424,24 @@ fn descriptor_digest(v: &Value) -> Option<Digest> {
     v["digest"].as_str()?.parse().ok()
 }
 
-/// The manifest of an index for linux/`arch`.
-fn pick_platform(index: &Value, reference: &Reference, arch: Arch) -> anyhow::Result<Digest> {
+/// An index's entries, at most [`MAX_MANIFESTS`].
+fn index_entries<'v>(index: &'v Value, image: Named) -> anyhow::Result<&'v [Value]> {
     let entries = index["manifests"]
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default();
     if entries.len() > MAX_MANIFESTS {
         bail!(
-            "the base image {reference}: its index lists {} manifests, more than the {MAX_MANIFESTS} minibuild reads",
+            "{image}: its index lists {} manifests, more than the {MAX_MANIFESTS} minibuild reads",
             entries.len()
         );
     }
+    Ok(entries)
+}
+
+/// The manifest of an index for linux/`arch`.
+fn pick_platform(index: &Value, image: Named, arch: Arch) -> anyhow::Result<Digest> {
+    let entries = index_entries(index, image)?;
     let want_variant = crate::image::config::variant(arch);
     let mut seen = Vec::new();
     for e in entries {
@@ -346,7 +463,7 @@ fn pick_platform(index: &Value, reference: &Reference, arch: Arch) -> anyhow::Re
         }
     }
     bail!(
-        "the base image {reference} has no linux/{} image (it has {})\n  hint: use a base published for {arch}, or build for one of its platforms",
+        "{image} has no linux/{} image (it has {})\n  hint: use a base published for {arch}, or build for one of its platforms",
         arch.oci_name(),
         if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
     )
@@ -374,6 +491,13 @@ mod tests {
         "127.0.0.1:5000/base:1".parse().unwrap()
     }
 
+    fn named(reference: &Reference) -> Named<'_> {
+        Named {
+            role: "the base image",
+            reference,
+        }
+    }
+
     #[test]
     fn an_index_gives_the_platform_asked_for() {
         let amd = Digest::sha256_of(b"amd64");
@@ -386,14 +510,14 @@ mod tests {
             ]
         });
         assert_eq!(
-            pick_platform(&index, &reference(), Arch::X86_64).unwrap(),
+            pick_platform(&index, named(&reference()), Arch::X86_64).unwrap(),
             amd
         );
         assert_eq!(
-            pick_platform(&index, &reference(), Arch::Aarch64).unwrap(),
+            pick_platform(&index, named(&reference()), Arch::Aarch64).unwrap(),
             arm
         );
-        let err = pick_platform(&index, &reference(), Arch::S390x)
+        let err = pick_platform(&index, named(&reference()), Arch::S390x)
             .unwrap_err()
             .to_string();
         assert!(
@@ -406,7 +530,7 @@ mod tests {
     fn an_index_too_long_is_refused() {
         let entries: Vec<Value> = (0..=MAX_MANIFESTS).map(|_| json!({})).collect();
         let index = json!({ "manifests": entries });
-        let err = pick_platform(&index, &reference(), Arch::X86_64)
+        let err = pick_platform(&index, named(&reference()), Arch::X86_64)
             .unwrap_err()
             .to_string();
         assert!(err.contains("more than the 256"), "{err}");

@@ -1,7 +1,7 @@
 //! `minibuild build a.toml b.toml …` (or a directory of recipes): many
 //! images in one run. The recipes share one [`RepoMemo`] (each repo's
 //! metadata loaded once), the RPM cache (each RPM fetched once, see
-//! `fetch.rs`), `--cache-repo` (each entry looked up and pushed once), and `--jobs`: up to `jobs` recipes build at once (no more
+//! `fetch.rs`), and `--jobs`: up to `jobs` recipes build at once (no more
 //! than there are cores), each fetching with its share of the connections. A recipe that fails is
 //! reported by name and the others still finish; stdout gets one line per
 //! built recipe, in the order given.
@@ -45,20 +45,6 @@ pub fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
     if args.push.is_some() && format == image::Format::DockerArchive {
         bail!("--push needs an OCI image: use --format oci-archive or oci");
     }
-    // Credentials are read once (stdin can be read only once), before any
-    // build, for both --push and --cache-repo.
-    let registry_opts = (args.push.is_some() || args.cache_repo.is_some())
-        .then(|| crate::push_options(&args.push_args, &args.common.tls))
-        .transpose()?;
-    // One value for every recipe: its clones share what the run looked up
-    // and pushed (see minibuild::cache_repo).
-    let cache_repo = match (&args.cache_repo, &registry_opts) {
-        (Some(s), Some(opts)) => {
-            Some(CacheRepo::parse(s, opts.clone()).map_err(anyhow::Error::msg)?)
-        }
-        _ => None,
-    };
-    let push_opts = registry_opts.filter(|_| args.push.is_some());
     let planned: Vec<anyhow::Result<Planned>> = paths
         .iter()
         .zip(&labels)
@@ -71,6 +57,26 @@ pub fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
         })
         .collect();
     refuse_shared_outputs(&planned, &labels)?;
+    // Credentials are read once (stdin can be read only once), before any
+    // build: for --push, --cache-repo, and for pulling a published base
+    // with the same flags a single build uses.
+    let needs_registry = args.push.is_some()
+        || args.cache_repo.is_some()
+        || planned.iter().any(|p| {
+            p.as_ref()
+                .is_ok_and(|p| p.recipe.image.base_image.is_some())
+        });
+    let registry_opts = needs_registry
+        .then(|| crate::push_options(&args.push_args.registry, &args.common.tls))
+        .transpose()?;
+    // One value for every recipe: its clones share what the run looked up
+    // and pushed (see minibuild::cache_repo).
+    let cache_repo = match (&args.cache_repo, &registry_opts) {
+        (Some(s), Some(opts)) => {
+            Some(CacheRepo::parse(s, opts.clone()).map_err(anyhow::Error::msg)?)
+        }
+        _ => None,
+    };
 
     // Writing an image is CPU-bound (unpacking, compressing with a thread
     // per core): more images at once than cores only costs CPU time (the
@@ -97,7 +103,7 @@ pub fn build(args: BuildArgs, log: LogFormat) -> anyhow::Result<ExitCode> {
                 reporter: &reporter,
                 jobs: (jobs / width).max(1),
                 memo: &memo,
-                push_opts: push_opts.as_ref(),
+                registry: registry_opts.as_ref(),
                 cache_repo: cache_repo.as_ref(),
             };
             build_one(&run, planned)
@@ -230,7 +236,8 @@ struct Run<'a> {
     /// Fetch connections for this recipe: its share of `--jobs`.
     jobs: usize,
     memo: &'a Arc<RepoMemo>,
-    push_opts: Option<&'a registry::PushOptions>,
+    /// Credentials and TLS for --push and for pulling a base image.
+    registry: Option<&'a registry::PushOptions>,
     /// `--cache-repo`, shared by every recipe of the run.
     cache_repo: Option<&'a CacheRepo>,
 }
@@ -241,7 +248,12 @@ fn build_one(run: &Run<'_>, planned: &Planned) -> anyhow::Result<String> {
     let args = run.args;
     let recipe = &planned.recipe;
     let lock = LockFile::beside(recipe, args.lock.no_lock)?;
+    let shared = crate::settings(&args.common, run.printer.waiting_notice(), lock.as_ref())?;
     let settings = Settings {
+        registry: run
+            .registry
+            .cloned()
+            .unwrap_or_else(|| shared.registry.clone()),
         strict: args.strict,
         jobs: run.jobs,
         outputs: crate::supply_chain_outputs(&args.supply, &planned.output),
@@ -252,7 +264,7 @@ fn build_one(run: &Run<'_>, planned: &Planned) -> anyhow::Result<String> {
         },
         repo_memo: Some(run.memo.clone()),
         cache_repo: run.cache_repo.cloned(),
-        ..crate::settings(&args.common, run.printer.waiting_notice(), lock.as_ref())?
+        ..shared
     };
     let format = crate::image_format(args.format);
     image::destination::check(&planned.output, format, settings.replace)?;
@@ -272,7 +284,7 @@ fn build_one(run: &Run<'_>, planned: &Planned) -> anyhow::Result<String> {
             return Err(err);
         }
     }
-    match (&planned.push_to, run.push_opts) {
+    match (&planned.push_to, run.registry) {
         (Some(reference), Some(opts)) => {
             let sboms = if args.attach_sbom {
                 built.sboms.as_slice()

@@ -8,11 +8,13 @@
 //! records every package's installed size; an image without one has its
 //! packages left out of the diff (with a note), never guessed. Locks go
 //! through [`crate::lock_diff`], the same comparison `lock --update` prints.
-//! Registry references are refused: there is no pull client yet.
+//! A registry reference is pulled into the cache and read the same way
+//! ([`remote`]).
 
 pub mod config;
 pub mod files;
 pub mod packages;
+pub mod remote;
 pub mod rpmdb;
 
 use std::fmt;
@@ -21,9 +23,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _};
 use serde::Serialize;
 
+use crate::base_image::PullOptions;
 use crate::image::load::{self, Loaded};
 use crate::image::local::{Content, LocalImage};
 use crate::lock::Lock;
+use crate::registry::Reference;
 use crate::report::human_bytes;
 use crate::rootfs::Tree;
 
@@ -36,11 +40,14 @@ use packages::{ChangeKind, PackageDiff};
 pub enum Input {
     Image(PathBuf),
     Lock(PathBuf),
+    /// `REGISTRY/REPO:TAG` or `…@sha256:…`, to pull.
+    Reference(Reference),
 }
 
-/// Whether `arg` looks like `REGISTRY/REPO[:TAG|@DIGEST]` rather than a
-/// path: a `docker://` URL, or a first component with a `.` or `:` (a
-/// host) or `localhost`, followed by a repository.
+/// Whether `arg` looks meant as `REGISTRY/REPO[:TAG|@DIGEST]` rather than
+/// a path: a `docker://` URL, or a first component with a `.` or `:` (a
+/// host) or `localhost`, followed by a repository. Only used to word the
+/// error for an argument that is neither a file nor a valid reference.
 fn looks_like_reference(arg: &str) -> bool {
     if arg.starts_with("docker://") {
         return true;
@@ -56,23 +63,55 @@ fn looks_like_reference(arg: &str) -> bool {
     }
 }
 
-/// Classify `arg`: an existing path, or an error naming it (a registry
-/// reference gets a hint to copy it to an oci-archive first).
+/// Classify `arg`: an existing path wins; otherwise a registry reference
+/// (`docker://` optional), or an error naming it.
 pub fn input(arg: &str) -> anyhow::Result<Input> {
     let path = PathBuf::from(arg);
     if !path.exists() {
-        if looks_like_reference(arg) {
-            let name = arg.trim_start_matches("docker://");
-            bail!(
-                "{arg}: no such file, and diff cannot pull a registry reference yet\n  hint: copy it to an oci-archive first: skopeo copy docker://{name} oci-archive:image.tar"
-            );
-        }
-        bail!("cannot read {arg}: no such file or directory");
+        let name = arg.strip_prefix("docker://").unwrap_or(arg);
+        return match name.parse::<Reference>() {
+            Ok(r) => Ok(Input::Reference(r)),
+            Err(e) if looks_like_reference(arg) => bail!(
+                "{arg}: no such file, and not a registry reference: {e}\n  hint: write REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:…"
+            ),
+            Err(_) => bail!("cannot read {arg}: no such file or directory"),
+        };
     }
     if arg.ends_with(".lock") && path.is_file() {
         return Ok(Input::Lock(path));
     }
     Ok(Input::Image(path))
+}
+
+/// An image to read: what the user called it, and the layout or archive
+/// holding it (a pulled reference's temporary layout, kept while in use).
+struct Source {
+    name: String,
+    path: PathBuf,
+    _pulled: Option<tempfile::TempDir>,
+}
+
+impl Source {
+    fn open(input: Input, arg: &str, pull: &PullOptions) -> anyhow::Result<Source> {
+        match input {
+            Input::Image(path) => Ok(Source {
+                name: path.display().to_string(),
+                path,
+                _pulled: None,
+            }),
+            Input::Reference(r) => {
+                let dir = remote::pull(&r, pull).with_context(|| {
+                    format!("{arg} is not a file, and cannot be pulled as a registry reference")
+                })?;
+                Ok(Source {
+                    name: arg.to_string(),
+                    path: dir.path().to_path_buf(),
+                    _pulled: Some(dir),
+                })
+            }
+            Input::Lock(path) => bail!("{}: a lock, not an image", path.display()),
+        }
+    }
 }
 
 /// One image's layer, as its manifest lists it.
@@ -127,13 +166,20 @@ pub struct Report {
     pub parts: Vec<Part>,
 }
 
-/// Compare what `a` and `b` name. Errors name the input that could not be
-/// read; the CLI exits 2 on them.
-pub fn diff(a: &str, b: &str) -> anyhow::Result<Report> {
+/// Compare what `a` and `b` name; a registry reference is pulled with
+/// `pull` (its registry options and cache). Errors name the input that
+/// could not be read; the CLI exits 2 on them.
+pub fn diff(a: &str, b: &str, pull: &PullOptions) -> anyhow::Result<Report> {
     match (input(a)?, input(b)?) {
         (Input::Lock(x), Input::Lock(y)) => diff_locks(&x, &y),
-        (Input::Image(x), Input::Image(y)) => diff_images(&x, &y),
-        _ => bail!("{a} and {b}: one is a lock and the other an image; compare two of a kind"),
+        (Input::Lock(_), _) | (_, Input::Lock(_)) => {
+            bail!("{a} and {b}: one is a lock and the other an image; compare two of a kind")
+        }
+        (x, y) => {
+            let x = Source::open(x, a, pull)?;
+            let y = Source::open(y, b, pull)?;
+            diff_images(&x, &y)
+        }
     }
 }
 
@@ -169,8 +215,8 @@ struct Side<'a> {
     layers: Vec<Layer>,
 }
 
-fn sides<'a>(path: &Path, image: &'a load::Image) -> anyhow::Result<Vec<Side<'a>>> {
-    let local = LocalImage::open(path)?;
+fn sides<'a>(src: &Source, image: &'a load::Image) -> anyhow::Result<Vec<Side<'a>>> {
+    let local = LocalImage::open(&src.path)?;
     let manifests = local.image_manifests()?;
     image
         .platforms
@@ -180,14 +226,10 @@ fn sides<'a>(path: &Path, image: &'a load::Image) -> anyhow::Result<Vec<Side<'a>
                 .iter()
                 .find(|m| m.digest == loaded.manifest_digest)
                 .with_context(|| {
-                    format!(
-                        "{}: manifest {} vanished",
-                        path.display(),
-                        loaded.manifest_digest
-                    )
+                    format!("{}: manifest {} vanished", src.name, loaded.manifest_digest)
                 })?;
             let Content::Image { config, layers } = &m.content else {
-                bail!("{}: manifest {} is an index", path.display(), m.digest);
+                bail!("{}: manifest {} is an index", src.name, m.digest);
             };
             Ok(Side {
                 loaded,
@@ -204,11 +246,11 @@ fn sides<'a>(path: &Path, image: &'a load::Image) -> anyhow::Result<Vec<Side<'a>
         .collect()
 }
 
-fn load_image(path: &Path) -> anyhow::Result<load::Image> {
-    load::load(path).with_context(|| format!("cannot read image {}", path.display()))
+fn load_image(src: &Source) -> anyhow::Result<load::Image> {
+    load::load(&src.path).with_context(|| format!("cannot read image {}", src.name))
 }
 
-fn diff_images(a: &Path, b: &Path) -> anyhow::Result<Report> {
+fn diff_images(a: &Source, b: &Source) -> anyhow::Result<Report> {
     let (ia, ib) = (load_image(a)?, load_image(b)?);
     let (sa, sb) = (sides(a, &ia)?, sides(b, &ib)?);
     let mut parts = Vec::new();
@@ -263,8 +305,8 @@ fn diff_images(a: &Path, b: &Path) -> anyhow::Result<Report> {
             .collect()
     };
     Ok(Report {
-        a: a.display().to_string(),
-        b: b.display().to_string(),
+        a: a.name.clone(),
+        b: b.name.clone(),
         kind: "images",
         a_manifests: digests(&sa),
         b_manifests: digests(&sb),
@@ -274,26 +316,25 @@ fn diff_images(a: &Path, b: &Path) -> anyhow::Result<Report> {
 }
 
 fn tree_packages(
-    path: &Path,
+    name: &str,
     tree: &Tree,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<Option<Vec<packages::Package>>> {
-    let found = rpmdb::packages(tree)
-        .with_context(|| format!("cannot read the rpm database of {}", path.display()))?;
+    let found =
+        rpmdb::packages(tree).with_context(|| format!("cannot read the rpm database of {name}"))?;
     if found.is_none() {
         notes.push(format!(
-            "{} has no rpmdb ({}): packages not compared",
-            path.display(),
+            "{name} has no rpmdb ({}): packages not compared",
             crate::rpmdb::read::SQLITE_PATHS.join(" or ")
         ));
     }
     Ok(found)
 }
 
-fn compare_sides(a: &Path, b: &Path, x: &Side, y: &Side) -> anyhow::Result<Part> {
+fn compare_sides(a: &Source, b: &Source, x: &Side, y: &Side) -> anyhow::Result<Part> {
     let mut notes = Vec::new();
-    let pa = tree_packages(a, &x.loaded.tree, &mut notes)?;
-    let pb = tree_packages(b, &y.loaded.tree, &mut notes)?;
+    let pa = tree_packages(&a.name, &x.loaded.tree, &mut notes)?;
+    let pb = tree_packages(&b.name, &y.loaded.tree, &mut notes)?;
     let packages = match (pa, pb) {
         (Some(pa), Some(pb)) => Some(packages::compare(&pa, &pb)),
         _ => None,
@@ -507,14 +548,27 @@ mod tests {
     fn references_are_told_apart_from_paths() {
         for r in [
             "quay.io/fedora/fedora:40",
-            "localhost/app@sha256:00",
             "127.0.0.1:5000/app:1",
+            "docker://127.0.0.1:5000/app:1",
+            "dir/app:1",
+        ] {
+            let name = r.trim_start_matches("docker://");
+            assert_eq!(
+                input(r).unwrap(),
+                Input::Reference(name.parse().unwrap()),
+                "{r}"
+            );
+        }
+        // Meant as references, but not valid ones: the reason is given.
+        for r in [
+            "localhost/app@sha256:00",
             "docker://busybox",
+            "quay.io/Fedora:40",
         ] {
             assert!(looks_like_reference(r), "{r}");
             let e = input(r).unwrap_err().to_string();
             assert!(
-                e.contains("cannot pull") && e.contains("skopeo copy"),
+                e.contains(r) && e.contains("not a registry reference"),
                 "{e}"
             );
         }
@@ -529,6 +583,26 @@ mod tests {
     }
 
     #[test]
+    fn an_existing_path_wins_over_a_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let looks_like = dir.path().join("127.0.0.1:5000");
+        std::fs::create_dir(&looks_like).unwrap();
+        std::fs::write(looks_like.join("app:1"), "").unwrap();
+        let arg = looks_like.join("app:1");
+        assert_eq!(
+            input(arg.to_str().unwrap()).unwrap(),
+            Input::Image(arg.clone())
+        );
+    }
+
+    fn no_pull() -> (crate::registry::PushOptions, tempfile::TempDir) {
+        (
+            crate::registry::PushOptions::default(),
+            tempfile::tempdir().unwrap(),
+        )
+    }
+
+    #[test]
     fn a_lock_and_an_image_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let lock = dir.path().join("a.lock");
@@ -539,7 +613,13 @@ mod tests {
             input(lock.to_str().unwrap()).unwrap(),
             Input::Lock(lock.clone())
         );
-        let e = diff(lock.to_str().unwrap(), img.to_str().unwrap())
+        let (reg, cache) = no_pull();
+        let pull = PullOptions {
+            registry: &reg,
+            cache_dir: cache.path(),
+            offline: true,
+        };
+        let e = diff(lock.to_str().unwrap(), img.to_str().unwrap(), &pull)
             .unwrap_err()
             .to_string();
         assert!(e.contains("one is a lock"), "{e}");
@@ -569,7 +649,13 @@ mod tests {
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
         write_image(&a, &[Arch::X86_64, Arch::Aarch64], b"hello\n", None);
         write_image(&b, &[Arch::X86_64], b"HELLO\n", Some("app"));
-        let r = diff(a.to_str().unwrap(), b.to_str().unwrap()).unwrap();
+        let (reg, cache) = no_pull();
+        let pull = PullOptions {
+            registry: &reg,
+            cache_dir: cache.path(),
+            offline: true,
+        };
+        let r = diff(a.to_str().unwrap(), b.to_str().unwrap(), &pull).unwrap();
         assert!(!r.identical);
         let names: Vec<(&str, Option<&str>)> = r
             .parts
@@ -586,7 +672,7 @@ mod tests {
         assert!(amd.notes[0].contains("has no rpmdb"), "{:?}", amd.notes);
         assert!(r.to_string().contains("linux/arm64: only in A"), "{r}");
         // The same image against itself: identical.
-        let same = diff(a.to_str().unwrap(), a.to_str().unwrap()).unwrap();
+        let same = diff(a.to_str().unwrap(), a.to_str().unwrap(), &pull).unwrap();
         assert!(same.identical);
         assert!(same.to_string().ends_with("no differences\n"));
     }

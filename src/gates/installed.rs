@@ -1,73 +1,79 @@
 //! The names of the packages an image records as installed, read from its
-//! rpmdb (`rpmdb.sqlite`, as minibuild's `rpmdb` module and rpm ≥ 4.16
-//! write it): the `Name` index rpm keeps beside the headers.
+//! sqlite rpmdb with the shared reader ([`crate::rpmdb::read`], as `diff`
+//! and a build on a published base read it): the `NAME` of each stored
+//! header.
 
-use std::io::Write as _;
-
-use rusqlite::{Connection, OpenFlags};
-
-use crate::check::resolve;
-use crate::rootfs::{Kind, Tree};
-
-/// Where rpm keeps the database (Fedora ≥ 36 moved it; `var/lib/rpm` is
-/// then a symlink, which [`resolve`] follows inside the tree).
-const RPMDB_PATHS: &[&str] = &[
-    "var/lib/rpm/rpmdb.sqlite",
-    "usr/lib/sysimage/rpm/rpmdb.sqlite",
-];
+use crate::rootfs::Tree;
 
 /// Installed package names, sorted and deduplicated; `Err` says why the
 /// image's packages cannot be known.
 pub fn names(tree: &Tree) -> Result<Vec<String>, String> {
-    let Some((path, blob)) = RPMDB_PATHS.iter().find_map(|p| {
-        let real = resolve(tree, p)?;
-        match &tree.entries.get(&real)?.kind {
-            Kind::File { blob, .. } => Some((real, blob.clone())),
-            _ => None,
-        }
-    }) else {
+    let found = crate::rpmdb::read::sqlite_in_tree(tree).map_err(|e| {
+        format!("the image's rpm database cannot be read as an rpm sqlite database: {e:#}")
+    })?;
+    let Some((path, blobs)) = found else {
+        let paths = crate::rpmdb::read::SQLITE_PATHS;
         return Err(format!(
             "the image records no installed packages (no /{} or /{}; built with rpmdb = false, or not by an rpm-based tool)",
-            RPMDB_PATHS[0], RPMDB_PATHS[1]
+            paths[0], paths[1]
         ));
     };
-    let unreadable = |e: &dyn std::fmt::Display| {
-        format!("/{path} cannot be read as an rpm sqlite database: {e}")
-    };
-    // SQLite reads files, not streams: copy the database out of the staging pack.
-    let mut file = tempfile::NamedTempFile::new().map_err(|e| unreadable(&e))?;
-    let bytes = blob.read_to_vec().map_err(|e| unreadable(&e))?;
-    file.write_all(&bytes).map_err(|e| unreadable(&e))?;
-    let conn = Connection::open_with_flags(
-        file.path(),
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| unreadable(&e))?;
-    let mut stmt = conn
-        .prepare("SELECT DISTINCT key FROM Name ORDER BY key")
-        .map_err(|e| unreadable(&e))?;
-    let rows = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .map_err(|e| unreadable(&e))?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .map_err(|e| unreadable(&e))
+    let mut names = blobs
+        .iter()
+        .enumerate()
+        .map(|(i, blob)| {
+            crate::rpmdb::read::header_name(blob).map_err(|e| {
+                format!(
+                    "/{path} cannot be read as an rpm sqlite database: package header {}: {e}",
+                    i + 1
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::image::test_tree::TestTree;
+    use rusqlite::Connection;
+
+    /// A stored header (no magic) with NAME and VERSION only.
+    fn header(name: &str) -> Vec<u8> {
+        let mut data = Vec::new();
+        let mut index = Vec::new();
+        for (tag, text) in [(1000u32, name), (1001, "1.0")] {
+            for v in [tag, 6, data.len() as u32, 1] {
+                index.extend_from_slice(&v.to_be_bytes());
+            }
+            data.extend_from_slice(text.as_bytes());
+            data.push(0);
+        }
+        let mut out = Vec::new();
+        out.extend_from_slice(&2u32.to_be_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        out.extend(index);
+        out.extend(data);
+        out
+    }
 
     #[test]
     fn reads_names_through_the_var_lib_rpm_symlink() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("rpmdb.sqlite");
         let conn = Connection::open(&db).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE Name (key TEXT NOT NULL, hnum INTEGER NOT NULL, idx INTEGER NOT NULL);
-             INSERT INTO Name VALUES ('bash', 1, 0), ('glibc', 2, 0), ('bash', 3, 0);",
-        )
-        .unwrap();
+        conn.execute_batch("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL);")
+            .unwrap();
+        for (hnum, name) in [(1, "glibc"), (2, "bash"), (3, "bash")] {
+            conn.execute(
+                "INSERT INTO Packages VALUES (?1, ?2)",
+                rusqlite::params![hnum, header(name)],
+            )
+            .unwrap();
+        }
         drop(conn);
         let mut t = TestTree::new();
         t.file(
@@ -85,5 +91,13 @@ mod tests {
         t.file("var/lib/rpm/rpmdb.sqlite", 0o644, b"not a database");
         let err = names(&t.tree).unwrap_err();
         assert!(err.contains("/var/lib/rpm/rpmdb.sqlite"), "{err}");
+    }
+
+    #[test]
+    fn no_database_says_so() {
+        let mut t = TestTree::new();
+        t.file("etc/hello", 0o644, b"hi");
+        let err = names(&t.tree).unwrap_err();
+        assert!(err.contains("records no installed packages"), "{err}");
     }
 }

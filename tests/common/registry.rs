@@ -26,6 +26,13 @@ impl Registry {
         Registry::start("127.0.0.1", |_| String::new())
     }
 
+    /// An open registry's read and write behind htpasswd basic auth for
+    /// `user:pass` (plain HTTP, as the registry allows on loopback).
+    #[allow(dead_code)]
+    pub fn with_htpasswd(user: &str, pass: &str) -> Registry {
+        Registry::start("127.0.0.1", |dir| htpasswd_config(dir, user, pass))
+    }
+
     /// A registry on `ip`. `extra(dir)` may write files into the
     /// registry's directory and returns YAML appended to its config, whose
     /// last section is `http:` (so indented `  tls:` lines extend it, and
@@ -144,4 +151,17 @@ impl Drop for Registry {
 pub fn free_port(ip: &str) -> u16 {
     let l = std::net::TcpListener::bind((ip, 0)).unwrap();
     l.local_addr().unwrap().port()
+}
+
+/// Write an htpasswd file for `user:pass` into `dir`; the `auth:` section
+/// that points the registry at it.
+#[allow(dead_code)]
+pub fn htpasswd_config(dir: &Path, user: &str, pass: &str) -> String {
+    require_tool("htpasswd");
+    let out = super::run_ok(Command::new("htpasswd").args(["-Bbn", "-C", "4", user, pass]));
+    std::fs::write(dir.join("htpasswd"), out.stdout).unwrap();
+    format!(
+        "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
+        dir.join("htpasswd").display()
+    )
 }
