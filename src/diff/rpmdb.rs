@@ -145,20 +145,11 @@ mod tests {
 
     /// A header blob (no magic) with the given (tag, type, data) entries.
     fn blob(entries: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
-        let mut index = Vec::new();
-        let mut data = Vec::new();
-        for (tag, ty, bytes) in entries {
-            for v in [*tag, *ty, data.len() as u32, 1] {
-                index.extend_from_slice(&v.to_be_bytes());
-            }
-            data.extend_from_slice(bytes);
-        }
-        let mut out = Vec::new();
-        out.extend_from_slice(&(entries.len() as u32).to_be_bytes());
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        out.extend(index);
-        out.extend(data);
-        out
+        let entries: Vec<(u32, u32, &[u8])> = entries
+            .iter()
+            .map(|(t, k, b)| (*t, *k, b.as_slice()))
+            .collect();
+        crate::rpmdb::read::stored_header(&entries)
     }
 
     fn s(text: &str) -> Vec<u8> {

@@ -43,21 +43,8 @@ mod tests {
 
     /// A stored header (no magic) with NAME and VERSION only.
     fn header(name: &str) -> Vec<u8> {
-        let mut data = Vec::new();
-        let mut index = Vec::new();
-        for (tag, text) in [(1000u32, name), (1001, "1.0")] {
-            for v in [tag, 6, data.len() as u32, 1] {
-                index.extend_from_slice(&v.to_be_bytes());
-            }
-            data.extend_from_slice(text.as_bytes());
-            data.push(0);
-        }
-        let mut out = Vec::new();
-        out.extend_from_slice(&2u32.to_be_bytes());
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        out.extend(index);
-        out.extend(data);
-        out
+        let name = format!("{name}\0");
+        crate::rpmdb::read::stored_header(&[(1000, 6, name.as_bytes()), (1001, 6, b"1.0\0")])
     }
 
     #[test]

@@ -92,34 +92,36 @@ pub fn header_name(blob: &[u8]) -> Result<String, String> {
     String::from_utf8(bytes.to_vec()).map_err(|_| "its NAME is not UTF-8".to_string())
 }
 
+/// A stored header (no magic), as an rpmdb row holds it, of (tag, type,
+/// data) entries, count 1: for the readers' tests.
+#[cfg(test)]
+pub(crate) fn stored_header(entries: &[(u32, u32, &[u8])]) -> Vec<u8> {
+    let (mut index, mut data) = (Vec::new(), Vec::new());
+    for (tag, kind, bytes) in entries {
+        for v in [*tag, *kind, data.len() as u32, 1] {
+            index.extend_from_slice(&v.to_be_bytes());
+        }
+        data.extend_from_slice(bytes);
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend(index);
+    out.extend(data);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A stored header (no magic) of (tag, type, data) entries, count 1.
-    fn header(entries: &[(u32, u32, &[u8])]) -> Vec<u8> {
-        let (mut index, mut data) = (Vec::new(), Vec::new());
-        for (tag, kind, bytes) in entries {
-            for v in [*tag, *kind, data.len() as u32, 1] {
-                index.extend_from_slice(&v.to_be_bytes());
-            }
-            data.extend_from_slice(bytes);
-        }
-        let mut out = Vec::new();
-        out.extend_from_slice(&(entries.len() as u32).to_be_bytes());
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        out.extend(index);
-        out.extend(data);
-        out
-    }
-
     #[test]
     fn header_name_reads_the_name_and_refuses_damage() {
-        let h = header(&[(1001, 6, b"1.0\0"), (1000, 6, b"bash\0")]);
+        let h = stored_header(&[(1001, 6, b"1.0\0"), (1000, 6, b"bash\0")]);
         assert_eq!(header_name(&h).unwrap(), "bash");
         assert!(header_name(&h[..h.len() - 1]).is_err());
-        let typed = header(&[(1000, 4, &[0, 0, 0, 1])]);
+        let typed = stored_header(&[(1000, 4, &[0, 0, 0, 1])]);
         assert!(header_name(&typed).unwrap_err().contains("NAME"));
-        assert!(header_name(&header(&[(1001, 6, b"1.0\0")])).is_err());
+        assert!(header_name(&stored_header(&[(1001, 6, b"1.0\0")])).is_err());
     }
 }
