@@ -157,16 +157,18 @@ echo "scriptlet: $(ls "$corpus/scriptlet" | wc -l) seeds"
 
 # Header blobs from rpm databases (rpm's own test rpmdb.sqlite, and any
 # rpmdb.sqlite in the sources): what a base image's rpmdb holds.
-mkdir -p "$corpus/rpmdb_header"
-find $(sources) -name 'rpmdb.sqlite' | sort | while IFS= read -r db; do
-    python3 - "$db" "$corpus/rpmdb_header" <<'PY'
+# rpmdb_blobs DB: each row's header blob into corpus/rpmdb_header/.
+rpmdb_blobs() {
+    mkdir -p "$corpus/rpmdb_header"
+    python3 - "$1" "$corpus/rpmdb_header" <<'PY'
 import hashlib, sqlite3, sys
 db, out = sys.argv[1], sys.argv[2]
 for (blob,) in sqlite3.connect(f"file:{db}?mode=ro", uri=True).execute("SELECT blob FROM Packages"):
     open(f"{out}/{hashlib.sha256(blob).hexdigest()[:16]}", "wb").write(blob)
 PY
-done
-echo "rpmdb_header: $(ls "$corpus/rpmdb_header" | wc -l) seeds"
+}
+mkdir -p "$corpus/rpmdb_header"
+for db in $(find $(sources) -name 'rpmdb.sqlite' | sort); do rpmdb_blobs "$db"; done
 
 # A real parsed-metadata cache file and a real oci-archive, from minibuild
 # itself on the fixture repo (skipped, with a note, when no binary is built).
@@ -174,14 +176,18 @@ bin=$(ls "$root/target/release/minibuild" "$root/target/debug/minibuild" 2>/dev/
 if [ -n "$bin" ] && [ -d "$fixtures/repo" ]; then
     work=$(mktemp -d)
     "$bin" build "$root/recipes/busybox.toml" -o "$work/busybox.tar" --cache-dir "$work/cache" \
+        --rootfs "$work/root" \
         --baseurl "fedora=file://$fixtures/repo/\$basearch/" --no-gpgcheck fedora \
         --no-sbom --no-provenance -q >/dev/null 2>&1 || true
     find "$work/cache" -name '*.parsed' | sort | seed parsed_cache
+    # The rpmdb minibuild writes: what a base image built by minibuild holds.
+    [ -f "$work/root/var/lib/rpm/rpmdb.sqlite" ] && rpmdb_blobs "$work/root/var/lib/rpm/rpmdb.sqlite"
     # Whole archive: index.json and the manifest come after the layer in the tar.
     saved=$max max=4194304
     ls "$work/busybox.tar" 2>/dev/null | seed oci_image
     max=$saved
     rm -rf "$work"
+    echo "rpmdb_header: $(ls "$corpus/rpmdb_header" | wc -l) seeds"
 else
     echo "parsed_cache, oci_image: no minibuild binary or fixtures; build first (make build fixtures)"
 fi
