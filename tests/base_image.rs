@@ -161,7 +161,8 @@ fn an_app_on_a_base_minibuild_pushed_keeps_its_layers_and_pins_it() {
     let first = build(&app, &out, &d.join("cache"), &[]);
     let digest = last_line(&first);
     assert!(
-        stderr(&first).contains(&format!("Base image {base_ref}")),
+        stderr(&first).contains(&format!("Base image {base_ref}"))
+            && stderr(&first).contains(&format!("app layer over the base image {base_ref}:")),
         "{}",
         stderr(&first)
     );

@@ -493,6 +493,10 @@ pub(super) fn write_image(
                 .context("cannot compare the image's tree with its core's")?;
             reporter.event(Event::AppLayerDiffed {
                 arch: res.arch.to_string(),
+                over: match &res.base {
+                    Some(base) => format!("the base image {}", base.reference),
+                    None => "the core".to_string(),
+                },
                 paths: upper.entries.len(),
                 whiteouts: upper
                     .entries

@@ -290,6 +290,8 @@ pub enum Event {
     /// The app's layer over the core: paths it adds or changes, whiteouts.
     AppLayerDiffed {
         arch: String,
+        /// What the layer sits on: `the core` or `the base image REF`.
+        over: String,
         paths: usize,
         whiteouts: usize,
     },
@@ -687,11 +689,12 @@ impl fmt::Display for Event {
             ),
             AppLayerDiffed {
                 arch,
+                over,
                 paths,
                 whiteouts,
             } => write!(
                 f,
-                "{arch} app layer over the core: {paths} paths added or changed, {whiteouts} removed"
+                "{arch} app layer over {over}: {paths} paths added or changed, {whiteouts} removed"
             ),
             Interrupted { signal, removed } => write!(
                 f,
