@@ -75,11 +75,51 @@ impl Healthcheck {
         }
         Value::Object(h)
     }
+
+    /// A `config.Healthcheck` read back (a base image's): `None` when it is
+    /// absent or is not one Docker would accept. Zero durations and retries
+    /// mean "the runtime's default", as `None` does here.
+    pub fn from_json(v: &Value) -> Option<Healthcheck> {
+        let test = v["Test"]
+            .as_array()?
+            .iter()
+            .map(|t| t.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()?;
+        let ns = |key: &str| v[key].as_u64().filter(|&n| n > 0);
+        let check = Healthcheck {
+            test,
+            interval_ns: ns("Interval"),
+            timeout_ns: ns("Timeout"),
+            start_period_ns: ns("StartPeriod"),
+            retries: ns("Retries").and_then(|r| u32::try_from(r).ok()),
+        };
+        check.validate().ok().map(|()| check)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_healthcheck_reads_back_and_a_bad_one_does_not() {
+        let check = Healthcheck {
+            test: vec!["CMD".into(), "/usr/bin/check".into()],
+            interval_ns: Some(30_000_000_000),
+            timeout_ns: None,
+            start_period_ns: Some(5_000_000_000),
+            retries: Some(3),
+        };
+        assert_eq!(Healthcheck::from_json(&check.to_json()), Some(check));
+        for bad in [
+            json!(null),
+            json!({"Test": []}),
+            json!({"Test": ["CMD", 1]}),
+            json!({"Test": ["CMD", "/x"], "Interval": 5}),
+        ] {
+            assert_eq!(Healthcheck::from_json(&bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn healthcheck_shapes_docker_rejects_are_errors() {

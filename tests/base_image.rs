@@ -136,7 +136,12 @@ fn an_app_on_a_base_minibuild_pushed_keeps_its_layers_and_pins_it() {
     let base = write(
         d,
         "base.toml",
-        &recipe_text("base", None, &["bash", "coreutils-single"], ""),
+        &recipe_text(
+            "base",
+            None,
+            &["bash", "coreutils-single"],
+            "healthcheck = { test = [\"CMD\", \"/usr/bin/true\"], interval = \"30s\" }",
+        ),
     );
     let pushed = build(
         &base,
@@ -216,6 +221,12 @@ fn an_app_on_a_base_minibuild_pushed_keeps_its_layers_and_pins_it() {
             .unwrap()
             .iter()
             .any(|e| e == "APP=1"),
+        "{config}"
+    );
+    // The base's healthcheck is kept (the app sets none).
+    assert_eq!(
+        config["config"]["Healthcheck"],
+        serde_json::json!({"Test": ["CMD", "/usr/bin/true"], "Interval": 30_000_000_000u64}),
         "{config}"
     );
 

@@ -247,6 +247,9 @@ pub(super) fn over_base(c: &mut ImageConfig, recipe: &Recipe, base: &crate::base
     if c.stop_signal.is_none() {
         c.stop_signal = text("StopSignal");
     }
+    if c.healthcheck.is_none() {
+        c.healthcheck = crate::healthcheck::Healthcheck::from_json(&cfg["Healthcheck"]);
+    }
     // The base's history, made to have one line per layer (docker
     // rejects a mismatch), then ours.
     let mut history: Vec<image::HistoryEntry> = base.pulled.config["history"]
