@@ -515,6 +515,27 @@ fn a_base_without_rpmdb_another_version_or_no_registry_is_refused_by_name() {
         "{err}"
     );
 
+    // A local RPM of a base package, another version: refused the same way
+    // (neither hidden by the local copy nor silently taken in its place).
+    let local_rpm = common::fixtures().join("repo/x86_64/busybox-1.35.0-4.fc40.x86_64.rpm");
+    let local = write(
+        d,
+        "local.toml",
+        &format!(
+            "{}local = [{:?}]\nlocal_gpgcheck = false\n",
+            recipe_text("local", Some(&old_ref), &[], ""),
+            local_rpm.display().to_string()
+        ),
+    );
+    let err = build_fails(&local, &d.join("l.oci.tar"), &d.join("cache"));
+    assert!(
+        err.contains("busybox-1:1.35.0-4.fc40.x86_64 is needed")
+            && err.contains(&format!(
+                "base image {old_ref} installs busybox-1:1.35.0-3.fc40"
+            )),
+        "{err}"
+    );
+
     // Nobody listens: the error names the reference.
     let gone = format!(
         "127.0.0.1:{}/base:1",

@@ -59,6 +59,27 @@ pub(super) fn replaces(base: &BaseImage, named: &ResolveError) -> anyhow::Error 
     }
 }
 
+/// A local RPM is installed as it is, so the base installing another
+/// version of it is in the way (priority keeps the base's copy visible, and
+/// a request by name would otherwise take that one silently).
+pub(super) fn check_local(base: &BaseImage, local: &crate::repo::RepoIndex) -> anyhow::Result<()> {
+    for p in local.packages.iter() {
+        if let Some(installed) = base
+            .nevras()
+            .find(|n| n.name == p.nevra.name && **n != p.nevra)
+        {
+            return Err(replaces(
+                base,
+                &ResolveError::ReplacesInstalled {
+                    wanted: p.nevra.to_string(),
+                    installed: installed.to_string(),
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `plan` without the packages the base has installed already; reasons
 /// pointing at them become unrecorded, indices re-numbered.
 pub(super) fn without_installed(plan: Plan, base: &BaseImage) -> Plan {

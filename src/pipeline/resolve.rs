@@ -147,6 +147,9 @@ pub fn resolve(
             .as_ref()
             .map(crate::local::requests)
             .unwrap_or_default();
+        if let (Some(b), Some(l)) = (&base, &local) {
+            super::base::check_local(b, l)?;
+        }
         indexes.extend(local);
         // The base's packages: a repo of their own, last, dropped after solving.
         let base_repo = base.as_ref().map(|b| {
@@ -186,16 +189,10 @@ pub fn resolve(
             .map(|r| (r.priority, r.cost))
             .chain(std::iter::once(crate::local::PRIORITY))
             .collect();
-        // The base's packages rank with the best repo: they hide no repo's
+        // The base's packages are installed: never hidden, hiding no repo's
         // other versions (so a request needing one is named), and an
         // identical NEVRA is taken as the base's.
-        let mut priorities = priorities;
-        if let Some(i) = base_repo {
-            let best = recipe.repos.iter().map(|r| r.priority).min();
-            priorities.resize(i + 1, crate::local::PRIORITY);
-            priorities[i] = (best.unwrap_or(i32::MAX), 0);
-        }
-        priority::apply_set(&mut packages, &priorities);
+        priority::apply_set(&mut packages, &priorities, base_repo);
         let request = Request {
             install: recipe
                 .packages
