@@ -42,6 +42,7 @@ unit:
 # would accept changes silently): in CI (CI=true) nothing is written, elsewhere each changed
 # or new snapshot goes to a .snap.new beside it, for `make review-snapshots`.
 test: deps-test fixtures lint
+	$(CARGO) fetch --locked
 	MINIBUILD_FIXTURES=$(FIXTURES) INSTA_UPDATE=auto INSTA_FORCE_PASS=0 $(CARGO) test --locked
 
 # Accept or reject the .snap.new files a failed snapshot test left. With cargo-insta installed

@@ -38,8 +38,9 @@ fn manifest() -> &'static Path {
 /// Every package of the lock (all platforms, dev-dependencies included):
 /// `(name, version, rust-version)`, and minibuild's own declared one.
 fn locked_rust_versions() -> (String, Vec<(String, String, String)>) {
-    // The cargo that built this test; --offline: the lock's sources are
-    // already downloaded, or the test could not have been built.
+    // The cargo that built this test; --offline: `make test` runs `cargo
+    // fetch --locked` first, which downloads every platform's packages (a
+    // build downloads only this platform's, and metadata needs them all).
     let out = Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--locked", "--offline"])
         .arg("--manifest-path")
@@ -48,7 +49,7 @@ fn locked_rust_versions() -> (String, Vec<(String, String, String)>) {
         .expect("run cargo metadata");
     assert!(
         out.status.success(),
-        "cargo metadata --locked --offline failed:\n{}",
+        "cargo metadata --locked --offline failed:\n{}\n  hint: run `cargo fetch --locked` (as `make test` does)",
         String::from_utf8_lossy(&out.stderr)
     );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
