@@ -32,6 +32,7 @@ use crate::package::file::RpmFile;
 use crate::rootfs::tree::implied_dir;
 use crate::rootfs::{Entry, Kind, Staging, Tree};
 
+pub mod bdb;
 pub mod installed;
 pub mod read;
 pub use installed::Install;
