@@ -1,6 +1,6 @@
 //! The base image's rpm database: its layers applied in order (OCI
 //! whiteouts honoured) for the database's directories only, then the
-//! sqlite `Packages` blobs read with the rpmdb module's reader, the one
+//! `Packages` blobs (sqlite or Berkeley DB) read with the rpmdb module's reader, the one
 //! `minibuild diff` uses too.
 
 use anyhow::Context as _;

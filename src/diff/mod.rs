@@ -4,7 +4,7 @@
 //!
 //! Images are read with [`crate::image::load`] (layers → [`Tree`]) and
 //! [`LocalImage`] (config, layer descriptors). Packages come from each
-//! image's sqlite rpmdb, which minibuild writes by default and which
+//! image's rpmdb (sqlite, which minibuild writes by default, or Berkeley DB), which
 //! records every package's installed size; an image without one has its
 //! packages left out of the diff (with a note), never guessed. Locks go
 //! through [`crate::lock_diff`], the same comparison `lock --update` prints.
