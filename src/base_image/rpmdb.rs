@@ -11,6 +11,10 @@ use crate::package::file::Headers;
 use crate::package::Package;
 use crate::rootfs::{Staging, Tree};
 
+/// The reader of a base's Berkeley DB `Packages` (rpm < 4.16): its header
+/// blobs by header instance (re-exported for the tests and fuzz targets).
+pub use crate::rpmdb::bdb::{blobs as bdb_blobs, BdbError};
+
 /// The directories an rpmdb lives in, and their parents (kept so that a
 /// `var/lib/rpm` symlink is followed).
 const DB_DIRS: &[&str] = &["var/lib/rpm", "usr/lib/sysimage/rpm"];

@@ -325,7 +325,12 @@ fn tree_packages(
     if found.is_none() {
         notes.push(format!(
             "{name} has no rpmdb ({}): packages not compared",
-            crate::rpmdb::read::SQLITE_PATHS.join(" or ")
+            [
+                crate::rpmdb::read::SQLITE_PATHS,
+                crate::rpmdb::read::BDB_PATHS
+            ]
+            .concat()
+            .join(" or ")
         ));
     }
     Ok(found)
