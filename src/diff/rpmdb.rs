@@ -1,7 +1,7 @@
 //! The packages an image's rpm database lists: `var/lib/rpm/rpmdb.sqlite`
 //! (what minibuild writes, see `crate::rpmdb`) or Fedora's
 //! `usr/lib/sysimage/rpm/rpmdb.sqlite`, or a Berkeley DB `Packages` (rpm <
-//! 4.16), read by [`crate::rpmdb::read::in_tree`]. Each stored header is a header
+//! 4.16), read by the rpmdb module's `read::in_tree`. Each stored header is a header
 //! without its 8-byte magic; only the tags the diff needs are read, with
 //! every offset bounds-checked, so a hostile image's database is an error
 //! and never a panic.
