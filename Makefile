@@ -76,7 +76,7 @@ bench-resolve: deps-bench build
 # Fuzz every parser of untrusted input for FUZZ_SECONDS each (issue 13 item 5).
 # Needs nightly; cargo-fuzz is installed when missing. Not part of `make test`.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = rpm_header cpio payload primary codec recipe challenge repomd filelists lockfile elf sysusers parsed_cache oci_image scriptlet metalink mirrorlist repofile rpmdb_header
+FUZZ_TARGETS = rpm_header cpio payload primary codec recipe challenge repomd filelists lockfile elf sysusers parsed_cache oci_image scriptlet metalink mirrorlist repofile rpmdb_header rpmdb_bdb
 .PHONY: fuzz fuzz-long fuzz-seed
 fuzz: fuzz-seed
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked

@@ -32,6 +32,7 @@ use crate::package::file::RpmFile;
 use crate::rootfs::tree::implied_dir;
 use crate::rootfs::{Entry, Kind, Staging, Tree};
 
+pub mod bdb;
 pub mod installed;
 pub mod read;
 pub use installed::Install;
@@ -357,7 +358,10 @@ pub fn add_to_tree(
 }
 
 /// [`add_to_tree`] over a base image's database (see [`write_db_over`]),
-/// at `at` (where the base keeps it).
+/// at `at` (where the base keeps it). A base's Berkeley DB `Packages` is
+/// replaced by an `rpmdb.sqlite` next to it, and its index files (named
+/// like the sqlite index tables, [`INDEXES`]) and environment (`__db.*`)
+/// removed with it: they would describe the base's packages only.
 pub fn add_to_tree_over(
     tree: &mut Tree,
     staging: &mut Staging,
@@ -375,7 +379,27 @@ pub fn add_to_tree_over(
         .map_err(RpmdbError::Staging)?;
     let blob = w.finish().map_err(RpmdbError::Staging)?;
     staging.record(&blob);
-    let at = tree.resolve(at).unwrap_or_else(|_| at.to_string());
+    let mut at = tree.resolve(at).unwrap_or_else(|_| at.to_string());
+    if let Some(dir) = at.strip_suffix("/Packages").map(str::to_string) {
+        let stale: Vec<String> = tree
+            .entries
+            .keys()
+            .filter(|p| {
+                p.strip_prefix(&dir)
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .is_some_and(|name| {
+                        name == "Packages"
+                            || INDEXES.iter().any(|(table, _)| *table == name)
+                            || (name.starts_with("__db.") && !name.contains('/'))
+                    })
+            })
+            .cloned()
+            .collect();
+        for p in stale {
+            tree.entries.remove(&p);
+        }
+        at = format!("{dir}/rpmdb.sqlite");
+    }
     tree.ensure_parents(&at);
     tree.entries.insert(
         at,
@@ -471,6 +495,53 @@ mod tests {
             .query_row("SELECT count(*) FROM Installtid", [], |r| r.get(0))
             .unwrap();
         assert_eq!(tids, 2, "the base's own install time is indexed too");
+    }
+
+    #[test]
+    fn a_base_berkeley_db_is_replaced_by_an_sqlite_one_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let rpm = build_rpm(dir.path(), "a");
+        let mut t = crate::image::test_tree::TestTree::new();
+        for f in [
+            "Packages",
+            "Name",
+            "Basenames",
+            "__db.001",
+            "rpmdb.sqlite-keep",
+        ] {
+            t.file(&format!("var/lib/rpm/{f}"), 0o644, b"base");
+        }
+        t.file("var/lib/rpmstate/Name", 0o644, b"other");
+        let mut staging = Staging::new(dir.path().join("staging")).unwrap();
+        let install = Install {
+            time: 0,
+            color: installed::TRANSACTION_COLOR_64,
+            big_endian: false,
+        };
+        let base = vec![read::stored_header(&[(1000, 6, b"b\0")])];
+        add_to_tree_over(
+            &mut t.tree,
+            &mut staging,
+            "var/lib/rpm/Packages",
+            &base,
+            &[&rpm],
+            &NotInstalled::new(),
+            &install,
+        )
+        .unwrap();
+        let left: Vec<&str> = t.tree.entries.keys().map(String::as_str).collect();
+        assert!(
+            left.contains(&"var/lib/rpm/rpmdb.sqlite")
+                && left.contains(&"var/lib/rpm/rpmdb.sqlite-keep")
+                && left.contains(&"var/lib/rpmstate/Name"),
+            "{left:?}"
+        );
+        for gone in ["Packages", "Name", "Basenames", "__db.001"] {
+            assert!(!left.contains(&&*format!("var/lib/rpm/{gone}")), "{left:?}");
+        }
+        let (path, blobs) = read::in_tree(&t.tree).unwrap().unwrap();
+        assert_eq!(path, "var/lib/rpm/rpmdb.sqlite");
+        assert_eq!((blobs.len(), &blobs[0]), (2, &base[0]));
     }
 
     #[test]

@@ -9,6 +9,13 @@
 //! - A base whose rpmdb the real rpm wrote (`dnf --installroot`, packed
 //!   with minibuild's own image writer): the app resolves only what is
 //!   missing.
+//! - The same base with its rpmdb as a Berkeley DB `Packages` (rpm < 4.16:
+//!   UBI 8), written by Berkeley DB's db5.3_load from the dnf-written
+//!   headers: the real rpm's `bdb_ro` reads the same packages as
+//!   minibuild's reader (512-byte pages, so overflow chains, and the
+//!   default); an app on it resolves only what is missing, its rpmdb is an
+//!   rpmdb.sqlite beside the removed `Packages`, and `minibuild diff` reads
+//!   the base's packages from it.
 //! - Refusals: a base without an rpmdb, a request needing another version
 //!   of a base package, an unreachable registry.
 
@@ -418,27 +425,46 @@ fn an_app_on_a_base_whose_rpmdb_dnf_wrote_resolves_only_what_is_missing() {
     let _ = std::fs::remove_dir_all(root.join("var/lib/rpm"));
     std::fs::create_dir_all(root.join("var/lib")).unwrap();
     std::os::unix::fs::symlink("../../usr/lib/sysimage/rpm", root.join("var/lib/rpm")).unwrap();
-    let archive = pack_dir(&root, &d.join("dnfbase.oci.tar"), d);
-    let base_ref = format!("{}:1", registry.repo("dnfbase"));
+    let (_, _, rootfs) = app_on_dnf_base(&registry, &root, &d.join("dnf"), "dnf");
+    let hi = run_in(&rootfs, &["/usr/sbin/busybox", "echo", "hi"]);
+    assert_eq!(String::from_utf8_lossy(&hi.stdout).trim(), "hi");
+
+    // The same base with a Berkeley DB rpmdb, as RHEL/UBI 8 keeps it.
+    bdb_base_case(&registry, d, &root);
+}
+
+/// `root` (dnf installed bash and coreutils-single) packed and pushed as
+/// `{name}base:1`, and an app on it installing busybox and bash built in
+/// `work`: only busybox is locked, the image's rpmdb lists both sets.
+/// Returns the base's archive, the app's and the app's unpacked rootfs.
+fn app_on_dnf_base(
+    registry: &Registry,
+    root: &Path,
+    work: &Path,
+    name: &str,
+) -> (PathBuf, PathBuf, PathBuf) {
+    std::fs::create_dir_all(work).unwrap();
+    let archive = pack_dir(root, &work.join("base.oci.tar"), work);
+    let base_ref = format!("{}:1", registry.repo(&format!("{name}base")));
     run_ok(minibuild().arg("push").arg(&archive).arg(&base_ref));
 
     let app = write(
-        d,
+        work,
         "app.toml",
         &recipe_text("app", Some(&base_ref), &["busybox", "bash"], ""),
     );
-    let out = d.join("app.oci.tar");
-    let built = build(&app, &out, &d.join("cache"), &[]);
-    let log = stderr(&built);
+    let out = work.join("app.oci.tar");
+    let cache = work.join("cache");
+    let log = stderr(&build(&app, &out, &cache, &[]));
     // busybox only: bash and its libraries are the base's.
     run_ok(
         minibuild()
             .arg("lock")
             .arg(&app)
             .arg("--cache-dir")
-            .arg(d.join("cache")),
+            .arg(&cache),
     );
-    let lock = std::fs::read_to_string(d.join("app.toml.lock")).unwrap();
+    let lock = std::fs::read_to_string(work.join("app.toml.lock")).unwrap();
     let locked: Vec<&str> = lock
         .lines()
         .filter_map(|l| l.strip_prefix("name = \""))
@@ -446,13 +472,81 @@ fn an_app_on_a_base_whose_rpmdb_dnf_wrote_resolves_only_what_is_missing() {
         .collect();
     assert_eq!(locked, ["fedora", "busybox"], "{lock}\n{log}");
 
-    let rootfs = unpack_image(&format!("oci-archive:{}", out.display()), d, None);
+    let rootfs = unpack_image(&format!("oci-archive:{}", out.display()), work, None);
     let names = rpm_names(&rootfs);
     for n in ["bash", "coreutils-single", "glibc", "busybox"] {
         assert!(names.contains(n), "{n} not in the rpmdb: {names:?}");
     }
-    let hi = run_in(&rootfs, &["/usr/sbin/busybox", "echo", "hi"]);
-    assert_eq!(String::from_utf8_lossy(&hi.stdout).trim(), "hi");
+    (archive, out, rootfs)
+}
+
+/// Turns the dnf-built `root` (rpmdb.sqlite in usr/lib/sysimage/rpm) into a
+/// base whose rpmdb is a Berkeley DB `Packages` in a real var/lib/rpm, and
+/// builds and diffs an app on it.
+fn bdb_base_case(registry: &Registry, d: &Path, root: &Path) {
+    let sqlite_dir = root.join("usr/lib/sysimage/rpm");
+    let rows = common::bdb::sqlite_rows(&sqlite_dir.join("rpmdb.sqlite"));
+    let nevras = |args: &[&str]| -> Vec<String> {
+        let out = run_ok(
+            Command::new("rpm")
+                .args(args)
+                .args(["-qa", "--qf", "%{NEVRA}\n"]),
+        );
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    let from_sqlite = nevras(&["--dbpath", sqlite_dir.to_str().unwrap()]);
+    assert!(from_sqlite.len() > 3, "{from_sqlite:?}");
+    for page_size in [Some(512), None] {
+        let dbdir = d.join(format!("bdb-{page_size:?}"));
+        std::fs::create_dir_all(&dbdir).unwrap();
+        common::bdb::write_packages(&rows, &dbdir.join("Packages"), page_size);
+        let mut by_rpm = common::bdb::rpm_nevras(&dbdir);
+        by_rpm.sort();
+        assert_eq!(by_rpm, from_sqlite, "rpm's bdb_ro, page size {page_size:?}");
+        let bytes = std::fs::read(dbdir.join("Packages")).unwrap();
+        let read = minibuild::base_image::rpmdb::bdb_blobs(&bytes).unwrap();
+        assert_eq!(read, rows, "minibuild's reader, page size {page_size:?}");
+    }
+
+    std::fs::remove_file(root.join("var/lib/rpm")).unwrap();
+    std::fs::remove_dir_all(&sqlite_dir).unwrap();
+    std::fs::create_dir_all(root.join("var/lib/rpm")).unwrap();
+    std::fs::copy(
+        d.join("bdb-Some(512)/Packages"),
+        root.join("var/lib/rpm/Packages"),
+    )
+    .unwrap();
+    let (archive, out, rootfs) = app_on_dnf_base(registry, root, &d.join("bdb"), "bdb");
+    // The base's Packages is gone (whiteout), its rpmdb.sqlite replaces it.
+    assert!(!rootfs.join("var/lib/rpm/Packages").exists());
+    assert!(rootfs.join("var/lib/rpm/rpmdb.sqlite").is_file());
+
+    // `minibuild diff` reads the base's packages from its Packages.
+    let diffed = minibuild()
+        .arg("diff")
+        .arg(&archive)
+        .arg(&out)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&diffed.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(&diffed)));
+    let packages = &v["parts"][0]["packages"];
+    assert_eq!(packages["source"], "rpmdb", "{v}");
+    let changes: Vec<(&str, &str)> = packages["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["change"].as_str().unwrap(), c["new"].as_str().unwrap()))
+        .collect();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].0, "added");
+    assert!(changes[0].1.starts_with("busybox-"), "{changes:?}");
 }
 
 #[test]

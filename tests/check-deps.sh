@@ -21,6 +21,7 @@ declare -A TOOL_PACKAGES=(
   [cpio]=cpio
   [curl]=curl
   [createrepo_c]=createrepo-c
+  [db5.3_load]=db5.3-util
   [dnf]=dnf
   [docker-registry]=docker-registry
   [find]=findutils

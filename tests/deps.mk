@@ -18,10 +18,12 @@ FIXTURE_PKGS := rpm createrepo-c cpio gnupg binutils dpkg util-linux python3 zst
 # the real useradd/groupadd/usermod/pwconv/grpconv (with their libraries), /etc/default/useradd and
 # /etc/login.defs that tests/diff_dnf_accounts.rs packages as the fixture shadow-utils; gcc, libc6-dev:
 # diff_dnf_links builds chkconfig's alternatives statically when MINIBUILD_CHKCONFIG_SRC names its
-# source; the essential packages are listed too, so that the list is the whole truth.
+# source; db5.3-util: Berkeley DB's own db5.3_load writes the Berkeley DB rpmdb (`Packages`) the
+# base-image and BDB reader tests read; the essential packages are listed too, so that the list is
+# the whole truth.
 TEST_PKGS := skopeo umoci podman crun docker-registry dnf libsolv-tools apache2-utils python3 rpm2cpio openssl \
 	busybox-static libcap2-bin coreutils findutils gzip tar dash libc-bin curl procps gpg gpgconf mount gcc libc6-dev \
-	passwd login
+	passwd login db5.3-util
 
 # apt-install PACKAGES: install those dpkg does not report as installed.
 define apt-install

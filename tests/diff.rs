@@ -255,7 +255,7 @@ fn without_an_rpmdb_packages_are_left_out_with_a_note() {
     assert_eq!(out.status.code(), Some(1));
     let text = stdout_text(&out);
     let note = format!(
-        "note: {} has no rpmdb (var/lib/rpm/rpmdb.sqlite or usr/lib/sysimage/rpm/rpmdb.sqlite): packages not compared",
+        "note: {} has no rpmdb (var/lib/rpm/rpmdb.sqlite or usr/lib/sysimage/rpm/rpmdb.sqlite or var/lib/rpm/Packages or usr/lib/sysimage/rpm/Packages): packages not compared",
         b.b_no_rpmdb.display()
     );
     assert!(text.contains(&note), "{text}");

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! Reference ──pull──▶ cache: manifest, config, layers    (pull.rs)
-//! layers ──rpmdb path only──▶ rpmdb.sqlite ──▶ headers   (rpmdb.rs)
+//! layers ──rpmdb path only──▶ rpmdb.sqlite or BDB Packages ──▶ headers   (rpmdb.rs)
 //! headers ──▶ `@base` repo of Package records: the resolver's installed set
 //! layers ──unpack──▶ the lower tree the new layer is diffed against
 //! ```
@@ -34,7 +34,8 @@ pub struct BaseImage {
     /// As the recipe writes it.
     pub reference: Reference,
     pub pulled: Pulled,
-    /// Where the base keeps its rpmdb.sqlite (symlinks followed).
+    /// Where the base keeps its rpmdb.sqlite or Berkeley DB `Packages`
+    /// (symlinks followed).
     pub rpmdb_path: String,
     /// The rpmdb's header blobs, in its order: the new rpmdb starts with them.
     pub headers: Vec<Vec<u8>>,

@@ -1,6 +1,6 @@
 //! The base image's rpm database: its layers applied in order (OCI
 //! whiteouts honoured) for the database's directories only, then the
-//! sqlite `Packages` blobs read with the rpmdb module's reader, the one
+//! `Packages` blobs (sqlite or Berkeley DB) read with the rpmdb module's reader, the one
 //! `minibuild diff` uses too.
 
 use anyhow::Context as _;
@@ -10,6 +10,10 @@ use crate::image::LayerInfo;
 use crate::package::file::Headers;
 use crate::package::Package;
 use crate::rootfs::{Staging, Tree};
+
+/// The reader of a base's Berkeley DB `Packages` (rpm < 4.16): its header
+/// blobs by header instance (re-exported for the tests and fuzz targets).
+pub use crate::rpmdb::bdb::{blobs as bdb_blobs, BdbError};
 
 /// The directories an rpmdb lives in, and their parents (kept so that a
 /// `var/lib/rpm` symlink is followed).

@@ -4,7 +4,7 @@
 //!
 //! Images are read with [`crate::image::load`] (layers → [`Tree`]) and
 //! [`LocalImage`] (config, layer descriptors). Packages come from each
-//! image's sqlite rpmdb, which minibuild writes by default and which
+//! image's rpmdb (sqlite, which minibuild writes by default, or Berkeley DB), which
 //! records every package's installed size; an image without one has its
 //! packages left out of the diff (with a note), never guessed. Locks go
 //! through [`crate::lock_diff`], the same comparison `lock --update` prints.
@@ -325,7 +325,12 @@ fn tree_packages(
     if found.is_none() {
         notes.push(format!(
             "{name} has no rpmdb ({}): packages not compared",
-            crate::rpmdb::read::SQLITE_PATHS.join(" or ")
+            [
+                crate::rpmdb::read::SQLITE_PATHS,
+                crate::rpmdb::read::BDB_PATHS
+            ]
+            .concat()
+            .join(" or ")
         ));
     }
     Ok(found)

@@ -1,6 +1,7 @@
 //! The packages an image's rpm database lists: `var/lib/rpm/rpmdb.sqlite`
 //! (what minibuild writes, see `crate::rpmdb`) or Fedora's
-//! `usr/lib/sysimage/rpm/rpmdb.sqlite`. Each `Packages.blob` is a header
+//! `usr/lib/sysimage/rpm/rpmdb.sqlite`, or a Berkeley DB `Packages` (rpm <
+//! 4.16), read by the rpmdb module's `read::in_tree`. Each stored header is a header
 //! without its 8-byte magic; only the tags the diff needs are read, with
 //! every offset bounds-checked, so a hostile image's database is an error
 //! and never a panic.
@@ -22,9 +23,9 @@ const SHA256HEADER: u32 = 273;
 const SHA1HEADER: u32 = 269;
 const LONGSIZE: u32 = 5009;
 
-/// The image's packages, or `None` when it has no sqlite rpmdb.
+/// The image's packages, or `None` when it has no rpmdb.
 pub fn packages(tree: &Tree) -> anyhow::Result<Option<Vec<Package>>> {
-    let Some((path, blobs)) = crate::rpmdb::read::sqlite_in_tree(tree)? else {
+    let Some((path, blobs)) = crate::rpmdb::read::in_tree(tree)? else {
         return Ok(None);
     };
     let mut out = Vec::with_capacity(blobs.len());

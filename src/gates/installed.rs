@@ -1,5 +1,5 @@
 //! The names of the packages an image records as installed, read from its
-//! sqlite rpmdb with the shared reader ([`crate::rpmdb::read`], as `diff`
+//! rpmdb (sqlite or Berkeley DB) with the shared reader ([`crate::rpmdb::read`], as `diff`
 //! and a build on a published base read it): the `NAME` of each stored
 //! header.
 
@@ -8,14 +8,17 @@ use crate::rootfs::Tree;
 /// Installed package names, sorted and deduplicated; `Err` says why the
 /// image's packages cannot be known.
 pub fn names(tree: &Tree) -> Result<Vec<String>, String> {
-    let found = crate::rpmdb::read::sqlite_in_tree(tree).map_err(|e| {
-        format!("the image's rpm database cannot be read as an rpm sqlite database: {e:#}")
-    })?;
+    let found = crate::rpmdb::read::in_tree(tree)
+        .map_err(|e| format!("the image's rpm database cannot be read: {e:#}"))?;
     let Some((path, blobs)) = found else {
-        let paths = crate::rpmdb::read::SQLITE_PATHS;
+        let paths = [
+            crate::rpmdb::read::SQLITE_PATHS,
+            crate::rpmdb::read::BDB_PATHS,
+        ]
+        .concat();
         return Err(format!(
-            "the image records no installed packages (no /{} or /{}; built with rpmdb = false, or not by an rpm-based tool)",
-            paths[0], paths[1]
+            "the image records no installed packages (no /{}; built with rpmdb = false, or not by an rpm-based tool)",
+            paths.join(", /")
         ));
     };
     let mut names = blobs
@@ -24,7 +27,7 @@ pub fn names(tree: &Tree) -> Result<Vec<String>, String> {
         .map(|(i, blob)| {
             crate::rpmdb::read::header_name(blob).map_err(|e| {
                 format!(
-                    "/{path} cannot be read as an rpm sqlite database: package header {}: {e}",
+                    "/{path} cannot be read as an rpm database: package header {}: {e}",
                     i + 1
                 )
             })

@@ -1,12 +1,14 @@
 //! Reading an image's rpm database back: the header blobs of
-//! `Packages`, in install order, from an sqlite rpmdb (what minibuild
-//! writes, and rpm ≥ 4.16 by default). Used by `minibuild diff` and by a
-//! build on a published base image; the blobs are parsed by the callers.
+//! `Packages`, in install order (header instance order), from an sqlite
+//! rpmdb (what minibuild writes, and rpm ≥ 4.16 by default) or a Berkeley
+//! DB `Packages` file (rpm < 4.16: RHEL/UBI 8, CentOS 7/8, read by
+//! [`super::bdb`]). Used by `minibuild diff`, the check gates and a build
+//! on a published base image; the blobs are parsed by the callers.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::Path;
 
-use anyhow::{bail, Context as _};
+use anyhow::{anyhow, bail, Context as _};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::rootfs::{Kind, Tree};
@@ -15,36 +17,55 @@ use crate::rootfs::{Kind, Tree};
 /// followed: Fedora's `var/lib/rpm` points at `usr/lib/sysimage/rpm`).
 pub const SQLITE_PATHS: &[&str] = &[super::DB_PATH, "usr/lib/sysimage/rpm/rpmdb.sqlite"];
 
-/// Databases rpm wrote in formats this reader does not take: (file, name).
-const UNSUPPORTED: &[(&str, &str)] = &[
-    ("Packages", "Berkeley DB (bdb, rpm < 4.16)"),
-    ("Packages.db", "ndb (rpm's native format, SUSE)"),
-];
+/// Where an image's Berkeley DB rpmdb may be, looked at after
+/// [`SQLITE_PATHS`].
+pub const BDB_PATHS: &[&str] = &["var/lib/rpm/Packages", "usr/lib/sysimage/rpm/Packages"];
 
-/// The image path and header blobs of the tree's sqlite rpmdb, or `None`
-/// when it has none.
-pub fn sqlite_in_tree(tree: &Tree) -> anyhow::Result<Option<(String, Vec<Vec<u8>>)>> {
-    let Some((path, blob)) = SQLITE_PATHS.iter().find_map(|p| {
-        let at = tree.resolve(p).ok()?;
-        match &tree.entries.get(&at)?.kind {
-            Kind::File { blob, .. } => Some((at, blob)),
-            _ => None,
-        }
-    }) else {
-        return Ok(None);
-    };
-    // sqlite reads files, not byte ranges: copy it out.
-    let mut tmp = tempfile::NamedTempFile::new()?;
-    std::io::copy(&mut blob.open(), &mut tmp)?;
-    tmp.flush()?;
-    let blobs = blobs(tmp.path(), &path)?;
-    Ok(Some((path, blobs)))
+/// Databases rpm wrote in formats this reader does not take: (file, name).
+const UNSUPPORTED: &[(&str, &str)] = &[("Packages.db", "ndb (rpm's native format, SUSE)")];
+
+/// The regular file at `path` in the tree (symlinks followed), if any.
+fn file_in_tree<'t>(tree: &'t Tree, path: &str) -> Option<(String, &'t crate::rootfs::BlobRef)> {
+    let at = tree.resolve(path).ok()?;
+    match &tree.entries.get(&at)?.kind {
+        Kind::File { blob, .. } => Some((at, blob)),
+        _ => None,
+    }
 }
 
-/// [`sqlite_in_tree`], or an error naming a database in a format it does
-/// not read, or saying there is none.
+/// The image path and header blobs of the tree's rpmdb (sqlite first,
+/// then Berkeley DB), or `None` when it has neither.
+pub fn in_tree(tree: &Tree) -> anyhow::Result<Option<(String, Vec<Vec<u8>>)>> {
+    if let Some((path, blob)) = SQLITE_PATHS.iter().find_map(|p| file_in_tree(tree, p)) {
+        // sqlite reads files, not byte ranges: copy it out.
+        let mut tmp = tempfile::NamedTempFile::new()?;
+        std::io::copy(&mut blob.open(), &mut tmp)?;
+        tmp.flush()?;
+        let blobs = blobs(tmp.path(), &path)?;
+        return Ok(Some((path, blobs)));
+    }
+    if let Some((path, blob)) = BDB_PATHS.iter().find_map(|p| file_in_tree(tree, p)) {
+        let mut bytes = Vec::new();
+        blob.open()
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read /{path}"))?;
+        let blobs = bdb_blobs(&bytes, &path)?;
+        return Ok(Some((path, blobs)));
+    }
+    Ok(None)
+}
+
+/// The header blobs of the Berkeley DB `Packages` file `bytes` (shown as
+/// `/shown` in errors), in header instance order.
+pub fn bdb_blobs(bytes: &[u8], shown: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+    let records = super::bdb::blobs(bytes).map_err(|e| anyhow!("/{shown} (Berkeley DB): {e}"))?;
+    Ok(records.into_iter().map(|(_, blob)| blob).collect())
+}
+
+/// [`in_tree`], or an error naming a database in a format it does not
+/// read, or saying there is none.
 pub fn required_in_tree(tree: &Tree, what: &str) -> anyhow::Result<(String, Vec<Vec<u8>>)> {
-    if let Some(found) = sqlite_in_tree(tree)? {
+    if let Some(found) = in_tree(tree)? {
         return Ok(found);
     }
     for dir in ["var/lib/rpm", "usr/lib/sysimage/rpm"] {
@@ -54,14 +75,15 @@ pub fn required_in_tree(tree: &Tree, what: &str) -> anyhow::Result<(String, Vec<
             };
             if tree.entries.contains_key(&at) {
                 bail!(
-                    "{what} has an rpm database in {format} format (/{at}), which minibuild does not read; only rpmdb.sqlite (rpm ≥ 4.16) is supported\n  hint: use a base built with rpm ≥ 4.16 (RHEL/UBI 9, Fedora ≥ 33), or convert it with `rpmdb --rebuilddb` on such an rpm"
+                    "{what} has an rpm database in {format} format (/{at}), which minibuild does not read; only rpmdb.sqlite (rpm ≥ 4.16) and Berkeley DB Packages (rpm < 4.16) are supported\n  hint: use a base built with another rpm (RHEL/UBI 8 or 9, Fedora), or convert it with `rpmdb --rebuilddb` on an rpm ≥ 4.16 that writes sqlite"
                 );
             }
         }
     }
     bail!(
-        "{what} has no rpm database (looked for /{})\n  hint: a base image must contain an rpm database; minibuild images built with `rpmdb = false` cannot be bases",
-        SQLITE_PATHS.join(", /")
+        "{what} has no rpm database (looked for /{}, /{})\n  hint: a base image must contain an rpm database; minibuild images built with `rpmdb = false` cannot be bases",
+        SQLITE_PATHS.join(", /"),
+        BDB_PATHS.join(", /")
     )
 }
 
@@ -114,6 +136,52 @@ pub(crate) fn stored_header(entries: &[(u32, u32, &[u8])]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::image::test_tree::TestTree;
+
+    /// db_load's Berkeley DB file of 5 records (see `testdata/make-bdb.sh`).
+    const BDB: &[u8] = include_bytes!("testdata/packages-le-512");
+
+    #[test]
+    fn a_berkeley_db_packages_is_read_where_rpm_keeps_it() {
+        for dir in ["var/lib/rpm", "usr/lib/sysimage/rpm"] {
+            let mut t = TestTree::new();
+            t.file(&format!("{dir}/Packages"), 0o644, BDB);
+            let (path, blobs) = in_tree(&t.tree).unwrap().unwrap();
+            assert_eq!(path, format!("{dir}/Packages"));
+            let lens: Vec<usize> = blobs.iter().map(Vec::len).collect();
+            assert_eq!(lens, [100, 700, 3000, 10, 2000]);
+            assert_eq!(required_in_tree(&t.tree, "the base").unwrap().1, blobs);
+        }
+    }
+
+    #[test]
+    fn a_damaged_berkeley_db_is_an_error_naming_it() {
+        let mut t = TestTree::new();
+        t.file("var/lib/rpm/Packages", 0o644, &BDB[..BDB.len() - 512]);
+        let err = format!("{:#}", in_tree(&t.tree).unwrap_err());
+        assert!(
+            err.contains("/var/lib/rpm/Packages (Berkeley DB): page 15"),
+            "{err}"
+        );
+        assert!(err.contains("past the end of the file"), "{err}");
+    }
+
+    #[test]
+    fn ndb_is_refused_and_no_database_lists_every_path() {
+        let mut t = TestTree::new();
+        t.file("var/lib/rpm/Packages.db", 0o644, b"ndb");
+        let err = required_in_tree(&t.tree, "the base")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ndb"), "{err}");
+        let empty = TestTree::new();
+        let err = required_in_tree(&empty.tree, "the base")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/var/lib/rpm/rpmdb.sqlite"), "{err}");
+        assert!(err.contains("/var/lib/rpm/Packages"), "{err}");
+    }
 
     #[test]
     fn header_name_reads_the_name_and_refuses_damage() {

@@ -3,6 +3,7 @@
 //! umoci, chroot) that prove an image is valid and runs.
 #![allow(dead_code)]
 
+pub mod bdb;
 pub mod registry;
 pub mod scriptlet_specs;
 pub mod server;

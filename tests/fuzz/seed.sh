@@ -191,3 +191,33 @@ if [ -n "$bin" ] && [ -d "$fixtures/repo" ]; then
 else
     echo "parsed_cache, oci_image: no minibuild binary or fixtures; build first (make build fixtures)"
 fi
+
+# Berkeley DB `Packages` files (rpm < 4.16, what a UBI 8 base holds), written
+# by Berkeley DB's own db_load from the header blobs above, four a file, with
+# 512-byte pages (so overflow chains) and with the default; skipped, with a
+# note, without db_load (db5.3-util).
+load=$(command -v db_load || command -v db5.3_load || true)
+if [ -n "$load" ] && [ -d "$corpus/rpmdb_header" ]; then
+    mkdir -p "$corpus/rpmdb_bdb"
+    python3 - "$corpus/rpmdb_header" "$corpus/rpmdb_bdb" "$load" <<'PY'
+import hashlib, os, struct, subprocess, sys
+src, out, load = sys.argv[1:]
+blobs = [open(os.path.join(src, f), "rb").read() for f in sorted(os.listdir(src))][:40]
+key = lambda n: " " + struct.pack("=I", n).hex()
+for i in range(0, len(blobs), 4):
+    group = blobs[i : i + 4]
+    lines = ["VERSION=3", "format=bytevalue", "type=hash", "HEADER=END", key(0), key(len(group))]
+    for n, blob in enumerate(group, 1):
+        lines += [key(n), " " + blob.hex()]
+    lines.append("DATA=END")
+    for opts in (["-c", "db_pagesize=512"], []):
+        tmp = os.path.join(out, ".seed")
+        subprocess.run([load, "-t", "hash", *opts, tmp], input="\n".join(lines) + "\n", text=True, check=True)
+        data = open(tmp, "rb").read()
+        os.remove(tmp)
+        open(os.path.join(out, hashlib.sha256(data).hexdigest()[:16]), "wb").write(data)
+PY
+    echo "rpmdb_bdb: $(ls "$corpus/rpmdb_bdb" | wc -l) seeds"
+else
+    echo "rpmdb_bdb: no db_load (db5.3-util) or no rpmdb_header seeds: no seeds"
+fi
