@@ -547,6 +547,20 @@ fn bdb_base_case(registry: &Registry, d: &Path, root: &Path) {
     assert_eq!(changes.len(), 1, "{changes:?}");
     assert_eq!(changes[0].0, "added");
     assert!(changes[0].1.starts_with("busybox-"), "{changes:?}");
+
+    // The check gates read the base's packages from its Packages too (exit 3).
+    let checked = minibuild()
+        .arg("check")
+        .arg(&archive)
+        .args(["--forbid-package", "bash*"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&checked.stdout);
+    assert_eq!(checked.status.code(), Some(3), "{out}{}", stderr(&checked));
+    assert!(
+        out.contains("gate failed: forbid_packages: `bash*` matches installed bash"),
+        "{out}"
+    );
 }
 
 #[test]
