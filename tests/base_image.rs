@@ -112,22 +112,6 @@ fn layer_paths(layout: &Path, digest: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Package names the image's rpmdb lists, as the real rpm reads it.
-fn rpm_names(rootfs: &Path) -> BTreeSet<String> {
-    require_tool("rpm");
-    let out = run_ok(Command::new("rpm").arg("--root").arg(rootfs).args([
-        "--dbpath",
-        "/var/lib/rpm",
-        "-qa",
-        "--qf",
-        "%{NAME}\n",
-    ]));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 fn digest_after_at(pinned: &str) -> String {
     pinned.rsplit('@').next().unwrap().to_string()
 }
@@ -200,7 +184,7 @@ fn an_app_on_a_base_minibuild_pushed_keeps_its_layers_and_pins_it() {
     }
 
     // The rpmdb lists the base's packages and the new one; the image runs both.
-    let names = rpm_names(&rootfs);
+    let names = common::rpm_names(&rootfs);
     for n in ["bash", "coreutils-single", "glibc", "busybox"] {
         assert!(names.contains(n), "{n} not in the rpmdb: {names:?}");
     }
@@ -473,7 +457,7 @@ fn app_on_dnf_base(
     assert_eq!(locked, ["fedora", "busybox"], "{lock}\n{log}");
 
     let rootfs = unpack_image(&format!("oci-archive:{}", out.display()), work, None);
-    let names = rpm_names(&rootfs);
+    let names = common::rpm_names(&rootfs);
     for n in ["bash", "coreutils-single", "glibc", "busybox"] {
         assert!(names.contains(n), "{n} not in the rpmdb: {names:?}");
     }

@@ -9,7 +9,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::*;
 
@@ -156,22 +156,6 @@ fn build(dir: &Path, recipe: &Path, strict: bool) -> (Output, PathBuf) {
     (cmd.output().unwrap(), out)
 }
 
-/// Package names in the image's rpmdb, read by rpm itself.
-fn rpmdb_names(rootfs: &Path) -> BTreeSet<String> {
-    require_tool("rpm");
-    let out = run_ok(Command::new("rpm").arg("--root").arg(rootfs).args([
-        "--dbpath",
-        "/var/lib/rpm",
-        "-qa",
-        "--qf",
-        "%{NAME}\\n",
-    ]));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 fn exists(rootfs: &Path, path: &str) -> bool {
     std::fs::symlink_metadata(rootfs.join(path)).is_ok()
 }
@@ -234,7 +218,7 @@ fn removes_package_manager_packages_whole_and_from_the_rpmdb() {
         assert!(!exists(&rootfs, gone), "{gone} removed");
     }
     // Gone from the database scanners read, the rest still there.
-    let names = rpmdb_names(&rootfs);
+    let names = common::rpm_names(&rootfs);
     let want: BTreeSet<String> = [
         "filesystem",
         "pkgconf",
@@ -307,7 +291,7 @@ fn package_manager_true_keeps_everything() {
     ] {
         assert!(exists(&rootfs, path), "{path} kept");
     }
-    let names = rpmdb_names(&rootfs);
+    let names = common::rpm_names(&rootfs);
     for pm in ["rpm", "rpm-libs", "tdnf", "tdnf-cli-libs"] {
         assert!(names.contains(pm), "{pm} in {names:?}");
     }
@@ -384,7 +368,7 @@ fn resolution_leaves_out_what_nothing_requested_needs() {
     let rootfs = unpack_archive(&image, tmp.path());
     assert!(!exists(&rootfs, "usr/lib/librpm.so.9"));
     assert_eq!(
-        rpmdb_names(&rootfs),
+        common::rpm_names(&rootfs),
         ["createrepo_c-libs", "filesystem", "mariner-release"]
             .map(String::from)
             .into()

@@ -93,6 +93,15 @@ struct Remote<'a> {
 }
 
 impl<'a> Remote<'a> {
+    /// `reference` as errors call it (`role`), not connected yet.
+    fn new(role: &'static str, reference: &'a Reference, opts: &'a PullOptions<'a>) -> Self {
+        Remote {
+            image: Named { role, reference },
+            opts,
+            session: None,
+        }
+    }
+
     fn session(&mut self, why: &Digest) -> anyhow::Result<&mut Session<'a>> {
         if self.opts.offline {
             bail!(
@@ -157,16 +166,9 @@ pub fn pull(
     arch: Arch,
     opts: &PullOptions,
 ) -> anyhow::Result<Pulled> {
-    let image = Named {
-        role: "the base image",
-        reference,
-    };
     let root = crate::cache::Cache::new(opts.cache_dir).base_images();
-    let mut remote = Remote {
-        image,
-        opts,
-        session: None,
-    };
+    let mut remote = Remote::new("the base image", reference, opts);
+    let image = remote.image;
     let digest = match (pinned, reference.digest()) {
         (Some(d), _) | (None, Some(d)) => d.clone(),
         (None, None) => resolve_tag(&mut remote, &root)?,
@@ -213,16 +215,9 @@ pub struct PulledAll {
 /// as `diff` reads an image: no platform is chosen. Errors call it `the
 /// image REF`.
 pub fn pull_all(reference: &Reference, opts: &PullOptions) -> anyhow::Result<PulledAll> {
-    let image = Named {
-        role: "the image",
-        reference,
-    };
     let root = crate::cache::Cache::new(opts.cache_dir).base_images();
-    let mut remote = Remote {
-        image,
-        opts,
-        session: None,
-    };
+    let mut remote = Remote::new("the image", reference, opts);
+    let image = remote.image;
     let digest = match reference.digest() {
         Some(d) => d.clone(),
         None => resolve_tag(&mut remote, &root)?,

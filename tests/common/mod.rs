@@ -258,3 +258,19 @@ pub fn process_tempdir(prefix: &str, cleanup: Option<fn(&Path)>) -> PathBuf {
         .push((dir, cleanup));
     path
 }
+
+/// Package names the image's rpmdb lists, as the real rpm reads it.
+pub fn rpm_names(rootfs: &Path) -> std::collections::BTreeSet<String> {
+    require_tool("rpm");
+    let out = run_ok(Command::new("rpm").arg("--root").arg(rootfs).args([
+        "--dbpath",
+        "/var/lib/rpm",
+        "-qa",
+        "--qf",
+        "%{NAME}\\n",
+    ]));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
