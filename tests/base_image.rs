@@ -16,6 +16,7 @@
 //!   default); an app on it resolves only what is missing, its rpmdb is an
 //!   rpmdb.sqlite beside the removed `Packages`, and `minibuild diff` reads
 //!   the base's packages from it.
+//! - A base that keeps setuid files: the app's layer re-ships them cleared.
 //! - Refusals: a base without an rpmdb, a request needing another version
 //!   of a base package, an unreachable registry.
 
@@ -721,4 +722,66 @@ fn several_recipes_pull_an_authenticated_base_with_creds() {
             "{text}"
         );
     }
+}
+
+/// A base built with `strip_setuid = false` (mount, umount and write keep
+/// their bits), an app on it with the default: hardening covers the whole
+/// tree, so those three are re-shipped in the new layer with the bits
+/// cleared, the build names each, and `check` finds none in the result.
+#[test]
+fn a_base_setuid_file_is_cleared_in_the_new_layer() {
+    let registry = Registry::open();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base_ref = format!("{}:1", registry.repo("suidbase"));
+    let base = write(
+        d,
+        "base.toml",
+        &format!(
+            "{}[options]\nstrip_setuid = false\n",
+            recipe_text("base", None, &["util-linux-core", "bash"], "")
+        ),
+    );
+    build(
+        &base,
+        &d.join("base.oci.tar"),
+        &d.join("cache-base"),
+        &["--push", &base_ref],
+    );
+    let app = write(
+        d,
+        "app.toml",
+        &recipe_text("app", Some(&base_ref), &["busybox"], ""),
+    );
+    let out = d.join("app.oci.tar");
+    let log = stderr(&build(&app, &out, &d.join("cache"), &[]));
+    for (path, was) in [("mount", "4755"), ("umount", "4755"), ("write", "2755")] {
+        assert!(
+            log.contains(&format!(
+                "cleared setuid/setgid on /usr/bin/{path} (was {was})"
+            )),
+            "{log}"
+        );
+    }
+    let app_m = raw_manifest(&format!("oci-archive:{}", out.display()));
+    let rootfs = unpack_image(&format!("oci-archive:{}", out.display()), d, None);
+    let new = layer_paths(&d.join("layout"), layer_digests(&app_m).last().unwrap());
+    for path in ["usr/bin/mount", "usr/bin/umount", "usr/bin/write"] {
+        assert!(new.contains(path), "{path} not in the new layer: {new:?}");
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(rootfs.join(path))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o755, "{path}");
+    }
+    let checked = minibuild().arg("check").arg(&out).output().unwrap();
+    let report = String::from_utf8_lossy(&checked.stdout);
+    assert_eq!(
+        checked.status.code(),
+        Some(0),
+        "{report}{}",
+        stderr(&checked)
+    );
+    assert!(!report.contains("setuid"), "{report}");
 }
