@@ -35,7 +35,9 @@ fn main() -> ExitCode {
     minibuild::temporaries::remove_on_interrupt(move |signal, removed| {
         printer::interrupted(signal, removed, log)
     });
-    match run(cli) {
+    let outcome = run(cli);
+    minibuild::temporaries::defer_to_interrupt();
+    match outcome {
         Ok(code) => code,
         Err(err) => {
             printer::error(&err, log);

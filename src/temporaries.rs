@@ -15,7 +15,9 @@
 //!   signal handler; it removes every recorded temporary and exits with
 //!   128 + the signal (130, 143). An interrupt that arrives while outputs
 //!   are being renamed into place waits for [`commit_section`] to end, so
-//!   the outputs are either all old or all new.
+//!   the outputs are either all old or all new. `main` calls
+//!   [`defer_to_interrupt`] before it reports: a build that fails because
+//!   its temporaries vanished under it must not exit 1 before the handler.
 //! - SIGKILL: nothing runs. [`sweep`] removes, in one directory, entries
 //!   named by our pattern whose owner process is gone, and never anything
 //!   else: no name match, a live owner, or an unreadable `/proc` keeps it.
@@ -23,6 +25,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use tempfile::{NamedTempFile, TempDir};
@@ -31,6 +34,8 @@ use tempfile::{NamedTempFile, TempDir};
 static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// Held while outputs are renamed into place; an interrupt waits for it.
 static COMMIT: Mutex<()> = Mutex::new(());
+/// Set as soon as SIGINT/SIGTERM arrives, before the clean-up starts.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -215,6 +220,7 @@ pub fn remove_on_interrupt(report: impl FnOnce(&'static str, usize) + Send + 'st
         let mut signal = 0;
         // SAFETY: `set` is initialised; `signal` is a valid out pointer.
         while unsafe { libc::sigwait(&set, &mut signal) } != 0 {}
+        INTERRUPTED.store(true, Ordering::SeqCst);
         let _commit = commit_section();
         let (removed, _no_more_temporaries) = remove_live();
         let name = if signal == libc::SIGINT {
@@ -222,9 +228,25 @@ pub fn remove_on_interrupt(report: impl FnOnce(&'static str, usize) + Send + 'st
         } else {
             "SIGTERM"
         };
+        // The report is the last line: the build's threads still run, and
+        // each of their lines waits for stderr's lock, held until the exit
+        // (re-entrant, so `report` itself can take it).
+        let _last_line = std::io::stderr().lock();
         report(name, removed);
         std::process::exit(128 + signal);
     });
+}
+
+/// For `main`, before it reports the outcome: while an interrupt is being
+/// handled, the build's own failure (its temporaries removed under it, say)
+/// is not the outcome, so wait for the handler, which reports the signal
+/// and exits with 130/143. Without an interrupt, returns at once.
+pub fn defer_to_interrupt() {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
 }
 
 #[cfg(test)]
