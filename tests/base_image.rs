@@ -113,6 +113,27 @@ fn layer_paths(layout: &Path, digest: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// A base of `install` with `options` in its `[options]`, built in `d`
+/// (cache `cache-NAME`) and pushed as `NAME:1`: its reference.
+fn push_base(registry: &Registry, d: &Path, name: &str, install: &[&str], options: &str) -> String {
+    let reference = format!("{}:1", registry.repo(name));
+    let recipe = write(
+        d,
+        &format!("{name}.toml"),
+        &format!(
+            "{}\n[options]\n{options}\n",
+            recipe_text(name, None, install, "")
+        ),
+    );
+    build(
+        &recipe,
+        &d.join(format!("{name}.oci.tar")),
+        &d.join(format!("cache-{name}")),
+        &["--push", &reference],
+    );
+    reference
+}
+
 fn digest_after_at(pinned: &str) -> String {
     pinned.rsplit('@').next().unwrap().to_string()
 }
@@ -555,21 +576,7 @@ fn a_base_without_rpmdb_another_version_or_no_registry_is_refused_by_name() {
     let d = dir.path();
 
     // A minibuild image with `rpmdb = false` cannot be a base.
-    let bare_ref = format!("{}:1", registry.repo("bare"));
-    let bare = write(
-        d,
-        "bare.toml",
-        &format!(
-            "{}\n[options]\nrpmdb = false\n",
-            recipe_text("bare", None, &["busybox"], "")
-        ),
-    );
-    build(
-        &bare,
-        &d.join("bare.oci.tar"),
-        &d.join("cache"),
-        &["--push", &bare_ref],
-    );
+    let bare_ref = push_base(&registry, d, "bare", &["busybox"], "rpmdb = false");
     let on_bare = write(
         d,
         "on-bare.toml",
@@ -733,20 +740,12 @@ fn a_base_setuid_file_is_cleared_in_the_new_layer() {
     let registry = Registry::open();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let base_ref = format!("{}:1", registry.repo("suidbase"));
-    let base = write(
+    let base_ref = push_base(
+        &registry,
         d,
-        "base.toml",
-        &format!(
-            "{}[options]\nstrip_setuid = false\n",
-            recipe_text("base", None, &["util-linux-core", "bash"], "")
-        ),
-    );
-    build(
-        &base,
-        &d.join("base.oci.tar"),
-        &d.join("cache-base"),
-        &["--push", &base_ref],
+        "suidbase",
+        &["util-linux-core", "bash"],
+        "strip_setuid = false",
     );
     let app = write(
         d,

@@ -129,6 +129,7 @@ pub fn load(path: &Path) -> Result<Image, LoadError> {
                 &mut blobs,
                 &mut skipped,
                 &mut files.changes,
+                None,
             )
             .map_err(|source| LoadError::Layer {
                 path: path.to_path_buf(),
@@ -164,7 +165,7 @@ pub fn apply_layer_blob(
     keep: Option<&dyn Fn(&str) -> bool>,
 ) -> Result<Vec<Skipped>, LayerError> {
     let mut skipped = Vec::new();
-    apply_layer_kept(
+    apply_layer(
         tree,
         source,
         digest,
@@ -177,17 +178,6 @@ pub fn apply_layer_blob(
 }
 
 fn apply_layer(
-    tree: &mut Tree,
-    source: &BlobSource,
-    digest: &Digest,
-    blobs: &mut Staging,
-    skipped: &mut Vec<Skipped>,
-    changes: &mut Vec<Change>,
-) -> Result<(), LayerError> {
-    apply_layer_kept(tree, source, digest, blobs, skipped, changes, None)
-}
-
-fn apply_layer_kept(
     tree: &mut Tree,
     source: &BlobSource,
     digest: &Digest,
